@@ -1,0 +1,50 @@
+/* ponder/dataset.h — problems with reference answers (src/eval/dataset.c, arith.c).
+ *
+ * Reads the JSONL layouts of MATH-500 (problem, answer, level, unique_id, solution),
+ * AIME 2024 (id, problem, answer) and GSM8K (question, answer with the final value after
+ * "####"). A malformed line is recorded with its line number and skipped. */
+#ifndef PONDER_DATASET_H
+#define PONDER_DATASET_H
+
+#include <stdio.h>
+#include "ponder/base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct pd_problem {
+    char *id;       /* unique_id / id, or "line-N" when absent */
+    char *problem;  /* the question text */
+    char *answer;   /* the reference answer (GSM8K: the value after ####) */
+    char *solution; /* reference solution text, or NULL */
+    int level;      /* difficulty 1..5; 0 when the dataset has none */
+} pd_problem;
+
+typedef struct pd_dataset {
+    pd_problem *items;
+    size_t n, cap;
+    size_t n_skipped;   /* malformed lines skipped */
+    char **skipped_msgs; /* one message per skipped line ("FILE:LINE: reason") */
+} pd_dataset;
+
+/* Load a JSONL dataset. Fails only when the file cannot be read; bad lines are skipped
+ * and listed in ds->skipped_msgs. */
+int pd_dataset_load(const char *path, pd_dataset *ds, pd_error *err);
+/* Add one problem (strings are copied; solution may be NULL). */
+int pd_dataset_add(pd_dataset *ds, const char *id, const char *problem, const char *answer,
+                   const char *solution, int level);
+void pd_dataset_free(pd_dataset *ds);
+/* Write MATH-500 layout JSONL. */
+int pd_dataset_write_jsonl(const pd_dataset *ds, FILE *out, pd_error *err);
+
+/* Generate n arithmetic word-free problems with levels spread over [level_lo, level_hi]:
+ * MATH-like records whose solution reduces one operation per step (steps separated by a
+ * blank line) and ends in \boxed{answer}. Deterministic for a seed. */
+int pd_arith_generate(pd_dataset *ds, size_t n, int level_lo, int level_hi, uint64_t seed,
+                      pd_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

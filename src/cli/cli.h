@@ -1,0 +1,29 @@
+/* cli.h — shared helpers of the command-line tool (uses only the public API). */
+#ifndef PONDER_CLI_H
+#define PONDER_CLI_H
+
+#include "ponder.h"
+
+/* Each command: argv[0] is the command name. Returns the process exit status. */
+int cmd_demo(int argc, char **argv);
+int cmd_data(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_solve(int argc, char **argv);
+int cmd_grade(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
+
+/* Print "ponder <cmd>: <message>" to stderr; returns 1 (the exit status for errors). */
+int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Same, from a pd_error. */
+int cli_fail_err(const char *cmd, const pd_error *err);
+/* Parse a whole non-negative integer / a double; 0 on success, -1 on junk. */
+int cli_parse_long(const char *s, long *out);
+int cli_parse_double(const char *s, double *out);
+/* Parse a comma list of integers ("1,4,16"); returns the count, or -1 on junk. */
+int cli_parse_int_list(const char *s, int *out, int max);
+
+#endif

@@ -3,6 +3,7 @@
 # sum their counts. Each binary prints a last line "RESULT <passed> <failed> <skipped>".
 # Ends with the line "N passed, N failed, N skipped"; exit status 1 if anything failed.
 BUILD=${1:-build}
+PONDER_BIN="$BUILD/ponder"; export PONDER_BIN
 pass=0; fail=0; skip=0; broken=""
 for t in "$BUILD"/tests/test_*; do
     [ -x "$t" ] || continue

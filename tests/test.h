@@ -60,4 +60,18 @@ static inline const char *shared_path(const char *rel) {
     return stat(buf, &st) == 0 ? buf : NULL;
 }
 
+/* The ponder binary of the build under test: $PONDER_BIN (tests/run.sh sets it to
+ * <build>/ponder), else build/ponder. */
+static inline const char *ponder_bin(void) {
+    const char *b = getenv("PONDER_BIN");
+    return b && *b ? b : "build/ponder";
+}
+
+/* Run "<ponder binary> <args>" through the shell; returns system()'s status. */
+static inline int run_ponder(const char *args) {
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s %s", ponder_bin(), args);
+    return system(cmd);
+}
+
 #endif

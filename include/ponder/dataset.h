@@ -26,6 +26,7 @@ typedef struct pd_dataset {
     size_t n, cap;
     size_t n_skipped;   /* malformed lines skipped */
     char **skipped_msgs; /* one message per skipped line ("FILE:LINE: reason") */
+    size_t skipped_cap;
 } pd_dataset;
 
 /* Load a JSONL dataset. Fails only when the file cannot be read; bad lines are skipped
@@ -38,7 +39,7 @@ void pd_dataset_free(pd_dataset *ds);
 /* Write MATH-500 layout JSONL. */
 int pd_dataset_write_jsonl(const pd_dataset *ds, FILE *out, pd_error *err);
 
-/* Generate n arithmetic word-free problems with levels spread over [level_lo, level_hi]:
+/* Generate n arithmetic problems with levels spread over [level_lo, level_hi]:
  * MATH-like records whose solution reduces one operation per step (steps separated by a
  * blank line) and ends in \boxed{answer}. Deterministic for a seed. */
 int pd_arith_generate(pd_dataset *ds, size_t n, int level_lo, int level_hi, uint64_t seed,

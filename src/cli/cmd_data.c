@@ -1,8 +1,81 @@
-/* cmd_data.c — `ponder data` (placeholder until its module lands). */
+/* cmd_data.c — `ponder data arith`: write generated MATH-like problems as JSONL. */
 #include "cli.h"
 
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *HELP =
+    "usage: ponder data arith [--n N] [--levels LO-HI] [--seed S] [--out FILE]\n"
+    "\n"
+    "Writes N arithmetic problems in MATH-500's JSONL layout (problem, solution, answer,\n"
+    "level, unique_id) to FILE or stdout. Each solution reduces one operation per step,\n"
+    "steps separated by a blank line, and ends in \\boxed{answer}. Difficulty grows with the\n"
+    "level: more numbers, larger numbers, multiplication/division and nesting.\n"
+    "\n"
+    "  --n N           number of problems (default 100)\n"
+    "  --levels LO-HI  difficulty levels, spread evenly (default 1-5; a single level: 3)\n"
+    "  --seed S        seed (default 1); the same seed gives the same problems\n"
+    "  --out FILE      output file (default: stdout)\n";
+
+/* Parse "LO-HI" or "L" into lo/hi. */
+static int parse_levels(const char *s, int *lo, int *hi) {
+    char extra;
+    if (sscanf(s, "%d-%d%c", lo, hi, &extra) == 2) return 0;
+    if (sscanf(s, "%d%c", lo, &extra) == 1) {
+        *hi = *lo;
+        return 0;
+    }
+    return -1;
+}
+
 int cmd_data(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    return cli_fail("data", "not implemented yet");
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(HELP, argc < 2 ? stderr : stdout);
+        return argc < 2;
+    }
+    if (strcmp(argv[1], "arith") != 0) return cli_fail("data", "unknown generator '%s' (known: arith)", argv[1]);
+    static const struct option opts[] = {
+        {"n", required_argument, 0, 'n'},     {"levels", required_argument, 0, 'l'},
+        {"seed", required_argument, 0, 's'},  {"out", required_argument, 0, 'o'},
+        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0},
+    };
+    long n = 100, seed = 1;
+    int lo = 1, hi = 5;
+    const char *out = NULL;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            if (cli_parse_long(optarg, &n) || n < 1 || n > 10000000) return cli_fail("data", "--n wants a count from 1 to 10000000, not '%s'", optarg);
+            break;
+        case 'l':
+            if (parse_levels(optarg, &lo, &hi)) return cli_fail("data", "--levels wants LO-HI, e.g. 1-5, not '%s'", optarg);
+            break;
+        case 's':
+            if (cli_parse_long(optarg, &seed)) return cli_fail("data", "--seed wants a non-negative integer, not '%s'", optarg);
+            break;
+        case 'o': out = optarg; break;
+        case 'h': fputs(HELP, stdout); return 0;
+        default: return cli_fail("data", "unknown option '%s' (see --help)", argv[optind]);
+        }
+    }
+    if (optind + 1 < argc) return cli_fail("data", "unexpected argument '%s'", argv[optind + 1]);
+    pd_dataset ds = {0};
+    pd_error err = {0};
+    if (pd_arith_generate(&ds, (size_t)n, lo, hi, (uint64_t)seed, &err)) {
+        pd_dataset_free(&ds);
+        return cli_fail_err("data", &err);
+    }
+    FILE *f = out ? fopen(out, "w") : stdout;
+    if (!f) {
+        pd_dataset_free(&ds);
+        return cli_fail("data", "cannot write %s", out);
+    }
+    int rc = pd_dataset_write_jsonl(&ds, f, &err);
+    if ((out && fclose(f) != 0) || (!out && fflush(f) != 0)) rc = rc ? rc : pd_err_set(&err, PD_EIO, "write failed");
+    pd_dataset_free(&ds);
+    return rc ? cli_fail_err("data", &err) : 0;
 }

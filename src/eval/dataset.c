@@ -1,8 +1,213 @@
-/* dataset.c — placeholder (being written). */
+/* dataset.c — problems with reference answers, read from JSONL.
+ *
+ * One JSON object per line. The field names of the common math benchmarks are accepted:
+ *   MATH-500: problem, answer, solution, level (int or "Level N"), unique_id
+ *   AIME 2024: id (int or string), problem (or question), answer (string or number)
+ *   GSM8K:    question, answer = "<worked solution>\n#### <final value>"
+ * A line that is not a JSON object, or lacks a question or an answer, is recorded as
+ * "FILE:LINE: reason" in ds->skipped_msgs and skipped: one broken line never loses a run.
+ * Blank lines are ignored silently. */
 #include "ponder/dataset.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
 #include <stdlib.h>
-int pd_dataset_load(const char *path, pd_dataset *ds, pd_error *err) { return pd_err_set(err, PD_EUNSUPPORTED, "%s: not yet", path); }
-int pd_dataset_add(pd_dataset *ds, const char *id, const char *problem, const char *answer, const char *solution, int level) { return PD_EUNSUPPORTED; }
-void pd_dataset_free(pd_dataset *ds) { (void)ds; }
-int pd_dataset_write_jsonl(const pd_dataset *ds, FILE *out, pd_error *err) { return PD_EUNSUPPORTED; }
-int pd_arith_generate(pd_dataset *ds, size_t n, int level_lo, int level_hi, uint64_t seed, pd_error *err) { return PD_EUNSUPPORTED; }
+#include <string.h>
+
+/* Longest line accepted; a longer one is reported and skipped. */
+#define PD_DATASET_MAX_LINE (16u << 20)
+
+static char *dup_str(const char *s) {
+    if (!s) return NULL;
+    size_t n = strlen(s);
+    char *p = malloc(n + 1);
+    if (p) memcpy(p, s, n + 1);
+    return p;
+}
+
+/* Copy s with leading and trailing white space removed. */
+static char *dup_trimmed(const char *s, size_t n) {
+    while (n && isspace((unsigned char)*s)) s++, n--;
+    while (n && isspace((unsigned char)s[n - 1])) n--;
+    char *p = malloc(n + 1);
+    if (!p) return NULL;
+    memcpy(p, s, n);
+    p[n] = 0;
+    return p;
+}
+
+int pd_dataset_add(pd_dataset *ds, const char *id, const char *problem, const char *answer,
+                   const char *solution, int level) {
+    if (pd_grow((void **)&ds->items, &ds->cap, ds->n + 1, sizeof *ds->items)) return PD_ENOMEM;
+    pd_problem *p = &ds->items[ds->n];
+    p->id = dup_str(id);
+    p->problem = dup_str(problem);
+    p->answer = dup_str(answer);
+    p->solution = dup_str(solution);
+    p->level = level;
+    if (!p->id || !p->problem || !p->answer || (solution && !p->solution)) {
+        free(p->id), free(p->problem), free(p->answer), free(p->solution);
+        return PD_ENOMEM;
+    }
+    ds->n++;
+    return 0;
+}
+
+/* Record a skipped line. */
+static int skip_line(pd_dataset *ds, const char *path, size_t line, const char *why) {
+    if (pd_grow((void **)&ds->skipped_msgs, &ds->skipped_cap, ds->n_skipped + 1, sizeof(char *)))
+        return PD_ENOMEM;
+    pd_buf b = {0};
+    if (pd_buf_printf(&b, "%s:%zu: %s", path, line, why)) return PD_ENOMEM;
+    ds->skipped_msgs[ds->n_skipped++] = pd_buf_steal(&b);
+    return 0;
+}
+
+/* The level: an integer 0..99, or a string like "Level 3". -1 when malformed. */
+static int read_level(json_t *v) {
+    if (!v || json_is_null(v)) return 0;
+    if (json_is_integer(v)) {
+        json_int_t x = json_integer_value(v);
+        return x >= 0 && x <= 99 ? (int)x : -1;
+    }
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        while (*s && !isdigit((unsigned char)*s)) s++;
+        if (!*s) return strcmp(json_string_value(v), "Level ?") == 0 ? 0 : -1;
+        long x = strtol(s, NULL, 10);
+        return x >= 0 && x <= 99 ? (int)x : -1;
+    }
+    return -1;
+}
+
+/* Parse one JSON line into ds. Returns 0, or writes a reason into why and returns 1. */
+static int parse_line(pd_dataset *ds, const char *text, size_t len, size_t lineno, char *why, size_t whysz) {
+    json_error_t jerr;
+    json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!o) {
+        snprintf(why, whysz, "invalid JSON at column %d: %s", jerr.column, jerr.text);
+        return 1;
+    }
+    int rc = 1;
+    char *answer = NULL, *solution = NULL, numbuf[64], idbuf[64];
+    if (!json_is_object(o)) {
+        snprintf(why, whysz, "not a JSON object");
+        goto done;
+    }
+    json_t *q = json_object_get(o, "problem");
+    if (!json_is_string(q)) q = json_object_get(o, "question");
+    if (!json_is_string(q) || !*json_string_value(q)) {
+        snprintf(why, whysz, "no \"problem\" or \"question\" string");
+        goto done;
+    }
+    json_t *a = json_object_get(o, "answer");
+    const char *sol = json_is_string(json_object_get(o, "solution")) ? json_string_value(json_object_get(o, "solution")) : NULL;
+    if (json_is_string(a)) {
+        const char *s = json_string_value(a), *hash = strstr(s, "####");
+        if (hash) { /* GSM8K: the worked solution, then "#### value" */
+            answer = dup_trimmed(hash + 4, strlen(hash + 4));
+            if (!sol) sol = solution = dup_trimmed(s, (size_t)(hash - s));
+        } else {
+            answer = dup_trimmed(s, strlen(s));
+        }
+    } else if (json_is_integer(a)) {
+        snprintf(numbuf, sizeof numbuf, "%" JSON_INTEGER_FORMAT, json_integer_value(a));
+        answer = dup_str(numbuf);
+    } else if (json_is_real(a)) {
+        snprintf(numbuf, sizeof numbuf, "%.17g", json_real_value(a));
+        answer = dup_str(numbuf);
+    }
+    if (!answer || !*answer) {
+        snprintf(why, whysz, "no \"answer\" (string or number)");
+        goto done;
+    }
+    int level = read_level(json_object_get(o, "level"));
+    if (level < 0) {
+        snprintf(why, whysz, "\"level\" is not an integer 0-99 or \"Level N\"");
+        goto done;
+    }
+    json_t *id = json_object_get(o, "unique_id");
+    if (!json_is_string(id)) id = json_object_get(o, "id");
+    const char *ids;
+    if (json_is_string(id)) ids = json_string_value(id);
+    else if (json_is_integer(id)) {
+        snprintf(idbuf, sizeof idbuf, "%" JSON_INTEGER_FORMAT, json_integer_value(id));
+        ids = idbuf;
+    } else {
+        snprintf(idbuf, sizeof idbuf, "line-%zu", lineno);
+        ids = idbuf;
+    }
+    if (pd_dataset_add(ds, ids, json_string_value(q), answer, sol, level)) {
+        snprintf(why, whysz, "out of memory");
+        goto done;
+    }
+    rc = 0;
+done:
+    free(answer);
+    free(solution);
+    json_decref(o);
+    return rc;
+}
+
+int pd_dataset_load(const char *path, pd_dataset *ds, pd_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return pd_err_set(err, errno == ENOENT ? PD_ENOTFOUND : PD_EIO, "dataset %s: %s", path, strerror(errno));
+    char *line = NULL, why[300];
+    size_t cap = 0, lineno = 0;
+    ssize_t len;
+    int rc = 0;
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        size_t n = (size_t)len;
+        while (n && isspace((unsigned char)line[n - 1])) n--;
+        size_t i = 0;
+        while (i < n && isspace((unsigned char)line[i])) i++;
+        if (i == n) continue;
+        int bad;
+        if (n > PD_DATASET_MAX_LINE) {
+            snprintf(why, sizeof why, "line longer than %u bytes", PD_DATASET_MAX_LINE);
+            bad = 1;
+        } else {
+            bad = parse_line(ds, line + i, n - i, lineno, why, sizeof why);
+        }
+        if (bad && skip_line(ds, path, lineno, why)) {
+            rc = pd_err_set(err, PD_ENOMEM, "dataset %s: out of memory", path);
+            break;
+        }
+    }
+    if (!rc && ferror(f)) rc = pd_err_set(err, PD_EIO, "dataset %s: read error after line %zu", path, lineno);
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+void pd_dataset_free(pd_dataset *ds) {
+    for (size_t i = 0; i < ds->n; i++) {
+        pd_problem *p = &ds->items[i];
+        free(p->id), free(p->problem), free(p->answer), free(p->solution);
+    }
+    for (size_t i = 0; i < ds->n_skipped; i++) free(ds->skipped_msgs[i]);
+    free(ds->items);
+    free(ds->skipped_msgs);
+    memset(ds, 0, sizeof *ds);
+}
+
+int pd_dataset_write_jsonl(const pd_dataset *ds, FILE *out, pd_error *err) {
+    for (size_t i = 0; i < ds->n; i++) {
+        const pd_problem *p = &ds->items[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "problem", json_string(p->problem));
+        if (p->solution) json_object_set_new(o, "solution", json_string(p->solution));
+        json_object_set_new(o, "answer", json_string(p->answer));
+        json_object_set_new(o, "level", json_integer(p->level));
+        json_object_set_new(o, "unique_id", json_string(p->id));
+        char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(o);
+        if (!s) return pd_err_set(err, PD_EFORMAT, "problem %s: not valid UTF-8 or out of memory", p->id);
+        int bad = fputs(s, out) < 0 || fputc('\n', out) < 0;
+        free(s);
+        if (bad) return pd_err_set(err, PD_EIO, "write failed");
+    }
+    return 0;
+}

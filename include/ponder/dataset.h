@@ -35,6 +35,8 @@ int pd_dataset_load(const char *path, pd_dataset *ds, pd_error *err);
 /* Add one problem (strings are copied; solution may be NULL). */
 int pd_dataset_add(pd_dataset *ds, const char *id, const char *problem, const char *answer,
                    const char *solution, int level);
+/* The same from an open stream; `path` names it in messages. */
+int pd_dataset_read(FILE *f, const char *path, pd_dataset *ds, pd_error *err);
 void pd_dataset_free(pd_dataset *ds);
 /* Write MATH-500 layout JSONL. */
 int pd_dataset_write_jsonl(const pd_dataset *ds, FILE *out, pd_error *err);

@@ -153,6 +153,12 @@ done:
 int pd_dataset_load(const char *path, pd_dataset *ds, pd_error *err) {
     FILE *f = fopen(path, "rb");
     if (!f) return pd_err_set(err, errno == ENOENT ? PD_ENOTFOUND : PD_EIO, "dataset %s: %s", path, strerror(errno));
+    int rc = pd_dataset_read(f, path, ds, err);
+    fclose(f);
+    return rc;
+}
+
+int pd_dataset_read(FILE *f, const char *path, pd_dataset *ds, pd_error *err) {
     char *line = NULL, why[300];
     size_t cap = 0, lineno = 0;
     ssize_t len;
@@ -178,7 +184,6 @@ int pd_dataset_load(const char *path, pd_dataset *ds, pd_error *err) {
     }
     if (!rc && ferror(f)) rc = pd_err_set(err, PD_EIO, "dataset %s: read error after line %zu", path, lineno);
     free(line);
-    fclose(f);
     return rc;
 }
 

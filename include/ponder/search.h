@@ -1,5 +1,293 @@
-/* ponder/search.h — placeholder, filled by its module. */
+/* ponder/search.h — the search tree, the policy/verifier interfaces, the strategies and the
+ * scheduler that batches many searches into wide backend calls (src/search/, src/backend/).
+ *
+ * The picture (docs/SEARCH.md has the details):
+ *
+ *   pd_tree       one per search: nodes are reasoning steps, kept in an array (int32 ids);
+ *                 step texts and token ids live in arenas and nodes hold spans into them.
+ *   pd_policy     extends leaves: expand(requests), each request asking for k children of one
+ *                 leaf, one step each (until "\n\n", end of sequence or the step token cap) or
+ *                 a rollout to the end. A small struct of function pointers (ggml-style).
+ *   pd_verifier   scores the newest step of each requested node: reward in [0, 1].
+ *   pd_search     one (problem, strategy, N) search, a state machine that emits expansion
+ *                 and score requests and says when it is done.
+ *   pd_sched_run  drives many searches at once: every round, ONE policy call carries the
+ *                 expansions of all searches in flight and ONE verifier call their scores.
+ *
+ * Every request carries a pointer to its search's pd_cost, so a batched backend call charges
+ * each problem exactly its own tokens. */
 #ifndef PONDER_SEARCH_H
 #define PONDER_SEARCH_H
+
+#include <stdint.h>
+#include <stddef.h>
 #include "ponder/base.h"
+#include "ponder/dataset.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- cost ---- */
+
+/* What a search spent. Token counts are charged by the backends; FLOPs are filled in when
+ * the search ends: 2 x parameters x computed tokens, for each model. */
+typedef struct pd_cost {
+    uint64_t policy_tokens; /* tokens the policy generated */
+    uint64_t prefix_tokens; /* prompt/prefix tokens the policy computed (not generated) */
+    uint64_t prm_tokens;    /* tokens the verifier computed */
+    uint64_t expansions;    /* nodes the policy created */
+    uint64_t scored;        /* nodes the verifier scored */
+    double policy_flops;    /* 2 * policy params * (policy_tokens + prefix_tokens) */
+    double prm_flops;       /* 2 * verifier params * prm_tokens */
+} pd_cost;
+
+/* ---- the tree ---- */
+
+typedef enum pd_node_status {
+    PD_NODE_OPEN = 0,      /* being generated / the root */
+    PD_NODE_STEP_ENDED,    /* the step ended at the delimiter: can be extended */
+    PD_NODE_FINISHED,      /* end of sequence: a complete solution */
+    PD_NODE_TRUNCATED,     /* hit the token cap: complete, without a proper ending */
+} pd_node_status;
+
+/* One reasoning step. The root (id 0) is the prompt and has no step text. */
+typedef struct pd_node {
+    int32_t parent;      /* -1 for the root */
+    int32_t depth;       /* 0 for the root, 1 for a first step, ... */
+    uint32_t text_off;   /* step text: tree->text[text_off .. text_off + text_len) */
+    uint32_t text_len;
+    uint32_t ids_off;    /* step token ids: tree->ids[ids_off .. + ids_len) (0 when not kept) */
+    uint32_t ids_len;
+    uint32_t n_tokens;   /* tokens in the step (the sim's are nominal; ids_len may be 0) */
+    float reward;        /* the verifier's step reward in [0,1]; negative when not scored */
+    uint32_t n_children; /* children created so far */
+    uint8_t status;      /* pd_node_status */
+    uint8_t pruned;      /* released: the search dropped it */
+    uint64_t seed;       /* per-node seed, derived from the parent's and the child index */
+    uint64_t handle;     /* opaque backend handle (KV-cache reference, the sim's hidden state) */
+} pd_node;
+
+typedef struct pd_tree {
+    pd_node *nodes;               /* (n_nodes) */
+    int32_t n_nodes, cap_nodes;
+    char *text;                   /* step text arena */
+    size_t text_len, text_cap;
+    int32_t *ids;                 /* token id arena */
+    size_t ids_len, ids_cap;
+    const pd_problem *prob;       /* the problem (not owned) */
+    float temperature, top_p;     /* sampling of this search (greedy requests use 0) */
+    int32_t step_max_tokens;      /* token cap of one step (and of one rollout) */
+    void *bstate;                 /* per-tree backend state (owned by the backend) */
+    void (*bstate_free)(void *);  /* frees bstate when the tree is freed */
+} pd_tree;
+
+/* Start a tree for `prob` with a root whose seed is `root_seed`. Returns 0 or PD_ENOMEM. */
+int pd_tree_init(pd_tree *t, const pd_problem *prob, uint64_t root_seed);
+void pd_tree_free(pd_tree *t);
+/* The seed of child `index` of `parent` (a pure function of the parent's seed and index). */
+uint64_t pd_tree_child_seed(const pd_tree *t, int32_t parent, uint32_t index);
+/* Append a child of `parent` with the given step text (copied into the arena) and token ids
+ * (may be NULL/0). Returns the new node id, or -1 when out of memory / past 2^31 nodes. */
+int32_t pd_tree_add(pd_tree *t, int32_t parent, uint64_t seed, const char *text, size_t text_len,
+                    const int32_t *ids, size_t n_ids, uint32_t n_tokens, int status,
+                    uint64_t handle);
+/* Pointer to a node's step text (not NUL-terminated; length nodes[id].text_len). */
+static inline const char *pd_tree_text(const pd_tree *t, int32_t id) {
+    return t->text + t->nodes[id].text_off;
+}
+/* 1 when the node ends a solution (finished or truncated). */
+static inline int pd_node_done(const pd_node *n) {
+    return n->status == PD_NODE_FINISHED || n->status == PD_NODE_TRUNCATED;
+}
+/* The whole solution text from the root to `leaf` (malloc'd, NUL-terminated), or NULL. */
+char *pd_tree_path_text(const pd_tree *t, int32_t leaf);
+/* Node ids from the first step to `leaf` into out (capacity cap); returns the path length
+ * (which may exceed cap: then only the first cap entries were written). */
+int32_t pd_tree_path(const pd_tree *t, int32_t leaf, int32_t *out, int32_t cap);
+
+/* Aggregation of step rewards along a path (search-and-learn's agg_strategy). */
+typedef enum pd_agg { PD_AGG_LAST = 0, PD_AGG_MIN, PD_AGG_PROD, PD_AGG_MEAN } pd_agg;
+/* Aggregate the scored steps from the root to `leaf` (unscored steps are skipped; 0 when none
+ * is scored). */
+double pd_tree_aggregate(const pd_tree *t, int32_t leaf, pd_agg agg);
+/* Aggregate an array of step rewards. */
+double pd_agg_rewards(const float *r, size_t n, pd_agg agg);
+const char *pd_agg_name(pd_agg a);
+int pd_agg_parse(const char *s, pd_agg *out); /* 0, or -1 for an unknown name */
+
+/* ---- backend interfaces ---- */
+
+typedef enum pd_expand_mode { PD_EXPAND_STEP = 0, PD_EXPAND_ROLLOUT } pd_expand_mode;
+
+/* Ask for k children of `leaf`. STEP: each child is one step. ROLLOUT: each sample runs to the
+ * end and is appended as a chain of step nodes; out[i] receives the i-th sample's last node.
+ * Child i of the leaf gets seed pd_tree_child_seed(tree, leaf, child_base + i); a greedy
+ * request (temperature 0) gives identical children whatever the index. */
+typedef struct pd_expand_req {
+    pd_tree *tree;
+    int32_t leaf;
+    int32_t k;
+    int32_t child_base; /* index of the first child, for seeds (distinct samples of one leaf) */
+    uint8_t mode;       /* pd_expand_mode */
+    uint8_t greedy;     /* 1: temperature 0 */
+    pd_cost *cost;      /* the search to charge */
+    int32_t *out;       /* (k) new leaf ids, written by the backend */
+} pd_expand_req;
+
+/* The child index that greedy requests use for their seed: all greedy children of a node
+ * are the same sample. */
+#define PD_GREEDY_CHILD 0xffffffffu
+
+/* The seed of the i-th child a request asks for. */
+static inline uint64_t pd_expand_child_seed(const pd_expand_req *r, int32_t i) {
+    return pd_tree_child_seed(r->tree, r->leaf,
+                              r->greedy ? PD_GREEDY_CHILD : (uint32_t)(r->child_base + i));
+}
+
+/* Score the newest step of `node` (in the context of its path): sets tree->nodes[node].reward. */
+typedef struct pd_score_req {
+    pd_tree *tree;
+    int32_t node;
+    pd_cost *cost;
+} pd_score_req;
+
+typedef struct pd_policy {
+    const char *name;
+    double n_params; /* nominal parameter count, for FLOPs */
+    void *ctx;
+    /* Serve n requests in one call (one batch). Returns 0 or an error code. */
+    int (*expand)(void *ctx, pd_expand_req *reqs, size_t n, pd_error *err);
+    /* A node the search dropped: release what the backend holds for it (may be NULL). */
+    void (*release)(void *ctx, pd_tree *t, int32_t node);
+    void (*free)(void *ctx);
+} pd_policy;
+
+typedef struct pd_verifier {
+    const char *name;
+    double n_params;
+    void *ctx;
+    int (*score)(void *ctx, pd_score_req *reqs, size_t n, pd_error *err);
+    void (*free)(void *ctx);
+} pd_verifier;
+
+/* ---- the simulated backend (src/backend/sim.c; docs/SEARCH.md) ---- */
+
+typedef struct pd_sim_params {
+    double policy_acc;     /* per-step accuracy at level 1 (0.95) */
+    double acc_decay;      /* drop of the per-step accuracy per level above 1 (0.03) */
+    int default_level;     /* level assumed for problems without one (3) */
+    int base_steps;        /* steps = base_steps + level when there is no reference solution (2) */
+    double distractor;     /* share of wrong answers that are the problem's popular wrong answer (0.3) */
+    int wrong_spread;      /* other wrong answers: gold's last number +- 1..spread (10) */
+    double prm_sep;        /* PRM logit of good steps minus that of bad steps (3.0) */
+    double prm_noise;      /* std of the PRM's logit noise (1.0) */
+    int step_tokens;       /* nominal mean tokens per step (64; each step 0.5x..1.5x) */
+    double policy_params;  /* nominal parameters, for FLOPs (1.5e9) */
+    double prm_params;     /* (1.5e9) */
+} pd_sim_params;
+
+void pd_sim_params_default(pd_sim_params *p);
+/* Check ranges; 0 or PD_EINVAL with a message naming the parameter. */
+int pd_sim_params_check(const pd_sim_params *p, pd_error *err);
+
+/* Open a policy / verifier by spec. Only "sim" exists for now; a directory or .gguf (the
+ * local engine) or an http(s):// URL (remote) is a clear PD_EUNSUPPORTED error. The sim
+ * verifier reads the sim policy's hidden state, so it needs `pol` to be the sim policy.
+ * `sim` may be NULL for defaults. */
+int pd_policy_open(pd_policy *pol, const char *spec, const pd_sim_params *sim, pd_error *err);
+int pd_verifier_open(pd_verifier *ver, const char *spec, const pd_policy *pol,
+                     const pd_sim_params *sim, pd_error *err);
+void pd_policy_close(pd_policy *pol);
+void pd_verifier_close(pd_verifier *ver);
+
+/* ---- strategies ---- */
+
+typedef enum pd_strategy { PD_BEST_OF_N = 0, PD_BEAM_SEARCH, PD_DVTS, PD_N_STRATEGIES } pd_strategy;
+const char *pd_strategy_name(pd_strategy s);
+int pd_strategy_parse(const char *s, pd_strategy *out); /* 0, or -1 for an unknown name */
+
+typedef struct pd_search_cfg {
+    pd_strategy strategy;
+    int32_t n;              /* N: the budget of generations */
+    int32_t beam_width;     /* M (4) */
+    int32_t num_iterations; /* at most this many rounds of expansion (40) */
+    int32_t lookahead;      /* beam_search/dvts: score candidates after this many greedy steps (0) */
+    pd_agg agg;             /* (last) */
+    float temperature;      /* (0.8) */
+    float top_p;            /* (1.0) */
+    int32_t step_max_tokens;/* (2048) */
+    uint64_t seed;          /* with the problem id, seeds the root of the tree (0) */
+} pd_search_cfg;
+
+void pd_search_cfg_default(pd_search_cfg *c);
+/* Check a configuration: N >= 1; for beam_search and dvts N must be a multiple of M. */
+int pd_search_cfg_check(const pd_search_cfg *c, pd_error *err);
+
+/* One completed solution. */
+typedef struct pd_completion {
+    char *text;          /* the whole solution */
+    char *answer;        /* extracted (pd_grade_extract), or NULL when it holds none */
+    char *key;           /* pd_grade_key(answer), or NULL */
+    float *rewards;      /* (n_steps) step rewards along the path */
+    int32_t n_steps;
+    double score;        /* aggregated score */
+    int status;          /* PD_NODE_FINISHED or PD_NODE_TRUNCATED */
+} pd_completion;
+
+typedef struct pd_search_result {
+    pd_completion *c;    /* (n) best first for beam_search; in sample/subtree order otherwise */
+    int32_t n;
+    int32_t n_topped_up; /* completions duplicated to reach N (beam_search; normally 0) */
+    int32_t iterations;  /* expansion rounds used */
+    pd_cost cost;
+} pd_search_result;
+
+void pd_search_result_free(pd_search_result *r);
+
+/* ---- selection ---- */
+
+typedef enum pd_select { PD_SEL_NAIVE = 0, PD_SEL_WEIGHTED, PD_SEL_MAJ, PD_N_SELECT } pd_select;
+const char *pd_select_name(pd_select s);
+/* Choose among the first k completions (k is clamped to n): naive = highest aggregated score;
+ * weighted = the answer group (equal pd_grade_key) with the highest sum of scores; maj = the
+ * largest group. Completions without an answer do not vote (they can win naive only).
+ * Ties go to the first (lowest index; for groups, the group seen first). Returns the index of
+ * the chosen completion (the first of its group), or -1 when k == 0. */
+int32_t pd_select_pick(const pd_completion *c, int32_t n, int32_t k, pd_select mode);
+
+/* ---- running searches ---- */
+
+typedef struct pd_sched_job {
+    const pd_problem *prob;
+    pd_search_cfg cfg;
+} pd_sched_job;
+
+typedef struct pd_sched_stats {
+    uint64_t rounds;          /* scheduler rounds */
+    uint64_t policy_calls, verifier_calls;
+    uint64_t expand_reqs, score_reqs; /* requests over all calls */
+    uint64_t max_expand_batch, max_score_batch;
+    uint64_t nodes;           /* nodes created over all trees */
+} pd_sched_stats;
+
+/* Called once per finished job, in completion order; `r` is freed after it returns. A
+ * non-zero return stops the run with that code (the callback fills err). */
+typedef int (*pd_sched_cb)(void *ud, size_t job, const pd_search_result *r, pd_error *err);
+
+/* Run the jobs with at most max_inflight searches at once (<= 0: 256). Every round gathers
+ * the pending expansions of all searches into one policy call and the pending scores into
+ * one verifier call. stats may be NULL. */
+int pd_sched_run(const pd_policy *pol, const pd_verifier *ver, const pd_sched_job *jobs,
+                 size_t n_jobs, int max_inflight, pd_sched_cb cb, void *ud, pd_sched_stats *stats,
+                 pd_error *err);
+
+/* One search on its own (a scheduler with one job). Fills *res (free with
+ * pd_search_result_free). */
+int pd_search_run(const pd_policy *pol, const pd_verifier *ver, const pd_problem *prob,
+                  const pd_search_cfg *cfg, pd_search_result *res, pd_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

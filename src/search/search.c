@@ -1,0 +1,368 @@
+/* search.c — one search: configuration, the stage machine shared by all strategies, and the
+ * result (completions with texts, rewards, answers, cost).
+ *
+ * The strategies (strategies.c) decide what to expand and what to keep; this file does the
+ * bookkeeping they share: queueing requests, the lookahead sub-rounds (greedy one-step
+ * expansions of each candidate's tip, then scoring the whole chain), scoring every new step
+ * exactly once, releasing dropped nodes, and turning leaves into pd_completion records.
+ *
+ * All per-search arrays that the backend writes into (cands, tips) are sized N up front and
+ * never move while requests are pending: a request's `out` pointer stays valid. */
+#include "search_int.h"
+#include "ponder/grade.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *STRAT_NAMES[] = {"best_of_n", "beam_search", "dvts"};
+
+const char *pd_strategy_name(pd_strategy s) {
+    return (unsigned)s < PD_N_STRATEGIES ? STRAT_NAMES[s] : "?";
+}
+
+int pd_strategy_parse(const char *s, pd_strategy *out) {
+    for (int i = 0; i < PD_N_STRATEGIES; i++)
+        if (!strcmp(s, STRAT_NAMES[i])) {
+            *out = (pd_strategy)i;
+            return 0;
+        }
+    return -1;
+}
+
+/* search-and-learn's defaults. */
+void pd_search_cfg_default(pd_search_cfg *c) {
+    memset(c, 0, sizeof *c);
+    c->strategy = PD_BEST_OF_N;
+    c->n = 4;
+    c->beam_width = 4;
+    c->num_iterations = 40;
+    c->lookahead = 0;
+    c->agg = PD_AGG_LAST;
+    c->temperature = 0.8f;
+    c->top_p = 1.0f;
+    c->step_max_tokens = 2048;
+    c->seed = 0;
+}
+
+/* Check a configuration. Returns 0 or PD_EINVAL with the reason. */
+int pd_search_cfg_check(const pd_search_cfg *c, pd_error *err) {
+    const char *name = pd_strategy_name(c->strategy);
+    if ((unsigned)c->strategy >= PD_N_STRATEGIES)
+        return pd_err_set(err, PD_EINVAL, "unknown strategy %d", (int)c->strategy);
+    if (c->n < 1 || c->n > (1 << 20))
+        return pd_err_set(err, PD_EINVAL, "%s: N=%d is out of range (1..%d)", name, c->n, 1 << 20);
+    if ((unsigned)c->agg > PD_AGG_MEAN) return pd_err_set(err, PD_EINVAL, "unknown aggregation");
+    if (!(c->temperature >= 0 && c->temperature <= 100))
+        return pd_err_set(err, PD_EINVAL, "temperature %g is out of range (0..100)", c->temperature);
+    if (!(c->top_p > 0 && c->top_p <= 1))
+        return pd_err_set(err, PD_EINVAL, "top_p %g is out of range (0, 1]", c->top_p);
+    if (c->step_max_tokens < 1)
+        return pd_err_set(err, PD_EINVAL, "step token cap must be >= 1");
+    if (c->strategy == PD_BEAM_SEARCH || c->strategy == PD_DVTS) {
+        if (c->beam_width < 1 || c->beam_width > c->n)
+            return pd_err_set(err, PD_EINVAL, "%s: beam width M=%d must be in 1..N (N=%d)", name,
+                              c->beam_width, c->n);
+        if (c->n % c->beam_width)
+            return pd_err_set(err, PD_EINVAL, "%s: N=%d is not divisible by beam width M=%d",
+                              name, c->n, c->beam_width);
+        if (c->num_iterations < 1 || c->num_iterations > 100000)
+            return pd_err_set(err, PD_EINVAL, "%s: num_iterations %d is out of range (1..100000)",
+                              name, c->num_iterations);
+        if (c->lookahead < 0 || c->lookahead > 1000)
+            return pd_err_set(err, PD_EINVAL, "%s: lookahead %d is out of range (0..1000)", name,
+                              c->lookahead);
+    } else if (c->lookahead) {
+        return pd_err_set(err, PD_EINVAL, "%s: lookahead applies to beam_search and dvts only", name);
+    }
+    return 0;
+}
+
+/* Allocate a search for one problem and emit its first requests. */
+int pd_search_create(pd_search **out, const pd_policy *pol, const pd_problem *prob,
+                     const pd_search_cfg *cfg, pd_error *err) {
+    *out = NULL;
+    int rc = pd_search_cfg_check(cfg, err);
+    if (rc) return rc;
+    pd_search *s = calloc(1, sizeof *s);
+    if (!s) return pd_err_set(err, PD_ENOMEM, "search: out of memory");
+    s->cfg = *cfg;
+    s->prob = prob;
+    s->pol = pol;
+    uint64_t root = pd_hash_str(pd_hash_mix(0x706f6e646572ULL, cfg->seed), prob->id ? prob->id : "");
+    size_t n = (size_t)cfg->n;
+    s->cands = malloc(n * sizeof *s->cands);
+    s->tips = malloc(n * sizeof *s->tips);
+    s->sel = malloc(n * sizeof *s->sel);
+    s->owner = malloc(n * sizeof *s->owner);
+    s->heads = malloc(n * sizeof *s->heads);
+    s->alive = calloc(n, 1);
+    if (!s->cands || !s->tips || !s->sel || !s->owner || !s->heads || !s->alive ||
+        pd_tree_init(&s->tree, prob, root)) {
+        pd_search_destroy(s);
+        return pd_err_set(err, PD_ENOMEM, "search: out of memory");
+    }
+    s->tree.temperature = cfg->temperature;
+    s->tree.top_p = cfg->top_p;
+    s->tree.step_max_tokens = cfg->step_max_tokens;
+    if (pd_strat_start(s)) {
+        pd_search_destroy(s);
+        return pd_err_set(err, PD_ENOMEM, "search: out of memory");
+    }
+    *out = s;
+    return 0;
+}
+
+/* Release every node the backend still holds (deepest ids first) and free everything. */
+void pd_search_destroy(pd_search *s) {
+    if (!s) return;
+    if (s->pol && s->pol->release)
+        for (int32_t id = s->tree.n_nodes - 1; id >= 0; id--)
+            if (!s->tree.nodes[id].pruned) s->pol->release(s->pol->ctx, &s->tree, id);
+    pd_tree_free(&s->tree);
+    free(s->ereq);
+    free(s->sreq);
+    free(s->cands);
+    free(s->tips);
+    free(s->sel);
+    free(s->owner);
+    free(s->heads);
+    free(s->alive);
+    free(s->done);
+    free(s);
+}
+
+/* Queue an expansion request. Returns 0 or PD_ENOMEM. */
+int pd_search_push_expand(pd_search *s, int32_t leaf, int32_t k, int32_t child_base, int mode,
+                          int greedy, int32_t *out) {
+    if (s->n_ereq == s->cap_ereq &&
+        pd_grow((void **)&s->ereq, &s->cap_ereq, s->n_ereq + 1, sizeof *s->ereq))
+        return PD_ENOMEM;
+    pd_expand_req *r = &s->ereq[s->n_ereq++];
+    r->tree = &s->tree;
+    r->leaf = leaf;
+    r->k = k;
+    r->child_base = child_base;
+    r->mode = (uint8_t)mode;
+    r->greedy = (uint8_t)greedy;
+    r->cost = &s->cost;
+    r->out = out;
+    return 0;
+}
+
+/* Queue scores for the unscored nodes from `tip` up to the first scored (or pending) one. */
+int pd_search_push_path_scores(pd_search *s, int32_t tip) {
+    for (int32_t id = tip; id > 0; id = s->tree.nodes[id].parent) {
+        pd_node *n = &s->tree.nodes[id];
+        if (n->reward >= 0 || n->reward == PD_REWARD_PENDING) break;
+        if (s->n_sreq == s->cap_sreq &&
+            pd_grow((void **)&s->sreq, &s->cap_sreq, s->n_sreq + 1, sizeof *s->sreq))
+            return PD_ENOMEM;
+        n->reward = PD_REWARD_PENDING;
+        s->sreq[s->n_sreq++] = (pd_score_req){.tree = &s->tree, .node = id, .cost = &s->cost};
+    }
+    return 0;
+}
+
+/* Mark a node dropped and release its backend resources. */
+void pd_search_prune(pd_search *s, int32_t node) {
+    pd_node *n = &s->tree.nodes[node];
+    if (n->pruned) return;
+    n->pruned = 1;
+    if (s->pol && s->pol->release) s->pol->release(s->pol->ctx, &s->tree, node);
+}
+
+int pd_search_add_done(pd_search *s, int32_t leaf) {
+    if (s->n_done == s->cap_done) {
+        size_t cap = (size_t)s->cap_done;
+        if (pd_grow((void **)&s->done, &cap, (size_t)s->n_done + 1, sizeof *s->done)) return PD_ENOMEM;
+        s->cap_done = cap > INT32_MAX ? INT32_MAX : (int32_t)cap;
+    }
+    s->done[s->n_done++] = leaf;
+    return 0;
+}
+
+/* Queue scores for every candidate's chain (candidate ... tip). */
+static int push_cand_scores(pd_search *s) {
+    for (int32_t i = 0; i < s->n_cands; i++)
+        if (pd_search_push_path_scores(s, s->tips[i])) return PD_ENOMEM;
+    s->stage = ST_SCORE;
+    return 0;
+}
+
+/* Queue one greedy step for each candidate tip that can still be extended. Returns the
+ * number queued (0: nothing to extend), or -1 when out of memory. */
+static int push_lookahead(pd_search *s) {
+    int queued = 0;
+    for (int32_t i = 0; i < s->n_cands; i++) {
+        if (pd_node_done(&s->tree.nodes[s->tips[i]])) continue;
+        if (pd_search_push_expand(s, s->tips[i], 1, 0, PD_EXPAND_STEP, 1, &s->tips[i])) return -1;
+        queued++;
+    }
+    return queued;
+}
+
+/* After the strategy's expansion: the candidates are cands[0..n_cands). With lookahead (and
+ * not in the rollout round) extend each unfinished candidate greedily, else score. */
+int pd_search_after_expand(pd_search *s) {
+    memcpy(s->tips, s->cands, (size_t)s->n_cands * sizeof *s->tips);
+    if (s->cfg.lookahead > 0 && !s->last_round) {
+        s->la_left = s->cfg.lookahead;
+        int q = push_lookahead(s);
+        if (q < 0) return PD_ENOMEM;
+        if (q > 0) {
+            s->stage = ST_LOOKAHEAD;
+            return 0;
+        }
+    }
+    return push_cand_scores(s);
+}
+
+/* Consume the answers of the pending requests and emit the next stage's requests. */
+int pd_search_advance(pd_search *s, pd_error *err) {
+    int stage = s->stage;
+    s->n_ereq = 0;
+    s->n_sreq = 0;
+    int rc = 0;
+    if (stage == ST_EXPAND) {
+        rc = pd_strat_expanded(s);
+    } else if (stage == ST_LOOKAHEAD) {
+        int q = 0;
+        if (--s->la_left > 0) q = push_lookahead(s);
+        if (q < 0) rc = PD_ENOMEM;
+        else if (q == 0) rc = push_cand_scores(s);
+    } else if (stage == ST_SCORE) {
+        for (int32_t i = 0; i < s->n_cands; i++) {
+            s->sel[i] = pd_tree_aggregate(&s->tree, s->tips[i], s->cfg.agg);
+            /* the lookahead chain has served its purpose: drop it */
+            for (int32_t id = s->tips[i]; id != s->cands[i]; id = s->tree.nodes[id].parent)
+                pd_search_prune(s, id);
+        }
+        rc = pd_strat_scored(s);
+    }
+    if (rc) return pd_err_set(err, rc, "search: out of memory");
+    return 0;
+}
+
+/* Order of completions by score, best first, stable (qsort is not: carry the index). */
+typedef struct {
+    double score;
+    int32_t idx;
+} scored_idx;
+
+static int cmp_scored_desc(const void *a, const void *b) {
+    const scored_idx *x = a, *y = b;
+    if (x->score != y->score) return x->score > y->score ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Fill one completion from a leaf. Returns 0 or PD_ENOMEM. */
+static int fill_completion(pd_search *s, int32_t leaf, pd_completion *c) {
+    const pd_tree *t = &s->tree;
+    memset(c, 0, sizeof *c);
+    int32_t depth = t->nodes[leaf].depth;
+    c->text = pd_tree_path_text(t, leaf);
+    c->rewards = malloc((size_t)(depth ? depth : 1) * sizeof *c->rewards);
+    if (!c->text || !c->rewards) return PD_ENOMEM;
+    c->n_steps = depth;
+    for (int32_t id = leaf, i = depth - 1; id > 0; id = t->nodes[id].parent, i--)
+        c->rewards[i] = t->nodes[id].reward < 0 ? 0.0f : t->nodes[id].reward;
+    c->score = pd_tree_aggregate(t, leaf, s->cfg.agg);
+    c->status = t->nodes[leaf].status;
+    c->answer = pd_grade_extract(c->text, s->prob->answer);
+    if (c->answer && !(c->key = pd_grade_key(c->answer))) return PD_ENOMEM;
+    return 0;
+}
+
+/* Deep copy of a completion (for top-ups). */
+static int copy_completion(const pd_completion *a, pd_completion *c) {
+    *c = *a;
+    c->text = strdup(a->text);
+    c->answer = a->answer ? strdup(a->answer) : NULL;
+    c->key = a->key ? strdup(a->key) : NULL;
+    c->rewards = malloc((size_t)(a->n_steps ? a->n_steps : 1) * sizeof *c->rewards);
+    if (!c->text || (a->answer && !c->answer) || (a->key && !c->key) || !c->rewards)
+        return PD_ENOMEM;
+    memcpy(c->rewards, a->rewards, (size_t)a->n_steps * sizeof *c->rewards);
+    return 0;
+}
+
+/* Turn the completion leaves into the result: beam_search sorts them best first and returns
+ * exactly N (duplicating the best ones in the rare case there are fewer); the others keep
+ * their order (samples for best_of_n, subtrees for dvts). */
+int pd_search_result_build(pd_search *s, double policy_params, double prm_params,
+                           pd_search_result *r, pd_error *err) {
+    memset(r, 0, sizeof *r);
+    int32_t n_leaves = s->n_done;
+    int32_t *leaves = s->done;
+    scored_idx *ord = NULL;
+    int32_t n_out = n_leaves;
+    if (s->cfg.strategy == PD_BEAM_SEARCH) {
+        ord = malloc((size_t)(n_leaves ? n_leaves : 1) * sizeof *ord);
+        if (!ord) return pd_err_set(err, PD_ENOMEM, "search: out of memory");
+        for (int32_t i = 0; i < n_leaves; i++)
+            ord[i] = (scored_idx){pd_tree_aggregate(&s->tree, leaves[i], s->cfg.agg), i};
+        qsort(ord, (size_t)n_leaves, sizeof *ord, cmp_scored_desc);
+        n_out = n_leaves ? s->cfg.n : 0;
+    }
+    r->c = calloc((size_t)(n_out ? n_out : 1), sizeof *r->c);
+    if (!r->c) {
+        free(ord);
+        return pd_err_set(err, PD_ENOMEM, "search: out of memory");
+    }
+    r->n = n_out;
+    int rc = 0;
+    for (int32_t i = 0; i < n_out && !rc; i++) {
+        if (ord && i >= n_leaves) { /* top up: repeat the best ones in order */
+            rc = copy_completion(&r->c[i % n_leaves], &r->c[i]);
+            r->n_topped_up++;
+        } else {
+            rc = fill_completion(s, leaves[ord ? ord[i].idx : i], &r->c[i]);
+        }
+    }
+    free(ord);
+    if (rc) {
+        pd_search_result_free(r);
+        return pd_err_set(err, PD_ENOMEM, "search: out of memory");
+    }
+    r->iterations = s->iter;
+    r->cost = s->cost;
+    r->cost.policy_flops = 2.0 * policy_params * (double)(s->cost.policy_tokens + s->cost.prefix_tokens);
+    r->cost.prm_flops = 2.0 * prm_params * (double)s->cost.prm_tokens;
+    return 0;
+}
+
+void pd_search_result_free(pd_search_result *r) {
+    if (!r) return;
+    for (int32_t i = 0; i < r->n; i++) {
+        free(r->c[i].text);
+        free(r->c[i].answer);
+        free(r->c[i].key);
+        free(r->c[i].rewards);
+    }
+    free(r->c);
+    memset(r, 0, sizeof *r);
+}
+
+/* One search, alone: the scheduler with a single job. */
+typedef struct {
+    pd_search_result *res;
+    int got;
+} one_ctx;
+
+static int one_cb(void *ud, size_t job, const pd_search_result *r, pd_error *err) {
+    (void)job;
+    (void)err;
+    one_ctx *o = ud;
+    *o->res = *r; /* take the arrays: the scheduler is told not to free them */
+    o->got = 1;
+    return 0;
+}
+
+int pd_search_run(const pd_policy *pol, const pd_verifier *ver, const pd_problem *prob,
+                  const pd_search_cfg *cfg, pd_search_result *res, pd_error *err) {
+    memset(res, 0, sizeof *res);
+    one_ctx o = {res, 0};
+    pd_sched_job job = {prob, *cfg};
+    return pd_sched_run_owned(pol, ver, &job, 1, 1, one_cb, &o, 1, NULL, err);
+}

@@ -1,0 +1,89 @@
+/* search_int.h — the search state machine, shared by search.c, strategies.c and sched.c.
+ *
+ * A search moves through stages; in each stage but the last it has pending requests that
+ * the scheduler serves in its next batched backend call:
+ *
+ *   EXPAND     the strategy's expansions (one round of the search: an "iteration")
+ *   LOOKAHEAD  greedy one-step expansions of the candidates' tips (k times per round)
+ *   SCORE      scores of every new, unscored step on the candidates' paths
+ *   DONE       the completions are ready
+ *
+ * After the scheduler served the pending requests it calls pd_search_advance(), which turns
+ * the answers into the next stage's requests. */
+#ifndef PONDER_SEARCH_INT_H
+#define PONDER_SEARCH_INT_H
+
+#include "ponder/search.h"
+
+enum { ST_EXPAND = 0, ST_LOOKAHEAD, ST_SCORE, ST_DONE };
+
+/* A reward value that marks a node whose score is requested but not back yet. */
+#define PD_REWARD_PENDING (-2.0f)
+
+typedef struct pd_search {
+    pd_search_cfg cfg;
+    const pd_problem *prob;
+    const pd_policy *pol;   /* for releasing dropped nodes */
+    pd_tree tree;
+    pd_cost cost;
+    int stage;
+    int32_t iter;           /* expansion rounds started so far */
+    int32_t la_left;        /* lookahead steps still to take this round */
+    int last_round;         /* the current round rolls out to the end */
+
+    pd_expand_req *ereq;    /* pending expansions */
+    size_t n_ereq, cap_ereq;
+    pd_score_req *sreq;     /* pending scores */
+    size_t n_sreq, cap_sreq;
+
+    int32_t *cands;         /* (N) this round's new children (rollout: the samples' last nodes) */
+    int32_t *tips;          /* (N) end of each candidate's lookahead chain (= cands[i] without) */
+    double *sel;            /* (N) the candidates' selection scores */
+    int32_t *owner;         /* (N) per candidate: the beam / subtree it came from */
+    int32_t n_cands;
+
+    int32_t *heads;         /* (N) active beams (beam_search) or subtree heads (dvts) */
+    int32_t n_heads;
+    uint8_t *alive;         /* (N) dvts: subtree still searching */
+
+    int32_t *done;          /* completion leaves, in the order found */
+    int32_t n_done, cap_done;
+    int32_t n_topped_up;
+} pd_search;
+
+/* Allocate a search and emit its first requests. Returns 0 or an error. */
+int pd_search_create(pd_search **out, const pd_policy *pol, const pd_problem *prob,
+                     const pd_search_cfg *cfg, pd_error *err);
+/* Release every node still held and free the search. */
+void pd_search_destroy(pd_search *s);
+/* Consume the answers to the pending requests and emit the next ones (or reach ST_DONE). */
+int pd_search_advance(pd_search *s, pd_error *err);
+/* Build the result of a finished search (FLOPs from the models' parameter counts). */
+int pd_search_result_build(pd_search *s, double policy_params, double prm_params,
+                           pd_search_result *r, pd_error *err);
+
+/* The scheduler (sched.c); with take = 1 the callback takes ownership of the result's arrays
+ * (the scheduler then does not free them). */
+int pd_sched_run_owned(const pd_policy *pol, const pd_verifier *ver, const pd_sched_job *jobs,
+                       size_t n_jobs, int max_inflight, pd_sched_cb cb, void *ud, int take,
+                       pd_sched_stats *stats, pd_error *err);
+
+/* ---- helpers for the strategies (search.c) ---- */
+/* Queue an expansion of `leaf` (k children written to out[0..k)). */
+int pd_search_push_expand(pd_search *s, int32_t leaf, int32_t k, int32_t child_base, int mode,
+                          int greedy, int32_t *out);
+/* Queue scores for every unscored node on the path above `tip` (tip included). */
+int pd_search_push_path_scores(pd_search *s, int32_t tip);
+/* Mark a node dropped and let the backend release it. */
+void pd_search_prune(pd_search *s, int32_t node);
+/* Record a completion leaf. */
+int pd_search_add_done(pd_search *s, int32_t leaf);
+/* After an EXPAND stage filled cands[0..n_cands): start lookahead or scoring. */
+int pd_search_after_expand(pd_search *s);
+
+/* ---- the strategies (strategies.c) ---- */
+int pd_strat_start(pd_search *s);     /* emit the first round */
+int pd_strat_expanded(pd_search *s);  /* EXPAND served */
+int pd_strat_scored(pd_search *s);    /* SCORE served: select, then next round or DONE */
+
+#endif

@@ -1,6 +1,10 @@
-/* ponder/tokenizer.h — tokenizer.json byte-level BPE and chat templates (src/model/tokenizer.c, chat.c).
+/* ponder/tokenizer.h — tokenizer.json byte-level BPE and chat templates
+ * (src/model/tokenizer_load.c, tokenizer.c, chat.c).
  *
- * Exact parity with Hugging Face `tokenizers` is the contract. */
+ * Exact parity with Hugging Face `tokenizers` is the contract. A loaded tokenizer is
+ * immutable (except pd_tokenizer_set_chat_template) and may be shared between threads.
+ * Text given to encode must be valid UTF-8. To tokenize a rendered chat, encode with
+ * add_special = 0: the templates already write the BOS token where the model wants it. */
 #ifndef PONDER_TOKENIZER_H
 #define PONDER_TOKENIZER_H
 
@@ -15,13 +19,18 @@ typedef struct pd_tokenizer pd_tokenizer;
 /* Load from a model directory (tokenizer.json, and tokenizer_config.json when present) or
  * from a path to a tokenizer.json file. */
 pd_tokenizer *pd_tokenizer_load(const char *path, pd_error *err);
+/* Load from memory: tokenizer.json text and optionally tokenizer_config.json text
+ * (config_json may be NULL). name is used in error messages. */
+pd_tokenizer *pd_tokenizer_load_json(const char *json, size_t len, const char *config_json, size_t config_len,
+                                     const char *name, pd_error *err);
 void pd_tokenizer_free(pd_tokenizer *tok);
 
 /* Encode text (len bytes) into *ids (malloc'd, *n_ids entries). add_special: apply the
  * post-processor (e.g. BOS). Special/added tokens in the text are matched as tokens. */
 int pd_tokenizer_encode(const pd_tokenizer *tok, const char *text, size_t len, int add_special,
                         int32_t **ids, size_t *n_ids, pd_error *err);
-/* Decode ids to text (malloc'd, NUL-terminated). skip_special: drop special tokens. */
+/* Decode ids to text (malloc'd, NUL-terminated). skip_special: drop special tokens. Ids
+ * with no token are skipped (as tokenizers does); invalid UTF-8 becomes U+FFFD. */
 int pd_tokenizer_decode(const pd_tokenizer *tok, const int32_t *ids, size_t n_ids, int skip_special,
                         char **text, pd_error *err);
 
@@ -43,9 +52,13 @@ size_t pd_tokenizer_vocab_size(const pd_tokenizer *tok);
 int32_t pd_tokenizer_token_id(const pd_tokenizer *tok, const char *token);
 /* Token string of an id (its vocabulary form), or NULL. */
 const char *pd_tokenizer_token_str(const pd_tokenizer *tok, int32_t id);
+/* The raw bytes an id decodes to (not NUL-terminated; may be part of a UTF-8 character).
+ * Returns 0, or PD_ENOTFOUND for an id with no token. */
+int pd_tokenizer_token_bytes(const pd_tokenizer *tok, int32_t id, const char **bytes, size_t *len);
 int pd_tokenizer_is_special(const pd_tokenizer *tok, int32_t id);
 int32_t pd_tokenizer_bos_id(const pd_tokenizer *tok); /* -1 when none */
 int32_t pd_tokenizer_eos_id(const pd_tokenizer *tok); /* from tokenizer_config.json, -1 when none */
+/* size_t pd_tokenizer_vocab_size: max id + 1 (added tokens included). */
 
 /* ---- chat templates ---- */
 typedef enum pd_chat_family {
@@ -70,6 +83,24 @@ pd_chat_family pd_tokenizer_chat_family(const pd_tokenizer *tok);
  * Fails with a clear error when the template is not recognised. */
 int pd_chat_render(const pd_tokenizer *tok, const pd_chat_msg *msgs, size_t n_msgs,
                    int add_generation_prompt, int continue_final, pd_buf *out, pd_error *err);
+
+/* Options of pd_chat_render_opts (zero-initialise). */
+typedef struct pd_chat_opts {
+    /* Llama 3.1+ "Today Date: ..." line, e.g. "26 Jul 2024". NULL: today's local date, as
+     * transformers renders it (pin it for reproducible prompts). */
+    const char *date_string;
+} pd_chat_opts;
+/* pd_chat_render with options (opts may be NULL). Roles: system, user, assistant.
+ * continue_final needs the last message to be the assistant's; its content is written
+ * exactly after the assistant header (this differs from transformers, which trims it). */
+int pd_chat_render_opts(const pd_tokenizer *tok, const pd_chat_msg *msgs, size_t n_msgs,
+                        int add_generation_prompt, int continue_final, const pd_chat_opts *opts,
+                        pd_buf *out, pd_error *err);
+/* The chat template text the family was recognised from (NULL when none). */
+const char *pd_tokenizer_chat_template(const pd_tokenizer *tok);
+/* Replace the chat template (e.g. one given on the command line; NULL removes it) and
+ * recognise its family again. Not thread-safe against concurrent renders. */
+int pd_tokenizer_set_chat_template(pd_tokenizer *tok, const char *tmpl, pd_error *err);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,119 @@
+/* tokenizer_internal.h — the tokenizer's data, shared by tokenizer_load.c (reading
+ * tokenizer.json / tokenizer_config.json), tokenizer.c (encode, decode) and chat.c
+ * (chat templates). Not part of the public API.
+ *
+ * Everything the tokenizer keeps lives in one string arena plus a few flat tables:
+ *   - tokens[id]: the vocabulary form of each id (as written in tokenizer.json) and the
+ *     bytes it decodes to (the byte-level mapping undone);
+ *   - byte_tab: open-addressing hash from raw bytes to id for the BPE vocabulary, so BPE
+ *     runs on raw bytes and never builds byte-level-mapped strings;
+ *   - form_tab: hash from vocabulary form to id (token_id lookups, merges);
+ *   - merge_tab: hash from the id pair (left, right) to the merge's rank and result;
+ *   - added[]: added/special tokens, matched in the text before anything else.
+ * The loaded tokenizer is immutable, so one instance may be shared by threads. */
+#ifndef PD_TOKENIZER_INTERNAL_H
+#define PD_TOKENIZER_INTERNAL_H
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "ponder/tokenizer.h"
+
+/* Bounds on what a tokenizer.json may declare (anything larger is refused as absurd). */
+#define TOK_MAX_ID        (1 << 24)   /* ids are below 16,777,216 */
+#define TOK_MAX_MERGES    (1 << 24)
+#define TOK_MAX_TOKEN_LEN 65536       /* bytes in one token's form */
+#define TOK_MAX_ADDED     65536
+#define TOK_MAX_REGEX     8           /* split regexes in the pre-tokenizer */
+#define TOK_MAX_FILE      (1u << 30)  /* tokenizer.json size */
+
+typedef struct tok_entry {
+    uint32_t form_off, form_len;   /* vocabulary form, in arena (NUL-terminated) */
+    uint32_t bytes_off, bytes_len; /* decoded bytes, in arena */
+    uint8_t present;               /* the id has a token */
+    uint8_t special;               /* an added token marked special */
+    uint8_t added;                 /* an added token */
+} tok_entry;
+
+typedef struct tok_added {
+    int32_t id;
+    uint32_t off, len;             /* content, in arena */
+    uint8_t first;                 /* first byte of the content */
+    uint8_t lstrip, rstrip, single_word, normalized, special;
+} tok_added;
+
+typedef struct tok_merge {
+    uint64_t key;                  /* (left id << 32) | right id; 0 with id < 0 = empty slot */
+    uint32_t rank;
+    int32_t id;                    /* the merged token; -1 marks an empty slot */
+} tok_merge;
+
+/* What chat.c recognised in the model's chat_template. */
+typedef struct tok_chat {
+    pd_chat_family family;
+    int llama_date_header;  /* Llama 3.1+: "Cutting Knowledge Date ... Today Date" header */
+    char *default_system;   /* ChatML: system prompt used when none is given (or NULL) */
+    const char *r1_gen;     /* R1: text after <｜Assistant｜> in the generation prompt */
+    char why[200];          /* why the template was not recognised ("" when it was) */
+} tok_chat;
+
+struct pd_tokenizer {
+    char path[4096];            /* tokenizer.json, for messages */
+    char *arena;
+    size_t arena_len, arena_cap;
+
+    tok_entry *tokens;          /* [n_ids] */
+    size_t n_ids;               /* max id + 1 */
+    size_t n_vocab;             /* ids that have a token */
+
+    uint32_t *byte_tab;         /* [byte_mask + 1]: id + 1 of the BPE token with those bytes; 0 empty */
+    size_t byte_mask;
+    uint32_t *form_tab;         /* [form_mask + 1]: id + 1 of the model token with that form */
+    size_t form_mask;
+    tok_merge *merge_tab;       /* [merge_mask + 1] */
+    size_t merge_mask, n_merges;
+    int32_t byte_id[256];       /* BPE token of each single byte, -1 when the vocab lacks it */
+    int32_t unk_id;             /* model.unk_token, -1 when none */
+    int ignore_merges;
+
+    tok_added *added;           /* [n_added], sorted by first byte, longest first */
+    size_t n_added;
+    uint32_t added_first[257];  /* added[added_first[b] .. added_first[b+1]) start with byte b */
+    int any_normalized_added;   /* some added token is matched after normalisation */
+
+    int nfc;                    /* normaliser: NFC */
+    pcre2_code *re[TOK_MAX_REGEX]; /* pre-tokenizer splits, applied in order (Isolated) */
+    int n_re;
+
+    int32_t *pre_ids, *post_ids; /* post-processor: ids before and after the sequence */
+    size_t n_pre, n_post;
+    int32_t bos_id, eos_id;
+
+    char *bos_token;            /* tokenizer_config.json bos_token text ("" when none) */
+    char *chat_template;        /* the template text (NULL when none) */
+    tok_chat chat;
+};
+
+/* Arena text of a token's form / bytes. */
+static inline const char *tok_form(const pd_tokenizer *t, int32_t id) {
+    return t->arena + t->tokens[id].form_off;
+}
+static inline const unsigned char *tok_bytes(const pd_tokenizer *t, int32_t id) {
+    return (const unsigned char *)t->arena + t->tokens[id].bytes_off;
+}
+
+/* 64-bit hash of a byte string. */
+uint64_t tok_hash(const void *p, size_t n);
+/* Lookup in byte_tab / form_tab: the id, or -1. */
+int32_t tok_lookup_bytes(const pd_tokenizer *t, const void *p, size_t n);
+int32_t tok_lookup_form(const pd_tokenizer *t, const char *p, size_t n);
+
+/* Length of the valid UTF-8 prefix of p[0..n) (n when all valid; strict: no overlongs,
+ * surrogates or code points above U+10FFFF). */
+size_t tok_utf8_valid_prefix(const unsigned char *p, size_t n);
+
+/* chat.c: recognise tok->chat_template into tok->chat (never fails; sets chat.why). */
+void tok_chat_recognise(pd_tokenizer *tok);
+void tok_chat_clear(tok_chat *c);
+
+#endif

@@ -1,5 +1,182 @@
-/* ponder/model.h — placeholder, filled by its module. */
+/* ponder/model.h — the embedded engine: load a Hugging Face model directory, run a batched
+ * forward pass, sample, generate (src/model/config.c, safetensors.c, weights.c, src/engine/).
+ *
+ * Usage:
+ *     pd_model *m = pd_model_load(dir, NULL, &err);
+ *     pd_kv *kv = pd_kv_new(m, &err);
+ *     pd_seq_step s = {.kv = kv, .tokens = ids, .n_tokens = n, .logits = PD_LOGITS_LAST, .out = buf};
+ *     pd_model_forward(m, &s, 1, &err);        // buf: (vocab) logits of the last position
+ *
+ * One forward call takes a BATCH of sequences, each with its own KV cache and its new tokens
+ * (a prefill chunk or one decode token); the weights are streamed once per call for all of
+ * them. A pd_kv is opaque so that it can become a list of shared, reference-counted blocks
+ * without changing this API. A model is not thread-safe: one forward call at a time (it
+ * runs its own thread pool inside). */
 #ifndef PONDER_MODEL_H
 #define PONDER_MODEL_H
+
 #include "ponder/base.h"
+#include "ponder/tokenizer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum pd_arch {
+    PD_ARCH_LLAMA = 1,   /* LlamaForCausalLM */
+    PD_ARCH_QWEN2,       /* Qwen2ForCausalLM: q/k/v biases */
+    PD_ARCH_MISTRAL,     /* MistralForCausalLM: optional sliding window */
+} pd_arch;
+
+#define PD_MAX_EOS 16
+#define PD_MAX_LAYERS 1024
+
+/* What config.json (and generation_config.json) say, after validation. */
+typedef struct pd_model_config {
+    pd_arch arch;
+    char architecture[64];      /* "LlamaForCausalLM" ... */
+    int vocab_size;
+    int hidden_size;
+    int intermediate_size;
+    int n_layers;
+    int n_heads;
+    int n_kv_heads;
+    int head_dim;               /* config head_dim, default hidden_size / n_heads */
+    int max_positions;          /* max_position_embeddings */
+    float rms_norm_eps;
+    double rope_theta;
+    /* rope_scaling type "llama3" (Llama 3.1+); rope_llama3 = 0 means plain RoPE */
+    int rope_llama3;
+    double rope_factor, rope_low_freq_factor, rope_high_freq_factor;
+    int rope_original_max_positions;
+    int tie_embeddings;
+    int attn_qkv_bias;          /* q/k/v projections have biases (Qwen2; Llama attention_bias) */
+    int attn_o_bias;            /* o_proj has a bias (Llama attention_bias) */
+    int sliding_window;         /* 0: none; else keys with pos > query_pos - window */
+    unsigned char layer_sliding[PD_MAX_LAYERS]; /* 1 where the layer uses the sliding window */
+    int bos_id;                 /* -1 when none */
+    int eos_ids[PD_MAX_EOS];    /* union of config.json and generation_config.json */
+    int n_eos;
+} pd_model_config;
+
+/* Parse config.json text (len bytes; `name` for messages) into cfg. Absurd or inconsistent
+ * values are an error naming the file and the field. */
+int pd_model_config_parse(const char *json, size_t len, const char *name, pd_model_config *cfg, pd_error *err);
+/* Merge generation_config.json text: adds its eos_token_id (int or list) to cfg->eos_ids. */
+int pd_model_config_merge_generation(const char *json, size_t len, const char *name, pd_model_config *cfg,
+                                     pd_error *err);
+
+typedef enum pd_kernels {
+    PD_KERNELS_AUTO = 0,      /* the best the CPU supports (AVX2+FMA+F16C when present) */
+    PD_KERNELS_PORTABLE,      /* plain C */
+} pd_kernels;
+
+typedef struct pd_model_opts {
+    int n_threads;            /* 0: one per online CPU (at most 64) */
+    pd_kernels kernels;
+} pd_model_opts;
+
+typedef struct pd_model pd_model;
+
+/* Load a model directory in Hugging Face layout (config.json, generation_config.json when
+ * present, model.safetensors or model.safetensors.index.json + shards). Weights stay
+ * memory-mapped. opts may be NULL. Returns NULL and fills err on failure. */
+pd_model *pd_model_load(const char *dir, const pd_model_opts *opts, pd_error *err);
+void pd_model_free(pd_model *m);
+const pd_model_config *pd_model_get_config(const pd_model *m);
+/* Number of weight parameters (tied embeddings counted once). */
+size_t pd_model_n_params(const pd_model *m);
+/* "avx2" or "portable": the kernels in use. */
+const char *pd_model_kernels_name(const pd_model *m);
+int pd_model_n_threads(const pd_model *m);
+
+/* ---- per-sequence KV cache ---- */
+typedef struct pd_kv pd_kv;
+
+pd_kv *pd_kv_new(const pd_model *m, pd_error *err);
+void pd_kv_free(pd_kv *kv);
+/* Tokens held. */
+size_t pd_kv_len(const pd_kv *kv);
+/* Drop everything after the first n tokens (n <= length). */
+void pd_kv_truncate(pd_kv *kv, size_t n);
+/* A new cache holding a copy of kv's tokens (a fork). */
+pd_kv *pd_kv_clone(const pd_kv *kv, pd_error *err);
+
+/* ---- batched forward ---- */
+typedef enum pd_logits_mode {
+    PD_LOGITS_NONE = 0,   /* only extend the cache */
+    PD_LOGITS_LAST,       /* out: (vocab) for the last new token */
+    PD_LOGITS_ALL,        /* out: (n_tokens, vocab), one row per new token */
+} pd_logits_mode;
+
+typedef struct pd_seq_step {
+    pd_kv *kv;                /* the sequence's cache; the new tokens are appended */
+    const int32_t *tokens;    /* (n_tokens) new token ids */
+    size_t n_tokens;          /* >= 1 */
+    pd_logits_mode logits;
+    float *out;               /* caller's buffer for the logits asked for */
+} pd_seq_step;
+
+/* Run the new tokens of n sequences (each kv at most once per call) and append them to
+ * their caches. Token ids must be < vocab_size and caches must stay within
+ * max_positions. On error no cache has changed. */
+int pd_model_forward(pd_model *m, pd_seq_step *steps, size_t n, pd_error *err);
+
+/* ---- sampling ---- */
+typedef struct pd_sampling {
+    double temperature;   /* 0: greedy (argmax, lowest id on ties) */
+    int top_k;            /* 0: off */
+    double top_p;         /* 1: off */
+    double min_p;         /* 0: off; keeps tokens with p >= min_p * p_max */
+} pd_sampling;
+
+/* Greedy: temperature 0, top_k 0, top_p 1, min_p 0. */
+pd_sampling pd_sampling_greedy(void);
+/* Draw a token from logits (vocab entries) with the filters applied in Hugging Face's order
+ * (temperature, top-k, top-p, min-p); uses one pd_rng_f64 draw from rng unless greedy.
+ * Writes the id to *token. Returns 0 or an error (bad parameters, out of memory). */
+int pd_sample(const float *logits, size_t vocab, const pd_sampling *s, pd_rng *rng, int32_t *token, pd_error *err);
+
+/* ---- generation ---- */
+typedef enum pd_finish {
+    PD_FINISH_NONE = 0,
+    PD_FINISH_LENGTH,     /* max_tokens reached */
+    PD_FINISH_EOS,        /* an EOS id was sampled (it is the last of ids) */
+    PD_FINISH_STOP,       /* a stop string appeared in the text */
+    PD_FINISH_CONTEXT,    /* the model's max_positions was reached */
+} pd_finish;
+
+typedef struct pd_gen_params {
+    pd_sampling sampling;
+    size_t max_tokens;             /* tokens to generate at most per sequence */
+    const char *const *stop;       /* stop strings (need a tokenizer) */
+    size_t n_stop;
+    int keep_stop;                 /* keep the stop string at the end of text */
+    int ignore_eos;                /* do not stop at EOS ids */
+    /* Called after each generated token of sequence `seq` with the text it completed
+     * (may be empty); optional. */
+    void (*on_token)(void *user, size_t seq, int32_t id, const char *piece, size_t piece_len);
+    void *user;
+} pd_gen_params;
+
+typedef struct pd_gen_seq {
+    const int32_t *prompt;         /* (n_prompt) ids, n_prompt >= 1 */
+    size_t n_prompt;
+    uint64_t seed;                 /* this sequence's RNG seed: results do not depend on the batch */
+    /* results (free with pd_gen_seq_clear) */
+    int32_t *ids;                  /* (n_ids) generated ids */
+    size_t n_ids;
+    char *text;                    /* decoded generated text (NULL without a tokenizer) */
+    pd_finish finish;
+} pd_gen_seq;
+
+/* Generate for n sequences together (batched decoding). tok may be NULL (no text, no stop
+ * strings). Returns 0 or an error. */
+int pd_generate(pd_model *m, const pd_tokenizer *tok, const pd_gen_params *p, pd_gen_seq *seqs, size_t n,
+                pd_error *err);
+void pd_gen_seq_clear(pd_gen_seq *s);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -1,0 +1,307 @@
+/* forward.c — the batched transformer forward pass (Llama / Qwen2 / Mistral).
+ *
+ * One call runs the new tokens of several sequences. All their rows are stacked into one
+ * activation matrix X (T, dim), T = total new tokens, so each weight matrix is streamed once
+ * per call whatever the number of sequences; only attention is per sequence, each row
+ * looking at its own KV cache up to its own position. This is what batched tree search
+ * needs: many branches each adding a token (or a prefill chunk) per step.
+ *
+ * Per layer, in PyTorch terms (HF LlamaDecoderLayer):
+ *     h = rmsnorm(x) * w_attn_norm
+ *     q, k, v = h @ Wq.T (+bq), h @ Wk.T (+bk), h @ Wv.T (+bv); rope(q), rope(k)
+ *     append k, v to the cache; a = softmax(q k.T / sqrt(head_dim), causal[, window]) v
+ *     x = x + a @ Wo.T (+bo)
+ *     h = rmsnorm(x) * w_ffn_norm
+ *     x = x + (silu(h @ Wg.T) * (h @ Wu.T)) @ Wd.T
+ * then logits = (rmsnorm(x) * w_norm) @ W_lm.T only for the rows whose logits were asked for.
+ *
+ * Activations are fp32; weights stay in their stored dtype and are converted inside the
+ * kernels with fp32 accumulation. Matmuls and attention are split into tasks for the thread
+ * pool; the small elementwise steps run on the calling thread. */
+#include "engine/engine.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- matmul: Y(T, rows) = X(T, cols) @ W(rows, cols).T + bias ---- */
+
+typedef struct mm_job {
+    const pd_model *m;
+    const float *x;       /* (T, cols) */
+    size_t T;
+    const pd_wmat *w;     /* (rows, cols) */
+    const float *bias;    /* (rows) or NULL */
+    float *y;             /* (T, rows), unless y_rows */
+    float *const *y_rows; /* (T) output row pointers, or NULL */
+    int rows_per_task;
+} mm_job;
+
+/* Output row t of a matmul job. */
+static inline float *mm_out(const mm_job *j, size_t t) {
+    return j->y_rows ? j->y_rows[t] : j->y + t * (size_t)j->w->rows;
+}
+
+/* One task: a range of weight rows against every input row. */
+static void mm_task(void *ctx, size_t task, int thread) {
+    const mm_job *j = ctx;
+    const pd_kernel_ops *ops = j->m->ops;
+    const pd_wmat *w = j->w;
+    int cols = w->cols, r0 = (int)task * j->rows_per_task, r1 = r0 + j->rows_per_task;
+    if (r1 > w->rows) r1 = w->rows;
+    size_t es = pd_dtype_size(w->dtype), T = j->T;
+    const uint8_t *wd = w->data;
+    if (T < 4) {
+        /* decode: read the stored row directly, once per input row */
+        for (int r = r0; r < r1; r++) {
+            const void *wr = wd + (size_t)r * cols * es;
+            float b = j->bias ? j->bias[r] : 0.0f;
+            for (size_t t = 0; t < T; t++) mm_out(j, t)[r] = ops->dot_w(wr, w->dtype, j->x + t * cols, cols) + b;
+        }
+        return;
+    }
+    /* prefill / wide batch: convert a block of rows once, reuse it for every input row */
+    float *buf = j->m->scratch + (size_t)thread * j->m->scratch_per_thread;
+    for (int rb = r0; rb < r1; rb += PD_ROW_BLOCK) {
+        int nb = r1 - rb < PD_ROW_BLOCK ? r1 - rb : PD_ROW_BLOCK;
+        for (int i = 0; i < nb; i++) ops->to_f32(wd + (size_t)(rb + i) * cols * es, w->dtype, buf + (size_t)i * cols, cols);
+        size_t t = 0;
+        for (; t + 4 <= T; t += 4)
+            for (int i = 0; i < nb; i++) {
+                float o[4], b = j->bias ? j->bias[rb + i] : 0.0f;
+                ops->dot4(buf + (size_t)i * cols, j->x + t * cols, (size_t)cols, cols, o);
+                for (int k = 0; k < 4; k++) mm_out(j, t + k)[rb + i] = o[k] + b;
+            }
+        for (; t < T; t++)
+            for (int i = 0; i < nb; i++)
+                mm_out(j, t)[rb + i] = ops->dot(buf + (size_t)i * cols, j->x + t * cols, cols) + (j->bias ? j->bias[rb + i] : 0.0f);
+    }
+}
+
+/* Y = X @ W.T + bias over the pool; y_rows (optional) scatters output rows. */
+static void matmul(pd_model *m, const float *x, size_t T, const pd_wmat *w, const float *bias, float *y,
+                   float *const *y_rows) {
+    int per = (w->rows + m->n_threads * 8 - 1) / (m->n_threads * 8);
+    int min = T < 4 ? 4 : PD_ROW_BLOCK;
+    if (per < min) per = min;
+    if (T >= 4) per = (per + PD_ROW_BLOCK - 1) / PD_ROW_BLOCK * PD_ROW_BLOCK;
+    mm_job j = {m, x, T, w, bias, y, y_rows, per};
+    pd_pool_run(m->pool, (size_t)((w->rows + per - 1) / per), mm_task, &j);
+}
+
+/* ---- elementwise pieces ---- */
+
+/* out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * w for each of T rows of n. */
+static void rmsnorm(float *out, const float *x, const float *w, size_t T, int n, float eps) {
+    for (size_t t = 0; t < T; t++) {
+        const float *xr = x + t * n;
+        float *o = out + t * n;
+        double ss = 0;
+        for (int i = 0; i < n; i++) ss += (double)xr[i] * xr[i];
+        float scale = 1.0f / sqrtf((float)(ss / n) + eps);
+        for (int i = 0; i < n; i++) o[i] = w[i] * (xr[i] * scale);
+    }
+}
+
+/* Rotate-half RoPE (HF convention: pairs (i, i + d/2)) on n_heads heads of one row. */
+static void rope_row(float *v, int n_heads, int hd, const float *cs) {
+    int half = hd / 2;
+    const float *c = cs, *s = cs + half;
+    for (int h = 0; h < n_heads; h++) {
+        float *x = v + (size_t)h * hd;
+        for (int i = 0; i < half; i++) {
+            float x0 = x[i], x1 = x[i + half];
+            x[i] = x0 * c[i] - x1 * s[i];
+            x[i + half] = x1 * c[i] + x0 * s[i];
+        }
+    }
+}
+
+/* ---- attention ---- */
+
+typedef struct att_job {
+    pd_model *m;
+    const pd_seq_step *steps;
+    int layer;
+} att_job;
+
+/* One task: one (row, head) pair: softmax(q k.T * scale) v over the row's visible keys. */
+static void att_task(void *ctx, size_t task, int thread) {
+    const att_job *j = ctx;
+    pd_model *m = j->m;
+    const pd_model_config *c = &m->w.cfg;
+    int hd = c->head_dim, n_heads = c->n_heads;
+    size_t q_dim = (size_t)n_heads * hd, kv_dim = (size_t)c->n_kv_heads * hd;
+    size_t r = task / (size_t)n_heads;
+    int h = (int)(task % (size_t)n_heads), g = h / (n_heads / c->n_kv_heads);
+    const pd_kv *kv = j->steps[m->row_seq[r]].kv;
+    size_t pos = (size_t)m->row_pos[r], start = 0;
+    int win = c->layer_sliding[j->layer] ? c->sliding_window : 0;
+    if (win && pos + 1 > (size_t)win) start = pos + 1 - (size_t)win;
+    const float *q = m->q + r * q_dim + (size_t)h * hd;
+    const float *K = kv->k[j->layer] + (size_t)g * hd, *V = kv->v[j->layer] + (size_t)g * hd;
+    float *sc = m->att + (size_t)thread * m->att_cap;
+    float scale = 1.0f / sqrtf((float)hd), mx = -INFINITY;
+    for (size_t p = start; p <= pos; p++) {
+        float s = m->ops->dot(q, K + p * kv_dim, hd) * scale;
+        sc[p - start] = s;
+        if (s > mx) mx = s;
+    }
+    float sum = 0;
+    for (size_t p = start; p <= pos; p++) sum += (sc[p - start] = expf(sc[p - start] - mx));
+    float *out = m->xb + r * q_dim + (size_t)h * hd;
+    memset(out, 0, (size_t)hd * sizeof *out);
+    for (size_t p = start; p <= pos; p++) m->ops->axpy(sc[p - start] / sum, V + p * kv_dim, out, hd);
+}
+
+/* ---- workspace ---- */
+
+/* Grow *p to n floats (n = a * b, checked). */
+static int grow_f(float **p, size_t a, size_t b) {
+    size_t n;
+    if (pd_mul_size(a, b, &n) || pd_mul_size(n, sizeof(float), &n)) return PD_ENOMEM;
+    float *q = realloc(*p, n ? n : 1);
+    if (!q) return PD_ENOMEM;
+    *p = q;
+    return 0;
+}
+
+/* Make the workspace hold T rows and attention over max_len positions. */
+static int ensure_workspace(pd_model *m, size_t T, size_t max_len) {
+    const pd_model_config *c = &m->w.cfg;
+    size_t dim = (size_t)c->hidden_size, q_dim = (size_t)c->n_heads * c->head_dim;
+    size_t kv_dim = (size_t)c->n_kv_heads * c->head_dim, hid = (size_t)c->intermediate_size;
+    if (T > m->ws_tokens) {
+        size_t n = T + T / 2;
+        if (grow_f(&m->x, n, dim) || grow_f(&m->xb, n, dim > q_dim ? dim : q_dim) || grow_f(&m->q, n, q_dim) ||
+            grow_f(&m->k, n, kv_dim) || grow_f(&m->v, n, kv_dim) || grow_f(&m->xo, n, dim) ||
+            grow_f(&m->hb, n, hid) || grow_f(&m->hb2, n, hid) || grow_f(&m->rope, n, (size_t)c->head_dim))
+            return PD_ENOMEM;
+        int *rs = realloc(m->row_seq, n * sizeof *rs);
+        if (!rs) return PD_ENOMEM;
+        m->row_seq = rs;
+        int *rp = realloc(m->row_pos, n * sizeof *rp);
+        if (!rp) return PD_ENOMEM;
+        m->row_pos = rp;
+        float **orow = realloc(m->out_rows, n * sizeof *orow);
+        if (!orow) return PD_ENOMEM;
+        m->out_rows = orow;
+        m->ws_tokens = n;
+    }
+    if (max_len > m->att_cap) {
+        size_t n = max_len + max_len / 2;
+        if (grow_f(&m->att, (size_t)m->n_threads, n)) return PD_ENOMEM;
+        m->att_cap = n;
+    }
+    return 0;
+}
+
+/* ---- the forward pass ---- */
+
+/* Check every step before anything changes; returns total new tokens via *T_out. */
+static int validate(const pd_model *m, const pd_seq_step *steps, size_t n, size_t *T_out, size_t *max_len,
+                    pd_error *err) {
+    const pd_model_config *c = &m->w.cfg;
+    if (!steps || !n) return pd_err_set(err, PD_EINVAL, "forward: no sequences");
+    size_t T = 0;
+    *max_len = 0;
+    for (size_t i = 0; i < n; i++) {
+        const pd_seq_step *s = &steps[i];
+        if (!s->kv || s->kv->m != m) return pd_err_set(err, PD_EINVAL, "forward: sequence %zu has no KV cache of this model", i);
+        if (!s->tokens || !s->n_tokens) return pd_err_set(err, PD_EINVAL, "forward: sequence %zu has no new tokens", i);
+        if (s->logits < PD_LOGITS_NONE || s->logits > PD_LOGITS_ALL || (s->logits != PD_LOGITS_NONE && !s->out))
+            return pd_err_set(err, PD_EINVAL, "forward: sequence %zu: bad logits request", i);
+        if (s->n_tokens > (size_t)c->max_positions || s->kv->len > (size_t)c->max_positions - s->n_tokens)
+            return pd_err_set(err, PD_ELIMIT, "forward: sequence %zu would exceed max_position_embeddings (%d)", i,
+                              c->max_positions);
+        for (size_t t = 0; t < s->n_tokens; t++)
+            if (s->tokens[t] < 0 || s->tokens[t] >= c->vocab_size)
+                return pd_err_set(err, PD_EINVAL, "forward: sequence %zu: token id %d is outside the vocabulary (%d)", i,
+                                  (int)s->tokens[t], c->vocab_size);
+        for (size_t k = 0; k < i; k++)
+            if (steps[k].kv == s->kv) return pd_err_set(err, PD_EINVAL, "forward: sequences %zu and %zu share a KV cache", k, i);
+        T += s->n_tokens;
+        if (T > ((size_t)1 << 24)) return pd_err_set(err, PD_ELIMIT, "forward: too many tokens in one call");
+        if (s->kv->len + s->n_tokens > *max_len) *max_len = s->kv->len + s->n_tokens;
+    }
+    *T_out = T;
+    return 0;
+}
+
+/* Run one batched forward step; see model.h. */
+int pd_model_forward(pd_model *m, pd_seq_step *steps, size_t n, pd_error *err) {
+    const pd_model_config *c = &m->w.cfg;
+    size_t T, max_len;
+    int rc = validate(m, steps, n, &T, &max_len, err);
+    if (rc) return rc;
+    for (size_t i = 0; i < n; i++)
+        if (pd_kv_reserve(steps[i].kv, steps[i].kv->len + steps[i].n_tokens))
+            return pd_err_set(err, PD_ENOMEM, "forward: out of memory for the KV cache");
+    if (ensure_workspace(m, T, max_len)) return pd_err_set(err, PD_ENOMEM, "forward: out of memory for %zu tokens", T);
+
+    int dim = c->hidden_size, hd = c->head_dim, half = hd / 2, hid = c->intermediate_size;
+    size_t q_dim = (size_t)c->n_heads * hd, kv_dim = (size_t)c->n_kv_heads * hd;
+
+    /* rows: which sequence and position; embeddings; RoPE cos|sin per row */
+    size_t r = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t t = 0; t < steps[i].n_tokens; t++, r++) {
+            m->row_seq[r] = (int)i;
+            m->row_pos[r] = (int)(steps[i].kv->len + t);
+            size_t es = pd_dtype_size(m->w.embed.dtype);
+            m->ops->to_f32((const uint8_t *)m->w.embed.data + (size_t)steps[i].tokens[t] * dim * es, m->w.embed.dtype,
+                           m->x + r * dim, dim);
+            float *cs = m->rope + r * hd;
+            for (int k = 0; k < half; k++) {
+                float ang = (float)m->row_pos[r] * m->inv_freq[k]; /* float32, as transformers */
+                cs[k] = (float)cos((double)ang);
+                cs[half + k] = (float)sin((double)ang);
+            }
+        }
+
+    for (int l = 0; l < c->n_layers; l++) {
+        const pd_layer_weights *L = &m->w.layers[l];
+        /* attention block */
+        rmsnorm(m->xb, m->x, L->attn_norm, T, dim, c->rms_norm_eps);
+        matmul(m, m->xb, T, &L->wq, L->bq, m->q, NULL);
+        matmul(m, m->xb, T, &L->wk, L->bk, m->k, NULL);
+        matmul(m, m->xb, T, &L->wv, L->bv, m->v, NULL);
+        for (r = 0; r < T; r++) {
+            rope_row(m->q + r * q_dim, c->n_heads, hd, m->rope + r * hd);
+            rope_row(m->k + r * kv_dim, c->n_kv_heads, hd, m->rope + r * hd);
+            pd_kv *kv = steps[m->row_seq[r]].kv;
+            memcpy(kv->k[l] + (size_t)m->row_pos[r] * kv_dim, m->k + r * kv_dim, kv_dim * sizeof(float));
+            memcpy(kv->v[l] + (size_t)m->row_pos[r] * kv_dim, m->v + r * kv_dim, kv_dim * sizeof(float));
+        }
+        att_job aj = {m, steps, l};
+        pd_pool_run(m->pool, T * (size_t)c->n_heads, att_task, &aj);
+        matmul(m, m->xb, T, &L->wo, L->bo, m->xo, NULL);
+        for (size_t i = 0; i < T * (size_t)dim; i++) m->x[i] += m->xo[i];
+        /* MLP block */
+        rmsnorm(m->xb, m->x, L->ffn_norm, T, dim, c->rms_norm_eps);
+        matmul(m, m->xb, T, &L->w_gate, NULL, m->hb, NULL);
+        matmul(m, m->xb, T, &L->w_up, NULL, m->hb2, NULL);
+        for (size_t i = 0; i < T * (size_t)hid; i++) {
+            float g = m->hb[i];
+            m->hb[i] = g / (1.0f + expf(-g)) * m->hb2[i];
+        }
+        matmul(m, m->hb, T, &L->w_down, NULL, m->xo, NULL);
+        for (size_t i = 0; i < T * (size_t)dim; i++) m->x[i] += m->xo[i];
+    }
+
+    /* logits only for the rows asked for: gather them (normed) into xb, then one matmul */
+    size_t n_out = 0;
+    r = 0;
+    for (size_t i = 0; i < n; i++) {
+        const pd_seq_step *s = &steps[i];
+        for (size_t t = 0; t < s->n_tokens; t++, r++) {
+            int want = s->logits == PD_LOGITS_ALL || (s->logits == PD_LOGITS_LAST && t + 1 == s->n_tokens);
+            if (!want) continue;
+            rmsnorm(m->xb + n_out * dim, m->x + r * dim, m->w.final_norm, 1, dim, c->rms_norm_eps);
+            m->out_rows[n_out++] = s->out + (s->logits == PD_LOGITS_ALL ? t * (size_t)c->vocab_size : 0);
+        }
+    }
+    if (n_out) matmul(m, m->xb, n_out, &m->w.lm_head, NULL, NULL, m->out_rows);
+    for (size_t i = 0; i < n; i++) steps[i].kv->len += steps[i].n_tokens;
+    return 0;
+}

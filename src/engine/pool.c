@@ -1,0 +1,133 @@
+/* pool.c — persistent worker threads for the forward pass.
+ *
+ * A forward pass issues a few dozen parallel loops per layer (matmuls, attention), each
+ * lasting microseconds to milliseconds, so threads are created once with the model and
+ * reused. A job is published under a mutex with a generation counter; workers wake on a
+ * condition variable, take task indices from an atomic counter until none are left, and
+ * report done; the caller works as thread 0 meanwhile and then waits for the others.
+ * Trade-off: condition variables instead of spinning cost a few microseconds per job but
+ * never burn a core that another process (or a sibling sequence) could use. */
+#include "engine/pool.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+struct pd_pool {
+    int n_threads;
+    pthread_t *threads;
+    pthread_mutex_t mu;
+    pthread_cond_t wake, done_cv;
+    unsigned long gen;       /* incremented per job */
+    int stop;
+    int n_done;              /* workers finished with the current job */
+    pd_pool_fn fn;
+    void *ctx;
+    size_t n_tasks;
+    atomic_size_t next;
+};
+
+typedef struct worker_arg {
+    pd_pool *p;
+    int idx;
+} worker_arg;
+
+/* Take tasks until none are left. */
+static void drain(pd_pool *p, int thread) {
+    for (;;) {
+        size_t t = atomic_fetch_add(&p->next, 1);
+        if (t >= p->n_tasks) break;
+        p->fn(p->ctx, t, thread);
+    }
+}
+
+static void *worker_main(void *arg) {
+    worker_arg a = *(worker_arg *)arg;
+    free(arg);
+    pd_pool *p = a.p;
+    unsigned long seen = 0;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (p->gen == seen && !p->stop) pthread_cond_wait(&p->wake, &p->mu);
+        if (p->stop) break;
+        seen = p->gen;
+        pthread_mutex_unlock(&p->mu);
+        drain(p, a.idx);
+        pthread_mutex_lock(&p->mu);
+        if (++p->n_done == p->n_threads - 1) pthread_cond_signal(&p->done_cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* Create the pool and start n_threads - 1 workers. */
+pd_pool *pd_pool_new(int n_threads, pd_error *err) {
+    if (n_threads < 1) n_threads = 1;
+    pd_pool *p = calloc(1, sizeof *p);
+    if (!p || !(p->threads = calloc((size_t)n_threads, sizeof *p->threads))) {
+        free(p);
+        pd_err_set(err, PD_ENOMEM, "thread pool: out of memory");
+        return NULL;
+    }
+    p->n_threads = 1;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    pthread_cond_init(&p->done_cv, NULL);
+    atomic_init(&p->next, 0);
+    for (int i = 1; i < n_threads; i++) {
+        worker_arg *a = malloc(sizeof *a);
+        if (!a) break;
+        a->p = p;
+        a->idx = i;
+        if (pthread_create(&p->threads[i], NULL, worker_main, a)) {
+            free(a);
+            break;
+        }
+        p->n_threads++;
+    }
+    if (p->n_threads != n_threads) {
+        pd_pool_free(p);
+        pd_err_set(err, PD_ENOMEM, "thread pool: could not start %d threads", n_threads);
+        return NULL;
+    }
+    return p;
+}
+
+/* Stop and join the workers. */
+void pd_pool_free(pd_pool *p) {
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 1; i < p->n_threads; i++) pthread_join(p->threads[i], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->wake);
+    pthread_cond_destroy(&p->done_cv);
+    free(p->threads);
+    free(p);
+}
+
+int pd_pool_size(const pd_pool *p) { return p->n_threads; }
+
+/* Publish the job, work on it as thread 0, wait for the workers. Small jobs run inline. */
+void pd_pool_run(pd_pool *p, size_t n_tasks, pd_pool_fn fn, void *ctx) {
+    if (!n_tasks) return;
+    if (p->n_threads == 1 || n_tasks == 1) {
+        for (size_t t = 0; t < n_tasks; t++) fn(ctx, t, 0);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->fn = fn;
+    p->ctx = ctx;
+    p->n_tasks = n_tasks;
+    atomic_store(&p->next, 0);
+    p->n_done = 0;
+    p->gen++;
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+    drain(p, 0);
+    pthread_mutex_lock(&p->mu);
+    while (p->n_done < p->n_threads - 1) pthread_cond_wait(&p->done_cv, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}

@@ -1,0 +1,45 @@
+/* weights.h — a model directory's config and weight tensors, bound by role and shape-checked. */
+#ifndef PD_MODEL_WEIGHTS_H
+#define PD_MODEL_WEIGHTS_H
+
+#include "ponder/model.h"
+#include "model/safetensors.h"
+
+/* A weight matrix (rows, cols), row-major, in its stored dtype (F32, F16 or BF16). */
+typedef struct pd_wmat {
+    const void *data;
+    int dtype;
+    int rows, cols;
+} pd_wmat;
+
+typedef struct pd_layer_weights {
+    float *attn_norm;          /* (dim) */
+    pd_wmat wq;                /* (n_heads * head_dim, dim) */
+    pd_wmat wk;                /* (n_kv_heads * head_dim, dim) */
+    pd_wmat wv;                /* (n_kv_heads * head_dim, dim) */
+    pd_wmat wo;                /* (dim, n_heads * head_dim) */
+    float *bq, *bk, *bv, *bo;  /* biases (same rows as their matrix) or NULL */
+    float *ffn_norm;           /* (dim) */
+    pd_wmat w_gate;            /* (hidden, dim) */
+    pd_wmat w_up;              /* (hidden, dim) */
+    pd_wmat w_down;            /* (dim, hidden) */
+} pd_layer_weights;
+
+typedef struct pd_weights {
+    pd_model_config cfg;
+    pd_st_set st;              /* the mapped files the matrices point into */
+    pd_wmat embed;             /* (vocab, dim) */
+    pd_wmat lm_head;           /* (vocab, dim); the same as embed when tied */
+    float *final_norm;         /* (dim) */
+    pd_layer_weights *layers;  /* (n_layers) */
+    void **owned;              /* fp32 vectors and realigned copies we allocated */
+    size_t n_owned, cap_owned;
+    size_t n_params;
+} pd_weights;
+
+/* Read config.json (+ generation_config.json) and bind every tensor the architecture needs,
+ * checking names, dtypes and shapes. Returns 0 or an error naming the file and tensor. */
+int pd_weights_load(const char *dir, pd_weights *w, pd_error *err);
+void pd_weights_free(pd_weights *w);
+
+#endif

@@ -231,7 +231,7 @@ static int validate(const pd_model *m, const pd_seq_step *steps, size_t n, size_
 /* Run one batched forward step; see model.h. */
 int pd_model_forward(pd_model *m, pd_seq_step *steps, size_t n, pd_error *err) {
     const pd_model_config *c = &m->w.cfg;
-    size_t T, max_len;
+    size_t T = 0, max_len = 0;
     int rc = validate(m, steps, n, &T, &max_len, err);
     if (rc) return rc;
     for (size_t i = 0; i < n; i++)

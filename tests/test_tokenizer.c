@@ -4,10 +4,13 @@
  *   Llama 3, Qwen2 and DeepSeek-R1-Distill tokenizers in ../shared/tokenizers;
  * - decoding: every tokvec text survives encode -> decode, and incremental decoding one
  *   id at a time (pd_detok) gives the same text as pd_tokenizer_decode;
+ * - tests/fixtures/tokenizer/NAME.json (tools/make_tokenizer_fixture.py, HF tokenizers):
+ *   ids with and without special tokens, decodes, random id sequences;
  * - special tokens, BOS from the post-processor, accessors, invalid UTF-8 input. */
 #include "ponder.h"
 #include "test.h"
 
+#include <jansson.h>
 #include <stdint.h>
 
 typedef struct tokvec {
@@ -115,9 +118,128 @@ static void t_tokvec_llama3(void) { check_tokvec("llama-bpe", "llama-3.2-1b-inst
 static void t_tokvec_qwen2(void) { check_tokvec("qwen2", "qwen2.5-0.5b-instruct"); }
 static void t_tokvec_r1(void) { check_tokvec("deepseek-r1-qwen", "deepseek-r1-distill-qwen-1.5b"); }
 
+/* Is p[0..n) valid UTF-8 (whole characters only)? */
+static int valid_utf8(const unsigned char *p, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = p[i];
+        size_t k = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+        if (!k || i + k > n) return 0;
+        for (size_t j = 1; j < k; j++)
+            if ((p[i + j] & 0xC0) != 0x80) return 0;
+        i += k;
+    }
+    return 1;
+}
+
+/* Does buffer b hold exactly the JSON string want (NULs included)? */
+static int same_text(const pd_buf *b, json_t *want) {
+    size_t n = json_string_length(want);
+    return json_is_string(want) && b->len == n && (n == 0 || memcmp(b->data, json_string_value(want), n) == 0);
+}
+
+/* Reads a JSON array of ints into ids (malloc'd); returns the count. */
+static size_t json_ids(json_t *a, int32_t **ids) {
+    size_t n = json_array_size(a);
+    *ids = malloc((n + 1) * sizeof **ids);
+    for (size_t i = 0; i < n; i++) (*ids)[i] = (int32_t)json_integer_value(json_array_get(a, i));
+    return n;
+}
+
+/* Same ids? Prints the first difference. */
+static int same_ids(const int32_t *a, size_t na, const int32_t *b, size_t nb, const char *what, size_t idx) {
+    if (na == nb && (na == 0 || memcmp(a, b, na * sizeof *a) == 0)) return 1;
+    size_t k = 0;
+    while (k < na && k < nb && a[k] == b[k]) k++;
+    printf("  %s %zu: %zu vs %zu ids, first difference at %zu (%d vs %d)\n", what, idx, na, nb, k,
+           k < na ? a[k] : -1, k < nb ? b[k] : -1);
+    return 0;
+}
+
+/* Checks tests/fixtures/tokenizer/NAME.json: encode (both modes), decode, random decodes. */
+static void check_fixture(const char *name) {
+    char path[256];
+    snprintf(path, sizeof path, "tests/fixtures/tokenizer/%s.json", name);
+    json_error_t je;
+    json_t *root = json_load_file(path, JSON_ALLOW_NUL, &je);
+    CHECK_MSG(root != NULL, "%s: %s", path, je.text);
+    if (!root) return;
+    pd_tokenizer *t = load_shared(json_string_value(json_object_get(root, "tokenizer")) + strlen("tokenizers/"));
+    if (!t) { json_decref(root); SKIP("shared tokenizer for %s absent", name); }
+    json_t *enc = json_object_get(root, "encode"), *dec = json_object_get(root, "decode");
+    CHECK(json_array_size(enc) >= 50);
+    size_t bad = 0, total = 0;
+    for (size_t i = 0; i < json_array_size(enc); i++) {
+        json_t *e = json_array_get(enc, i);
+        json_t *jt = json_object_get(e, "text");
+        const char *text = json_string_value(jt);
+        size_t len = json_string_length(jt);
+        for (int special = 0; special < 2; special++) {
+            int32_t *want, *got = NULL;
+            size_t nw = json_ids(json_object_get(e, special ? "ids_special" : "ids"), &want), ng = 0;
+            pd_error err = {0};
+            CHECK_MSG(pd_tokenizer_encode(t, text, len, special, &got, &ng, &err) == 0, "%s", err.msg);
+            total++;
+            if (!same_ids(want, nw, got, ng, special ? "encode+special" : "encode", i)) {
+                bad++;
+                printf("    text: \"%.80s\"\n", text);
+            }
+            if (!special) {
+                for (int skip = 0; skip < 2; skip++) {
+                    pd_buf back = {0};
+                    CHECK(pd_tokenizer_decode_buf(t, got, ng, skip, &back, &err) == 0);
+                    CHECK_MSG(same_text(&back, json_object_get(e, skip ? "decoded_skip" : "decoded")),
+                              "decode of text %zu", i);
+                    pd_buf_free(&back);
+                }
+            }
+            free(want);
+            free(got);
+        }
+    }
+    CHECK_MSG(bad == 0, "%s: %zu of %zu encodings differ", name, bad, total);
+    CHECK(json_array_size(dec) >= 20);
+    for (size_t i = 0; i < json_array_size(dec); i++) {
+        json_t *e = json_array_get(dec, i);
+        int32_t *ids;
+        size_t n = json_ids(json_object_get(e, "ids"), &ids);
+        for (int skip = 0; skip < 2; skip++) {
+            pd_buf text = {0};
+            pd_error err = {0};
+            CHECK(pd_tokenizer_decode_buf(t, ids, n, skip, &text, &err) == 0);
+            json_t *want = json_object_get(e, skip ? "text_skip" : "text");
+            CHECK_MSG(same_text(&text, want), "decode %zu (skip %d)", i, skip);
+            /* incremental decoding, one id at a time, gives the same text */
+            pd_detok d;
+            pd_detok_init(&d, t, skip);
+            pd_buf inc = {0};
+            for (size_t k = 0; k < n; k++) {
+                size_t before = inc.len;
+                CHECK(pd_detok_push(&d, ids[k], &inc) == 0);
+                /* what was emitted so far is always whole UTF-8 characters */
+                CHECK(inc.len >= before && valid_utf8((const unsigned char *)inc.data, inc.len));
+            }
+            CHECK(pd_detok_flush(&d, &inc) == 0);
+            CHECK_MSG(same_text(&inc, want), "incremental decode %zu (skip %d)", i, skip);
+            pd_buf_free(&inc);
+            pd_buf_free(&text);
+        }
+        free(ids);
+    }
+    pd_tokenizer_free(t);
+    json_decref(root);
+}
+
+static void t_fixture_llama3(void) { check_fixture("llama3"); }
+static void t_fixture_qwen2(void) { check_fixture("qwen2"); }
+static void t_fixture_r1(void) { check_fixture("r1"); }
+
 int main(void) {
     RUN(t_tokvec_llama3);
     RUN(t_tokvec_qwen2);
     RUN(t_tokvec_r1);
+    RUN(t_fixture_llama3);
+    RUN(t_fixture_qwen2);
+    RUN(t_fixture_r1);
     return test_done();
 }

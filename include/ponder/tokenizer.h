@@ -33,6 +33,9 @@ int pd_tokenizer_encode(const pd_tokenizer *tok, const char *text, size_t len, i
  * with no token are skipped (as tokenizers does); invalid UTF-8 becomes U+FFFD. */
 int pd_tokenizer_decode(const pd_tokenizer *tok, const int32_t *ids, size_t n_ids, int skip_special,
                         char **text, pd_error *err);
+/* Same, appending to out (out->len tells the length, for text that holds NUL bytes). */
+int pd_tokenizer_decode_buf(const pd_tokenizer *tok, const int32_t *ids, size_t n_ids, int skip_special,
+                            pd_buf *out, pd_error *err);
 
 /* Incremental decoding: feed ids one at a time; emits only complete UTF-8 characters. */
 typedef struct pd_detok {

@@ -376,25 +376,36 @@ static long long lossy_append(pd_buf *out, const unsigned char *p, size_t n, int
     return (long long)n;
 }
 
-int pd_tokenizer_decode(const pd_tokenizer *t, const int32_t *ids, size_t n_ids, int skip_special, char **text,
-                        pd_error *err) {
-    *text = NULL;
-    if (!t || (!ids && n_ids)) return pd_err_set(err, PD_EINVAL, "tokenizer: NULL argument");
-    pd_buf raw = {0}, out = {0};
+int pd_tokenizer_decode_buf(const pd_tokenizer *t, const int32_t *ids, size_t n_ids, int skip_special, pd_buf *out,
+                            pd_error *err) {
+    if (!t || !out || (!ids && n_ids)) return pd_err_set(err, PD_EINVAL, "tokenizer: NULL argument");
+    pd_buf raw = {0};
     for (size_t i = 0; i < n_ids; i++) {
         int32_t id = ids[i];
         if (id < 0 || (size_t)id >= t->n_ids || !t->tokens[id].present) continue;
         if (skip_special && t->tokens[id].special) continue;
         if (pd_buf_append(&raw, tok_bytes(t, id), t->tokens[id].bytes_len)) goto oom;
     }
-    if (lossy_append(&out, (const unsigned char *)raw.data, raw.len, 1) < 0) goto oom;
+    if (lossy_append(out, (const unsigned char *)raw.data, raw.len, 1) < 0) goto oom;
     pd_buf_free(&raw);
-    *text = pd_buf_steal(&out);
     return 0;
 oom:
     pd_buf_free(&raw);
-    pd_buf_free(&out);
     return pd_err_set(err, PD_ENOMEM, "tokenizer: out of memory");
+}
+
+int pd_tokenizer_decode(const pd_tokenizer *t, const int32_t *ids, size_t n_ids, int skip_special, char **text,
+                        pd_error *err) {
+    *text = NULL;
+    pd_buf out = {0};
+    int rc = pd_tokenizer_decode_buf(t, ids, n_ids, skip_special, &out, err);
+    if (rc) {
+        pd_buf_free(&out);
+        return rc;
+    }
+    *text = pd_buf_steal(&out);
+    if (!*text) return pd_err_set(err, PD_ENOMEM, "tokenizer: out of memory");
+    return 0;
 }
 
 void pd_detok_init(pd_detok *d, const pd_tokenizer *tok, int skip_special) {

@@ -188,6 +188,13 @@ typedef struct pd_sim_params {
 } pd_sim_params;
 
 void pd_sim_params_default(pd_sim_params *p);
+/* Set one parameter by its option name without the "--sim-" prefix ("policy-acc",
+ * "acc-decay", "default-level", "base-steps", "distractor", "wrong-spread", "prm-sep",
+ * "prm-noise", "step-tokens", "policy-params", "prm-params"). Returns 0, PD_ENOTFOUND for an
+ * unknown name, or PD_EINVAL for a bad value. */
+int pd_sim_params_set(pd_sim_params *p, const char *name, const char *value, pd_error *err);
+/* Help text for the --sim-* options (one line per option, with its default). */
+const char *pd_sim_params_help(void);
 /* Check ranges; 0 or PD_EINVAL with a message naming the parameter. */
 int pd_sim_params_check(const pd_sim_params *p, pd_error *err);
 
@@ -221,6 +228,12 @@ typedef struct pd_search_cfg {
 } pd_search_cfg;
 
 void pd_search_cfg_default(pd_search_cfg *c);
+/* Set one option by its command-line name without "--" ("beam-width", "lookahead",
+ * "iterations", "agg", "temperature", "top-p", "max-step-tokens", "seed"). Returns 0,
+ * PD_ENOTFOUND for an unknown name, or PD_EINVAL for a bad value. */
+int pd_search_cfg_set(pd_search_cfg *c, const char *name, const char *value, pd_error *err);
+/* Help text for those options. */
+const char *pd_search_cfg_help(void);
 /* Check a configuration: N >= 1; for beam_search and dvts N must be a multiple of M. */
 int pd_search_cfg_check(const pd_search_cfg *c, pd_error *err);
 

@@ -277,6 +277,7 @@ static int32_t sim_step(sim_ctx *c, pd_tree *t, sim_tree *st, int32_t parent, ui
     size_t len = c->scratch.len;
     if (status == PD_NODE_TRUNCATED) { /* cut mid-step: half the text, no delimiter */
         len /= 2;
+        while (len > 0 && ((unsigned char)c->scratch.data[len] & 0xC0) == 0x80) len--;
     }
     int32_t id = pd_tree_add(t, parent, seed, c->scratch.data, len, NULL, 0, tokens, status,
                              good ? H_GOOD : 0);
@@ -444,4 +445,50 @@ int pd_sim_params_check(const pd_sim_params *p, pd_error *err) {
     if (!(p->policy_params > 0 && p->policy_params < 1e15) || !(p->prm_params > 0 && p->prm_params < 1e15))
         return pd_err_set(err, PD_EINVAL, "sim: parameter counts must be in (0, 1e15)");
     return 0;
+}
+
+/* Set one parameter by name (see the header). */
+int pd_sim_params_set(pd_sim_params *p, const char *name, const char *value, pd_error *err) {
+    if (!value || !*value) return pd_err_set(err, PD_EINVAL, "--sim-%s: missing value", name);
+    char *end;
+    double v = strtod(value, &end);
+    if (*end || !isfinite(v))
+        return pd_err_set(err, PD_EINVAL, "--sim-%s: '%s' is not a number", name, value);
+    int is_int = v == floor(v) && fabs(v) < 2e9;
+    if (!strcmp(name, "policy-acc")) p->policy_acc = v;
+    else if (!strcmp(name, "acc-decay")) p->acc_decay = v;
+    else if (!strcmp(name, "distractor")) p->distractor = v;
+    else if (!strcmp(name, "prm-sep")) p->prm_sep = v;
+    else if (!strcmp(name, "prm-noise")) p->prm_noise = v;
+    else if (!strcmp(name, "policy-params")) p->policy_params = v;
+    else if (!strcmp(name, "prm-params")) p->prm_params = v;
+    else if (!strcmp(name, "default-level") || !strcmp(name, "base-steps") ||
+             !strcmp(name, "wrong-spread") || !strcmp(name, "step-tokens")) {
+        if (!is_int) return pd_err_set(err, PD_EINVAL, "--sim-%s: '%s' is not a whole number", name, value);
+        int iv = (int)v;
+        if (!strcmp(name, "default-level")) p->default_level = iv;
+        else if (!strcmp(name, "base-steps")) p->base_steps = iv;
+        else if (!strcmp(name, "wrong-spread")) p->wrong_spread = iv;
+        else p->step_tokens = iv;
+    } else {
+        return PD_ENOTFOUND;
+    }
+    return pd_sim_params_check(p, err);
+}
+
+const char *pd_sim_params_help(void) {
+    return "  --sim-policy-acc A     per-step accuracy of the sim policy at level 1 (0.95)\n"
+           "  --sim-acc-decay D      per-step accuracy drop per level above 1 (0.03)\n"
+           "  --sim-default-level L  level assumed for problems without one (3)\n"
+           "  --sim-base-steps B     steps = B + level when a problem has no reference solution\n"
+           "                         ending in \\boxed{} (2); otherwise one step per paragraph\n"
+           "  --sim-distractor F     share of wrong answers that are the problem's popular wrong\n"
+           "                         answer (0.3); the rest are the gold's last number +-1..spread\n"
+           "  --sim-wrong-spread W   spread of the other wrong answers (10)\n"
+           "  --sim-prm-sep S        sim PRM: logit gap between correct and wrong steps (3.0)\n"
+           "  --sim-prm-noise E      sim PRM: std of the logit noise (1.0); reward =\n"
+           "                         sigmoid(+-S/2 + E*z), + when every step so far is correct\n"
+           "  --sim-step-tokens T    nominal tokens per step, each 0.5x..1.5x (64)\n"
+           "  --sim-policy-params P  nominal policy parameters, for FLOPs (1.5e9)\n"
+           "  --sim-prm-params P     nominal PRM parameters, for FLOPs (1.5e9)\n";
 }

@@ -1,8 +1,140 @@
-/* cmd_solve.c — `ponder solve` (placeholder until its module lands). */
+/* cmd_solve.c — `ponder solve`: one problem, one strategy; prints the chosen answer and a
+ * short summary of the search. */
 #include "cli.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *HELP =
+    "usage: ponder solve --policy SPEC --prm SPEC [--strategy S] [--n N] [options] \"problem\"\n"
+    "\n"
+    "Searches for the answer to one problem and prints it, then a short summary of the search\n"
+    "(completions, their answers and scores, votes, cost).\n"
+    "\n"
+    "  --policy SPEC         policy model; only 'sim' for now (the local engine and remote\n"
+    "                        servers come in later issues)\n"
+    "  --prm SPEC            process reward model; only 'sim' for now\n"
+    "  --strategy S          best_of_n, beam_search or dvts (best_of_n)\n"
+    "  --n N                 budget N (4)\n"
+    "  --select SEL          how to pick the answer: naive, weighted, maj (weighted)\n"
+    "  --answer A            sim only: the gold answer the simulation is built around\n"
+    "                        (required with --policy sim: the sim cannot solve anything)\n"
+    "  --level L             sim only: the problem's difficulty level 1..5 (3)\n"
+    "  --solution TEXT       sim only: a reference solution whose paragraphs the sim's steps copy\n"
+    "%s"
+    "\nSimulated backend:\n%s";
+
 int cmd_solve(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    return cli_fail("solve", "not implemented yet");
+    const char *policy = NULL, *prm = NULL, *text = NULL, *answer = NULL, *solution = NULL;
+    pd_search_cfg cfg;
+    pd_search_cfg_default(&cfg);
+    pd_sim_params sim;
+    pd_sim_params_default(&sim);
+    pd_select sel = PD_SEL_WEIGHTED;
+    int level = 0;
+    pd_error err = {0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf(HELP, pd_search_cfg_help(), pd_sim_params_help());
+            return 0;
+        }
+        if (strncmp(a, "--", 2) != 0 || !strcmp(a, "--")) {
+            if (!strcmp(a, "--")) {
+                if (++i >= argc) break;
+                a = argv[i];
+            }
+            if (text) return cli_fail("solve", "give the problem as one argument (quote it)");
+            text = a;
+            continue;
+        }
+        char name[64];
+        const char *eq = strchr(a, '='), *val;
+        size_t nl = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        if (nl >= sizeof name) return cli_fail("solve", "unknown option '%s' (see --help)", a);
+        memcpy(name, a + 2, nl);
+        name[nl] = 0;
+        if (eq) val = eq + 1;
+        else if (i + 1 < argc) val = argv[++i];
+        else return cli_fail("solve", "--%s needs a value", name);
+        long v;
+        if (!strcmp(name, "policy")) policy = val;
+        else if (!strcmp(name, "prm")) prm = val;
+        else if (!strcmp(name, "answer")) answer = val;
+        else if (!strcmp(name, "solution")) solution = val;
+        else if (!strcmp(name, "strategy")) {
+            if (pd_strategy_parse(val, &cfg.strategy))
+                return cli_fail("solve", "--strategy: '%s' is not best_of_n, beam_search or dvts", val);
+        } else if (!strcmp(name, "n")) {
+            if (cli_parse_long(val, &v) || v < 1 || v > (1 << 20))
+                return cli_fail("solve", "--n: bad value '%s'", val);
+            cfg.n = (int32_t)v;
+        } else if (!strcmp(name, "level")) {
+            if (cli_parse_long(val, &v) || v < 1 || v > 100)
+                return cli_fail("solve", "--level: bad value '%s' (1..100)", val);
+            level = (int)v;
+        } else if (!strcmp(name, "select")) {
+            int k;
+            for (k = 0; k < PD_N_SELECT; k++)
+                if (!strcmp(val, pd_select_name((pd_select)k))) break;
+            if (k == PD_N_SELECT) return cli_fail("solve", "--select: '%s' is not naive, weighted or maj", val);
+            sel = (pd_select)k;
+        } else if (!strncmp(name, "sim-", 4)) {
+            int rc = pd_sim_params_set(&sim, name + 4, val, &err);
+            if (rc == PD_ENOTFOUND) return cli_fail("solve", "unknown option '--%s' (see --help)", name);
+            if (rc) return cli_fail_err("solve", &err);
+        } else {
+            int rc = pd_search_cfg_set(&cfg, name, val, &err);
+            if (rc == PD_ENOTFOUND) return cli_fail("solve", "unknown option '--%s' (see --help)", name);
+            if (rc) return cli_fail_err("solve", &err);
+        }
+    }
+    if (!policy) return cli_fail("solve", "--policy is required (only 'sim' for now)");
+    if (!prm) return cli_fail("solve", "--prm is required (only 'sim' for now)");
+    if (!text) return cli_fail("solve", "no problem given (see --help)");
+    if (!strcmp(policy, "sim") && !answer)
+        return cli_fail("solve", "--policy sim simulates a solver around a known answer: give it "
+                                 "with --answer (and --level)");
+    if (pd_search_cfg_check(&cfg, &err)) return cli_fail_err("solve", &err);
+    pd_policy pol;
+    pd_verifier ver;
+    if (pd_policy_open(&pol, policy, &sim, &err)) return cli_fail_err("solve", &err);
+    if (pd_verifier_open(&ver, prm, &pol, &sim, &err)) {
+        pd_policy_close(&pol);
+        return cli_fail_err("solve", &err);
+    }
+    pd_problem prob = {(char *)"cli", (char *)text, (char *)answer, (char *)solution, level};
+    pd_search_result r;
+    int rc = pd_search_run(&pol, &ver, &prob, &cfg, &r, &err);
+    if (!rc) {
+        int32_t pick = pd_select_pick(r.c, r.n, r.n, sel);
+        const char *ans = pick >= 0 && r.c[pick].answer ? r.c[pick].answer : NULL;
+        printf("%s\n", ans ? ans : "(no answer)");
+        /* the summary: one line per completion (at most 16), votes, cost */
+        printf("\n%s N=%d", pd_strategy_name(cfg.strategy), cfg.n);
+        if (cfg.strategy != PD_BEST_OF_N) printf(" M=%d", cfg.beam_width);
+        if (cfg.lookahead) printf(" lookahead=%d", cfg.lookahead);
+        printf(" on %s/%s: %d completions, %d iterations, selection %s\n", pol.name, ver.name, r.n,
+               r.iterations, pd_select_name(sel));
+        for (int32_t i = 0; i < r.n && i < 16; i++)
+            printf("  #%-3d score %.3f  steps %-3d %-9s answer %s\n", i, r.c[i].score,
+                   r.c[i].n_steps, r.c[i].status == PD_NODE_FINISHED ? "finished" : "truncated",
+                   r.c[i].answer ? r.c[i].answer : "(none)");
+        if (r.n > 16) printf("  ... %d more\n", r.n - 16);
+        for (int s = 0; s < PD_N_SELECT; s++) {
+            int32_t p = pd_select_pick(r.c, r.n, r.n, (pd_select)s);
+            printf("  %-8s -> %s\n", pd_select_name((pd_select)s),
+                   p >= 0 && r.c[p].answer ? r.c[p].answer : "(none)");
+        }
+        printf("  cost: %llu policy tokens generated, %llu prefix tokens, %llu PRM tokens, "
+               "%.3g + %.3g FLOPs\n",
+               (unsigned long long)r.cost.policy_tokens, (unsigned long long)r.cost.prefix_tokens,
+               (unsigned long long)r.cost.prm_tokens, r.cost.policy_flops, r.cost.prm_flops);
+        if (answer && ans) printf("  %s\n", pd_grade_equal(ans, answer) ? "correct" : "wrong");
+        pd_search_result_free(&r);
+    }
+    pd_verifier_close(&ver);
+    pd_policy_close(&pol);
+    return rc ? cli_fail_err("solve", &err) : 0;
 }

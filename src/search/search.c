@@ -11,6 +11,7 @@
 #include "search_int.h"
 #include "ponder/grade.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,4 +366,75 @@ int pd_search_run(const pd_policy *pol, const pd_verifier *ver, const pd_problem
     one_ctx o = {res, 0};
     pd_sched_job job = {prob, *cfg};
     return pd_sched_run_owned(pol, ver, &job, 1, 1, one_cb, &o, 1, NULL, err);
+}
+
+/* ---- options by name (shared by the commands, documented once) ---- */
+
+/* Parse a whole integer in [lo, hi]. Returns 0 or -1. */
+static int parse_int(const char *s, long long lo, long long hi, long long *out) {
+    if (!s || !*s) return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+/* Parse a finite double in [lo, hi]. Returns 0 or -1. */
+static int parse_num(const char *s, double lo, double hi, double *out) {
+    if (!s || !*s) return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || !(v >= lo && v <= hi)) return -1;
+    *out = v;
+    return 0;
+}
+
+int pd_search_cfg_set(pd_search_cfg *c, const char *name, const char *value, pd_error *err) {
+    long long i;
+    double d;
+    if (!strcmp(name, "beam-width")) {
+        if (parse_int(value, 1, 1 << 20, &i)) goto bad;
+        c->beam_width = (int32_t)i;
+    } else if (!strcmp(name, "lookahead")) {
+        if (parse_int(value, 0, 1000, &i)) goto bad;
+        c->lookahead = (int32_t)i;
+    } else if (!strcmp(name, "iterations")) {
+        if (parse_int(value, 1, 100000, &i)) goto bad;
+        c->num_iterations = (int32_t)i;
+    } else if (!strcmp(name, "agg")) {
+        if (!value || pd_agg_parse(value, &c->agg))
+            return pd_err_set(err, PD_EINVAL, "--agg: '%s' is not one of last, min, prod, mean",
+                              value ? value : "");
+    } else if (!strcmp(name, "temperature")) {
+        if (parse_num(value, 0, 100, &d)) goto bad;
+        c->temperature = (float)d;
+    } else if (!strcmp(name, "top-p")) {
+        if (parse_num(value, 1e-9, 1, &d)) goto bad;
+        c->top_p = (float)d;
+    } else if (!strcmp(name, "max-step-tokens")) {
+        if (parse_int(value, 1, 1 << 24, &i)) goto bad;
+        c->step_max_tokens = (int32_t)i;
+    } else if (!strcmp(name, "seed")) {
+        if (parse_int(value, 0, INT64_MAX, &i)) goto bad;
+        c->seed = (uint64_t)i;
+    } else {
+        return PD_ENOTFOUND;
+    }
+    return 0;
+bad:
+    return pd_err_set(err, PD_EINVAL, "--%s: bad value '%s'", name, value ? value : "");
+}
+
+const char *pd_search_cfg_help(void) {
+    return "  --beam-width M        beam width for beam_search and dvts; N must be a multiple (4)\n"
+           "  --lookahead K         beam_search/dvts: rank candidates after K greedy steps (0)\n"
+           "  --iterations I        at most I rounds of expansion; the last rolls out (40)\n"
+           "  --agg A               step-reward aggregation: last, min, prod, mean (last)\n"
+           "  --temperature T       sampling temperature (0.8)\n"
+           "  --top-p P             nucleus sampling (1.0)\n"
+           "  --max-step-tokens T   token cap of one step and of one rollout (2048)\n"
+           "  --seed S              seed; with the problem id it seeds every search (0)\n";
 }

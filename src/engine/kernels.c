@@ -28,7 +28,7 @@ float pd_bf16_to_f32(uint16_t h) {
 /* IEEE half to fp32, subnormals, infinities and NaN included. */
 float pd_f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ff, u;
-    if (exp == 0x1f) u = sign | 0x7f800000u | (man << 13);
+    if (exp == 0x1f) u = sign | 0x7f800000u | (man << 13) | (man ? 0x400000u : 0); /* NaNs come out quiet, as F16C does */
     else if (exp) u = sign | ((exp + 112) << 23) | (man << 13);
     else if (!man) u = sign;
     else {

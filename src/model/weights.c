@@ -11,6 +11,8 @@
  * mlp.{gate,up,down}_proj}, model.norm.weight, lm_head.weight (absent when tied). */
 #include "model/weights.h"
 
+#include "engine/kernels.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,30 +20,13 @@
 /* Convert one stored element to fp32. */
 static float elem_f32(const uint8_t *p, int dtype) {
     uint16_t h;
-    uint32_t u;
     float f;
-    switch (dtype) {
-    case PD_DT_F32: memcpy(&f, p, 4); return f;
-    case PD_DT_BF16:
-        memcpy(&h, p, 2);
-        u = (uint32_t)h << 16;
-        memcpy(&f, &u, 4);
-        return f;
-    default: { /* F16 */
-        memcpy(&h, p, 2);
-        uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ff;
-        if (exp == 0x1f) u = sign | 0x7f800000u | (man << 13);
-        else if (exp) u = sign | ((exp + 112) << 23) | (man << 13);
-        else if (!man) u = sign;
-        else { /* subnormal: normalise */
-            exp = 113;
-            while (!(man & 0x400)) { man <<= 1; exp--; }
-            u = sign | (exp << 23) | ((man & 0x3ff) << 13);
-        }
-        memcpy(&f, &u, 4);
+    if (dtype == PD_DT_F32) {
+        memcpy(&f, p, 4);
         return f;
     }
-    }
+    memcpy(&h, p, 2);
+    return dtype == PD_DT_BF16 ? pd_bf16_to_f32(h) : pd_f16_to_f32(h);
 }
 
 /* Remember a buffer to free with the weights; frees p and returns PD_ENOMEM on failure. */

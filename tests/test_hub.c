@@ -13,7 +13,9 @@
 #include "test.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
+#include <sys/file.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <arpa/inet.h>
@@ -42,6 +44,7 @@ typedef struct ffile {
 typedef struct frepo {
     const char *id, *commit;
     int private;
+    int no_blobs;            /* listing without sizes / blob ids / LFS data, like an old hub */
     const char *raw_listing; /* served as-is instead of a generated one */
     ffile files[8];
     int n;
@@ -119,6 +122,13 @@ static void setup_repos(void) {
     r->private = 1;
     add_file(r, "config.json", "{\"private\": true}\n", 0, 0);
     add_file(r, "model.safetensors", NULL, 30000, 4);
+
+    r = &S.repos[S.n_repos++];
+    r->id = "test-org/noblobs";
+    r->commit = COMMIT;
+    r->no_blobs = 1;
+    add_file(r, "config.json", "{\"old\": 1}\n", 0, 0);
+    add_file(r, "model.safetensors", NULL, 40000, 5);
 
     r = &S.repos[S.n_repos++];
     r->id = "test-org/badjson";
@@ -264,7 +274,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         if (r->raw_listing) return reply(conn, 200, r->raw_listing, NULL);
         if (strcmp(rev, "main") && strcmp(rev, "v1.0") && strcmp(rev, r->commit))
             return reply(conn, 404, "{\"error\": \"Invalid rev id\"}", "RevisionNotFound");
-        char *json = listing_json(r, blobs && !strcmp(blobs, "true"));
+        char *json = listing_json(r, blobs && !strcmp(blobs, "true") && !r->no_blobs);
         struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(json), json, MHD_RESPMEM_MUST_FREE);
         MHD_add_response_header(resp, "Content-Type", "application/json");
         enum MHD_Result ret = MHD_queue_response(conn, 200, resp);
@@ -989,6 +999,61 @@ static void t_pull_bad_listings(void) {
     CHECK(!exists_nofollow(path));
 }
 
+static void t_pull_without_blob_info(void) {
+    const char *cache = fresh_home("noblobs");
+    pd_hub_pull_opts o = test_opts();
+    pd_hub_pull_result res;
+    pd_error err = {0};
+    int rc = pd_hub_pull("test-org/noblobs", &o, &res, &err);
+    CHECK_MSG(rc == 0, "%s", err.msg);
+    CHECK_EQ_INT(res.n_downloaded, 2);
+    /* blobs are named from X-Linked-Etag (LFS) and ETag (others) */
+    const ffile *cfg = repo_file("test-org/noblobs", "config.json");
+    const ffile *st = repo_file("test-org/noblobs", "model.safetensors");
+    char path[900];
+    snprintf(path, sizeof path, "%s/models--test-org--noblobs/blobs/%s", cache, st->sha);
+    CHECK(file_equals(path, st->data, st->len));
+    snprintf(path, sizeof path, "%s/models--test-org--noblobs/blobs/%s", cache, cfg->blob);
+    CHECK(file_equals(path, cfg->data, cfg->len));
+    snprintf(path, sizeof path, "%s/models--test-org--noblobs/snapshots/%s/model.safetensors", cache, COMMIT);
+    CHECK(file_equals(path, st->data, st->len));
+    snprintf(path, sizeof path, "%s/models--test-org--noblobs/blobs", cache);
+    CHECK_EQ_INT(count_suffix(path, ".incomplete"), 0);
+    /* the second pull finds the files through the snapshot links */
+    int mark = log_mark();
+    rc = pd_hub_pull("test-org/noblobs", &o, &res, &err);
+    CHECK_MSG(rc == 0, "%s", err.msg);
+    CHECK_EQ_INT(res.n_downloaded, 0);
+    CHECK_EQ_INT(log_mark() - mark, 1);
+    /* a body cut short is still resumed (the partial file has a private name) */
+    fresh_home("noblobs2");
+    S.cut_next = 1;
+    mark = log_mark();
+    rc = pd_hub_pull("test-org/noblobs", &o, &res, &err);
+    CHECK_MSG(rc == 0, "%s", err.msg);
+    CHECK_EQ_INT(log_count(mark, "/cdn/"), 2);
+    CHECK_EQ_INT(res.bytes_downloaded, (int64_t)(st->len + cfg->len));
+}
+
+static void t_pull_locked(void) {
+    const char *cache = fresh_home("locked");
+    const ffile *st = repo_file("test-org/tiny-model", "model.safetensors");
+    char path[900];
+    snprintf(path, sizeof path, "%s/models--test-org--tiny-model/blobs", cache);
+    pd_mkdirs(path, NULL);
+    snprintf(path, sizeof path, "%s/models--test-org--tiny-model/blobs/%s.incomplete", cache, st->sha);
+    int fd = open(path, O_RDWR | O_CREAT, 0644);
+    CHECK(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0); /* another download holds it */
+    pd_hub_pull_opts o = test_opts();
+    pd_error err = {0};
+    int rc = pd_hub_pull("test-org/tiny-model", &o, NULL, &err);
+    CHECK_EQ_INT(rc, PD_EIO);
+    CHECK_MSG(strstr(err.msg, "another process is downloading") != NULL, "%s", err.msg);
+    close(fd);
+    rc = pd_hub_pull("test-org/tiny-model", &o, NULL, &err); /* released: fine, and res may be NULL */
+    CHECK_MSG(rc == 0, "%s", err.msg);
+}
+
 static void t_cli_pull(void) {
     const char *cache = fresh_home("cli");
     if (!pd_file_exists("build/ponder")) SKIP("build/ponder not built");
@@ -1048,6 +1113,8 @@ int main(void) {
     RUN(t_pull_http_errors);
     RUN(t_pull_token);
     RUN(t_pull_bad_listings);
+    RUN(t_pull_without_blob_info);
+    RUN(t_pull_locked);
     RUN(t_cli_pull);
     MHD_stop_daemon(S.d);
     free_repos();

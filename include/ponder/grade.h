@@ -1,7 +1,15 @@
 /* ponder/grade.h — answer extraction and equivalence (src/grade/).
  *
  * One equivalence serves both accuracy (eval) and answer grouping (weighted / majority
- * voting in search): two answers with equal keys are equal answers. */
+ * voting in search): two answers with equal keys are equal answers.
+ *
+ * The semantics follow Math-Verify (Hugging Face): answers are parsed into expression
+ * trees and compared by type (numbers exactly or after float rounding, expressions at
+ * random points, intervals, sets, tuples, matrices, relations, text); the gold answer's
+ * form decides how the prediction is read. docs/GRADING.md lists every difference.
+ *
+ * All functions are thread-safe (no shared state), bounded in time and memory on any
+ * input, and never crash. */
 #ifndef PONDER_GRADE_H
 #define PONDER_GRADE_H
 
@@ -23,6 +31,51 @@ int pd_grade_equal(const char *pred, const char *gold);
 /* A canonical key for an answer: equivalent answers get the same key (for voting).
  * Returns a malloc'd string ("" for an empty answer). */
 char *pd_grade_key(const char *answer);
+
+/* ---- options (the three functions above use pd_grade_opts_default) ---- */
+
+typedef struct pd_grade_opts {
+    int match_latex;      /* read LaTeX: \boxed{}, $..$, \(..\), \[..\] (default 1) */
+    int match_expr;       /* read plain numbers and a+b/c expressions (default 1) */
+    int boxed_priority;   /* 0: \boxed{} as strong as "final answer is" (default);
+                             50: after "final answer ... is"; -1: ignore \boxed{} */
+    int float_rounding;   /* decimals both sides are rounded to when one is a decimal
+                             number (default 6) */
+    int strict;           /* 1: variable names matter, f(x) != f(y) (default 1) */
+    int set_relation;     /* 1: a relation prediction may equal a set gold, e.g.
+                             -2 \le x \le 7 vs [-2,7] (default 0; the other way is
+                             always allowed) */
+    int integer_only;     /* 1: AIME / GSM8K: answers are integers; extraction takes the
+                             last integer and equality compares integer values */
+    int skip_think;       /* 1: ignore <think>...</think> blocks (default 1) */
+    int bare_gold;        /* 1: pd_grade reads a gold with no math delimiters ($, \(, \[,
+                             \boxed) whole, as one answer ("3, 5, 7", "1,-2") (default 1);
+                             0: the gold goes through extraction like the prediction
+                             (Math-Verify's way: "1,22" is the decimal 1.22) */
+} pd_grade_opts;
+
+/* Fill `o` with the defaults above. */
+void pd_grade_opts_default(pd_grade_opts *o);
+
+/* Extraction with options (NULL = defaults); same contract as pd_grade_extract. */
+char *pd_grade_extract_opts(const char *text, const char *gold, const pd_grade_opts *o);
+
+/* Equality of two already extracted answers with options (NULL = defaults). */
+int pd_grade_equal_opts(const char *pred, const char *gold, const pd_grade_opts *o);
+
+/* The result of grading one model output against one reference. */
+typedef struct pd_grade_result {
+    int equal;          /* 1 when the prediction's answer equals the gold's */
+    char *pred_answer;  /* extracted prediction answer (malloc'd, "" when none) */
+    char *gold_answer;  /* extracted gold answer (malloc'd, "" when none) */
+} pd_grade_result;
+
+/* Grade a model's text against a reference: extract an answer from both sides (the gold
+ * may itself be a full solution; a bare answer extracts to itself) and compare them.
+ * Returns 0, or PD_ENOMEM / PD_EINVAL with `err` set. Free with pd_grade_result_free. */
+int pd_grade(const char *pred_text, const char *gold_text, const pd_grade_opts *o,
+             pd_grade_result *res, pd_error *err);
+void pd_grade_result_free(pd_grade_result *res);
 
 #ifdef __cplusplus
 }

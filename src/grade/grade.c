@@ -1,43 +1,204 @@
-/* grade.c — placeholder grader: last \boxed{} extraction and normalised string equality.
- * The full LaTeX-aware grader (issue 3) replaces this file. */
-#include "ponder/grade.h"
+/* grade.c — the grader's public API (include/ponder/grade.h).
+ *
+ * Each call owns one arena for all its work (normalised strings, trees, keys) and frees it
+ * before returning, so calls are independent and thread-safe. Results handed to the caller
+ * are copied out with malloc.
+ *
+ * Reading an answer: a string is normalised (normalize.c) and parsed (parse.c); when it does
+ * not parse, it is compared as a normalised string (two unparsed answers are equal when
+ * their texts are). Integer-only mode (AIME, GSM8K) compares integer values and nothing
+ * else. */
+#include "grade_int.h"
 
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
-char *pd_grade_extract(const char *text, const char *gold) {
-    (void)gold;
-    const char *p = NULL, *q = text;
-    while ((q = strstr(q, "\\boxed{")) != NULL) p = q++;
-    if (!p) return NULL;
-    p += 7;
-    int depth = 1;
-    const char *e = p;
-    for (; *e && depth; e++) depth += (*e == '{') - (*e == '}');
-    if (depth) return NULL;
-    size_t n = (size_t)(e - 1 - p);
-    char *s = malloc(n + 1);
-    if (!s) return NULL;
-    memcpy(s, p, n);
-    s[n] = 0;
-    return s;
+void pd_grade_opts_default(pd_grade_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->match_latex = 1;
+    o->match_expr = 1;
+    o->boxed_priority = 0;
+    o->float_rounding = 6;
+    o->strict = 1;
+    o->set_relation = 0;
+    o->integer_only = 0;
+    o->skip_think = 1;
+    o->bare_gold = 1;
 }
 
-char *pd_grade_key(const char *a) {
-    size_t n = strlen(a);
-    char *s = malloc(n + 1), *o = s;
-    if (!s) return NULL;
-    for (; *a; a++)
-        if (!isspace((unsigned char)*a) && *a != '$') *o++ = *a;
-    *o = 0;
-    return s;
+static const pd_grade_opts *opts_or_default(const pd_grade_opts *o, pd_grade_opts *tmp) {
+    if (o) return o;
+    pd_grade_opts_default(tmp);
+    return tmp;
 }
 
-int pd_grade_equal(const char *pred, const char *gold) {
-    char *a = pd_grade_key(pred), *b = pd_grade_key(gold);
-    int eq = a && b && strcmp(a, b) == 0;
-    free(a);
-    free(b);
+static char *dup_out(const char *s) {
+    if (!s) s = "";
+    size_t n = strlen(s);
+    char *d = malloc(n + 1);
+    if (d) memcpy(d, s, n + 1);
+    return d;
+}
+
+/* An already extracted answer: normalised text and its tree (NULL when unparsed). */
+typedef struct ans {
+    char *text;
+    gnode *tree;
+} ans;
+
+static ans read_answer(gctx *c, const char *s) {
+    ans a = {NULL, NULL};
+    if (!s) return a;
+    size_t n = strlen(s);
+    if (n > G_MAX_ANSWER * 4) n = G_MAX_ANSWER * 4;
+    a.text = gnorm_latex(c->a, s, n, 1);
+    if (a.text && a.text[0]) a.tree = gparse_answer(c, a.text);
+    return a;
+}
+
+/* Integer value of a tree (1) or 0 when it is not an integer. */
+static int int_value(const gnode *t, grat *v) {
+    if (!t) return 0;
+    if (t->kind == G_REL && t->nkid >= 2 && gonly_symbols(t->kid[0], 0)) t = t->kid[t->nkid - 1];
+    grat r = geval_exact(t);
+    if (!r.ok || r.q != 1) return 0;
+    *v = r;
+    return 1;
+}
+
+static int text_equal(const char *a, const char *b) {
+    if (!a || !b) return 0;
+    while (isspace((unsigned char)*a)) a++;
+    while (isspace((unsigned char)*b)) b++;
+    size_t na = strlen(a), nb = strlen(b);
+    while (na && isspace((unsigned char)a[na - 1])) na--;
+    while (nb && isspace((unsigned char)b[nb - 1])) nb--;
+    return na > 0 && na == nb && memcmp(a, b, na) == 0;
+}
+
+static int answers_equal(gctx *c, const ans *pred, const ans *gold, const pd_grade_opts *o) {
+    if (o->integer_only) {
+        grat a, b;
+        if (int_value(pred->tree, &a) && int_value(gold->tree, &b)) return a.p == b.p;
+        return 0;
+    }
+    if (pred->tree && gold->tree) {
+        gcmp_opts co = {o->float_rounding, o->strict, o->set_relation, o->integer_only};
+        return gequal(c, gold->tree, pred->tree, &co);
+    }
+    if (!pred->tree && !gold->tree) return text_equal(pred->text, gold->text);
+    return 0;
+}
+
+char *pd_grade_extract_opts(const char *text, const char *gold, const pd_grade_opts *o) {
+    pd_grade_opts tmp;
+    o = opts_or_default(o, &tmp);
+    if (!text) return NULL;
+    garena ar = {0};
+    gctx c = {.a = &ar};
+    char *a = gextract(&c, text, gold, o, NULL);
+    char *r = a ? dup_out(a) : NULL;
+    ga_free(&ar);
+    return r;
+}
+
+char *pd_grade_extract(const char *text, const char *gold) { return pd_grade_extract_opts(text, gold, NULL); }
+
+int pd_grade_equal_opts(const char *pred, const char *gold, const pd_grade_opts *o) {
+    pd_grade_opts tmp;
+    o = opts_or_default(o, &tmp);
+    if (!pred || !gold) return 0;
+    garena ar = {0};
+    gctx c = {.a = &ar};
+    ans g = read_answer(&c, gold);
+    ans p = read_answer(&c, pred);
+    int eq = answers_equal(&c, &p, &g, o);
+    ga_free(&ar);
     return eq;
+}
+
+int pd_grade_equal(const char *pred, const char *gold) { return pd_grade_equal_opts(pred, gold, NULL); }
+
+char *pd_grade_key(const char *answer) {
+    if (!answer) return dup_out("");
+    garena ar = {0};
+    gctx c = {.a = &ar};
+    ans a = read_answer(&c, answer);
+    char *out = NULL;
+    if (!a.text || !a.text[0]) {
+        out = dup_out("");
+    } else if (a.tree) {
+        char *buf = ga_alloc(&ar, 8192);
+        if (buf && gkey(&c, a.tree, buf, 8192) == 0) out = dup_out(buf);
+    }
+    if (!out && a.text) { /* unparsed: the normalised text without spaces */
+        size_t n = strlen(a.text);
+        out = malloc(n + 3);
+        if (out) {
+            size_t w = 0;
+            out[w++] = 's';
+            out[w++] = ':';
+            for (size_t i = 0; i < n; i++)
+                if (!isspace((unsigned char)a.text[i])) out[w++] = a.text[i];
+            out[w] = 0;
+        }
+    }
+    ga_free(&ar);
+    return out;
+}
+
+/* A gold with no math delimiters, read whole (dataset answers). */
+static int is_bare(const char *s) {
+    size_t n = strlen(s);
+    if (n == 0 || n > 400 || strchr(s, '$') || strchr(s, '\n') || strstr(s, "\\(") || strstr(s, "\\[") ||
+        strstr(s, "\\boxed") || strstr(s, "\\fbox"))
+        return 0;
+    return 1;
+}
+
+int pd_grade(const char *pred_text, const char *gold_text, const pd_grade_opts *o,
+             pd_grade_result *res, pd_error *err) {
+    pd_grade_opts tmp;
+    o = opts_or_default(o, &tmp);
+    memset(res, 0, sizeof *res);
+    if (!pred_text || !gold_text) return pd_err_set(err, PD_EINVAL, "grade: pred and gold are required");
+    garena ar = {0};
+    gctx c = {.a = &ar};
+    ans g = {NULL, NULL}, p = {NULL, NULL};
+    if (o->bare_gold && is_bare(gold_text)) {
+        g = read_answer(&c, gold_text);
+        if (!g.tree) g.text = NULL;
+    }
+    if (!g.text) g.text = gextract(&c, gold_text, NULL, o, &g.tree);
+    p.text = gextract(&c, pred_text, g.text ? g.text : gold_text, o, &p.tree);
+    if (o->integer_only && p.text && !int_value(p.tree, &(grat){0})) {
+        /* integer benchmarks: fall back to the last integer of the text */
+        pd_grade_opts o2 = *o;
+        o2.match_latex = 0;
+        gnode *t = NULL;
+        char *a = gextract(&c, pred_text, NULL, &o2, &t);
+        if (a && int_value(t, &(grat){0})) {
+            p.text = a;
+            p.tree = t;
+        }
+    }
+    res->equal = (g.text && p.text) ? answers_equal(&c, &p, &g, o) : 0;
+    res->pred_answer = dup_out(p.text);
+    res->gold_answer = dup_out(g.text);
+    int failed = ar.failed && !res->equal;
+    ga_free(&ar);
+    if (!res->pred_answer || !res->gold_answer) {
+        pd_grade_result_free(res);
+        return pd_err_set(err, PD_ENOMEM, "grade: out of memory");
+    }
+    (void)failed;
+    return 0;
+}
+
+void pd_grade_result_free(pd_grade_result *res) {
+    if (!res) return;
+    free(res->pred_answer);
+    free(res->gold_answer);
+    res->pred_answer = res->gold_answer = NULL;
 }

@@ -1,0 +1,742 @@
+/* extract.c — find the final answer in a model's text.
+ *
+ * Candidates are collected, ranked in priority tiers, and tried in order; the first that
+ * parses is the answer (the same scheme as Math-Verify's parse(), written as a scanner
+ * instead of regular expressions). Tiers, strongest first:
+ *
+ *   0    "final answer is <math> . I hope"     and \boxed{} (boxed_priority 0, the default)
+ *   50   "final answer ... is <math>"          (and \boxed{} when boxed_priority is 50)
+ *   100  "answer: ... <math>"                  (math starting within 50 characters)
+ *   200  "answer ... <math>"
+ *   300  any math anywhere
+ *
+ * where <math> is a LaTeX environment — $..$ and \(..\) on one line, $$..$$ and \[..\] over
+ * lines, " [..] " with spaces around, a bare \frac{1}{2} — or a chain of up to six joined
+ * by "," / "and" / "or" (read as a set), optionally followed by a percent sign; or, with
+ * match_expr, a plain number (1,234.5 / 1 000 / 3,14 / .5, after a space, "=" or a
+ * currency sign, with a percent) or a digits-and-operators expression like 2/3 or 3*(4+1).
+ * Within a tier the candidate that ends last wins (the final answer usually comes last).
+ * \boxed{} takes the last box, joined with boxes just before it when only "and", "or", ","
+ * or a few characters separate them ("\boxed{1} and \boxed{2}" is "1,2").
+ *
+ * <think>...</think> is skipped (the text after the last </think> is read). When the gold
+ * answer is a multiple-choice letter, a letter is looked for instead (\boxed{C}, "answer
+ * is (C)", "(C)" / "C." at a line start, a lone capital letter). When nothing parses, the
+ * first candidate's text is returned unparsed, and compared as a string. */
+#include "grade_int.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct cand {
+    int prio;
+    size_t start, end;
+    char *str;   /* normalised answer text, arena */
+    int boxed;   /* comes from the \boxed{} path */
+} cand;
+
+typedef struct env {
+    size_t start, end;    /* whole match, percent included */
+    size_t cs, ce;        /* content */
+    int pct;
+} env;
+
+typedef struct ex {
+    gctx *c;
+    const char *s;
+    size_t n;
+    env *envs;
+    int nenv;
+    cand *cands;
+    int ncand, capcand;
+} ex;
+
+static int ieq_at(const char *s, size_t n, size_t i, const char *w) {
+    size_t l = strlen(w);
+    if (i + l > n) return 0;
+    for (size_t k = 0; k < l; k++)
+        if (tolower((unsigned char)s[i + k]) != w[k]) return 0;
+    return 1;
+}
+
+/* Percent marker right after position i (spaces allowed); returns its end or 0. */
+static size_t percent_after(const char *s, size_t n, size_t i) {
+    size_t k = i;
+    while (k < n && (s[k] == ' ' || s[k] == '\t')) k++;
+    if (k + 1 < n && s[k] == '\\' && s[k + 1] == '%') return k + 2;
+    if (k < n && s[k] == '%') return k + 1;
+    if (ieq_at(s, n, k, "percentage")) return k + 10;
+    if (ieq_at(s, n, k, "percent")) return k + 7;
+    if (ieq_at(s, n, k, "pct") && !(k + 3 < n && isalpha((unsigned char)s[k + 3]))) return k + 3;
+    return 0;
+}
+
+static int escaped(const char *s, size_t i) { return i > 0 && s[i - 1] == '\\'; }
+
+/* Scan every math environment, left to right, non-overlapping. */
+static void scan_envs(ex *x) {
+    const char *s = x->s;
+    size_t n = x->n;
+    int cap = 0;
+    for (size_t i = 0; i < n;) {
+        size_t cs = 0, ce = 0, end = 0;
+        if (s[i] == '$' && !escaped(s, i) && i + 1 < n && s[i + 1] == '$') {
+            for (size_t k = i + 2; k + 1 < n; k++)
+                if (s[k] == '$' && s[k + 1] == '$' && !escaped(s, k)) {
+                    if (k > i + 2) {
+                        cs = i + 2;
+                        ce = k;
+                        end = k + 2;
+                    }
+                    break;
+                }
+        }
+        if (!end && s[i] == '\\' && i + 1 < n && s[i + 1] == '[' && !escaped(s, i)) {
+            for (size_t k = i + 2; k + 1 < n; k++)
+                if (s[k] == '\\' && s[k + 1] == ']') {
+                    if (k > i + 2) {
+                        cs = i + 2;
+                        ce = k;
+                        end = k + 2;
+                    }
+                    break;
+                }
+        }
+        if (!end && s[i] == '$' && !escaped(s, i) && !(i > 0 && isdigit((unsigned char)s[i - 1]))) {
+            for (size_t k = i + 1; k < n; k++) {
+                if (s[k] == '\n') break;
+                if (s[k] == '\\' && k + 1 < n && s[k + 1] == '$') {
+                    k++;
+                    continue;
+                }
+                if (s[k] == '$') {
+                    if (k > i + 1 && !escaped(s, k)) {
+                        cs = i + 1;
+                        ce = k;
+                        end = k + 1;
+                    }
+                    break;
+                }
+            }
+        }
+        if (!end && s[i] == '\\' && i + 1 < n && s[i + 1] == '(' && !escaped(s, i)) {
+            for (size_t k = i + 2; k + 1 < n; k++) {
+                if (s[k] == '\n') break;
+                if (s[k] == '\\' && s[k + 1] == ')') {
+                    if (k > i + 2) {
+                        cs = i + 2;
+                        ce = k;
+                        end = k + 2;
+                    }
+                    break;
+                }
+            }
+        }
+        if (!end && isspace((unsigned char)s[i]) && i + 1 < n && s[i + 1] == '[') {
+            for (size_t k = i + 2; k < n; k++) {
+                if (s[k] == '\n' || s[k] == '[') break;
+                if (s[k] == ']') {
+                    if (k > i + 2 && k + 1 < n && isspace((unsigned char)s[k + 1])) {
+                        cs = i + 2;
+                        ce = k;
+                        end = k + 2;
+                    }
+                    break;
+                }
+            }
+        }
+        if (!end && s[i] == '\\' && i + 5 < n && memcmp(s + i, "\\frac{", 6) == 0) {
+            /* bare \frac{number}{number} */
+            size_t k = i + 6, a = k;
+            if (k < n && s[k] == '-') k++;
+            while (k < n && (isdigit((unsigned char)s[k]) || s[k] == '.' || s[k] == ',')) k++;
+            if (k > a && k + 1 < n && s[k] == '}' && s[k + 1] == '{') {
+                size_t b = k + 2, m = b;
+                if (m < n && s[m] == '-') m++;
+                while (m < n && (isdigit((unsigned char)s[m]) || s[m] == '.' || s[m] == ',')) m++;
+                if (m > b && m < n && s[m] == '}') {
+                    cs = i;
+                    ce = m + 1;
+                    end = m + 1;
+                    if (i > 0 && s[i - 1] == '-') cs = i - 1;
+                }
+            }
+        }
+        if (!end) {
+            i++;
+            continue;
+        }
+        size_t pe = percent_after(s, n, end);
+        if (x->nenv >= cap) {
+            int nc = cap ? cap * 2 : 64;
+            env *ne = ga_alloc(x->c->a, sizeof(env) * (size_t)nc);
+            if (!ne) return;
+            if (x->nenv) memcpy(ne, x->envs, sizeof(env) * (size_t)x->nenv);
+            x->envs = ne;
+            cap = nc;
+        }
+        x->envs[x->nenv++] = (env){i, pe ? pe : end, cs, ce, pe != 0};
+        if (x->nenv >= 4096) return;
+        i = end;
+    }
+}
+
+/* Index of the env starting exactly at position i (after spaces), or -1. */
+static int env_at(ex *x, size_t i) {
+    while (i < x->n && isspace((unsigned char)x->s[i])) i++;
+    for (int k = 0; k < x->nenv; k++) {
+        if (x->envs[k].start == i) return k;
+        if (x->envs[k].start > i) break;
+    }
+    /* inline "[..]" needs the space before it: its match starts at the space */
+    for (int k = 0; k < x->nenv; k++)
+        if (x->envs[k].start + 1 == i && isspace((unsigned char)x->s[x->envs[k].start])) return k;
+    return -1;
+}
+
+/* How many envs chain from env k ("$1$, $2$ and $3$"): returns the last index. */
+static int chain_end(ex *x, int k) {
+    int last = k;
+    for (int j = k + 1; j < x->nenv && j <= k + 5; j++) {
+        size_t a = x->envs[j - 1].end, b = x->envs[j].start;
+        if (b < a) break;
+        const char *s = x->s;
+        size_t i = a;
+        while (i < b && isspace((unsigned char)s[i])) i++;
+        if (i < b && s[i] == ',') i++;
+        while (i < b && isspace((unsigned char)s[i])) i++;
+        if (i + 3 <= b && memcmp(s + i, "and", 3) == 0) i += 3;
+        else if (i + 2 <= b && memcmp(s + i, "or", 2) == 0) i += 2;
+        else if (!(i > a && s[i - 1] == ',') && !(i > a && memchr(s + a, ',', i - a))) break;
+        while (i < b && isspace((unsigned char)s[i])) i++;
+        if (i != b && !(i + 1 == b && isspace((unsigned char)s[i]))) break;
+        last = j;
+    }
+    return last;
+}
+
+static int add_cand(ex *x, int prio, size_t start, size_t end, char *str, int boxed) {
+    if (!str) return -1;
+    if (x->ncand >= x->capcand) {
+        int nc = x->capcand ? x->capcand * 2 : 64;
+        if (nc > 20000) return -1;
+        cand *c = ga_alloc(x->c->a, sizeof(cand) * (size_t)nc);
+        if (!c) return -1;
+        if (x->ncand) memcpy(c, x->cands, sizeof(cand) * (size_t)x->ncand);
+        x->cands = c;
+        x->capcand = nc;
+    }
+    x->cands[x->ncand++] = (cand){prio, start, end, str, boxed};
+    return 0;
+}
+
+/* Normalised text of env chain k..last, joined by ",". */
+static char *chain_text(ex *x, int k, int last) {
+    char *parts[6];
+    size_t tot = 0;
+    for (int j = k; j <= last; j++) {
+        env *e = &x->envs[j];
+        char *t = gnorm_latex(x->c->a, x->s + e->cs, e->ce - e->cs, 0);
+        if (!t) return NULL;
+        if (e->pct) {
+            size_t l = strlen(t);
+            char *u = ga_alloc(x->c->a, l + 3);
+            if (!u) return NULL;
+            memcpy(u, t, l);
+            memcpy(u + l, "\\%", 3);
+            t = u;
+        }
+        parts[j - k] = t;
+        tot += strlen(t) + 1;
+    }
+    char *o = ga_alloc(x->c->a, tot + 1);
+    if (!o) return NULL;
+    size_t w = 0;
+    for (int j = 0; j <= last - k; j++) {
+        size_t l = strlen(parts[j]);
+        memcpy(o + w, parts[j], l);
+        w += l;
+        if (j < last - k) o[w++] = ',';
+    }
+    o[w] = 0;
+    return o;
+}
+
+/* ---- plain numbers and expressions (match_expr) ---- */
+
+typedef struct num {
+    size_t start, end;
+    char *str;
+} num;
+
+static int is_currency(const char *s, size_t n, size_t i, size_t *len) {
+    static const char *const cur[] = {"$", "\xe2\x82\xac", "\xc2\xa3", "\xc2\xa5", "\xe2\x82\xb9",
+                                      "\xe2\x82\xbd", "\xe2\x82\xa9", NULL};
+    for (int k = 0; cur[k]; k++) {
+        size_t l = strlen(cur[k]);
+        if (i + l <= n && memcmp(s + i, cur[k], l) == 0) {
+            *len = l;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int prefix_ok(const char *s, size_t i) {
+    if (i == 0) return 1;
+    char c = s[i - 1];
+    if (isspace((unsigned char)c) || c == '=') return 1;
+    if (c == '*' && i >= 2 && s[i - 2] == '*') return i == 2 || isspace((unsigned char)s[i - 3]) || s[i - 3] == '=';
+    return 0;
+}
+
+/* Read a number at i (formats in the file comment); returns its end or 0, and writes the
+ * canonical text (separators removed, "," decimal as ".") into out. */
+static size_t read_number(const char *s, size_t n, size_t i, char *out, size_t cap) {
+    size_t k = i, w = 0;
+    int neg = 0;
+    if (k < n && s[k] == '-') {
+        neg = 1;
+        k++;
+    }
+    if (k >= n || !(isdigit((unsigned char)s[k]) || s[k] == '.')) return 0;
+    char ip[96];
+    size_t ipn = 0, e;
+    /* (a) 1,234,567.89 or 1 234 567 */
+    if (isdigit((unsigned char)s[k]) && s[k] != '0') {
+        size_t d = k;
+        while (d < n && isdigit((unsigned char)s[d]) && d - k < 3) d++;
+        size_t m = d;
+        int groups = 0;
+        while (m + 3 < n + 0 && (s[m] == ',' || s[m] == ' ') && isdigit((unsigned char)s[m + 1]) &&
+               isdigit((unsigned char)s[m + 2]) && isdigit((unsigned char)s[m + 3]) &&
+               !(m + 4 < n && isdigit((unsigned char)s[m + 4]))) {
+            m += 4;
+            groups++;
+        }
+        if (groups && !(d < n && isdigit((unsigned char)s[d]))) {
+            for (size_t q = k; q < m && ipn < 90; q++)
+                if (isdigit((unsigned char)s[q])) ip[ipn++] = s[q];
+            e = m;
+            if (e + 1 < n && s[e] == '.' && isdigit((unsigned char)s[e + 1])) {
+                ip[ipn++] = '.';
+                e++;
+                while (e < n && isdigit((unsigned char)s[e]) && ipn < 94) ip[ipn++] = s[e++];
+                while (e < n && isdigit((unsigned char)s[e])) e++;
+            }
+            goto done;
+        }
+    }
+    /* (b) 123.45 / 123,45  (c) .5  (d) 123 */
+    e = k;
+    while (e < n && isdigit((unsigned char)s[e])) {
+        if (ipn < 90) ip[ipn++] = s[e];
+        e++;
+    }
+    if (e + 1 < n && (s[e] == '.' || s[e] == ',') && isdigit((unsigned char)s[e + 1])) {
+        if (ipn == 0) ip[ipn++] = '0';
+        ip[ipn++] = '.';
+        e++;
+        while (e < n && isdigit((unsigned char)s[e])) {
+            if (ipn < 94) ip[ipn++] = s[e];
+            e++;
+        }
+    } else if (ipn == 0) {
+        return 0;
+    }
+done:
+    ip[ipn] = 0;
+    /* strip leading zeros of the integer part */
+    size_t z = 0;
+    while (ip[z] == '0' && ip[z + 1] && ip[z + 1] != '.') z++;
+    if (neg && w + 1 < cap) out[w++] = '-';
+    for (size_t q = z; ip[q] && w + 3 < cap; q++) out[w++] = ip[q];
+    size_t pe = percent_after(s, n, e);
+    if (pe && w + 3 < cap) {
+        out[w++] = '\\';
+        out[w++] = '%';
+        e = pe;
+    }
+    out[w] = 0;
+    return e;
+}
+
+static int expr_char(char c) {
+    return isdigit((unsigned char)c) || c == '.' || c == ' ' || c == '+' || c == '-' || c == '*' ||
+           c == '/' || c == '^' || c == '(' || c == ')';
+}
+static int expr_op(char c) {
+    return c == '+' || c == '-' || c == '*' || c == '/' || c == '^' || c == '(' || c == ')';
+}
+static int suffix_ok(const char *s, size_t n, size_t i) {
+    return i >= n || s[i] == '.' || s[i] == ',' || s[i] == ':' || isspace((unsigned char)s[i]) ||
+           s[i] == ')' || s[i] == '$';
+}
+
+/* An expression of digits and operators at i ("2/3", "3*(4+1)"); returns end or 0. */
+static size_t read_expr(const char *s, size_t n, size_t i) {
+    size_t k = i;
+    if (k < n && s[k] == '-') k++;
+    if (k < n && s[k] == '(') k++;
+    if (k < n && s[k] == '-') k++;
+    if (k >= n || !isdigit((unsigned char)s[k])) return 0;
+    size_t e = k + 1;
+    while (e < n && expr_char(s[e]) && e - i < 200) e++;
+    /* shrink until it ends well and holds an operator after the first digit */
+    while (e > k + 1) {
+        int op = 0;
+        for (size_t q = k + 1; q < e; q++) op |= expr_op(s[q]);
+        if (op && !isspace((unsigned char)s[e - 1]) && suffix_ok(s, n, e) && !expr_op(s[e - 1] == ')' ? 'x' : s[e - 1]))
+            return e;
+        e--;
+    }
+    return 0;
+}
+
+typedef struct nums {
+    num *v;
+    int n, cap;
+} nums;
+
+static void push_num(ex *x, nums *ns, size_t a, size_t b, const char *txt) {
+    if (ns->n >= ns->cap) {
+        int nc = ns->cap ? ns->cap * 2 : 64;
+        if (nc > 40000) return;
+        num *v = ga_alloc(x->c->a, sizeof(num) * (size_t)nc);
+        if (!v) return;
+        if (ns->n) memcpy(v, ns->v, sizeof(num) * (size_t)ns->n);
+        ns->v = v;
+        ns->cap = nc;
+    }
+    char *t = ga_strndup(x->c->a, txt, strlen(txt));
+    if (t) ns->v[ns->n++] = (num){a, b, t};
+}
+
+/* Every number and expression with a valid prefix. Expressions come first at a position. */
+static void scan_numbers(ex *x, nums *ns) {
+    const char *s = x->s;
+    size_t n = x->n;
+    for (size_t i = 0; i < n; i++) {
+        size_t at = i, cl = 0;
+        if (!prefix_ok(s, i)) continue;
+        if (s[i] == '*' && i + 2 < n && s[i + 1] == '*') at = i + 2;
+        size_t e = read_expr(s, n, at);
+        if (e) {
+            char buf[256];
+            size_t l = e - at < sizeof buf - 1 ? e - at : sizeof buf - 1;
+            memcpy(buf, s + at, l);
+            buf[l] = 0;
+            push_num(x, ns, i, e, buf);
+        }
+        if (is_currency(s, n, at, &cl)) at += cl;
+        char out[128];
+        e = read_number(s, n, at, out, sizeof out);
+        if (e) push_num(x, ns, i, e, out);
+    }
+}
+
+/* ---- anchors ---- */
+
+/* Positions of "final answer is" style anchors: calls fn for each candidate start window. */
+static int find_ci(const char *s, size_t n, size_t from, const char *w) {
+    for (size_t i = from; i < n; i++)
+        if (ieq_at(s, n, i, w)) return (int)i;
+    return -1;
+}
+
+static void add_env_cand(ex *x, int prio, size_t start, int k, int boxed_ok) {
+    int last = chain_end(x, k);
+    char *t = chain_text(x, k, last);
+    (void)boxed_ok;
+    add_cand(x, prio, start, x->envs[last].end, t, 0);
+}
+
+/* The env candidates for all tiers. */
+static void env_candidates(ex *x, const pd_grade_opts *o) {
+    const char *s = x->s;
+    size_t n = x->n;
+    /* 0: final answer is <env>. I hope ; 50: final answer ... is <env> */
+    for (int i = find_ci(s, n, 0, "final answer"); i >= 0; i = find_ci(s, n, (size_t)i + 1, "final answer")) {
+        size_t a = (size_t)i + 12;
+        /* within 100 characters: " is" */
+        for (size_t k = a; k < n && k <= a + 100; k++) {
+            if (!(isspace((unsigned char)s[k]) && ieq_at(s, n, k + 1, "is"))) continue;
+            size_t m = k + 3;
+            if (m < n && s[m] == ':') m++;
+            int e = env_at(x, m);
+            if (e < 0) continue;
+            int last = chain_end(x, e);
+            size_t after = x->envs[last].end, q = after;
+            if (q < n && s[q] == '.') q++;
+            if (q < n && isspace((unsigned char)s[q])) q++;
+            int hope = k == a && ieq_at(s, n, q, "i hope");
+            char *t = chain_text(x, e, last);
+            add_cand(x, hope ? 0 : 50, (size_t)i, after, t, 0);
+            break;
+        }
+    }
+    /* 100 / 200: answer(:) then an env starting within 50 characters */
+    for (int i = find_ci(s, n, 0, "answer"); i >= 0; i = find_ci(s, n, (size_t)i + 1, "answer")) {
+        size_t a = (size_t)i + 6;
+        int colon = a < n && s[a] == ':';
+        for (int k = 0; k < x->nenv; k++) {
+            if (x->envs[k].start < a) continue;
+            if (x->envs[k].start > a + 50 + (size_t)colon) break;
+            add_env_cand(x, colon ? 100 : 200, (size_t)i, k, 1);
+            break;
+        }
+    }
+    /* 300: every chain, non-overlapping */
+    for (int k = 0; k < x->nenv;) {
+        int last = chain_end(x, k);
+        char *t = chain_text(x, k, last);
+        int has_box = 0;
+        for (int j = k; j <= last; j++)
+            for (size_t q = x->envs[j].cs; q + 5 < x->envs[j].ce && !has_box; q++)
+                has_box = (s[q] == '\\' && (memcmp(s + q, "\\boxed", 6) == 0 || memcmp(s + q, "\\fbox", 5) == 0));
+        add_cand(x, 300, x->envs[k].start, x->envs[last].end, t, 0);
+        /* an env holding a box also counts in the box tier */
+        if (has_box && o->boxed_priority >= 0)
+            add_cand(x, o->boxed_priority, x->envs[k].start, x->envs[last].end, t, 1);
+        k = last + 1;
+    }
+}
+
+static void boxed_candidate(ex *x, const pd_grade_opts *o) {
+    if (o->boxed_priority < 0) return;
+    const char *s = x->s;
+    size_t n = x->n, first = n, lastbrace = 0;
+    for (size_t i = 0; i + 5 < n; i++)
+        if (s[i] == '\\' && (memcmp(s + i, "\\boxed", 6) == 0 || memcmp(s + i, "\\fbox", 5) == 0)) {
+            first = i;
+            break;
+        }
+    if (first == n) return;
+    for (size_t i = n; i > first; i--)
+        if (s[i - 1] == '}') {
+            lastbrace = i;
+            break;
+        }
+    if (!lastbrace) return;
+    char *b = gnorm_boxed_last(x->c->a, s + first, lastbrace - first);
+    if (!b) return;
+    char *t = gnorm_latex(x->c->a, b, strlen(b), 0);
+    add_cand(x, o->boxed_priority, first, lastbrace, t, 1);
+}
+
+static void expr_candidates(ex *x, nums *ns) {
+    const char *s = x->s;
+    size_t n = x->n;
+    for (int k = 0; k < ns->n; k++) add_cand(x, 300, ns->v[k].start, ns->v[k].end, ns->v[k].str, 0);
+    /* final answer is <num>. I hope / final answer ... is <num> */
+    for (int i = find_ci(s, n, 0, "final answer"); i >= 0; i = find_ci(s, n, (size_t)i + 1, "final answer")) {
+        size_t a = (size_t)i + 12;
+        for (size_t k = a; k < n && k <= a + 100; k++) {
+            if (!(isspace((unsigned char)s[k]) && ieq_at(s, n, k + 1, "is"))) continue;
+            size_t m = k + 3;
+            if (m < n && s[m] == ':') m++;
+            int best = -1;
+            for (int j = 0; j < ns->n; j++) {
+                size_t st = ns->v[j].start;
+                size_t q = m;
+                while (q < n && isspace((unsigned char)s[q]) && q < st) q++;
+                if (st == q || (st > m && st <= q)) {
+                    if (best < 0 || ns->v[j].end > ns->v[best].end) best = j;
+                }
+                if (st > q) break;
+            }
+            if (best < 0) continue;
+            size_t q = ns->v[best].end;
+            if (q < n && s[q] == '.') q++;
+            if (q < n && isspace((unsigned char)s[q])) q++;
+            int hope = k == a && ieq_at(s, n, q, "i hope");
+            add_cand(x, hope ? 0 : 50, (size_t)i, ns->v[best].end, ns->v[best].str, 0);
+            break;
+        }
+    }
+    /* answer(:) ... [last '=' within 100] <num> not followed by '=' */
+    for (int i = find_ci(s, n, 0, "answer"); i >= 0; i = find_ci(s, n, (size_t)i + 1, "answer")) {
+        size_t a = (size_t)i + 6;
+        int colon = a < n && s[a] == ':';
+        size_t from = a + (size_t)colon;
+        size_t lim = from + 50;
+        for (size_t k = from; k < n && k < from + 100; k++)
+            if (s[k] == '=') {
+                lim = k + 2;
+            }
+        int best = -1;
+        for (int j = 0; j < ns->n; j++) {
+            size_t st = ns->v[j].start;
+            if (st < from) continue;
+            if (st > lim) break;
+            size_t q = ns->v[j].end;
+            while (q < n && isspace((unsigned char)s[q])) q++;
+            if (q < n && s[q] == '=') continue;
+            best = j;
+            break;
+        }
+        if (best >= 0) add_cand(x, colon ? 100 : 200, (size_t)i, ns->v[best].end, ns->v[best].str, 0);
+    }
+}
+
+static int cand_order(const void *a, const void *b) {
+    const cand *x = a, *y = b;
+    if (x->prio != y->prio) return x->prio < y->prio ? -1 : 1;
+    if (x->end != y->end) return x->end > y->end ? -1 : 1;
+    if (x->start != y->start) return x->start < y->start ? -1 : 1;
+    return 0;
+}
+
+/* ---- multiple choice ---- */
+
+/* 1 and the letter when the gold is a choice letter: "C", "(C)", "\text{(C)}", "$C$". */
+int gis_choice(const char *gold, char *letter) {
+    if (!gold) return 0;
+    char found = 0;
+    int n = 0;
+    for (const char *p = gold; *p; p++) {
+        if (*p == '\\') { /* skip command names */
+            p++;
+            while (*p && isalpha((unsigned char)p[1])) p++;
+            if (!*p) break;
+            continue;
+        }
+        if (isalpha((unsigned char)*p)) {
+            if (++n > 1) return 0;
+            found = *p;
+        } else if (!strchr("(){}$ .:*", *p)) {
+            return 0;
+        }
+    }
+    if (n != 1 || !(toupper((unsigned char)found) >= 'A' && toupper((unsigned char)found) <= 'J')) return 0;
+    if (!isupper((unsigned char)found)) return 0;
+    if (letter) *letter = found;
+    return 1;
+}
+
+/* A choice letter in text (see the file comment), or 0. */
+static char find_letter(const char *s, size_t n) {
+    int bestp = 1000;
+    size_t beste = 0;
+    char best = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!(c >= 'A' && c <= 'J')) continue;
+        if (i > 0 && isalpha((unsigned char)s[i - 1])) continue;
+        if (i + 1 < n && isalpha((unsigned char)s[i + 1])) continue;
+        size_t b = i;
+        while (b > 0 && (s[b - 1] == '(' || s[b - 1] == '*' || s[b - 1] == ' ' || s[b - 1] == '{')) b--;
+        int prio = 300;
+        if (b == 0 || s[b - 1] == '\n') prio = 250;
+        size_t lo = i > 60 ? i - 60 : 0;
+        for (size_t k = lo; k < i; k++)
+            if (ieq_at(s, n, k, "answer")) {
+                prio = k + 7 <= i && s[k + 6] == ':' ? 100 : 200;
+                if (k >= 13 && ieq_at(s, n, k - 6, "final ")) prio = 0;
+            }
+        if (c == 'I' || c == 'A') { /* the words "I" and "A" only count with an anchor or brackets */
+            int bracket = i > 0 && s[i - 1] == '(' && i + 1 < n && s[i + 1] == ')';
+            if (prio >= 250 && !bracket) continue;
+        }
+        if (prio < bestp || (prio == bestp && i >= beste)) {
+            bestp = prio;
+            beste = i;
+            best = c;
+        }
+    }
+    return best;
+}
+
+/* ---- driver ---- */
+
+/* The answer of text under options (arena string), its parse in *tree; NULL when none. */
+char *gextract(gctx *c, const char *text, const char *gold, const pd_grade_opts *o, gnode **tree) {
+    if (tree) *tree = NULL;
+    if (!text) return NULL;
+    size_t n = strlen(text);
+    const char *s = text;
+    if (o->skip_think) {
+        const char *t = NULL, *q = s;
+        while ((q = strstr(q, "</think>")) != NULL) t = q++;
+        if (t) {
+            s = t + 8;
+            n = strlen(s);
+        }
+    }
+    if (n > G_MAX_INPUT) {
+        s += n - G_MAX_INPUT;
+        n = G_MAX_INPUT;
+    }
+    ex x = {.c = c, .s = s, .n = n};
+    char letter;
+    if (gold && gis_choice(gold, &letter)) {
+        /* the normal path first (\boxed{C}, $C$); keep it if it is one letter */
+        pd_grade_opts o2 = *o;
+        o2.skip_think = 0;
+        gold = NULL;
+        gnode *t = NULL;
+        char *a = gextract(c, s, NULL, &o2, &t);
+        if (a && t && (t->kind == G_SYM || t->kind == G_TEXT || t->kind == G_CONST) && strlen(a) <= 12) {
+            const char *w = t->kind == G_CONST ? (t->op == GC_E ? "e" : t->op == GC_I ? "i" : "") : t->name;
+            if (w && strlen(w) == 1 && isalpha((unsigned char)w[0])) {
+                char *r = ga_alloc(c->a, 2);
+                if (!r) return NULL;
+                r[0] = (char)toupper((unsigned char)w[0]);
+                if (tree) *tree = t;
+                return r;
+            }
+        }
+        char l = find_letter(s, n);
+        if (!l) return a;
+        char *r = ga_alloc(c->a, 2);
+        if (!r) return NULL;
+        r[0] = l;
+        if (tree) *tree = gparse(c, r);
+        return r;
+    }
+    if (o->match_latex) {
+        scan_envs(&x);
+        boxed_candidate(&x, o);
+        env_candidates(&x, o);
+    }
+    if (o->match_expr) {
+        nums ns = {0};
+        scan_numbers(&x, &ns);
+        expr_candidates(&x, &ns);
+        if (o->integer_only) { /* GSM8K: "#### 42" is the answer line */
+            int h = -1;
+            for (size_t i = 0; i + 4 < n; i++)
+                if (memcmp(s + i, "####", 4) == 0) h = (int)i;
+            if (h >= 0) {
+                for (int j = 0; j < ns.n; j++)
+                    if (ns.v[j].start >= (size_t)h + 4 && ns.v[j].start <= (size_t)h + 8) {
+                        add_cand(&x, -1, (size_t)h, ns.v[j].end, ns.v[j].str, 0);
+                        break;
+                    }
+            }
+        }
+    }
+    if (x.ncand == 0) return NULL;
+    qsort(x.cands, (size_t)x.ncand, sizeof(cand), cand_order);
+    char *fallback = NULL;
+    int tried = 0, tier = x.cands[0].prio;
+    for (int i = 0; i < x.ncand; i++) {
+        if (x.cands[i].prio != tier) {
+            tier = x.cands[i].prio;
+            tried = 0;
+        }
+        if (++tried > G_MAX_CANDIDATES) continue;
+        const char *str = x.cands[i].str;
+        if (!str[0]) continue;
+        if (!fallback) fallback = x.cands[i].str;
+        int nodes = c->nodes;
+        gnode *t = gparse_answer(c, str);
+        if (t) {
+            if (tree) *tree = t;
+            return x.cands[i].str;
+        }
+        c->nodes = nodes;
+    }
+    return fallback;
+}

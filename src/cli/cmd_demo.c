@@ -23,8 +23,9 @@ static const char *HELP =
     "  --n LIST       budgets (4,16,64)\n"
     "  --seed S       seed of the problems and of the searches (1)\n"
     "  --out DIR      run directory (runs/demo)\n"
-    "\nSimulated backend (demo defaults: a weaker policy than the library default, 0.9 per\n"
-    "step with a 0.05 drop per level, so that search has something to fix):\n%s";
+    "\nSimulated backend. The demo's defaults differ from the library's so that search has\n"
+    "something to fix: --sim-policy-acc 0.85 --sim-acc-decay 0.07 --sim-prm-sep 2\n"
+    "--sim-prm-noise 1.2 (the options below override them):\n%s";
 
 int cmd_demo(int argc, char **argv) {
     long problems = 200;
@@ -38,8 +39,10 @@ int cmd_demo(int argc, char **argv) {
     o.n_ns = 3;
     pd_sim_params sim;
     pd_sim_params_default(&sim);
-    sim.policy_acc = 0.9;
-    sim.acc_decay = 0.05;
+    sim.policy_acc = 0.85;
+    sim.acc_decay = 0.07;
+    sim.prm_sep = 2.0;
+    sim.prm_noise = 1.2;
     pd_error err = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

@@ -122,7 +122,11 @@ int cmd_eval(int argc, char **argv) {
     if (!prm) return cli_fail("eval", "--prm is required (only 'sim' for now)");
     if (!dataset) return cli_fail("eval", "--dataset is required");
     if (!out) return cli_fail("eval", "--out is required");
-    /* a lookahead only means something for beam_search/dvts: check before loading */
+    /* a lookahead only means something for beam_search/dvts (best_of_n ignores it) */
+    int tree_search = 0;
+    for (int s = 0; s < o.n_strategies; s++) tree_search |= o.strategies[s] != PD_BEST_OF_N;
+    if (o.base.lookahead && !tree_search)
+        return cli_fail("eval", "--lookahead applies to beam_search and dvts only");
     for (int s = 0; s < o.n_strategies; s++)
         for (int k = 0; k < o.n_ns; k++) {
             pd_search_cfg c = o.base;

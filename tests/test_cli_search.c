@@ -1,0 +1,166 @@
+/* test_cli_search.c — `ponder eval`, `ponder solve` and `ponder demo` as a user runs them:
+ * exit statuses, one-line errors, files written. Uses the ponder binary of the same build
+ * directory as this test (build/ or build-asan/). */
+#include "test.h"
+#include "ponder.h"
+
+#include <jansson.h>
+#include <sys/wait.h>
+
+#define DIR "build/tmp/test_cli_search"
+
+static char ponder[1024];
+
+/* Run a shell command; capture stdout+stderr into out (truncated). Returns the exit status. */
+static int run(const char *cmd, char *out, size_t cap) {
+    char full[4096];
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    if (!p) return -1;
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = 0;
+    char sink[4096];
+    while (fread(sink, 1, sizeof sink, p) > 0) {
+    }
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static char out[65536];
+
+static void write_data(void) {
+    mkdir("build", 0755);
+    mkdir("build/tmp", 0755);
+    mkdir(DIR, 0755);
+    pd_dataset ds = {0};
+    pd_error err = {0};
+    for (int i = 0; i < 12; i++) {
+        char id[16], ans[16];
+        snprintf(id, sizeof id, "p%d", i);
+        snprintf(ans, sizeof ans, "%d", 3 * i + 1);
+        pd_dataset_add(&ds, id, "Compute something.", ans, NULL, 1 + i % 5);
+    }
+    FILE *f = fopen(DIR "/data.jsonl", "w");
+    pd_dataset_write_jsonl(&ds, f, &err);
+    fputs("{broken\n", f);
+    fclose(f);
+    pd_dataset_free(&ds);
+}
+
+static void t_eval_cli(void) {
+    write_data();
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "%s eval --policy sim --prm sim --dataset " DIR "/data.jsonl --strategy best_of_n,beam_search,dvts "
+             "--n 4,16 --beam-width 4 --seed 3 --limit 10 --sim-prm-noise 0.5 --quiet --out " DIR "/run",
+             ponder);
+    int rc = run(cmd, out, sizeof out);
+    CHECK_MSG(rc == 0, "%s", out);
+    CHECK_MSG(strstr(out, "data.jsonl:13") != NULL, "the skipped line is reported: %s", out);
+    json_error_t je;
+    json_t *s = json_load_file(DIR "/run/summary.json", 0, &je);
+    CHECK(s != NULL);
+    if (s) {
+        CHECK_EQ_INT(json_integer_value(json_object_get(s, "problems")), 10);
+        CHECK_EQ_INT(json_integer_value(json_object_get(s, "skipped_lines")), 1);
+        CHECK_EQ_INT(json_array_size(json_object_get(s, "results")), 6);
+        CHECK(json_real_value(json_object_get(json_object_get(s, "sim"), "prm_noise")) == 0.5);
+        json_decref(s);
+    }
+    char *data = NULL;
+    size_t len = 0;
+    pd_error err = {0};
+    CHECK_EQ_INT(pd_file_read(DIR "/run/results.jsonl", &data, &len, &err), 0);
+    int lines = 0;
+    for (size_t i = 0; i < len; i++) lines += data[i] == '\n';
+    CHECK_EQ_INT(lines, 10 * 3 * 2);
+    free(data);
+}
+
+static void t_eval_cli_errors(void) {
+    write_data();
+    char cmd[2048];
+    const char *bad[][2] = {
+        {"--strategy mcts", "mcts"},
+        {"--strategy beam_search --n 6", "not divisible"},
+        {"--strategy dvts --n 2 --beam-width 4", "beam width"},
+        {"--bogus 1", "unknown option '--bogus'"},
+        {"--sim-bogus 1", "unknown option '--sim-bogus'"},
+        {"--sim-prm-noise -1", "noise"},
+        {"--n 0", "--n"},
+        {"--lookahead 2", "lookahead"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(cmd, sizeof cmd,
+                 "%s eval --policy sim --prm sim --dataset " DIR "/data.jsonl --quiet --out " DIR "/bad %s",
+                 ponder, bad[i][0]);
+        int rc = run(cmd, out, sizeof out);
+        CHECK_MSG(rc != 0, "%s should fail", bad[i][0]);
+        CHECK_MSG(strstr(out, bad[i][1]) != NULL, "%s: %s", bad[i][0], out);
+        CHECK_MSG(strncmp(out, "ponder eval: ", 13) == 0, "%s", out);
+        CHECK_MSG(strchr(out, '\n') == out + strlen(out) - 1, "one line: %s", out);
+    }
+    snprintf(cmd, sizeof cmd, "%s eval --policy ./models/x --prm sim --dataset " DIR "/data.jsonl --out " DIR "/bad", ponder);
+    CHECK(run(cmd, out, sizeof out) != 0);
+    CHECK_MSG(strstr(out, "local engine") != NULL, "%s", out);
+    snprintf(cmd, sizeof cmd, "%s eval --policy sim --prm http://h:1/v1 --dataset " DIR "/data.jsonl --out " DIR "/bad", ponder);
+    CHECK(run(cmd, out, sizeof out) != 0);
+    CHECK_MSG(strstr(out, "remote") != NULL, "%s", out);
+    snprintf(cmd, sizeof cmd, "%s eval --policy sim --prm sim --dataset " DIR "/missing.jsonl --out " DIR "/bad", ponder);
+    CHECK(run(cmd, out, sizeof out) != 0);
+    CHECK_MSG(strstr(out, "missing.jsonl") != NULL, "%s", out);
+    snprintf(cmd, sizeof cmd, "%s eval --help", ponder);
+    CHECK_EQ_INT(run(cmd, out, sizeof out), 0);
+    CHECK(strstr(out, "--sim-prm-noise") && strstr(out, "--beam-width") && strstr(out, "--lookahead"));
+}
+
+static void t_solve_cli(void) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "%s solve --policy sim --prm sim --strategy beam_search --n 8 --answer 42 --level 2 "
+             "--sim-policy-acc 1 \"What is 6 times 7?\"", ponder);
+    int rc = run(cmd, out, sizeof out);
+    CHECK_MSG(rc == 0, "%s", out);
+    CHECK_MSG(!strncmp(out, "42\n", 3), "%s", out); /* a perfect policy finds the answer */
+    CHECK(strstr(out, "beam_search N=8 M=4") != NULL);
+    CHECK(strstr(out, "cost:") != NULL);
+    snprintf(cmd, sizeof cmd, "%s solve --policy sim --prm sim \"What is 6 times 7?\"", ponder);
+    CHECK(run(cmd, out, sizeof out) != 0);
+    CHECK_MSG(strstr(out, "--answer") != NULL, "%s", out);
+    snprintf(cmd, sizeof cmd, "%s solve --policy sim --prm sim --strategy dvts --n 5 --answer 1 x", ponder);
+    CHECK(run(cmd, out, sizeof out) != 0);
+    CHECK_MSG(strstr(out, "not divisible") != NULL, "%s", out);
+    snprintf(cmd, sizeof cmd, "%s solve --help", ponder);
+    CHECK_EQ_INT(run(cmd, out, sizeof out), 0);
+}
+
+static void t_demo_cli(void) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s demo --problems 40 --n 4,16 --out " DIR "/demo", ponder);
+    int rc = run(cmd, out, sizeof out);
+    CHECK_MSG(rc == 0, "%s", out);
+    CHECK(strstr(out, "SIMULATED") != NULL);
+    CHECK(strstr(out, "beam_search") && strstr(out, "dvts") && strstr(out, "best_of_n"));
+    CHECK(strstr(out, DIR "/demo") != NULL);
+    CHECK(pd_file_exists(DIR "/demo/summary.json"));
+    CHECK(pd_file_exists(DIR "/demo/problems.jsonl"));
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    /* the ponder binary next to this test's build directory: <build>/tests/x -> <build>/ponder */
+    snprintf(ponder, sizeof ponder, "%s", argv[0]);
+    char *slash = strrchr(ponder, '/');
+    if (slash) *slash = 0;
+    slash = strrchr(ponder, '/');
+    if (slash) strcpy(slash, "/ponder");
+    else strcpy(ponder, "build/ponder");
+    if (!pd_file_exists(ponder)) {
+        printf("SKIP all: %s not built\n", ponder);
+    }
+    RUN(t_eval_cli);
+    RUN(t_eval_cli_errors);
+    RUN(t_solve_cli);
+    RUN(t_demo_cli);
+    return test_done();
+}

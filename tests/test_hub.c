@@ -39,6 +39,8 @@ typedef struct ffile {
     char sha[65];        /* true sha256 of data */
     char listed_sha[65]; /* what the listing says (differs for the corrupt repo) */
     char blob[41];       /* fake git blob id */
+    long listed_delta;   /* the listing's size is off by this much */
+    int missing;         /* listed, but resolve answers 404 */
 } ffile;
 
 typedef struct frepo {
@@ -58,7 +60,7 @@ static struct {
     struct MHD_Daemon *d;
     int port;
     char endpoint[64];
-    frepo repos[8];
+    frepo repos[16];
     int n_repos;
     pthread_mutex_t mu;
     logent log[512];
@@ -66,6 +68,7 @@ static struct {
     int cut_next;       /* cut the next CDN body half-way */
     int fail_next;      /* answer 503 to the next n CDN requests */
     int fail_after_cut; /* after that cut, set fail_next to this */
+    int ignore_range;   /* the CDN answers 200 with the whole body to Range requests */
 } S = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static unsigned char *make_bytes(size_t n, uint64_t seed) {
@@ -131,6 +134,25 @@ static void setup_repos(void) {
     add_file(r, "model.safetensors", NULL, 40000, 5);
 
     r = &S.repos[S.n_repos++];
+    r->id = "test-org/short"; /* a body shorter than the listing says */
+    r->commit = COMMIT;
+    add_file(r, "config.json", "{\"short\": 1}\n", 0, 0);
+    r->files[0].listed_delta = 10;
+
+    r = &S.repos[S.n_repos++];
+    r->id = "test-org/long"; /* a body longer than the listing says */
+    r->commit = COMMIT;
+    add_file(r, "model.safetensors", NULL, 50000, 6);
+    r->files[0].listed_delta = -100;
+
+    r = &S.repos[S.n_repos++];
+    r->id = "test-org/ghost"; /* a listed file the server does not have */
+    r->commit = COMMIT;
+    add_file(r, "config.json", "{}\n", 0, 0);
+    add_file(r, "tokenizer.json", "{}\n", 0, 0);
+    r->files[1].missing = 1;
+
+    r = &S.repos[S.n_repos++];
     r->id = "test-org/badjson";
     r->raw_listing = "{\"sha\": \"" COMMIT "\", \"siblings\": [{\"rfilename\": \"config.json\", \"size\": 3},";
 
@@ -138,6 +160,7 @@ static void setup_repos(void) {
     r->id = "test-org/evil";
     r->raw_listing = "{\"sha\": \"" COMMIT "\", \"siblings\": [{\"rfilename\": \"config.json\", \"size\": 3},"
                      "{\"rfilename\": \"../../../../escaped.json\", \"size\": 3}]}";
+    if (S.n_repos > (int)(sizeof S.repos / sizeof *S.repos)) abort();
 }
 
 static void free_repos(void) {
@@ -175,8 +198,9 @@ static ssize_t body_read(void *cls, uint64_t pos, char *buf, size_t max) {
 }
 
 /* Serve data with Range support; cut = stop after half of what is sent. */
-static enum MHD_Result serve_bytes(struct MHD_Connection *conn, const ffile *f, const char *commit, int cut) {
-    const char *range = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Range");
+static enum MHD_Result serve_bytes(struct MHD_Connection *conn, const ffile *f, const char *commit, int cut,
+                                  int ignore_range) {
+    const char *range = ignore_range ? NULL : MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Range");
     size_t from = 0;
     unsigned status = 200;
     if (range) {
@@ -224,9 +248,10 @@ static char *listing_json(const frepo *r, int blobs) {
         const ffile *f = &r->files[i];
         pd_buf_printf(&b, "%s{\"rfilename\": \"%s\"", i ? ", " : "", f->path);
         if (blobs) {
-            pd_buf_printf(&b, ", \"blobId\": \"%s\", \"size\": %zu", f->blob, f->len);
+            size_t len = f->len + (size_t)f->listed_delta;
+            pd_buf_printf(&b, ", \"blobId\": \"%s\", \"size\": %zu", f->blob, len);
             if (f->lfs) pd_buf_printf(&b, ", \"lfs\": {\"sha256\": \"%s\", \"size\": %zu, \"pointerSize\": 134}",
-                                      f->listed_sha, f->len);
+                                      f->listed_sha, len);
         }
         pd_buf_puts(&b, "}");
     }
@@ -286,7 +311,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         for (int i = 0; i < S.n_repos; i++)
             for (int j = 0; j < S.repos[i].n; j++)
                 if (S.repos[i].files[j].lfs && !strcmp(S.repos[i].files[j].sha, url + 5))
-                    return serve_bytes(conn, &S.repos[i].files[j], NULL, cut);
+                    return serve_bytes(conn, &S.repos[i].files[j], NULL, cut, S.ignore_range);
         return reply(conn, 404, "no blob", NULL);
     }
     const char *res = strstr(url, "/resolve/");
@@ -299,7 +324,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         for (int j = 0; j < r->n; j++) {
             ffile *f = &r->files[j];
             if (strcmp(f->path, slash + 1)) continue;
-            if (!f->lfs) return serve_bytes(conn, f, r->commit, 0);
+            if (f->missing) return reply(conn, 404, "gone", "EntryNotFound");
+            if (!f->lfs) return serve_bytes(conn, f, r->commit, 0, 0);
             struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
             char loc[200], etag[80], size[32];
             snprintf(loc, sizeof loc, "%s/cdn/%s", S.endpoint, f->sha);
@@ -875,6 +901,28 @@ static void t_pull_resume_next_run(void) {
     CHECK_EQ_INT(pd_hub_resolve("test-org/tiny-model", dir, sizeof dir, &err), 0);
 }
 
+static void t_pull_range_ignored(void) {
+    const char *cache = fresh_home("norange");
+    pd_hub_pull_opts o = test_opts();
+    pd_hub_pull_result res;
+    pd_error err = {0};
+    S.ignore_range = 1;
+    S.cut_next = 1;
+    int mark = log_mark();
+    int rc = pd_hub_pull("test-org/tiny-model", &o, &res, &err);
+    S.ignore_range = 0;
+    CHECK_MSG(rc == 0, "%s", err.msg);
+    CHECK_EQ_INT(log_count(mark, "/cdn/"), 2);
+    /* the resumed request got the whole file (200): the partial was restarted, not appended to */
+    const ffile *st = repo_file("test-org/tiny-model", "model.safetensors");
+    const ffile *cfg = repo_file("test-org/tiny-model", "config.json");
+    const ffile *tok = repo_file("test-org/tiny-model", "tokenizer.json");
+    CHECK_EQ_INT(res.bytes_downloaded, (int64_t)(LFS_SIZE / 2 + st->len + cfg->len + tok->len));
+    char path[900];
+    snprintf(path, sizeof path, "%s/models--test-org--tiny-model/snapshots/%s/model.safetensors", cache, COMMIT);
+    CHECK(file_equals(path, st->data, st->len));
+}
+
 static void t_pull_corrupt(void) {
     const char *cache = fresh_home("corrupt");
     pd_hub_pull_opts o = test_opts();
@@ -897,6 +945,34 @@ static void t_pull_corrupt(void) {
     snprintf(path, sizeof path, "%s/refs/main", repo);
     CHECK(!exists_nofollow(path));
     CHECK_EQ_INT(pd_hub_resolve("test-org/corrupt", dir, sizeof dir, &err), PD_ENOTFOUND);
+}
+
+static void t_pull_size_mismatch(void) {
+    const char *cache = fresh_home("sizes");
+    pd_hub_pull_opts o = test_opts();
+    pd_error err = {0};
+    int rc = pd_hub_pull("test-org/short", &o, NULL, &err);
+    CHECK_EQ_INT(rc, PD_ENET);
+    const ffile *f = repo_file("test-org/short", "config.json");
+    char want[100];
+    snprintf(want, sizeof want, "received %zu bytes, expected %zu", f->len, f->len + 10);
+    CHECK_MSG(strstr(err.msg, "config.json") && strstr(err.msg, want), "%s", err.msg);
+    rc = pd_hub_pull("test-org/long", &o, NULL, &err);
+    CHECK_EQ_INT(rc, PD_ENET);
+    CHECK_MSG(strstr(err.msg, "model.safetensors") && strstr(err.msg, "more than the expected 49900 bytes"), "%s",
+              err.msg);
+    rc = pd_hub_pull("test-org/ghost", &o, NULL, &err);
+    CHECK_EQ_INT(rc, PD_ENOTFOUND);
+    CHECK_MSG(strstr(err.msg, "tokenizer.json") && strstr(err.msg, "404") && strstr(err.msg, "listed but not found"),
+              "%s", err.msg);
+    char path[900];
+    const char *repos[] = {"short", "long", "ghost"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/models--test-org--%s/blobs", cache, repos[i]);
+        CHECK_MSG(count_suffix(path, ".incomplete") == 0, "%s", repos[i]);
+        snprintf(path, sizeof path, "%s/models--test-org--%s/refs/main", cache, repos[i]);
+        CHECK(!exists_nofollow(path));
+    }
 }
 
 static void t_pull_http_errors(void) {
@@ -1109,7 +1185,9 @@ int main(void) {
     RUN(t_pull_full_and_noop);
     RUN(t_pull_resume_in_process);
     RUN(t_pull_resume_next_run);
+    RUN(t_pull_range_ignored);
     RUN(t_pull_corrupt);
+    RUN(t_pull_size_mismatch);
     RUN(t_pull_http_errors);
     RUN(t_pull_token);
     RUN(t_pull_bad_listings);

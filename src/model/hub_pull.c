@@ -235,6 +235,14 @@ static int start_file_body(xfer *x) {
     return 0;
 }
 
+/* When the listing gave no size, bound the body by what the server announced. */
+static void limit_from_headers(xfer *x) {
+    if (x->limit >= 0) return;
+    if (x->linked_size >= 0) x->limit = x->linked_size;
+    else if (x->status == 206 && x->has_range && x->range_total >= 0) x->limit = x->range_total;
+    else if (x->status == 200 && x->content_length >= 0) x->limit = x->content_length;
+}
+
 /* Body callback: to memory, to the error buffer, or appended to the file (hashed). */
 static size_t on_body(char *data, size_t size, size_t nmemb, void *user) {
     xfer *x = user;
@@ -251,6 +259,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *user) {
     }
     if (!x->started) {
         if (start_file_body(x)) return 0;
+        limit_from_headers(x);
         x->started = 1;
     }
     if (x->limit >= 0 && (int64_t)len > x->limit - x->offset - x->written) {
@@ -332,6 +341,7 @@ static void xfer_reset(xfer *x) {
 
 /* The message for a failed HTTP status: what it means and what to do. */
 static int http_error(pull_ctx *c, xfer *x, const char *what, pd_error *err) {
+    int file = x->fd >= 0;
     char detail[400] = "";
     if (x->error_msg[0]) snprintf(detail, sizeof detail, " (%s)", x->error_msg);
     else if (x->error_code[0]) snprintf(detail, sizeof detail, " (%s)", x->error_code);
@@ -346,6 +356,9 @@ static int http_error(pull_ctx *c, xfer *x, const char *what, pd_error *err) {
                           "%s: HTTP 403 from %s%s: access to '%s' is denied (gated repo? accept its terms on the hub "
                           "and set HF_TOKEN)", what, c->endpoint, detail, c->repo);
     case 404:
+        if (file)
+            return pd_err_set(err, PD_ENOTFOUND, "%s: HTTP 404 from %s%s: the file is listed but not found in '%s' "
+                              "at commit %s", what, c->endpoint, detail, c->repo, c->commit);
         return pd_err_set(err, PD_ENOTFOUND, "%s: HTTP 404 from %s%s: repository '%s' or revision '%s' not found",
                           what, c->endpoint, detail, c->repo, c->rev);
     default:
@@ -448,7 +461,7 @@ static int link_snapshot(pull_ctx *c, const char *path, const char *blob, pd_err
 
 /* Hash the first n bytes of an open file into s. */
 static int hash_fd(int fd, int64_t n, pd_sha256 *s, const char *path, pd_error *err) {
-    char buf[1 << 16];
+    char buf[1 << 14];
     if (lseek(fd, 0, SEEK_SET) < 0) return pd_err_set(err, PD_EIO, "%s: %s", path, strerror(errno));
     while (n > 0) {
         ssize_t r = read(fd, buf, n < (int64_t)sizeof buf ? (size_t)n : sizeof buf);
@@ -513,7 +526,7 @@ static int pull_file(pull_ctx *c, const pd_hub_file *f, pd_error *err) {
         return pd_err_set(err, PD_EIO, "%s: another process is downloading this file", part);
     }
     pd_sha256 sha;
-    xfer x = {.c = c, .fd = fd, .sha = &sha, .limit = f->size};
+    xfer x = {.c = c, .fd = fd, .sha = &sha};
     int failures = 0, total = 0;
     int64_t expect = f->size;
     for (;;) {
@@ -534,6 +547,7 @@ static int pull_file(pull_ctx *c, const pd_hub_file *f, pd_error *err) {
         if ((rc = hash_fd(fd, have, &sha, part, err))) break;
         xfer_reset(&x);
         x.offset = have;
+        x.limit = expect;
         if (expect >= 0 && have == expect) { /* complete already (an earlier run stopped after the body) */
             rc = 0;
             break;
@@ -561,6 +575,10 @@ static int pull_file(pull_ctx *c, const pd_hub_file *f, pd_error *err) {
         if ((rc = backoff(c, &failures, &total, x.written > 0, err))) break;
     }
     if (rc) {
+        /* keep a partial file for the next run, unless it is empty or the server broke the
+         * protocol (then its bytes cannot be trusted) */
+        struct stat st;
+        if (x.sink_code == PD_ENET || (!fstat(fd, &st) && st.st_size == 0)) unlink(part);
         close(fd);
         pd_buf_free(&url);
         pd_buf_free(&x.errbody);

@@ -3,7 +3,7 @@
  * cases.jsonl holds 277 cases from Math-Verify's and the MATH dataset's own tests; `equal`
  * is what the suite asserts. Each case runs with its own config (match types, float
  * rounding, strictness, set/relation comparison, \boxed priority), the gold going through
- * extraction like the prediction (bare_gold = 0), as Math-Verify's tests do.
+ * extraction like the prediction (bare_answers = 0), as Math-Verify's tests do.
  *
  * The bar: at least 97% agreement on the Math-Verify cases run with Math-Verify's default
  * comparison settings (LaTeX + expression extraction, float_rounding 6, strict, no
@@ -24,7 +24,7 @@ typedef struct group {
 
 static int config_opts(json_t *cfg, pd_grade_opts *o, int *is_default) {
     pd_grade_opts_default(o);
-    o->bare_gold = 0;
+    o->bare_answers = 0;
     o->skip_think = 0; /* Math-Verify reads <think> blocks too */
     *is_default = 0;
     if (json_is_true(json_object_get(cfg, "defaults"))) {

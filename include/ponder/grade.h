@@ -48,10 +48,11 @@ typedef struct pd_grade_opts {
     int integer_only;     /* 1: AIME / GSM8K: answers are integers; extraction takes the
                              last integer and equality compares integer values */
     int skip_think;       /* 1: ignore <think>...</think> blocks (default 1) */
-    int bare_gold;        /* 1: pd_grade reads a gold with no math delimiters ($, \(, \[,
-                             \boxed) whole, as one answer ("3, 5, 7", "1,-2") (default 1);
-                             0: the gold goes through extraction like the prediction
-                             (Math-Verify's way: "1,22" is the decimal 1.22) */
+    int bare_answers;     /* 1: pd_grade reads a short text with no math delimiters ($, \(,
+                             \[, \boxed) and no prose (at most one word outside braces) whole,
+                             as one answer: "3, 5, 7", "1,-2", "10\sqrt3" (default 1);
+                             0: both sides always go through extraction (Math-Verify's
+                             way, where "1,22" is the decimal 1.22 and "3, 5, 7" is 7) */
 } pd_grade_opts;
 
 /* Fill `o` with the defaults above. */

@@ -178,7 +178,7 @@ static int num_func(ev *e, const gnode *n, int d, double complex *out) {
         for (int i = 0; i < e->nvar; i++)
             if (!strcmp(e->names[i], f)) {
                 double complex x;
-                if (fn_arg(e, n, 0, d, &x)) return -1;
+                if (fn_arg(e, n, 0, d, &x)) x = 0; /* f(x) alone: the value of f */
                 /* f(x) and f(y) differ: mix the argument in */
                 *out = e->vals[i] * (1.0 + 0.37 * x);
                 return 0;

@@ -24,7 +24,7 @@ void pd_grade_opts_default(pd_grade_opts *o) {
     o->set_relation = 0;
     o->integer_only = 0;
     o->skip_think = 1;
-    o->bare_gold = 1;
+    o->bare_answers = 1;
 }
 
 static const pd_grade_opts *opts_or_default(const pd_grade_opts *o, pd_grade_opts *tmp) {
@@ -148,13 +148,24 @@ char *pd_grade_key(const char *answer) {
     return out;
 }
 
-/* A gold with no math delimiters, read whole (dataset answers). */
+/* A short text with no math delimiters and no prose: read whole as one answer. Prose means
+ * two or more words of three or more letters outside braces and not commands. */
 static int is_bare(const char *s) {
     size_t n = strlen(s);
     if (n == 0 || n > 400 || strchr(s, '$') || strchr(s, '\n') || strstr(s, "\\(") || strstr(s, "\\[") ||
-        strstr(s, "\\boxed") || strstr(s, "\\fbox"))
+        strstr(s, "\\boxed") || strstr(s, "\\fbox") || strstr(s, "</think>"))
         return 0;
-    return 1;
+    int depth = 0, words = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '{') depth++;
+        else if (s[i] == '}') depth--;
+        if (!isalpha((unsigned char)s[i])) continue;
+        size_t j = i;
+        while (j < n && isalpha((unsigned char)s[j])) j++;
+        if (depth == 0 && j - i >= 3 && !(i > 0 && s[i - 1] == '\\')) words++;
+        i = j - 1;
+    }
+    return words <= 1;
 }
 
 int pd_grade(const char *pred_text, const char *gold_text, const pd_grade_opts *o,
@@ -166,12 +177,18 @@ int pd_grade(const char *pred_text, const char *gold_text, const pd_grade_opts *
     garena ar = {0};
     gctx c = {.a = &ar};
     ans g = {NULL, NULL}, p = {NULL, NULL};
-    if (o->bare_gold && is_bare(gold_text)) {
+    if (o->bare_answers && is_bare(gold_text)) {
         g = read_answer(&c, gold_text);
         if (!g.tree) g.text = NULL;
     }
     if (!g.text) g.text = gextract(&c, gold_text, NULL, o, &g.tree);
-    p.text = gextract(&c, pred_text, g.text ? g.text : gold_text, o, &p.tree);
+    if (!g.text && o->bare_answers) g = read_answer(&c, gold_text);
+    char letter;
+    if (o->bare_answers && is_bare(pred_text) && !(g.text && gis_choice(g.text, &letter))) {
+        p = read_answer(&c, pred_text);
+        if (!p.tree) p.text = NULL;
+    }
+    if (!p.text) p.text = gextract(&c, pred_text, g.text ? g.text : gold_text, o, &p.tree);
     if (o->integer_only && p.text && !int_value(p.tree, &(grat){0})) {
         /* integer benchmarks: fall back to the last integer of the text */
         pd_grade_opts o2 = *o;

@@ -174,7 +174,7 @@ static int starts(const char *s, size_t n, size_t i, const char *w) {
 static void strip_units(char *s, size_t *np) {
     size_t n = *np;
     while (n && isspace((unsigned char)s[n - 1])) n--;
-    /* a trailing \text{..} / \mbox{..} (^digit) after something else */
+    /* a trailing \text{..} / \mbox{..} (^digit) after something else, at brace depth 0 */
     for (int round = 0; round < 2; round++) {
         size_t e = n;
         if (e >= 2 && s[e - 2] == '^' && isdigit((unsigned char)s[e - 1])) e -= 2;
@@ -182,15 +182,25 @@ static void strip_units(char *s, size_t *np) {
                  isdigit((unsigned char)s[e - 2]))
             e -= 4;
         if (e == 0 || s[e - 1] != '}') break;
-        long first = -1;
-        for (size_t i = 0; i + 5 < e; i++) {
-            if (starts(s, e, i, "\\text{") || starts(s, e, i, "\\mbox{")) {
-                first = (long)i;
+        static const char *const tcmds[] = {"\\text{", "\\mbox{", "\\textbf{", "\\textnormal{",
+                                            "\\textit{", "\\textrm{", "\\mathrm{", "\\mathbf{",
+                                            "\\mathit{", NULL};
+        long cut = -1;
+        int depth = 0;
+        for (size_t i = 0; i < e && cut < 0; i++) {
+            if (s[i] == '{') depth++;
+            else if (s[i] == '}') depth--;
+            if (depth != 0 || s[i] != '\\') continue;
+            for (int t = 0; tcmds[t]; t++) {
+                size_t l = strlen(tcmds[t]);
+                if (!starts(s, e, i, tcmds[t])) continue;
+                long close = match_brace(s, e, i + l - 1);
+                if (close == (long)e - 1) cut = (long)i;
                 break;
             }
         }
-        if (first <= 0) break;
-        size_t k = (size_t)first;
+        if (cut <= 0) break;
+        size_t k = (size_t)cut;
         while (k && isspace((unsigned char)s[k - 1])) k--;
         if (k == 0) break;
         n = k;
@@ -294,6 +304,7 @@ char *gnorm_latex(garena *a, const char *s0, size_t n0, int boxed_last) {
                 size_t m = k + 1;
                 while (m < n && s[m] == ' ') m++;
                 if (m < n && s[m] == '}') { /* {,} */
+                    while (w && o[w - 1] == ' ') w--;
                     o[w++] = ',';
                     i = m + 1;
                     continue;

@@ -77,6 +77,9 @@ static size_t skip_space(const char *s, size_t n, size_t i) {
         if (i + 1 < n && s[i] == '\\' && isalpha((unsigned char)s[i + 1])) {
             size_t j = i + 1;
             while (j < n && isalpha((unsigned char)s[j])) j++;
+            /* "\quadx_2": a spacing command glued to the next letters */
+            if (j - i - 1 > 5 && starts_at(s, n, i + 1, "qquad")) j = i + 6;
+            else if (j - i - 1 > 4 && starts_at(s, n, i + 1, "quad")) j = i + 5;
             if (is_skip_cmd(s + i + 1, j - i - 1)) {
                 int lr = (j - i - 1 == 4 && memcmp(s + i + 1, "left", 4) == 0) ||
                          (j - i - 1 == 5 && memcmp(s + i + 1, "right", 5) == 0);
@@ -491,7 +494,7 @@ static gnode *p_element(P *p) {
         rel[nops++] = (uint8_t)op;
         ops[nops] = rhs;
     }
-    if (nops == 0) LEAVE(p, first);
+    if (nops == 0) LEAVE(p, ops[0]);
     gnode *r = mk(p, G_REL, nops + 1);
     if (!r) LEAVE(p, NULL);
     r->rel = ga_alloc(p->c->a, (size_t)nops);

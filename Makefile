@@ -39,14 +39,14 @@ $(BUILD)/obj/%.o: %.c $(HEADERS)
 
 $(BUILD)/libponder.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	rm -f $@.tmp && ar rcs $@.tmp $^ && mv -f $@.tmp $@
 
 $(BUILD)/ponder: $(CLI_OBJ) $(BUILD)/libponder.a
-	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libponder.a $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@.tmp $(CLI_OBJ) $(BUILD)/libponder.a $(LDLIBS) && mv -f $@.tmp $@
 
 $(BUILD)/tests/%: tests/%.c $(BUILD)/libponder.a $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libponder.a $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@.tmp $< $(BUILD)/libponder.a $(LDLIBS) && mv -f $@.tmp $@
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libponder.a $(HEADERS)
 	@mkdir -p $(dir $@)

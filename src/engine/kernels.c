@@ -8,9 +8,15 @@
  *     each row is dotted with four activation rows at a time (dot4), so a weight load is
  *     reused four times from registers.
  * The AVX2 functions carry target attributes and are only called after
- * __builtin_cpu_supports said yes, so the library itself builds for baseline x86-64. The
- * portable code keeps eight partial sums, the same association as one AVX register, so both
- * paths round alike (tests check they agree to ~1e-6 relative). */
+ * __builtin_cpu_supports said yes, so the library itself builds for baseline x86-64.
+ *
+ * Summation order is part of the contract: within one kernel set, dot, dot_w and dot4 add
+ * the products in exactly the same order (4 accumulators of 8 lanes over blocks of 32, then
+ * 8-wide blocks into the first, a fixed reduction, then the scalar tail). So a row computed
+ * in a wide batch (dot4 on converted weights) is bit-identical to the same row computed alone
+ * (dot_w): a sequence's logits, hence its samples, never depend on the batch it is in. The
+ * portable code uses the same order without fused multiply-adds, so it agrees with AVX2 to
+ * rounding (tests check ~1e-5 relative), not bit for bit. */
 #include "engine/kernels.h"
 
 #include <string.h>
@@ -46,41 +52,42 @@ float pd_f16_to_f32(uint16_t h) {
 
 /* ---- portable C ---- */
 
-static float dot_c(const float *a, const float *b, int n) {
-    float s[8] = {0};
+/* Stored element i of a row as fp32. */
+static inline float elem(const void *w, int dtype, int i) {
+    if (dtype == PD_DT_F32) return ((const float *)w)[i];
+    uint16_t h = ((const uint16_t *)w)[i];
+    return dtype == PD_DT_BF16 ? pd_bf16_to_f32(h) : pd_f16_to_f32(h);
+}
+
+/* sum w[i] * x[i] in the kernels' fixed order (see the top of the file). */
+static float dot_gen(const void *w, int dtype, const float *x, int n) {
+    float s[32] = {0};
     int i = 0;
+    for (; i + 32 <= n; i += 32)
+        for (int k = 0; k < 32; k++) s[k] += elem(w, dtype, i + k) * x[i + k];
     for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) s[k] += a[i + k] * b[i + k];
-    float t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
-    for (; i < n; i++) t += a[i] * b[i];
+        for (int k = 0; k < 8; k++) s[k] += elem(w, dtype, i + k) * x[i + k];
+    float v[8];
+    for (int k = 0; k < 8; k++) v[k] = (s[k] + s[8 + k]) + (s[16 + k] + s[24 + k]);
+    /* the AVX reduction: (0+4, 1+5, 2+6, 3+7) -> ((0+4)+(2+6)) + ((1+5)+(3+7)) */
+    float t = ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
+    for (; i < n; i++) t += elem(w, dtype, i) * x[i];
     return t;
 }
 
+static float dot_c(const float *a, const float *b, int n) { return dot_gen(a, PD_DT_F32, b, n); }
+
 static void dot4_c(const float *w, const float *x, size_t ldx, int n, float out[4]) {
-    for (int r = 0; r < 4; r++) out[r] = dot_c(w, x + (size_t)r * ldx, n);
+    for (int r = 0; r < 4; r++) out[r] = dot_gen(w, PD_DT_F32, x + (size_t)r * ldx, n);
 }
 
 static void to_f32_c(const void *src, int dtype, float *dst, int n) {
-    const uint16_t *h = src;
     if (dtype == PD_DT_F32) memcpy(dst, src, (size_t)n * sizeof *dst);
-    else if (dtype == PD_DT_BF16)
-        for (int i = 0; i < n; i++) dst[i] = pd_bf16_to_f32(h[i]);
     else
-        for (int i = 0; i < n; i++) dst[i] = pd_f16_to_f32(h[i]);
+        for (int i = 0; i < n; i++) dst[i] = elem(src, dtype, i);
 }
 
-static float dot_w_c(const void *w, int dtype, const float *x, int n) {
-    if (dtype == PD_DT_F32) return dot_c(w, x, n);
-    const uint16_t *h = w;
-    float s[8] = {0};
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++)
-            s[k] += (dtype == PD_DT_BF16 ? pd_bf16_to_f32(h[i + k]) : pd_f16_to_f32(h[i + k])) * x[i + k];
-    float t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
-    for (; i < n; i++) t += (dtype == PD_DT_BF16 ? pd_bf16_to_f32(h[i]) : pd_f16_to_f32(h[i])) * x[i];
-    return t;
-}
+static float dot_w_c(const void *w, int dtype, const float *x, int n) { return dot_gen(w, dtype, x, n); }
 
 static void axpy_c(float a, const float *x, float *y, int n) {
     for (int i = 0; i < n; i++) y[i] += a * x[i];
@@ -92,6 +99,7 @@ const pd_kernel_ops *pd_kernels_portable(void) { return &portable_ops; }
 
 /* ---- AVX2 + FMA + F16C ---- */
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
 #include <immintrin.h>
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 
@@ -111,34 +119,58 @@ AVX2 static inline __m256 load8(const void *p, int dtype, int i) {
     return _mm256_cvtph_ps(h);
 }
 
-AVX2 static float dot_avx2(const float *a, const float *b, int n) {
-    __m256 s = _mm256_setzero_ps();
+/* sum w[i] * x[i] (w stored as dtype) in the fixed order; the body of dot and dot_w. */
+AVX2 __attribute__((always_inline)) static inline float dot_gen_avx2(const void *w, int dtype, const float *x, int n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     int i = 0;
-    for (; i + 8 <= n; i += 8) s = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s);
-    float t = hsum8(s);
-    for (; i < n; i++) t += a[i] * b[i];
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(load8(w, dtype, i), _mm256_loadu_ps(x + i), s0);
+        s1 = _mm256_fmadd_ps(load8(w, dtype, i + 8), _mm256_loadu_ps(x + i + 8), s1);
+        s2 = _mm256_fmadd_ps(load8(w, dtype, i + 16), _mm256_loadu_ps(x + i + 16), s2);
+        s3 = _mm256_fmadd_ps(load8(w, dtype, i + 24), _mm256_loadu_ps(x + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(load8(w, dtype, i), _mm256_loadu_ps(x + i), s0);
+    float t = hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++) t += elem(w, dtype, i) * x[i];
     return t;
 }
 
-AVX2 static void dot4_avx2(const float *w, const float *x, size_t ldx, int n, float out[4]) {
-    const float *x0 = x, *x1 = x + ldx, *x2 = x + 2 * ldx, *x3 = x + 3 * ldx;
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+AVX2 static float dot_avx2(const float *a, const float *b, int n) { return dot_gen_avx2(a, PD_DT_F32, b, n); }
+
+/* Two input rows against one fp32 weight row, same order as dot_gen_avx2 for each. */
+AVX2 static inline void dot2_avx2(const float *w, const float *x0, const float *x1, int n, float *o0, float *o1) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
     int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256 w0 = _mm256_loadu_ps(w + i), w1 = _mm256_loadu_ps(w + i + 8);
+        __m256 w2 = _mm256_loadu_ps(w + i + 16), w3 = _mm256_loadu_ps(w + i + 24);
+        a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x0 + i), a0);
+        b0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x1 + i), b0);
+        a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x0 + i + 8), a1);
+        b1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x1 + i + 8), b1);
+        a2 = _mm256_fmadd_ps(w2, _mm256_loadu_ps(x0 + i + 16), a2);
+        b2 = _mm256_fmadd_ps(w2, _mm256_loadu_ps(x1 + i + 16), b2);
+        a3 = _mm256_fmadd_ps(w3, _mm256_loadu_ps(x0 + i + 24), a3);
+        b3 = _mm256_fmadd_ps(w3, _mm256_loadu_ps(x1 + i + 24), b3);
+    }
     for (; i + 8 <= n; i += 8) {
-        __m256 wv = _mm256_loadu_ps(w + i);
-        s0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x0 + i), s0);
-        s1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x1 + i), s1);
-        s2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x2 + i), s2);
-        s3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x3 + i), s3);
+        __m256 w0 = _mm256_loadu_ps(w + i);
+        a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x0 + i), a0);
+        b0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x1 + i), b0);
     }
-    float t0 = hsum8(s0), t1 = hsum8(s1), t2 = hsum8(s2), t3 = hsum8(s3);
+    float ta = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    float tb = hsum8(_mm256_add_ps(_mm256_add_ps(b0, b1), _mm256_add_ps(b2, b3)));
     for (; i < n; i++) {
-        t0 += w[i] * x0[i];
-        t1 += w[i] * x1[i];
-        t2 += w[i] * x2[i];
-        t3 += w[i] * x3[i];
+        ta += w[i] * x0[i];
+        tb += w[i] * x1[i];
     }
-    out[0] = t0, out[1] = t1, out[2] = t2, out[3] = t3;
+    *o0 = ta;
+    *o1 = tb;
+}
+
+AVX2 static void dot4_avx2(const float *w, const float *x, size_t ldx, int n, float out[4]) {
+    dot2_avx2(w, x, x + ldx, n, &out[0], &out[1]);
+    dot2_avx2(w, x + 2 * ldx, x + 3 * ldx, n, &out[2], &out[3]);
 }
 
 AVX2 static void to_f32_avx2(const void *src, int dtype, float *dst, int n) {
@@ -152,15 +184,11 @@ AVX2 static void to_f32_avx2(const void *src, int dtype, float *dst, int n) {
     for (; i < n; i++) dst[i] = dtype == PD_DT_BF16 ? pd_bf16_to_f32(h[i]) : pd_f16_to_f32(h[i]);
 }
 
+/* Dispatch on dtype once so each loop is specialised (no per-load branch). */
 AVX2 static float dot_w_avx2(const void *w, int dtype, const float *x, int n) {
-    if (dtype == PD_DT_F32) return dot_avx2(w, x, n);
-    __m256 s = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 8 <= n; i += 8) s = _mm256_fmadd_ps(load8(w, dtype, i), _mm256_loadu_ps(x + i), s);
-    float t = hsum8(s);
-    const uint16_t *h = w;
-    for (; i < n; i++) t += (dtype == PD_DT_BF16 ? pd_bf16_to_f32(h[i]) : pd_f16_to_f32(h[i])) * x[i];
-    return t;
+    if (dtype == PD_DT_BF16) return dot_gen_avx2(w, PD_DT_BF16, x, n);
+    if (dtype == PD_DT_F16) return dot_gen_avx2(w, PD_DT_F16, x, n);
+    return dot_gen_avx2(w, PD_DT_F32, x, n);
 }
 
 AVX2 static void axpy_avx2(float a, const float *x, float *y, int n) {
@@ -174,8 +202,10 @@ static const pd_kernel_ops avx2_ops = {"avx2", dot_avx2, dot4_avx2, to_f32_avx2,
 
 const pd_kernel_ops *pd_kernels_avx2(void) {
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
-        return &avx2_ops;
+    unsigned a, b, c, d;
+    /* F16C is CPUID.1:ECX bit 29 (not every compiler's __builtin_cpu_supports knows it) */
+    int f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c) return &avx2_ops;
     return NULL;
 }
 #else

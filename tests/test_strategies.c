@@ -366,7 +366,7 @@ static void t_sim_bon_cost(void) {
     CHECK_EQ_INT(pd_search_run(&pol, &ver, &p, &c, &r, &err), 0);
     for (int i = 0; i < r.n; i++) {
         CHECK_EQ_INT(r.c[i].status, PD_NODE_TRUNCATED);
-        CHECK(r.c[i].answer == NULL);
+        CHECK(strstr(r.c[i].text, "\\boxed") == NULL); /* cut before the answer */
     }
     CHECK(r.cost.policy_tokens <= 8 * 10);
     pd_search_result_free(&r);

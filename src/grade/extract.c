@@ -609,22 +609,27 @@ int gis_choice(const char *gold, char *letter) {
             return 0;
         }
     }
-    if (n != 1 || !(toupper((unsigned char)found) >= 'A' && toupper((unsigned char)found) <= 'J')) return 0;
+    if (n != 1 || !(found >= 'A' && found <= 'Z')) return 0;
     if (!isupper((unsigned char)found)) return 0;
     if (letter) *letter = found;
     return 1;
 }
 
-/* A choice letter in text (see the file comment), or 0. */
-static char find_letter(const char *s, size_t n) {
+/* A choice letter in text (see the file comment) among A..maxl, or 0. The letter stands
+ * alone: after the start, a space, "(" or "**", before ".", ",", ":", ")", "**", a space or
+ * the end. Tiers: "final answer is X" 0, "answer: X" 100, "answer ... X" 200 (within 60
+ * characters), X at a line start 250, anywhere 300; the last one in the best tier wins. */
+static char find_letter(const char *s, size_t n, char maxl) {
     int bestp = 1000;
     size_t beste = 0;
     char best = 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        if (!(c >= 'A' && c <= 'J')) continue;
-        if (i > 0 && isalpha((unsigned char)s[i - 1])) continue;
-        if (i + 1 < n && isalpha((unsigned char)s[i + 1])) continue;
+        if (!(c >= 'A' && c <= maxl)) continue;
+        if (i > 0 && !(isspace((unsigned char)s[i - 1]) || s[i - 1] == '(' || s[i - 1] == '*' ||
+                       s[i - 1] == '{'))
+            continue;
+        if (i + 1 < n && !(strchr(".,:)*} \t\n\r", s[i + 1]))) continue;
         size_t b = i;
         while (b > 0 && (s[b - 1] == '(' || s[b - 1] == '*' || s[b - 1] == ' ' || s[b - 1] == '{')) b--;
         int prio = 300;
@@ -633,11 +638,12 @@ static char find_letter(const char *s, size_t n) {
         for (size_t k = lo; k < i; k++)
             if (ieq_at(s, n, k, "answer")) {
                 prio = k + 7 <= i && s[k + 6] == ':' ? 100 : 200;
-                if (k >= 13 && ieq_at(s, n, k - 6, "final ")) prio = 0;
+                if (k >= 6 && ieq_at(s, n, k - 6, "final ")) prio = 0;
             }
-        if (c == 'I' || c == 'A') { /* the words "I" and "A" only count with an anchor or brackets */
+        if (c == 'I' || c == 'A') { /* the words "I" and "A" need an anchor, brackets or a mark */
             int bracket = i > 0 && s[i - 1] == '(' && i + 1 < n && s[i + 1] == ')';
-            if (prio >= 250 && !bracket) continue;
+            int marked = prio == 250 && i + 1 < n && strchr(".):", s[i + 1]);
+            if (prio >= 250 && !bracket && !marked) continue;
         }
         if (prio < bestp || (prio == bestp && i >= beste)) {
             bestp = prio;
@@ -687,7 +693,9 @@ char *gextract(gctx *c, const char *text, const char *gold, const pd_grade_opts 
                 return r;
             }
         }
-        char l = find_letter(s, n);
+        char maxl = (char)toupper((unsigned char)letter);
+        if (maxl < 'E') maxl = 'E';
+        char l = find_letter(s, n, maxl);
         if (!l) return a;
         char *r = ga_alloc(c->a, 2);
         if (!r) return NULL;

@@ -32,7 +32,7 @@ static int w_score(void *ctx, pd_score_req *r, size_t n, pd_error *err) {
 }
 
 static pd_problem probs[NPROB];
-static char ids[NPROB][16], answers[NPROB][16];
+static char ids[NPROB][24], answers[NPROB][24];
 
 static void make_probs(void) {
     for (int i = 0; i < NPROB; i++) {

@@ -2,8 +2,10 @@
  *
  * The hub publishes the sha256 of every LFS file (the weights); `ponder pull` hashes
  * each blob as it arrives and compares. A plain, portable, streaming implementation:
- * 64-byte blocks, 64 rounds, big-endian words. It runs at a few hundred MB/s, which is
- * well above a typical download speed; no dependency needed for it. */
+ * 64-byte blocks, 64 rounds, big-endian words. Measured ~130 MB/s of CPU time on one
+ * core (coreutils' sha256sum: ~104 MB/s on the same machine), about a 1 Gbit/s link; it
+ * runs inside the download callback, so on faster links hashing would set the pace
+ * (SHA-NI intrinsics would be the next step). No dependency needed for it. */
 #include "hub_internal.h"
 
 #include <string.h>

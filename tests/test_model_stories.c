@@ -133,8 +133,8 @@ static void t_cli_generate(void) {
     if (load_stories(&s, 1)) SKIP("../shared/models/stories260K not available");
     pd_model_free(s.m);
     char cmd[4400];
-    snprintf(cmd, sizeof cmd, "build/ponder generate --model %s --prompt-ids 1 --max-tokens 256 --print-ids",
-             shared_path("models/stories260K"));
+    snprintf(cmd, sizeof cmd, "%s generate --model %s --prompt-ids 1 --max-tokens 256 --print-ids",
+             ponder_bin(), shared_path("models/stories260K"));
     FILE *f = popen(cmd, "r");
     CHECK(f != NULL);
     if (!f) return;
@@ -148,7 +148,7 @@ static void t_cli_generate(void) {
     CHECK_EQ_INT(n, s.n_greedy);
     CHECK(ok);
     /* logits: one line per vocabulary entry, argmax = the first greedy id */
-    snprintf(cmd, sizeof cmd, "build/ponder logits --model %s --prompt-ids 1", shared_path("models/stories260K"));
+    snprintf(cmd, sizeof cmd, "%s logits --model %s --prompt-ids 1", ponder_bin(), shared_path("models/stories260K"));
     f = popen(cmd, "r");
     CHECK(f != NULL);
     if (!f) return;
@@ -162,8 +162,8 @@ static void t_cli_generate(void) {
     CHECK_EQ_INT(lines, 512);
     CHECK_EQ_INT(arg, s.greedy[0]);
     /* without a tokenizer, text output is a clear error, not a crash */
-    snprintf(cmd, sizeof cmd, "build/ponder generate --model %s --prompt-ids 1 --max-tokens 4 2>&1",
-             shared_path("models/stories260K"));
+    snprintf(cmd, sizeof cmd, "%s generate --model %s --prompt-ids 1 --max-tokens 4 2>&1",
+             ponder_bin(), shared_path("models/stories260K"));
     f = popen(cmd, "r");
     char line[1024] = "";
     CHECK(f && fgets(line, sizeof line, f));

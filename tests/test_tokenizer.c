@@ -61,7 +61,13 @@ static void tokvec_free(tokvec *v) {
     free(v->out);
 }
 
+/* Loaded shared tokenizers, kept for the whole run (loading takes a while under ASan). */
+static struct { char dir[128]; pd_tokenizer *t; } loaded[8];
+
+/* The tokenizer in ../shared/tokenizers/DIR (NULL when absent); owned by the cache. */
 static pd_tokenizer *load_shared(const char *dir) {
+    for (int i = 0; i < 8; i++)
+        if (loaded[i].t && strcmp(loaded[i].dir, dir) == 0) return loaded[i].t;
     char rel[256];
     snprintf(rel, sizeof rel, "tokenizers/%s", dir);
     const char *p = shared_path(rel);
@@ -69,7 +75,17 @@ static pd_tokenizer *load_shared(const char *dir) {
     pd_error err = {0};
     pd_tokenizer *t = pd_tokenizer_load(p, &err);
     if (!t) printf("load %s: %s\n", p, err.msg);
+    for (int i = 0; t && i < 8; i++)
+        if (!loaded[i].t) {
+            snprintf(loaded[i].dir, sizeof loaded[i].dir, "%s", dir);
+            loaded[i].t = t;
+            break;
+        }
     return t;
+}
+
+static void free_loaded(void) {
+    for (int i = 0; i < 8; i++) pd_tokenizer_free(loaded[i].t);
 }
 
 /* Checks every tokvec text of `vec` with tokenizer `dir`: exact ids, and decode round trip. */
@@ -110,7 +126,6 @@ static void check_tokvec(const char *vec, const char *dir) {
         free(ids);
     }
     CHECK_MSG(bad == 0, "%d of %d texts differ", bad, v.n);
-    pd_tokenizer_free(t);
     tokvec_free(&v);
 }
 
@@ -226,7 +241,6 @@ static void check_fixture(const char *name) {
         }
         free(ids);
     }
-    pd_tokenizer_free(t);
     json_decref(root);
 }
 
@@ -241,5 +255,6 @@ int main(void) {
     RUN(t_fixture_llama3);
     RUN(t_fixture_qwen2);
     RUN(t_fixture_r1);
+    free_loaded();
     return test_done();
 }

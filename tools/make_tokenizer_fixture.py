@@ -19,7 +19,8 @@ import json
 import os
 import random
 
-from tokenizers import Tokenizer
+from tokenizers import (AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors,
+                        trainers)
 from transformers import AutoTokenizer
 
 TOKENIZERS = {
@@ -145,6 +146,56 @@ CONT_TRAILING = [
 ]
 
 
+FLAG_TEXTS = [
+    "a <mask> b", "a   <mask>", "<mask>", "<mask><mask>", " \u3000<mask>", "\u001c<mask>", "x\t\n<mask>y",
+    "x[R]   y", "[R]\u00a0\u2028z", "[R]  <mask> q", "a[R]", "[R][R] [R]",
+    "words word sword word_ word. (word) 1word word1 éword wordé",
+    "cafe\u0301 café CAFÉ cafés",
+    "a  LR  b", "aLRb", "LR", " LR ", "\nLR\n<mask>[R]",
+    "the cat sat on the mat <s> with a word", "<s><s>", "naïve résumé \U0001F999 123456",
+]
+
+
+def make_flags(out_dir, rng):
+    """A small BPE trained here, with added tokens that use lstrip / rstrip / single_word /
+    normalized, saved as flags_tokenizer.json with reference encodings in flags.json."""
+    tok = Tokenizer(models.BPE(ignore_merges=False))
+    tok.normalizer = normalizers.NFC()
+    pat = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
+           r"\s*[\r\n]+|\s+(?!\S)|\s+")
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(pat), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    tr = trainers.BpeTrainer(vocab_size=400, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                             special_tokens=["<s>"], show_progress=False)
+    tok.train_from_iterator(["the cat sat on the mat with a word and another word, café résumé naïve 1234"] * 10, tr)
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", tok.token_to_id("<s>"))])
+    tok.add_special_tokens([AddedToken("<mask>", lstrip=True, rstrip=False, special=True, normalized=False)])
+    tok.add_tokens([AddedToken("[R]", rstrip=True, normalized=False), AddedToken("word", single_word=True, normalized=False),
+                    AddedToken("café", normalized=True), AddedToken("LR", lstrip=True, rstrip=True, normalized=False)])
+    path = os.path.join(out_dir, "flags_tokenizer.json")
+    tok.save(path)
+    enc = []
+    for t in FLAG_TEXTS + random_texts(rng, 20):
+        ids = tok.encode(t, add_special_tokens=False).ids
+        enc.append({"text": t, "ids": ids, "ids_special": tok.encode(t, add_special_tokens=True).ids,
+                    "decoded": tok.decode(ids, skip_special_tokens=False),
+                    "decoded_skip": tok.decode(ids, skip_special_tokens=True)})
+    dec = []
+    for i in range(20):
+        ids = [rng.randrange(tok.get_vocab_size()) for _ in range(rng.randint(1, 10))]
+        dec.append({"ids": ids, "text": tok.decode(ids, skip_special_tokens=False),
+                    "text_skip": tok.decode(ids, skip_special_tokens=True)})
+    out = {"tokenizer_file": "tests/fixtures/tokenizer/flags_tokenizer.json",
+           "made_with": "tools/make_tokenizer_fixture.py (tokenizers %s)" % __import__("tokenizers").__version__,
+           "encode": enc, "decode": dec, "chat": []}
+    with open(os.path.join(out_dir, "flags.json"), "w", encoding="utf-8") as f:
+        json.dump(out, f, ensure_ascii=False, indent=0)
+        f.write("\n")
+    print(path, "and flags.json:", len(enc), "texts")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", default="../shared")
@@ -152,6 +203,7 @@ def main():
     ap.add_argument("--random", type=int, default=60)
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
+    make_flags(args.out, random.Random(99))
     for key, folder in TOKENIZERS.items():
         d = os.path.join(args.shared, "tokenizers", folder)
         tok = Tokenizer.from_file(os.path.join(d, "tokenizer.json"))

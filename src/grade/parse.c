@@ -608,13 +608,14 @@ static gnode *p_product(P *p) {
             a = mk2(p, G_DIV, a, p_unary(p));
         } else if (starts_factor(p)) {
             /* mixed number: 2\frac{1}{2} = 5/2 (integer literal then a fraction of literals) */
-            int mixed = is_int_literal(a) && p->t.kind == TK_CMD &&
+            int negmixed = a->kind == G_NEG && is_int_literal(a->kid[0]);
+            int mixed = (is_int_literal(a) || negmixed) && p->t.kind == TK_CMD &&
                         (is_cmd(p, "frac") || is_cmd(p, "dfrac") || is_cmd(p, "tfrac"));
             gnode *b = p_power(p);
             if (!b) LEAVE(p, NULL);
             if (mixed && b->kind == G_DIV && is_int_literal(b->kid[0]) && is_int_literal(b->kid[1]) &&
                 b->op == 1) {
-                a = mk2(p, G_ADD, a, b);
+                a = negmixed ? mk1(p, G_NEG, mk2(p, G_ADD, a->kid[0], b)) : mk2(p, G_ADD, a, b);
             } else {
                 a = nary(p, G_MUL, a, b);
             }

@@ -225,6 +225,8 @@ typedef struct pd_search_cfg {
     float top_p;            /* (1.0) */
     int32_t step_max_tokens;/* (2048) */
     uint64_t seed;          /* with the problem id, seeds the root of the tree (0) */
+    int no_answers;         /* leave completions' answer/key NULL: no grader calls (for timing
+                               the machinery alone, or callers that extract answers themselves) */
 } pd_search_cfg;
 
 void pd_search_cfg_default(pd_search_cfg *c);

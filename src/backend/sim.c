@@ -101,6 +101,16 @@ static int perturb_answer(pd_buf *b, const char *gold, int delta) {
     return 0;
 }
 
+/* 1 when s is a plain (optionally signed) integer: moving its digits surely changes it, so
+ * the grader need not be asked. */
+static int is_plain_int(const char *s) {
+    if (*s == '-' || *s == '+') s++;
+    if (!*s) return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9') return 0;
+    return 1;
+}
+
 /* A wrong answer that the grader does not take for the gold: perturb, and on the rare
  * collision (e.g. "1/2" vs "2/4") fall back to appending. Returns malloc'd or NULL. */
 static char *wrong_answer(const char *gold, int delta) {
@@ -110,7 +120,7 @@ static char *wrong_answer(const char *gold, int delta) {
         return NULL;
     }
     char *w = pd_buf_steal(&b);
-    if (w && pd_grade_equal(w, gold)) {
+    if (w && !is_plain_int(gold) && pd_grade_equal(w, gold)) {
         pd_buf c = {0};
         if (pd_buf_puts(&c, gold) || pd_buf_puts(&c, "+1")) {
             pd_buf_free(&c);
@@ -169,9 +179,22 @@ static sim_tree *sim_tree_make(const sim_ctx *c, const pd_tree *t) {
         }
         memcpy(last, sol + st->off[np - 1], st->len[np - 1]);
         last[st->len[np - 1]] = 0;
-        char *a = pd_grade_extract(last, gold);
-        st->ref_final = a && pd_grade_equal(a, gold);
-        free(a);
+        /* the common case without the grader: the paragraph boxes the gold verbatim */
+        pd_buf want = {0};
+        if (pd_buf_puts(&want, "\\boxed{") || pd_buf_puts(&want, gold) || pd_buf_puts(&want, "}")) {
+            pd_buf_free(&want);
+            free(last);
+            sim_tree_free(st);
+            return NULL;
+        }
+        if (strstr(last, want.data)) {
+            st->ref_final = 1;
+        } else {
+            char *a = pd_grade_extract(last, gold);
+            st->ref_final = a && pd_grade_equal(a, gold);
+            free(a);
+        }
+        pd_buf_free(&want);
         free(last);
     } else {
         st->n_steps = c->p.base_steps + level;

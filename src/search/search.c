@@ -96,9 +96,11 @@ int pd_search_create(pd_search **out, const pd_policy *pol, const pd_problem *pr
     s->tips = malloc(n * sizeof *s->tips);
     s->sel = malloc(n * sizeof *s->sel);
     s->owner = malloc(n * sizeof *s->owner);
+    s->rank = malloc(2 * n * sizeof *s->rank);
+    s->rank_tmp = s->rank ? s->rank + n : NULL;
     s->heads = malloc(n * sizeof *s->heads);
     s->alive = calloc(n, 1);
-    if (!s->cands || !s->tips || !s->sel || !s->owner || !s->heads || !s->alive ||
+    if (!s->cands || !s->tips || !s->sel || !s->owner || !s->rank || !s->heads || !s->alive ||
         pd_tree_init(&s->tree, prob, root)) {
         pd_search_destroy(s);
         return pd_err_set(err, PD_ENOMEM, "search: out of memory");
@@ -127,6 +129,7 @@ void pd_search_destroy(pd_search *s) {
     free(s->tips);
     free(s->sel);
     free(s->owner);
+    free(s->rank);
     free(s->heads);
     free(s->alive);
     free(s->done);
@@ -245,16 +248,38 @@ int pd_search_advance(pd_search *s, pd_error *err) {
     return 0;
 }
 
-/* Order of completions by score, best first, stable (qsort is not: carry the index). */
-typedef struct {
-    double score;
-    int32_t idx;
-} scored_idx;
+/* 1 when a ranks before b. */
+static inline int rank_before(const pd_rank *a, const pd_rank *b) {
+    return a->score > b->score || (a->score == b->score && a->idx < b->idx);
+}
 
-static int cmp_scored_desc(const void *a, const void *b) {
-    const scored_idx *x = a, *y = b;
-    if (x->score != y->score) return x->score > y->score ? -1 : 1;
-    return x->idx < y->idx ? -1 : x->idx > y->idx;
+/* Insertion sort for short runs, then bottom-up merges between a and tmp: no allocation
+ * (glibc's qsort mallocs a buffer per call, which showed in the profile). */
+void pd_rank_sort(pd_rank *a, pd_rank *tmp, size_t n) {
+    const size_t RUN = 16;
+    for (size_t lo = 0; lo < n; lo += RUN) {
+        size_t hi = lo + RUN < n ? lo + RUN : n;
+        for (size_t i = lo + 1; i < hi; i++) {
+            pd_rank x = a[i];
+            size_t j = i;
+            for (; j > lo && rank_before(&x, &a[j - 1]); j--) a[j] = a[j - 1];
+            a[j] = x;
+        }
+    }
+    pd_rank *src = a, *dst = tmp;
+    for (size_t w = RUN; w < n; w *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            size_t i = lo, j = mid, k = lo;
+            while (i < mid && j < hi) dst[k++] = rank_before(&src[j], &src[i]) ? src[j++] : src[i++];
+            while (i < mid) dst[k++] = src[i++];
+            while (j < hi) dst[k++] = src[j++];
+        }
+        pd_rank *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != a) memcpy(a, src, n * sizeof *a);
 }
 
 /* Fill one completion from a leaf. Returns 0 or PD_ENOMEM. */
@@ -270,6 +295,7 @@ static int fill_completion(pd_search *s, int32_t leaf, pd_completion *c) {
         c->rewards[i] = t->nodes[id].reward < 0 ? 0.0f : t->nodes[id].reward;
     c->score = pd_tree_aggregate(t, leaf, s->cfg.agg);
     c->status = t->nodes[leaf].status;
+    if (s->cfg.no_answers) return 0;
     c->answer = pd_grade_extract(c->text, s->prob->answer);
     if (c->answer && !(c->key = pd_grade_key(c->answer))) return PD_ENOMEM;
     return 0;
@@ -296,14 +322,14 @@ int pd_search_result_build(pd_search *s, double policy_params, double prm_params
     memset(r, 0, sizeof *r);
     int32_t n_leaves = s->n_done;
     int32_t *leaves = s->done;
-    scored_idx *ord = NULL;
+    pd_rank *ord = NULL;
     int32_t n_out = n_leaves;
     if (s->cfg.strategy == PD_BEAM_SEARCH) {
-        ord = malloc((size_t)(n_leaves ? n_leaves : 1) * sizeof *ord);
+        ord = malloc(2 * (size_t)(n_leaves ? n_leaves : 1) * sizeof *ord);
         if (!ord) return pd_err_set(err, PD_ENOMEM, "search: out of memory");
         for (int32_t i = 0; i < n_leaves; i++)
-            ord[i] = (scored_idx){pd_tree_aggregate(&s->tree, leaves[i], s->cfg.agg), i};
-        qsort(ord, (size_t)n_leaves, sizeof *ord, cmp_scored_desc);
+            ord[i] = (pd_rank){pd_tree_aggregate(&s->tree, leaves[i], s->cfg.agg), i};
+        pd_rank_sort(ord, ord + n_leaves, (size_t)n_leaves);
         n_out = n_leaves ? s->cfg.n : 0;
     }
     r->c = calloc((size_t)(n_out ? n_out : 1), sizeof *r->c);

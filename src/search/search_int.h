@@ -20,6 +20,16 @@ enum { ST_EXPAND = 0, ST_LOOKAHEAD, ST_SCORE, ST_DONE };
 /* A reward value that marks a node whose score is requested but not back yet. */
 #define PD_REWARD_PENDING (-2.0f)
 
+/* A candidate's rank key: sorted by score, best first; equal scores keep the lower index first
+ * (a total order, so the result does not depend on the sort algorithm). */
+typedef struct pd_rank {
+    double score;
+    int32_t idx;
+} pd_rank;
+
+/* Sort a[0..n) best first; tmp has room for n entries. No allocation. */
+void pd_rank_sort(pd_rank *a, pd_rank *tmp, size_t n);
+
 typedef struct pd_search {
     pd_search_cfg cfg;
     const pd_problem *prob;
@@ -40,6 +50,7 @@ typedef struct pd_search {
     int32_t *tips;          /* (N) end of each candidate's lookahead chain (= cands[i] without) */
     double *sel;            /* (N) the candidates' selection scores */
     int32_t *owner;         /* (N) per candidate: the beam / subtree it came from */
+    pd_rank *rank, *rank_tmp; /* (N) scratch for ranking candidates */
     int32_t n_cands;
 
     int32_t *heads;         /* (N) active beams (beam_search) or subtree heads (dvts) */

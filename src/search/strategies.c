@@ -25,18 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    double score;
-    int32_t idx;
-} rank_t;
-
-/* Best first; equal scores keep the earlier candidate first. */
-static int cmp_rank(const void *a, const void *b) {
-    const rank_t *x = a, *y = b;
-    if (x->score != y->score) return x->score > y->score ? -1 : 1;
-    return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
-
 /* ---- best_of_n ---- */
 
 static int bon_start(pd_search *s) {
@@ -82,27 +70,22 @@ static int beam_start(pd_search *s) {
 
 static int beam_scored(pd_search *s) {
     int32_t keep = s->cfg.n / s->cfg.beam_width;
-    rank_t *rk = malloc((size_t)(s->n_cands ? s->n_cands : 1) * sizeof *rk);
-    if (!rk) return PD_ENOMEM;
+    pd_rank *rk = s->rank;
     int32_t n_open = 0;
     for (int32_t i = 0; i < s->n_cands; i++) {
         if (pd_node_done(&s->tree.nodes[s->cands[i]])) {
-            if (pd_search_add_done(s, s->cands[i])) {
-                free(rk);
-                return PD_ENOMEM;
-            }
+            if (pd_search_add_done(s, s->cands[i])) return PD_ENOMEM;
         } else {
-            rk[n_open++] = (rank_t){s->sel[i], i};
+            rk[n_open++] = (pd_rank){s->sel[i], i};
         }
     }
-    qsort(rk, (size_t)n_open, sizeof *rk, cmp_rank);
+    pd_rank_sort(rk, s->rank_tmp, (size_t)n_open);
     s->n_heads = 0;
     for (int32_t r = 0; r < n_open; r++) {
         int32_t id = s->cands[rk[r].idx];
         if (r < keep) s->heads[s->n_heads++] = id;
         else pd_search_prune(s, id);
     }
-    free(rk);
     if (s->n_heads == 0 || s->iter >= s->cfg.num_iterations) {
         s->stage = ST_DONE;
         return 0;

@@ -286,6 +286,7 @@ static void t_config_errors(void) {
     expect_config_fail("intermediate_size", "0", PD_EFORMAT, "intermediate_size 0");
     expect_config_fail("rms_norm_eps", "-1e-5", PD_EFORMAT, "rms_norm_eps");
     expect_config_fail("rms_norm_eps", "0", PD_EFORMAT, "rms_norm_eps");
+    expect_config_fail("rms_norm_eps", "1e-85", PD_EFORMAT, "rms_norm_eps"); /* found by fuzz_config: 0 as a float */
     expect_config_fail("max_position_embeddings", "0", PD_EFORMAT, "max_position_embeddings 0");
     expect_config_fail("rope_parameters", "{\"rope_type\":\"yarn\",\"factor\":4.0,\"rope_theta\":10000}", PD_EUNSUPPORTED, "'yarn'");
     expect_config_fail("rope_parameters", "{\"rope_type\":\"default\",\"rope_theta\":-5}", PD_EFORMAT, "rope_theta");

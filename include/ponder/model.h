@@ -167,6 +167,7 @@ typedef struct pd_gen_seq {
     int32_t *ids;                  /* (n_ids) generated ids */
     size_t n_ids;
     char *text;                    /* decoded generated text (NULL without a tokenizer) */
+    size_t text_len;               /* its length in bytes (the text may hold NUL bytes) */
     pd_finish finish;
 } pd_gen_seq;
 

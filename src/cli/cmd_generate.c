@@ -186,7 +186,8 @@ int cmd_generate(int argc, char **argv) {
         for (size_t i = 0; i < seq.n_ids; i++) printf("%s%d", i ? " " : "", (int)seq.ids[i]);
         printf("\n");
     } else if (n_stop) {
-        printf("%s\n", seq.text ? seq.text : "");
+        if (seq.text) fwrite(seq.text, 1, seq.text_len, stdout);
+        printf("\n");
     } else {
         printf("\n");
     }

@@ -36,6 +36,7 @@ void pd_gen_seq_clear(pd_gen_seq *s) {
     s->ids = NULL;
     s->text = NULL;
     s->n_ids = 0;
+    s->text_len = 0;
     s->finish = PD_FINISH_NONE;
 }
 
@@ -79,6 +80,7 @@ int pd_generate(pd_model *m, const pd_tokenizer *tok, const pd_gen_params *p, pd
                               seqs[i].n_prompt, c->max_positions);
         seqs[i].ids = NULL;
         seqs[i].text = NULL;
+        seqs[i].text_len = 0;
         seqs[i].n_ids = 0;
         seqs[i].finish = PD_FINISH_NONE;
     }
@@ -160,6 +162,7 @@ int pd_generate(pd_model *m, const pd_tokenizer *tok, const pd_gen_params *p, pd
             pd_err_set(err, rc, "generate: decoding failed");
             goto out;
         }
+        seqs[i].text_len = st[i].text.len;
         seqs[i].text = pd_buf_steal(&st[i].text);
     }
 out:

@@ -212,7 +212,8 @@ int pd_model_config_parse(const char *json, size_t len, const char *name, pd_mod
         goto out;
     }
     double eps;
-    if ((rc = get_num(root, name, "rms_norm_eps", 1e-6, 0.0, 1.0, &eps, err))) goto out;
+    /* > 1e-12 so that it survives the conversion to float (1e-85 would become 0) */
+    if ((rc = get_num(root, name, "rms_norm_eps", 1e-6, 1e-12, 1.0, &eps, err))) goto out;
     cfg->rms_norm_eps = (float)eps;
     if ((rc = parse_rope(root, name, cfg, err)) || (rc = parse_sliding(root, name, cfg, err))) goto out;
     cfg->attn_qkv_bias = cfg->arch == PD_ARCH_QWEN2 || attention_bias;

@@ -429,7 +429,8 @@ static void scan_numbers(ex *x, nums *ns) {
             buf[l] = 0;
             push_num(x, ns, i, e, buf);
         }
-        if (is_currency(s, n, at, &cl)) at += cl;
+        if (at + 1 < n && s[at] == '\\' && s[at + 1] == '$') at += 2; /* \$5 */
+        else if (is_currency(s, n, at, &cl)) at += cl;
         char out[128];
         e = read_number(s, n, at, out, sizeof out);
         if (e) push_num(x, ns, i, e, out);
@@ -450,6 +451,13 @@ static void add_env_cand(ex *x, int prio, size_t start, int k, int boxed_ok) {
     char *t = chain_text(x, k, last);
     (void)boxed_ok;
     add_cand(x, prio, start, x->envs[last].end, t, 0);
+}
+
+static int env_has_box(ex *x, int k) {
+    for (size_t q = x->envs[k].cs; q + 5 < x->envs[k].ce; q++)
+        if (x->s[q] == '\\' && (memcmp(x->s + q, "\\boxed", 6) == 0 || memcmp(x->s + q, "\\fbox", 5) == 0))
+            return 1;
+    return 0;
 }
 
 /* The env candidates for all tiers. */
@@ -496,10 +504,16 @@ static void env_candidates(ex *x, const pd_grade_opts *o) {
             for (size_t q = x->envs[j].cs; q + 5 < x->envs[j].ce && !has_box; q++)
                 has_box = (s[q] == '\\' && (memcmp(s + q, "\\boxed", 6) == 0 || memcmp(s + q, "\\fbox", 5) == 0));
         add_cand(x, 300, x->envs[k].start, x->envs[last].end, t, 0);
-        /* an env holding a box also counts in the box tier */
-        if (has_box && o->boxed_priority >= 0)
-            add_cand(x, o->boxed_priority, x->envs[k].start, x->envs[last].end, t, 1);
+        (void)has_box;
         k = last + 1;
+    }
+    /* envs holding a box also count in the box tier ($\boxed{28}$ pct is 28%), chained
+     * while every env of the chain holds one ("\(\boxed{1}\) and \(\boxed{-2}\)") */
+    for (int k = 0; k < x->nenv && o->boxed_priority >= 0; k++) {
+        if (!env_has_box(x, k)) continue;
+        int last = chain_end(x, k), l = k;
+        while (l < last && env_has_box(x, l + 1)) l++;
+        add_cand(x, o->boxed_priority, x->envs[k].start, x->envs[l].end, chain_text(x, k, l), 1);
     }
 }
 

@@ -152,7 +152,9 @@ char *pd_grade_key(const char *answer) {
  * two or more words of three or more letters outside braces and not commands. */
 static int is_bare(const char *s) {
     size_t n = strlen(s);
-    if (n == 0 || n > 400 || strchr(s, '$') || strchr(s, '\n') || strstr(s, "\\(") || strstr(s, "\\[") ||
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '$' && !(i > 0 && s[i - 1] == '\\')) return 0;
+    if (n == 0 || n > 400 || strchr(s, '\n') || strstr(s, "\\(") || strstr(s, "\\[") ||
         strstr(s, "\\boxed") || strstr(s, "\\fbox") || strstr(s, "</think>"))
         return 0;
     int depth = 0, words = 0;
@@ -166,6 +168,13 @@ static int is_bare(const char *s) {
         i = j - 1;
     }
     return words <= 1;
+}
+
+/* A tree that is a single letter (C, \text{(C)}). */
+static int one_letter(const gnode *t) {
+    if (t->kind == G_CONST) return t->op == GC_E || t->op == GC_I;
+    return (t->kind == G_SYM || t->kind == G_TEXT) && t->name && strlen(t->name) == 1 &&
+           isalpha((unsigned char)t->name[0]);
 }
 
 int pd_grade(const char *pred_text, const char *gold_text, const pd_grade_opts *o,
@@ -184,8 +193,10 @@ int pd_grade(const char *pred_text, const char *gold_text, const pd_grade_opts *
     if (!g.text) g.text = gextract(&c, gold_text, NULL, o, &g.tree);
     if (!g.text && o->bare_answers) g = read_answer(&c, gold_text);
     char letter;
-    if (o->bare_answers && is_bare(pred_text) && !(g.text && gis_choice(g.text, &letter))) {
+    if (o->bare_answers && is_bare(pred_text)) {
         p = read_answer(&c, pred_text);
+        /* against a choice letter, a bare prediction must itself be one letter */
+        if (p.tree && g.text && gis_choice(g.text, &letter) && !one_letter(p.tree)) p.tree = NULL;
         if (!p.tree) p.text = NULL;
     }
     if (!p.text) p.text = gextract(&c, pred_text, g.text ? g.text : gold_text, o, &p.tree);

@@ -1188,6 +1188,10 @@ static gnode *p_text(P *p) {
     size_t w = 0;
     for (size_t i = 0; i < t.n && w < sizeof buf - 1; i++) {
         unsigned char c = (unsigned char)t.s[i];
+        if (c == '\\') { /* commands inside text (\left, \,) are not letters of it */
+            while (i + 1 < t.n && isalpha((unsigned char)t.s[i + 1])) i++;
+            continue;
+        }
         if (isalnum(c) || c >= 0x80) buf[w++] = (char)tolower(c);
     }
     if (w == 0) return fail(p);

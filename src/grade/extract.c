@@ -32,8 +32,9 @@
 typedef struct cand {
     int prio;
     size_t start, end;
-    char *str;   /* normalised answer text, arena */
-    int boxed;   /* comes from the \boxed{} path */
+    char *str;   /* normalised answer text (arena), made lazily for env and box candidates */
+    int boxed;   /* comes from the \boxed{} path: str is made from the span start..end */
+    int ek, el;  /* env chain ek..el when >= 0 (str made from it when first needed) */
 } cand;
 
 typedef struct env {
@@ -216,8 +217,13 @@ static int chain_end(ex *x, int k) {
     return last;
 }
 
+static int add_cand_env(ex *x, int prio, size_t start, size_t end, int ek, int el, int boxed);
 static int add_cand(ex *x, int prio, size_t start, size_t end, char *str, int boxed) {
-    if (!str) return -1;
+    if (!str && !boxed) return -1;
+    return add_cand_env(x, prio, start, end, -1, -1, boxed) ? -1 : (x->cands[x->ncand - 1].str = str, 0);
+}
+
+static int add_cand_env(ex *x, int prio, size_t start, size_t end, int ek, int el, int boxed) {
     if (x->ncand >= x->capcand) {
         int nc = x->capcand ? x->capcand * 2 : 64;
         if (nc > 20000) return -1;
@@ -227,7 +233,7 @@ static int add_cand(ex *x, int prio, size_t start, size_t end, char *str, int bo
         x->cands = c;
         x->capcand = nc;
     }
-    x->cands[x->ncand++] = (cand){prio, start, end, str, boxed};
+    x->cands[x->ncand++] = (cand){prio, start, end, NULL, boxed, ek, el};
     return 0;
 }
 
@@ -448,9 +454,8 @@ static int find_ci(const char *s, size_t n, size_t from, const char *w) {
 
 static void add_env_cand(ex *x, int prio, size_t start, int k, int boxed_ok) {
     int last = chain_end(x, k);
-    char *t = chain_text(x, k, last);
     (void)boxed_ok;
-    add_cand(x, prio, start, x->envs[last].end, t, 0);
+    add_cand_env(x, prio, start, x->envs[last].end, k, last, 0);
 }
 
 static int env_has_box(ex *x, int k) {
@@ -479,8 +484,7 @@ static void env_candidates(ex *x, const pd_grade_opts *o) {
             if (q < n && s[q] == '.') q++;
             if (q < n && isspace((unsigned char)s[q])) q++;
             int hope = k == a && ieq_at(s, n, q, "i hope");
-            char *t = chain_text(x, e, last);
-            add_cand(x, hope ? 0 : 50, (size_t)i, after, t, 0);
+            add_cand_env(x, hope ? 0 : 50, (size_t)i, after, e, last, 0);
             break;
         }
     }
@@ -498,13 +502,7 @@ static void env_candidates(ex *x, const pd_grade_opts *o) {
     /* 300: every chain, non-overlapping */
     for (int k = 0; k < x->nenv;) {
         int last = chain_end(x, k);
-        char *t = chain_text(x, k, last);
-        int has_box = 0;
-        for (int j = k; j <= last; j++)
-            for (size_t q = x->envs[j].cs; q + 5 < x->envs[j].ce && !has_box; q++)
-                has_box = (s[q] == '\\' && (memcmp(s + q, "\\boxed", 6) == 0 || memcmp(s + q, "\\fbox", 5) == 0));
-        add_cand(x, 300, x->envs[k].start, x->envs[last].end, t, 0);
-        (void)has_box;
+        add_cand_env(x, 300, x->envs[k].start, x->envs[last].end, k, last, 0);
         k = last + 1;
     }
     /* envs holding a box also count in the box tier ($\boxed{28}$ pct is 28%), chained
@@ -513,7 +511,7 @@ static void env_candidates(ex *x, const pd_grade_opts *o) {
         if (!env_has_box(x, k)) continue;
         int last = chain_end(x, k), l = k;
         while (l < last && env_has_box(x, l + 1)) l++;
-        add_cand(x, o->boxed_priority, x->envs[k].start, x->envs[l].end, chain_text(x, k, l), 1);
+        add_cand_env(x, o->boxed_priority, x->envs[k].start, x->envs[l].end, k, l, 0);
     }
 }
 
@@ -533,10 +531,7 @@ static void boxed_candidate(ex *x, const pd_grade_opts *o) {
             break;
         }
     if (!lastbrace) return;
-    char *b = gnorm_boxed_last(x->c->a, s + first, lastbrace - first);
-    if (!b) return;
-    char *t = gnorm_latex(x->c->a, b, strlen(b), 0);
-    add_cand(x, o->boxed_priority, first, lastbrace, t, 1);
+    add_cand_env(x, o->boxed_priority, first, lastbrace, -1, -1, 1);
 }
 
 static void expr_candidates(ex *x, nums *ns) {
@@ -749,8 +744,14 @@ char *gextract(gctx *c, const char *text, const char *gold, const pd_grade_opts 
             tried = 0;
         }
         if (++tried > G_MAX_CANDIDATES) continue;
-        const char *str = x.cands[i].str;
-        if (!str[0]) continue;
+        cand *cd = &x.cands[i];
+        if (!cd->str && cd->ek >= 0) cd->str = chain_text(&x, cd->ek, cd->el);
+        if (!cd->str && cd->boxed) {
+            char *b = gnorm_boxed_last(c->a, s + cd->start, cd->end - cd->start);
+            if (b) cd->str = gnorm_latex(c->a, b, strlen(b), 0);
+        }
+        const char *str = cd->str;
+        if (!str || !str[0]) continue;
         if (!fallback) fallback = x.cands[i].str;
         int nodes = c->nodes;
         gnode *t = gparse_answer(c, str);

@@ -1,0 +1,115 @@
+/* bench_grade.c — gradings per second on MATH-500-style pairs, one core.
+ *
+ *   build/bench/bench_grade [seconds-per-measurement]   (default 2)
+ *
+ * A grading is pd_grade(model text, gold answer): extraction from a full worked solution
+ * (the MATH-500 `solution`, a few hundred to a few thousand characters ending in \boxed{})
+ * plus reading the gold and comparing. Also measured: pd_grade_equal on already extracted
+ * answers and pd_grade_key (what voting calls). Uses ../shared/data/math500.jsonl; without
+ * it, synthetic solutions. Prints figures only; never fails on time. */
+#include "ponder.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct pair {
+    char *pred, *gold;
+} pair;
+
+static int load(pair **out) {
+    FILE *f = fopen("../shared/data/math500.jsonl", "r");
+    int n = 0, cap = 0;
+    pair *v = NULL;
+    if (f) {
+        char *line = NULL;
+        size_t lc = 0;
+        while (getline(&line, &lc, f) > 0) {
+            json_t *j = json_loads(line, 0, NULL);
+            const char *a = j ? json_string_value(json_object_get(j, "answer")) : NULL;
+            const char *s = j ? json_string_value(json_object_get(j, "solution")) : NULL;
+            if (a && s) {
+                if (n == cap) v = realloc(v, sizeof *v * (size_t)(cap = cap ? cap * 2 : 512));
+                v[n].pred = strdup(s);
+                v[n].gold = strdup(a);
+                n++;
+            }
+            json_decref(j);
+        }
+        free(line);
+        fclose(f);
+    }
+    if (n == 0) { /* synthetic stand-ins */
+        static const char *golds[] = {"\\frac{14}{3}", "3\\sqrt{13}", "(3, \\frac{\\pi}{2})", "x^2+2x+1",
+                                      "[-2, 7]", "\\text{Evelyn}", "1,-2", "90^\\circ"};
+        v = malloc(sizeof *v * 8);
+        for (n = 0; n < 8; n++) {
+            char buf[1024];
+            snprintf(buf, sizeof buf, "We compute step by step. First $a = 2$ and $b = 3$, so "
+                                      "$a + b = 5$. Therefore the answer is $\\boxed{%s}$.", golds[n]);
+            v[n].pred = strdup(buf);
+            v[n].gold = strdup(golds[n]);
+        }
+    }
+    *out = v;
+    return n;
+}
+
+int main(int argc, char **argv) {
+    double secs = argc > 1 ? atof(argv[1]) : 2.0;
+    if (secs <= 0) secs = 2.0;
+    pair *v;
+    int n = load(&v);
+    size_t bytes = 0;
+    for (int i = 0; i < n; i++) bytes += strlen(v[i].pred);
+    printf("bench_grade: %d pairs, mean model text %.0f bytes\n", n, (double)bytes / n);
+
+    /* full gradings: extraction + gold + comparison */
+    long count = 0, equal = 0;
+    double t0 = pd_now(), t;
+    do {
+        for (int i = 0; i < n; i++) {
+            pd_grade_result r;
+            if (pd_grade(v[i].pred, v[i].gold, NULL, &r, NULL) == 0) {
+                equal += r.equal;
+                pd_grade_result_free(&r);
+            }
+        }
+        count += n;
+        t = pd_now() - t0;
+    } while (t < secs);
+    printf("pd_grade (solution text vs gold):   %9.0f gradings/s  (%.2f us each, %ld/%ld equal)\n",
+           count / t, 1e6 * t / count, equal, count);
+
+    /* comparisons of extracted answers */
+    char **ext = malloc(sizeof *ext * (size_t)n);
+    for (int i = 0; i < n; i++) ext[i] = pd_grade_extract(v[i].pred, v[i].gold);
+    count = equal = 0;
+    t0 = pd_now();
+    do {
+        for (int i = 0; i < n; i++) equal += pd_grade_equal(ext[i] ? ext[i] : "", v[i].gold);
+        count += n;
+        t = pd_now() - t0;
+    } while (t < secs);
+    printf("pd_grade_equal (extracted answers): %9.0f comparisons/s  (%.2f us each)\n", count / t, 1e6 * t / count);
+
+    /* keys */
+    count = 0;
+    t0 = pd_now();
+    do {
+        for (int i = 0; i < n; i++) free(pd_grade_key(v[i].gold));
+        count += n;
+        t = pd_now() - t0;
+    } while (t < secs);
+    printf("pd_grade_key:                       %9.0f keys/s  (%.2f us each)\n", count / t, 1e6 * t / count);
+
+    for (int i = 0; i < n; i++) {
+        free(ext[i]);
+        free(v[i].pred);
+        free(v[i].gold);
+    }
+    free(ext);
+    free(v);
+    return 0;
+}

@@ -14,6 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* CPU seconds of this process: the figure per core, whatever else runs on the machine. */
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 
 static int sink_cb(void *ud, size_t job, const pd_search_result *r, pd_error *err) {
     (void)job;
@@ -54,8 +62,9 @@ int main(int argc, char **argv) {
     printf("search machinery on the sim backend: %ld arith problems (levels 1-5), N=%ld, M=%ld, "
            "%ld searches in flight, best of %ld runs\n",
            problems, n, m, inflight, reps);
-    printf("%-12s %9s %8s %10s %12s %12s %11s\n", "strategy", "lookahead", "answers", "nodes",
-           "nodes/s", "scores/s", "searches/s");
+    printf("rates per CPU second of this (single-threaded) process; wall-clock nodes/s alongside\n");
+    printf("%-12s %9s %8s %10s %12s %12s %11s %12s\n", "strategy", "lookahead", "answers", "nodes",
+           "nodes/s", "scores/s", "searches/s", "wall nodes/s");
     pd_strategy strats[] = {PD_BEAM_SEARCH, PD_DVTS, PD_BEAM_SEARCH, PD_BEAM_SEARCH, PD_DVTS};
     int lookaheads[] = {0, 0, 1, 0, 0};
     int with_answers[] = {0, 0, 0, 1, 1};
@@ -70,21 +79,23 @@ int main(int argc, char **argv) {
             jobs[i].cfg.lookahead = lookaheads[s];
             jobs[i].cfg.no_answers = !answers;
         }
-        double best = 1e30;
+        double best = 1e30, best_wall = 1e30;
         pd_sched_stats st = {0};
         for (long r = 0; r < reps; r++) {
             uint64_t comps = 0;
-            double t0 = pd_now();
+            double t0 = cpu_now(), w0 = pd_now();
             if (pd_sched_run(&pol, &ver, jobs, (size_t)problems, (int)inflight, sink_cb, &comps, &st, &err)) {
                 fprintf(stderr, "bench_search: %s\n", err.msg);
                 return 1;
             }
-            double dt = pd_now() - t0;
+            double dt = cpu_now() - t0, dw = pd_now() - w0;
             if (dt < best) best = dt;
+            if (dw < best_wall) best_wall = dw;
         }
-        printf("%-12s %9d %8s %10llu %12.3g %12.3g %11.0f\n", pd_strategy_name(strats[s]), lookaheads[s],
-               answers ? "grader" : "off", (unsigned long long)st.nodes, (double)st.nodes / best, (double)st.score_reqs / best,
-               (double)problems / best);
+        printf("%-12s %9d %8s %10llu %12.3g %12.3g %11.0f %12.3g\n", pd_strategy_name(strats[s]),
+               lookaheads[s], answers ? "grader" : "off", (unsigned long long)st.nodes,
+               (double)st.nodes / best, (double)st.score_reqs / best, (double)problems / best,
+               (double)st.nodes / best_wall);
     }
     free(jobs);
     pd_verifier_close(&ver);

@@ -35,7 +35,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int rc = pd_tokenizer_encode(t, (const char *)data, size, size % 2, &ids, &n, &err);
     if (rc == 0) {
         pd_buf back = {0};
-        if (pd_tokenizer_decode_buf(t, ids, n, 0, &back, &err) != 0) abort();
+        size_t skip = size % 2; /* the BOS that add_special put first */
+        if (skip && (n == 0 || ids[0] != pd_tokenizer_bos_id(t))) abort();
+        if (pd_tokenizer_decode_buf(t, ids + skip, n - skip, 0, &back, &err) != 0) abort();
         /* Llama 3 has no normaliser: decode(encode(x)) == x exactly */
         if (back.len != size || (size && memcmp(back.data, data, size) != 0)) abort();
         pd_buf_free(&back);

@@ -261,6 +261,33 @@ static void t_fixture_r1(void) { check_fixture("r1"); }
 /* added tokens with lstrip / rstrip / single_word / normalized, on a small trained BPE */
 static void t_fixture_flags(void) { check_fixture("flags"); }
 
+/* BOS / EOS / vocabulary size / special flags of the three shared tokenizers, as their
+ * tokenizer.json and tokenizer_config.json declare them. */
+static void t_accessors(void) {
+    struct { const char *dir; int32_t bos, eos; size_t vocab; const char *special; pd_chat_family fam; } c[3] = {
+        {"llama-3.2-1b-instruct", 128000, 128009, 128256, "<|eot_id|>", PD_CHAT_LLAMA3},
+        {"qwen2.5-0.5b-instruct", -1, 151645, 151665, "<|im_start|>", PD_CHAT_CHATML},
+        {"deepseek-r1-distill-qwen-1.5b", 151646, 151643, 151665, "<｜end▁of▁sentence｜>", PD_CHAT_DEEPSEEK_R1},
+    };
+    for (int i = 0; i < 3; i++) {
+        pd_tokenizer *t = load_shared(c[i].dir);
+        if (!t) SKIP("shared tokenizers absent");
+        CHECK_EQ_INT(pd_tokenizer_bos_id(t), c[i].bos);
+        CHECK_EQ_INT(pd_tokenizer_eos_id(t), c[i].eos);
+        CHECK_EQ_INT(pd_tokenizer_vocab_size(t), c[i].vocab);
+        CHECK_EQ_INT(pd_tokenizer_chat_family(t), c[i].fam);
+        int32_t id = pd_tokenizer_token_id(t, c[i].special);
+        CHECK(id >= 0 && pd_tokenizer_is_special(t, id));
+        CHECK_STR(pd_tokenizer_token_str(t, id), c[i].special);
+        /* the vocabulary form of a byte-level token and its raw bytes */
+        int32_t sp = pd_tokenizer_token_id(t, "\xc4\xa0the"); /* "Ġthe" */
+        const char *b = NULL;
+        size_t n = 0;
+        CHECK(sp >= 0 && pd_tokenizer_token_bytes(t, sp, &b, &n) == 0 && n == 4 && memcmp(b, " the", 4) == 0);
+        CHECK(!pd_tokenizer_is_special(t, sp));
+    }
+}
+
 int main(void) {
     RUN(t_tokvec_llama3);
     RUN(t_tokvec_qwen2);
@@ -269,6 +296,7 @@ int main(void) {
     RUN(t_fixture_qwen2);
     RUN(t_fixture_r1);
     RUN(t_fixture_flags);
+    RUN(t_accessors);
     free_loaded();
     return test_done();
 }

@@ -341,6 +341,7 @@ int pd_tokenizer_encode(const pd_tokenizer *t, const char *text, size_t len, int
  * the number of bytes consumed (n when final), or a negative error. */
 static long long lossy_append(pd_buf *out, const unsigned char *p, size_t n, int final) {
     static const char FFFD[] = "\xEF\xBF\xBD";
+    if (n == 0) return 0;
     size_t i = 0, run = 0; /* p[run..i) is valid and not yet appended */
     while (i < n) {
         unsigned c = p[i];

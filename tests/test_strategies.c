@@ -370,6 +370,18 @@ static void t_sim_bon_cost(void) {
     }
     CHECK(r.cost.policy_tokens <= 8 * 10);
     pd_search_result_free(&r);
+    /* temperature 0: every sample is the greedy one */
+    c.step_max_tokens = 2048;
+    c.temperature = 0;
+    CHECK_EQ_INT(pd_search_run(&pol, &ver, &p, &c, &r, &err), 0);
+    for (int i = 1; i < r.n; i++) CHECK_STR(r.c[i].text, r.c[0].text);
+    pd_search_result_free(&r);
+    c.temperature = 0.8f;
+    CHECK_EQ_INT(pd_search_run(&pol, &ver, &p, &c, &r, &err), 0);
+    int differ = 0;
+    for (int i = 1; i < r.n; i++) differ += strcmp(r.c[i].text, r.c[0].text) != 0;
+    CHECK(differ > 0);
+    pd_search_result_free(&r);
     pd_verifier_close(&ver);
     pd_policy_close(&pol);
 }

@@ -148,7 +148,7 @@ int pd_search_push_expand(pd_search *s, int32_t leaf, int32_t k, int32_t child_b
     r->k = k;
     r->child_base = child_base;
     r->mode = (uint8_t)mode;
-    r->greedy = (uint8_t)greedy;
+    r->greedy = (uint8_t)(greedy || s->cfg.temperature == 0); /* temperature 0 is greedy */
     r->cost = &s->cost;
     r->out = out;
     return 0;

@@ -193,6 +193,8 @@ static void t_bad_json(void) {
     expect_bad_edit("\"merges\":[\"a b\"", "\"merges\":[\"ab\"", "not two tokens");
     /* absurd sizes and ids */
     expect_bad_edit("\"abc\":257", "\"abc\":2147483647", "out of range");
+    expect_bad_edit("\"abc\":257", "\"abc\":16000000", "ids must be dense");
+    expect_bad_edit("\"id\":261", "\"id\":9000000", "ids must be dense");
     expect_bad_edit("\"abc\":257", "\"abc\":-1", "out of range");
     expect_bad_edit("\"id\":261", "\"id\":99999999999", "out of range");
     expect_bad_edit("\"ab\":256", "\"ab\":97", "id 97 is used by two tokens");

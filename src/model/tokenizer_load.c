@@ -239,6 +239,10 @@ static int load_vocab(load_ctx *c, json_t *vocab, const int16_t inv[324], json_t
             json_integer_value(id) > max_id)
             max_id = json_integer_value(id);
     }
+    /* Ids are dense in real tokenizers; a lone huge id would only inflate the tables. */
+    if ((size_t)max_id >= 2 * (n + na) + 1024)
+        return FAIL(c, PD_ELIMIT, "largest token id %lld is far beyond the %zu tokens declared (ids must be dense)",
+                    (long long)max_id, n + na);
     t->n_ids = (size_t)max_id + 1;
     t->tokens = calloc(t->n_ids, sizeof *t->tokens);
     t->form_mask = table_size(n) - 1;

@@ -24,6 +24,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Multiply-adds below which a parallel loop runs on the calling thread: waking the pool
+ * costs a few microseconds, more than such a loop (tiny models, single decode rows). The
+ * result is the same either way: a task computes the same rows in the same order. */
+#define SMALL_WORK 65536
+
 /* ---- matmul: Y(T, rows) = X(T, cols) @ W(rows, cols).T + bias ---- */
 
 typedef struct mm_job {
@@ -86,7 +91,13 @@ static void matmul(pd_model *m, const float *x, size_t T, const pd_wmat *w, cons
     if (per < min) per = min;
     if (T >= 4) per = (per + PD_ROW_BLOCK - 1) / PD_ROW_BLOCK * PD_ROW_BLOCK;
     mm_job j = {m, x, T, w, bias, y, y_rows, per};
-    pd_pool_run(m->pool, (size_t)((w->rows + per - 1) / per), mm_task, &j);
+    size_t n_tasks = (size_t)((w->rows + per - 1) / per);
+    if ((size_t)w->rows * (size_t)w->cols * T < SMALL_WORK) {
+        /* too small to pay for waking the workers: same tasks, on this thread */
+        for (size_t t = 0; t < n_tasks; t++) mm_task(&j, t, 0);
+        return;
+    }
+    pd_pool_run(m->pool, n_tasks, mm_task, &j);
 }
 
 /* ---- elementwise pieces ---- */
@@ -274,7 +285,10 @@ int pd_model_forward(pd_model *m, pd_seq_step *steps, size_t n, pd_error *err) {
             memcpy(kv->v[l] + (size_t)m->row_pos[r] * kv_dim, m->v + r * kv_dim, kv_dim * sizeof(float));
         }
         att_job aj = {m, steps, l};
-        pd_pool_run(m->pool, T * (size_t)c->n_heads, att_task, &aj);
+        if (T * (size_t)c->n_heads * max_len * (size_t)hd < SMALL_WORK)
+            for (size_t t = 0; t < T * (size_t)c->n_heads; t++) att_task(&aj, t, 0);
+        else
+            pd_pool_run(m->pool, T * (size_t)c->n_heads, att_task, &aj);
         matmul(m, m->xb, T, &L->wo, L->bo, m->xo, NULL);
         for (size_t i = 0; i < T * (size_t)dim; i++) m->x[i] += m->xo[i];
         /* MLP block */

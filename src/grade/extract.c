@@ -47,17 +47,22 @@ typedef struct ex {
     gctx *c;
     const char *s;
     size_t n;
+    size_t ans[64];  /* positions of "answer" (any case), at most 64 (the last ones) */
+    int nans;
     env *envs;
     int nenv;
     cand *cands;
     int ncand, capcand;
 } ex;
 
+/* Does s[i..] start with the lowercase word w, ignoring case? */
 static int ieq_at(const char *s, size_t n, size_t i, const char *w) {
-    size_t l = strlen(w);
-    if (i + l > n) return 0;
-    for (size_t k = 0; k < l; k++)
-        if (tolower((unsigned char)s[i + k]) != w[k]) return 0;
+    for (size_t k = 0; w[k]; k++) {
+        if (i + k >= n) return 0;
+        char c = s[i + k];
+        if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
+        if (c != w[k]) return 0;
+    }
     return 1;
 }
 
@@ -277,6 +282,7 @@ typedef struct num {
 } num;
 
 static int is_currency(const char *s, size_t n, size_t i, size_t *len) {
+    if (i >= n || (s[i] != '$' && (unsigned char)s[i] < 0xc2)) return 0;
     static const char *const cur[] = {"$", "\xe2\x82\xac", "\xc2\xa3", "\xc2\xa5", "\xe2\x82\xb9",
                                       "\xe2\x82\xbd", "\xe2\x82\xa9", NULL};
     for (int k = 0; cur[k]; k++) {
@@ -389,14 +395,13 @@ static size_t read_expr(const char *s, size_t n, size_t i) {
     if (k >= n || !isdigit((unsigned char)s[k])) return 0;
     size_t e = k + 1;
     while (e < n && expr_char(s[e]) && e - i < 200) e++;
-    /* shrink until it ends well and holds an operator after the first digit */
-    while (e > k + 1) {
-        int op = 0;
-        for (size_t q = k + 1; q < e; q++) op |= expr_op(s[q]);
-        if (op && !isspace((unsigned char)s[e - 1]) && suffix_ok(s, n, e) && !expr_op(s[e - 1] == ')' ? 'x' : s[e - 1]))
-            return e;
+    /* shrink until it ends well (not on a space or an operator other than ')', and a
+     * suffix follows); then it must hold an operator after the first digit */
+    while (e > k + 1 && (isspace((unsigned char)s[e - 1]) || (expr_op(s[e - 1]) && s[e - 1] != ')') ||
+                         !suffix_ok(s, n, e)))
         e--;
-    }
+    for (size_t q = k + 1; q < e; q++)
+        if (expr_op(s[q])) return e;
     return 0;
 }
 
@@ -446,9 +451,29 @@ static void scan_numbers(ex *x, nums *ns) {
 /* ---- anchors ---- */
 
 /* Positions of "final answer is" style anchors: calls fn for each candidate start window. */
-static int find_ci(const char *s, size_t n, size_t from, const char *w) {
-    for (size_t i = from; i < n; i++)
-        if (ieq_at(s, n, i, w)) return (int)i;
+/* Record where "answer" occurs (one pass; the last 64 are kept). */
+static void find_answers(ex *x) {
+    x->nans = 0;
+    for (size_t i = 0; i + 6 <= x->n; i++) {
+        char c = x->s[i];
+        if ((c == 'a' || c == 'A') && ieq_at(x->s, x->n, i, "answer")) {
+            if (x->nans == 64) {
+                memmove(x->ans, x->ans + 1, sizeof x->ans[0] * 63);
+                x->nans--;
+            }
+            x->ans[x->nans++] = i;
+        }
+    }
+}
+
+/* Next "answer" index k >= from in x->ans ("final answer" when final: preceded by "final ");
+ * returns the text position or -1, and the index in *k. */
+static long next_answer(ex *x, int *k, int final) {
+    for (; *k < x->nans; (*k)++) {
+        size_t i = x->ans[*k];
+        if (!final) return (long)i;
+        if (i >= 6 && ieq_at(x->s, x->n, i - 6, "final ")) return (long)i - 6;
+    }
     return -1;
 }
 
@@ -470,7 +495,8 @@ static void env_candidates(ex *x, const pd_grade_opts *o) {
     const char *s = x->s;
     size_t n = x->n;
     /* 0: final answer is <env>. I hope ; 50: final answer ... is <env> */
-    for (int i = find_ci(s, n, 0, "final answer"); i >= 0; i = find_ci(s, n, (size_t)i + 1, "final answer")) {
+    for (int ka = 0; next_answer(x, &ka, 1) >= 0; ka++) {
+        long i = next_answer(x, &ka, 1);
         size_t a = (size_t)i + 12;
         /* within 100 characters: " is" */
         for (size_t k = a; k < n && k <= a + 100; k++) {
@@ -489,7 +515,8 @@ static void env_candidates(ex *x, const pd_grade_opts *o) {
         }
     }
     /* 100 / 200: answer(:) then an env starting within 50 characters */
-    for (int i = find_ci(s, n, 0, "answer"); i >= 0; i = find_ci(s, n, (size_t)i + 1, "answer")) {
+    for (int ka = 0; next_answer(x, &ka, 0) >= 0; ka++) {
+        long i = next_answer(x, &ka, 0);
         size_t a = (size_t)i + 6;
         int colon = a < n && s[a] == ':';
         for (int k = 0; k < x->nenv; k++) {
@@ -539,7 +566,8 @@ static void expr_candidates(ex *x, nums *ns) {
     size_t n = x->n;
     for (int k = 0; k < ns->n; k++) add_cand(x, 300, ns->v[k].start, ns->v[k].end, ns->v[k].str, 0);
     /* final answer is <num>. I hope / final answer ... is <num> */
-    for (int i = find_ci(s, n, 0, "final answer"); i >= 0; i = find_ci(s, n, (size_t)i + 1, "final answer")) {
+    for (int ka = 0; next_answer(x, &ka, 1) >= 0; ka++) {
+        long i = next_answer(x, &ka, 1);
         size_t a = (size_t)i + 12;
         for (size_t k = a; k < n && k <= a + 100; k++) {
             if (!(isspace((unsigned char)s[k]) && ieq_at(s, n, k + 1, "is"))) continue;
@@ -565,7 +593,8 @@ static void expr_candidates(ex *x, nums *ns) {
         }
     }
     /* answer(:) ... [last '=' within 100] <num> not followed by '=' */
-    for (int i = find_ci(s, n, 0, "answer"); i >= 0; i = find_ci(s, n, (size_t)i + 1, "answer")) {
+    for (int ka = 0; next_answer(x, &ka, 0) >= 0; ka++) {
+        long i = next_answer(x, &ka, 0);
         size_t a = (size_t)i + 6;
         int colon = a < n && s[a] == ':';
         size_t from = a + (size_t)colon;
@@ -712,6 +741,7 @@ char *gextract(gctx *c, const char *text, const char *gold, const pd_grade_opts 
         if (tree) *tree = gparse(c, r);
         return r;
     }
+    find_answers(&x);
     if (o->match_latex) {
         scan_envs(&x);
         boxed_candidate(&x, o);

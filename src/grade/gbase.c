@@ -96,6 +96,15 @@ static gi128 gabs128(gi128 x) { return x < 0 ? -x : x; }
 static gi128 ggcd(gi128 a, gi128 b) {
     a = gabs128(a);
     b = gabs128(b);
+    if (a <= (gi128)UINT64_MAX && b <= (gi128)UINT64_MAX) { /* 64-bit division is much cheaper */
+        uint64_t x = (uint64_t)a, y = (uint64_t)b;
+        while (y) {
+            uint64_t t = x % y;
+            x = y;
+            y = t;
+        }
+        return (gi128)x;
+    }
     while (b) {
         gi128 t = a % b;
         a = b;
@@ -112,7 +121,7 @@ grat gr_make(gi128 p, gi128 q) {
         p = -p;
         q = -q;
     }
-    gi128 g = ggcd(p, q);
+    gi128 g = q == 1 ? 1 : ggcd(p, q);
     if (g > 1) {
         p /= g;
         q /= g;

@@ -205,8 +205,8 @@ static void strip_units(char *s, size_t *np) {
         if (k == 0) break;
         n = k;
     }
-    /* trailing unit words */
-    for (int round = 0; round < 2; round++) {
+    /* trailing unit words (only when the answer ends in a letter) */
+    for (int round = 0; round < 2 && n && isalpha((unsigned char)s[n - 1]); round++) {
         int hit = 0;
         for (int u = 0; UNITS[u] && !hit; u++) {
             size_t l = strlen(UNITS[u]);
@@ -245,10 +245,7 @@ char *gnorm_latex(garena *a, const char *s0, size_t n0, int boxed_last) {
         s = bx;
         n = strlen(bx);
     }
-    int has_matrix = 0;
-    for (size_t i = 0; i + 6 <= n && !has_matrix; i++)
-        if (memcmp(s + i, "matrix", 6) == 0 || memcmp(s + i, "{array}", 7 <= n - i ? 7 : 6) == 0)
-            has_matrix = 1;
+    int has_matrix = memmem(s, n, "matrix", 6) != NULL || memmem(s, n, "{array}", 7) != NULL;
     /* output is at most 2 bytes per input byte ("%" -> "\%") */
     char *o = ga_alloc(a, 2 * n + 8);
     if (!o) return NULL;

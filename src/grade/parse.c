@@ -54,15 +54,22 @@ static int starts_at(const char *s, size_t n, size_t i, const char *w) {
 }
 
 /* Commands that only space or size things: skipped. */
+/* Is w[0..l) one of the words in list ("|a|b|c|")? One memmem over the list. */
+static int in_list(const char *list, size_t listlen, const char *w, size_t l) {
+    if (l == 0 || l > 30) return 0;
+    char key[34];
+    key[0] = '|';
+    memcpy(key + 1, w, l);
+    key[l + 1] = '|';
+    return memmem(list, listlen, key, l + 2) != NULL;
+}
+#define IN_LIST(lit, w, l) in_list(lit, sizeof(lit) - 1, w, l)
+
 static int is_skip_cmd(const char *w, size_t l) {
-    static const char *const k[] = {"left", "right", "quad", "qquad", "big", "Big", "bigg", "Bigg",
-                                    "bigl", "bigr", "Bigl", "Bigr", "biggl", "biggr", "middle",
-                                    "limits", "nolimits", "displaystyle", "textstyle", "hline",
-                                    "nonumber", "mathstrut", "strut", "hfill", "noindent",
-                                    "scriptstyle", "phantom", "notag", "rm", "bf", "it", NULL};
-    for (int i = 0; k[i]; i++)
-        if (strlen(k[i]) == l && memcmp(k[i], w, l) == 0) return 1;
-    return 0;
+    return IN_LIST("|left|right|quad|qquad|big|Big|bigg|Bigg|bigl|bigr|Bigl|Bigr|biggl|biggr|middle"
+                   "|limits|nolimits|displaystyle|textstyle|hline|nonumber|mathstrut|strut|hfill"
+                   "|noindent|scriptstyle|phantom|notag|rm|bf|it|",
+                   w, l);
 }
 
 /* Skip spaces and spacing commands from i; returns the new position. */
@@ -198,16 +205,12 @@ static void lex(const char *s, size_t n, size_t i, tok *t) {
         const char *w = s + i + 1;
         size_t l = j - i - 1;
         /* text-like commands carry a {body} */
-        static const char *const texts[] = {"text", "textbf", "textit", "textrm", "textnormal",
-                                            "mbox", "mathrm", "mathbf", "mathit", "mathsf",
-                                            "textsf", "texttt", "mathtt", "operatorname", "mathcal",
-                                            "boldsymbol", "bm", "textup", "emph", "hbox", NULL};
-        for (int k = 0; texts[k]; k++) {
-            if (strlen(texts[k]) != l || memcmp(texts[k], w, l) != 0) continue;
+        if (IN_LIST("|text|textbf|textit|textrm|textnormal|mbox|mathrm|mathbf|mathit|mathsf|textsf"
+                    "|texttt|mathtt|operatorname|mathcal|boldsymbol|bm|textup|emph|hbox|",
+                    w, l)) {
             size_t b = skip_space(s, n, j);
-            if (b < n && s[b] == '{') {
-                size_t e = brace_end(s, n, b);
-                if (!e) break;
+            size_t e = b < n && s[b] == '{' ? brace_end(s, n, b) : 0;
+            if (e) {
                 t->kind = TK_TEXT;
                 t->s = s + b + 1;
                 t->n = e - b - 2;
@@ -218,7 +221,7 @@ static void lex(const char *s, size_t n, size_t i, tok *t) {
                 t->end = e;
                 return;
             }
-            if (b < n && isalpha((unsigned char)s[b])) { /* \mathrm e */
+            if (b < n && s[b] != '{' && isalpha((unsigned char)s[b])) { /* \mathrm e */
                 t->kind = TK_TEXT;
                 t->s = s + b;
                 t->n = 1;
@@ -397,6 +400,13 @@ static gnode *mk_number(P *p, const char *s, size_t l, int comma_decimal) {
         }
     }
     buf[w] = 0;
+    if (!seen_dot && !has_exp && mant_ok) { /* integers: the common case, no division */
+        n->num.p = mant;
+        n->num.q = 1;
+        n->num.ok = mant <= ((gi128)1 << 120);
+        n->dval = (double)mant;
+        return n;
+    }
     n->dval = strtod(buf, NULL);
     if (seen_dot || has_exp) n->flags |= G_FLOAT;
     if (mant_ok && frac_digits <= 36) {
@@ -573,19 +583,12 @@ static int starts_factor(P *p) {
     case TK_CHAR:
         return p->t.ch == '(' || (p->t.ch == '[' && 0) || (p->t.ch == '|' && p->absdepth == 0) ||
                p->t.ch == '{';
-    case TK_CMD: {
-        static const char *const no[] = {"cdot", "times", "div", "pm", "mp", "cup", "cap",
-                                         "setminus", "le", "leq", "ge", "geq", "lt", "gt",
-                                         "ne", "neq", "approx", "in", "notin", "to", "rfloor",
-                                         "rceil", "}", "%", "rvert", "rangle", "right", "circ",
-                                         "equiv", "eq", "sim", "simeq", "Rightarrow", "implies",
-                                         "rightarrow", "backslash", "mid", "|", "colon", "bmod",
-                                         "pmod", "mod", "ast", "star", "sqcup", "leqslant",
-                                         "geqslant", "bigcup", "bigcap", "prime", "degree", NULL};
-        for (int i = 0; no[i]; i++)
-            if (tok_is(&p->t, no[i])) return 0;
-        return 1;
-    }
+    case TK_CMD:
+        return !IN_LIST("|cdot|times|div|pm|mp|cup|cap|setminus|le|leq|ge|geq|lt|gt|ne|neq|approx"
+                        "|in|notin|to|rfloor|rceil|}|%|rvert|rangle|right|circ|equiv|eq|sim|simeq"
+                        "|Rightarrow|implies|rightarrow|backslash|mid||||colon|bmod|pmod|mod|ast"
+                        "|star|sqcup|leqslant|geqslant|bigcup|bigcap|prime|degree|rVert|Vert|",
+                        p->t.s, p->t.n);
     default: return 0;
     }
 }
@@ -886,15 +889,10 @@ static gnode *p_paren(P *p, char open) {
 }
 
 /* Known functions written as commands. */
-static const char *const FUNCS[] = {"sin", "cos", "tan", "sec", "csc", "cot", "arcsin", "arccos",
-                                    "arctan", "sinh", "cosh", "tanh", "ln", "log", "exp", "lg",
-                                    "max", "min", "gcd", "lcm", "det", "arcsec", "arccsc",
-                                    "arccot", "coth", "sech", "csch", "deg", "sgn", NULL};
-
 static int is_func_name(const char *s, size_t n) {
-    for (int i = 0; FUNCS[i]; i++)
-        if (strlen(FUNCS[i]) == n && memcmp(FUNCS[i], s, n) == 0) return 1;
-    return 0;
+    return IN_LIST("|sin|cos|tan|sec|csc|cot|arcsin|arccos|arctan|sinh|cosh|tanh|ln|log|exp|lg"
+                   "|max|min|gcd|lcm|det|arcsec|arccsc|arccot|coth|sech|csch|deg|sgn|",
+                   s, n);
 }
 
 static gnode *mk_func(P *p, const char *name, int nargs) {
@@ -1420,7 +1418,11 @@ static gnode *p_primary(P *p) {
                                         "upsilon", "phi", "varphi", "chi", "psi", "omega",
                                         "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma",
                                         "Upsilon", "Phi", "Psi", "Omega", "ell", NULL};
-    for (int i = 0; greek[i]; i++) {
+    int maybe_greek = IN_LIST("|alpha|beta|gamma|delta|epsilon|varepsilon|zeta|eta|theta|vartheta|iota"
+                              "|kappa|lambda|mu|nu|xi|rho|sigma|tau|upsilon|phi|varphi|chi|psi|omega"
+                              "|Gamma|Delta|Theta|Lambda|Xi|Pi|Sigma|Upsilon|Phi|Psi|Omega|ell|",
+                              p->t.s, p->t.n);
+    for (int i = 0; maybe_greek && greek[i]; i++) {
         if (tok_is(&p->t, greek[i])) {
             gnode *x = mk(p, G_SYM, 0);
             if (x) x->name = ga_strndup(p->c->a, greek[i], strlen(greek[i]));

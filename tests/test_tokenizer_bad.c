@@ -215,6 +215,18 @@ static void t_bad_files(void) {
     pd_error err = {0};
     CHECK(pd_tokenizer_load("build/tmp/test_tokenizer_bad/none", &err) == NULL);
     CHECK(strstr(err.msg, "build/tmp/test_tokenizer_bad/none") != NULL);
+    /* a good tokenizer.json beside a broken tokenizer_config.json: the config is named */
+    CHECK(pd_mkdirs("build/tmp/test_tokenizer_bad/cfg", &err) == 0);
+    char *js = small_json(NULL, NULL);
+    CHECK(pd_file_write("build/tmp/test_tokenizer_bad/cfg/tokenizer.json", js, strlen(js), &err) == 0);
+    free(js);
+    CHECK(pd_file_write("build/tmp/test_tokenizer_bad/cfg/tokenizer_config.json", "{\"bos_token\": ", 14, &err) == 0);
+    CHECK(pd_tokenizer_load("build/tmp/test_tokenizer_bad/cfg", &err) == NULL);
+    CHECK_MSG(strstr(err.msg, "cfg/tokenizer_config.json: line 1") != NULL, "%s", err.msg);
+    /* a directory without tokenizer.json */
+    CHECK(pd_mkdirs("build/tmp/test_tokenizer_bad/empty", &err) == 0);
+    CHECK(pd_tokenizer_load("build/tmp/test_tokenizer_bad/empty", &err) == NULL);
+    CHECK_MSG(strstr(err.msg, "empty: no tokenizer.json") != NULL, "%s", err.msg);
     const char *real = shared_path("tokenizers/qwen2.5-0.5b-instruct/tokenizer.json");
     if (!real) SKIP("shared tokenizer absent");
     char *data = NULL;

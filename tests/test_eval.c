@@ -188,8 +188,44 @@ static void t_backend_specs(void) {
     CHECK_EQ_INT(pd_search_cfg_set(&c, "nope", "1", &err), PD_ENOTFOUND);
 }
 
+/* A backend failure mid-run stops the run with the backend's message; nothing leaks. */
+typedef struct {
+    pd_policy inner;
+    int calls, fail_at;
+} failing;
+
+static int fail_expand(void *ctx, pd_expand_req *r, size_t n, pd_error *err) {
+    failing *f = ctx;
+    if (++f->calls == f->fail_at) return pd_err_set(err, PD_ENET, "backend went away");
+    return f->inner.expand(f->inner.ctx, r, n, err);
+}
+
+static void t_backend_failure(void) {
+    pd_dataset ds;
+    CHECK_EQ_INT(load(&ds), 0);
+    pd_error err = {0};
+    failing f = {.fail_at = 3};
+    pd_verifier ver;
+    CHECK_EQ_INT(pd_policy_open(&f.inner, "sim", NULL, &err), 0);
+    CHECK_EQ_INT(pd_verifier_open(&ver, "sim", &f.inner, NULL, &err), 0);
+    pd_policy pol = {"failing", 1e9, &f, fail_expand, NULL, NULL};
+    pd_eval_opts o;
+    pd_eval_opts_default(&o);
+    o.strategies[0] = PD_BEAM_SEARCH;
+    o.ns[0] = 8;
+    o.out_dir = DIR "/fail";
+    pd_eval_report rep;
+    CHECK_EQ_INT(pd_eval_run(&pol, &ver, &ds, &o, &rep, &err), PD_ENET);
+    CHECK_STR(err.msg, "backend went away");
+    CHECK(rep.cells == NULL);
+    pd_verifier_close(&ver);
+    pd_policy_close(&f.inner);
+    pd_dataset_free(&ds);
+}
+
 int main(void) {
     RUN(t_eval_files);
+    RUN(t_backend_failure);
     RUN(t_backend_specs);
     return test_done();
 }

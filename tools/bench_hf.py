@@ -32,21 +32,23 @@ def main():
     ids = torch.randint(0, vocab, (1, a.prompt_tokens), generator=g)
     with torch.no_grad():
         model(ids[:, :8])  # warm-up
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = model(ids, use_cache=True)
-        t_prompt = time.perf_counter() - t0
+        t_prompt, c_prompt = time.perf_counter() - t0, time.process_time() - c0
         past = out.past_key_values
         nxt = out.logits[:, -1].argmax(-1, keepdim=True)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(a.gen_tokens):
             out = model(nxt, past_key_values=past, use_cache=True)
             past = out.past_key_values
             nxt = out.logits[:, -1].argmax(-1, keepdim=True)
-        t_gen = time.perf_counter() - t0
+        t_gen, c_gen = time.perf_counter() - t0, time.process_time() - c0
     print(f"transformers {a.dtype}, {a.threads} threads: {a.model}")
-    print(f"prompt:     {a.prompt_tokens:6d} tokens in {t_prompt:8.3f} s = {a.prompt_tokens / t_prompt:9.1f} tokens/s")
+    print(f"prompt:     {a.prompt_tokens:6d} tokens in {t_prompt:8.3f} s = {a.prompt_tokens / t_prompt:9.1f} tokens/s "
+          f"({a.prompt_tokens / c_prompt:.1f} per CPU second)")
     if a.gen_tokens:
-        print(f"generation: {a.gen_tokens:6d} tokens in {t_gen:8.3f} s = {a.gen_tokens / t_gen:9.1f} tokens/s")
+        print(f"generation: {a.gen_tokens:6d} tokens in {t_gen:8.3f} s = {a.gen_tokens / t_gen:9.1f} tokens/s "
+              f"({a.gen_tokens / c_gen:.1f} per CPU second)")
 
 
 if __name__ == "__main__":

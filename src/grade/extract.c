@@ -29,6 +29,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ASCII classes (the C locale's, without a function call per character) */
+#define SP(c) ((c) == ' ' || (c) == '\n' || (c) == '\t' || (c) == '\r' || (c) == '\f' || (c) == '\v')
+#define DIG(c) ((unsigned char)((c) - '0') < 10)
+#define ALPHA(c) ((unsigned char)(((c) | 32) - 'a') < 26)
+
 typedef struct cand {
     int prio;
     size_t start, end;
@@ -74,7 +79,7 @@ static size_t percent_after(const char *s, size_t n, size_t i) {
     if (k < n && s[k] == '%') return k + 1;
     if (ieq_at(s, n, k, "percentage")) return k + 10;
     if (ieq_at(s, n, k, "percent")) return k + 7;
-    if (ieq_at(s, n, k, "pct") && !(k + 3 < n && isalpha((unsigned char)s[k + 3]))) return k + 3;
+    if (ieq_at(s, n, k, "pct") && !(k + 3 < n && ALPHA(s[k + 3]))) return k + 3;
     return 0;
 }
 
@@ -109,7 +114,7 @@ static void scan_envs(ex *x) {
                     break;
                 }
         }
-        if (!end && s[i] == '$' && !escaped(s, i) && !(i > 0 && isdigit((unsigned char)s[i - 1]))) {
+        if (!end && s[i] == '$' && !escaped(s, i) && !(i > 0 && DIG(s[i - 1]))) {
             for (size_t k = i + 1; k < n; k++) {
                 if (s[k] == '\n') break;
                 if (s[k] == '\\' && k + 1 < n && s[k + 1] == '$') {
@@ -139,11 +144,11 @@ static void scan_envs(ex *x) {
                 }
             }
         }
-        if (!end && isspace((unsigned char)s[i]) && i + 1 < n && s[i + 1] == '[') {
+        if (!end && SP(s[i]) && i + 1 < n && s[i + 1] == '[') {
             for (size_t k = i + 2; k < n; k++) {
                 if (s[k] == '\n' || s[k] == '[') break;
                 if (s[k] == ']') {
-                    if (k > i + 2 && k + 1 < n && isspace((unsigned char)s[k + 1])) {
+                    if (k > i + 2 && k + 1 < n && SP(s[k + 1])) {
                         cs = i + 2;
                         ce = k;
                         end = k + 2;
@@ -156,11 +161,11 @@ static void scan_envs(ex *x) {
             /* bare \frac{number}{number} */
             size_t k = i + 6, a = k;
             if (k < n && s[k] == '-') k++;
-            while (k < n && (isdigit((unsigned char)s[k]) || s[k] == '.' || s[k] == ',')) k++;
+            while (k < n && (DIG(s[k]) || s[k] == '.' || s[k] == ',')) k++;
             if (k > a && k + 1 < n && s[k] == '}' && s[k + 1] == '{') {
                 size_t b = k + 2, m = b;
                 if (m < n && s[m] == '-') m++;
-                while (m < n && (isdigit((unsigned char)s[m]) || s[m] == '.' || s[m] == ',')) m++;
+                while (m < n && (DIG(s[m]) || s[m] == '.' || s[m] == ',')) m++;
                 if (m > b && m < n && s[m] == '}') {
                     cs = i;
                     ce = m + 1;
@@ -190,14 +195,14 @@ static void scan_envs(ex *x) {
 
 /* Index of the env starting exactly at position i (after spaces), or -1. */
 static int env_at(ex *x, size_t i) {
-    while (i < x->n && isspace((unsigned char)x->s[i])) i++;
+    while (i < x->n && SP(x->s[i])) i++;
     for (int k = 0; k < x->nenv; k++) {
         if (x->envs[k].start == i) return k;
         if (x->envs[k].start > i) break;
     }
     /* inline "[..]" needs the space before it: its match starts at the space */
     for (int k = 0; k < x->nenv; k++)
-        if (x->envs[k].start + 1 == i && isspace((unsigned char)x->s[x->envs[k].start])) return k;
+        if (x->envs[k].start + 1 == i && SP(x->s[x->envs[k].start])) return k;
     return -1;
 }
 
@@ -209,14 +214,14 @@ static int chain_end(ex *x, int k) {
         if (b < a) break;
         const char *s = x->s;
         size_t i = a;
-        while (i < b && isspace((unsigned char)s[i])) i++;
+        while (i < b && SP(s[i])) i++;
         if (i < b && s[i] == ',') i++;
-        while (i < b && isspace((unsigned char)s[i])) i++;
+        while (i < b && SP(s[i])) i++;
         if (i + 3 <= b && memcmp(s + i, "and", 3) == 0) i += 3;
         else if (i + 2 <= b && memcmp(s + i, "or", 2) == 0) i += 2;
         else if (!(i > a && s[i - 1] == ',') && !(i > a && memchr(s + a, ',', i - a))) break;
-        while (i < b && isspace((unsigned char)s[i])) i++;
-        if (i != b && !(i + 1 == b && isspace((unsigned char)s[i]))) break;
+        while (i < b && SP(s[i])) i++;
+        if (i != b && !(i + 1 == b && SP(s[i]))) break;
         last = j;
     }
     return last;
@@ -298,8 +303,8 @@ static int is_currency(const char *s, size_t n, size_t i, size_t *len) {
 static int prefix_ok(const char *s, size_t i) {
     if (i == 0) return 1;
     char c = s[i - 1];
-    if (isspace((unsigned char)c) || c == '=') return 1;
-    if (c == '*' && i >= 2 && s[i - 2] == '*') return i == 2 || isspace((unsigned char)s[i - 3]) || s[i - 3] == '=';
+    if (SP(c) || c == '=') return 1;
+    if (c == '*' && i >= 2 && s[i - 2] == '*') return i == 2 || SP(s[i - 3]) || s[i - 3] == '=';
     return 0;
 }
 
@@ -312,45 +317,45 @@ static size_t read_number(const char *s, size_t n, size_t i, char *out, size_t c
         neg = 1;
         k++;
     }
-    if (k >= n || !(isdigit((unsigned char)s[k]) || s[k] == '.')) return 0;
+    if (k >= n || !(DIG(s[k]) || s[k] == '.')) return 0;
     char ip[96];
     size_t ipn = 0, e;
     /* (a) 1,234,567.89 or 1 234 567 */
-    if (isdigit((unsigned char)s[k]) && s[k] != '0') {
+    if (DIG(s[k]) && s[k] != '0') {
         size_t d = k;
-        while (d < n && isdigit((unsigned char)s[d]) && d - k < 3) d++;
+        while (d < n && DIG(s[d]) && d - k < 3) d++;
         size_t m = d;
         int groups = 0;
-        while (m + 3 < n + 0 && (s[m] == ',' || s[m] == ' ') && isdigit((unsigned char)s[m + 1]) &&
-               isdigit((unsigned char)s[m + 2]) && isdigit((unsigned char)s[m + 3]) &&
-               !(m + 4 < n && isdigit((unsigned char)s[m + 4]))) {
+        while (m + 3 < n + 0 && (s[m] == ',' || s[m] == ' ') && DIG(s[m + 1]) &&
+               DIG(s[m + 2]) && DIG(s[m + 3]) &&
+               !(m + 4 < n && DIG(s[m + 4]))) {
             m += 4;
             groups++;
         }
-        if (groups && !(d < n && isdigit((unsigned char)s[d]))) {
+        if (groups && !(d < n && DIG(s[d]))) {
             for (size_t q = k; q < m && ipn < 90; q++)
-                if (isdigit((unsigned char)s[q])) ip[ipn++] = s[q];
+                if (DIG(s[q])) ip[ipn++] = s[q];
             e = m;
-            if (e + 1 < n && s[e] == '.' && isdigit((unsigned char)s[e + 1])) {
+            if (e + 1 < n && s[e] == '.' && DIG(s[e + 1])) {
                 ip[ipn++] = '.';
                 e++;
-                while (e < n && isdigit((unsigned char)s[e]) && ipn < 94) ip[ipn++] = s[e++];
-                while (e < n && isdigit((unsigned char)s[e])) e++;
+                while (e < n && DIG(s[e]) && ipn < 94) ip[ipn++] = s[e++];
+                while (e < n && DIG(s[e])) e++;
             }
             goto done;
         }
     }
     /* (b) 123.45 / 123,45  (c) .5  (d) 123 */
     e = k;
-    while (e < n && isdigit((unsigned char)s[e])) {
+    while (e < n && DIG(s[e])) {
         if (ipn < 90) ip[ipn++] = s[e];
         e++;
     }
-    if (e + 1 < n && (s[e] == '.' || s[e] == ',') && isdigit((unsigned char)s[e + 1])) {
+    if (e + 1 < n && (s[e] == '.' || s[e] == ',') && DIG(s[e + 1])) {
         if (ipn == 0) ip[ipn++] = '0';
         ip[ipn++] = '.';
         e++;
-        while (e < n && isdigit((unsigned char)s[e])) {
+        while (e < n && DIG(s[e])) {
             if (ipn < 94) ip[ipn++] = s[e];
             e++;
         }
@@ -375,14 +380,14 @@ done:
 }
 
 static int expr_char(char c) {
-    return isdigit((unsigned char)c) || c == '.' || c == ' ' || c == '+' || c == '-' || c == '*' ||
+    return DIG(c) || c == '.' || c == ' ' || c == '+' || c == '-' || c == '*' ||
            c == '/' || c == '^' || c == '(' || c == ')';
 }
 static int expr_op(char c) {
     return c == '+' || c == '-' || c == '*' || c == '/' || c == '^' || c == '(' || c == ')';
 }
 static int suffix_ok(const char *s, size_t n, size_t i) {
-    return i >= n || s[i] == '.' || s[i] == ',' || s[i] == ':' || isspace((unsigned char)s[i]) ||
+    return i >= n || s[i] == '.' || s[i] == ',' || s[i] == ':' || SP(s[i]) ||
            s[i] == ')' || s[i] == '$';
 }
 
@@ -392,12 +397,12 @@ static size_t read_expr(const char *s, size_t n, size_t i) {
     if (k < n && s[k] == '-') k++;
     if (k < n && s[k] == '(') k++;
     if (k < n && s[k] == '-') k++;
-    if (k >= n || !isdigit((unsigned char)s[k])) return 0;
+    if (k >= n || !DIG(s[k])) return 0;
     size_t e = k + 1;
     while (e < n && expr_char(s[e]) && e - i < 200) e++;
     /* shrink until it ends well (not on a space or an operator other than ')', and a
      * suffix follows); then it must hold an operator after the first digit */
-    while (e > k + 1 && (isspace((unsigned char)s[e - 1]) || (expr_op(s[e - 1]) && s[e - 1] != ')') ||
+    while (e > k + 1 && (SP(s[e - 1]) || (expr_op(s[e - 1]) && s[e - 1] != ')') ||
                          !suffix_ok(s, n, e)))
         e--;
     for (size_t q = k + 1; q < e; q++)
@@ -430,6 +435,10 @@ static void scan_numbers(ex *x, nums *ns) {
     size_t n = x->n;
     for (size_t i = 0; i < n; i++) {
         size_t at = i, cl = 0;
+        char c0 = s[i];
+        if (!(DIG(c0) || c0 == '-' || c0 == '.' || c0 == '(' || c0 == '*' || c0 == '$' || c0 == '\\' ||
+              (unsigned char)c0 >= 0xc2))
+            continue;
         if (!prefix_ok(s, i)) continue;
         if (s[i] == '*' && i + 2 < n && s[i + 1] == '*') at = i + 2;
         size_t e = read_expr(s, n, at);
@@ -500,7 +509,7 @@ static void env_candidates(ex *x, const pd_grade_opts *o) {
         size_t a = (size_t)i + 12;
         /* within 100 characters: " is" */
         for (size_t k = a; k < n && k <= a + 100; k++) {
-            if (!(isspace((unsigned char)s[k]) && ieq_at(s, n, k + 1, "is"))) continue;
+            if (!(SP(s[k]) && ieq_at(s, n, k + 1, "is"))) continue;
             size_t m = k + 3;
             if (m < n && s[m] == ':') m++;
             int e = env_at(x, m);
@@ -508,7 +517,7 @@ static void env_candidates(ex *x, const pd_grade_opts *o) {
             int last = chain_end(x, e);
             size_t after = x->envs[last].end, q = after;
             if (q < n && s[q] == '.') q++;
-            if (q < n && isspace((unsigned char)s[q])) q++;
+            if (q < n && SP(s[q])) q++;
             int hope = k == a && ieq_at(s, n, q, "i hope");
             add_cand_env(x, hope ? 0 : 50, (size_t)i, after, e, last, 0);
             break;
@@ -570,14 +579,14 @@ static void expr_candidates(ex *x, nums *ns) {
         long i = next_answer(x, &ka, 1);
         size_t a = (size_t)i + 12;
         for (size_t k = a; k < n && k <= a + 100; k++) {
-            if (!(isspace((unsigned char)s[k]) && ieq_at(s, n, k + 1, "is"))) continue;
+            if (!(SP(s[k]) && ieq_at(s, n, k + 1, "is"))) continue;
             size_t m = k + 3;
             if (m < n && s[m] == ':') m++;
             int best = -1;
             for (int j = 0; j < ns->n; j++) {
                 size_t st = ns->v[j].start;
                 size_t q = m;
-                while (q < n && isspace((unsigned char)s[q]) && q < st) q++;
+                while (q < n && SP(s[q]) && q < st) q++;
                 if (st == q || (st > m && st <= q)) {
                     if (best < 0 || ns->v[j].end > ns->v[best].end) best = j;
                 }
@@ -586,7 +595,7 @@ static void expr_candidates(ex *x, nums *ns) {
             if (best < 0) continue;
             size_t q = ns->v[best].end;
             if (q < n && s[q] == '.') q++;
-            if (q < n && isspace((unsigned char)s[q])) q++;
+            if (q < n && SP(s[q])) q++;
             int hope = k == a && ieq_at(s, n, q, "i hope");
             add_cand(x, hope ? 0 : 50, (size_t)i, ns->v[best].end, ns->v[best].str, 0);
             break;
@@ -609,7 +618,7 @@ static void expr_candidates(ex *x, nums *ns) {
             if (st < from) continue;
             if (st > lim) break;
             size_t q = ns->v[j].end;
-            while (q < n && isspace((unsigned char)s[q])) q++;
+            while (q < n && SP(s[q])) q++;
             if (q < n && s[q] == '=') continue;
             best = j;
             break;
@@ -636,11 +645,11 @@ int gis_choice(const char *gold, char *letter) {
     for (const char *p = gold; *p; p++) {
         if (*p == '\\') { /* skip command names */
             p++;
-            while (*p && isalpha((unsigned char)p[1])) p++;
+            while (*p && ALPHA(p[1])) p++;
             if (!*p) break;
             continue;
         }
-        if (isalpha((unsigned char)*p)) {
+        if (ALPHA(*p)) {
             if (++n > 1) return 0;
             found = *p;
         } else if (!strchr("(){}$ .:*", *p)) {
@@ -664,7 +673,7 @@ static char find_letter(const char *s, size_t n, char maxl) {
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (!(c >= 'A' && c <= maxl)) continue;
-        if (i > 0 && !(isspace((unsigned char)s[i - 1]) || s[i - 1] == '(' || s[i - 1] == '*' ||
+        if (i > 0 && !(SP(s[i - 1]) || s[i - 1] == '(' || s[i - 1] == '*' ||
                        s[i - 1] == '{'))
             continue;
         if (i + 1 < n && !(strchr(".,:)*} \t\n\r", s[i + 1]))) continue;
@@ -693,6 +702,39 @@ static char find_letter(const char *s, size_t n, char maxl) {
 }
 
 /* ---- driver ---- */
+
+/* Sort the candidates and try them tier by tier, up to tier max_prio: returns the index of
+ * the first that parses (its tree in *tree), or -1. *fallback gets the first text seen. */
+static int try_cands(ex *x, gnode **tree, int max_prio, char **fallback) {
+    if (x->ncand == 0) return -1;
+    gctx *c = x->c;
+    qsort(x->cands, (size_t)x->ncand, sizeof(cand), cand_order);
+    int tried = 0, tier = x->cands[0].prio;
+    for (int i = 0; i < x->ncand && x->cands[i].prio <= max_prio; i++) {
+        if (x->cands[i].prio != tier) {
+            tier = x->cands[i].prio;
+            tried = 0;
+        }
+        if (++tried > G_MAX_CANDIDATES) continue;
+        cand *cd = &x->cands[i];
+        if (!cd->str && cd->ek >= 0) cd->str = chain_text(x, cd->ek, cd->el);
+        if (!cd->str && cd->boxed) {
+            char *b = gnorm_boxed_last(c->a, x->s + cd->start, cd->end - cd->start);
+            if (b) cd->str = gnorm_latex(c->a, b, strlen(b), 0);
+        }
+        const char *str = cd->str;
+        if (!str || !str[0]) continue;
+        if (!*fallback) *fallback = cd->str;
+        int nodes = c->nodes;
+        gnode *t = gparse_answer(c, str);
+        if (t) {
+            if (tree) *tree = t;
+            return i;
+        }
+        c->nodes = nodes;
+    }
+    return -1;
+}
 
 /* The answer of text under options (arena string), its parse in *tree; NULL when none. */
 char *gextract(gctx *c, const char *text, const char *gold, const pd_grade_opts *o, gnode **tree) {
@@ -723,7 +765,7 @@ char *gextract(gctx *c, const char *text, const char *gold, const pd_grade_opts 
         char *a = gextract(c, s, NULL, &o2, &t);
         if (a && t && (t->kind == G_SYM || t->kind == G_TEXT || t->kind == G_CONST) && strlen(a) <= 12) {
             const char *w = t->kind == G_CONST ? (t->op == GC_E ? "e" : t->op == GC_I ? "i" : "") : t->name;
-            if (w && strlen(w) == 1 && isalpha((unsigned char)w[0])) {
+            if (w && strlen(w) == 1 && ALPHA(w[0])) {
                 char *r = ga_alloc(c->a, 2);
                 if (!r) return NULL;
                 r[0] = (char)toupper((unsigned char)w[0]);
@@ -747,6 +789,19 @@ char *gextract(gctx *c, const char *text, const char *gold, const pd_grade_opts 
         boxed_candidate(&x, o);
         env_candidates(&x, o);
     }
+    /* shortcut: when no "final answer" anchor can put a plain number in the first tier, a
+     * first-tier LaTeX candidate that parses (\boxed{}) is the answer: skip the number scan */
+    int final_anchor = 0;
+    for (int k = 0; k < x.nans; k++)
+        final_anchor |= x.ans[k] >= 6 && ieq_at(s, n, x.ans[k] - 6, "final ");
+    if (o->match_expr && !final_anchor && !o->integer_only && x.ncand > 0) {
+        char *fb = NULL;
+        int first = INT32_MAX;
+        for (int k = 0; k < x.ncand; k++)
+            if (x.cands[k].prio < first) first = x.cands[k].prio;
+        int w = first < 100 ? try_cands(&x, tree, first, &fb) : -1;
+        if (w >= 0) return x.cands[w].str;
+    }
     if (o->match_expr) {
         nums ns = {0};
         scan_numbers(&x, &ns);
@@ -764,32 +819,7 @@ char *gextract(gctx *c, const char *text, const char *gold, const pd_grade_opts 
             }
         }
     }
-    if (x.ncand == 0) return NULL;
-    qsort(x.cands, (size_t)x.ncand, sizeof(cand), cand_order);
     char *fallback = NULL;
-    int tried = 0, tier = x.cands[0].prio;
-    for (int i = 0; i < x.ncand; i++) {
-        if (x.cands[i].prio != tier) {
-            tier = x.cands[i].prio;
-            tried = 0;
-        }
-        if (++tried > G_MAX_CANDIDATES) continue;
-        cand *cd = &x.cands[i];
-        if (!cd->str && cd->ek >= 0) cd->str = chain_text(&x, cd->ek, cd->el);
-        if (!cd->str && cd->boxed) {
-            char *b = gnorm_boxed_last(c->a, s + cd->start, cd->end - cd->start);
-            if (b) cd->str = gnorm_latex(c->a, b, strlen(b), 0);
-        }
-        const char *str = cd->str;
-        if (!str || !str[0]) continue;
-        if (!fallback) fallback = x.cands[i].str;
-        int nodes = c->nodes;
-        gnode *t = gparse_answer(c, str);
-        if (t) {
-            if (tree) *tree = t;
-            return x.cands[i].str;
-        }
-        c->nodes = nodes;
-    }
-    return fallback;
+    int w = try_cands(&x, tree, INT32_MAX, &fallback);
+    return w >= 0 ? x.cands[w].str : fallback;
 }

@@ -72,8 +72,9 @@ int cmd_bench(int argc, char **argv) {
     const pd_model_config *c = pd_model_get_config(m);
     size_t V = (size_t)c->vocab_size, B = (size_t)batch;
     if (n_prompt + n_gen > c->max_positions) {
+        int ctx = c->max_positions;
         pd_model_free(m);
-        return cli_fail("bench", "prompt + generated tokens (%ld) exceed the model's context (%d)", n_prompt + n_gen, c->max_positions);
+        return cli_fail("bench", "prompt + generated tokens (%ld) exceed the model's context (%d)", n_prompt + n_gen, ctx);
     }
     int rc = 1;
     int32_t *ids = malloc((size_t)n_prompt * sizeof *ids), *next = malloc(B * sizeof *next);

@@ -322,8 +322,38 @@ static void t_config_errors(void) {
     expect_load_fail(TMP "/absurd", PD_EFORMAT, TMP "/absurd/config.json", NULL);
 }
 
+/* The real configs in ../shared/tokenizers (Qwen2.5-0.5B, Llama-3.2-1B, R1-Distill-Qwen-1.5B). */
+static void t_real_configs(void) {
+    static const struct { const char *dir; pd_arch arch; int head_dim, kv, tie, llama3, n_eos; } want[] = {
+        {"tokenizers/qwen2.5-0.5b-instruct", PD_ARCH_QWEN2, 64, 2, 1, 0, 1},
+        {"tokenizers/llama-3.2-1b-instruct", PD_ARCH_LLAMA, 64, 8, 1, 1, 3},
+        {"tokenizers/deepseek-r1-distill-qwen-1.5b", PD_ARCH_QWEN2, 128, 2, 0, 0, 1},
+    };
+    int seen = 0;
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        char rel[256];
+        snprintf(rel, sizeof rel, "%s/config.json", want[i].dir);
+        const char *p = shared_path(rel);
+        if (!p) continue;
+        seen++;
+        char *text;
+        size_t len;
+        pd_error err = {0};
+        pd_model_config c;
+        CHECK(pd_file_read(p, &text, &len, &err) == 0);
+        CHECK_MSG(pd_model_config_parse(text, len, p, &c, &err) == 0, "%s", err.msg);
+        free(text);
+        CHECK(c.arch == want[i].arch && c.head_dim == want[i].head_dim && c.n_kv_heads == want[i].kv);
+        CHECK(c.tie_embeddings == want[i].tie && c.rope_llama3 == want[i].llama3 && c.n_eos == want[i].n_eos);
+        CHECK(c.sliding_window == 0); /* use_sliding_window false in both Qwen configs */
+        if (c.rope_llama3) CHECK(c.rope_factor == 32.0 && c.rope_original_max_positions == 8192 && c.rope_theta == 500000.0);
+    }
+    if (!seen) SKIP("no configs in ../shared/tokenizers");
+}
+
 int main(void) {
     pd_mkdirs(TMP, NULL);
+    RUN(t_real_configs);
     RUN(t_header_validation);
     RUN(t_model_tensor_errors);
     RUN(t_truncated_files);

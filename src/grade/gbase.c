@@ -1,6 +1,6 @@
 /* gbase.c — the grader's arena allocator and exact rational arithmetic.
  *
- * Arena: a linked list of chunks (64 KiB, or bigger for a big request); allocations are
+ * Arena: a linked list of chunks (8 KiB doubling to 64 KiB, or bigger for a big request); allocations are
  * 16-byte aligned (the rationals hold __int128) and zeroed; everything is freed at once
  * by ga_free. A grading never allocates more than G_ARENA_BUDGET bytes in total: past it,
  * ga_alloc returns NULL and the stage that asked gives up cleanly.
@@ -33,7 +33,9 @@ void *ga_alloc(garena *a, size_t n) {
     }
     garena_chunk *c = a->head;
     if (!c || c->cap - c->used < n) {
-        size_t cap = n > 65536 ? n : 65536;
+        /* chunks grow 8 KiB, 16 KiB, ... up to 64 KiB: most gradings need one small chunk */
+        size_t cap = c ? (c->cap < 65536 ? c->cap * 2 : 65536) : 8192;
+        if (cap < n) cap = n;
         c = malloc(sizeof *c + cap);
         if (!c) {
             a->failed = 1;

@@ -44,7 +44,7 @@ static int own(pd_weights *w, void *p) {
 static const pd_st_tensor *need(pd_weights *w, const char *name, long d0, long d1, const char **file, pd_error *err) {
     const pd_st_tensor *t = pd_st_set_find(&w->st, name, file);
     if (!t) {
-        pd_err_set(err, PD_ENOTFOUND, "%s: missing tensor '%s'", w->st.n_files ? w->st.files[0].path : "model", name);
+        pd_err_set(err, PD_ENOTFOUND, "%s: missing tensor '%s'", w->where, name);
         return NULL;
     }
     if (t->dtype != PD_DT_F32 && t->dtype != PD_DT_F16 && t->dtype != PD_DT_BF16) {
@@ -126,6 +126,8 @@ int pd_weights_load(const char *dir, pd_weights *w, pd_error *err) {
     int rc = load_config(dir, &w->cfg, err);
     if (rc) return rc;
     if ((rc = pd_st_set_open(dir, &w->st, err))) return rc;
+    snprintf(w->where, sizeof w->where, "%s", w->st.n_files == 1 ? w->st.files[0].path : dir);
+    if (w->st.n_files > 1) snprintf(w->where, sizeof w->where, "%.400s/model.safetensors.index.json", dir);
     const pd_model_config *c = &w->cfg;
     int dim = c->hidden_size, q_dim = c->n_heads * c->head_dim, kv_dim = c->n_kv_heads * c->head_dim;
     w->layers = calloc((size_t)c->n_layers, sizeof *w->layers);

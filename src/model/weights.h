@@ -28,6 +28,7 @@ typedef struct pd_layer_weights {
 typedef struct pd_weights {
     pd_model_config cfg;
     pd_st_set st;              /* the mapped files the matrices point into */
+    char where[512];           /* the weights file or index, for messages */
     pd_wmat embed;             /* (vocab, dim) */
     pd_wmat lm_head;           /* (vocab, dim); the same as embed when tied */
     float *final_norm;         /* (dim) */

@@ -39,7 +39,7 @@ $(BUILD)/obj/%.o: %.c $(HEADERS)
 
 $(BUILD)/libponder.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	rm -f $@.tmp && ar rcs $@.tmp $^ && mv -f $@.tmp $@
+	rm -f $@.tmp && ar rcsP $@.tmp $^ && mv -f $@.tmp $@
 
 $(BUILD)/ponder: $(CLI_OBJ) $(BUILD)/libponder.a
 	$(CC) $(CFLAGS) -o $@.tmp $(CLI_OBJ) $(BUILD)/libponder.a $(LDLIBS) && mv -f $@.tmp $@

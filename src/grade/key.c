@@ -15,8 +15,9 @@
  *   text and words    "t:" and the lowercased letters (\text{Even}, Even, even)
  *
  * Keys never claim more than pd_grade_equal: two answers with the same key are equal. The
- * reverse can fail at the edges: float rounding (0.333333 = 1/3 under 6-decimal rounding,
- * but the keys differ) and relations against sets. */
+ * reverse can fail where equality is not transitive: float rounding (0.333333 = 1/3 under
+ * 6-decimal rounding, but the keys differ), an open interval read as a pair against a set
+ * ((1,2) = {1,2}), percentages (28% = 28 and 28% = 0.28), relations against sets. */
 #include "grade_int.h"
 
 #include <math.h>

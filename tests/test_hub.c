@@ -1132,10 +1132,11 @@ static void t_pull_locked(void) {
 
 static void t_cli_pull(void) {
     const char *cache = fresh_home("cli");
-    if (!pd_file_exists("build/ponder")) SKIP("build/ponder not built");
-    CHECK_EQ_INT(system("build/ponder pull --help > /dev/null"), 0);
-    CHECK(system("build/ponder pull 2> /dev/null") != 0);
-    FILE *p = popen("build/ponder pull test-org/tiny-model@v1.0 2> " TMP "/cli/stderr.txt", "r");
+    char cmd[1024];
+    CHECK_EQ_INT(run_ponder("pull --help > /dev/null"), 0);
+    CHECK(run_ponder("pull 2> /dev/null") != 0);
+    snprintf(cmd, sizeof cmd, "%s pull test-org/tiny-model@v1.0 2> " TMP "/cli/stderr.txt", ponder_bin());
+    FILE *p = popen(cmd, "r");
     char line[1024] = "";
     if (p) {
         if (!fgets(line, sizeof line, p)) line[0] = 0;
@@ -1150,7 +1151,8 @@ static void t_cli_pull(void) {
     CHECK_EQ_INT(pd_file_read(TMP "/cli/stderr.txt", &out, &n, NULL), 0);
     CHECK_MSG(out && strstr(out, "model.safetensors") && strstr(out, "3 files"), "%s", out ? out : "");
     free(out);
-    p = popen("build/ponder pull test-org/missing 2>&1", "r");
+    snprintf(cmd, sizeof cmd, "%s pull test-org/missing 2>&1", ponder_bin());
+    p = popen(cmd, "r");
     line[0] = 0;
     if (p) {
         if (!fgets(line, sizeof line, p)) line[0] = 0;

@@ -104,6 +104,18 @@ def random_texts(rng, count):
     return out
 
 
+# Characters where regex engines disagree about \s, \p{L}, \p{N} or case folding
+# (U+180E is \s for PCRE2 but not for Oniguruma, which tokenizers uses).
+EXOTIC = ['\u180e', '\u200b', '\ufeff', '\u0085', '\u1680', '\u2007', '\u202f', '\u205f', '\x1c', '\x1f', '\x0b',
+          '\x0c', '\r', '\t', '\u2028', '\u2029', '\u3000', '\xa0', 'ſ', 'K', 'İ', 'ß', 'ǅ', '\u0345', 'Σ', 'ς',
+          '\u00ad', '\u0600', '\U000e0001', '\U0010ffff', '\U0001d7d8', 'Ⅻ', '²', 'ǃ', 'a', ' ', ' ', '1', "'", 'S',
+          's', 'T', '\n', '!', '\u0300', '\u200d', '\U0001F999', 'ᾈ', '\u3007']
+
+
+def exotic_texts(rng, count):
+    return ["".join(rng.choice(EXOTIC) for _ in range(rng.randint(1, 40))) for _ in range(count)]
+
+
 def special_texts(key):
     sp = SPECIALS[key]
     return [
@@ -209,7 +221,7 @@ def main():
         tok = Tokenizer.from_file(os.path.join(d, "tokenizer.json"))
         hf = AutoTokenizer.from_pretrained(d)
         rng = random.Random(1234 + len(key))
-        texts = FIXED_TEXTS + special_texts(key) + random_texts(rng, args.random)
+        texts = FIXED_TEXTS + special_texts(key) + random_texts(rng, args.random) + exotic_texts(rng, 30)
         enc = []
         for t in texts:
             ids = tok.encode(t, add_special_tokens=False).ids

@@ -478,6 +478,41 @@ static int load_normalizer(load_ctx *c, json_t *n, int depth) {
 static const char GPT2_PATTERN[] =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
+/* The Unicode White_Space characters, as the contents of a character class. Hugging Face
+ * tokenizers runs its regexes with Oniguruma, whose \s is exactly this set; PCRE2's \s in
+ * UCP mode differs at the edges (it also matches U+180E, for one). */
+static const char WS_CLASS[] =
+    "\\t\\n\\x0B\\f\\r\\x20\\x85\\xA0\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}";
+
+/* Rewrites \s (in and out of character classes) and \S (outside classes) of a regex
+ * into explicit White_Space classes, appending the result to out. Returns 0 or PD_ENOMEM. */
+static int rewrite_space_escapes(const char *pat, size_t len, pd_buf *out) {
+    int in_class = 0;
+    size_t class_start = 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = pat[i];
+        if (ch == '\\' && i + 1 < len) {
+            char e = pat[i + 1];
+            int rc;
+            if (e == 's') rc = in_class ? pd_buf_puts(out, WS_CLASS) : pd_buf_printf(out, "[%s]", WS_CLASS);
+            else if (e == 'S' && !in_class) rc = pd_buf_printf(out, "[^%s]", WS_CLASS);
+            else rc = pd_buf_append(out, pat + i, 2);
+            if (rc) return PD_ENOMEM;
+            i++;
+            continue;
+        }
+        if (!in_class && ch == '[') {
+            in_class = 1;
+            class_start = i + 1;
+            if (class_start < len && pat[class_start] == '^') class_start++;
+        } else if (in_class && ch == ']' && i > class_start) {
+            in_class = 0;
+        }
+        if (pd_buf_putc(out, ch)) return PD_ENOMEM;
+    }
+    return 0;
+}
+
 /* Compiles a split pattern (UTF + UCP; literal when `literal`), JIT-compiling it when
  * available, and appends it to the pre-tokenizer. Returns 0 or an error. */
 static int add_regex(load_ctx *c, const char *pat, size_t len, int literal) {
@@ -486,7 +521,16 @@ static int add_regex(load_ctx *c, const char *pat, size_t len, int literal) {
     int ec;
     PCRE2_SIZE eo;
     uint32_t opts = PCRE2_UTF | PCRE2_UCP | (literal ? PCRE2_LITERAL : 0);
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, len, opts, &ec, &eo, NULL);
+    pd_buf rx = {0};
+    if (!literal) {
+        if (rewrite_space_escapes(pat, len, &rx)) {
+            pd_buf_free(&rx);
+            return FAIL(c, PD_ENOMEM, "out of memory");
+        }
+    }
+    pcre2_code *re = literal ? pcre2_compile((PCRE2_SPTR)pat, len, opts, &ec, &eo, NULL)
+                             : pcre2_compile((PCRE2_SPTR)(rx.data ? rx.data : ""), rx.len, opts, &ec, &eo, NULL);
+    pd_buf_free(&rx);
     if (!re) {
         PCRE2_UCHAR msg[160];
         pcre2_get_error_message(ec, msg, sizeof msg);

@@ -112,6 +112,10 @@ int32_t tok_lookup_form(const pd_tokenizer *t, const char *p, size_t n);
  * surrogates or code points above U+10FFFF). */
 size_t tok_utf8_valid_prefix(const unsigned char *p, size_t n);
 
+/* tokenizer_unicode.c (generated): letters / numbers newer than PCRE2's Unicode data, as
+ * character-class contents. */
+extern const char TOK_EXTRA_L[], TOK_EXTRA_N[];
+
 /* chat.c: recognise tok->chat_template into tok->chat (never fails; sets chat.why). */
 void tok_chat_recognise(pd_tokenizer *tok);
 void tok_chat_clear(tok_chat *c);

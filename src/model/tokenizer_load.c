@@ -484,21 +484,43 @@ static const char GPT2_PATTERN[] =
 static const char WS_CLASS[] =
     "\\t\\n\\x0B\\f\\r\\x20\\x85\\xA0\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}";
 
-/* Rewrites \s (in and out of character classes) and \S (outside classes) of a regex
- * into explicit White_Space classes, appending the result to out. Returns 0 or PD_ENOMEM. */
-static int rewrite_space_escapes(const char *pat, size_t len, pd_buf *out) {
+/* Rewrites a split regex for PCRE2 so that it matches what Oniguruma (Hugging Face
+ * tokenizers' engine) matches: \s (in and out of character classes) and \S (outside) become
+ * explicit White_Space classes, and \p{L} / \p{N} gain the letters and numbers of Unicode
+ * versions newer than PCRE2's data (tokenizer_unicode.c). Appends the result to out;
+ * returns 0 or PD_ENOMEM. */
+static int rewrite_regex(const char *pat, size_t len, pd_buf *out) {
     int in_class = 0;
     size_t class_start = 0;
     for (size_t i = 0; i < len; i++) {
         char ch = pat[i];
         if (ch == '\\' && i + 1 < len) {
             char e = pat[i + 1];
+            const char *extra = NULL;
+            size_t skip = 2;
+            if ((e == 'p' || e == 'P') && i + 4 < len && pat[i + 2] == '{' && pat[i + 4] == '}' &&
+                (pat[i + 3] == 'L' || pat[i + 3] == 'N')) {
+                extra = pat[i + 3] == 'L' ? TOK_EXTRA_L : TOK_EXTRA_N;
+                skip = 5;
+            } else if ((e == 'p' || e == 'P') && i + 2 < len && (pat[i + 2] == 'L' || pat[i + 2] == 'N')) {
+                extra = pat[i + 2] == 'L' ? TOK_EXTRA_L : TOK_EXTRA_N;
+                skip = 3;
+            }
             int rc;
             if (e == 's') rc = in_class ? pd_buf_puts(out, WS_CLASS) : pd_buf_printf(out, "[%s]", WS_CLASS);
             else if (e == 'S' && !in_class) rc = pd_buf_printf(out, "[^%s]", WS_CLASS);
-            else rc = pd_buf_append(out, pat + i, 2);
+            else if (extra && e == 'p') {
+                char prop = skip == 5 ? pat[i + 3] : pat[i + 2];
+                rc = in_class ? pd_buf_printf(out, "\\p{%c}%s", prop, extra) : pd_buf_printf(out, "[\\p{%c}%s]", prop, extra);
+            } else if (extra && e == 'P' && !in_class) {
+                char prop = skip == 5 ? pat[i + 3] : pat[i + 2];
+                rc = pd_buf_printf(out, "[^\\p{%c}%s]", prop, extra);
+            } else {
+                skip = 2;
+                rc = pd_buf_append(out, pat + i, 2);
+            }
             if (rc) return PD_ENOMEM;
-            i++;
+            i += skip - 1;
             continue;
         }
         if (!in_class && ch == '[') {
@@ -523,7 +545,7 @@ static int add_regex(load_ctx *c, const char *pat, size_t len, int literal) {
     uint32_t opts = PCRE2_UTF | PCRE2_UCP | (literal ? PCRE2_LITERAL : 0);
     pd_buf rx = {0};
     if (!literal) {
-        if (rewrite_space_escapes(pat, len, &rx)) {
+        if (rewrite_regex(pat, len, &rx)) {
             pd_buf_free(&rx);
             return FAIL(c, PD_ENOMEM, "out of memory");
         }

@@ -109,7 +109,10 @@ def random_texts(rng, count):
 EXOTIC = ['\u180e', '\u200b', '\ufeff', '\u0085', '\u1680', '\u2007', '\u202f', '\u205f', '\x1c', '\x1f', '\x0b',
           '\x0c', '\r', '\t', '\u2028', '\u2029', '\u3000', '\xa0', 'ſ', 'K', 'İ', 'ß', 'ǅ', '\u0345', 'Σ', 'ς',
           '\u00ad', '\u0600', '\U000e0001', '\U0010ffff', '\U0001d7d8', 'Ⅻ', '²', 'ǃ', 'a', ' ', ' ', '1', "'", 'S',
-          's', 'T', '\n', '!', '\u0300', '\u200d', '\U0001F999', 'ᾈ', '\u3007']
+          's', 'T', '\n', '!', '\u0300', '\u200d', '\U0001F999', 'ᾈ', '\u3007',
+          # letters / digits assigned after Unicode 14 (PCRE2 10.42's data): CJK Ext. I, Egyptian
+          # hieroglyphs Ext. A, Garay digits
+          '\U0002EE4D', '\U00013E10', '\U00010D40', '$']
 
 
 def exotic_texts(rng, count):

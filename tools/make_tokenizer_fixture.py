@@ -72,6 +72,8 @@ FIXED_TEXTS = [
     "I'm sure you'll see it's what they've done. WE'LL SEE IT'S THEIR'S. don't won't 'tis",
     # NFC cases: decomposed accents, Hangul jamo
     "Cafe\u0301 nai\u0308ve re\u0301sume\u0301 \u1100\u1161\u11a8 A\u030a \u212b",
+    # letters and digits newer than Unicode 14: each must split as a letter / a digit
+    "\U0002EE4D$a \U00013E10's x\U00010D40\U00010D41\U00010D42\U00010D43y \U0002EBF0\U0002EBF1, (\U00013460)",
     # special tokens inside text (filled in per tokenizer)
 ]
 

@@ -56,3 +56,27 @@ int cli_parse_int_list(const char *s, int *out, int max) {
     }
     return n ? n : -1;
 }
+
+int cli_parse_ids(const char *s, int32_t **out, size_t *n_out, const char **bad) {
+    size_t n = 0, cap = 0;
+    int32_t *ids = NULL;
+    const char *p = s;
+    *bad = NULL;
+    for (;;) {
+        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+        if (!*p) break;
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < 0 || v > INT32_MAX) *bad = p;
+        if (*bad || pd_grow((void **)&ids, &cap, n + 1, sizeof *ids)) {
+            free(ids);
+            return -1;
+        }
+        ids[n++] = (int32_t)v;
+        p = end;
+    }
+    *out = ids;
+    *n_out = n;
+    return 0;
+}

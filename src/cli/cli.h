@@ -23,6 +23,10 @@ int cli_fail_err(const char *cmd, const pd_error *err);
 /* Parse a whole non-negative integer / a double; 0 on success, -1 on junk. */
 int cli_parse_long(const char *s, long *out);
 int cli_parse_double(const char *s, double *out);
+/* Parse token ids separated by spaces, commas, tabs or newlines ("1 2 3", "1,2,3") into a
+ * malloc'd array (*ids, *n). Returns 0, or -1 on junk (then *bad points at it) or when out
+ * of memory (*bad NULL). */
+int cli_parse_ids(const char *s, int32_t **ids, size_t *n, const char **bad);
 /* Parse a comma list of integers ("1,4,16"); returns the count, or -1 on junk. */
 int cli_parse_int_list(const char *s, int *out, int max);
 

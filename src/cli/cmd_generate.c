@@ -36,28 +36,6 @@ static void usage(FILE *f) {
             "  --threads N       worker threads (default: one per CPU)\n");
 }
 
-/* Parse "1 2 3" / "1,2,3" into a malloc'd id array. Returns the count, or -1 on junk. */
-static long parse_ids(const char *s, int32_t **out) {
-    size_t n = 0, cap = 0;
-    int32_t *ids = NULL;
-    const char *p = s;
-    for (;;) {
-        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n') p++;
-        if (!*p) break;
-        char *end;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (end == p || errno || v < 0 || v > INT32_MAX || pd_grow((void **)&ids, &cap, n + 1, sizeof *ids)) {
-            free(ids);
-            return -1;
-        }
-        ids[n++] = (int32_t)v;
-        p = end;
-    }
-    *out = ids;
-    return (long)n;
-}
-
 /* Streams each generated piece of text to stdout. */
 static void print_piece(void *user, size_t seq, int32_t id, const char *piece, size_t len) {
     (void)user, (void)seq, (void)id;
@@ -131,13 +109,13 @@ int cmd_generate(int argc, char **argv) {
     }
     int rc = 1;
     int32_t *ids = NULL;
-    long n_ids = 0;
+    size_t n_ids = 0;
+    const char *bad;
     pd_model *m = NULL;
     pd_buf text = {0};
     pd_gen_seq seq = {0};
     if (prompt_ids) {
-        n_ids = parse_ids(prompt_ids, &ids);
-        if (n_ids <= 0) {
+        if (cli_parse_ids(prompt_ids, &ids, &n_ids, &bad) || n_ids == 0) {
             rc = cli_fail("generate", "bad --prompt-ids '%s' (space-separated non-negative ids)", prompt_ids);
             goto out;
         }
@@ -160,7 +138,7 @@ int cmd_generate(int argc, char **argv) {
             rc = cli_fail_err("generate", &err);
             goto out;
         }
-        n_ids = (long)n;
+        n_ids = n;
         if (!n_ids) {
             rc = cli_fail("generate", "the prompt encodes to no tokens");
             goto out;

@@ -18,28 +18,6 @@ static void usage(FILE *f) {
             "  --portable        use the portable C kernels instead of AVX2\n");
 }
 
-/* Parse "1 2 3" / "1,2,3" into a malloc'd id array; returns the count or -1 on junk. */
-static long parse_ids(const char *s, int32_t **out) {
-    size_t n = 0, cap = 0;
-    int32_t *ids = NULL;
-    const char *p = s;
-    for (;;) {
-        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n') p++;
-        if (!*p) break;
-        char *end;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (end == p || errno || v < 0 || v > INT32_MAX || pd_grow((void **)&ids, &cap, n + 1, sizeof *ids)) {
-            free(ids);
-            return -1;
-        }
-        ids[n++] = (int32_t)v;
-        p = end;
-    }
-    *out = ids;
-    return (long)n;
-}
-
 int cmd_logits(int argc, char **argv) {
     const char *model = NULL, *prompt_ids = NULL;
     long threads = 0;
@@ -60,8 +38,9 @@ int cmd_logits(int argc, char **argv) {
     }
     if (!model || !prompt_ids) return cli_fail("logits", "--model and --prompt-ids are required (see --help)");
     int32_t *ids = NULL;
-    long n = parse_ids(prompt_ids, &ids);
-    if (n <= 0) return cli_fail("logits", "bad --prompt-ids '%s' (space-separated non-negative ids)", prompt_ids);
+    size_t n = 0;
+    const char *bad;
+    if (cli_parse_ids(prompt_ids, &ids, &n, &bad) || n == 0) return cli_fail("logits", "bad --prompt-ids '%s' (space-separated non-negative ids)", prompt_ids);
     char dir[4096];
     pd_error err = {0};
     pd_model *m = NULL;

@@ -76,7 +76,7 @@ int cmd_tokenize(int argc, char **argv) {
     if (!tok) return cli_fail_err("tokenize", &err);
     pd_buf in = {0}, out = {0};
     int32_t *ids = NULL;
-    size_t n = 0, cap = 0;
+    size_t n = 0;
     int rc = 0;
     if (read_stdin(&in)) {
         rc = cli_fail("tokenize", "reading stdin: %s", strerror(errno));
@@ -90,28 +90,18 @@ int cmd_tokenize(int argc, char **argv) {
         for (size_t i = 0; i < n; i++) pd_buf_printf(&out, i ? " %d" : "%d", ids[i]);
         pd_buf_putc(&out, '\n');
     } else {
-        const char *p = in.data ? in.data : "";
-        for (;;) {
-            while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r' || *p == ',') p++;
-            if (!*p) break;
-            char *end;
-            errno = 0;
-            long v = strtol(p, &end, 10);
-            if (end == p || errno || v < 0 || v > INT32_MAX) {
-                rc = cli_fail("tokenize", "--decode: '%.20s' is not a token id", p);
-                goto done;
-            }
-            if ((size_t)v >= pd_tokenizer_vocab_size(tok)) {
-                rc = cli_fail("tokenize", "--decode: token id %ld is out of range (vocabulary of %zu)", v,
+        const char *bad;
+        if (cli_parse_ids(in.data ? in.data : "", &ids, &n, &bad)) {
+            rc = bad ? cli_fail("tokenize", "--decode: '%.*s' is not a token id", (int)strcspn(bad, " ,\t\r\n"), bad)
+                     : cli_fail("tokenize", "out of memory");
+            goto done;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if ((size_t)ids[i] >= pd_tokenizer_vocab_size(tok)) {
+                rc = cli_fail("tokenize", "--decode: token id %d is out of range (vocabulary of %zu)", ids[i],
                               pd_tokenizer_vocab_size(tok));
                 goto done;
             }
-            if (pd_grow((void **)&ids, &cap, n + 1, sizeof *ids)) {
-                rc = cli_fail("tokenize", "out of memory");
-                goto done;
-            }
-            ids[n++] = (int32_t)v;
-            p = end;
         }
         if (pd_tokenizer_decode_buf(tok, ids, n, skip_special, &out, &err)) {
             rc = cli_fail_err("tokenize", &err);

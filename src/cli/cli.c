@@ -80,3 +80,27 @@ int cli_parse_ids(const char *s, int32_t **out, size_t *n_out, const char **bad)
     *n_out = n;
     return 0;
 }
+
+int cli_opt_value(const char *cmd, int argc, char **argv, int *i, char *name, size_t name_size,
+                  const char **val) {
+    const char *a = argv[*i];
+    if (strncmp(a, "--", 2) != 0) return cli_fail(cmd, "unexpected argument '%s' (see --help)", a);
+    const char *eq = strchr(a, '=');
+    size_t nl = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+    if (nl >= name_size) return cli_fail(cmd, "unknown option '%s' (see --help)", a);
+    memcpy(name, a + 2, nl);
+    name[nl] = 0;
+    if (eq) *val = eq + 1;
+    else if (*i + 1 < argc) *val = argv[++*i];
+    else return cli_fail(cmd, "--%s needs a value", name);
+    return 0;
+}
+
+int cli_set_search_opt(const char *cmd, const char *name, const char *val, pd_search_cfg *cfg,
+                       pd_sim_params *sim) {
+    pd_error err = {0};
+    int rc = sim && !strncmp(name, "sim-", 4) ? pd_sim_params_set(sim, name + 4, val, &err)
+                                              : pd_search_cfg_set(cfg, name, val, &err);
+    if (rc == PD_ENOTFOUND) return cli_fail(cmd, "unknown option '--%s' (see --help)", name);
+    return rc ? cli_fail_err(cmd, &err) : 0;
+}

@@ -20,6 +20,15 @@ int cmd_pull(int argc, char **argv);
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Same, from a pd_error. */
 int cli_fail_err(const char *cmd, const pd_error *err);
+/* Read the option at argv[*i] as "--name VALUE" or "--name=VALUE": writes the name without
+ * dashes into name and points *val at the value (advancing *i past a separate value).
+ * Returns 0, or prints a one-line reason and returns 1 (not an option, no value). */
+int cli_opt_value(const char *cmd, int argc, char **argv, int *i, char *name, size_t name_size,
+                  const char **val);
+/* Apply a search option (pd_search_cfg_set) or, for "sim-*" names, a sim parameter
+ * (pd_sim_params_set; sim may be NULL). Returns 0, or prints the reason and returns 1. */
+int cli_set_search_opt(const char *cmd, const char *name, const char *val, pd_search_cfg *cfg,
+                       pd_sim_params *sim);
 /* Parse a whole non-negative integer / a double; 0 on success, -1 on junk. */
 int cli_parse_long(const char *s, long *out);
 int cli_parse_double(const char *s, double *out);

@@ -50,16 +50,9 @@ int cmd_demo(int argc, char **argv) {
             printf(HELP, pd_sim_params_help());
             return 0;
         }
-        if (strncmp(a, "--", 2) != 0) return cli_fail("demo", "unexpected argument '%s' (see --help)", a);
         char name[64];
-        const char *eq = strchr(a, '='), *val;
-        size_t nl = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-        if (nl >= sizeof name) return cli_fail("demo", "unknown option '%s' (see --help)", a);
-        memcpy(name, a + 2, nl);
-        name[nl] = 0;
-        if (eq) val = eq + 1;
-        else if (i + 1 < argc) val = argv[++i];
-        else return cli_fail("demo", "--%s needs a value", name);
+        const char *val;
+        if (cli_opt_value("demo", argc, argv, &i, name, sizeof name, &val)) return 1;
         long v;
         if (!strcmp(name, "problems")) {
             if (cli_parse_long(val, &v) || v < 1 || v > 100000)
@@ -74,9 +67,7 @@ int cmd_demo(int argc, char **argv) {
         } else if (!strcmp(name, "out")) {
             out = val;
         } else if (!strncmp(name, "sim-", 4)) {
-            int rc = pd_sim_params_set(&sim, name + 4, val, &err);
-            if (rc == PD_ENOTFOUND) return cli_fail("demo", "unknown option '--%s' (see --help)", name);
-            if (rc) return cli_fail_err("demo", &err);
+            if (cli_set_search_opt("demo", name, val, &o.base, &sim)) return 1;
         } else {
             return cli_fail("demo", "unknown option '--%s' (see --help)", name);
         }

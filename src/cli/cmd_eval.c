@@ -73,17 +73,9 @@ int cmd_eval(int argc, char **argv) {
             quiet = 1;
             continue;
         }
-        if (strncmp(a, "--", 2) != 0) return cli_fail("eval", "unexpected argument '%s' (see --help)", a);
-        /* --name VALUE or --name=VALUE */
         char name[64];
-        const char *eq = strchr(a, '='), *val;
-        size_t nl = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-        if (nl >= sizeof name) return cli_fail("eval", "unknown option '%s' (see --help)", a);
-        memcpy(name, a + 2, nl);
-        name[nl] = 0;
-        if (eq) val = eq + 1;
-        else if (i + 1 < argc) val = argv[++i];
-        else return cli_fail("eval", "--%s needs a value", name);
+        const char *val;
+        if (cli_opt_value("eval", argc, argv, &i, name, sizeof name, &val)) return 1;
         long v;
         if (!strcmp(name, "policy")) policy = val;
         else if (!strcmp(name, "prm")) prm = val;
@@ -108,14 +100,8 @@ int cmd_eval(int argc, char **argv) {
             if (cli_parse_long(val, &v) || v < 1 || v > 1000000)
                 return cli_fail("eval", "--max-inflight: bad value '%s'", val);
             o.max_inflight = (int)v;
-        } else if (!strncmp(name, "sim-", 4)) {
-            int rc = pd_sim_params_set(&sim, name + 4, val, &err);
-            if (rc == PD_ENOTFOUND) return cli_fail("eval", "unknown option '--%s' (see --help)", name);
-            if (rc) return cli_fail_err("eval", &err);
-        } else {
-            int rc = pd_search_cfg_set(&o.base, name, val, &err);
-            if (rc == PD_ENOTFOUND) return cli_fail("eval", "unknown option '--%s' (see --help)", name);
-            if (rc) return cli_fail_err("eval", &err);
+        } else if (cli_set_search_opt("eval", name, val, &o.base, &sim)) {
+            return 1;
         }
     }
     if (!policy) return cli_fail("eval", "--policy is required (only 'sim' for now)");

@@ -50,14 +50,8 @@ int cmd_solve(int argc, char **argv) {
             continue;
         }
         char name[64];
-        const char *eq = strchr(a, '='), *val;
-        size_t nl = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-        if (nl >= sizeof name) return cli_fail("solve", "unknown option '%s' (see --help)", a);
-        memcpy(name, a + 2, nl);
-        name[nl] = 0;
-        if (eq) val = eq + 1;
-        else if (i + 1 < argc) val = argv[++i];
-        else return cli_fail("solve", "--%s needs a value", name);
+        const char *val;
+        if (cli_opt_value("solve", argc, argv, &i, name, sizeof name, &val)) return 1;
         long v;
         if (!strcmp(name, "policy")) policy = val;
         else if (!strcmp(name, "prm")) prm = val;
@@ -80,14 +74,8 @@ int cmd_solve(int argc, char **argv) {
                 if (!strcmp(val, pd_select_name((pd_select)k))) break;
             if (k == PD_N_SELECT) return cli_fail("solve", "--select: '%s' is not naive, weighted or maj", val);
             sel = (pd_select)k;
-        } else if (!strncmp(name, "sim-", 4)) {
-            int rc = pd_sim_params_set(&sim, name + 4, val, &err);
-            if (rc == PD_ENOTFOUND) return cli_fail("solve", "unknown option '--%s' (see --help)", name);
-            if (rc) return cli_fail_err("solve", &err);
-        } else {
-            int rc = pd_search_cfg_set(&cfg, name, val, &err);
-            if (rc == PD_ENOTFOUND) return cli_fail("solve", "unknown option '--%s' (see --help)", name);
-            if (rc) return cli_fail_err("solve", &err);
+        } else if (cli_set_search_opt("solve", name, val, &cfg, &sim)) {
+            return 1;
         }
     }
     if (!policy) return cli_fail("solve", "--policy is required (only 'sim' for now)");

@@ -344,18 +344,9 @@ static long long lossy_append(pd_buf *out, const unsigned char *p, size_t n, int
     if (n == 0) return 0;
     size_t i = 0, run = 0; /* p[run..i) is valid and not yet appended */
     while (i < n) {
-        unsigned c = p[i];
+        unsigned c = p[i], lo, hi;
         if (c < 0x80) { i++; continue; }
-        size_t need;
-        unsigned lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF) need = 1;
-        else if (c == 0xE0) { need = 2; lo = 0xA0; }
-        else if (c == 0xED) { need = 2; hi = 0x9F; }
-        else if (c >= 0xE1 && c <= 0xEF) need = 2;
-        else if (c == 0xF0) { need = 3; lo = 0x90; }
-        else if (c >= 0xF1 && c <= 0xF3) need = 3;
-        else if (c == 0xF4) { need = 3; hi = 0x8F; }
-        else need = 0; /* not a lead byte */
+        size_t need = tok_utf8_lead(c, &lo, &hi); /* 0: not a lead byte */
         size_t k = 1;
         if (need) {
             for (; k <= need && i + k < n; k++) {

@@ -110,6 +110,9 @@ int32_t tok_lookup_form(const pd_tokenizer *t, const char *p, size_t n);
 
 /* Length of the valid UTF-8 prefix of p[0..n) (n when all valid; strict: no overlongs,
  * surrogates or code points above U+10FFFF). */
+/* Continuation bytes after UTF-8 lead byte c (0: not a lead byte) and the range allowed
+ * for the first of them. */
+size_t tok_utf8_lead(unsigned c, unsigned *lo, unsigned *hi);
 size_t tok_utf8_valid_prefix(const unsigned char *p, size_t n);
 
 /* tokenizer_unicode.c (generated): letters / numbers newer than PCRE2's Unicode data, as

@@ -80,22 +80,29 @@ static size_t table_size(size_t n) {
 
 /* ---------------------------------------------------------------- UTF-8 */
 
+/* How many continuation bytes follow lead byte c (0 when c is not a valid lead byte), and
+ * the range [*lo, *hi] allowed for the first of them (which excludes overlong forms,
+ * surrogates and code points past U+10FFFF). */
+size_t tok_utf8_lead(unsigned c, unsigned *lo, unsigned *hi) {
+    *lo = 0x80, *hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) return 1;
+    if (c == 0xE0) return *lo = 0xA0, 2;
+    if (c == 0xED) return *hi = 0x9F, 2;
+    if (c >= 0xE1 && c <= 0xEF) return 2;
+    if (c == 0xF0) return *lo = 0x90, 3;
+    if (c >= 0xF1 && c <= 0xF3) return 3;
+    if (c == 0xF4) return *hi = 0x8F, 3;
+    return 0;
+}
+
 /* Length of the valid UTF-8 prefix of p[0..n). */
 size_t tok_utf8_valid_prefix(const unsigned char *p, size_t n) {
     size_t i = 0;
     while (i < n) {
-        unsigned c = p[i];
+        unsigned c = p[i], lo, hi;
         if (c < 0x80) { i++; continue; }
-        size_t need;
-        unsigned lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF) need = 1;
-        else if (c == 0xE0) { need = 2; lo = 0xA0; }
-        else if (c == 0xED) { need = 2; hi = 0x9F; }
-        else if (c >= 0xE1 && c <= 0xEF) need = 2;
-        else if (c == 0xF0) { need = 3; lo = 0x90; }
-        else if (c >= 0xF1 && c <= 0xF3) need = 3;
-        else if (c == 0xF4) { need = 3; hi = 0x8F; }
-        else return i;
+        size_t need = tok_utf8_lead(c, &lo, &hi);
+        if (!need) return i;
         if (i + need >= n) return i; /* truncated */
         if (p[i + 1] < lo || p[i + 1] > hi) return i;
         for (size_t k = 2; k <= need; k++)

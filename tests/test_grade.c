@@ -119,6 +119,16 @@ static void t_intervals_sets(void) {
     EQ("x \\in [-2,7]", "[-2,7]");
     EQ("[-2,7]", "-2 \\le x \\le 7"); /* relation gold vs set prediction */
     EQ("(0,9) \\cup (9,36)", "(0,36) \\setminus \\{9\\}");
+    /* the empty set is no scalar: points at infinity or past the sampled range are not
+     * "nothing", and an equation's solutions are not missing because no sample hits them */
+    NE("\\emptyset", "\\infty");
+    NE("\\infty", "\\emptyset");
+    NE("\\varnothing", "10^{40}");
+    NE("\\emptyset", "2x = 2");
+    NE("\\emptyset", "x^2 = 2");
+    EQ("\\emptyset", "x^2 < 0");
+    EQ("\\{1\\}", "2x = 2");
+    EQ("\\{\\}", "\\emptyset");
 }
 
 static void t_matrices(void) {

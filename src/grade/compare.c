@@ -404,7 +404,8 @@ static int member(const gnode *s, double t, const relvar *rv, int d) {
     case G_TUPLE:
         for (int i = 0; i < s->nkid; i++) {
             double v;
-            if (real_of(s->kid[i], &v)) return -1;
+            /* an infinite element is no point of the line: membership cannot tell */
+            if (real_of(s->kid[i], &v) || !isfinite(v)) return -1;
             if (fabs(v - t) <= 1e-9 * fmax(1, fabs(t))) return 1;
         }
         return 0;
@@ -459,13 +460,16 @@ static int member(const gnode *s, double t, const relvar *rv, int d) {
     }
 }
 
-/* Collect finite endpoint values of a set or relation (and their negatives). */
+/* Collect finite endpoint values of a set or relation (and their negatives). The elements
+ * of a finite set are collected whatever their size: a point that is never sampled would
+ * make {10^{40}} look empty. */
 static void endpoints(const gnode *s, double *pts, int *n, int max, int d) {
     if (!s || d > G_MAX_DEPTH) return;
     if (s->kind == G_INTERVAL || s->kind == G_SET || s->kind == G_TUPLE || s->kind == G_REL) {
+        int points = s->kind == G_SET || s->kind == G_TUPLE;
         for (int i = 0; i < s->nkid; i++) {
             double v;
-            if (!real_of(s->kid[i], &v) && isfinite(v) && fabs(v) < 1e12 && *n + 2 <= max) {
+            if (!real_of(s->kid[i], &v) && isfinite(v) && (points || fabs(v) < 1e12) && *n + 2 <= max) {
                 pts[(*n)++] = v;
                 pts[(*n)++] = -v;
             }
@@ -481,7 +485,17 @@ static int cmp_dbl(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* Same membership at points around every endpoint of either side. */
+/* 1 when a relation chain has an '=' link: its solutions are isolated points. */
+static int has_eq_link(const gnode *n) {
+    if (!n || n->kind != G_REL) return 0;
+    for (int i = 0; i + 1 < n->nkid; i++)
+        if (n->rel[i] == GR_EQ) return 1;
+    return 0;
+}
+
+/* Same membership at points around every endpoint of either side. Both sides empty at every
+ * point proves nothing when one is an equation (2x = 2 has the solution 1, which no sample
+ * hits): then the sets are not found equal. */
 static int same_members(const gnode *a, const gnode *b, const relvar *rv) {
     double e[128];
     int ne = 0;
@@ -503,11 +517,13 @@ static int same_members(const gnode *a, const gnode *b, const relvar *rv) {
         pts[np++] = e[0] - 1;
         pts[np++] = e[ne - 1] + 1;
     }
+    int hits = 0;
     for (int i = 0; i < np; i++) {
         int ma = member(a, pts[i], rv, 0), mb = member(b, pts[i], rv, 0);
         if (ma < 0 || mb < 0 || ma != mb) return 0;
+        hits += ma;
     }
-    return 1;
+    return hits > 0 || !(has_eq_link(a) || has_eq_link(b));
 }
 
 /* Variables of a relation, an undefined function f(x) counting as one variable f. */

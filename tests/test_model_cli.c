@@ -187,6 +187,28 @@ static void t_generate_text(void) {
             CHECK_MSG(sl == at + 1 && memcmp(so, b.data, at) == 0, "stop '%c' at %zu: got %zu bytes", stop, at, sl);
             free(so);
         }
+        /* a run cut off in the middle of a UTF-8 character: the streamed text still ends with
+         * what the final flush yields (U+FFFD), exactly as the decoded ids */
+        size_t cut = 0;
+        pd_detok_init(&dt, tok, 1);
+        pd_buf pre = {0};
+        for (size_t i = 0; i < nid && !cut; i++) {
+            pd_detok_push(&dt, ids[i], &pre);
+            if (dt.n_pending) cut = i + 1;
+        }
+        CHECK_MSG(cut > 0, "no generated token leaves half a character pending; pick another seed");
+        if (cut) {
+            pd_detok_flush(&dt, &pre);
+            char *so;
+            size_t sl;
+            snprintf(args, sizeof args, "generate --model " TMP "/model --prompt 'a!b' --max-tokens %zu --ignore-eos "
+                     "--temperature 1 --seed 5", cut);
+            CHECK_EQ_INT(capture(args, &so, &sl), 0);
+            CHECK_MSG(sl == pre.len + 1 && memcmp(so, pre.data, pre.len) == 0,
+                      "cut after %zu tokens: streamed %zu bytes, decoded %zu", cut, sl, pre.len);
+            free(so);
+        }
+        pd_buf_free(&pre);
         pd_buf_free(&b);
     }
     free(dec);

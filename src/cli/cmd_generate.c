@@ -36,18 +36,19 @@ static void usage(FILE *f) {
             "  --threads N       worker threads (default: one per CPU)\n");
 }
 
-/* Streams each generated piece of text to stdout. */
+/* Streams each generated piece of text to stdout; *user counts the bytes written. */
 static void print_piece(void *user, size_t seq, int32_t id, const char *piece, size_t len) {
-    (void)user, (void)seq, (void)id;
+    (void)seq, (void)id;
     fwrite(piece, 1, len, stdout);
     fflush(stdout);
+    *(size_t *)user += len;
 }
 
 int cmd_generate(int argc, char **argv) {
     const char *model = NULL, *prompt = NULL, *prompt_ids = NULL, *system = NULL, *stop[MAX_STOP];
     int chat = 0, print_ids = 0;
     long threads = 0, seed = 0;
-    size_t n_stop = 0;
+    size_t n_stop = 0, streamed = 0;
     pd_gen_params gp = {0};
     gp.sampling = pd_sampling_greedy();
     gp.max_tokens = 256;
@@ -151,7 +152,7 @@ int cmd_generate(int argc, char **argv) {
     }
     gp.stop = stop;
     gp.n_stop = n_stop;
-    if (!print_ids && !n_stop) gp.on_token = print_piece;
+    if (!print_ids && !n_stop) gp.on_token = print_piece, gp.user = &streamed;
     seq.prompt = ids;
     seq.n_prompt = (size_t)n_ids;
     seq.seed = (uint64_t)seed;
@@ -167,6 +168,8 @@ int cmd_generate(int argc, char **argv) {
         if (seq.text) fwrite(seq.text, 1, seq.text_len, stdout);
         printf("\n");
     } else {
+        /* the final flush of a half-finished UTF-8 character (U+FFFD) reaches no token's piece */
+        if (seq.text && seq.text_len > streamed) fwrite(seq.text + streamed, 1, seq.text_len - streamed, stdout);
         printf("\n");
     }
     rc = 0;

@@ -176,6 +176,8 @@ static void t_keys(void) {
         {"\\text{Even}", "even", "\\textbf{even}"},
         {"x > 1", "1 < x", "x>1"},
         {"[0,1)", "\\left[0, 1\\right)", "[0,1)"},
+        {"a=2, b=3", "b = 3, a = 2", "\\{a=2,b=3\\}"},
+        {"x=2, x=-3", "-3, 2", "x = -3 \\text{ or } x = 2"},
     };
     for (size_t i = 0; i < sizeof same / sizeof *same; i++) {
         char *k0 = pd_grade_key(same[i][0]);
@@ -188,7 +190,8 @@ static void t_keys(void) {
         free(k0);
     }
     const char *diff[] = {"\\frac{1}{2}", "\\frac{1}{3}", "x+1", "x+2", "(1,2)", "[1,2]", "\\{1,2\\}",
-                          "\\text{east}", "\\sqrt{2}", "2\\sqrt2", "x > 1", "x < 1"};
+                          "\\text{east}", "\\sqrt{2}", "2\\sqrt2", "x > 1", "x < 1",
+                          "a=2, b=3", "a=3, b=2", "a=2, c=3"};
     for (size_t i = 0; i < sizeof diff / sizeof *diff; i++)
         for (size_t j = i + 1; j < sizeof diff / sizeof *diff; j++) {
             char *a = pd_grade_key(diff[i]), *b = pd_grade_key(diff[j]);

@@ -7,14 +7,17 @@
  *                     \frac{1}{\sqrt 2} share "~0.7071067812")
  *   with variables    "f[x,y]" and the values at three fixed points, so x/7+2/7 and
  *                     (x+2)/7 share a key
- *   assignments       x = 3 keys as 3 (equality reads "x = 3" and "3" alike)
+ *   assignments       x = 3 keys as 3 (equality reads "x = 3" and "3" alike); in a set or
+ *                     tuple assigning to different names (a = 2, b = 3), "t:a=2" per element
  *   relations         operator and the normalised difference lhs - rhs (x > 1 and 1 < x agree)
  *   tuples / sets     "(k1,k2)" in order / "{..}" sorted and deduplicated
  *   intervals, unions "[a,b)" ; "U(..)" sorted
  *   matrices          "M2x2[..]"
  *   text and words    "t:" and the lowercased letters (\text{Even}, Even, even)
  *
- * Keys never claim more than pd_grade_equal: two answers with the same key are equal. The
+ * Keys never claim more than pd_grade_equal: two answers with the same key are equal, except
+ * assignments to different names of one value (x = 3 and y = 3 both key as 3, as both equal
+ * 3, though not each other). The
  * reverse can fail where equality is not transitive: float rounding (0.333333 = 1/3 under
  * 6-decimal rounding, but the keys differ), an open interval read as a pair against a set
  * ((1,2) = {1,2}), percentages (28% = 28 and 28% = 0.28), relations against sets. */
@@ -53,6 +56,26 @@ static void fmt_val(double complex v, char *buf, size_t n) {
 
 static int key_rec(gctx *c, const gnode *n, kb *k, int d);
 
+/* 1 when n is an assignment: an all-'=' chain whose left side is only symbols (x = 3). */
+static int is_assignment(const gnode *n) {
+    if (!n || n->kind != G_REL) return 0;
+    for (int i = 0; i + 1 < n->nkid; i++)
+        if (n->rel[i] != GR_EQ) return 0;
+    return gonly_symbols(n->kid[0], 0);
+}
+
+/* 1 when the elements hold assignments to different left sides (a = 2, b = 3): their keys
+ * must keep the names, or "a = 2, b = 3" and "a = 3, b = 2" would share one. */
+static int assigns_differ(gnode *const *kid, int nk) {
+    const gnode *first = NULL;
+    for (int i = 0; i < nk; i++) {
+        if (!is_assignment(kid[i])) continue;
+        if (!first) first = kid[i]->kid[0];
+        else if (!gsame(first, kid[i]->kid[0], 0)) return 1;
+    }
+    return 0;
+}
+
 static int cmp_strs(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
@@ -64,7 +87,7 @@ static void kids(gctx *c, gnode *const *kid, int nk, kb *k, int sorted, int d) {
         return;
     }
     char *parts[256];
-    int np = 0;
+    int np = 0, named = assigns_differ(kid, nk);
     for (int i = 0; i < nk; i++) {
         char *buf = ga_alloc(c->a, 1024);
         if (!buf) {
@@ -72,6 +95,10 @@ static void kids(gctx *c, gnode *const *kid, int nk, kb *k, int sorted, int d) {
             return;
         }
         kb sub = {buf, 0, 1024, 0};
+        if (named && is_assignment(kid[i])) { /* "name=value" */
+            key_rec(c, kid[i]->kid[0], &sub, d + 1);
+            kput(&sub, "=");
+        }
         key_rec(c, kid[i], &sub, d + 1);
         if (sub.err) {
             k->err = 1;
@@ -224,9 +251,7 @@ static int key_rec(gctx *c, const gnode *n, kb *k, int d) {
     }
     /* assignments key as their value */
     if (n->kind == G_REL) {
-        int alleq = 1;
-        for (int i = 0; i + 1 < n->nkid; i++) alleq &= n->rel[i] == GR_EQ;
-        if (alleq && gonly_symbols(n->kid[0], 0)) return key_rec(c, n->kid[n->nkid - 1], k, d + 1);
+        if (is_assignment(n)) return key_rec(c, n->kid[n->nkid - 1], k, d + 1);
         kput(k, "rel(");
         rel_key(c, n, k);
         kput(k, ")");

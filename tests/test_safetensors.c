@@ -312,6 +312,21 @@ static void t_config_errors(void) {
     CHECK(pd_model_config_parse(ok, strlen(ok), "q/config.json", &c, &err) == 0);
     CHECK(c.arch == PD_ARCH_QWEN2 && c.head_dim == 16 && c.attn_qkv_bias && !c.attn_o_bias && c.rope_theta == 1e6);
     CHECK(c.n_eos == 2 && c.eos_ids[1] == 6 && c.sliding_window == 32 && !c.layer_sliding[0] && c.layer_sliding[1]);
+    /* transformers' defaults where the keys are absent: sliding_window 4096 (null: none),
+     * max_window_layers 28 */
+    const char *mis = "{\"model_type\":\"mistral\",\"hidden_size\":64,\"intermediate_size\":128,\"num_hidden_layers\":2,"
+                      "\"num_attention_heads\":4,\"vocab_size\":100}";
+    CHECK(pd_model_config_parse(mis, strlen(mis), "m/config.json", &c, &err) == 0);
+    CHECK(c.sliding_window == 4096 && c.layer_sliding[0] && c.layer_sliding[1]);
+    const char *mis_null = "{\"model_type\":\"mistral\",\"hidden_size\":64,\"intermediate_size\":128,\"num_hidden_layers\":2,"
+                           "\"num_attention_heads\":4,\"vocab_size\":100,\"sliding_window\":null}";
+    CHECK(pd_model_config_parse(mis_null, strlen(mis_null), "m/config.json", &c, &err) == 0);
+    CHECK(c.sliding_window == 0 && !c.layer_sliding[0]);
+    const char *qw = "{\"model_type\":\"qwen2\",\"hidden_size\":64,\"intermediate_size\":128,\"num_hidden_layers\":30,"
+                     "\"num_attention_heads\":4,\"vocab_size\":100,\"use_sliding_window\":true}";
+    CHECK(pd_model_config_parse(qw, strlen(qw), "q/config.json", &c, &err) == 0);
+    CHECK(c.sliding_window == 4096 && !c.layer_sliding[0] && !c.layer_sliding[27] && c.layer_sliding[28] && c.layer_sliding[29]);
+    CHECK(pd_model_config_parse(ok, strlen(ok), "q/config.json", &c, &err) == 0);
     CHECK(pd_model_config_merge_generation("{\"eos_token_id\":[6,9]}", 22, "g", &c, &err) == 0);
     CHECK(c.n_eos == 3 && c.eos_ids[2] == 9);
     CHECK(pd_model_config_merge_generation("{\"eos_token_id\":[6,900]}", 24, "gen.json", &c, &err) == PD_EFORMAT &&

@@ -114,10 +114,13 @@ static int parse_sliding(const json_t *root, const char *name, pd_model_config *
     if (cfg->arch == PD_ARCH_LLAMA) return 0;
     if (cfg->arch == PD_ARCH_QWEN2) {
         if ((rc = get_bool(root, name, "use_sliding_window", 0, &use, err))) return rc;
-        if ((rc = get_int(root, name, "max_window_layers", 0, 0, 1 << 20, &max_window_layers, err))) return rc;
+        if ((rc = get_int(root, name, "max_window_layers", 28, 0, 1 << 20, &max_window_layers, err))) return rc;
     }
     if (!use) return 0;
-    if ((rc = get_int(root, name, "sliding_window", 0, 0, 1 << 30, &cfg->sliding_window, err))) return rc;
+    /* transformers' defaults: an absent sliding_window is 4096 (null means no window), an
+     * absent max_window_layers 28 */
+    int sw_default = json_object_get(root, "sliding_window") ? 0 : 4096;
+    if ((rc = get_int(root, name, "sliding_window", sw_default, 0, 1 << 30, &cfg->sliding_window, err))) return rc;
     if (!cfg->sliding_window) return 0;
     const json_t *lt = json_object_get(root, "layer_types");
     if (json_is_array(lt)) {

@@ -186,6 +186,16 @@ static void t_recognise(void) {
                                             "{% endif %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
                                             "'<|im_end|>' + '\\n'}}{% endfor %}", &err) == 0);
     CHECK_STR(render(q, m, 1, 0, 0), "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n");
+    /* Qwen2.5-Math's default system prompt: a string literal holding an escaped backslash
+     * and braces ("\\boxed{}" renders as "\boxed{}", as transformers renders it) */
+    CHECK(pd_tokenizer_set_chat_template(q, "{%- if messages[0]['role'] == 'system' %}{{- '<|im_start|>system\\n' + "
+                                            "messages[0]['content'] + '<|im_end|>\\n' }}{%- else %}{{- '<|im_start|>system\\n"
+                                            "Reason, put the answer in \\\\boxed{}, don\\'t stop.<|im_end|>\\n' }}{%- endif %}"
+                                            "{%- for message in messages %}{{- '<|im_start|>' + message.role + '\\n' + "
+                                            "message.content + '<|im_end|>' + '\\n' }}{%- endfor %}", &err) == 0);
+    CHECK_EQ_INT(pd_tokenizer_chat_family(q), PD_CHAT_CHATML);
+    CHECK_STR(render(q, m, 1, 0, 0), "<|im_start|>system\nReason, put the answer in \\boxed{}, don't stop.<|im_end|>\n"
+                                     "<|im_start|>user\nHi<|im_end|>\n");
     /* unrecognised: a clear error naming the problem */
     CHECK(pd_tokenizer_set_chat_template(q, "{{ messages[0]['content'] }}</s>", &err) == 0);
     CHECK_EQ_INT(pd_tokenizer_chat_family(q), PD_CHAT_NONE);

@@ -41,30 +41,61 @@ void tok_chat_clear(tok_chat *c) {
     memset(c, 0, sizeof *c);
 }
 
-/* Reads the literal default system prompt out of a ChatML template: the text between
- * "<|im_start|>system\n" and "<|im_end|>" inside one Jinja string literal. Returns a
- * malloc'd unescaped copy, or NULL when the template writes none. */
-static char *chatml_default_system(const char *tmpl) {
-    static const char *heads[] = {"<|im_start|>system\\n", "<|im_start|>system\n"};
-    for (int h = 0; h < 2; h++) {
-        size_t hl = strlen(heads[h]);
-        for (const char *p = strstr(tmpl, heads[h]); p; p = strstr(p + 1, heads[h])) {
-            const char *s = p + hl, *e = strstr(s, "<|im_end|>");
-            if (!e || e == s || strcspn(s, "'\"{}+") < (size_t)(e - s)) continue;
-            char *out = malloc((size_t)(e - s) + 1);
-            if (!out) return NULL;
-            size_t n = 0;
-            for (const char *q = s; q < e; q++) {
-                if (*q == '\\' && q + 1 < e) {
-                    q++;
-                    out[n++] = *q == 'n' ? '\n' : *q == 't' ? '\t' : *q;
-                } else {
-                    out[n++] = *q;
-                }
-            }
-            out[n] = 0;
-            return out;
+/* Copies the Jinja string literal whose opening quote is at q into a malloc'd string,
+ * undoing the escapes Jinja undoes (\n \t \r \\ \' \"; any other backslash is kept, as
+ * Python does). Returns NULL when the literal is not closed (or out of memory). */
+static char *jinja_literal(const char *q) {
+    char quote = *q;
+    const char *end = q + 1;
+    while (*end && *end != quote) end += end[0] == '\\' && end[1] ? 2 : 1;
+    if (!*end) return NULL;
+    char *out = malloc((size_t)(end - q));
+    if (!out) return NULL;
+    size_t n = 0;
+    for (const char *p = q + 1; p < end; p++) {
+        if (*p == '\\' && p + 1 < end) {
+            char e = *++p;
+            if (e == 'n') out[n++] = '\n';
+            else if (e == 't') out[n++] = '\t';
+            else if (e == 'r') out[n++] = '\r';
+            else if (e == '\\' || e == '\'' || e == '"') out[n++] = e;
+            else out[n++] = '\\', out[n++] = e;
+        } else {
+            out[n++] = *p;
         }
+    }
+    out[n] = 0;
+    return out;
+}
+
+/* Reads the literal default system prompt out of a ChatML template: the text between
+ * "<|im_start|>system\n" and "<|im_end|>", either inside one Jinja string literal (Qwen2.5:
+ * '<|im_start|>system\nYou are Qwen...<|im_end|>\n'; Qwen2.5-Math's holds "\\boxed{}")
+ * or as plain template text. Returns a malloc'd unescaped copy, or NULL when the template
+ * writes none (e.g. only '<|im_start|>system\n' + messages[0]['content'] + ...). */
+static char *chatml_default_system(const char *tmpl) {
+    static const char head[] = "<|im_start|>system";
+    const size_t hl = sizeof head - 1;
+    for (const char *p = strstr(tmpl, head); p; p = strstr(p + 1, head)) {
+        if (p > tmpl && (p[-1] == '\'' || p[-1] == '"')) { /* a string literal */
+            char *lit = jinja_literal(p - 1);
+            char *e = lit && lit[hl] == '\n' ? strstr(lit + hl + 1, "<|im_end|>") : NULL;
+            if (!e) {
+                free(lit);
+                continue;
+            }
+            *e = 0;
+            memmove(lit, lit + hl + 1, (size_t)(e - (lit + hl + 1)) + 1);
+            return lit;
+        }
+        /* plain template text: up to <|im_end|>, with no Jinja in between */
+        const char *s = p + hl, *e;
+        if (*s++ != '\n' || !(e = strstr(s, "<|im_end|>")) || strcspn(s, "{}") < (size_t)(e - s)) continue;
+        char *out = malloc((size_t)(e - s) + 1);
+        if (!out) return NULL;
+        memcpy(out, s, (size_t)(e - s));
+        out[e - s] = 0;
+        return out;
     }
     return NULL;
 }

@@ -175,6 +175,11 @@ static void t_backend_specs(void) {
     CHECK_EQ_INT(pd_sim_params_set(&sp, "prm-noise", "0.5", &err), 0);
     CHECK(sp.prm_noise == 0.5);
     CHECK_EQ_INT(pd_sim_params_set(&sp, "policy-acc", "1.5", &err), PD_EINVAL);
+    /* a rejected value leaves the parameters as they were: later settings still work */
+    CHECK(sp.policy_acc == 0.95);
+    CHECK_EQ_INT(pd_sim_params_set(&sp, "prm-sep", "2", &err), 0);
+    CHECK(sp.prm_sep == 2.0);
+    CHECK_EQ_INT(pd_sim_params_check(&sp, &err), 0);
     CHECK_EQ_INT(pd_sim_params_set(&sp, "step-tokens", "2.5", &err), PD_EINVAL);
     CHECK_EQ_INT(pd_sim_params_set(&sp, "bogus", "1", &err), PD_ENOTFOUND);
     pd_search_cfg c;

@@ -191,7 +191,7 @@ void pd_sim_params_default(pd_sim_params *p);
 /* Set one parameter by its option name without the "--sim-" prefix ("policy-acc",
  * "acc-decay", "default-level", "base-steps", "distractor", "wrong-spread", "prm-sep",
  * "prm-noise", "step-tokens", "policy-params", "prm-params"). Returns 0, PD_ENOTFOUND for an
- * unknown name, or PD_EINVAL for a bad value. */
+ * unknown name, or PD_EINVAL for a bad value (then *p is left unchanged). */
 int pd_sim_params_set(pd_sim_params *p, const char *name, const char *value, pd_error *err);
 /* Help text for the --sim-* options (one line per option, with its default). */
 const char *pd_sim_params_help(void);

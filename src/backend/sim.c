@@ -470,14 +470,16 @@ int pd_sim_params_check(const pd_sim_params *p, pd_error *err) {
     return 0;
 }
 
-/* Set one parameter by name (see the header). */
-int pd_sim_params_set(pd_sim_params *p, const char *name, const char *value, pd_error *err) {
+/* Set one parameter by name (see the header). The change is made on a copy and kept only
+ * when the whole set passes the range check: a rejected value leaves *out as it was. */
+int pd_sim_params_set(pd_sim_params *out, const char *name, const char *value, pd_error *err) {
     if (!value || !*value) return pd_err_set(err, PD_EINVAL, "--sim-%s: missing value", name);
     char *end;
     double v = strtod(value, &end);
     if (*end || !isfinite(v))
         return pd_err_set(err, PD_EINVAL, "--sim-%s: '%s' is not a number", name, value);
     int is_int = v == floor(v) && fabs(v) < 2e9;
+    pd_sim_params tmp = *out, *p = &tmp;
     if (!strcmp(name, "policy-acc")) p->policy_acc = v;
     else if (!strcmp(name, "acc-decay")) p->acc_decay = v;
     else if (!strcmp(name, "distractor")) p->distractor = v;
@@ -496,7 +498,9 @@ int pd_sim_params_set(pd_sim_params *p, const char *name, const char *value, pd_
     } else {
         return PD_ENOTFOUND;
     }
-    return pd_sim_params_check(p, err);
+    int rc = pd_sim_params_check(p, err);
+    if (!rc) *out = tmp;
+    return rc;
 }
 
 const char *pd_sim_params_help(void) {

@@ -124,6 +124,15 @@ static void t_rng_and_params(void) {
     CHECK(pd_sample(lg, 3, &(pd_sampling){1, 0, 1, 1.5}, &r, &t, &err) == PD_EINVAL && strstr(err.msg, "min_p"));
     CHECK(pd_sample(lg, 3, &(pd_sampling){1, 0, 1, 0}, NULL, &t, &err) == PD_EINVAL);
     CHECK(pd_sample(lg, 0, &s, &r, &t, &err) == PD_EINVAL);
+    /* temperatures so small that 1 / T or logit / T overflow float: the greedy limit, never
+     * the lowest logit (the sum of exp(inf - inf) was NaN and the last candidate won) */
+    float three[3] = {1.0f, 2.0f, -1.0f}, big[3] = {100.0f, 99.0f, 0.0f};
+    for (uint64_t seed = 0; seed < 8; seed++) {
+        pd_rng_seed(&r, seed);
+        CHECK(pd_sample(three, 3, &(pd_sampling){1e-50, 0, 1, 0}, &r, &t, &err) == 0 && t == 1);
+        CHECK(pd_sample(three, 3, &(pd_sampling){1e-50, 2, 0.9, 0.1}, &r, &t, &err) == 0 && t == 1);
+        CHECK(pd_sample(big, 3, &(pd_sampling){1e-37, 0, 1, 0}, &r, &t, &err) == 0 && t == 0);
+    }
     /* all -inf but one */
     float one[4] = {-INFINITY, -INFINITY, 3.0f, -INFINITY};
     CHECK(pd_sample(one, 4, &(pd_sampling){1, 0, 0.5, 0.2}, &r, &t, NULL) == 0 && t == 2);

@@ -43,6 +43,14 @@ static int32_t argmax(const float *logits, size_t vocab) {
     return best;
 }
 
+/* Greedy pick into *token; an error when every logit is NaN. */
+static int pick_greedy(const float *logits, size_t vocab, int32_t *token, pd_error *err) {
+    int32_t b = argmax(logits, vocab);
+    if (b < 0) return pd_err_set(err, PD_EINVAL, "sample: every logit is NaN");
+    *token = b;
+    return 0;
+}
+
 /* Sample one token; see model.h. */
 int pd_sample(const float *logits, size_t vocab, const pd_sampling *s, pd_rng *rng, int32_t *token, pd_error *err) {
     if (!logits || !vocab || vocab > INT32_MAX || !s || !token) return pd_err_set(err, PD_EINVAL, "sample: bad arguments");
@@ -51,20 +59,22 @@ int pd_sample(const float *logits, size_t vocab, const pd_sampling *s, pd_rng *r
     if (s->top_k < 0) return pd_err_set(err, PD_EINVAL, "sample: top_k must be >= 0 (got %d)", s->top_k);
     if (!(s->top_p > 0 && s->top_p <= 1)) return pd_err_set(err, PD_EINVAL, "sample: top_p must be in (0, 1] (got %g)", s->top_p);
     if (!(s->min_p >= 0 && s->min_p <= 1)) return pd_err_set(err, PD_EINVAL, "sample: min_p must be in [0, 1] (got %g)", s->min_p);
-    if (s->temperature == 0 || s->top_k == 1) {
-        int32_t b = argmax(logits, vocab);
-        if (b < 0) return pd_err_set(err, PD_EINVAL, "sample: every logit is NaN");
-        *token = b;
-        return 0;
-    }
+    if (s->temperature == 0 || s->top_k == 1) return pick_greedy(logits, vocab, token, err);
     if (!rng) return pd_err_set(err, PD_EINVAL, "sample: sampling needs an RNG");
     cand *c = malloc(vocab * sizeof *c);
     if (!c) return pd_err_set(err, PD_ENOMEM, "sample: out of memory");
     size_t n = vocab;
     float inv_t = (float)(1.0 / s->temperature);
+    int overflow = !isfinite(inv_t);
     for (size_t i = 0; i < n; i++) {
         c[i].l = isnan(logits[i]) ? -INFINITY : logits[i] * inv_t;
         c[i].id = (int32_t)i;
+        overflow |= c[i].l == INFINITY;
+    }
+    if (overflow) { /* 1 / T or logit / T overflowed: T is so small that the top logit takes all the mass */
+        free(c);
+        (void)pd_rng_f64(rng); /* still one draw per sampled token */
+        return pick_greedy(logits, vocab, token, err);
     }
     int sorted = 0;
     if (s->top_k > 0 && (size_t)s->top_k < n) {
@@ -91,10 +101,7 @@ int pd_sample(const float *logits, size_t vocab, const pd_sampling *s, pd_rng *r
         if (c[i].l > mx) mx = c[i].l;
     if (mx == -INFINITY) { /* everything is -inf: fall back to greedy on the raw logits */
         free(c);
-        int32_t b = argmax(logits, vocab);
-        if (b < 0) return pd_err_set(err, PD_EINVAL, "sample: every logit is NaN");
-        *token = b;
-        return 0;
+        return pick_greedy(logits, vocab, token, err);
     }
     if (s->min_p > 0) {
         /* p_i / p_max = exp(l_i - max); keep those >= min_p */

@@ -228,8 +228,47 @@ static void t_backend_failure(void) {
     pd_dataset_free(&ds);
 }
 
+/* summary.json keeps every string even when it is not valid UTF-8 (a dataset path in
+ * Latin-1): the dataset is named and each skipped line listed. */
+static void t_summary_non_utf8(void) {
+    pd_dataset ds;
+    CHECK_EQ_INT(load(&ds), 0);
+    pd_dataset_free(&ds);
+    const char *path = DIR "/caf\xe9.jsonl";
+    pd_error err = {0};
+    CHECK_EQ_INT(pd_file_write(path, DATA, strlen(DATA), &err), 0);
+    memset(&ds, 0, sizeof ds);
+    CHECK_EQ_INT(pd_dataset_load(path, &ds, &err), 0);
+    CHECK_EQ_INT(ds.n_skipped, 3);
+    pd_policy pol;
+    pd_verifier ver;
+    CHECK_EQ_INT(pd_policy_open(&pol, "sim", NULL, &err), 0);
+    CHECK_EQ_INT(pd_verifier_open(&ver, "sim", &pol, NULL, &err), 0);
+    pd_eval_opts o;
+    pd_eval_opts_default(&o);
+    o.dataset = path;
+    o.out_dir = DIR "/latin1";
+    pd_eval_report rep;
+    CHECK_EQ_INT(pd_eval_run(&pol, &ver, &ds, &o, &rep, &err), 0);
+    pd_eval_report_free(&rep);
+    json_error_t je;
+    json_t *s = json_load_file(DIR "/latin1/summary.json", 0, &je);
+    CHECK(s != NULL);
+    if (s) {
+        CHECK(json_is_string(json_object_get(s, "dataset")));
+        CHECK_EQ_INT(json_integer_value(json_object_get(s, "skipped_lines")), 3);
+        CHECK_EQ_INT(json_array_size(json_object_get(s, "skipped")), 3);
+        json_decref(s);
+    }
+    remove(path);
+    pd_verifier_close(&ver);
+    pd_policy_close(&pol);
+    pd_dataset_free(&ds);
+}
+
 int main(void) {
     RUN(t_eval_files);
+    RUN(t_summary_non_utf8);
     RUN(t_backend_failure);
     RUN(t_backend_specs);
     return test_done();

@@ -42,8 +42,8 @@ typedef struct run_ctx {
     double t0, last_progress;
 } run_ctx;
 
-/* A JSON string of s; bytes that are not valid UTF-8 become '?' (a backend's text may be cut
- * mid-character). */
+/* A JSON string of s; when s is not valid UTF-8 (a backend's text cut mid-character, a path
+ * in another encoding) its non-ASCII bytes become '?', so that no field is silently dropped. */
 static json_t *jstr(const char *s) {
     json_t *j = json_string(s);
     if (j) return j;
@@ -174,14 +174,14 @@ static double ratio(uint32_t a, uint32_t b) {
 /* Build summary.json. */
 static json_t *summary_json(const pd_eval_report *rep, const pd_eval_opts *o, const pd_dataset *ds) {
     json_t *s = json_object();
-    json_object_set_new(s, "policy", json_string(o->policy_spec ? o->policy_spec : ""));
-    json_object_set_new(s, "prm", json_string(o->prm_spec ? o->prm_spec : ""));
-    json_object_set_new(s, "dataset", json_string(o->dataset ? o->dataset : ""));
+    json_object_set_new(s, "policy", jstr(o->policy_spec ? o->policy_spec : ""));
+    json_object_set_new(s, "prm", jstr(o->prm_spec ? o->prm_spec : ""));
+    json_object_set_new(s, "dataset", jstr(o->dataset ? o->dataset : ""));
     json_object_set_new(s, "problems", json_integer((json_int_t)rep->n_problems));
     json_object_set_new(s, "skipped_lines", json_integer((json_int_t)rep->n_skipped));
     json_t *sk = json_array();
     for (size_t i = 0; i < ds->n_skipped && ds->skipped_msgs; i++)
-        json_array_append_new(sk, json_string(ds->skipped_msgs[i] ? ds->skipped_msgs[i] : ""));
+        json_array_append_new(sk, jstr(ds->skipped_msgs[i] ? ds->skipped_msgs[i] : ""));
     json_object_set_new(s, "skipped", sk);
     json_t *cfg = json_object();
     json_object_set_new(cfg, "beam_width", json_integer(o->base.beam_width));

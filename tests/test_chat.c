@@ -165,6 +165,17 @@ static void t_llama_today(void) {
     static const char *mon[12] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
     snprintf(want, sizeof want, "Today Date: %02d %s %d\n", tm.tm_mday, mon[tm.tm_mon], tm.tm_year + 1900);
     CHECK_MSG(strstr(render(l, m, 1, 1, 0), want) != NULL, "no \"%s\" in the header", want);
+    /* a template without strftime_now (Llama 3.1's) falls back to its own fixed date */
+    char *saved = strdup(pd_tokenizer_chat_template(l));
+    pd_error err = {0};
+    CHECK(pd_tokenizer_set_chat_template(l, "{{- bos_token }}{%- if not date_string is defined %}{%- set date_string = "
+                                            "\"03 Feb 2031\" %}{%- endif %}{{- \"<|start_header_id|>system<|end_header_id|>"
+                                            "\\n\\n\" }}{{- \"Cutting Knowledge Date: December 2023\\n\" }}{{- \"Today Date: \" "
+                                            "+ date_string + \"\\n\\n\" }}{{- \"<|eot_id|>\" }}", &err) == 0);
+    CHECK_EQ_INT(pd_tokenizer_chat_family(l), PD_CHAT_LLAMA3);
+    CHECK_MSG(strstr(render(l, m, 1, 1, 0), "Today Date: 03 Feb 2031\n") != NULL, "%s", render(l, m, 1, 1, 0));
+    CHECK(pd_tokenizer_set_chat_template(l, saved, &err) == 0);
+    free(saved);
 }
 
 /* Templates: recognised families, and clear errors for others. */

@@ -89,8 +89,9 @@ int pd_chat_render(const pd_tokenizer *tok, const pd_chat_msg *msgs, size_t n_ms
 
 /* Options of pd_chat_render_opts (zero-initialise). */
 typedef struct pd_chat_opts {
-    /* Llama 3.1+ "Today Date: ..." line, e.g. "26 Jul 2024". NULL: today's local date, as
-     * transformers renders it (pin it for reproducible prompts). */
+    /* Llama 3.1+ "Today Date: ..." line, e.g. "26 Jul 2024". NULL: what transformers
+     * renders: today's local date for templates that call strftime_now (3.2), else the
+     * template's fixed default (3.1: "26 Jul 2024"). Pin it for reproducible prompts. */
     const char *date_string;
 } pd_chat_opts;
 /* pd_chat_render with options (opts may be NULL). Roles: system, user, assistant.

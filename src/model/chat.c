@@ -9,7 +9,8 @@
  *               Today Date: DD Mon YYYY\n\n" followed by the first system message) + one
  *               "<|start_header_id|>role<|end_header_id|>\n\n" + trim(content) + "<|eot_id|>"
  *               per message; Today Date is the local date (transformers' strftime_now) unless
- *               pd_chat_opts gives one.
+ *               pd_chat_opts gives one, or the template's fixed default when it does not call
+ *               strftime_now (Llama 3.1: "26 Jul 2024").
  *   ChatML      Qwen2 / Qwen2.5: the default system prompt written in the template (read out
  *               of it) when the conversation has none, then "<|im_start|>role\ncontent
  *               <|im_end|>\n" per message.
@@ -111,6 +112,13 @@ void tok_chat_recognise(pd_tokenizer *t) {
     if (strstr(s, "<|start_header_id|>") && strstr(s, "<|end_header_id|>") && strstr(s, "<|eot_id|>")) {
         c->family = PD_CHAT_LLAMA3;
         c->llama_date_header = strstr(s, "Cutting Knowledge Date") != NULL;
+        /* Llama 3.1's template falls back to a fixed date, not today's (3.2 calls strftime_now) */
+        const char *d = strstr(s, "set date_string = ");
+        if (c->llama_date_header && d && !strstr(s, "strftime_now")) {
+            char *lit = (d[18] == '"' || d[18] == '\'') ? jinja_literal(d + 18) : NULL;
+            if (lit && strlen(lit) < sizeof c->llama_date) snprintf(c->llama_date, sizeof c->llama_date, "%s", lit);
+            free(lit);
+        }
         return;
     }
     if (strstr(s, "<｜User｜>") && strstr(s, "<｜Assistant｜>")) {
@@ -199,6 +207,7 @@ static int render_llama3(const pd_tokenizer *t, const pd_chat_msg *m, size_t n, 
     if (t->chat.llama_date_header) {
         char date[64];
         if (o && o->date_string) snprintf(date, sizeof date, "%s", o->date_string);
+        else if (t->chat.llama_date[0]) snprintf(date, sizeof date, "%s", t->chat.llama_date);
         else today(date, sizeof date);
         rc |= pd_buf_puts(out, "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n");
         rc |= pd_buf_printf(out, "Today Date: %s\n\n", date);

@@ -52,6 +52,8 @@ typedef struct tok_merge {
 typedef struct tok_chat {
     pd_chat_family family;
     int llama_date_header;  /* Llama 3.1+: "Cutting Knowledge Date ... Today Date" header */
+    char llama_date[32];    /* the template's fixed default date when it has no strftime_now
+                             * (Llama 3.1: "26 Jul 2024"); "" = today's date */
     char *default_system;   /* ChatML: system prompt used when none is given (or NULL) */
     const char *r1_gen;     /* R1: text after <｜Assistant｜> in the generation prompt */
     char why[200];          /* why the template was not recognised ("" when it was) */

@@ -241,12 +241,20 @@ static void t_integer_mode(void) {
     CHECK(pd_grade_equal_opts("33.0", "33", &o) == 1);
     CHECK(pd_grade_equal_opts("33.5", "33", &o) == 0);
     CHECK(pd_grade_equal_opts("\\frac{66}{2}", "33", &o) == 1);
+    /* an integer percentage is its integer, as in the default comparison */
+    CHECK(pd_grade_equal_opts("25\\%", "25", &o) == 1);
+    CHECK(pd_grade_equal_opts("25\\%", "25", NULL) == 1);
+    CHECK(pd_grade_equal_opts("25\\%", "26", &o) == 0);
+    CHECK(pd_grade_equal_opts("12.5\\%", "12", &o) == 0);
     pd_grade_result r;
     CHECK(pd_grade("Natalia sold 48/2 = 24 clips in May.\n#### 72", "72", &o, &r, NULL) == 0);
     CHECK(r.equal == 1);
     CHECK_STR(r.pred_answer, "72");
     pd_grade_result_free(&r);
     CHECK(pd_grade("so she has 5 + 7 = 12 apples, the answer is 12.", "12", &o, &r, NULL) == 0);
+    CHECK(r.equal == 1);
+    pd_grade_result_free(&r);
+    CHECK(pd_grade("So 10 out of 40 is 25%.\n#### 25%", "25", &o, &r, NULL) == 0);
     CHECK(r.equal == 1);
     pd_grade_result_free(&r);
 }

@@ -57,10 +57,12 @@ static ans read_answer(gctx *c, const char *s) {
     return a;
 }
 
-/* Integer value of a tree (1) or 0 when it is not an integer. */
+/* Integer value of a tree (1) or 0 when it is not an integer. An integer percentage is its
+ * integer, as in the default comparison (GSM8K's "25%" against the gold 25). */
 static int int_value(const gnode *t, grat *v) {
     if (!t) return 0;
     if (t->kind == G_REL && t->nkid >= 2 && gonly_symbols(t->kid[0], 0)) t = t->kid[t->nkid - 1];
+    if (t->kind == G_PCT) t = t->kid[0];
     grat r = geval_exact(t);
     if (!r.ok || r.q != 1) return 0;
     *v = r;

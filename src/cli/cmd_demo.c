@@ -106,7 +106,12 @@ int cmd_demo(int argc, char **argv) {
            (unsigned long long)seed, path);
     pd_policy pol;
     pd_verifier ver;
-    if (pd_policy_open(&pol, "sim", &sim, &err) || pd_verifier_open(&ver, "sim", &pol, &sim, &err)) {
+    if (pd_policy_open(&pol, "sim", &sim, &err)) {
+        pd_dataset_free(&ds);
+        return cli_fail_err("demo", &err);
+    }
+    if (pd_verifier_open(&ver, "sim", &pol, &sim, &err)) {
+        pd_policy_close(&pol);
         pd_dataset_free(&ds);
         return cli_fail_err("demo", &err);
     }

@@ -216,13 +216,11 @@ int pd_grade(const char *pred_text, const char *gold_text, const pd_grade_opts *
     res->equal = (g.text && p.text) ? answers_equal(&c, &p, &g, o) : 0;
     res->pred_answer = dup_out(p.text);
     res->gold_answer = dup_out(g.text);
-    int failed = ar.failed && !res->equal;
     ga_free(&ar);
     if (!res->pred_answer || !res->gold_answer) {
         pd_grade_result_free(res);
         return pd_err_set(err, PD_ENOMEM, "grade: out of memory");
     }
-    (void)failed;
     return 0;
 }
 

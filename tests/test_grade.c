@@ -313,6 +313,8 @@ static void t_cli(void) {
     fputs("not json\n", f);
     fputs("{\"pred\": \"\\\\boxed{3}\", \"gold\": \"4\"}\n", f);
     fputs("{\"gold\": \"4\"}\n", f);
+    fputs("\n", f); /* a blank line is a bad line too, and the stream goes on */
+    fputs("{\"pred\": \"7\", \"gold\": \"7\"}", f); /* no newline at the end */
     fclose(f);
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "%s grade < build/tmp/test_grade/in.jsonl", bin);
@@ -323,14 +325,15 @@ static void t_cli(void) {
     int n = 0;
     const char *want[] = {"{\"equal\": true, \"pred_answer\": \"\\\\frac{1}{2}\", \"gold_answer\": \"0.5\"}",
                           "{\"error\":", "{\"equal\": false, \"pred_answer\": \"3\", \"gold_answer\": \"4\"}",
-                          "{\"error\":"};
+                          "{\"error\": \"line 4:", "{\"error\": \"line 5:",
+                          "{\"equal\": true, \"pred_answer\": \"7\", \"gold_answer\": \"7\"}"};
     while (fgets(line, sizeof line, p)) {
         line[strcspn(line, "\n")] = 0;
-        if (n < 4) CHECK_MSG(!strncmp(line, want[n], strlen(want[n])), "line %d: %s", n + 1, line);
+        if (n < 6) CHECK_MSG(!strncmp(line, want[n], strlen(want[n])), "line %d: %s", n + 1, line);
         n++;
     }
     CHECK_EQ_INT(pclose(p), 0);
-    CHECK_EQ_INT(n, 4);
+    CHECK_EQ_INT(n, 6);
     snprintf(cmd, sizeof cmd, "%s grade --help > /dev/null", bin);
     CHECK_EQ_INT(system(cmd), 0);
     snprintf(cmd, sizeof cmd, "%s grade --bogus < /dev/null 2> /dev/null", bin);

@@ -104,7 +104,8 @@ int cmd_grade(int argc, char **argv) {
         const char *gold = j ? json_string_value(json_object_get(j, "gold")) : NULL;
         char msg[768];
         if (len == 0) {
-            put_error(&out, "line is empty");
+            snprintf(msg, sizeof msg, "line %ld: empty", lineno);
+            put_error(&out, msg);
         } else if (!j) {
             snprintf(msg, sizeof msg, "line %ld: not JSON: %s", lineno, je.text);
             put_error(&out, msg);

@@ -22,7 +22,7 @@
 
 static const char *variants[] = {
     "llama_f32", "llama_tied_gqa4_hd16_f32", "llama3_rope_f32", "qwen2_bias_f32", "mistral_swa_f32",
-    "llama_bf16", "qwen2_bias_bf16", "mistral_f16", "llama_sharded_bf16",
+    "llama_bf16", "qwen2_bias_bf16", "mistral_f16", "llama_sharded_bf16", "llama_attn_bias_f32",
 };
 #define N_VARIANTS (sizeof variants / sizeof *variants)
 

@@ -68,6 +68,9 @@ VARIANTS = {
     "llama_sharded_bf16": (LlamaForCausalLM, LlamaConfig,
                            dict(num_key_value_heads=2, tie_word_embeddings=False), torch.bfloat16, "v5",
                            "20KB"),
+    "llama_attn_bias_f32": (LlamaForCausalLM, LlamaConfig,
+                            dict(num_key_value_heads=2, tie_word_embeddings=False, attention_bias=True),
+                            torch.float32, "v4", None),
 }
 
 

@@ -77,6 +77,13 @@ static void t_radicals_pi(void) {
     EQ("\\pi", "3.1415926536"); /* a decimal side rounds both to 6 places */
     EQ("e^{i\\pi}", "-1");
     EQ("6 - 5i", "-5i + 6");
+    /* principal branches whatever the sign of a zero imaginary part: -4 is -(4 + 0i) */
+    EQ("\\sqrt{-4}", "2i");
+    NE("\\sqrt{-4}", "-2i");
+    EQ("\\sqrt{-4}", "\\sqrt{0-4}");
+    EQ("\\frac{-1+\\sqrt{-3}}{2}", "\\frac{-1+i\\sqrt{3}}{2}");
+    EQ("\\ln(-1)", "i\\pi");
+    EQ("(-8)^{1/3}", "1+i\\sqrt{3}");
     EQ("\\frac{\\sqrt{\\sqrt{11}+\\sqrt{194}}}{2\\sqrt{33}+15}", "\\frac{\\sqrt{\\sqrt{11}+\\sqrt{194}}}{15+2\\sqrt{33}}");
 }
 
@@ -178,6 +185,7 @@ static void t_keys(void) {
         {"[0,1)", "\\left[0, 1\\right)", "[0,1)"},
         {"a=2, b=3", "b = 3, a = 2", "\\{a=2,b=3\\}"},
         {"x=2, x=-3", "-3, 2", "x = -3 \\text{ or } x = 2"},
+        {"\\sqrt{-4}", "2i", "\\sqrt{0-4}"},
     };
     for (size_t i = 0; i < sizeof same / sizeof *same; i++) {
         char *k0 = pd_grade_key(same[i][0]);

@@ -170,6 +170,12 @@ static int fn_arg(ev *e, const gnode *n, int i, int d, double complex *v) {
 
 static int is_real(double complex z) { return fabs(cimag(z)) <= 1e-12 * (1 + fabs(creal(z))); }
 
+/* z with a zero imaginary part made +0: C's csqrt, clog and cpow put a real negative
+ * argument on one side of the branch cut or the other by the sign of that zero, and a
+ * negation (-4 is -(4 + 0i) = -4 - 0i) flips it, which made \sqrt{-4} = -2i. Principal
+ * branches need the +0 side. */
+static double complex plus_zero(double complex z) { return cimag(z) == 0 ? CMPLX(creal(z), 0.0) : z; }
+
 static int num_func(ev *e, const gnode *n, int d, double complex *out) {
     const char *f = n->name;
     double complex a = 0, b = 0;
@@ -187,6 +193,8 @@ static int num_func(ev *e, const gnode *n, int d, double complex *out) {
     }
     if (n->nkid < 1 || fn_arg(e, n, 0, d, &a)) return -1;
     if (n->nkid >= 2 && fn_arg(e, n, 1, d, &b)) return -1;
+    a = plus_zero(a);
+    b = plus_zero(b);
     if (!strcmp(f, "sqrt")) *out = csqrt(a);
     else if (!strcmp(f, "sin")) *out = csin(a);
     else if (!strcmp(f, "cos")) *out = ccos(a);
@@ -325,9 +333,8 @@ static int num(ev *e, const gnode *n, int d, double complex *out) {
             }
             return -1;
         }
-        /* real base, real rational exponent with odd denominator: the real root (sympy's
-         * root() differs, but models write \sqrt[3]{-8} meaning -2) */
-        *out = cpow(a, b);
+        /* the principal power, as sympy's: \sqrt[3]{-8} is 1 + 1.732i, not -2 */
+        *out = cpow(plus_zero(a), b);
         return 0;
     }
     case G_FACT:

@@ -168,6 +168,33 @@ static void expect_bad_edit(const char *from, const char *to, const char *want) 
     free(js);
 }
 
+/* An added token with normalized: true whose content is not in NFC (e + combining acute)
+ * is matched by its NFC form in the normalised text, as tokenizers normalises added
+ * content too: both the composed and the decomposed é in the text become the token. */
+static void t_normalized_added(void) {
+    char *js = small_json(NULL, NULL);
+    pd_buf b = {0};
+    const char *at = strstr(js, "\"added_tokens\":[") + strlen("\"added_tokens\":[");
+    pd_buf_append(&b, js, (size_t)(at - js));
+    pd_buf_puts(&b, "{\"id\":262,\"content\":\"e\\u0301\",\"special\":false,\"normalized\":true},");
+    pd_buf_puts(&b, at);
+    pd_error err = {0};
+    pd_tokenizer *t = pd_tokenizer_load_json(b.data, b.len, NULL, 0, "small.json", &err);
+    CHECK_MSG(t != NULL, "%s", err.msg);
+    if (t) {
+        CHECK_STR(enc(t, "x\xc3\xa9", 0), " 120 262");  /* composed é */
+        CHECK_STR(enc(t, "xe\xcc\x81", 0), " 120 262"); /* decomposed, composed by NFC */
+        CHECK_STR(enc(t, "<s>e\xcc\x81<s>", 0), " 261 262 261");
+        /* looked up by its content as written */
+        CHECK_EQ_INT(pd_tokenizer_token_id(t, "e\xcc\x81"), 262);
+        CHECK_EQ_INT(pd_tokenizer_token_id(t, "<s>"), 261);
+        CHECK(!pd_tokenizer_is_special(t, 262));
+    }
+    pd_tokenizer_free(t);
+    pd_buf_free(&b);
+    free(js);
+}
+
 static void t_bad_json(void) {
     char *js = small_json(NULL, NULL);
     size_t n = strlen(js);
@@ -268,6 +295,7 @@ static void t_cli_roundtrip(void) {
 
 int main(void) {
     RUN(t_small_bpe);
+    RUN(t_normalized_added);
     RUN(t_bad_json);
     RUN(t_bad_files);
     RUN(t_cli_roundtrip);

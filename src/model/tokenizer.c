@@ -443,9 +443,11 @@ size_t pd_tokenizer_vocab_size(const pd_tokenizer *t) { return t ? t->n_ids : 0;
 int32_t pd_tokenizer_token_id(const pd_tokenizer *t, const char *token) {
     if (!t || !token || !*token) return -1;
     size_t n = strlen(token);
-    unsigned char b = (unsigned char)token[0];
-    for (uint32_t k = t->added_first[b]; k < t->added_first[b + 1]; k++)
-        if (t->added[k].len == n && memcmp(t->arena + t->added[k].off, token, n) == 0) return t->added[k].id;
+    /* added tokens first, by their content (what they match may be its NFC form) */
+    for (size_t k = 0; k < t->n_added; k++) {
+        int32_t id = t->added[k].id;
+        if (t->tokens[id].form_len == n && memcmp(tok_form(t, id), token, n) == 0) return id;
+    }
     return tok_lookup_form(t, token, n);
 }
 

@@ -37,8 +37,9 @@ typedef struct tok_entry {
 
 typedef struct tok_added {
     int32_t id;
-    uint32_t off, len;             /* content, in arena */
-    uint8_t first;                 /* first byte of the content */
+    uint32_t off, len;             /* the text matched, in arena: the content, or its NFC form
+                                    * for a normalized token under an NFC normaliser */
+    uint8_t first;                 /* first byte of that text */
     uint8_t lstrip, rstrip, single_word, normalized, special;
 } tok_added;
 

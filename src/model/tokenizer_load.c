@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 /* ---------------------------------------------------------------- hashing */
 
@@ -396,6 +397,17 @@ static int added_cmp(const void *x, const void *y) {
     return a->id < b->id ? -1 : a->id > b->id;
 }
 
+/* Sorts the added tokens for matching and fills added_first. */
+static void index_added(pd_tokenizer *t) {
+    qsort(t->added, t->n_added, sizeof *t->added, added_cmp);
+    size_t k = 0;
+    for (int b = 0; b <= 256; b++) {
+        while (k < t->n_added && t->added[k].first < b) k++;
+        t->added_first[b] = (uint32_t)k;
+    }
+    t->added_first[256] = (uint32_t)t->n_added;
+}
+
 /* Reads "added_tokens". Returns 0 or an error. */
 static int load_added(load_ctx *c, json_t *added, const int16_t inv[324]) {
     pd_tokenizer *t = c->t;
@@ -446,13 +458,36 @@ static int load_added(load_ctx *c, json_t *added, const int16_t inv[324]) {
         if (d->normalized) t->any_normalized_added = 1;
         t->n_added++;
     }
-    qsort(t->added, t->n_added, sizeof *t->added, added_cmp);
-    size_t k = 0;
-    for (int b = 0; b <= 256; b++) {
-        while (k < t->n_added && t->added[k].first < b) k++;
-        t->added_first[b] = (uint32_t)k;
+    index_added(t);
+    return 0;
+}
+
+/* With an NFC normaliser, added tokens marked normalized are looked for in the normalised
+ * text in their normalised form (tokenizers normalises their content too, so a token
+ * written decomposed still matches). Runs after load_normalizer. Returns 0 or an error. */
+static int normalize_added(load_ctx *c) {
+    pd_tokenizer *t = c->t;
+    if (!t->nfc || !t->any_normalized_added) return 0;
+    for (size_t i = 0; i < t->n_added; i++) {
+        tok_added *a = &t->added[i];
+        if (!a->normalized) continue;
+        unsigned char *nfc = NULL;
+        utf8proc_ssize_t r = utf8proc_map((const unsigned char *)t->arena + a->off, (utf8proc_ssize_t)a->len, &nfc,
+                                          UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+        if (r <= 0) {
+            free(nfc);
+            return FAIL(c, PD_EFORMAT, "added token %d: content cannot be NFC-normalised", a->id);
+        }
+        int rc = 0;
+        if ((size_t)r != a->len || memcmp(nfc, t->arena + a->off, a->len) != 0) {
+            if (arena_add(t, nfc, (size_t)r, &a->off)) rc = FAIL(c, PD_ENOMEM, "out of memory");
+            a->len = (uint32_t)r;
+            a->first = nfc[0];
+        }
+        free(nfc);
+        if (rc) return rc;
     }
-    t->added_first[256] = (uint32_t)t->n_added;
+    index_added(t);
     return 0;
 }
 
@@ -768,6 +803,7 @@ static int load_tokenizer_json(pd_tokenizer *t, const char *json, size_t len, pd
     if ((rc = load_model(&c, json_object_get(root, "model"), added, inv))) goto done;
     if ((rc = load_added(&c, added, inv))) goto done;
     if ((rc = load_normalizer(&c, json_object_get(root, "normalizer"), 0))) goto done;
+    if ((rc = normalize_added(&c))) goto done;
     int byte_level = 0;
     json_t *pt = json_object_get(root, "pre_tokenizer");
     if (pt && !json_is_null(pt) && (rc = load_pretok(&c, pt, 0, &byte_level))) goto done;

@@ -174,7 +174,7 @@ static int is_real(double complex z) { return fabs(cimag(z)) <= 1e-12 * (1 + fab
  * argument on one side of the branch cut or the other by the sign of that zero, and a
  * negation (-4 is -(4 + 0i) = -4 - 0i) flips it, which made \sqrt{-4} = -2i. Principal
  * branches need the +0 side. */
-static double complex plus_zero(double complex z) { return cimag(z) == 0 ? CMPLX(creal(z), 0.0) : z; }
+static double complex plus_zero(double complex z) { return cimag(z) == 0 ? (double complex)creal(z) : z; }
 
 static int num_func(ev *e, const gnode *n, int d, double complex *out) {
     const char *f = n->name;

@@ -170,6 +170,11 @@ FLAG_TEXTS = [
     "cafe\u0301 café CAFÉ cafés",
     "a  LR  b", "aLRb", "LR", " LR ", "\nLR\n<mask>[R]",
     "the cat sat on the mat <s> with a word", "<s><s>", "naïve résumé \U0001F999 123456",
+    # single_word neighbours: the Rust regex crate's \w holds marks and Alphabetic symbols
+    # (U+0300, U+093E, U+24D0, U+2160), '_' and U+200D, but not '²' or '½'
+    "\u24d0word \u093eword word\u0300 \u2160word \u00b2word word\u00bd \u200dword word\u203f \u0660word",
+    # a normalized added token written decomposed matches its NFC form
+    "nai\u0308ve na\u00efve <s>nai\u0308ve",
 ]
 
 
@@ -190,7 +195,8 @@ def make_flags(out_dir, rng):
     tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", tok.token_to_id("<s>"))])
     tok.add_special_tokens([AddedToken("<mask>", lstrip=True, rstrip=False, special=True, normalized=False)])
     tok.add_tokens([AddedToken("[R]", rstrip=True, normalized=False), AddedToken("word", single_word=True, normalized=False),
-                    AddedToken("café", normalized=True), AddedToken("LR", lstrip=True, rstrip=True, normalized=False)])
+                    AddedToken("café", normalized=True), AddedToken("LR", lstrip=True, rstrip=True, normalized=False),
+                    AddedToken("nai\u0308ve", normalized=True)])
     path = os.path.join(out_dir, "flags_tokenizer.json")
     tok.save(path)
     enc = []

@@ -218,12 +218,11 @@ static int is_ws(int32_t c) {
            c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
 }
 
-/* A word character for single_word: alphanumeric or '_'. */
-static int is_word(int32_t c) {
-    if (c == '_') return 1;
-    utf8proc_category_t cat = utf8proc_category(c);
-    return (cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO) ||
-           (cat >= UTF8PROC_CATEGORY_ND && cat <= UTF8PROC_CATEGORY_NO);
+/* Whether code point cp is a word character for single_word (t->word_re). */
+static int is_word(enc_ctx *c, int32_t cp) {
+    unsigned char u[4];
+    utf8proc_ssize_t n = utf8proc_encode_char(cp, u);
+    return n > 0 && pcre2_match(c->t->word_re, u, (size_t)n, 0, PCRE2_ANCHORED | PCRE2_NO_UTF_CHECK, c->md, NULL) > 0;
 }
 
 static int segment(enc_ctx *c, const unsigned char *p, size_t n, int normalized_pass);
@@ -247,9 +246,9 @@ static int split_added(enc_ctx *c, const unsigned char *p, size_t n, int want_no
         if (!hit) { i++; continue; }
         size_t start = i, stop = i + hit->len;
         if (hit->single_word) {
-            int before = start > 0 && is_word(cp_before(p, start));
+            int before = start > 0 && is_word(c, cp_before(p, start));
             int32_t next = 0;
-            int after = stop < n && utf8proc_iterate(p + stop, (utf8proc_ssize_t)(n - stop), &next) > 0 && is_word(next);
+            int after = stop < n && utf8proc_iterate(p + stop, (utf8proc_ssize_t)(n - stop), &next) > 0 && is_word(c, next);
             if (before || after) { i = stop; continue; } /* not a word of its own: plain text */
         }
         if (hit->lstrip)
@@ -311,7 +310,7 @@ int pd_tokenizer_encode(const pd_tokenizer *t, const char *text, size_t len, int
     c.t = t;
     c.err = err;
     int rc = 0;
-    if (t->n_re) {
+    if (t->n_re || t->word_re) {
         c.md = pcre2_match_data_create(4, NULL);
         if (!c.md) return pd_err_set(err, PD_ENOMEM, "tokenizer: out of memory");
     }

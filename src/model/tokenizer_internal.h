@@ -84,6 +84,8 @@ struct pd_tokenizer {
     uint32_t added_first[257];  /* added[added_first[b] .. added_first[b+1]) start with byte b */
     int any_normalized_added;   /* some added token is matched after normalisation */
 
+    pcre2_code *word_re;        /* single_word's word character (the Rust regex crate's \w),
+                                 * compiled when some added token is single_word */
     int nfc;                    /* normaliser: NFC */
     pcre2_code *re[TOK_MAX_REGEX]; /* pre-tokenizer splits, applied in order (Isolated) */
     int n_re;

@@ -191,19 +191,15 @@ static const char *jtype(json_t *v) {
     }
 }
 
-/* Registers a token form for id (the model vocabulary or an added token): stores the form
- * and its decoded bytes. Returns 0 or an error code. */
-static int set_token(load_ctx *c, const int16_t inv[324], int32_t id, const char *form, size_t n) {
+/* Sets e's decoded bytes from the text of n bytes at arena offset off. ByteLevel decoding:
+ * every code point maps back to a byte, else the raw text is used. Returns 1 when mapped, 0
+ * when raw, or an error code. */
+static int set_bytes(load_ctx *c, const int16_t inv[324], tok_entry *e, uint32_t off, size_t n) {
     pd_tokenizer *t = c->t;
-    tok_entry *e = &t->tokens[id];
-    if (arena_add(t, form, n, &e->form_off)) return FAIL(c, PD_ENOMEM, "out of memory");
-    e->form_len = (uint32_t)n;
-    e->present = 1;
-    /* ByteLevel decoding: every code point maps back to a byte, else the raw text. */
     unsigned char tmp[TOK_MAX_TOKEN_LEN];
     size_t nb = 0;
     int mapped = 1;
-    const unsigned char *p = (const unsigned char *)form, *end = p + n;
+    const unsigned char *p = (const unsigned char *)t->arena + off, *end = p + n;
     while (p < end) {
         uint32_t cp = utf8_next(&p);
         if (cp >= 324 || inv[cp] < 0) { mapped = 0; break; }
@@ -213,10 +209,21 @@ static int set_token(load_ctx *c, const int16_t inv[324], int32_t id, const char
         if (arena_add(t, tmp, nb, &e->bytes_off)) return FAIL(c, PD_ENOMEM, "out of memory");
         e->bytes_len = (uint32_t)nb;
     } else {
-        e->bytes_off = e->form_off;
-        e->bytes_len = e->form_len;
+        e->bytes_off = off;
+        e->bytes_len = (uint32_t)n;
     }
-    return mapped ? 1 : 0;
+    return mapped;
+}
+
+/* Registers a token form for id (the model vocabulary or an added token): stores the form
+ * and its decoded bytes. Returns 1 or 0 (see set_bytes) or an error code. */
+static int set_token(load_ctx *c, const int16_t inv[324], int32_t id, const char *form, size_t n) {
+    pd_tokenizer *t = c->t;
+    tok_entry *e = &t->tokens[id];
+    if (arena_add(t, form, n, &e->form_off)) return FAIL(c, PD_ENOMEM, "out of memory");
+    e->form_len = (uint32_t)n;
+    e->present = 1;
+    return set_bytes(c, inv, e, e->form_off, n);
 }
 
 /* ---------------------------------------------------------------- model */
@@ -408,6 +415,25 @@ static void index_added(pd_tokenizer *t) {
     t->added_first[256] = (uint32_t)t->n_added;
 }
 
+/* Compiles t->word_re, the characters single_word counts as part of a word: tokenizers
+ * tests its neighbours with the Rust regex crate's Unicode \w, which is Alphabetic (letters,
+ * letter numbers, and marks such as Devanagari vowel signs or circled letters), all marks,
+ * decimal digits, connector punctuation ('_') and the joiners U+200C/U+200D; not other
+ * numbers such as '²'. Returns 0 or an error. */
+static int compile_word_class(load_ctx *c) {
+    pd_buf rx = {0};
+    int ec;
+    PCRE2_SIZE eo;
+    if (pd_buf_printf(&rx, "[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}%s]", TOK_EXTRA_L)) {
+        pd_buf_free(&rx);
+        return FAIL(c, PD_ENOMEM, "out of memory");
+    }
+    c->t->word_re = pcre2_compile((PCRE2_SPTR)rx.data, rx.len, PCRE2_UTF | PCRE2_UCP, &ec, &eo, NULL);
+    pd_buf_free(&rx);
+    if (!c->t->word_re) return FAIL(c, PD_EUNSUPPORTED, "PCRE2 lacks the Alphabetic property (needs 10.40 or later)");
+    return 0;
+}
+
 /* Reads "added_tokens". Returns 0 or an error. */
 static int load_added(load_ctx *c, json_t *added, const int16_t inv[324]) {
     pd_tokenizer *t = c->t;
@@ -417,6 +443,7 @@ static int load_added(load_ctx *c, json_t *added, const int16_t inv[324]) {
     if (n > TOK_MAX_ADDED) return FAIL(c, PD_ELIMIT, "added_tokens has %zu entries (limit %d)", n, TOK_MAX_ADDED);
     t->added = calloc(n ? n : 1, sizeof *t->added);
     if (!t->added) return FAIL(c, PD_ENOMEM, "out of memory");
+    int single_word = 0;
     for (size_t i = 0; i < n; i++) {
         json_t *a = json_array_get(added, i);
         if (!json_is_object(a)) return FAIL(c, PD_EFORMAT, "added_tokens[%zu] is %s, expected an object", i, jtype(a));
@@ -456,18 +483,23 @@ static int load_added(load_ctx *c, json_t *added, const int16_t inv[324]) {
         d->len = e->form_len;
         d->first = (unsigned char)t->arena[d->off];
         if (d->normalized) t->any_normalized_added = 1;
+        single_word |= d->single_word;
         t->n_added++;
     }
     index_added(t);
-    return 0;
+    return single_word ? compile_word_class(c) : 0;
 }
 
 /* With an NFC normaliser, added tokens marked normalized are looked for in the normalised
  * text in their normalised form (tokenizers normalises their content too, so a token
- * written decomposed still matches). Runs after load_normalizer. Returns 0 or an error. */
+ * written decomposed still matches), and decode to that form as tokenizers does (its
+ * id_to_token gives the normalised content; token_id keeps the content as written). Runs
+ * after load_normalizer. Returns 0 or an error. */
 static int normalize_added(load_ctx *c) {
     pd_tokenizer *t = c->t;
     if (!t->nfc || !t->any_normalized_added) return 0;
+    int16_t inv[324];
+    byte_level_inverse(inv);
     for (size_t i = 0; i < t->n_added; i++) {
         tok_added *a = &t->added[i];
         if (!a->normalized) continue;
@@ -479,13 +511,16 @@ static int normalize_added(load_ctx *c) {
             return FAIL(c, PD_EFORMAT, "added token %d: content cannot be NFC-normalised", a->id);
         }
         int rc = 0;
-        if ((size_t)r != a->len || memcmp(nfc, t->arena + a->off, a->len) != 0) {
+        if (r > TOK_MAX_TOKEN_LEN) {
+            rc = FAIL(c, PD_ELIMIT, "added token %d: NFC form is %zd bytes (limit %d)", a->id, (ssize_t)r, TOK_MAX_TOKEN_LEN);
+        } else if ((size_t)r != a->len || memcmp(nfc, t->arena + a->off, a->len) != 0) {
             if (arena_add(t, nfc, (size_t)r, &a->off)) rc = FAIL(c, PD_ENOMEM, "out of memory");
             a->len = (uint32_t)r;
             a->first = nfc[0];
+            if (!rc) rc = set_bytes(c, inv, &t->tokens[a->id], a->off, a->len);
         }
         free(nfc);
-        if (rc) return rc;
+        if (rc < 0) return rc;
     }
     index_added(t);
     return 0;
@@ -895,6 +930,7 @@ pd_tokenizer *pd_tokenizer_load(const char *path, pd_error *err) {
 void pd_tokenizer_free(pd_tokenizer *t) {
     if (!t) return;
     for (int i = 0; i < t->n_re; i++) pcre2_code_free(t->re[i]);
+    pcre2_code_free(t->word_re);
     free(t->arena);
     free(t->tokens);
     free(t->byte_tab);

@@ -564,7 +564,8 @@ static void t_default_files(void) {
                                 "chat_template.jinja", "README.md", "LICENSE"};
     static const char *no[] = {"pytorch_model.bin", "pytorch_model.bin.index.json", "consolidated.00.pth",
                                "model.gguf", "onnx/model.onnx", "original/params.json", "tf_model.h5",
-                               "flax_model.msgpack", ".gitattributes", "sub/config.json"};
+                               "flax_model.msgpack", ".gitattributes", "sub/config.json",
+                               "consolidated.safetensors", "params.json"};
     for (size_t i = 0; i < sizeof yes / sizeof *yes; i++) CHECK_MSG(pd_hub_default_file(yes[i]), "%s", yes[i]);
     for (size_t i = 0; i < sizeof no / sizeof *no; i++) CHECK_MSG(!pd_hub_default_file(no[i]), "%s", no[i]);
 }

@@ -75,7 +75,8 @@ int pd_hub_pull(const char *repo_id, const pd_hub_pull_opts *opts, pd_hub_pull_r
 /* Whether a repo file belongs to the default selection of `pull`: top-level config and
  * tokenizer files (*.json except other formats' weight indexes, *.txt, *.jinja,
  * tokenizer.model, *.tiktoken), *.safetensors, README.md, LICENSE*. Not *.bin, *.pth,
- * *.pt, *.gguf, *.onnx, *.h5, *.msgpack, nor anything in a subdirectory. */
+ * *.pt, *.gguf, *.onnx, *.h5, *.msgpack, nor Mistral's consolidated.* / params.json, nor
+ * anything in a subdirectory. */
 int pd_hub_default_file(const char *path);
 
 #ifdef __cplusplus

@@ -86,6 +86,9 @@ static int ends_with(const char *name, const char *suffix) {
 
 int pd_hub_default_file(const char *path) {
     if (strchr(path, '/')) return 0;
+    /* Mistral's own checkpoint format (consolidated.safetensors + params.json) duplicates the
+     * Hugging Face weights in the same repo and is not read by ponder */
+    if (!strncmp(path, "consolidated", 12) || !strcmp(path, "params.json")) return 0;
     if (ends_with(path, ".index.json")) return ends_with(path, ".safetensors.index.json");
     if (ends_with(path, ".json") || ends_with(path, ".safetensors") || ends_with(path, ".txt") ||
         ends_with(path, ".jinja") || ends_with(path, ".tiktoken"))

@@ -148,16 +148,9 @@ static void t_demo_cli(void) {
 
 int main(int argc, char **argv) {
     (void)argc;
-    /* the ponder binary next to this test's build directory: <build>/tests/x -> <build>/ponder */
-    snprintf(ponder, sizeof ponder, "%s", argv[0]);
-    char *slash = strrchr(ponder, '/');
-    if (slash) *slash = 0;
-    slash = strrchr(ponder, '/');
-    if (slash) strcpy(slash, "/ponder");
-    else strcpy(ponder, "build/ponder");
-    if (!pd_file_exists(ponder)) {
-        printf("SKIP all: %s not built\n", ponder);
-    }
+    (void)argv;
+    snprintf(ponder, sizeof ponder, "%s", ponder_bin());
+    if (!pd_file_exists(ponder)) printf("FAIL: %s is not built (the tests below need it)\n", ponder);
     RUN(t_eval_cli);
     RUN(t_eval_cli_errors);
     RUN(t_solve_cli);

@@ -245,6 +245,11 @@ static void t_index_errors(void) {
     CHECK(pd_file_write(TMP "/twice/b.safetensors", d, n, &err) == 0);
     free(d);
     write_index(TMP "/twice", "{\"weight_map\":{\"lm_head.weight\":\"a.safetensors\",\"model.norm.weight\":\"b.safetensors\"}}");
+    /* as in transformers, model.safetensors wins over an index next to it */
+    m = pd_model_load(TMP "/twice", NULL, &err);
+    CHECK_MSG(m != NULL, "%s", err.msg);
+    pd_model_free(m);
+    CHECK(remove(TMP "/twice/model.safetensors") == 0);
     expect_load_fail(TMP "/twice", PD_EFORMAT, "appears in both", NULL);
 }
 

@@ -288,15 +288,13 @@ out:
     return rc;
 }
 
-/* Open a checkpoint directory (single file or index + shards); see safetensors.h. */
+/* Open a checkpoint directory (single file or index + shards); see safetensors.h. As in
+ * transformers, model.safetensors wins when a directory holds both it and an index. */
 int pd_st_set_open(const char *dir, pd_st_set *s, pd_error *err) {
     memset(s, 0, sizeof *s);
     char path[4096];
-    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
-    if (!pd_file_exists(path)) {
-        snprintf(path, sizeof path, "%s/model.safetensors", dir);
-        if (!pd_file_exists(path))
-            return pd_err_set(err, PD_ENOTFOUND, "%s: no model.safetensors or model.safetensors.index.json", dir);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (pd_file_exists(path)) {
         s->files = calloc(1, sizeof *s->files);
         if (!s->files) return pd_err_set(err, PD_ENOMEM, "%s: out of memory", path);
         int rc = pd_st_open(path, &s->files[0], err);
@@ -307,6 +305,9 @@ int pd_st_set_open(const char *dir, pd_st_set *s, pd_error *err) {
         s->n_files = 1;
         return 0;
     }
+    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+    if (!pd_file_exists(path))
+        return pd_err_set(err, PD_ENOTFOUND, "%s: no model.safetensors or model.safetensors.index.json", dir);
     char *text = NULL;
     size_t len = 0;
     int rc = pd_file_read(path, &text, &len, err);

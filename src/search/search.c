@@ -4,7 +4,19 @@
  * The strategies (strategies.c) decide what to expand and what to keep; this file does the
  * bookkeeping they share: queueing requests, the lookahead sub-rounds (greedy one-step
  * expansions of each candidate's tip, then scoring the whole chain), scoring every new step
- * exactly once, releasing dropped nodes, and turning leaves into pd_completion records.
+ * exactly once, releasing nodes, and turning leaves into pd_completion records.
+ *
+ * Releasing. A backend may hold something per node (the engine: KV-cache blocks), so a node
+ * is handed to the policy's release hook as soon as nothing can use it any more, not when the
+ * search ends. Each node has a count: its unreleased children plus the holds the search has
+ * on it (an active beam or subtree head that will be extended, a candidate still to be
+ * judged). The strategies hold and unhold; a count that falls to 0 releases the node and
+ * decrements its parent, so a dead branch is released up to the first ancestor that still
+ * leads somewhere live. The counts are kept here, not in pd_node: they are the search's
+ * business, and new nodes (made by the backend) are counted at the start of each advance.
+ * Completions are released too once recorded: results read only the tree's arrays (texts,
+ * rewards, status), never a backend handle. Each node is released exactly once (the
+ * `pruned` flag); pd_search_destroy sweeps whatever is still held (a search cut short).
  *
  * All per-search arrays that the backend writes into (cands, tips) are sized N up front and
  * never move while requests are pending: a request's `out` pointer stays valid. */
@@ -79,6 +91,53 @@ int pd_search_cfg_check(const pd_search_cfg *c, pd_error *err) {
     return 0;
 }
 
+/* Count the nodes the backend appended since the last call into refs (a new node starts with
+ * no hold and no child; its parent gains a child). Returns 0 or PD_ENOMEM. */
+static int sync_refs(pd_search *s) {
+    int32_t n = s->tree.n_nodes;
+    if (n <= s->n_synced) return 0;
+    if ((size_t)n > s->cap_refs &&
+        pd_grow((void **)&s->refs, &s->cap_refs, (size_t)n, sizeof *s->refs))
+        return PD_ENOMEM;
+    for (int32_t id = s->n_synced; id < n; id++) {
+        s->refs[id] = 0;
+        int32_t p = s->tree.nodes[id].parent;
+        if (p >= 0) s->refs[p]++;
+    }
+    s->n_synced = n;
+    return 0;
+}
+
+/* Release `id` and walk up: each parent loses a child, and is released in turn when that
+ * leaves it with nothing (no hold, no unreleased child). */
+static void release_up(pd_search *s, int32_t id) {
+    while (id >= 0) {
+        pd_node *n = &s->tree.nodes[id];
+        if (n->pruned) return; /* already released */
+        n->pruned = 1;
+        if (s->pol && s->pol->release) s->pol->release(s->pol->ctx, &s->tree, id);
+        id = n->parent;
+        if (id >= 0 && --s->refs[id] > 0) return;
+    }
+}
+
+/* Take a hold on a node. */
+void pd_search_hold(pd_search *s, int32_t node) {
+    if (node >= 0 && node < s->n_synced) s->refs[node]++;
+}
+
+/* Let go of one hold; release the node (and what it leaves dead above) when it was the last. */
+void pd_search_unhold(pd_search *s, int32_t node) {
+    if (node < 0 || node >= s->n_synced || s->refs[node] <= 0) return;
+    if (--s->refs[node] == 0) release_up(s, node);
+}
+
+/* Drop a leaf nobody holds: release it and cascade. */
+void pd_search_drop(pd_search *s, int32_t node) {
+    if (node < 0 || node >= s->n_synced || s->refs[node] != 0) return;
+    release_up(s, node);
+}
+
 /* Allocate a search for one problem and emit its first requests. */
 int pd_search_create(pd_search **out, const pd_policy *pol, const pd_problem *prob,
                      const pd_search_cfg *cfg, pd_error *err) {
@@ -101,7 +160,7 @@ int pd_search_create(pd_search **out, const pd_policy *pol, const pd_problem *pr
     s->heads = malloc(n * sizeof *s->heads);
     s->alive = calloc(n, 1);
     if (!s->cands || !s->tips || !s->sel || !s->owner || !s->rank || !s->heads || !s->alive ||
-        pd_tree_init(&s->tree, prob, root)) {
+        pd_tree_init(&s->tree, prob, root) || sync_refs(s)) {
         pd_search_destroy(s);
         return pd_err_set(err, PD_ENOMEM, "search: out of memory");
     }
@@ -116,7 +175,8 @@ int pd_search_create(pd_search **out, const pd_policy *pol, const pd_problem *pr
     return 0;
 }
 
-/* Release every node the backend still holds (deepest ids first) and free everything. */
+/* Release every node not released yet (deepest ids first; a finished search has normally
+ * released them all already) and free everything. */
 void pd_search_destroy(pd_search *s) {
     if (!s) return;
     if (s->pol && s->pol->release)
@@ -133,6 +193,7 @@ void pd_search_destroy(pd_search *s) {
     free(s->heads);
     free(s->alive);
     free(s->done);
+    free(s->refs);
     free(s);
 }
 
@@ -168,14 +229,7 @@ int pd_search_push_path_scores(pd_search *s, int32_t tip) {
     return 0;
 }
 
-/* Mark a node dropped and release its backend resources. */
-void pd_search_prune(pd_search *s, int32_t node) {
-    pd_node *n = &s->tree.nodes[node];
-    if (n->pruned) return;
-    n->pruned = 1;
-    if (s->pol && s->pol->release) s->pol->release(s->pol->ctx, &s->tree, node);
-}
-
+/* Record a completion leaf (the caller still unholds it). Returns 0 or PD_ENOMEM. */
 int pd_search_add_done(pd_search *s, int32_t leaf) {
     if (s->n_done == s->cap_done) {
         size_t cap = (size_t)s->cap_done;
@@ -210,6 +264,7 @@ static int push_lookahead(pd_search *s) {
  * not in the rollout round) extend each unfinished candidate greedily, else score. */
 int pd_search_after_expand(pd_search *s) {
     memcpy(s->tips, s->cands, (size_t)s->n_cands * sizeof *s->tips);
+    for (int32_t i = 0; i < s->n_cands; i++) pd_search_hold(s, s->cands[i]); /* until judged */
     if (s->cfg.lookahead > 0 && !s->last_round) {
         s->la_left = s->cfg.lookahead;
         int q = push_lookahead(s);
@@ -227,8 +282,10 @@ int pd_search_advance(pd_search *s, pd_error *err) {
     int stage = s->stage;
     s->n_ereq = 0;
     s->n_sreq = 0;
-    int rc = 0;
-    if (stage == ST_EXPAND) {
+    int rc = sync_refs(s); /* count the nodes the backend just made */
+    if (rc) {
+        /* out of memory: reported below */
+    } else if (stage == ST_EXPAND) {
         rc = pd_strat_expanded(s);
     } else if (stage == ST_LOOKAHEAD) {
         int q = 0;
@@ -238,9 +295,9 @@ int pd_search_advance(pd_search *s, pd_error *err) {
     } else if (stage == ST_SCORE) {
         for (int32_t i = 0; i < s->n_cands; i++) {
             s->sel[i] = pd_tree_aggregate(&s->tree, s->tips[i], s->cfg.agg);
-            /* the lookahead chain has served its purpose: drop it */
-            for (int32_t id = s->tips[i]; id != s->cands[i]; id = s->tree.nodes[id].parent)
-                pd_search_prune(s, id);
+            /* the lookahead chain has served its purpose: drop it (the release climbs the
+             * chain and stops at the candidate, which is held) */
+            if (s->tips[i] != s->cands[i]) pd_search_drop(s, s->tips[i]);
         }
         rc = pd_strat_scored(s);
     }

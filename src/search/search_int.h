@@ -60,6 +60,13 @@ typedef struct pd_search {
     int32_t *done;          /* completion leaves, in the order found */
     int32_t n_done, cap_done;
     int32_t n_topped_up;
+
+    /* Release bookkeeping (search.c): refs[id] = the node's unreleased children + the holds
+     * the search has on it (an active beam / subtree head, a candidate awaiting its verdict).
+     * A node is released when its count falls to 0, and its parent's count drops in turn. */
+    int32_t *refs;          /* (n_synced) */
+    size_t cap_refs;
+    int32_t n_synced;       /* nodes counted into refs so far */
 } pd_search;
 
 /* Allocate a search and emit its first requests. Returns 0 or an error. */
@@ -85,8 +92,14 @@ int pd_search_push_expand(pd_search *s, int32_t leaf, int32_t k, int32_t child_b
                           int greedy, int32_t *out);
 /* Queue scores for every unscored node on the path above `tip` (tip included). */
 int pd_search_push_path_scores(pd_search *s, int32_t tip);
-/* Mark a node dropped and let the backend release it. */
-void pd_search_prune(pd_search *s, int32_t node);
+/* The search holds `node` (a head it will extend, a candidate it has still to judge): it
+ * stays unreleased until the matching pd_search_unhold. */
+void pd_search_hold(pd_search *s, int32_t node);
+/* The search lets go of one hold on `node`; when nothing holds it any more (no hold, no
+ * unreleased child) the backend releases it, and so on up the path. */
+void pd_search_unhold(pd_search *s, int32_t node);
+/* Drop a leaf the search never held (the tip of a lookahead chain): release it and cascade. */
+void pd_search_drop(pd_search *s, int32_t node);
 /* Record a completion leaf. */
 int pd_search_add_done(pd_search *s, int32_t leaf);
 /* After an EXPAND stage filled cands[0..n_cands): start lookahead or scoring. */

@@ -19,7 +19,14 @@
  *              subtree; its unfinished siblings are dropped). The last round rolls out.
  * lookahead k  (beam_search, dvts) each candidate is extended by k greedy steps and the
  *              candidate is ranked by the aggregated score of that longer path; the extra
- *              steps are then dropped. */
+ *              steps are then dropped.
+ *
+ * Holds (search.c releases a node when nothing holds it and no child is left): every head
+ * the strategy will extend carries one hold, and every candidate one until it is judged. A
+ * kept candidate's hold becomes its head hold; a dropped or completed candidate and the
+ * previous round's heads are unheld, so a branch with nothing live below it is released at
+ * once, up to the first ancestor that still leads to a live node. Completions are released
+ * as they are recorded: the result reads only their texts and rewards from the tree. */
 #include "search_int.h"
 
 #include <stdlib.h>
@@ -37,8 +44,10 @@ static int bon_start(pd_search *s) {
 }
 
 static int bon_scored(pd_search *s) {
-    for (int32_t i = 0; i < s->n_cands; i++)
+    for (int32_t i = 0; i < s->n_cands; i++) {
         if (pd_search_add_done(s, s->cands[i])) return PD_ENOMEM;
+        pd_search_unhold(s, s->cands[i]);
+    }
     s->stage = ST_DONE;
     return 0;
 }
@@ -65,6 +74,7 @@ static int beam_emit(pd_search *s) {
 static int beam_start(pd_search *s) {
     s->heads[0] = 0;
     s->n_heads = 1;
+    pd_search_hold(s, 0);
     return beam_emit(s);
 }
 
@@ -75,16 +85,19 @@ static int beam_scored(pd_search *s) {
     for (int32_t i = 0; i < s->n_cands; i++) {
         if (pd_node_done(&s->tree.nodes[s->cands[i]])) {
             if (pd_search_add_done(s, s->cands[i])) return PD_ENOMEM;
+            pd_search_unhold(s, s->cands[i]);
         } else {
             rk[n_open++] = (pd_rank){s->sel[i], i};
         }
     }
     pd_rank_sort(rk, s->rank_tmp, (size_t)n_open);
+    /* the previous round's heads are done with (their kept children carry the path on) */
+    for (int32_t j = 0; j < s->n_heads; j++) pd_search_unhold(s, s->heads[j]);
     s->n_heads = 0;
     for (int32_t r = 0; r < n_open; r++) {
         int32_t id = s->cands[rk[r].idx];
-        if (r < keep) s->heads[s->n_heads++] = id;
-        else pd_search_prune(s, id);
+        if (r < keep) s->heads[s->n_heads++] = id; /* its candidate hold is now a head hold */
+        else pd_search_unhold(s, id);
     }
     if (s->n_heads == 0 || s->iter >= s->cfg.num_iterations) {
         s->stage = ST_DONE;
@@ -119,6 +132,7 @@ static int dvts_start(pd_search *s) {
     for (int32_t t = 0; t < subtrees; t++) {
         s->heads[t] = 0;
         s->alive[t] = 1;
+        pd_search_hold(s, 0);
     }
     s->n_heads = subtrees;
     return dvts_emit(s);
@@ -131,15 +145,22 @@ static int dvts_scored(pd_search *s) {
         for (int32_t i = g + 1; i < g + m; i++)
             if (s->sel[i] > s->sel[best]) best = i;
         for (int32_t i = g; i < g + m; i++)
-            if (i != best) pd_search_prune(s, s->cands[i]);
-        s->heads[t] = s->cands[best];
-        if (pd_node_done(&s->tree.nodes[s->cands[best]])) s->alive[t] = 0;
-        else live++;
+            if (i != best) pd_search_unhold(s, s->cands[i]);
+        pd_search_unhold(s, s->heads[t]); /* the old head: its best child carries the path on */
+        s->heads[t] = s->cands[best];     /* the candidate's hold is now the head's */
+        if (pd_node_done(&s->tree.nodes[s->cands[best]])) {
+            s->alive[t] = 0; /* the subtree's answer: only its text is read from now on */
+            pd_search_unhold(s, s->heads[t]);
+        } else {
+            live++;
+        }
     }
     if (live == 0 || s->iter >= s->cfg.num_iterations) {
         /* one answer per subtree, in subtree order */
-        for (int32_t t = 0; t < subtrees; t++)
+        for (int32_t t = 0; t < subtrees; t++) {
             if (pd_search_add_done(s, s->heads[t])) return PD_ENOMEM;
+            if (s->alive[t]) pd_search_unhold(s, s->heads[t]);
+        }
         s->stage = ST_DONE;
         return 0;
     }

@@ -63,7 +63,7 @@ typedef struct pd_node {
     float reward;        /* the verifier's step reward in [0,1]; negative when not scored */
     uint32_t n_children; /* children created so far */
     uint8_t status;      /* pd_node_status */
-    uint8_t pruned;      /* released: the search dropped it */
+    uint8_t pruned;      /* released: the search is done with it (its text and reward stay) */
     uint64_t seed;       /* per-node seed, derived from the parent's and the child index */
     uint64_t handle;     /* opaque backend handle (KV-cache reference, the sim's hidden state) */
 } pd_node;
@@ -158,7 +158,10 @@ typedef struct pd_policy {
     void *ctx;
     /* Serve n requests in one call (one batch). Returns 0 or an error code. */
     int (*expand)(void *ctx, pd_expand_req *reqs, size_t n, pd_error *err);
-    /* A node the search dropped: release what the backend holds for it (may be NULL). */
+    /* The search is done with a node: release what the backend holds for it (may be NULL).
+     * Called exactly once per node, as soon as no live path runs through it (a dropped
+     * candidate, a dead branch, a recorded completion), and for any rest when the search is
+     * freed; a released node is never expanded again. */
     void (*release)(void *ctx, pd_tree *t, int32_t node);
     void (*free)(void *ctx);
 } pd_policy;

@@ -8,36 +8,10 @@
  * ends in whitespace or holds </think> (kept verbatim), today's date in Llama's header. */
 #include "ponder.h"
 #include "test.h"
+#include "tok_shared.h"
 
 #include <jansson.h>
 #include <time.h>
-
-/* Loaded shared tokenizers, kept for the whole run (loading takes a while under ASan). */
-static struct { char dir[128]; pd_tokenizer *t; } loaded[8];
-
-/* The tokenizer in ../shared/tokenizers/DIR (NULL when absent); owned by the cache. */
-static pd_tokenizer *load_shared(const char *dir) {
-    for (int i = 0; i < 8; i++)
-        if (loaded[i].t && strcmp(loaded[i].dir, dir) == 0) return loaded[i].t;
-    char rel[256];
-    snprintf(rel, sizeof rel, "tokenizers/%s", dir);
-    const char *p = shared_path(rel);
-    if (!p) return NULL;
-    pd_error err = {0};
-    pd_tokenizer *t = pd_tokenizer_load(p, &err);
-    if (!t) printf("load %s: %s\n", p, err.msg);
-    for (int i = 0; t && i < 8; i++)
-        if (!loaded[i].t) {
-            snprintf(loaded[i].dir, sizeof loaded[i].dir, "%s", dir);
-            loaded[i].t = t;
-            break;
-        }
-    return t;
-}
-
-static void free_loaded(void) {
-    for (int i = 0; i < 8; i++) pd_tokenizer_free(loaded[i].t);
-}
 
 /* Renders every chat case of tests/fixtures/tokenizer/NAME.json and compares. */
 static void check_chat_fixture(const char *name, pd_chat_family family) {

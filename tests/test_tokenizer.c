@@ -10,6 +10,7 @@
  * - special tokens, BOS from the post-processor, accessors, invalid UTF-8 input. */
 #include "ponder.h"
 #include "test.h"
+#include "tok_shared.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -60,33 +61,6 @@ static int tokvec_load(const char *name, tokvec *v) {
 static void tokvec_free(tokvec *v) {
     free(v->inp);
     free(v->out);
-}
-
-/* Loaded shared tokenizers, kept for the whole run (loading takes a while under ASan). */
-static struct { char dir[128]; pd_tokenizer *t; } loaded[8];
-
-/* The tokenizer in ../shared/tokenizers/DIR (NULL when absent); owned by the cache. */
-static pd_tokenizer *load_shared(const char *dir) {
-    for (int i = 0; i < 8; i++)
-        if (loaded[i].t && strcmp(loaded[i].dir, dir) == 0) return loaded[i].t;
-    char rel[256];
-    snprintf(rel, sizeof rel, "tokenizers/%s", dir);
-    const char *p = shared_path(rel);
-    if (!p) return NULL;
-    pd_error err = {0};
-    pd_tokenizer *t = pd_tokenizer_load(p, &err);
-    if (!t) printf("load %s: %s\n", p, err.msg);
-    for (int i = 0; t && i < 8; i++)
-        if (!loaded[i].t) {
-            snprintf(loaded[i].dir, sizeof loaded[i].dir, "%s", dir);
-            loaded[i].t = t;
-            break;
-        }
-    return t;
-}
-
-static void free_loaded(void) {
-    for (int i = 0; i < 8; i++) pd_tokenizer_free(loaded[i].t);
 }
 
 /* Checks every tokvec text of `vec` with tokenizer `dir`: exact ids, and decode round trip. */

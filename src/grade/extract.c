@@ -492,11 +492,37 @@ static void add_env_cand(ex *x, int prio, size_t start, int k, int boxed_ok) {
     add_cand_env(x, prio, start, x->envs[last].end, k, last, 0);
 }
 
+/* 1 when \\boxed or \\fbox starts at s[i] and ends before n. */
+static int box_at(const char *s, size_t n, size_t i) {
+    return i + 5 < n && s[i] == '\\' && (memcmp(s + i, "\\boxed", 6) == 0 || memcmp(s + i, "\\fbox", 5) == 0);
+}
+
 static int env_has_box(ex *x, int k) {
     for (size_t q = x->envs[k].cs; q + 5 < x->envs[k].ce; q++)
-        if (x->s[q] == '\\' && (memcmp(x->s + q, "\\boxed", 6) == 0 || memcmp(x->s + q, "\\fbox", 5) == 0))
-            return 1;
+        if (box_at(x->s, x->envs[k].ce, q)) return 1;
     return 0;
+}
+
+/* "final answer ... is <value>": from *k, the next " is" (or " is:") within 100 characters
+ * of a (just after "final answer"); sets *k to its space and returns where the value may
+ * start, or 0 when there is none. */
+static size_t next_is(const ex *x, size_t a, size_t *k) {
+    for (; *k < x->n && *k <= a + 100; ++*k) {
+        if (!(SP(x->s[*k]) && ieq_at(x->s, x->n, *k + 1, "is"))) continue;
+        size_t m = *k + 3;
+        if (m < x->n && x->s[m] == ':') m++;
+        return m;
+    }
+    return 0;
+}
+
+/* The tier of a "final answer is <value>" candidate whose value ends at end: 0 when "is"
+ * came right after "final answer" and the value is followed by "I hope", else 50. */
+static int hope_tier(const ex *x, size_t a, size_t k, size_t end) {
+    size_t q = end;
+    if (q < x->n && x->s[q] == '.') q++;
+    if (q < x->n && SP(x->s[q])) q++;
+    return k == a && ieq_at(x->s, x->n, q, "i hope") ? 0 : 50;
 }
 
 /* The env candidates for all tiers. */
@@ -506,20 +532,13 @@ static void env_candidates(ex *x, const pd_grade_opts *o) {
     /* 0: final answer is <env>. I hope ; 50: final answer ... is <env> */
     for (int ka = 0; next_answer(x, &ka, 1) >= 0; ka++) {
         long i = next_answer(x, &ka, 1);
-        size_t a = (size_t)i + 12;
-        /* within 100 characters: " is" */
-        for (size_t k = a; k < n && k <= a + 100; k++) {
-            if (!(SP(s[k]) && ieq_at(s, n, k + 1, "is"))) continue;
-            size_t m = k + 3;
-            if (m < n && s[m] == ':') m++;
+        size_t a = (size_t)i + 12, m;
+        for (size_t k = a; (m = next_is(x, a, &k)); k++) {
             int e = env_at(x, m);
             if (e < 0) continue;
             int last = chain_end(x, e);
-            size_t after = x->envs[last].end, q = after;
-            if (q < n && s[q] == '.') q++;
-            if (q < n && SP(s[q])) q++;
-            int hope = k == a && ieq_at(s, n, q, "i hope");
-            add_cand_env(x, hope ? 0 : 50, (size_t)i, after, e, last, 0);
+            size_t after = x->envs[last].end;
+            add_cand_env(x, hope_tier(x, a, k, after), (size_t)i, after, e, last, 0);
             break;
         }
     }
@@ -556,7 +575,7 @@ static void boxed_candidate(ex *x, const pd_grade_opts *o) {
     const char *s = x->s;
     size_t n = x->n, first = n, lastbrace = 0;
     for (size_t i = 0; i + 5 < n; i++)
-        if (s[i] == '\\' && (memcmp(s + i, "\\boxed", 6) == 0 || memcmp(s + i, "\\fbox", 5) == 0)) {
+        if (box_at(s, n, i)) {
             first = i;
             break;
         }
@@ -577,11 +596,8 @@ static void expr_candidates(ex *x, nums *ns) {
     /* final answer is <num>. I hope / final answer ... is <num> */
     for (int ka = 0; next_answer(x, &ka, 1) >= 0; ka++) {
         long i = next_answer(x, &ka, 1);
-        size_t a = (size_t)i + 12;
-        for (size_t k = a; k < n && k <= a + 100; k++) {
-            if (!(SP(s[k]) && ieq_at(s, n, k + 1, "is"))) continue;
-            size_t m = k + 3;
-            if (m < n && s[m] == ':') m++;
+        size_t a = (size_t)i + 12, m;
+        for (size_t k = a; (m = next_is(x, a, &k)); k++) {
             int best = -1;
             for (int j = 0; j < ns->n; j++) {
                 size_t st = ns->v[j].start;
@@ -593,11 +609,7 @@ static void expr_candidates(ex *x, nums *ns) {
                 if (st > q) break;
             }
             if (best < 0) continue;
-            size_t q = ns->v[best].end;
-            if (q < n && s[q] == '.') q++;
-            if (q < n && SP(s[q])) q++;
-            int hope = k == a && ieq_at(s, n, q, "i hope");
-            add_cand(x, hope ? 0 : 50, (size_t)i, ns->v[best].end, ns->v[best].str, 0);
+            add_cand(x, hope_tier(x, a, k, ns->v[best].end), (size_t)i, ns->v[best].end, ns->v[best].str, 0);
             break;
         }
     }

@@ -77,7 +77,7 @@ static float *all_logits(pd_model *m, const int32_t *ids, size_t n) {
     float *out = malloc(n * V * sizeof *out);
     pd_error err = {0};
     pd_kv *kv = pd_kv_new(m, &err);
-    pd_seq_step s = {kv, ids, n, PD_LOGITS_ALL, out};
+    pd_seq_step s = {.kv = kv, .tokens = ids, .n_tokens = n, .logits = PD_LOGITS_ALL, .out = out};
     int rc = pd_model_forward(m, &s, 1, &err);
     CHECK_MSG(rc == 0, "%s", err.msg);
     CHECK_EQ_INT(pd_kv_len(kv), n);
@@ -146,7 +146,7 @@ static void t_batched_equals_single(void) {
         for (size_t p = 0; p < 3; p++) {
             kv[p] = pd_kv_new(m, &err);
             out[p] = malloc(r.len[p] * V * sizeof(float));
-            st[p] = (pd_seq_step){kv[p], r.prompt[p], r.len[p], PD_LOGITS_ALL, out[p]};
+            st[p] = (pd_seq_step){.kv = kv[p], .tokens = r.prompt[p], .n_tokens = r.len[p], .logits = PD_LOGITS_ALL, .out = out[p]};
         }
         CHECK(pd_model_forward(m, st, 3, &err) == 0);
         double worst = 0;
@@ -161,10 +161,10 @@ static void t_batched_equals_single(void) {
         for (size_t t = 0; t < r.len[0]; t++) {
             pd_seq_step s2[2];
             size_t ns = 0;
-            s2[ns++] = (pd_seq_step){kv[0], &r.prompt[0][t], 1, PD_LOGITS_LAST, out[0]};
+            s2[ns++] = (pd_seq_step){.kv = kv[0], .tokens = &r.prompt[0][t], .n_tokens = 1, .logits = PD_LOGITS_LAST, .out = out[0]};
             if (done1 < r.len[1]) {
                 size_t take = done1 == 0 ? 3 : r.len[1] - done1;
-                s2[ns++] = (pd_seq_step){kv[1], r.prompt[1] + done1, take, PD_LOGITS_ALL, out[1] + done1 * V};
+                s2[ns++] = (pd_seq_step){.kv = kv[1], .tokens = r.prompt[1] + done1, .n_tokens = take, .logits = PD_LOGITS_ALL, .out = out[1] + done1 * V};
                 done1 += take;
             }
             CHECK(pd_model_forward(m, s2, ns, &err) == 0);
@@ -282,17 +282,17 @@ static void t_forward_rejects_bad_input(void) {
     pd_kv *kv = pd_kv_new(m, &err);
     float out[256];
     int32_t bad = 256, ok = 3;
-    pd_seq_step s = {kv, &bad, 1, PD_LOGITS_LAST, out};
+    pd_seq_step s = {.kv = kv, .tokens = &bad, .n_tokens = 1, .logits = PD_LOGITS_LAST, .out = out};
     CHECK(pd_model_forward(m, &s, 1, &err) == PD_EINVAL);
     CHECK(strstr(err.msg, "vocabulary") != NULL);
     pd_seq_step two[2] = {{kv, &ok, 1, PD_LOGITS_LAST, out}, {kv, &ok, 1, PD_LOGITS_NONE, NULL}};
     CHECK(pd_model_forward(m, two, 2, &err) == PD_EINVAL);
-    s = (pd_seq_step){kv, &ok, 1, PD_LOGITS_LAST, NULL};
+    s = (pd_seq_step){.kv = kv, .tokens = &ok, .n_tokens = 1, .logits = PD_LOGITS_LAST, .out = NULL};
     CHECK(pd_model_forward(m, &s, 1, &err) == PD_EINVAL);
     CHECK_EQ_INT(pd_kv_len(kv), 0);
     /* the context limit (max_position_embeddings 2048 here) */
     int32_t *many = calloc(2049, sizeof *many);
-    s = (pd_seq_step){kv, many, 2049, PD_LOGITS_NONE, NULL};
+    s = (pd_seq_step){.kv = kv, .tokens = many, .n_tokens = 2049, .logits = PD_LOGITS_NONE, .out = NULL};
     CHECK(pd_model_forward(m, &s, 1, &err) == PD_ELIMIT);
     CHECK_EQ_INT(pd_kv_len(kv), 0);
     free(many);

@@ -142,7 +142,8 @@ static void t_model_kernels_agree(void) {
         int32_t ids[] = {1, 5, 77, 200, 31, 4, 4, 9};
         float la[8 * 256], lc[8 * 256];
         pd_kv *ka = pd_kv_new(a, &err), *kc = pd_kv_new(c, &err);
-        pd_seq_step sa = {ka, ids, 8, PD_LOGITS_ALL, la}, sc = {kc, ids, 8, PD_LOGITS_ALL, lc};
+        pd_seq_step sa = {.kv = ka, .tokens = ids, .n_tokens = 8, .logits = PD_LOGITS_ALL, .out = la},
+                    sc = {.kv = kc, .tokens = ids, .n_tokens = 8, .logits = PD_LOGITS_ALL, .out = lc};
         CHECK(pd_model_forward(a, &sa, 1, &err) == 0 && pd_model_forward(c, &sc, 1, &err) == 0);
         float worst = 0;
         for (int i = 0; i < 8 * 256; i++) worst = fmaxf(worst, fabsf(la[i] - lc[i]));

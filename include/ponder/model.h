@@ -28,6 +28,13 @@ typedef enum pd_arch {
     PD_ARCH_MISTRAL,     /* MistralForCausalLM: optional sliding window */
 } pd_arch;
 
+/* What sits on top of the last hidden state (after the final norm). */
+typedef enum pd_head {
+    PD_HEAD_LM = 0,       /* lm_head: next-token logits over the vocabulary */
+    PD_HEAD_PRM_CLASS,    /* Qwen2ForProcessRewardModel: score = Linear(H,H), ReLU, Linear(H,2) */
+    PD_HEAD_VALUE,        /* Skywork's Qwen2ForPrmModel: v_head.summary = Linear(H,1) */
+} pd_head;
+
 #define PD_MAX_EOS 16
 #define PD_MAX_LAYERS 1024
 
@@ -35,6 +42,7 @@ typedef enum pd_arch {
 typedef struct pd_model_config {
     pd_arch arch;
     char architecture[64];      /* "LlamaForCausalLM" ... */
+    pd_head head;               /* PD_HEAD_LM for the causal LMs; a reward head for the PRMs */
     int vocab_size;
     int hidden_size;
     int intermediate_size;
@@ -105,17 +113,30 @@ pd_kv *pd_kv_clone(const pd_kv *kv, pd_error *err);
 /* ---- batched forward ---- */
 typedef enum pd_logits_mode {
     PD_LOGITS_NONE = 0,   /* only extend the cache */
-    PD_LOGITS_LAST,       /* out: (vocab) for the last new token */
-    PD_LOGITS_ALL,        /* out: (n_tokens, vocab), one row per new token */
+    PD_LOGITS_LAST,       /* out: one row for the last new token */
+    PD_LOGITS_ALL,        /* out: (n_tokens, width), one row per new token */
+    PD_LOGITS_AT,         /* out: (n_at, width), one row per new-token index in `at` */
 } pd_logits_mode;
 
 typedef struct pd_seq_step {
     pd_kv *kv;                /* the sequence's cache; the new tokens are appended */
     const int32_t *tokens;    /* (n_tokens) new token ids */
     size_t n_tokens;          /* >= 1 */
-    pd_logits_mode logits;
-    float *out;               /* caller's buffer for the logits asked for */
+    pd_logits_mode logits;    /* which rows come out */
+    float *out;               /* caller's buffer for the rows asked for */
+    const int32_t *at;        /* PD_LOGITS_AT: (n_at) indices into tokens, increasing */
+    size_t n_at;
+    /* What a row holds. By default the lm_head logits of every vocabulary id; with
+     * vocab_ids, only those ids' logits, in that order (only those lm_head rows are read:
+     * a token-judgment PRM needs two, not the vocabulary). With head = 1, the model's reward
+     * head instead (PD_HEAD_PRM_CLASS: 2 raw logits; PD_HEAD_VALUE: 1 raw value). */
+    const int32_t *vocab_ids;
+    size_t n_vocab_ids;
+    int head;
 } pd_seq_step;
+
+/* Floats in one output row of step s (vocab size, n_vocab_ids or the head's width). */
+size_t pd_model_row_width(const pd_model *m, const pd_seq_step *s);
 
 /* Run the new tokens of n sequences (each kv at most once per call) and append them to
  * their caches. Token ids must be < vocab_size and caches must stay within

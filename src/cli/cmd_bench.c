@@ -94,7 +94,7 @@ int cmd_bench(int argc, char **argv) {
 
     /* warm-up: touch every weight page once */
     if (!(kv[0] = pd_kv_new(m, &err))) goto fail;
-    steps[0] = (pd_seq_step){kv[0], ids, n_prompt < 8 ? (size_t)n_prompt : 8, PD_LOGITS_LAST, logits};
+    steps[0] = (pd_seq_step){.kv = kv[0], .tokens = ids, .n_tokens = n_prompt < 8 ? (size_t)n_prompt : 8, .logits = PD_LOGITS_LAST, .out = logits};
     if (pd_model_forward(m, steps, 1, &err)) goto fail;
     pd_kv_truncate(kv[0], 0);
 
@@ -103,7 +103,7 @@ int cmd_bench(int argc, char **argv) {
     clock_t c0 = clock();
     for (long done = 0; done < n_prompt;) {
         long take = n_prompt - done > 512 ? 512 : n_prompt - done;
-        steps[0] = (pd_seq_step){kv[0], ids + done, (size_t)take, done + take == n_prompt ? PD_LOGITS_LAST : PD_LOGITS_NONE, logits};
+        steps[0] = (pd_seq_step){.kv = kv[0], .tokens = ids + done, .n_tokens = (size_t)take, .logits = done + take == n_prompt ? PD_LOGITS_LAST : PD_LOGITS_NONE, .out = logits};
         if (pd_model_forward(m, steps, 1, &err)) goto fail;
         done += take;
     }
@@ -121,7 +121,7 @@ int cmd_bench(int argc, char **argv) {
     for (long g = 0; g < n_gen; g++) {
         for (size_t b = 0; b < B; b++) {
             next[b] = argmax(logits + b * V, V);
-            steps[b] = (pd_seq_step){kv[b], &next[b], 1, PD_LOGITS_LAST, logits + b * V};
+            steps[b] = (pd_seq_step){.kv = kv[b], .tokens = &next[b], .n_tokens = 1, .logits = PD_LOGITS_LAST, .out = logits + b * V};
         }
         if (pd_model_forward(m, steps, B, &err)) goto fail;
     }

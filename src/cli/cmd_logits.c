@@ -57,7 +57,7 @@ int cmd_logits(int argc, char **argv) {
         rc = cli_fail("logits", "out of memory");
         goto out;
     }
-    pd_seq_step s = {kv, ids, (size_t)n, PD_LOGITS_LAST, out};
+    pd_seq_step s = {.kv = kv, .tokens = ids, .n_tokens = (size_t)n, .logits = PD_LOGITS_LAST, .out = out};
     if (pd_model_forward(m, &s, 1, &err)) {
         rc = cli_fail_err("logits", &err);
         goto out;

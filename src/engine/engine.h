@@ -17,6 +17,7 @@ struct pd_model {
     int n_threads;
     float *inv_freq;          /* (head_dim / 2) RoPE frequencies, scaling applied */
     float *scratch;           /* (n_threads, scratch_per_thread) */
+    float *row_tmp;           /* (2, dim) scratch of the small read-outs (reward heads) */
     size_t scratch_per_thread;
     /* forward workspace, grown to the largest batch seen (in tokens) */
     size_t ws_tokens;

@@ -13,7 +13,9 @@
  *     x = x + a @ Wo.T (+bo)
  *     h = rmsnorm(x) * w_ffn_norm
  *     x = x + (silu(h @ Wg.T) * (h @ Wu.T)) @ Wd.T
- * then logits = (rmsnorm(x) * w_norm) @ W_lm.T only for the rows whose logits were asked for.
+ * then logits = (rmsnorm(x) * w_norm) @ W_lm.T only for the rows whose logits were asked for
+ * (only the lm_head rows of the ids asked for, when a caller reads just a few), or a reward
+ * model's head on those rows: score = W2 relu(W1 h + b1) + b2, or v = w . h + b.
  *
  * Activations are fp32; weights stay in their stored dtype and are converted inside the
  * kernels with fp32 accumulation. Matmuls and attention are split into tasks for the thread
@@ -209,19 +211,90 @@ static int ensure_workspace(pd_model *m, size_t T, size_t max_len) {
 
 /* ---- the forward pass ---- */
 
+/* Check what a step asks to read out: rows in range, a head the model has, known ids. */
+static int validate_readout(const pd_model *m, const pd_seq_step *s, size_t i, pd_error *err) {
+    const pd_model_config *c = &m->w.cfg;
+    if (s->logits == PD_LOGITS_NONE) return 0;
+    if (s->logits == PD_LOGITS_AT) {
+        if (!s->at || !s->n_at) return pd_err_set(err, PD_EINVAL, "forward: sequence %zu: no rows to read", i);
+        for (size_t k = 0; k < s->n_at; k++)
+            if (s->at[k] < 0 || (size_t)s->at[k] >= s->n_tokens || (k && s->at[k] <= s->at[k - 1]))
+                return pd_err_set(err, PD_EINVAL, "forward: sequence %zu: read-out row %d is out of range or order", i,
+                                  (int)s->at[k]);
+    }
+    if (s->head) {
+        if (c->head == PD_HEAD_LM)
+            return pd_err_set(err, PD_EINVAL, "forward: sequence %zu: %s has no reward head", i, c->architecture);
+        return 0;
+    }
+    if (c->head != PD_HEAD_LM)
+        return pd_err_set(err, PD_EINVAL, "forward: sequence %zu: %s has a reward head, no lm_head", i, c->architecture);
+    for (size_t k = 0; k < s->n_vocab_ids; k++)
+        if (!s->vocab_ids || s->vocab_ids[k] < 0 || s->vocab_ids[k] >= c->vocab_size)
+            return pd_err_set(err, PD_EINVAL, "forward: sequence %zu: logit id outside the vocabulary", i);
+    return 0;
+}
+
+/* Floats in one output row; see model.h. */
+size_t pd_model_row_width(const pd_model *m, const pd_seq_step *s) {
+    if (s->head) return m->w.cfg.head == PD_HEAD_PRM_CLASS ? 2 : 1;
+    return s->n_vocab_ids ? s->n_vocab_ids : (size_t)m->w.cfg.vocab_size;
+}
+
+/* The output rows of step s that are read: is new token t one of them, and which row? */
+static int wanted_row(const pd_seq_step *s, size_t t, size_t *k) {
+    switch (s->logits) {
+    case PD_LOGITS_ALL: *k = t; return 1;
+    case PD_LOGITS_LAST: *k = 0; return t + 1 == s->n_tokens;
+    case PD_LOGITS_AT:
+        while (*k < s->n_at && (size_t)s->at[*k] < t) (*k)++;
+        return *k < s->n_at && (size_t)s->at[*k] == t;
+    default: return 0;
+    }
+}
+
+/* One normed final hidden row h (dim) through what step s reads: a few lm_head rows, or the
+ * reward head. tmp: (dim) scratch. Same dot products (same order) as the full matmul. */
+static void small_readout(const pd_model *m, const pd_seq_step *s, const float *h, float *tmp, float *out) {
+    const pd_weights *w = &m->w;
+    int dim = w->cfg.hidden_size;
+    const pd_kernel_ops *ops = m->ops;
+    if (!s->head) {
+        size_t es = pd_dtype_size(w->lm_head.dtype);
+        for (size_t k = 0; k < s->n_vocab_ids; k++)
+            out[k] = ops->dot_w((const uint8_t *)w->lm_head.data + (size_t)s->vocab_ids[k] * dim * es, w->lm_head.dtype, h, dim);
+        return;
+    }
+    size_t es1 = pd_dtype_size(w->head1.dtype);
+    if (w->cfg.head == PD_HEAD_VALUE) {
+        out[0] = ops->dot_w(w->head1.data, w->head1.dtype, h, dim) + w->head1_b[0];
+        return;
+    }
+    /* score = Linear(H, H) -> ReLU -> Linear(H, 2) */
+    for (int r = 0; r < dim; r++) {
+        float v = ops->dot_w((const uint8_t *)w->head1.data + (size_t)r * dim * es1, w->head1.dtype, h, dim) + w->head1_b[r];
+        tmp[r] = v > 0 ? v : 0;
+    }
+    size_t es2 = pd_dtype_size(w->head2.dtype);
+    for (int j = 0; j < 2; j++)
+        out[j] = ops->dot_w((const uint8_t *)w->head2.data + (size_t)j * dim * es2, w->head2.dtype, tmp, dim) + w->head2_b[j];
+}
+
 /* Check every step before anything changes; returns total new tokens via *T_out. */
 static int validate(const pd_model *m, const pd_seq_step *steps, size_t n, size_t *T_out, size_t *max_len,
                     pd_error *err) {
     const pd_model_config *c = &m->w.cfg;
     if (!steps || !n) return pd_err_set(err, PD_EINVAL, "forward: no sequences");
     size_t T = 0;
+    int rc;
     *max_len = 0;
     for (size_t i = 0; i < n; i++) {
         const pd_seq_step *s = &steps[i];
         if (!s->kv || s->kv->m != m) return pd_err_set(err, PD_EINVAL, "forward: sequence %zu has no KV cache of this model", i);
         if (!s->tokens || !s->n_tokens) return pd_err_set(err, PD_EINVAL, "forward: sequence %zu has no new tokens", i);
-        if (s->logits < PD_LOGITS_NONE || s->logits > PD_LOGITS_ALL || (s->logits != PD_LOGITS_NONE && !s->out))
+        if (s->logits < PD_LOGITS_NONE || s->logits > PD_LOGITS_AT || (s->logits != PD_LOGITS_NONE && !s->out))
             return pd_err_set(err, PD_EINVAL, "forward: sequence %zu: bad logits request", i);
+        if ((rc = validate_readout(m, s, i, err))) return rc;
         if (s->n_tokens > (size_t)c->max_positions || s->kv->len > (size_t)c->max_positions - s->n_tokens)
             return pd_err_set(err, PD_ELIMIT, "forward: sequence %zu would exceed max_position_embeddings (%d)", i,
                               c->max_positions);
@@ -303,16 +376,24 @@ int pd_model_forward(pd_model *m, pd_seq_step *steps, size_t n, pd_error *err) {
         for (size_t i = 0; i < T * (size_t)dim; i++) m->x[i] += m->xo[i];
     }
 
-    /* logits only for the rows asked for: gather them (normed) into xb, then one matmul */
+    /* read-out only for the rows asked for: full logit rows are gathered (normed) into xb
+     * for one lm_head matmul; rows that read a few ids or the reward head are done in place */
     size_t n_out = 0;
     r = 0;
     for (size_t i = 0; i < n; i++) {
         const pd_seq_step *s = &steps[i];
+        size_t k = 0, width = pd_model_row_width(m, s);
+        int full = !s->head && !s->n_vocab_ids;
         for (size_t t = 0; t < s->n_tokens; t++, r++) {
-            int want = s->logits == PD_LOGITS_ALL || (s->logits == PD_LOGITS_LAST && t + 1 == s->n_tokens);
-            if (!want) continue;
-            rmsnorm(m->xb + n_out * dim, m->x + r * dim, m->w.final_norm, 1, dim, c->rms_norm_eps);
-            m->out_rows[n_out++] = s->out + (s->logits == PD_LOGITS_ALL ? t * (size_t)c->vocab_size : 0);
+            if (!wanted_row(s, t, &k)) continue;
+            float *o = s->out + k * width;
+            if (full) {
+                rmsnorm(m->xb + n_out * dim, m->x + r * dim, m->w.final_norm, 1, dim, c->rms_norm_eps);
+                m->out_rows[n_out++] = o;
+            } else {
+                rmsnorm(m->row_tmp, m->x + r * dim, m->w.final_norm, 1, dim, c->rms_norm_eps);
+                small_readout(m, s, m->row_tmp, m->row_tmp + dim, o);
+            }
         }
     }
     if (n_out) matmul(m, m->xb, n_out, &m->w.lm_head, NULL, NULL, m->out_rows);

@@ -115,8 +115,7 @@ int pd_generate(pd_model *m, const pd_tokenizer *tok, const pd_gen_params *p, pd
             if (take > budget) take = budget;
             budget -= take;
             int last = st[i].prefilled + take == seqs[i].n_prompt;
-            steps[ns++] = (pd_seq_step){st[i].kv, seqs[i].prompt + st[i].prefilled, take,
-                                        last ? PD_LOGITS_LAST : PD_LOGITS_NONE, st[i].logits};
+            steps[ns++] = (pd_seq_step){.kv = st[i].kv, .tokens = seqs[i].prompt + st[i].prefilled, .n_tokens = take, .logits = last ? PD_LOGITS_LAST : PD_LOGITS_NONE, .out = st[i].logits};
             st[i].prefilled += take;
         }
         if (!ns) break;
@@ -152,7 +151,7 @@ int pd_generate(pd_model *m, const pd_tokenizer *tok, const pd_gen_params *p, pd
                 continue;
             }
             st[i].next = id;
-            steps[ns++] = (pd_seq_step){st[i].kv, &st[i].next, 1, PD_LOGITS_LAST, st[i].logits};
+            steps[ns++] = (pd_seq_step){.kv = st[i].kv, .tokens = &st[i].next, .n_tokens = 1, .logits = PD_LOGITS_LAST, .out = st[i].logits};
         }
         if (!ns) break;
         if ((rc = pd_model_forward(m, steps, ns, err))) goto out;

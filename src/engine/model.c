@@ -60,8 +60,9 @@ pd_model *pd_model_load(const char *dir, const pd_model_opts *opts, pd_error *er
     if ((size_t)c->intermediate_size > max_in) max_in = (size_t)c->intermediate_size;
     m->scratch_per_thread = PD_ROW_BLOCK * max_in;
     m->inv_freq = malloc((size_t)(c->head_dim / 2) * sizeof *m->inv_freq);
+    m->row_tmp = malloc(2 * (size_t)c->hidden_size * sizeof *m->row_tmp);
     m->scratch = malloc((size_t)m->n_threads * m->scratch_per_thread * sizeof *m->scratch);
-    if (!m->inv_freq || !m->scratch) {
+    if (!m->inv_freq || !m->scratch || !m->row_tmp) {
         pd_err_set(err, PD_ENOMEM, "%s: out of memory", dir);
         pd_model_free(m);
         return NULL;
@@ -80,6 +81,7 @@ void pd_model_free(pd_model *m) {
     pd_weights_free(&m->w);
     free(m->inv_freq);
     free(m->scratch);
+    free(m->row_tmp);
     free(m->x), free(m->xb), free(m->q), free(m->k), free(m->v), free(m->xo), free(m->hb), free(m->hb2), free(m->rope);
     free(m->row_seq), free(m->row_pos), free(m->out_rows), free(m->att);
     free(m);

@@ -151,21 +151,29 @@ int pd_model_config_parse(const char *json, size_t len, const char *name, pd_mod
         goto out;
     }
     /* Architecture: the first entry of "architectures", else model_type. */
-    static const struct { const char *arch, *type; pd_arch id; } known[] = {
-        {"LlamaForCausalLM", "llama", PD_ARCH_LLAMA},
-        {"Qwen2ForCausalLM", "qwen2", PD_ARCH_QWEN2},
-        {"MistralForCausalLM", "mistral", PD_ARCH_MISTRAL},
+    /* The reward models are a Qwen2 body with a head of their own instead of lm_head:
+     * Qwen2.5-Math-PRM (two-class "score" MLP) and Skywork's PRM (scalar "v_head"). They are
+     * only recognised by their architecture name (model_type says qwen2 for both). */
+    static const struct { const char *arch, *type; pd_arch id; pd_head head; } known[] = {
+        {"LlamaForCausalLM", "llama", PD_ARCH_LLAMA, PD_HEAD_LM},
+        {"Qwen2ForCausalLM", "qwen2", PD_ARCH_QWEN2, PD_HEAD_LM},
+        {"MistralForCausalLM", "mistral", PD_ARCH_MISTRAL, PD_HEAD_LM},
+        {"Qwen2ForProcessRewardModel", NULL, PD_ARCH_QWEN2, PD_HEAD_PRM_CLASS},
+        {"Qwen2ForPrmModel", NULL, PD_ARCH_QWEN2, PD_HEAD_VALUE},
     };
     const json_t *archs = json_object_get(root, "architectures");
     const char *arch = json_string_value(json_array_get(archs, 0));
     const char *mtype = json_string_value(json_object_get(root, "model_type"));
     for (size_t i = 0; i < sizeof known / sizeof *known; i++)
-        if ((arch && !strcmp(arch, known[i].arch)) || (!arch && mtype && !strcmp(mtype, known[i].type))) {
+        if ((arch && !strcmp(arch, known[i].arch)) ||
+            (!arch && mtype && known[i].type && !strcmp(mtype, known[i].type))) {
             cfg->arch = known[i].id;
+            cfg->head = known[i].head;
             snprintf(cfg->architecture, sizeof cfg->architecture, "%s", known[i].arch);
         }
     if (!cfg->arch) {
-        rc = pd_err_set(err, PD_EUNSUPPORTED, "%s: architecture '%.60s' is not supported (LlamaForCausalLM, Qwen2ForCausalLM, MistralForCausalLM)",
+        rc = pd_err_set(err, PD_EUNSUPPORTED, "%s: architecture '%.60s' is not supported (LlamaForCausalLM, Qwen2ForCausalLM, "
+                        "MistralForCausalLM, Qwen2ForProcessRewardModel, Qwen2ForPrmModel)",
                         name, arch ? arch : mtype ? mtype : "(none)");
         goto out;
     }

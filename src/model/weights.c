@@ -8,7 +8,10 @@
  *
  * Tensor names follow Hugging Face's Llama family: model.embed_tokens.weight,
  * model.layers.N.{input_layernorm, self_attn.{q,k,v,o}_proj, post_attention_layernorm,
- * mlp.{gate,up,down}_proj}, model.norm.weight, lm_head.weight (absent when tied). */
+ * mlp.{gate,up,down}_proj}, model.norm.weight, lm_head.weight (absent when tied). The
+ * reward models replace lm_head by their head: score.{0,2}.{weight,bias} (Qwen2.5-Math-PRM;
+ * a lm_head.weight beside it is ignored, as vLLM does) or v_head.summary.{weight,bias}
+ * (Skywork's PRM). */
 #include "model/weights.h"
 
 #include "engine/kernels.h"
@@ -138,7 +141,17 @@ int pd_weights_load(const char *dir, pd_weights *w, pd_error *err) {
     if ((rc = bind_mat(w, "model.embed_tokens.weight", c->vocab_size, dim, &w->embed, err)) ||
         (rc = bind_vec(w, "model.norm.weight", dim, &w->final_norm, err)))
         goto fail;
-    if (c->tie_embeddings) {
+    if (c->head == PD_HEAD_PRM_CLASS) {
+        if ((rc = bind_mat(w, "score.0.weight", dim, dim, &w->head1, err)) ||
+            (rc = bind_vec(w, "score.0.bias", dim, &w->head1_b, err)) ||
+            (rc = bind_mat(w, "score.2.weight", 2, dim, &w->head2, err)) ||
+            (rc = bind_vec(w, "score.2.bias", 2, &w->head2_b, err)))
+            goto fail;
+    } else if (c->head == PD_HEAD_VALUE) {
+        if ((rc = bind_mat(w, "v_head.summary.weight", 1, dim, &w->head1, err)) ||
+            (rc = bind_vec(w, "v_head.summary.bias", 1, &w->head1_b, err)))
+            goto fail;
+    } else if (c->tie_embeddings) {
         w->lm_head = w->embed;
     } else if ((rc = bind_mat(w, "lm_head.weight", c->vocab_size, dim, &w->lm_head, err))) {
         goto fail;

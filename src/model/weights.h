@@ -30,7 +30,11 @@ typedef struct pd_weights {
     pd_st_set st;              /* the mapped files the matrices point into */
     char where[512];           /* the weights file or index, for messages */
     pd_wmat embed;             /* (vocab, dim) */
-    pd_wmat lm_head;           /* (vocab, dim); the same as embed when tied */
+    pd_wmat lm_head;           /* (vocab, dim); the same as embed when tied; unset (data NULL)
+                                * for the reward-head models, which never read it */
+    pd_wmat head1, head2;      /* reward head: PRM_CLASS score.0 (dim, dim) and score.2 (2, dim);
+                                * VALUE v_head.summary (1, dim) in head1 */
+    float *head1_b, *head2_b;  /* their biases */
     float *final_norm;         /* (dim) */
     pd_layer_weights *layers;  /* (n_layers) */
     void **owned;              /* fp32 vectors and realigned copies we allocated */

@@ -65,7 +65,8 @@ typedef struct pd_node {
     uint8_t status;      /* pd_node_status */
     uint8_t pruned;      /* released: the search is done with it (its text and reward stay) */
     uint64_t seed;       /* per-node seed, derived from the parent's and the child index */
-    uint64_t handle;     /* opaque backend handle (KV-cache reference, the sim's hidden state) */
+    uint64_t handle;     /* opaque policy handle (KV-cache reference, the sim's hidden state) */
+    uint64_t vhandle;    /* opaque verifier handle (the PRM's cached prefix) */
 } pd_node;
 
 typedef struct pd_tree {
@@ -145,6 +146,10 @@ static inline uint64_t pd_expand_child_seed(const pd_expand_req *r, int32_t i) {
                               r->greedy ? PD_GREEDY_CHILD : (uint32_t)(r->child_base + i));
 }
 
+/* The reward of a node whose score is requested in the current verifier call (not scored
+ * yet); an unscored node that is not requested has -1. */
+#define PD_REWARD_PENDING (-2.0f)
+
 /* Score the newest step of `node` (in the context of its path): sets tree->nodes[node].reward. */
 typedef struct pd_score_req {
     pd_tree *tree;
@@ -170,7 +175,12 @@ typedef struct pd_verifier {
     const char *name;
     double n_params;
     void *ctx;
+    /* Score n requests in one call. A request whose parent is scored in the same call
+     * (a rollout's or lookahead's chain) comes with it; the backend may also fill in the
+     * rewards of unscored ancestors that it computes on the way. */
     int (*score)(void *ctx, pd_score_req *reqs, size_t n, pd_error *err);
+    /* The search is done with a node (same contract as pd_policy.release; may be NULL). */
+    void (*release)(void *ctx, pd_tree *t, int32_t node);
     void (*free)(void *ctx);
 } pd_verifier;
 

@@ -48,7 +48,7 @@ int pd_sched_run_owned(const pd_policy *pol, const pd_verifier *ver, const pd_sc
         /* 1. fill free slots */
         while (n_fl < max_inflight && next < n_jobs) {
             pd_search *s;
-            rc = pd_search_create(&s, pol, jobs[next].prob, &jobs[next].cfg, err);
+            rc = pd_search_create(&s, pol, ver, jobs[next].prob, &jobs[next].cfg, err);
             if (rc) goto out;
             fl[n_fl] = s;
             fl_job[n_fl++] = next++;

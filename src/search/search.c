@@ -108,6 +108,12 @@ static int sync_refs(pd_search *s) {
     return 0;
 }
 
+/* Hand one node to the backends' release hooks. */
+static void release_node(pd_search *s, int32_t id) {
+    if (s->pol && s->pol->release) s->pol->release(s->pol->ctx, &s->tree, id);
+    if (s->ver && s->ver->release) s->ver->release(s->ver->ctx, &s->tree, id);
+}
+
 /* Release `id` and walk up: each parent loses a child, and is released in turn when that
  * leaves it with nothing (no hold, no unreleased child). */
 static void release_up(pd_search *s, int32_t id) {
@@ -115,7 +121,7 @@ static void release_up(pd_search *s, int32_t id) {
         pd_node *n = &s->tree.nodes[id];
         if (n->pruned) return; /* already released */
         n->pruned = 1;
-        if (s->pol && s->pol->release) s->pol->release(s->pol->ctx, &s->tree, id);
+        release_node(s, id);
         id = n->parent;
         if (id >= 0 && --s->refs[id] > 0) return;
     }
@@ -139,7 +145,7 @@ void pd_search_drop(pd_search *s, int32_t node) {
 }
 
 /* Allocate a search for one problem and emit its first requests. */
-int pd_search_create(pd_search **out, const pd_policy *pol, const pd_problem *prob,
+int pd_search_create(pd_search **out, const pd_policy *pol, const pd_verifier *ver, const pd_problem *prob,
                      const pd_search_cfg *cfg, pd_error *err) {
     *out = NULL;
     int rc = pd_search_cfg_check(cfg, err);
@@ -149,6 +155,7 @@ int pd_search_create(pd_search **out, const pd_policy *pol, const pd_problem *pr
     s->cfg = *cfg;
     s->prob = prob;
     s->pol = pol;
+    s->ver = ver;
     uint64_t root = pd_hash_str(pd_hash_mix(0x706f6e646572ULL, cfg->seed), prob->id ? prob->id : "");
     size_t n = (size_t)cfg->n;
     s->cands = malloc(n * sizeof *s->cands);
@@ -179,9 +186,8 @@ int pd_search_create(pd_search **out, const pd_policy *pol, const pd_problem *pr
  * released them all already) and free everything. */
 void pd_search_destroy(pd_search *s) {
     if (!s) return;
-    if (s->pol && s->pol->release)
-        for (int32_t id = s->tree.n_nodes - 1; id >= 0; id--)
-            if (!s->tree.nodes[id].pruned) s->pol->release(s->pol->ctx, &s->tree, id);
+    for (int32_t id = s->tree.n_nodes - 1; id >= 0; id--)
+        if (!s->tree.nodes[id].pruned) release_node(s, id);
     pd_tree_free(&s->tree);
     free(s->ereq);
     free(s->sreq);

@@ -17,8 +17,6 @@
 
 enum { ST_EXPAND = 0, ST_LOOKAHEAD, ST_SCORE, ST_DONE };
 
-/* A reward value that marks a node whose score is requested but not back yet. */
-#define PD_REWARD_PENDING (-2.0f)
 
 /* A candidate's rank key: sorted by score, best first; equal scores keep the lower index first
  * (a total order, so the result does not depend on the sort algorithm). */
@@ -34,6 +32,7 @@ typedef struct pd_search {
     pd_search_cfg cfg;
     const pd_problem *prob;
     const pd_policy *pol;   /* for releasing dropped nodes */
+    const pd_verifier *ver; /* (may be NULL) */
     pd_tree tree;
     pd_cost cost;
     int stage;
@@ -70,7 +69,7 @@ typedef struct pd_search {
 } pd_search;
 
 /* Allocate a search and emit its first requests. Returns 0 or an error. */
-int pd_search_create(pd_search **out, const pd_policy *pol, const pd_problem *prob,
+int pd_search_create(pd_search **out, const pd_policy *pol, const pd_verifier *ver, const pd_problem *prob,
                      const pd_search_cfg *cfg, pd_error *err);
 /* Release every node still held and free the search. */
 void pd_search_destroy(pd_search *s);

@@ -15,5 +15,6 @@
 #include "ponder/search.h"
 #include "ponder/eval.h"
 #include "ponder/model.h"
+#include "ponder/prm.h"
 
 #endif

@@ -102,7 +102,7 @@ static void t_eval_cli_errors(void) {
     }
     snprintf(cmd, sizeof cmd, "%s eval --policy ./models/x --prm sim --dataset " DIR "/data.jsonl --out " DIR "/bad", ponder);
     CHECK(run(cmd, out, sizeof out) != 0);
-    CHECK_MSG(strstr(out, "local engine") != NULL, "%s", out);
+    CHECK_MSG(strstr(out, "./models/x") != NULL && strstr(out, "no such directory") != NULL, "%s", out);
     snprintf(cmd, sizeof cmd, "%s eval --policy sim --prm http://h:1/v1 --dataset " DIR "/data.jsonl --out " DIR "/bad", ponder);
     CHECK(run(cmd, out, sizeof out) != 0);
     CHECK_MSG(strstr(out, "remote") != NULL, "%s", out);

@@ -160,13 +160,13 @@ static void t_eval_files(void) {
     pd_dataset_free(&ds);
 }
 
-/* Only 'sim' opens; the others say when they come. */
+/* 'sim' opens; a missing model directory is named; remote says when it comes. */
 static void t_backend_specs(void) {
     pd_policy pol;
     pd_verifier ver;
     pd_error err = {0};
-    CHECK_EQ_INT(pd_policy_open(&pol, "models/qwen", NULL, &err), PD_EUNSUPPORTED);
-    CHECK(strstr(err.msg, "local engine") != NULL);
+    CHECK_EQ_INT(pd_policy_open(&pol, "models/qwen", NULL, &err), PD_ENOTFOUND);
+    CHECK_MSG(strstr(err.msg, "models/qwen") != NULL, "%s", err.msg);
     CHECK_EQ_INT(pd_policy_open(&pol, "http://localhost:8000/v1", NULL, &err), PD_EUNSUPPORTED);
     CHECK(strstr(err.msg, "remote") != NULL);
     CHECK_EQ_INT(pd_verifier_open(&ver, "sim", NULL, NULL, &err), PD_EINVAL);

@@ -211,10 +211,43 @@ const char *pd_sim_params_help(void);
 /* Check ranges; 0 or PD_EINVAL with a message naming the parameter. */
 int pd_sim_params_check(const pd_sim_params *p, pd_error *err);
 
-/* Open a policy / verifier by spec. Only "sim" exists for now; a directory or .gguf (the
- * local engine) or an http(s):// URL (remote) is a clear PD_EUNSUPPORTED error. The sim
- * verifier reads the sim policy's hidden state, so it needs `pol` to be the sim policy.
- * `sim` may be NULL for defaults. */
+/* What the backends are opened with, beside the spec (pd_backend_opts_default, then
+ * pd_backend_opts_set by option name; free with pd_backend_opts_free). */
+typedef struct pd_backend_opts {
+    pd_sim_params sim;            /* the simulated backend */
+    const char *system_prompt;    /* local policy: the system turn (NULL: search-and-learn's math
+                                   * prompt; "" for none) */
+    char step_delimiter[64];      /* where a step ends ("\n\n"); also stripped before PRMs read */
+    int n_threads;                /* engine threads per model (0: one per CPU) */
+    int prm_kind;                 /* pd_prm_kind: 0 = detect */
+    const char *prm_step_tag;     /* math-shepherd step tag (NULL: " ки") */
+    const char *prm_good_token;   /* judgment tokens (NULL: "+", "-") */
+    const char *prm_bad_token;
+    const char *prm_system_prompt;/* qwen2-prm system prompt (NULL: the model card's) */
+    char *owned[4];               /* strings read from files (freed by pd_backend_opts_free) */
+} pd_backend_opts;
+
+void pd_backend_opts_default(pd_backend_opts *o);
+void pd_backend_opts_free(pd_backend_opts *o);
+/* Set one option by its command-line name without "--": "system-prompt",
+ * "system-prompt-file", "step-delimiter" (C escapes \n \t \\ understood), "threads",
+ * "prm-kind", "prm-step-tag", "prm-good-token", "prm-bad-token", "prm-system-prompt", and
+ * "sim-*" (pd_sim_params_set). String values are not copied (except from files and the
+ * delimiter): they must outlive the opts. Returns 0, PD_ENOTFOUND for an unknown name, or
+ * PD_EINVAL / PD_EIO with a message. */
+int pd_backend_opts_set(pd_backend_opts *o, const char *name, const char *value, pd_error *err);
+/* Help text for those options. */
+const char *pd_backend_opts_help(void);
+
+/* Open a policy / verifier by spec: "sim"; a model directory or a Hugging Face repo id in the
+ * local cache (the embedded engine: a causal LM as policy, a PRM as verifier, its kind
+ * detected or given by prm_kind); an http(s):// URL (remote) is a clear PD_EUNSUPPORTED
+ * error for now. The sim verifier reads the sim policy's hidden state, so it needs `pol` to
+ * be the sim policy. `o` may be NULL for defaults. */
+int pd_policy_open_opts(pd_policy *pol, const char *spec, const pd_backend_opts *o, pd_error *err);
+int pd_verifier_open_opts(pd_verifier *ver, const char *spec, const pd_policy *pol, const pd_backend_opts *o,
+                          pd_error *err);
+/* The same with only the sim parameters (sim may be NULL for defaults). */
 int pd_policy_open(pd_policy *pol, const char *spec, const pd_sim_params *sim, pd_error *err);
 int pd_verifier_open(pd_verifier *ver, const char *spec, const pd_policy *pol,
                      const pd_sim_params *sim, pd_error *err);

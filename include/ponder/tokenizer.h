@@ -1,4 +1,5 @@
-/* ponder/tokenizer.h — tokenizer.json byte-level BPE and chat templates
+/* ponder/tokenizer.h — tokenizer.json BPE (byte-level: Llama 3, Qwen2, DeepSeek;
+ * SentencePiece-style: Llama 2, Mistral) and chat templates
  * (src/model/tokenizer_load.c, tokenizer.c, chat.c).
  *
  * Exact parity with Hugging Face `tokenizers` is the contract. A loaded tokenizer is
@@ -37,18 +38,33 @@ int pd_tokenizer_decode(const pd_tokenizer *tok, const int32_t *ids, size_t n_id
 int pd_tokenizer_decode_buf(const pd_tokenizer *tok, const int32_t *ids, size_t n_ids, int skip_special,
                             pd_buf *out, pd_error *err);
 
-/* Incremental decoding: feed ids one at a time; emits only complete UTF-8 characters. */
+/* Incremental decoding: feed ids one at a time; emits only text that later ids cannot change
+ * (complete UTF-8 characters; with SentencePiece-style tokenizers, whole runs of byte-fallback
+ * "<0xNN>" tokens, which tokenizers decodes as one). Pushing every id and flushing gives
+ * exactly pd_tokenizer_decode's text. The fields are private, except n_pending (bytes held
+ * back). */
 typedef struct pd_detok {
     const pd_tokenizer *tok;
     unsigned char pending[8];
     int n_pending;
     int skip_special;
+    /* SentencePiece-style tokenizers */
+    size_t n_tokens;           /* tokens decoded so far */
+    size_t strip_left;         /* leading characters the decoder's Strip may still remove */
+    size_t n_run;              /* bytes in the current byte-fallback run */
+    int run_bad;               /* that run is not valid UTF-8: each of its bytes is U+FFFD */
+    unsigned char *run;        /* the run when longer than pending (malloc'd; freed when the
+                                * run ends, at flush or by pd_detok_free) */
+    size_t run_cap;
 } pd_detok;
 void pd_detok_init(pd_detok *d, const pd_tokenizer *tok, int skip_special);
 /* Append the text that token `id` completes to out. */
 int pd_detok_push(pd_detok *d, int32_t id, pd_buf *out);
 /* Flush what is pending (invalid bytes become U+FFFD). */
 int pd_detok_flush(pd_detok *d, pd_buf *out);
+/* Drop what is pending without emitting it and free what the decoder holds (only a long
+ * byte-fallback run allocates; flushing frees it too). The decoder may be initialised again. */
+void pd_detok_free(pd_detok *d);
 
 size_t pd_tokenizer_vocab_size(const pd_tokenizer *tok);
 /* Id of a token string, or -1. */
@@ -56,7 +72,8 @@ int32_t pd_tokenizer_token_id(const pd_tokenizer *tok, const char *token);
 /* Token string of an id (its vocabulary form), or NULL. */
 const char *pd_tokenizer_token_str(const pd_tokenizer *tok, int32_t id);
 /* The raw bytes an id decodes to (not NUL-terminated; may be part of a UTF-8 character).
- * Returns 0, or PD_ENOTFOUND for an id with no token. */
+ * SentencePiece-style: "▁" as a space, a "<0xNN>" token as its byte, the decoder's strip of
+ * the text's leading space not applied. Returns 0, or PD_ENOTFOUND for an id with no token. */
 int pd_tokenizer_token_bytes(const pd_tokenizer *tok, int32_t id, const char **bytes, size_t *len);
 int pd_tokenizer_is_special(const pd_tokenizer *tok, int32_t id);
 int32_t pd_tokenizer_bos_id(const pd_tokenizer *tok); /* -1 when none */

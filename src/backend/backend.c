@@ -1,55 +1,154 @@
-/* backend.c — opening a policy or verifier from a spec string.
+/* backend.c — opening a policy or verifier from a spec string, and the backends' options.
  *
  * A spec names where a model lives (DESIGN.md section 1): "sim" (the simulated backend), a
- * local directory or .gguf file (the embedded engine) or an http(s):// URL (a remote
- * OpenAI-compatible server). Only the simulated backend exists yet; the others answer with a
- * clear PD_EUNSUPPORTED so that scripts written today keep their shape. */
+ * local model directory or a repo id in the Hugging Face cache (the embedded engine:
+ * policy_local.c, prm_local.c) or an http(s):// URL (a remote OpenAI-compatible server,
+ * which answers with a clear PD_EUNSUPPORTED until the remote backends exist). */
 #include "backend_int.h"
+#include "ponder/prm.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
-/* Explain why a non-sim spec cannot be opened yet. */
-static int unsupported(const char *what, const char *spec, pd_error *err) {
-    if (!strncmp(spec, "http://", 7) || !strncmp(spec, "https://", 8))
-        return pd_err_set(err, PD_EUNSUPPORTED,
-                          "%s '%s': remote backends come in a later issue; only 'sim' works for now",
-                          what, spec);
-    return pd_err_set(err, PD_EUNSUPPORTED,
-                      "%s '%s': the local engine comes in a later issue; only 'sim' works for now",
-                      what, spec);
+void pd_backend_opts_default(pd_backend_opts *o) {
+    memset(o, 0, sizeof *o);
+    pd_sim_params_default(&o->sim);
+    strcpy(o->step_delimiter, "\n\n");
 }
 
-int pd_policy_open(pd_policy *pol, const char *spec, const pd_sim_params *sim, pd_error *err) {
-    memset(pol, 0, sizeof *pol);
-    if (!spec || !*spec) return pd_err_set(err, PD_EINVAL, "policy: empty spec");
-    if (!strcmp(spec, "sim")) {
-        pd_sim_params d;
-        if (!sim) {
-            pd_sim_params_default(&d);
-            sim = &d;
+void pd_backend_opts_free(pd_backend_opts *o) {
+    if (!o) return;
+    for (size_t i = 0; i < sizeof o->owned / sizeof *o->owned; i++) free(o->owned[i]);
+    memset(o->owned, 0, sizeof o->owned);
+}
+
+const char *pd_backend_opts_help(void) {
+    return "  --system-prompt TEXT  local policy: the system turn (search-and-learn's math prompt;\n"
+           "                        '' for none)\n"
+           "  --system-prompt-file FILE  the same, read from a file\n"
+           "  --step-delimiter S    where a step ends (\\n\\n; C escapes \\n \\t \\\\ understood)\n"
+           "  --threads T           engine threads per model (one per CPU)\n"
+           "  --prm-kind K          qwen2-prm, skywork, rlhflow or math-shepherd (detected from\n"
+           "                        config.json's architectures or the repo id)\n"
+           "  --prm-step-tag S      math-shepherd: text after each step (' ки')\n"
+           "  --prm-good-token S    rlhflow / math-shepherd judgment tokens ('+', '-')\n"
+           "  --prm-bad-token S\n"
+           "  --prm-system-prompt S qwen2-prm: its system prompt (the model card's)\n";
+}
+
+/* Undo C escapes (\n \t \r \\) of s into out (size cap). Returns 0 or -1 (too long / bad). */
+static int unescape(const char *s, char *out, size_t cap) {
+    size_t n = 0;
+    for (; *s; s++) {
+        char c = *s;
+        if (c == '\\') {
+            s++;
+            c = *s == 'n' ? '\n' : *s == 't' ? '\t' : *s == 'r' ? '\r' : *s == '\\' ? '\\' : 0;
+            if (!c) return -1;
         }
-        return pd_sim_policy_open(pol, sim, err);
+        if (n + 1 >= cap) return -1;
+        out[n++] = c;
     }
-    return unsupported("policy", spec, err);
+    out[n] = 0;
+    return 0;
 }
 
-int pd_verifier_open(pd_verifier *ver, const char *spec, const pd_policy *pol,
-                     const pd_sim_params *sim, pd_error *err) {
+int pd_backend_opts_set(pd_backend_opts *o, const char *name, const char *v, pd_error *err) {
+    if (!strncmp(name, "sim-", 4)) return pd_sim_params_set(&o->sim, name + 4, v, err);
+    if (!strcmp(name, "system-prompt")) o->system_prompt = v;
+    else if (!strcmp(name, "system-prompt-file")) {
+        size_t slot = 0;
+        while (slot < 4 && o->owned[slot]) slot++;
+        if (slot == 4) return pd_err_set(err, PD_EINVAL, "--system-prompt-file: given too often");
+        char *text = NULL;
+        size_t len = 0;
+        int rc = pd_file_read(v, &text, &len, err);
+        if (rc) return rc;
+        if (strlen(text) != len) {
+            free(text);
+            return pd_err_set(err, PD_EFORMAT, "%s: the system prompt holds a NUL byte", v);
+        }
+        o->owned[slot] = text;
+        o->system_prompt = text;
+    } else if (!strcmp(name, "step-delimiter")) {
+        char buf[sizeof o->step_delimiter];
+        if (unescape(v, buf, sizeof buf) || !buf[0])
+            return pd_err_set(err, PD_EINVAL, "--step-delimiter: '%.40s' is empty, too long or has an unknown escape", v);
+        strcpy(o->step_delimiter, buf);
+    } else if (!strcmp(name, "threads")) {
+        char *end;
+        errno = 0;
+        long t = strtol(v, &end, 10);
+        if (errno || *end || end == v || t < 1 || t > 64) return pd_err_set(err, PD_EINVAL, "--threads: bad value '%.40s' (1..64)", v);
+        o->n_threads = (int)t;
+    } else if (!strcmp(name, "prm-kind")) {
+        pd_prm_kind k;
+        if (pd_prm_kind_parse(v, &k))
+            return pd_err_set(err, PD_EINVAL, "--prm-kind: '%.40s' is not qwen2-prm, skywork, rlhflow or math-shepherd", v);
+        o->prm_kind = (int)k;
+    } else if (!strcmp(name, "prm-step-tag")) o->prm_step_tag = v;
+    else if (!strcmp(name, "prm-good-token")) o->prm_good_token = v;
+    else if (!strcmp(name, "prm-bad-token")) o->prm_bad_token = v;
+    else if (!strcmp(name, "prm-system-prompt")) o->prm_system_prompt = v;
+    else return PD_ENOTFOUND;
+    if (!strncmp(name, "prm-", 4) && strcmp(name, "prm-kind") && !*v)
+        return pd_err_set(err, PD_EINVAL, "--%s: empty value", name);
+    return 0;
+}
+
+static int is_remote(const char *spec) { return !strncmp(spec, "http://", 7) || !strncmp(spec, "https://", 8); }
+
+int pd_policy_open_opts(pd_policy *pol, const char *spec, const pd_backend_opts *o, pd_error *err) {
+    memset(pol, 0, sizeof *pol);
+    pd_backend_opts d;
+    if (!o) {
+        pd_backend_opts_default(&d);
+        o = &d;
+    }
+    if (!spec || !*spec) return pd_err_set(err, PD_EINVAL, "policy: empty spec");
+    if (!strcmp(spec, "sim")) return pd_sim_policy_open(pol, &o->sim, err);
+    if (is_remote(spec))
+        return pd_err_set(err, PD_EUNSUPPORTED, "policy '%s': remote backends come in a later issue", spec);
+    return pd_local_policy_open(pol, spec, o->system_prompt, o->step_delimiter, o->n_threads, err);
+}
+
+int pd_verifier_open_opts(pd_verifier *ver, const char *spec, const pd_policy *pol, const pd_backend_opts *o,
+                          pd_error *err) {
     memset(ver, 0, sizeof *ver);
+    pd_backend_opts d;
+    if (!o) {
+        pd_backend_opts_default(&d);
+        o = &d;
+    }
     if (!spec || !*spec) return pd_err_set(err, PD_EINVAL, "prm: empty spec");
     if (!strcmp(spec, "sim")) {
         if (!pol || !pd_sim_is_policy(pol))
             return pd_err_set(err, PD_EINVAL,
                               "prm 'sim': the simulated PRM judges the simulated policy's steps; "
                               "use --policy sim with it");
-        pd_sim_params d;
-        if (!sim) {
-            pd_sim_params_default(&d);
-            sim = &d;
-        }
-        return pd_sim_verifier_open(ver, pol, sim, err);
+        return pd_sim_verifier_open(ver, pol, &o->sim, err);
     }
-    return unsupported("prm", spec, err);
+    if (is_remote(spec))
+        return pd_err_set(err, PD_EUNSUPPORTED, "prm '%s': remote backends come in a later issue", spec);
+    pd_prm_opts po = {.kind = (pd_prm_kind)o->prm_kind, .step_tag = o->prm_step_tag, .good_token = o->prm_good_token,
+                      .bad_token = o->prm_bad_token, .system_prompt = o->prm_system_prompt, .n_threads = o->n_threads};
+    return pd_prm_verifier_open(ver, spec, &po, o->step_delimiter, err);
+}
+
+int pd_policy_open(pd_policy *pol, const char *spec, const pd_sim_params *sim, pd_error *err) {
+    pd_backend_opts o;
+    pd_backend_opts_default(&o);
+    if (sim) o.sim = *sim;
+    return pd_policy_open_opts(pol, spec, &o, err);
+}
+
+int pd_verifier_open(pd_verifier *ver, const char *spec, const pd_policy *pol, const pd_sim_params *sim,
+                     pd_error *err) {
+    pd_backend_opts o;
+    pd_backend_opts_default(&o);
+    if (sim) o.sim = *sim;
+    return pd_verifier_open_opts(ver, spec, pol, &o, err);
 }
 
 void pd_policy_close(pd_policy *pol) {

@@ -97,10 +97,10 @@ int cli_opt_value(const char *cmd, int argc, char **argv, int *i, char *name, si
 }
 
 int cli_set_search_opt(const char *cmd, const char *name, const char *val, pd_search_cfg *cfg,
-                       pd_sim_params *sim) {
+                       pd_backend_opts *bo) {
     pd_error err = {0};
-    int rc = sim && !strncmp(name, "sim-", 4) ? pd_sim_params_set(sim, name + 4, val, &err)
-                                              : pd_search_cfg_set(cfg, name, val, &err);
+    int rc = bo ? pd_backend_opts_set(bo, name, val, &err) : PD_ENOTFOUND;
+    if (rc == PD_ENOTFOUND) rc = pd_search_cfg_set(cfg, name, val, &err);
     if (rc == PD_ENOTFOUND) return cli_fail(cmd, "unknown option '--%s' (see --help)", name);
     return rc ? cli_fail_err(cmd, &err) : 0;
 }

@@ -25,10 +25,11 @@ int cli_fail_err(const char *cmd, const pd_error *err);
  * Returns 0, or prints a one-line reason and returns 1 (not an option, no value). */
 int cli_opt_value(const char *cmd, int argc, char **argv, int *i, char *name, size_t name_size,
                   const char **val);
-/* Apply a search option (pd_search_cfg_set) or, for "sim-*" names, a sim parameter
- * (pd_sim_params_set; sim may be NULL). Returns 0, or prints the reason and returns 1. */
+/* Apply a backend option (pd_backend_opts_set: sim-*, system prompt, step delimiter, PRM
+ * kind...; bo may be NULL) or a search option (pd_search_cfg_set). Returns 0, or prints the
+ * reason and returns 1. */
 int cli_set_search_opt(const char *cmd, const char *name, const char *val, pd_search_cfg *cfg,
-                       pd_sim_params *sim);
+                       pd_backend_opts *bo);
 /* Parse a whole non-negative integer / a double; 0 on success, -1 on junk. */
 int cli_parse_long(const char *s, long *out);
 int cli_parse_double(const char *s, double *out);

@@ -11,7 +11,8 @@
 #include <string.h>
 
 static const char *HELP =
-    "usage: ponder demo [--problems P] [--n LIST] [--seed S] [--out DIR] [--sim-* ...]\n"
+    "usage: ponder demo [--problems P] [--n LIST] [--seed S] [--out DIR] [--policy SPEC --prm SPEC]\n"
+    "                   [--sim-* ...]\n"
     "\n"
     "Generates P arithmetic problems (levels 1-5), runs best_of_n, beam_search and dvts at\n"
     "each budget N on the SIMULATED backend (a policy with known error rates and a noisy\n"
@@ -23,6 +24,9 @@ static const char *HELP =
     "  --n LIST       budgets (4,16,64)\n"
     "  --seed S       seed of the problems and of the searches (1)\n"
     "  --out DIR      run directory (runs/demo)\n"
+    "  --policy SPEC  a model directory or repo id to run instead of the simulated policy\n"
+    "  --prm SPEC     a PRM directory or repo id to run instead of the simulated PRM\n"
+    "\nEmbedded engine:\n%s"
     "\nSimulated backend. The demo's defaults differ from the library's so that search has\n"
     "something to fix: --sim-policy-acc 0.85 --sim-acc-decay 0.07 --sim-prm-sep 2\n"
     "--sim-prm-noise 1.2 (the options below override them):\n%s";
@@ -37,17 +41,19 @@ int cmd_demo(int argc, char **argv) {
     o.ns[1] = 16;
     o.ns[2] = 64;
     o.n_ns = 3;
-    pd_sim_params sim;
-    pd_sim_params_default(&sim);
-    sim.policy_acc = 0.85;
-    sim.acc_decay = 0.07;
-    sim.prm_sep = 2.0;
-    sim.prm_noise = 1.2;
+    const char *policy = "sim", *prm = "sim";
+    pd_backend_opts bo;
+    pd_backend_opts_default(&bo);
+    pd_sim_params *sim = &bo.sim;
+    sim->policy_acc = 0.85;
+    sim->acc_decay = 0.07;
+    sim->prm_sep = 2.0;
+    sim->prm_noise = 1.2;
     pd_error err = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf(HELP, pd_sim_params_help());
+            printf(HELP, pd_backend_opts_help(), pd_sim_params_help());
             return 0;
         }
         char name[64];
@@ -66,10 +72,18 @@ int cmd_demo(int argc, char **argv) {
             seed = (uint64_t)v;
         } else if (!strcmp(name, "out")) {
             out = val;
-        } else if (!strncmp(name, "sim-", 4)) {
-            if (cli_set_search_opt("demo", name, val, &o.base, &sim)) return 1;
+        } else if (!strcmp(name, "policy")) {
+            policy = val;
+        } else if (!strcmp(name, "prm")) {
+            prm = val;
         } else {
-            return cli_fail("demo", "unknown option '--%s' (see --help)", name);
+            pd_error e2 = {0};
+            int rc = pd_backend_opts_set(&bo, name, val, &e2);
+            if (rc == PD_ENOTFOUND) rc = pd_err_set(&e2, PD_EINVAL, "unknown option '--%s' (see --help)", name);
+            if (rc) {
+                pd_backend_opts_free(&bo);
+                return cli_fail_err("demo", &e2);
+            }
         }
     }
     o.strategies[0] = PD_BEST_OF_N;
@@ -84,10 +98,14 @@ int cmd_demo(int argc, char **argv) {
         if (pd_search_cfg_check(&c, &err)) return cli_fail_err("demo", &err);
     }
 
-    printf("ponder demo: SIMULATED backend (--policy sim --prm sim). The tiny demo models do not\n"
-           "exist yet; until they do, the policy and PRM are simulations with known error rates\n"
-           "(per-step accuracy %.2f at level 1, -%.2f per level; PRM separation %.1f, noise %.1f).\n\n",
-           sim.policy_acc, sim.acc_decay, sim.prm_sep, sim.prm_noise);
+    int simulated = !strcmp(policy, "sim");
+    if (simulated)
+        printf("ponder demo: SIMULATED backend (--policy sim --prm sim). The tiny demo models do not\n"
+               "exist yet; until they do, the policy and PRM are simulations with known error rates\n"
+               "(per-step accuracy %.2f at level 1, -%.2f per level; PRM separation %.1f, noise %.1f).\n\n",
+               sim->policy_acc, sim->acc_decay, sim->prm_sep, sim->prm_noise);
+    else
+        printf("ponder demo: policy %s, PRM %s on the embedded engine.\n\n", policy, prm);
     pd_dataset ds = {0};
     if (pd_arith_generate(&ds, (size_t)problems, 1, 5, seed, &err)) return cli_fail_err("demo", &err);
     if (pd_mkdirs(out, &err)) {
@@ -106,20 +124,22 @@ int cmd_demo(int argc, char **argv) {
            (unsigned long long)seed, path);
     pd_policy pol;
     pd_verifier ver;
-    if (pd_policy_open(&pol, "sim", &sim, &err)) {
+    if (pd_policy_open_opts(&pol, policy, &bo, &err)) {
         pd_dataset_free(&ds);
+        pd_backend_opts_free(&bo);
         return cli_fail_err("demo", &err);
     }
-    if (pd_verifier_open(&ver, "sim", &pol, &sim, &err)) {
+    if (pd_verifier_open_opts(&ver, prm, &pol, &bo, &err)) {
         pd_policy_close(&pol);
         pd_dataset_free(&ds);
+        pd_backend_opts_free(&bo);
         return cli_fail_err("demo", &err);
     }
-    o.policy_spec = "sim";
-    o.prm_spec = "sim";
+    o.policy_spec = policy;
+    o.prm_spec = prm;
     o.dataset = path;
     o.out_dir = out;
-    o.sim = &sim;
+    o.sim = simulated ? sim : NULL;
     o.with_texts = 1;
     o.progress = 0;
     pd_eval_report rep;

@@ -18,10 +18,10 @@ static const char *HELP =
     "                     mean cost per problem, skipped dataset lines\n"
     "Malformed dataset lines are reported on stderr with their line number and skipped.\n"
     "\n"
-    "  --policy SPEC         policy model; only 'sim' (the simulated policy) for now: the\n"
-    "                        local engine (a model directory) and remote servers (http://...)\n"
-    "                        come in later issues\n"
-    "  --prm SPEC            process reward model; only 'sim' for now\n"
+    "  --policy SPEC         policy model: a model directory or a Hugging Face repo id in the\n"
+    "                        local cache (the embedded engine), or 'sim' (the simulated policy)\n"
+    "  --prm SPEC            process reward model: a PRM directory or repo id (its kind from\n"
+    "                        config.json, the repo id or --prm-kind), or 'sim'\n"
     "  --dataset FILE        JSONL problems\n"
     "  --out DIR             run directory (created)\n"
     "  --strategy LIST       comma list of best_of_n, beam_search, dvts (best_of_n)\n"
@@ -32,6 +32,7 @@ static const char *HELP =
     "  --no-texts            leave completion texts out of results.jsonl\n"
     "  --quiet               no progress or table on stdout/stderr\n"
     "%s"
+    "\nEmbedded engine (a model directory or repo id as --policy / --prm):\n%s"
     "\nSimulated backend (docs/SEARCH.md): a policy whose steps are right with a probability\n"
     "that falls with the level, and a PRM whose rewards separate right from wrong steps.\n"
     "%s";
@@ -55,14 +56,14 @@ int cmd_eval(int argc, char **argv) {
     const char *policy = NULL, *prm = NULL, *dataset = NULL, *out = NULL;
     pd_eval_opts o;
     pd_eval_opts_default(&o);
-    pd_sim_params sim;
-    pd_sim_params_default(&sim);
+    pd_backend_opts bo;
+    pd_backend_opts_default(&bo);
     int quiet = 0;
     pd_error err = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf(HELP, pd_search_cfg_help(), pd_sim_params_help());
+            printf(HELP, pd_search_cfg_help(), pd_backend_opts_help(), pd_sim_params_help());
             return 0;
         }
         if (!strcmp(a, "--no-texts")) {
@@ -100,12 +101,13 @@ int cmd_eval(int argc, char **argv) {
             if (cli_parse_long(val, &v) || v < 1 || v > 1000000)
                 return cli_fail("eval", "--max-inflight: bad value '%s'", val);
             o.max_inflight = (int)v;
-        } else if (cli_set_search_opt("eval", name, val, &o.base, &sim)) {
+        } else if (cli_set_search_opt("eval", name, val, &o.base, &bo)) {
+            pd_backend_opts_free(&bo);
             return 1;
         }
     }
-    if (!policy) return cli_fail("eval", "--policy is required (only 'sim' for now)");
-    if (!prm) return cli_fail("eval", "--prm is required (only 'sim' for now)");
+    if (!policy) return cli_fail("eval", "--policy is required (a model directory, a repo id or 'sim')");
+    if (!prm) return cli_fail("eval", "--prm is required (a PRM directory, a repo id or 'sim')");
     if (!dataset) return cli_fail("eval", "--dataset is required");
     if (!out) return cli_fail("eval", "--out is required");
     /* a lookahead only means something for beam_search/dvts (best_of_n ignores it) */
@@ -123,8 +125,12 @@ int cmd_eval(int argc, char **argv) {
         }
     pd_policy pol;
     pd_verifier ver;
-    if (pd_policy_open(&pol, policy, &sim, &err)) return cli_fail_err("eval", &err);
-    if (pd_verifier_open(&ver, prm, &pol, &sim, &err)) {
+    if (pd_policy_open_opts(&pol, policy, &bo, &err)) {
+        pd_backend_opts_free(&bo);
+        return cli_fail_err("eval", &err);
+    }
+    if (pd_verifier_open_opts(&ver, prm, &pol, &bo, &err)) {
+        pd_backend_opts_free(&bo);
         pd_policy_close(&pol);
         return cli_fail_err("eval", &err);
     }
@@ -132,6 +138,7 @@ int cmd_eval(int argc, char **argv) {
     if (pd_dataset_load(dataset, &ds, &err)) {
         pd_verifier_close(&ver);
         pd_policy_close(&pol);
+        pd_backend_opts_free(&bo);
         return cli_fail_err("eval", &err);
     }
     for (size_t i = 0; i < ds.n_skipped && ds.skipped_msgs; i++)
@@ -141,7 +148,7 @@ int cmd_eval(int argc, char **argv) {
     o.dataset = dataset;
     o.out_dir = out;
     o.progress = !quiet;
-    o.sim = !strcmp(policy, "sim") ? &sim : NULL;
+    o.sim = !strcmp(policy, "sim") ? &bo.sim : NULL;
     pd_eval_report rep;
     int rc = pd_eval_run(&pol, &ver, &ds, &o, &rep, &err);
     if (!rc) {
@@ -156,5 +163,6 @@ int cmd_eval(int argc, char **argv) {
     pd_dataset_free(&ds);
     pd_verifier_close(&ver);
     pd_policy_close(&pol);
+    pd_backend_opts_free(&bo);
     return rc ? cli_fail_err("eval", &err) : 0;
 }

@@ -12,9 +12,9 @@ static const char *HELP =
     "Searches for the answer to one problem and prints it, then a short summary of the search\n"
     "(completions, their answers and scores, votes, cost).\n"
     "\n"
-    "  --policy SPEC         policy model; only 'sim' for now (the local engine and remote\n"
-    "                        servers come in later issues)\n"
-    "  --prm SPEC            process reward model; only 'sim' for now\n"
+    "  --policy SPEC         policy model: a model directory or a repo id in the Hugging Face\n"
+    "                        cache (the embedded engine), or 'sim'\n"
+    "  --prm SPEC            process reward model: a PRM directory or repo id, or 'sim'\n"
     "  --strategy S          best_of_n, beam_search or dvts (best_of_n)\n"
     "  --n N                 budget N (4)\n"
     "  --select SEL          how to pick the answer: naive, weighted, maj (weighted)\n"
@@ -23,21 +23,22 @@ static const char *HELP =
     "  --level L             sim only: the problem's difficulty level 1..5 (3)\n"
     "  --solution TEXT       sim only: a reference solution whose paragraphs the sim's steps copy\n"
     "%s"
+    "\nEmbedded engine (a model directory or repo id as --policy / --prm):\n%s"
     "\nSimulated backend:\n%s";
 
 int cmd_solve(int argc, char **argv) {
     const char *policy = NULL, *prm = NULL, *text = NULL, *answer = NULL, *solution = NULL;
     pd_search_cfg cfg;
     pd_search_cfg_default(&cfg);
-    pd_sim_params sim;
-    pd_sim_params_default(&sim);
+    pd_backend_opts bo;
+    pd_backend_opts_default(&bo);
     pd_select sel = PD_SEL_WEIGHTED;
     int level = 0;
     pd_error err = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf(HELP, pd_search_cfg_help(), pd_sim_params_help());
+            printf(HELP, pd_search_cfg_help(), pd_backend_opts_help(), pd_sim_params_help());
             return 0;
         }
         if (strncmp(a, "--", 2) != 0 || !strcmp(a, "--")) {
@@ -74,12 +75,13 @@ int cmd_solve(int argc, char **argv) {
                 if (!strcmp(val, pd_select_name((pd_select)k))) break;
             if (k == PD_N_SELECT) return cli_fail("solve", "--select: '%s' is not naive, weighted or maj", val);
             sel = (pd_select)k;
-        } else if (cli_set_search_opt("solve", name, val, &cfg, &sim)) {
+        } else if (cli_set_search_opt("solve", name, val, &cfg, &bo)) {
+            pd_backend_opts_free(&bo);
             return 1;
         }
     }
-    if (!policy) return cli_fail("solve", "--policy is required (only 'sim' for now)");
-    if (!prm) return cli_fail("solve", "--prm is required (only 'sim' for now)");
+    if (!policy) return cli_fail("solve", "--policy is required (a model directory, a repo id or 'sim')");
+    if (!prm) return cli_fail("solve", "--prm is required (a PRM directory, a repo id or 'sim')");
     if (!text) return cli_fail("solve", "no problem given (see --help)");
     if (!strcmp(policy, "sim") && !answer)
         return cli_fail("solve", "--policy sim simulates a solver around a known answer: give it "
@@ -87,8 +89,12 @@ int cmd_solve(int argc, char **argv) {
     if (pd_search_cfg_check(&cfg, &err)) return cli_fail_err("solve", &err);
     pd_policy pol;
     pd_verifier ver;
-    if (pd_policy_open(&pol, policy, &sim, &err)) return cli_fail_err("solve", &err);
-    if (pd_verifier_open(&ver, prm, &pol, &sim, &err)) {
+    if (pd_policy_open_opts(&pol, policy, &bo, &err)) {
+        pd_backend_opts_free(&bo);
+        return cli_fail_err("solve", &err);
+    }
+    if (pd_verifier_open_opts(&ver, prm, &pol, &bo, &err)) {
+        pd_backend_opts_free(&bo);
         pd_policy_close(&pol);
         return cli_fail_err("solve", &err);
     }
@@ -124,5 +130,6 @@ int cmd_solve(int argc, char **argv) {
     }
     pd_verifier_close(&ver);
     pd_policy_close(&pol);
+    pd_backend_opts_free(&bo);
     return rc ? cli_fail_err("solve", &err) : 0;
 }

@@ -306,8 +306,22 @@ int pd_st_set_open(const char *dir, pd_st_set *s, pd_error *err) {
         return 0;
     }
     snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
-    if (!pd_file_exists(path))
+    if (!pd_file_exists(path)) {
+        /* PyTorch pickles can run code when loaded: never read, but say how to convert */
+        char bin[4200];
+        snprintf(bin, sizeof bin, "%s/pytorch_model.bin", dir);
+        int has_bin = pd_file_exists(bin);
+        snprintf(bin, sizeof bin, "%s/pytorch_model.bin.index.json", dir);
+        has_bin |= pd_file_exists(bin);
+        if (has_bin)
+            return pd_err_set(err, PD_EUNSUPPORTED,
+                              "%.200s: holds pytorch_model.bin, which ponder does not read (unpickling can "
+                              "run code); convert it once to model.safetensors, e.g. in Python: "
+                              "safetensors.torch.save_file(torch.load('pytorch_model.bin'), "
+                              "'model.safetensors', metadata={'format': 'pt'})",
+                              dir);
         return pd_err_set(err, PD_ENOTFOUND, "%s: no model.safetensors or model.safetensors.index.json", dir);
+    }
     char *text = NULL;
     size_t len = 0;
     int rc = pd_file_read(path, &text, &len, err);

@@ -328,8 +328,9 @@ static int render_text(const pd_prm *p, const char *problem, const char *const *
         pd_buf a = {0};
         for (size_t k = 0; k < n; k++) rc |= pd_buf_puts(&a, steps[k]) | pd_buf_puts(&a, "<extra_0>");
         pd_chat_msg msg[3] = {{"system", p->system_prompt}, {"user", problem}, {"assistant", a.data ? a.data : ""}};
-        /* the assistant turn is rendered open: nothing after the last <extra_0> is read */
-        if (!rc) rc = pd_chat_render(p->tok, msg, 3, 0, 1, t, err);
+        /* the whole chat as the reference renders it (run_jobs never computes what follows
+         * the last <extra_0>); the prefix alone ends open, after the assistant header */
+        if (!rc) rc = pd_chat_render(p->tok, msg, 3, 0, n == 0, t, err);
         else rc = pd_err_set(err, PD_ENOMEM, "out of memory");
         pd_buf_free(&a);
         return rc;

@@ -10,6 +10,7 @@ int cmd_data(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_solve(int argc, char **argv);
 int cmd_grade(int argc, char **argv);
+int cmd_score(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);

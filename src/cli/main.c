@@ -13,6 +13,7 @@ static const struct {
     {"solve", cmd_solve, "solve one problem with a search strategy"},
     {"eval", cmd_eval, "evaluate strategies x budgets on a dataset; writes results.jsonl, summary.json"},
     {"data", cmd_data, "generate datasets (`ponder data arith`)"},
+    {"score", cmd_score, "score solution steps with a process reward model (JSONL on stdin)"},
     {"grade", cmd_grade, "grade JSONL {pred, gold} lines from stdin"},
     {"generate", cmd_generate, "generate text with a local model"},
     {"logits", cmd_logits, "print the last position's logits of a local model"},

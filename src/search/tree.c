@@ -91,6 +91,7 @@ int32_t pd_tree_add(pd_tree *t, int32_t parent, uint64_t seed, const char *text,
     n->pruned = 0;
     n->seed = seed;
     n->handle = handle;
+    n->vhandle = 0;
     t->nodes[parent].n_children++;
     return id;
 }

@@ -36,6 +36,8 @@ static int collect(void *ud, size_t job, const pd_search_result *r, pd_error *er
         d->c[i].key = r->c[i].key ? strdup(r->c[i].key) : NULL;
         d->c[i].rewards = malloc(((size_t)r->c[i].n_steps + 1) * sizeof(float));
         memcpy(d->c[i].rewards, r->c[i].rewards, (size_t)r->c[i].n_steps * sizeof(float));
+        d->c[i].ids = malloc((r->c[i].n_ids + 1) * sizeof(int32_t));
+        if (r->c[i].n_ids) memcpy(d->c[i].ids, r->c[i].ids, r->c[i].n_ids * sizeof(int32_t));
     }
     c->n++;
     return 0;
@@ -96,6 +98,8 @@ static void t_batch_independent(void) {
             for (int32_t c = 0; c < a.r[i].n && c < b.r[i].n; c++) {
                 CHECK_STR(a.r[i].c[c].text, b.r[i].c[c].text);
                 CHECK_EQ_INT(a.r[i].c[c].n_steps, b.r[i].c[c].n_steps);
+                CHECK(a.r[i].c[c].n_ids > 0 && a.r[i].c[c].n_ids == b.r[i].c[c].n_ids &&
+                      !memcmp(a.r[i].c[c].ids, b.r[i].c[c].ids, a.r[i].c[c].n_ids * sizeof(int32_t)));
                 steps += a.r[i].c[c].n_steps;
                 for (int32_t k = 0; k < a.r[i].c[c].n_steps && k < b.r[i].c[c].n_steps; k++) {
                     float x = a.r[i].c[c].rewards[k], y = b.r[i].c[c].rewards[k];

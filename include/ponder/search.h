@@ -294,6 +294,10 @@ typedef struct pd_completion {
     int32_t n_steps;
     double score;        /* aggregated score */
     int status;          /* PD_NODE_FINISHED or PD_NODE_TRUNCATED */
+    int32_t *ids;        /* (n_ids) the solution's token ids (the engine keeps them; the sim
+                          * has none: NULL, 0); the end-of-sequence id is not included */
+    size_t n_ids;
+    uint64_t n_tokens;   /* tokens the policy generated for this solution's steps */
 } pd_completion;
 
 typedef struct pd_search_result {

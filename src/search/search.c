@@ -354,8 +354,21 @@ static int fill_completion(pd_search *s, int32_t leaf, pd_completion *c) {
     c->rewards = malloc((size_t)(depth ? depth : 1) * sizeof *c->rewards);
     if (!c->text || !c->rewards) return PD_ENOMEM;
     c->n_steps = depth;
-    for (int32_t id = leaf, i = depth - 1; id > 0; id = t->nodes[id].parent, i--)
+    size_t n_ids = 0;
+    for (int32_t id = leaf, i = depth - 1; id > 0; id = t->nodes[id].parent, i--) {
         c->rewards[i] = t->nodes[id].reward < 0 ? 0.0f : t->nodes[id].reward;
+        n_ids += t->nodes[id].ids_len;
+        c->n_tokens += t->nodes[id].n_tokens;
+    }
+    if (n_ids) { /* the token ids of the whole solution, when the backend keeps them */
+        if (!(c->ids = malloc(n_ids * sizeof *c->ids))) return PD_ENOMEM;
+        size_t at = n_ids;
+        for (int32_t id = leaf; id > 0; id = t->nodes[id].parent) {
+            at -= t->nodes[id].ids_len;
+            memcpy(c->ids + at, t->ids + t->nodes[id].ids_off, t->nodes[id].ids_len * sizeof *c->ids);
+        }
+        c->n_ids = n_ids;
+    }
     c->score = pd_tree_aggregate(t, leaf, s->cfg.agg);
     c->status = t->nodes[leaf].status;
     if (s->cfg.no_answers) return 0;
@@ -371,8 +384,10 @@ static int copy_completion(const pd_completion *a, pd_completion *c) {
     c->answer = a->answer ? strdup(a->answer) : NULL;
     c->key = a->key ? strdup(a->key) : NULL;
     c->rewards = malloc((size_t)(a->n_steps ? a->n_steps : 1) * sizeof *c->rewards);
-    if (!c->text || (a->answer && !c->answer) || (a->key && !c->key) || !c->rewards)
+    c->ids = a->n_ids ? malloc(a->n_ids * sizeof *c->ids) : NULL;
+    if (!c->text || (a->answer && !c->answer) || (a->key && !c->key) || !c->rewards || (a->n_ids && !c->ids))
         return PD_ENOMEM;
+    if (a->n_ids) memcpy(c->ids, a->ids, a->n_ids * sizeof *c->ids);
     memcpy(c->rewards, a->rewards, (size_t)a->n_steps * sizeof *c->rewards);
     return 0;
 }
@@ -429,6 +444,7 @@ void pd_search_result_free(pd_search_result *r) {
         free(r->c[i].answer);
         free(r->c[i].key);
         free(r->c[i].rewards);
+        free(r->c[i].ids);
     }
     free(r->c);
     memset(r, 0, sizeof *r);

@@ -1,19 +1,27 @@
-/* tokenizer.c — encoding and decoding with a loaded byte-level BPE tokenizer.
+/* tokenizer.c — encoding and decoding with a loaded BPE tokenizer (byte-level or
+ * SentencePiece-style).
  *
  * Encoding follows Hugging Face `tokenizers` step by step:
  *   1. added tokens (normalized: false) are found in the raw text, leftmost-longest, with
  *      their lstrip / rstrip / single_word rules; the text between them is processed alone;
- *   2. each such segment is NFC-normalised (utf8proc) when the normaliser says so, and
- *      added tokens with normalized: true are then found in the normalised text;
+ *   2. each such segment is NFC-normalised (utf8proc) when the normaliser says so (for
+ *      SentencePiece-style tokenizers: the normaliser's steps, e.g. Llama 2's Prepend("▁")
+ *      and Replace(" " -> "▁"), so every segment, also one after a special token, gets its
+ *      "▁"), and added tokens with normalized: true are then found in the normalised text;
  *   3. the pre-tokenizer's split regexes (PCRE2, UTF + UCP, JIT when available) cut each
  *      piece into words, every match and every gap between matches a word of its own
- *      ("Isolated"); several regexes refine each other's pieces in order;
+ *      ("Isolated"); several regexes refine each other's pieces in order. SentencePiece-
+ *      style: Metaspace (' ' -> "▁", "▁" prepended as its prepend_scheme says, where
+ *      "first" means only a piece that starts the whole text, optional split before each
+ *      "▁"), or none: the piece is one word;
  *   4. each word goes through BPE. BPE works on raw bytes: the vocabulary was mapped back
  *      from GPT-2's byte-to-code-point form when loading, so nothing is re-encoded here.
  *      With ignore_merges a word that is itself a token is emitted whole. Otherwise the
  *      classic merge loop: a doubly linked list of symbols and a binary min-heap of
  *      candidate pairs keyed by (merge rank, position); stale heap entries are detected
  *      by re-checking the two symbols' ids when popped. O(n log n) per word.
+ *      SentencePiece-style BPE starts from characters instead, with byte fallback and
+ *      <unk> (spm_word);
  *   5. the post-processor's template adds its special ids (e.g. BOS) when asked.
  * Text must be valid UTF-8 (PCRE2 in UTF mode needs it; a clear error otherwise).
  *
@@ -21,7 +29,9 @@
  * no token are skipped, as `tokenizers` does) and replaces invalid UTF-8 by U+FFFD, one per
  * maximal invalid subpart (Rust's String::from_utf8_lossy). Incremental decoding (pd_detok)
  * runs the same replacement as a stream, holding back an incomplete trailing character, so
- * pushing every id and flushing gives exactly pd_tokenizer_decode's text.
+ * pushing every id and flushing gives exactly pd_tokenizer_decode's text. SentencePiece-
+ * style decoding has its own rules (byte-fallback runs, the first token, the leading-space
+ * strip): see "SentencePiece-style decode" below; there pd_tokenizer_decode runs pd_detok.
  *
  * No per-word cache: the tokenizer stays immutable and shareable between threads. */
 #include "tokenizer_internal.h"
@@ -120,6 +130,20 @@ static int heap_pop(enc_ctx *c, bpe_cand *out) {
     return 1;
 }
 
+/* Makes room for the symbols of a word of n bytes and their merge candidates. Returns 0 or
+ * an error. */
+static int bpe_reserve(enc_ctx *c, size_t n) {
+    if (n > c->sym_cap && pd_grow((void **)&c->sym, &c->sym_cap, n, sizeof *c->sym))
+        return pd_err_set(c->err, PD_ENOMEM, "tokenizer: out of memory");
+    /* Each merge pushes at most two candidates: n initial + 2n later is enough. */
+    size_t need = 3 * n + 1;
+    if (need > c->heap_cap && pd_grow((void **)&c->heap, &c->heap_cap, need, sizeof *c->heap))
+        return pd_err_set(c->err, PD_ENOMEM, "tokenizer: out of memory");
+    return 0;
+}
+
+static int bpe_merge(enc_ctx *c, int32_t m);
+
 /* Runs BPE on one pre-tokenized word (raw bytes p[0..n)) and appends its ids.
  * Returns 0 or an error. */
 static int bpe_word(enc_ctx *c, const unsigned char *p, size_t n) {
@@ -129,12 +153,8 @@ static int bpe_word(enc_ctx *c, const unsigned char *p, size_t n) {
         int32_t id = tok_lookup_bytes(t, p, n);
         if (id >= 0) return emit(c, id);
     }
-    if (n > c->sym_cap && pd_grow((void **)&c->sym, &c->sym_cap, n, sizeof *c->sym))
-        return pd_err_set(c->err, PD_ENOMEM, "tokenizer: out of memory");
-    /* Each merge pushes at most two candidates: n initial + 2n later is enough. */
-    size_t need = 3 * n + 1;
-    if (need > c->heap_cap && pd_grow((void **)&c->heap, &c->heap_cap, need, sizeof *c->heap))
-        return pd_err_set(c->err, PD_ENOMEM, "tokenizer: out of memory");
+    int rc = bpe_reserve(c, n);
+    if (rc) return rc;
     bpe_node *s = c->sym;
     int32_t m = 0;
     for (size_t i = 0; i < n; i++) {
@@ -144,6 +164,62 @@ static int bpe_word(enc_ctx *c, const unsigned char *p, size_t n) {
         s[m] = (bpe_node){id, m - 1, m + 1, 1};
         m++;
     }
+    return bpe_merge(c, m);
+}
+
+/* Appends symbol id to the word being built in c->sym (m symbols so far). */
+static void sym_add(enc_ctx *c, int32_t *m, int32_t id) {
+    c->sym[*m] = (bpe_node){id, *m - 1, *m + 1, 1};
+    (*m)++;
+}
+
+/* SentencePiece-style BPE on one word p[0..n) (valid UTF-8), as tokenizers' BPE::merge_word:
+ * each character is its vocabulary token; one that is not becomes its bytes' "<0xNN>" tokens
+ * (byte_fallback, when the vocabulary has them all), else <unk> (consecutive unknowns fused
+ * into one with fuse_unk). As in tokenizers, a pending <unk> is only appended when the next
+ * character found in the vocabulary (or the end) comes, so byte-fallback tokens of characters
+ * in between go before it. Then the merges. Appends the ids; returns 0 or an error. */
+static int spm_word(enc_ctx *c, const unsigned char *p, size_t n) {
+    const pd_tokenizer *t = c->t;
+    if (n == 0) return 0;
+    if (t->ignore_merges) {
+        int32_t id = tok_lookup_form(t, (const char *)p, n);
+        if (id >= 0) return emit(c, id);
+    }
+    int rc = bpe_reserve(c, n); /* at most one symbol per byte */
+    if (rc) return rc;
+    int32_t m = 0;
+    int unk = 0; /* an <unk> is pending */
+    for (size_t i = 0; i < n;) {
+        size_t k = 1;
+        while (i + k < n && (p[i + k] & 0xC0) == 0x80) k++;
+        int32_t id = tok_lookup_form(t, (const char *)p + i, k);
+        if (id >= 0) {
+            if (unk) sym_add(c, &m, t->unk_id);
+            unk = 0;
+            sym_add(c, &m, id);
+        } else {
+            size_t b = 0;
+            if (t->byte_fallback)
+                while (b < k && t->fallback_id[p[i + b]] >= 0) b++;
+            if (t->byte_fallback && b == k) {
+                for (b = 0; b < k; b++) sym_add(c, &m, t->fallback_id[p[i + b]]);
+            } else if (t->unk_id >= 0) {
+                if (unk && !t->fuse_unk) sym_add(c, &m, t->unk_id);
+                unk = 1;
+            } /* no unk token: the character is dropped, as tokenizers does */
+        }
+        i += k;
+    }
+    if (unk) sym_add(c, &m, t->unk_id);
+    return bpe_merge(c, m);
+}
+
+/* The merge loop over the m symbols in c->sym; appends the resulting ids. Returns 0 or an
+ * error. */
+static int bpe_merge(enc_ctx *c, int32_t m) {
+    const pd_tokenizer *t = c->t;
+    bpe_node *s = c->sym;
     if (m == 0) return 0;
     s[m - 1].next = -1;
     c->heap_n = 0;
@@ -201,6 +277,85 @@ static int pretok(enc_ctx *c, int k, const unsigned char *p, size_t n) {
     return gap < n ? pretok(c, k + 1, p + gap, n - gap) : 0;
 }
 
+/* ---------------------------------------------------------------- SentencePiece-style */
+
+int tok_replace(pd_buf *out, const char *s, size_t n, const char *from, size_t fl, const char *to, size_t tl) {
+    size_t i = 0, run = 0;
+    while (fl && i + fl <= n) {
+        if (memcmp(s + i, from, fl) != 0) { i++; continue; }
+        if (pd_buf_append(out, s + run, i - run) || pd_buf_append(out, to, tl)) return PD_ENOMEM;
+        i += fl;
+        run = i;
+    }
+    return pd_buf_append(out, s + run, n - run) ? PD_ENOMEM : 0;
+}
+
+int tok_normalize(const pd_tokenizer *t, const unsigned char *p, size_t n, pd_buf *out) {
+    pd_buf a = {0}, b = {0};
+    if (pd_buf_append(&a, p, n)) return PD_ENOMEM;
+    int rc = 0;
+    for (int k = 0; k < t->n_norm && !rc; k++) {
+        const tok_norm *st = &t->norm[k];
+        b.len = 0;
+        if (st->kind == TOK_NORM_NFC) {
+            unsigned char *nfc = NULL;
+            utf8proc_ssize_t r = a.len ? utf8proc_map((const unsigned char *)a.data, (utf8proc_ssize_t)a.len, &nfc,
+                                                      UTF8PROC_STABLE | UTF8PROC_COMPOSE) : 0;
+            if (r < 0) rc = PD_EINVAL;
+            else if (pd_buf_append(&b, nfc, (size_t)r)) rc = PD_ENOMEM;
+            free(nfc);
+        } else if (st->kind == TOK_NORM_PREPEND) { /* tokenizers: only a non-empty string */
+            if (a.len && (pd_buf_append(&b, t->arena + st->a_off, st->a_len) || pd_buf_append(&b, a.data, a.len)))
+                rc = PD_ENOMEM;
+        } else {
+            rc = tok_replace(&b, a.data, a.len, t->arena + st->a_off, st->a_len, t->arena + st->b_off, st->b_len);
+        }
+        pd_buf tmp = a;
+        a = b;
+        b = tmp;
+    }
+    if (!rc && pd_buf_append(out, a.data, a.len)) rc = PD_ENOMEM;
+    pd_buf_free(&a);
+    pd_buf_free(&b);
+    return rc;
+}
+
+/* SentencePiece-style pre-tokenization of one piece, as tokenizers' Metaspace: ' ' becomes
+ * the replacement character; it is prepended unless the piece already starts with it
+ * (prepend_scheme "always"; "first": only when the piece starts the whole text; "never");
+ * with split, a word starts at every replacement character (SplitDelimiterBehavior::
+ * MergedWithNext). Without a Metaspace pre-tokenizer the piece is one word. Returns 0 or an
+ * error. */
+static int spm_pretok(enc_ctx *c, const unsigned char *p, size_t n, int first) {
+    const pd_tokenizer *t = c->t;
+    if (n == 0) return 0;
+    if (!t->meta) return spm_word(c, p, n);
+    const char *rep = t->meta_rep;
+    size_t rl = t->meta_rep_len;
+    pd_buf w = {0};
+    int rc = 0;
+    int starts = n >= 1 && p[0] == ' ';
+    if (!starts && n >= rl && memcmp(p, rep, rl) == 0) starts = 1;
+    if (!starts && (t->meta_prepend == TOK_PREPEND_ALWAYS || (t->meta_prepend == TOK_PREPEND_FIRST && first)))
+        rc = pd_buf_append(&w, rep, rl);
+    if (!rc) rc = tok_replace(&w, (const char *)p, n, " ", 1, rep, rl);
+    if (rc) {
+        pd_buf_free(&w);
+        return pd_err_set(c->err, PD_ENOMEM, "tokenizer: out of memory");
+    }
+    const unsigned char *q = (const unsigned char *)w.data;
+    size_t start = 0;
+    if (t->meta_split)
+        for (size_t i = rl; i + rl <= w.len && !rc; i++)
+            if (memcmp(q + i, rep, rl) == 0 && i > start) {
+                rc = spm_word(c, q + start, i - start);
+                start = i;
+            }
+    if (!rc) rc = spm_word(c, q + start, w.len - start);
+    pd_buf_free(&w);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- added tokens */
 
 /* Decodes the code point that ends just before p[i] (i > 0, valid UTF-8). */
@@ -225,12 +380,18 @@ static int is_word(enc_ctx *c, int32_t cp) {
     return n > 0 && pcre2_match(c->t->word_re, u, (size_t)n, 0, PCRE2_ANCHORED | PCRE2_NO_UTF_CHECK, c->md, NULL) > 0;
 }
 
-static int segment(enc_ctx *c, const unsigned char *p, size_t n, int normalized_pass);
+static int segment(enc_ctx *c, const unsigned char *p, size_t n, int first);
+
+/* Pre-tokenizes and encodes one piece of (normalised) text that holds no added token; first:
+ * the piece starts the whole text (Metaspace's prepend_scheme "first"). */
+static int piece(enc_ctx *c, const unsigned char *p, size_t n, int first) {
+    return c->t->spm ? spm_pretok(c, p, n, first) : pretok(c, 0, p, n);
+}
 
 /* Finds added tokens (those with normalized == want_norm) in p[0..n), emitting them and
  * handing the text between them to `segment` (or straight to the pre-tokenizer in the
- * normalised pass). Returns 0 or an error. */
-static int split_added(enc_ctx *c, const unsigned char *p, size_t n, int want_norm) {
+ * normalised pass). first: p[0..n) starts the whole text. Returns 0 or an error. */
+static int split_added(enc_ctx *c, const unsigned char *p, size_t n, int want_norm, int first) {
     const pd_tokenizer *t = c->t;
     size_t done = 0; /* text before this is handled */
     size_t i = 0;
@@ -265,21 +426,32 @@ static int split_added(enc_ctx *c, const unsigned char *p, size_t n, int want_no
                 stop += (size_t)l;
             }
         if (start > done) {
-            rc = want_norm ? pretok(c, 0, p + done, start - done) : segment(c, p + done, start - done, 0);
+            rc = want_norm ? piece(c, p + done, start - done, first && done == 0)
+                           : segment(c, p + done, start - done, first && done == 0);
             if (rc) return rc;
         }
         if ((rc = emit(c, hit->id))) return rc;
         done = i = stop;
     }
-    if (done < n) return want_norm ? pretok(c, 0, p + done, n - done) : segment(c, p + done, n - done, 0);
+    if (done < n)
+        return want_norm ? piece(c, p + done, n - done, first && done == 0) : segment(c, p + done, n - done, first && done == 0);
     return 0;
 }
 
 /* Processes text between raw-matched added tokens: normalise, match normalised added
- * tokens, pre-tokenize, BPE. Returns 0 or an error. */
-static int segment(enc_ctx *c, const unsigned char *p, size_t n, int unused) {
-    (void)unused;
+ * tokens, pre-tokenize, BPE. first: p starts the whole text. Returns 0 or an error. */
+static int segment(enc_ctx *c, const unsigned char *p, size_t n, int first) {
     const pd_tokenizer *t = c->t;
+    if (t->spm) {
+        pd_buf nb = {0};
+        int rc = t->n_norm ? tok_normalize(t, p, n, &nb) : 0;
+        if (rc == PD_ENOMEM) rc = pd_err_set(c->err, rc, "tokenizer: out of memory");
+        else if (rc) rc = pd_err_set(c->err, rc, "%s: normalisation failed", t->path);
+        else if (t->n_norm) p = (const unsigned char *)(nb.data ? nb.data : ""), n = nb.len;
+        if (!rc && n) rc = t->any_normalized_added ? split_added(c, p, n, 1, first) : piece(c, p, n, first);
+        pd_buf_free(&nb);
+        return rc;
+    }
     unsigned char *norm = NULL;
     if (t->nfc) {
         size_t k = 0;
@@ -291,7 +463,7 @@ static int segment(enc_ctx *c, const unsigned char *p, size_t n, int unused) {
             n = (size_t)r;
         }
     }
-    int rc = t->any_normalized_added ? split_added(c, p, n, 1) : pretok(c, 0, p, n);
+    int rc = t->any_normalized_added ? split_added(c, p, n, 1, first) : pretok(c, 0, p, n);
     free(norm);
     return rc;
 }
@@ -316,7 +488,7 @@ int pd_tokenizer_encode(const pd_tokenizer *t, const char *text, size_t len, int
     }
     if (add_special)
         for (size_t i = 0; i < t->n_pre && !rc; i++) rc = emit(&c, t->pre_ids[i]);
-    if (!rc) rc = split_added(&c, p, len, 0);
+    if (!rc) rc = split_added(&c, p, len, 0, 1);
     if (add_special)
         for (size_t i = 0; i < t->n_post && !rc; i++) rc = emit(&c, t->post_ids[i]);
     pcre2_match_data_free(c.md);
@@ -367,9 +539,133 @@ static long long lossy_append(pd_buf *out, const unsigned char *p, size_t n, int
     return (long long)n;
 }
 
+/* ---------------------------------------------------------------- SentencePiece-style decode */
+
+/* SentencePiece-style decoding follows tokenizers' decoder chain on the token strings:
+ * Replace("▁" -> " ") on each token (or Metaspace, which drops "▁" in the first token), then
+ * ByteFallback: a run of consecutive "<0xNN>" tokens becomes its bytes when they are valid
+ * UTF-8 as a whole, else one U+FFFD per byte (the whole run, even its valid characters), then
+ * Fuse, then Strip: at most dec_strip_n leading dec_strip characters of the whole text go.
+ * Skipped special tokens are dropped before the decoder, so a run continues across them.
+ * It is written as a stream (pd_detok), which pd_tokenizer_decode_buf also uses: text is
+ * emitted as soon as nothing later can change it, i.e. a byte run is held until it ends or
+ * turns invalid (after which each further byte of it is one U+FFFD). */
+
+static const char U_FFFD[] = "\xEF\xBF\xBD";
+
+/* State of UTF-8 bytes p[0..n): -1 invalid, 0 whole characters, 1 valid but the last
+ * character lacks bytes. */
+static int utf8_state(const unsigned char *p, size_t n) {
+    size_t i = tok_utf8_valid_prefix(p, n);
+    if (i == n) return 0;
+    unsigned lo, hi;
+    size_t need = tok_utf8_lead(p[i], &lo, &hi);
+    if (!need || n - i > need) return -1;
+    for (size_t k = 1; i + k < n; k++) {
+        unsigned b = p[i + k];
+        if (k == 1 ? (b < lo || b > hi) : (b & 0xC0) != 0x80) return -1;
+    }
+    return 1;
+}
+
+/* Where the last character of p[0..n) (n > 0, valid but for a possibly incomplete end)
+ * starts: everything before it is whole characters. */
+static size_t last_start(const unsigned char *p, size_t n) {
+    size_t j = n - 1;
+    while (j > 0 && n - j < 4 && (p[j] & 0xC0) == 0x80) j--;
+    return j;
+}
+
+/* Appends decoded text to out, the decoder's Strip removing what it still may. */
+static int spm_out(pd_detok *d, const void *p, size_t n, pd_buf *out) {
+    const pd_tokenizer *t = d->tok;
+    const char *s = p;
+    while (d->strip_left && n >= t->dec_strip_len && memcmp(s, t->dec_strip, t->dec_strip_len) == 0) {
+        s += t->dec_strip_len;
+        n -= t->dec_strip_len;
+        d->strip_left--;
+    }
+    if (!n) return 0;
+    d->strip_left = 0; /* Strip stops at the first other character */
+    return pd_buf_append(out, s, n) ? PD_ENOMEM : 0;
+}
+
+/* Forgets the held run. */
+static void run_clear(pd_detok *d) {
+    free(d->run);
+    d->run = NULL;
+    d->run_cap = 0;
+    d->n_run = 0;
+    d->n_pending = 0;
+}
+
+/* Ends the current byte run: emits it (or a U+FFFD per byte when it is not whole valid
+ * UTF-8). Returns 0 or PD_ENOMEM. */
+static int spm_end_run(pd_detok *d, pd_buf *out) {
+    int rc = 0;
+    if (d->n_run) {
+        const unsigned char *buf = d->run ? d->run : d->pending;
+        size_t n = d->n_run, j = last_start(buf, n);
+        if (utf8_state(buf + j, n - j) == 0) rc = spm_out(d, buf, n, out);
+        else
+            for (size_t k = 0; k < n && !rc; k++) rc = spm_out(d, U_FFFD, 3, out);
+    }
+    run_clear(d);
+    d->run_bad = 0;
+    return rc;
+}
+
+/* Decodes one (not skipped) token of a SentencePiece-style tokenizer. Returns 0 or
+ * PD_ENOMEM. */
+static int spm_push(pd_detok *d, int32_t id, pd_buf *out) {
+    const pd_tokenizer *t = d->tok;
+    const tok_entry *e = &t->tokens[id];
+    int first = d->n_tokens++ == 0;
+    if (!e->byte_tok) {
+        int rc = spm_end_run(d, out);
+        if (rc) return rc;
+        return first ? spm_out(d, t->arena + e->first_off, e->first_len, out) : spm_out(d, tok_bytes(t, id), e->bytes_len, out);
+    }
+    if (d->run_bad) return spm_out(d, U_FFFD, 3, out);
+    size_t n = d->n_run;
+    if (n + 1 > sizeof d->pending) { /* a long run moves to the heap */
+        if (n + 1 > d->run_cap) {
+            size_t cap = d->run_cap ? 2 * d->run_cap : 64;
+            unsigned char *r = realloc(d->run, cap);
+            if (!r) return PD_ENOMEM;
+            if (!d->run) memcpy(r, d->pending, n);
+            d->run = r;
+            d->run_cap = cap;
+        }
+        d->run[n] = *tok_bytes(t, id);
+    } else {
+        d->pending[n] = *tok_bytes(t, id);
+    }
+    d->n_run = n + 1;
+    d->n_pending = d->n_run > 0x7FFFFFFF ? 0x7FFFFFFF : (int)d->n_run;
+    const unsigned char *buf = d->run ? d->run : d->pending;
+    size_t j = n ? last_start(buf, n) : 0;
+    if (utf8_state(buf + j, n + 1 - j) >= 0) return 0;
+    /* broken: every byte of the run is U+FFFD, those to come too */
+    run_clear(d);
+    d->run_bad = 1;
+    int rc = 0;
+    for (size_t k = 0; k <= n && !rc; k++) rc = spm_out(d, U_FFFD, 3, out);
+    return rc;
+}
+
 int pd_tokenizer_decode_buf(const pd_tokenizer *t, const int32_t *ids, size_t n_ids, int skip_special, pd_buf *out,
                             pd_error *err) {
     if (!t || !out || (!ids && n_ids)) return pd_err_set(err, PD_EINVAL, "tokenizer: NULL argument");
+    if (t->spm) {
+        pd_detok d;
+        pd_detok_init(&d, t, skip_special);
+        int rc = 0;
+        for (size_t i = 0; i < n_ids && !rc; i++) rc = pd_detok_push(&d, ids[i], out);
+        if (!rc) rc = pd_detok_flush(&d, out);
+        pd_detok_free(&d);
+        return rc ? pd_err_set(err, PD_ENOMEM, "tokenizer: out of memory") : 0;
+    }
     pd_buf raw = {0};
     for (size_t i = 0; i < n_ids; i++) {
         int32_t id = ids[i];
@@ -403,6 +699,18 @@ void pd_detok_init(pd_detok *d, const pd_tokenizer *tok, int skip_special) {
     d->tok = tok;
     d->n_pending = 0;
     d->skip_special = skip_special;
+    d->n_tokens = 0;
+    d->strip_left = tok && tok->spm ? tok->dec_strip_n : 0;
+    d->n_run = 0;
+    d->run_bad = 0;
+    d->run = NULL;
+    d->run_cap = 0;
+}
+
+void pd_detok_free(pd_detok *d) {
+    if (!d) return;
+    run_clear(d);
+    d->run_bad = 0;
 }
 
 /* Runs pending + p[0..n) through the lossy stream; keeps the unconsumed tail pending. */
@@ -426,11 +734,13 @@ int pd_detok_push(pd_detok *d, int32_t id, pd_buf *out) {
     const pd_tokenizer *t = d->tok;
     if (!t) return PD_EINVAL;
     if (id < 0 || (size_t)id >= t->n_ids || !t->tokens[id].present) return 0;
+    if (t->spm) return d->skip_special && t->tokens[id].skip ? 0 : spm_push(d, id, out);
     if (d->skip_special && t->tokens[id].special) return 0;
     return detok_feed(d, tok_bytes(t, id), t->tokens[id].bytes_len, out, 0);
 }
 
 int pd_detok_flush(pd_detok *d, pd_buf *out) {
+    if (d->tok && d->tok->spm) return spm_end_run(d, out);
     if (d->n_pending == 0) return 0;
     return detok_feed(d, NULL, 0, out, 1);
 }

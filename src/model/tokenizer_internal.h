@@ -10,7 +10,16 @@
  *   - form_tab: hash from vocabulary form to id (token_id lookups, merges);
  *   - merge_tab: hash from the id pair (left, right) to the merge's rank and result;
  *   - added[]: added/special tokens, matched in the text before anything else.
- * The loaded tokenizer is immutable, so one instance may be shared by threads. */
+ * The loaded tokenizer is immutable, so one instance may be shared by threads.
+ *
+ * Two kinds of tokenizer.json are read. Byte-level BPE (a ByteLevel pre-tokenizer or
+ * decoder: Llama 3, Qwen2, DeepSeek): as above. SentencePiece-style BPE (no ByteLevel step:
+ * Llama 2, Mistral; `spm` set): the vocabulary is kept in its own form ("▁" for a space),
+ * byte_tab stays empty, BPE starts from characters (with byte fallback to "<0xNN>" tokens and
+ * <unk>), the normaliser is a list of steps (norm[]), the pre-tokenizer is Metaspace or none,
+ * and each token's bytes are what the decoder makes of it alone (see tok_entry); the
+ * decoder's context rules (byte-fallback runs, the first token, the leading-space strip) are
+ * applied while decoding (tokenizer.c). */
 #ifndef PD_TOKENIZER_INTERNAL_H
 #define PD_TOKENIZER_INTERNAL_H
 
@@ -30,9 +39,15 @@
 typedef struct tok_entry {
     uint32_t form_off, form_len;   /* vocabulary form, in arena (NUL-terminated) */
     uint32_t bytes_off, bytes_len; /* decoded bytes, in arena */
+    uint32_t first_off, first_len; /* SentencePiece-style: decoded bytes as the first token
+                                    * (a Metaspace decoder drops its "▁" there; else = bytes) */
     uint8_t present;               /* the id has a token */
     uint8_t special;               /* an added token marked special */
     uint8_t added;                 /* an added token */
+    uint8_t byte_tok;              /* SentencePiece-style: a ByteFallback "<0xNN>" token; its
+                                    * one byte (bytes) joins a run decoded as UTF-8 together */
+    uint8_t skip;                  /* SentencePiece-style: dropped by skip_special (its decoded
+                                    * string is a special token's content, as tokenizers tests) */
 } tok_entry;
 
 typedef struct tok_added {
@@ -48,6 +63,18 @@ typedef struct tok_merge {
     uint32_t rank;
     int32_t id;                    /* the merged token; -1 marks an empty slot */
 } tok_merge;
+
+/* SentencePiece-style normaliser steps (tokenizers' NFC, Prepend, Replace with a String). */
+enum { TOK_NORM_NFC = 1, TOK_NORM_PREPEND, TOK_NORM_REPLACE };
+#define TOK_MAX_NORM 8
+typedef struct tok_norm {
+    int kind;
+    uint32_t a_off, a_len;         /* Prepend: the text; Replace: the pattern (in arena) */
+    uint32_t b_off, b_len;         /* Replace: the content */
+} tok_norm;
+
+/* Metaspace prepend_scheme. */
+enum { TOK_PREPEND_ALWAYS = 0, TOK_PREPEND_FIRST, TOK_PREPEND_NEVER };
 
 /* What chat.c recognised in the model's chat_template. */
 typedef struct tok_chat {
@@ -90,6 +117,27 @@ struct pd_tokenizer {
     pcre2_code *re[TOK_MAX_REGEX]; /* pre-tokenizer splits, applied in order (Isolated) */
     int n_re;
 
+    /* SentencePiece-style tokenizers (spm = 1); unused by byte-level ones */
+    int spm;
+    tok_norm norm[TOK_MAX_NORM]; /* normaliser steps, applied in order */
+    int n_norm;
+    int byte_fallback, fuse_unk; /* model.byte_fallback, model.fuse_unk */
+    int32_t fallback_id[256];   /* the model's "<0xNN>" token of each byte, -1 when absent */
+    int meta;                   /* pre_tokenizer Metaspace (else none) */
+    int meta_prepend;           /* its prepend_scheme (TOK_PREPEND_*) */
+    int meta_split;             /* its split: a piece starts at every replacement character */
+    char meta_rep[8];           /* its replacement character, UTF-8 (NUL-terminated) */
+    size_t meta_rep_len;
+    uint32_t dec_from_off, dec_from_len; /* decoder Replace (or Metaspace): each token's occurrences */
+    uint32_t dec_to_off, dec_to_len;     /* of this string become that one (from_len 0: none) */
+    int dec_meta;               /* decoder Metaspace: as Replace("▁" -> " "), but the first token's
+                                 * "▁" are dropped unless prepend_scheme is never (dec_drop_first) */
+    int dec_drop_first;
+    int dec_byte_fallback;      /* decoder ByteFallback: "<0xNN>" tokens are bytes (byte_tok) */
+    char dec_strip[8];          /* decoder Strip (after Fuse): the character removed from the
+                                 * start of the decoded text, UTF-8; "" when none */
+    size_t dec_strip_len, dec_strip_n; /* its length and how many at most (Strip's start) */
+
     int32_t *pre_ids, *post_ids; /* post-processor: ids before and after the sequence */
     size_t n_pre, n_post;
     int32_t bos_id, eos_id;
@@ -119,6 +167,13 @@ int32_t tok_lookup_form(const pd_tokenizer *t, const char *p, size_t n);
  * for the first of them. */
 size_t tok_utf8_lead(unsigned c, unsigned *lo, unsigned *hi);
 size_t tok_utf8_valid_prefix(const unsigned char *p, size_t n);
+
+/* Appends s[0..n) to out with every occurrence of from[0..fl) (fl > 0; leftmost first, not
+ * overlapping) replaced by to[0..tl). Returns 0 or PD_ENOMEM. */
+int tok_replace(pd_buf *out, const char *s, size_t n, const char *from, size_t fl, const char *to, size_t tl);
+/* SentencePiece-style: applies the normaliser steps to p[0..n), appending the result to
+ * out. Returns 0 or an error code (PD_ENOMEM, PD_EINVAL for NFC failure). */
+int tok_normalize(const pd_tokenizer *t, const unsigned char *p, size_t n, pd_buf *out);
 
 /* tokenizer_unicode.c (generated): letters / numbers newer than PCRE2's Unicode data, as
  * character-class contents. */

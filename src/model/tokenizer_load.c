@@ -1,23 +1,40 @@
 /* tokenizer_load.c — reading tokenizer.json (and tokenizer_config.json) into the flat
  * tables of tokenizer_internal.h.
  *
- * Only what the byte-level BPE tokenizers of the Llama 3 / Qwen2 / DeepSeek families
+ * Only what the tokenizers of the Llama 2 / Llama 3 / Mistral / Qwen2 / DeepSeek families
  * declare is accepted; anything else is refused with PD_EUNSUPPORTED naming the field,
- * rather than tokenizing subtly wrong:
+ * rather than tokenizing subtly wrong. A tokenizer with a ByteLevel step (pre-tokenizer or
+ * decoder) is byte-level, one without is SentencePiece-style:
+ *
+ * Byte-level (Llama 3, Qwen2, DeepSeek):
  *   model        BPE (no dropout, no byte_fallback, no subword prefix/suffix), ignore_merges
  *   normalizer   null, NFC, or a Sequence of NFC
  *   pre_tokenizer Split (Regex or String pattern, behaviour Isolated), ByteLevel (with or
  *                without its GPT-2 regex, no prefix space), Digits, Sequence of these with
  *                ByteLevel last
- *   post_processor TemplateProcessing (single), ByteLevel, Sequence of these, null
  *   decoder      ByteLevel
+ * SentencePiece-style (Llama 2, Mistral, Math-Shepherd), in the two layouts real files use:
+ * legacy (normalizer Sequence[Prepend("▁"), Replace(" " -> "▁")], pre_tokenizer null) and
+ * newer (normalizer null, pre_tokenizer Metaspace):
+ *   model        BPE (no dropout, no subword prefix/suffix), byte_fallback, fuse_unk,
+ *                unk_token, ignore_merges
+ *   normalizer   null, NFC, Prepend, Replace with a String pattern, Sequence of these
+ *   pre_tokenizer null, or Metaspace (one-character replacement; prepend_scheme first /
+ *                always / never, or the older add_prefix_space; split true or false)
+ *   decoder      Metaspace, or Replace (String pattern), ByteFallback, Fuse, Strip (leading
+ *                characters only, after Fuse): each optional, in that order
+ * Both:
+ *   post_processor TemplateProcessing (single), ByteLevel, Sequence of these, null
+ *   added_tokens with special, lstrip, rstrip, single_word, normalized
  * JSON is parsed with jansson; the parsed tree is freed as soon as the tables are built.
  * Every count and id is bounds-checked (see TOK_MAX_* in tokenizer_internal.h), and every
  * error message starts with the file name and names the JSON path that is wrong.
  *
  * Byte-level BPE maps each byte to a printable code point (GPT-2's bytes_to_unicode) and
  * the vocabulary is written in that mapped form. At load time each token's form is mapped
- * back to raw bytes once, so that encoding works on raw bytes and decoding is a copy. */
+ * back to raw bytes once, so that encoding works on raw bytes and decoding is a copy.
+ * SentencePiece-style vocabularies are kept as written; each token's bytes are what the
+ * decoder makes of it alone ("▁" -> " ", "<0x0A>" -> byte 0x0A), see spm_set_bytes. */
 #include "tokenizer_internal.h"
 
 #include <jansson.h>
@@ -191,11 +208,72 @@ static const char *jtype(json_t *v) {
     }
 }
 
+/* Whether s[0..n) is a token that tokenizers' ByteFallback decoder reads as a byte: six bytes
+ * "<0x" XX ">" where XX parses with Rust's u8::from_str_radix(XX, 16) (two hex digits of either
+ * case, or '+' and one). Stores the byte in *b. */
+static int fallback_byte(const char *s, size_t n, unsigned char *b) {
+    if (n != 6 || memcmp(s, "<0x", 3) != 0 || s[5] != '>') return 0;
+    int hi, lo;
+    unsigned char x = (unsigned char)s[3], y = (unsigned char)s[4];
+    lo = y >= '0' && y <= '9' ? y - '0' : y >= 'a' && y <= 'f' ? y - 'a' + 10 : y >= 'A' && y <= 'F' ? y - 'A' + 10 : -1;
+    hi = x == '+' ? 0 : x >= '0' && x <= '9' ? x - '0' : x >= 'a' && x <= 'f' ? x - 'a' + 10 : x >= 'A' && x <= 'F' ? x - 'A' + 10 : -1;
+    if (hi < 0 || lo < 0) return 0;
+    *b = (unsigned char)(hi * 16 + lo);
+    return 1;
+}
+
+/* SentencePiece-style: sets what e decodes to on its own from the string the decoder gets for
+ * it (n bytes at arena offset off): the string through the decoder's Replace (or Metaspace's
+ * "▁" -> " "), or the byte of a ByteFallback token; and, for a Metaspace decoder that drops
+ * "▁" in the first token, that form too. Returns 0 or an error. */
+static int spm_set_bytes(load_ctx *c, tok_entry *e, uint32_t off, size_t n) {
+    pd_tokenizer *t = c->t;
+    pd_buf src = {0}, out = {0}, first = {0};
+    int rc = 0;
+    unsigned char b;
+    /* (arena_add may move the arena: pointers into it are taken afresh for each use) */
+    if (pd_buf_append(&src, t->arena + off, n)) goto oom;
+    if (t->dec_from_len ? tok_replace(&out, src.data, n, t->arena + t->dec_from_off, t->dec_from_len,
+                                      t->arena + t->dec_to_off, t->dec_to_len)
+                        : pd_buf_append(&out, src.data, n))
+        goto oom;
+    e->byte_tok = 0;
+    if (t->dec_byte_fallback && fallback_byte(out.data, out.len, &b)) {
+        if (arena_add(t, &b, 1, &e->bytes_off)) goto oom;
+        e->bytes_len = 1;
+        e->byte_tok = 1;
+    } else if (out.len == n && (n == 0 || memcmp(out.data, src.data, n) == 0)) {
+        e->bytes_off = off;
+        e->bytes_len = (uint32_t)n;
+    } else {
+        if (arena_add(t, out.data, out.len, &e->bytes_off)) goto oom;
+        e->bytes_len = (uint32_t)out.len;
+    }
+    e->first_off = e->bytes_off;
+    e->first_len = e->bytes_len;
+    if (t->dec_meta && t->dec_drop_first && !e->byte_tok) {
+        if (tok_replace(&first, src.data, n, t->arena + t->dec_from_off, t->dec_from_len, "", 0) ||
+            arena_add(t, first.data, first.len, &e->first_off))
+            goto oom;
+        e->first_len = (uint32_t)first.len;
+    }
+    goto done;
+oom:
+    rc = FAIL(c, PD_ENOMEM, "out of memory");
+done:
+    pd_buf_free(&src);
+    pd_buf_free(&out);
+    pd_buf_free(&first);
+    return rc;
+}
+
 /* Sets e's decoded bytes from the text of n bytes at arena offset off. ByteLevel decoding:
  * every code point maps back to a byte, else the raw text is used. Returns 1 when mapped, 0
- * when raw, or an error code. */
+ * when raw, or an error code. SentencePiece-style tokenizers: see spm_set_bytes (never
+ * mapped). */
 static int set_bytes(load_ctx *c, const int16_t inv[324], tok_entry *e, uint32_t off, size_t n) {
     pd_tokenizer *t = c->t;
+    if (t->spm) return spm_set_bytes(c, e, off, n);
     unsigned char tmp[TOK_MAX_TOKEN_LEN];
     size_t nb = 0;
     int mapped = 1;
@@ -371,9 +449,14 @@ static int load_model(load_ctx *c, json_t *model, json_t *added, const int16_t i
     json_t *dropout = json_object_get(model, "dropout");
     if (dropout && !json_is_null(dropout) && !(json_is_number(dropout) && json_number_value(dropout) == 0.0))
         return FAIL(c, PD_EUNSUPPORTED, "model.dropout is set (BPE dropout is not supported)");
-    int bf = opt_bool(model, "byte_fallback", 0);
+    int bf = opt_bool(model, "byte_fallback", 0), fu = opt_bool(model, "fuse_unk", 0);
     if (bf < 0) return FAIL(c, PD_EFORMAT, "model.byte_fallback is not a boolean");
-    if (bf) return FAIL(c, PD_EUNSUPPORTED, "model.byte_fallback is true (SentencePiece-style BPE is not supported)");
+    if (fu < 0) return FAIL(c, PD_EFORMAT, "model.fuse_unk is not a boolean");
+    if (bf && !t->spm)
+        return FAIL(c, PD_EUNSUPPORTED, "model.byte_fallback is true in a byte-level tokenizer (a ByteLevel "
+                    "pre-tokenizer or decoder); byte fallback is only supported in SentencePiece-style ones");
+    t->byte_fallback = bf;
+    t->fuse_unk = fu;
     const char *pre = opt_str(model, "continuing_subword_prefix", &bad);
     const char *suf = opt_str(model, "end_of_word_suffix", &bad);
     if (bad) return FAIL(c, PD_EFORMAT, "model.continuing_subword_prefix / end_of_word_suffix is not a string");
@@ -390,6 +473,12 @@ static int load_model(load_ctx *c, json_t *model, json_t *added, const int16_t i
     if (unk) {
         t->unk_id = tok_lookup_form(t, unk, strlen(unk));
         if (t->unk_id < 0) return FAIL(c, PD_EFORMAT, "model.unk_token \"%.60s\" is not in model.vocab", unk);
+    }
+    /* byte fallback looks the model's own vocabulary up: format!("<{b:#04X}>") */
+    for (int b = 0; b < 256; b++) {
+        char name[8];
+        snprintf(name, sizeof name, "<0x%02X>", b);
+        t->fallback_id[b] = tok_lookup_form(t, name, 6);
     }
     return load_merges(c, json_object_get(model, "merges"));
 }
@@ -490,6 +579,71 @@ static int load_added(load_ctx *c, json_t *added, const int16_t inv[324]) {
     return single_word ? compile_word_class(c) : 0;
 }
 
+/* SentencePiece-style: added tokens marked normalized are matched in the normalised text by
+ * their content put through the whole normaliser (Prepend included, so under Llama 2's
+ * normaliser "foo" is matched as "▁foo"), and decode from that form, as tokenizers does
+ * (its normalized_cache). Returns 0 or an error. */
+static int spm_normalize_added(load_ctx *c) {
+    pd_tokenizer *t = c->t;
+    if (!t->n_norm || !t->any_normalized_added) return 0;
+    for (size_t i = 0; i < t->n_added; i++) {
+        tok_added *a = &t->added[i];
+        if (!a->normalized) continue;
+        pd_buf nb = {0};
+        int rc = tok_normalize(t, (const unsigned char *)t->arena + a->off, a->len, &nb);
+        if (rc) rc = FAIL(c, rc, "added token %d: content cannot be normalised", a->id);
+        else if (nb.len == 0) rc = FAIL(c, PD_EUNSUPPORTED, "added token %d: the normaliser makes its content empty", a->id);
+        else if (nb.len > TOK_MAX_TOKEN_LEN)
+            rc = FAIL(c, PD_ELIMIT, "added token %d: normalised form is %zu bytes (limit %d)", a->id, nb.len, TOK_MAX_TOKEN_LEN);
+        else if (nb.len != a->len || memcmp(nb.data, t->arena + a->off, a->len) != 0) {
+            if (arena_add(t, nb.data, nb.len, &a->off)) rc = FAIL(c, PD_ENOMEM, "out of memory");
+            a->len = (uint32_t)nb.len;
+            a->first = (unsigned char)nb.data[0];
+            if (!rc) rc = spm_set_bytes(c, &t->tokens[a->id], a->off, a->len);
+        }
+        pd_buf_free(&nb);
+        if (rc) return rc;
+    }
+    index_added(t);
+    return 0;
+}
+
+/* A byte string, ordered by length then bytes. */
+typedef struct span { const char *p; size_t n; } span;
+static int span_cmp(const void *x, const void *y) {
+    const span *a = x, *b = y;
+    if (a->n != b->n) return a->n < b->n ? -1 : 1;
+    return memcmp(a->p, b->p, a->n);
+}
+
+/* SentencePiece-style: which ids decode's skip_special drops. tokenizers drops a token when
+ * the string it decodes from (an added token's content, or its normalised form; a model
+ * token's form) is the content of some special token; so a special token whose normalised
+ * form differs is kept, as tokenizers keeps it. Returns 0 or an error. */
+static int spm_mark_skip(load_ctx *c) {
+    pd_tokenizer *t = c->t;
+    span *sp = malloc((t->n_added + 1) * sizeof *sp);
+    if (!sp) return FAIL(c, PD_ENOMEM, "out of memory");
+    size_t ns = 0;
+    for (size_t i = 0; i < t->n_added; i++)
+        if (t->added[i].special) {
+            const tok_entry *e = &t->tokens[t->added[i].id];
+            sp[ns++] = (span){t->arena + e->form_off, e->form_len};
+        }
+    qsort(sp, ns, sizeof *sp, span_cmp);
+    for (size_t id = 0; id < t->n_ids && ns; id++) {
+        tok_entry *e = &t->tokens[id];
+        span k = {t->arena + e->form_off, e->form_len};
+        e->skip = e->present && bsearch(&k, sp, ns, sizeof *sp, span_cmp) != NULL;
+    }
+    for (size_t i = 0; i < t->n_added && ns; i++) {
+        span k = {t->arena + t->added[i].off, t->added[i].len};
+        t->tokens[t->added[i].id].skip = bsearch(&k, sp, ns, sizeof *sp, span_cmp) != NULL;
+    }
+    free(sp);
+    return 0;
+}
+
 /* With an NFC normaliser, added tokens marked normalized are looked for in the normalised
  * text in their normalised form (tokenizers normalises their content too, so a token
  * written decomposed still matches), and decode to that form as tokenizers does (its
@@ -497,6 +651,7 @@ static int load_added(load_ctx *c, json_t *added, const int16_t inv[324]) {
  * after load_normalizer. Returns 0 or an error. */
 static int normalize_added(load_ctx *c) {
     pd_tokenizer *t = c->t;
+    if (t->spm) return spm_normalize_added(c);
     if (!t->nfc || !t->any_normalized_added) return 0;
     int16_t inv[324];
     byte_level_inverse(inv);
@@ -549,7 +704,139 @@ static int load_normalizer(load_ctx *c, json_t *n, int depth) {
     return FAIL(c, PD_EUNSUPPORTED, "normalizer type \"%.40s\" is not supported (only NFC)", type);
 }
 
+/* A JSON string member that must hold exactly one character: its text (NULL otherwise). */
+static const char *one_char(json_t *obj, const char *key, size_t *len) {
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_string(v)) return NULL;
+    const unsigned char *s = (const unsigned char *)json_string_value(v);
+    size_t n = json_string_length(v);
+    unsigned lo, hi;
+    size_t need = s[0] < 0x80 ? 0 : tok_utf8_lead(s[0], &lo, &hi);
+    if (n == 0 || n != need + 1 || tok_utf8_valid_prefix(s, n) != n || (s[0] >= 0x80 && !need)) return NULL;
+    *len = n;
+    return (const char *)s;
+}
+
+/* Reads a SentencePiece-style "normalizer" (at JSON path `path`) into t->norm: NFC, Prepend,
+ * Replace with a String pattern, Sequence of these. Returns 0 or an error. */
+static int load_normalizer_spm(load_ctx *c, json_t *n, const char *path, int depth) {
+    pd_tokenizer *t = c->t;
+    if (!n || json_is_null(n)) return 0;
+    if (!json_is_object(n)) return FAIL(c, PD_EFORMAT, "%s is %s, expected an object", path, jtype(n));
+    if (depth > 4) return FAIL(c, PD_EUNSUPPORTED, "normalizer nests too deeply");
+    int bad = 0;
+    const char *type = opt_str(n, "type", &bad);
+    if (!type || bad) return FAIL(c, PD_EFORMAT, "%s has no \"type\" string", path);
+    if (strcmp(type, "Sequence") == 0) {
+        json_t *list = json_object_get(n, "normalizers");
+        if (!json_is_array(list)) return FAIL(c, PD_EFORMAT, "%s.normalizers is %s, expected an array", path, jtype(list));
+        for (size_t i = 0; i < json_array_size(list); i++) {
+            char sub[160];
+            snprintf(sub, sizeof sub, "%.120s.normalizers[%zu]", path, i);
+            int rc = load_normalizer_spm(c, json_array_get(list, i), sub, depth + 1);
+            if (rc) return rc;
+        }
+        return 0;
+    }
+    if (strcmp(type, "NFC") != 0 && strcmp(type, "Prepend") != 0 && strcmp(type, "Replace") != 0)
+        return FAIL(c, PD_EUNSUPPORTED, "%s type \"%.40s\" is not supported (only NFC, Prepend, Replace, Sequence)", path, type);
+    if (t->n_norm >= TOK_MAX_NORM) return FAIL(c, PD_EUNSUPPORTED, "normalizer has more than %d steps", TOK_MAX_NORM);
+    tok_norm *st = &t->norm[t->n_norm];
+    memset(st, 0, sizeof *st);
+    if (strcmp(type, "NFC") == 0) {
+        st->kind = TOK_NORM_NFC;
+    } else if (strcmp(type, "Prepend") == 0) {
+        json_t *v = json_object_get(n, "prepend");
+        if (!json_is_string(v)) return FAIL(c, PD_EFORMAT, "%s (Prepend).prepend is %s, expected a string", path, jtype(v));
+        if (json_string_length(v) > TOK_MAX_TOKEN_LEN) return FAIL(c, PD_ELIMIT, "%s (Prepend).prepend is too long", path);
+        st->kind = TOK_NORM_PREPEND;
+        if (arena_add(t, json_string_value(v), json_string_length(v), &st->a_off)) return FAIL(c, PD_ENOMEM, "out of memory");
+        st->a_len = (uint32_t)json_string_length(v);
+    } else {
+        json_t *pat = json_object_get(n, "pattern"), *con = json_object_get(n, "content");
+        json_t *lit = json_is_object(pat) ? json_object_get(pat, "String") : NULL;
+        if (json_is_object(pat) && json_object_get(pat, "Regex"))
+            return FAIL(c, PD_EUNSUPPORTED, "%s (Replace).pattern is a Regex (only String patterns are supported)", path);
+        if (!json_is_string(lit)) return FAIL(c, PD_EFORMAT, "%s (Replace).pattern is not {\"String\": ...}", path);
+        if (!json_is_string(con)) return FAIL(c, PD_EFORMAT, "%s (Replace).content is %s, expected a string", path, jtype(con));
+        if (json_string_length(lit) == 0) return FAIL(c, PD_EUNSUPPORTED, "%s (Replace) has an empty pattern", path);
+        if (json_string_length(lit) > TOK_MAX_TOKEN_LEN || json_string_length(con) > TOK_MAX_TOKEN_LEN)
+            return FAIL(c, PD_ELIMIT, "%s (Replace): pattern or content is too long", path);
+        st->kind = TOK_NORM_REPLACE;
+        if (arena_add(t, json_string_value(lit), json_string_length(lit), &st->a_off) ||
+            arena_add(t, json_string_value(con), json_string_length(con), &st->b_off))
+            return FAIL(c, PD_ENOMEM, "out of memory");
+        st->a_len = (uint32_t)json_string_length(lit);
+        st->b_len = (uint32_t)json_string_length(con);
+    }
+    t->n_norm++;
+    return 0;
+}
+
 /* ---------------------------------------------------------------- pre-tokenizer */
+
+/* Whether a pre_tokenizer or decoder object (or a Sequence of them) has a ByteLevel step:
+ * such a tokenizer is byte-level, else SentencePiece-style. */
+static int has_byte_level(json_t *v, int depth) {
+    if (!json_is_object(v) || depth > 4) return 0;
+    const char *type = json_string_value(json_object_get(v, "type"));
+    if (type && strcmp(type, "ByteLevel") == 0) return 1;
+    json_t *list = json_object_get(v, "pretokenizers");
+    if (!json_is_array(list)) list = json_object_get(v, "decoders");
+    for (size_t i = 0; json_is_array(list) && i < json_array_size(list); i++)
+        if (has_byte_level(json_array_get(list, i), depth + 1)) return 1;
+    return 0;
+}
+
+/* Reads a Metaspace object (pre-tokenizer or decoder, at JSON path `path`) as tokenizers
+ * deserialises it: replacement (one character), prepend_scheme ("always" by default), the
+ * older add_prefix_space (false only with prepend_scheme "never", as tokenizers demands),
+ * split (true by default). Returns 0 or an error. */
+static int load_metaspace(load_ctx *c, json_t *m, const char *path, char rep[8], size_t *rep_len, int *scheme,
+                          int *split) {
+    size_t n;
+    const char *r = one_char(m, "replacement", &n);
+    if (!r) return FAIL(c, PD_EFORMAT, "%s (Metaspace).replacement is not a string of one character", path);
+    memcpy(rep, r, n);
+    rep[n] = 0;
+    *rep_len = n;
+    int bad = 0;
+    const char *ps = opt_str(m, "prepend_scheme", &bad);
+    int aps = opt_bool(m, "add_prefix_space", -2), sp = opt_bool(m, "split", 1);
+    if (bad) return FAIL(c, PD_EFORMAT, "%s (Metaspace).prepend_scheme is not a string", path);
+    if (aps == -1 || sp < 0) return FAIL(c, PD_EFORMAT, "%s (Metaspace): add_prefix_space / split is not a boolean", path);
+    if (!ps || strcmp(ps, "always") == 0) *scheme = TOK_PREPEND_ALWAYS;
+    else if (strcmp(ps, "first") == 0) *scheme = TOK_PREPEND_FIRST;
+    else if (strcmp(ps, "never") == 0) *scheme = TOK_PREPEND_NEVER;
+    else return FAIL(c, PD_EFORMAT, "%s (Metaspace).prepend_scheme \"%.40s\" is not first, always or never", path, ps);
+    if (aps == 0 && *scheme != TOK_PREPEND_NEVER)
+        return FAIL(c, PD_EFORMAT, "%s (Metaspace): add_prefix_space false does not match prepend_scheme (tokenizers "
+                    "refuses this too)", path);
+    *split = sp;
+    return 0;
+}
+
+/* Reads a SentencePiece-style "pre_tokenizer": null, Metaspace, or a Sequence holding just a
+ * Metaspace. Returns 0 or an error. */
+static int load_pretok_spm(load_ctx *c, json_t *p) {
+    pd_tokenizer *t = c->t;
+    if (!p || json_is_null(p)) return 0;
+    if (!json_is_object(p)) return FAIL(c, PD_EFORMAT, "pre_tokenizer is %s, expected an object", jtype(p));
+    const char *path = "pre_tokenizer";
+    const char *type = json_string_value(json_object_get(p, "type"));
+    json_t *list = json_object_get(p, "pretokenizers");
+    if (type && strcmp(type, "Sequence") == 0 && json_is_array(list) && json_array_size(list) == 1) {
+        p = json_array_get(list, 0);
+        path = "pre_tokenizer.pretokenizers[0]";
+        type = json_is_object(p) ? json_string_value(json_object_get(p, "type")) : NULL;
+    }
+    if (!type) return FAIL(c, PD_EFORMAT, "%s has no \"type\" string", path);
+    if (strcmp(type, "Metaspace") != 0)
+        return FAIL(c, PD_EUNSUPPORTED, "%s type \"%.40s\" is not supported in a SentencePiece-style tokenizer (no "
+                    "ByteLevel step): only Metaspace or none", path, type);
+    t->meta = 1;
+    return load_metaspace(c, p, path, t->meta_rep, &t->meta_rep_len, &t->meta_prepend, &t->meta_split);
+}
 
 /* GPT-2's split pattern, used by the ByteLevel pre-tokenizer when use_regex is true. */
 static const char GPT2_PATTERN[] =
@@ -772,6 +1059,110 @@ static int load_decoder(load_ctx *c, json_t *d) {
     return FAIL(c, PD_EUNSUPPORTED, "decoder type \"%.40s\" is not supported (only ByteLevel)", type);
 }
 
+/* Reads one step of a SentencePiece-style decoder (at JSON path `path`); *stage is the last
+ * step kind seen (1 Replace, 2 ByteFallback, 3 Fuse, 4 Strip), which must come in that order.
+ * Returns 0 or an error. */
+static int load_decoder_step(load_ctx *c, json_t *d, const char *path, int *stage) {
+    pd_tokenizer *t = c->t;
+    if (!json_is_object(d)) return FAIL(c, PD_EFORMAT, "%s is %s, expected an object", path, jtype(d));
+    const char *type = json_string_value(json_object_get(d, "type"));
+    if (!type) return FAIL(c, PD_EFORMAT, "%s has no \"type\" string", path);
+    int kind = strcmp(type, "Replace") == 0 ? 1 : strcmp(type, "ByteFallback") == 0 ? 2 : strcmp(type, "Fuse") == 0 ? 3
+             : strcmp(type, "Strip") == 0 ? 4 : 0;
+    if (!kind)
+        return FAIL(c, PD_EUNSUPPORTED, "%s type \"%.40s\" is not supported in a SentencePiece-style decoder (only "
+                    "Metaspace, or Replace, ByteFallback, Fuse, Strip in that order)", path, type);
+    if (kind <= *stage)
+        return FAIL(c, PD_EUNSUPPORTED, "%s: %s after a later step is not supported (only Replace, ByteFallback, "
+                    "Fuse, Strip in that order)", path, type);
+    if (kind == 1) {
+        json_t *pat = json_object_get(d, "pattern"), *con = json_object_get(d, "content");
+        json_t *lit = json_is_object(pat) ? json_object_get(pat, "String") : NULL;
+        if (!json_is_string(lit) || json_string_length(lit) == 0 || !json_is_string(con))
+            return FAIL(c, PD_EUNSUPPORTED, "%s (Replace): only a non-empty {\"String\": ...} pattern and a string "
+                        "content are supported", path);
+        if (json_string_length(lit) > TOK_MAX_TOKEN_LEN || json_string_length(con) > TOK_MAX_TOKEN_LEN)
+            return FAIL(c, PD_ELIMIT, "%s (Replace): pattern or content is too long", path);
+        if (arena_add(t, json_string_value(lit), json_string_length(lit), &t->dec_from_off) ||
+            arena_add(t, json_string_value(con), json_string_length(con), &t->dec_to_off))
+            return FAIL(c, PD_ENOMEM, "out of memory");
+        t->dec_from_len = (uint32_t)json_string_length(lit);
+        t->dec_to_len = (uint32_t)json_string_length(con);
+    } else if (kind == 2) {
+        t->dec_byte_fallback = 1;
+    } else if (kind == 4) {
+        size_t n;
+        const char *ch = one_char(d, "content", &n);
+        json_t *start = json_object_get(d, "start"), *stop = json_object_get(d, "stop");
+        if (!ch) return FAIL(c, PD_EFORMAT, "%s (Strip).content is not a string of one character", path);
+        if (!json_is_integer(start) || json_integer_value(start) < 0 || !json_is_integer(stop) ||
+            json_integer_value(stop) < 0)
+            return FAIL(c, PD_EFORMAT, "%s (Strip): start / stop is not a non-negative integer", path);
+        if (json_integer_value(stop) != 0)
+            return FAIL(c, PD_EUNSUPPORTED, "%s (Strip): stop > 0 (stripping the end of the text) is not supported", path);
+        if (*stage < 3)
+            return FAIL(c, PD_EUNSUPPORTED, "%s (Strip) without a Fuse step before it (a strip of every token) is not "
+                        "supported", path);
+        memcpy(t->dec_strip, ch, n);
+        t->dec_strip[n] = 0;
+        t->dec_strip_len = n;
+        t->dec_strip_n = json_integer_value(start) > (json_int_t)1 << 30 ? (size_t)1 << 30 : (size_t)json_integer_value(start);
+    }
+    *stage = kind;
+    return 0;
+}
+
+/* Reads a SentencePiece-style "decoder" (before the vocabulary: tokens' decoded bytes depend
+ * on it): Metaspace (alone, or the only step of a Sequence), or Replace, ByteFallback, Fuse,
+ * Strip (each optional, in that order; a Sequence or a lone step), as the Llama 2 / Mistral
+ * families write them. Returns 0 or an error. */
+static int load_decoder_spm(load_ctx *c, json_t *d) {
+    pd_tokenizer *t = c->t;
+    if (!d || json_is_null(d))
+        return FAIL(c, PD_EUNSUPPORTED, "no decoder (tokenizers would join the tokens with spaces; not supported)");
+    if (!json_is_object(d)) return FAIL(c, PD_EFORMAT, "decoder is %s, expected an object", jtype(d));
+    const char *type = json_string_value(json_object_get(d, "type"));
+    if (!type) return FAIL(c, PD_EFORMAT, "decoder has no \"type\" string");
+    json_t *list = json_object_get(d, "decoders");
+    const char *path = "decoder";
+    if (strcmp(type, "Sequence") == 0) {
+        if (!json_is_array(list)) return FAIL(c, PD_EFORMAT, "decoder.decoders is %s, expected an array", jtype(list));
+        json_t *only = json_array_size(list) == 1 ? json_array_get(list, 0) : NULL;
+        const char *ot = json_is_object(only) ? json_string_value(json_object_get(only, "type")) : NULL;
+        if (ot && strcmp(ot, "Metaspace") == 0) {
+            d = only;
+            type = ot;
+            path = "decoder.decoders[0]";
+        }
+    }
+    if (strcmp(type, "Metaspace") == 0) {
+        char rep[8];
+        size_t n;
+        int scheme, split, rc = load_metaspace(c, d, path, rep, &n, &scheme, &split);
+        if (rc) return rc;
+        if (arena_add(t, rep, n, &t->dec_from_off) || arena_add(t, " ", 1, &t->dec_to_off))
+            return FAIL(c, PD_ENOMEM, "out of memory");
+        t->dec_from_len = (uint32_t)n;
+        t->dec_to_len = 1;
+        t->dec_meta = 1;
+        t->dec_drop_first = scheme != TOK_PREPEND_NEVER;
+        return 0;
+    }
+    int stage = 0;
+    if (strcmp(type, "Sequence") != 0) return load_decoder_step(c, d, "decoder", &stage);
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        char sub[64];
+        snprintf(sub, sizeof sub, "decoder.decoders[%zu]", i);
+        json_t *step = json_array_get(list, i);
+        const char *st = json_is_object(step) ? json_string_value(json_object_get(step, "type")) : NULL;
+        if (st && strcmp(st, "Metaspace") == 0)
+            return FAIL(c, PD_EUNSUPPORTED, "%s: a Metaspace decoder with other steps is not supported", sub);
+        int rc = load_decoder_step(c, step, sub, &stage);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 /* ---------------------------------------------------------------- tokenizer_config.json */
 
 /* Text of a tokenizer_config token entry: a string or {"content": "..."}; NULL otherwise. */
@@ -784,7 +1175,9 @@ static const char *config_token(json_t *v) {
 /* Reads tokenizer_config.json text (bos/eos tokens, chat_template). Returns 0 or an error. */
 static int load_config(pd_tokenizer *t, const char *json, size_t len, const char *name, pd_error *err) {
     json_error_t je;
-    json_t *root = json_loadb(json, len, 0, &je);
+    /* numbers as reals: transformers writes model_max_length 1000000000000000019884624838656
+     * (VERY_LARGE_INTEGER), too big for jansson's integers; no number is read here */
+    json_t *root = json_loadb(json, len, JSON_DECODE_INT_AS_REAL, &je);
     if (!root) return pd_err_set(err, PD_EFORMAT, "%s: line %d column %d: %s", name, je.line, je.column, je.text);
     int rc = 0;
     if (!json_is_object(root)) {
@@ -835,19 +1228,29 @@ static int load_tokenizer_json(pd_tokenizer *t, const char *json, size_t len, pd
     byte_level_inverse(inv);
     if (!json_is_object(root)) { rc = FAIL(&c, PD_EFORMAT, "expected a JSON object at the top"); goto done; }
     json_t *added = json_object_get(root, "added_tokens");
-    if ((rc = load_model(&c, json_object_get(root, "model"), added, inv))) goto done;
+    json_t *pt = json_object_get(root, "pre_tokenizer"), *dec = json_object_get(root, "decoder");
+    /* no ByteLevel step anywhere: a SentencePiece-style tokenizer */
+    t->spm = !has_byte_level(pt, 0) && !has_byte_level(dec, 0);
+    json_t *model = json_object_get(root, "model");
+    /* its decoder first (tokens' decoded bytes depend on it), unless the model is missing */
+    if (t->spm && json_is_object(model) && (rc = load_decoder_spm(&c, dec))) goto done;
+    if ((rc = load_model(&c, model, added, inv))) goto done;
     if ((rc = load_added(&c, added, inv))) goto done;
-    if ((rc = load_normalizer(&c, json_object_get(root, "normalizer"), 0))) goto done;
-    if ((rc = normalize_added(&c))) goto done;
-    int byte_level = 0;
-    json_t *pt = json_object_get(root, "pre_tokenizer");
-    if (pt && !json_is_null(pt) && (rc = load_pretok(&c, pt, 0, &byte_level))) goto done;
-    if (!byte_level) {
-        rc = FAIL(&c, PD_EUNSUPPORTED, "pre_tokenizer has no ByteLevel step (only byte-level BPE is supported)");
-        goto done;
+    if (t->spm) rc = load_normalizer_spm(&c, json_object_get(root, "normalizer"), "normalizer", 0);
+    else rc = load_normalizer(&c, json_object_get(root, "normalizer"), 0);
+    if (rc || (rc = normalize_added(&c))) goto done;
+    if (t->spm) {
+        if ((rc = load_pretok_spm(&c, pt)) || (rc = spm_mark_skip(&c))) goto done;
+    } else {
+        int byte_level = 0;
+        if (pt && !json_is_null(pt) && (rc = load_pretok(&c, pt, 0, &byte_level))) goto done;
+        if (!byte_level) {
+            rc = FAIL(&c, PD_EUNSUPPORTED, "pre_tokenizer has no ByteLevel step (only byte-level BPE is supported)");
+            goto done;
+        }
     }
     if ((rc = load_post(&c, json_object_get(root, "post_processor"), 0))) goto done;
-    if ((rc = load_decoder(&c, json_object_get(root, "decoder")))) goto done;
+    if (!t->spm && (rc = load_decoder(&c, dec))) goto done;
     if (t->n_pre > 0) t->bos_id = t->pre_ids[0];
 done:
     json_decref(root);

@@ -104,3 +104,22 @@ int cli_set_search_opt(const char *cmd, const char *name, const char *val, pd_se
     if (rc == PD_ENOTFOUND) return cli_fail(cmd, "unknown option '--%s' (see --help)", name);
     return rc ? cli_fail_err(cmd, &err) : 0;
 }
+
+int cli_jsonl_next(cli_jsonl *r, FILE *f, json_t **j, char *msg, size_t msg_size) {
+    *j = NULL;
+    msg[0] = 0;
+    ssize_t len = getline(&r->line, &r->cap, f);
+    if (len < 0) return 0;
+    r->lineno++;
+    while (len > 0 && (r->line[len - 1] == '\n' || r->line[len - 1] == '\r')) r->line[--len] = 0;
+    json_error_t je;
+    if (len == 0) snprintf(msg, msg_size, "line %ld: empty", r->lineno);
+    else if (!(*j = json_loadb(r->line, (size_t)len, JSON_REJECT_DUPLICATES, &je)))
+        snprintf(msg, msg_size, "line %ld: not JSON: %s", r->lineno, je.text);
+    return 1;
+}
+
+void cli_jsonl_free(cli_jsonl *r) {
+    free(r->line);
+    memset(r, 0, sizeof *r);
+}

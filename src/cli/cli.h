@@ -4,6 +4,9 @@
 
 #include "ponder.h"
 
+#include <jansson.h>
+#include <stdio.h>
+
 /* Each command: argv[0] is the command name. Returns the process exit status. */
 int cmd_demo(int argc, char **argv);
 int cmd_data(int argc, char **argv);
@@ -40,5 +43,16 @@ int cli_parse_double(const char *s, double *out);
 int cli_parse_ids(const char *s, int32_t **ids, size_t *n, const char **bad);
 /* Parse a comma list of integers ("1,4,16"); returns the count, or -1 on junk. */
 int cli_parse_int_list(const char *s, int *out, int max);
+
+/* Reading JSONL one object per line, as grade and score do. */
+typedef struct cli_jsonl {
+    char *line;
+    size_t cap;
+    long lineno;
+} cli_jsonl;
+/* Read the next line of f: returns 0 at the end of input, else 1 with *j the parsed line,
+ * or *j NULL and msg ("line N: empty" / "line N: not JSON: ...") when it is not JSON. */
+int cli_jsonl_next(cli_jsonl *r, FILE *f, json_t **j, char *msg, size_t msg_size);
+void cli_jsonl_free(cli_jsonl *r);
 
 #endif

@@ -89,25 +89,16 @@ int cmd_grade(int argc, char **argv) {
     }
     if (!o.match_latex && !o.match_expr)
         return cli_fail("grade", "--latex-only and --expr-only exclude each other");
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
+    cli_jsonl rd = {0};
     pd_buf out = {0};
-    long lineno = 0;
-    while ((len = getline(&line, &cap, stdin)) >= 0) {
-        lineno++;
+    json_t *j;
+    char msg[768];
+    while (cli_jsonl_next(&rd, stdin, &j, msg, sizeof msg)) {
+        long lineno = rd.lineno;
         pd_buf_reset(&out);
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
-        json_error_t je;
-        json_t *j = len > 0 ? json_loadb(line, (size_t)len, JSON_REJECT_DUPLICATES, &je) : NULL;
         const char *pred = j ? json_string_value(json_object_get(j, "pred")) : NULL;
         const char *gold = j ? json_string_value(json_object_get(j, "gold")) : NULL;
-        char msg[768];
-        if (len == 0) {
-            snprintf(msg, sizeof msg, "line %ld: empty", lineno);
-            put_error(&out, msg);
-        } else if (!j) {
-            snprintf(msg, sizeof msg, "line %ld: not JSON: %s", lineno, je.text);
+        if (!j) {
             put_error(&out, msg);
         } else if (!json_is_object(j) || !pred || !gold) {
             snprintf(msg, sizeof msg, "line %ld: needs an object with string fields \"pred\" and \"gold\"", lineno);
@@ -140,12 +131,12 @@ int cmd_grade(int argc, char **argv) {
         }
         json_decref(j);
         if (out.len && fwrite(out.data, 1, out.len, stdout) != out.len) {
-            free(line);
+            cli_jsonl_free(&rd);
             pd_buf_free(&out);
             return cli_fail("grade", "cannot write to stdout");
         }
     }
-    free(line);
+    cli_jsonl_free(&rd);
     pd_buf_free(&out);
     if (ferror(stdin)) return cli_fail("grade", "cannot read stdin");
     if (fflush(stdout) != 0) return cli_fail("grade", "cannot write to stdout");

@@ -125,24 +125,15 @@ int cmd_score(int argc, char **argv) {
     pd_error err = {0};
     pd_prm *prm = pd_prm_open(spec, &po, &err);
     if (!prm) return cli_fail_err("score", &err);
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
+    cli_jsonl rd = {0};
     pd_buf out = {0};
-    long lineno = 0;
     int rc = 0;
-    while ((len = getline(&line, &cap, stdin)) >= 0) {
-        lineno++;
+    json_t *j;
+    char msg[768];
+    while (cli_jsonl_next(&rd, stdin, &j, msg, sizeof msg)) {
         pd_buf_reset(&out);
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
-        json_error_t je;
-        json_t *j = len > 0 ? json_loadb(line, (size_t)len, JSON_REJECT_DUPLICATES, &je) : NULL;
-        char msg[768];
         pd_error e = {0};
-        if (len == 0) snprintf(msg, sizeof msg, "line %ld: empty", lineno);
-        else if (!j) snprintf(msg, sizeof msg, "line %ld: not JSON: %s", lineno, je.text);
-        else if (score_line(prm, j, agg_on, agg, show, &out, &e)) snprintf(msg, sizeof msg, "line %ld: %s", lineno, e.msg);
-        else msg[0] = 0;
+        if (j && score_line(prm, j, agg_on, agg, show, &out, &e)) snprintf(msg, sizeof msg, "line %ld: %s", rd.lineno, e.msg);
         json_decref(j);
         if (msg[0]) {
             pd_buf_reset(&out);
@@ -155,7 +146,7 @@ int cmd_score(int argc, char **argv) {
         }
         fflush(stdout);
     }
-    free(line);
+    cli_jsonl_free(&rd);
     pd_buf_free(&out);
     pd_prm_close(prm);
     if (!rc && ferror(stdin)) rc = cli_fail("score", "cannot read stdin");

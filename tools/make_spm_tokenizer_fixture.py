@@ -182,7 +182,7 @@ def apply_patch(j, patch):
 
 
 def variants(kind, n_vocab):
-    """The variants checked for each layout: (name, patch, use_all_texts)."""
+    """The variants checked for each layout: (name, patch); "base" gets the random texts too."""
     bytes_f = ["<0x%02X>" % b for b in range(0xF0, 0x100)]
     normalized_added = [special("<unk>", 0), dict(special("<s>", 1), normalized=True), special("</s>", 2),
                         {"id": n_vocab, "content": "foo bar", "single_word": False, "lstrip": False, "rstrip": False,

@@ -20,8 +20,9 @@
  * of its text before the cut is tokenized again; those tokens end the step's ids and are the
  * step's pending tokens, so the cache the next step continues from holds exactly the tokens
  * of the text so far. (vLLM re-tokenizes the whole prompt each step; ponder keeps the
- * sampled tokens and re-tokenizes only the cut tail.) A tail that is not valid UTF-8 on its
- * own is not cut: the step then ends with the whole token.
+ * sampled tokens and re-tokenizes only the cut tail.) A tail whose tokens do not spell it
+ * exactly (not valid UTF-8 on its own; a SentencePiece tokenizer's prepended space) is not
+ * cut: the step then ends with the whole token.
  *
  * Caches. A node that ended its step keeps its cache (and pending tokens) as its handle until
  * it is expanded (after which it is interior and only its children's caches matter) or
@@ -222,6 +223,19 @@ static int gen_step(pol_ctx *c, gen *g, pd_error *err) {
     return 0;
 }
 
+/* Do the tokens' bytes spell exactly s? (A SentencePiece-style tokenizer prepends a space
+ * to a text encoded on its own; such a tail is not cut.) */
+static int tail_is_text(const pd_tokenizer *tok, const int32_t *ids, size_t n, const char *s, size_t len) {
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *b;
+        size_t l = 0;
+        if (pd_tokenizer_token_bytes(tok, ids[i], &b, &l) || at + l > len || memcmp(s + at, b, l)) return 0;
+        at += l;
+    }
+    return at == len;
+}
+
 /* Turn a finished step into a child node of the request's leaf (STEP mode). */
 static int32_t add_step_node(pol_ctx *c, gen *g, pd_error *err) {
     pd_tree *t = g->req->tree;
@@ -237,11 +251,12 @@ static int32_t add_step_node(pol_ctx *c, gen *g, pd_error *err) {
         int cut_inside = g->cut < g->ends[last];
         if (cut_inside && g->cut > b0) {
             pd_error e2;
-            if (!pd_tokenizer_encode(c->tok, g->text.data + b0, g->cut - b0, 0, &tail, &n_tail, &e2) && n_tail) {
+            if (!pd_tokenizer_encode(c->tok, g->text.data + b0, g->cut - b0, 0, &tail, &n_tail, &e2) && n_tail &&
+                tail_is_text(c->tok, tail, n_tail, g->text.data + b0, g->cut - b0)) {
                 n_keep = last; /* the token that ran past the delimiter is replaced by tail */
             } else {
                 free(tail), tail = NULL, n_tail = 0;
-                g->cut = g->ends[last]; /* not valid on its own: keep the whole token */
+                g->cut = g->ends[last]; /* no exact tokens of its own: keep the whole token */
             }
         } else if (cut_inside) {
             g->cut = g->ends[last];

@@ -211,13 +211,68 @@ static void t_eval_cli(void) {
     fclose(f);
     CHECK_EQ_INT(n, 3 * 3 * 2);
     /* a policy without a chat template is a clear error */
-    snprintf(cmd, sizeof cmd, "solve --policy tests/fixtures/models/llama_f32 --prm " PRM " 'x' > %s/err.txt 2>&1", dir);
+    snprintf(cmd, sizeof cmd, "solve --policy tests/fixtures/prm/math-shepherd --prm " PRM " 'x' > %s/err.txt 2>&1", dir);
     CHECK(run_ponder(cmd) != 0);
+    snprintf(path, sizeof path, "%s/err.txt", dir);
+    char *msg = NULL;
+    size_t len = 0;
+    pd_error err = {0};
+    CHECK(pd_file_read(path, &msg, &len, &err) == 0);
+    CHECK_MSG(msg && strstr(msg, "chat template") && strstr(msg, "math-shepherd"), "%s", msg ? msg : "");
+    free(msg);
+}
+
+/* The backend options: escapes in the delimiter, a system prompt from a file, bad values. */
+static void t_options(void) {
+    pd_backend_opts o;
+    pd_backend_opts_default(&o);
+    pd_error err = {0};
+    CHECK_STR(o.step_delimiter, "\n\n");
+    CHECK_EQ_INT(pd_backend_opts_set(&o, "step-delimiter", "\\n\\n\\t", &err), 0);
+    CHECK_STR(o.step_delimiter, "\n\n\t");
+    CHECK_EQ_INT(pd_backend_opts_set(&o, "step-delimiter", "", &err), PD_EINVAL);
+    CHECK_EQ_INT(pd_backend_opts_set(&o, "step-delimiter", "\\q", &err), PD_EINVAL);
+    CHECK_EQ_INT(pd_backend_opts_set(&o, "threads", "0", &err), PD_EINVAL);
+    CHECK_EQ_INT(pd_backend_opts_set(&o, "prm-kind", "skywork", &err), 0);
+    CHECK_EQ_INT(o.prm_kind, PD_PRM_SKYWORK);
+    CHECK_EQ_INT(pd_backend_opts_set(&o, "prm-kind", "orm", &err), PD_EINVAL);
+    CHECK_EQ_INT(pd_backend_opts_set(&o, "no-such-option", "1", &err), PD_ENOTFOUND);
+    const char *path = "build/tests/system_prompt.txt";
+    CHECK(pd_file_write(path, "Be brief.\n", 10, &err) == 0);
+    CHECK_EQ_INT(pd_backend_opts_set(&o, "system-prompt-file", path, &err), 0);
+    CHECK_STR(o.system_prompt, "Be brief.\n");
+    CHECK(pd_backend_opts_set(&o, "system-prompt-file", "build/tests/nowhere.txt", &err) != 0);
+    CHECK(strstr(err.msg, "nowhere.txt") != NULL);
+    /* the system prompt is the prompt's system turn: a different one costs other prefix tokens */
+    pd_policy pol;
+    CHECK_EQ_INT(pd_backend_opts_set(&o, "threads", "1", &err), 0);
+    CHECK_MSG(pd_policy_open_opts(&pol, POLICY, &o, &err) == 0, "%s", err.msg);
+    pd_problem prob = {(char *)"q", (char *)"1+1?", NULL, NULL, 1};
+    pd_tree t;
+    pd_tree_init(&t, &prob, 1);
+    t.step_max_tokens = 2;
+    pd_cost short_cost = {0}, long_cost = {0};
+    int32_t out;
+    pd_expand_req r = {.tree = &t, .leaf = 0, .k = 1, .cost = &short_cost, .out = &out};
+    CHECK(pol.expand(pol.ctx, &r, 1, &err) == 0);
+    pd_policy_close(&pol);
+    pd_backend_opts_free(&o);
+    pd_backend_opts_default(&o);
+    CHECK_MSG(pd_policy_open_opts(&pol, POLICY, &o, &err) == 0, "%s", err.msg);
+    r.cost = &long_cost;
+    r.leaf = 0;
+    CHECK(pol.expand(pol.ctx, &r, 1, &err) == 0); /* the root again: its cache is rebuilt */
+    CHECK_MSG(long_cost.prefix_tokens > short_cost.prefix_tokens + 100, "%llu vs %llu",
+              (unsigned long long)long_cost.prefix_tokens, (unsigned long long)short_cost.prefix_tokens);
+    for (int32_t id = t.n_nodes - 1; id >= 0; id--) pol.release(pol.ctx, &t, id);
+    pd_tree_free(&t);
+    pd_policy_close(&pol);
 }
 
 int main(void) {
     RUN(t_batch_independent);
     RUN(t_cut_and_cache);
     RUN(t_eval_cli);
+    RUN(t_options);
     return test_done();
 }

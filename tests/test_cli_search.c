@@ -136,7 +136,7 @@ static void t_solve_cli(void) {
 
 static void t_demo_cli(void) {
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s demo --problems 40 --n 4,16 --out " DIR "/demo", ponder);
+    snprintf(cmd, sizeof cmd, "%s demo --sim --problems 40 --n 4,16 --out " DIR "/demo", ponder);
     int rc = run(cmd, out, sizeof out);
     CHECK_MSG(rc == 0, "%s", out);
     CHECK(strstr(out, "SIMULATED") != NULL);
@@ -144,6 +144,38 @@ static void t_demo_cli(void) {
     CHECK(strstr(out, DIR "/demo") != NULL);
     CHECK(pd_file_exists(DIR "/demo/summary.json"));
     CHECK(pd_file_exists(DIR "/demo/problems.jsonl"));
+}
+
+/* The real demo's pipeline, on stand-in models (the PRM fixtures: random weights, so the
+ * numbers mean nothing; the rows, files and findings are what is checked). */
+static void t_demo_models_cli(void) {
+    char cmd[4096], cwd[512];
+    if (!getcwd(cwd, sizeof cwd)) return;
+    snprintf(cmd, sizeof cmd,
+             "rm -rf " DIR "/models && mkdir -p " DIR "/models && ln -s %s/tests/fixtures/prm/rlhflow " DIR
+             "/models/arith-small && ln -s %s/tests/fixtures/prm/rlhflow " DIR "/models/arith-large && ln -s "
+             "%s/tests/fixtures/prm/qwen2-prm " DIR "/models/arith-prm",
+             cwd, cwd, cwd);
+    CHECK(system(cmd) == 0);
+    snprintf(cmd, sizeof cmd, "%s demo --problems 6 --n 1,4 --models " DIR "/models --out " DIR "/demo2", ponder);
+    int rc = run(cmd, out, sizeof out);
+    CHECK_MSG(rc == 0, "%s", out);
+    CHECK(strstr(out, "arith-large") && strstr(out, "greedy") && strstr(out, "beam_search") && strstr(out, "dvts"));
+    CHECK(strstr(out, "what this run shows") != NULL);
+    char *js = NULL;
+    size_t len = 0;
+    pd_error err = {0};
+    CHECK(pd_file_read(DIR "/demo2/summary.json", &js, &len, &err) == 0);
+    CHECK(js && strstr(js, "\"flops_per_problem\"") && strstr(js, "\"level\": \"all\"") && strstr(js, "\"wall_s\""));
+    CHECK(js && strstr(js, "\"selection\": \"maj\"") && strstr(js, "\"selection\": \"weighted\""));
+    free(js);
+    CHECK(pd_file_read(DIR "/demo2/report.html", &js, &len, &err) == 0);
+    CHECK(js && strstr(js, "<svg") && strstr(js, "<polyline") && strstr(js, "arith-small"));
+    free(js);
+    /* without models it says where it looked and what to do */
+    snprintf(cmd, sizeof cmd, "%s demo --models " DIR "/nowhere --out " DIR "/demo3", ponder);
+    CHECK(run(cmd, out, sizeof out) != 0);
+    CHECK_MSG(strstr(out, "--sim") && strstr(out, "nowhere"), "%s", out);
 }
 
 int main(int argc, char **argv) {
@@ -155,5 +187,6 @@ int main(int argc, char **argv) {
     RUN(t_eval_cli_errors);
     RUN(t_solve_cli);
     RUN(t_demo_cli);
+    RUN(t_demo_models_cli);
     return test_done();
 }

@@ -73,6 +73,30 @@ void pd_eval_report_free(pd_eval_report *rep);
  * problem); with per_level, a second table of weighted accuracy per level. */
 void pd_eval_print_table(const pd_eval_report *rep, int per_level, FILE *f);
 
+/* ---- reports: accuracy against compute (src/eval/report.c) ---- */
+
+/* One (model, strategy, selection, N, level) result. */
+typedef struct pd_report_row {
+    char model[64];           /* e.g. "arith-small" */
+    char strategy[32];        /* "greedy", "best_of_n", "beam_search", "dvts" */
+    char selection[16];       /* "maj", "weighted", "naive" or "" */
+    int n;                    /* budget N */
+    int level;                /* 0: all levels */
+    uint32_t problems;
+    double accuracy;          /* 0..1 */
+    double flops_per_problem; /* policy + PRM (the PRM only where the selection uses it) */
+    double wall_s;            /* wall time of the run that produced the row */
+} pd_report_row;
+
+/* {"title": ..., "rows": [{model, strategy, selection, n, level ("all" or a number),
+ * problems, accuracy, flops_per_problem, wall_s}, ...]} */
+int pd_report_write_json(const char *path, const pd_report_row *rows, size_t n, const char *title, pd_error *err);
+/* A self-contained HTML page: intro text, an SVG plot of accuracy against FLOPs per problem
+ * (log scale; one line per model x strategy x selection through its budgets), and a table
+ * of the overall rows with per-level accuracy columns. */
+int pd_report_write_html(const char *path, const char *title, const char *intro, const pd_report_row *rows, size_t n,
+                         pd_error *err);
+
 #ifdef __cplusplus
 }
 #endif

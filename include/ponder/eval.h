@@ -51,6 +51,8 @@ typedef struct pd_eval_cell {
     uint32_t level_problems[PD_EVAL_MAX_LEVEL + 1];
     uint32_t level_correct[PD_N_SELECT][PD_EVAL_MAX_LEVEL + 1]; /* at k = N */
     double policy_tokens, prefix_tokens, prm_tokens, policy_flops, prm_flops; /* sums */
+    uint32_t failed;                             /* problems whose backend requests failed for
+                                                  * good (counted as wrong, `failed` in results) */
 } pd_eval_cell;
 
 typedef struct pd_eval_report {

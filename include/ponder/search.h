@@ -134,6 +134,11 @@ typedef struct pd_expand_req {
     uint8_t greedy;     /* 1: temperature 0 */
     pd_cost *cost;      /* the search to charge */
     int32_t *out;       /* (k) new leaf ids, written by the backend */
+    /* Where a backend records that this request failed for good (a remote server that kept
+     * failing after its retries): pd_err_set(fail, ...) and leave out[] alone; the call
+     * still returns 0 and serves the other requests. The search then ends as failed and the
+     * run goes on. May be NULL (the request comes from outside a search). */
+    pd_error *fail;
 } pd_expand_req;
 
 /* The child index that greedy requests use for their seed: all greedy children of a node
@@ -155,6 +160,7 @@ typedef struct pd_score_req {
     pd_tree *tree;
     int32_t node;
     pd_cost *cost;
+    pd_error *fail;  /* as in pd_expand_req: a request that failed for good (may be NULL) */
 } pd_score_req;
 
 typedef struct pd_policy {
@@ -306,6 +312,8 @@ typedef struct pd_search_result {
     int32_t n_topped_up; /* completions duplicated to reach N (beam_search; normally 0) */
     int32_t iterations;  /* expansion rounds used */
     pd_cost cost;
+    int failed;          /* a backend request failed for good: no completions (n = 0) */
+    char error[256];     /* why (the backend's message, naming the endpoint) */
 } pd_search_result;
 
 void pd_search_result_free(pd_search_result *r);

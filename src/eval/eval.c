@@ -91,6 +91,12 @@ static int on_result(void *ud, size_t job, const pd_search_result *r, pd_error *
         json_object_set_new(o, "lookahead", json_integer(jb->cfg.lookahead));
     }
     json_object_set_new(o, "gold", jstr(gold));
+    if (r->failed) { /* a backend request failed for good: recorded, and the run goes on */
+        json_object_set_new(o, "failed", json_true());
+        json_object_set_new(o, "error", jstr(r->error));
+        cell->failed++;
+        if (x->o->progress) fprintf(stderr, "\nponder eval: problem %s failed: %s\n", p->id ? p->id : "?", r->error);
+    }
     json_t *comps = json_array();
     for (int32_t i = 0; i < r->n; i++) {
         const pd_completion *c = &r->c[i];
@@ -216,6 +222,7 @@ static json_t *summary_json(const pd_eval_report *rep, const pd_eval_opts *o, co
         json_object_set_new(jc, "strategy", json_string(pd_strategy_name(c->strategy)));
         json_object_set_new(jc, "n", json_integer(c->n));
         json_object_set_new(jc, "problems", json_integer(c->problems));
+        json_object_set_new(jc, "failed", json_integer(c->failed));
         json_t *acc = json_object(), *atk = json_object();
         for (int sel = 0; sel < PD_N_SELECT; sel++) {
             const char *sn = pd_select_name((pd_select)sel);

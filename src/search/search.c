@@ -25,6 +25,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -218,6 +219,7 @@ int pd_search_push_expand(pd_search *s, int32_t leaf, int32_t k, int32_t child_b
     r->greedy = (uint8_t)(greedy || s->cfg.temperature == 0); /* temperature 0 is greedy */
     r->cost = &s->cost;
     r->out = out;
+    r->fail = &s->fail;
     return 0;
 }
 
@@ -230,7 +232,7 @@ int pd_search_push_path_scores(pd_search *s, int32_t tip) {
             pd_grow((void **)&s->sreq, &s->cap_sreq, s->n_sreq + 1, sizeof *s->sreq))
             return PD_ENOMEM;
         n->reward = PD_REWARD_PENDING;
-        s->sreq[s->n_sreq++] = (pd_score_req){.tree = &s->tree, .node = id, .cost = &s->cost};
+        s->sreq[s->n_sreq++] = (pd_score_req){.tree = &s->tree, .node = id, .cost = &s->cost, .fail = &s->fail};
     }
     return 0;
 }
@@ -289,6 +291,10 @@ int pd_search_advance(pd_search *s, pd_error *err) {
     s->n_ereq = 0;
     s->n_sreq = 0;
     int rc = sync_refs(s); /* count the nodes the backend just made */
+    if (!rc && s->fail.code) {
+        s->stage = ST_DONE; /* a request failed for good: the search ends as failed */
+        return 0;
+    }
     if (rc) {
         /* out of memory: reported below */
     } else if (stage == ST_EXPAND) {
@@ -398,6 +404,15 @@ static int copy_completion(const pd_completion *a, pd_completion *c) {
 int pd_search_result_build(pd_search *s, double policy_params, double prm_params,
                            pd_search_result *r, pd_error *err) {
     memset(r, 0, sizeof *r);
+    if (s->fail.code) { /* failed: no completions, the reason, what was spent */
+        r->failed = 1;
+        snprintf(r->error, sizeof r->error, "%.255s", s->fail.msg[0] ? s->fail.msg : pd_code_name(s->fail.code));
+        r->iterations = s->iter;
+        r->cost = s->cost;
+        r->cost.policy_flops = 2.0 * policy_params * (double)(s->cost.policy_tokens + s->cost.prefix_tokens);
+        r->cost.prm_flops = 2.0 * prm_params * (double)s->cost.prm_tokens;
+        return 0;
+    }
     int32_t n_leaves = s->n_done;
     int32_t *leaves = s->done;
     pd_rank *ord = NULL;

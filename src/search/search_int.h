@@ -66,6 +66,9 @@ typedef struct pd_search {
     int32_t *refs;          /* (n_synced) */
     size_t cap_refs;
     int32_t n_synced;       /* nodes counted into refs so far */
+
+    pd_error fail;          /* set by a backend when one of this search's requests failed for
+                             * good (pd_expand_req.fail): the search ends as failed */
 } pd_search;
 
 /* Allocate a search and emit its first requests. Returns 0 or an error. */

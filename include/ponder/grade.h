@@ -53,6 +53,10 @@ typedef struct pd_grade_opts {
                              as one answer: "3, 5, 7", "1,-2", "10\sqrt3" (default 1);
                              0: both sides always go through extraction (Math-Verify's
                              way, where "1,22" is the decimal 1.22 and "3, 5, 7" is 7) */
+    double rel_tol;       /* > 0: approximations: a side written with a decimal number (6.283,
+                             1.41x, 3.3e-4) also equals the other side within this relative
+                             error (6.283 = 2\pi at 1e-4); 0 (default): only float_rounding,
+                             Math-Verify's rule */
 } pd_grade_opts;
 
 /* Fill `o` with the defaults above. */
@@ -67,8 +71,11 @@ int pd_grade_equal_opts(const char *pred, const char *gold, const pd_grade_opts 
 /* The result of grading one model output against one reference. */
 typedef struct pd_grade_result {
     int equal;          /* 1 when the prediction's answer equals the gold's */
-    char *pred_answer;  /* extracted prediction answer (malloc'd, "" when none) */
-    char *gold_answer;  /* extracted gold answer (malloc'd, "" when none) */
+    char *pred_answer;  /* extracted prediction answer, whole (malloc'd, "" when none) */
+    char *gold_answer;  /* extracted gold answer, whole (malloc'd, "" when none) */
+    int pred_parsed;    /* 1 when the answer was read as math; 0 when it could not be read
+                           whole (or is prose) and was compared as normalised text */
+    int gold_parsed;
 } pd_grade_result;
 
 /* Grade a model's text against a reference: extract an answer from both sides (the gold

@@ -38,7 +38,7 @@
 typedef struct X {
     gctx *c;
     const gcmp_opts *o;
-    int calls;
+    long calls, max_calls; /* comparisons made, and the budget (grows with the trees' size) */
 } X;
 
 static int eqr(X *x, gnode *g, gnode *p, int d);
@@ -100,12 +100,13 @@ int gsame(const gnode *a, const gnode *b, int d) {
     switch (a->kind) {
     case G_NUM:
         if (a->num.ok && b->num.ok) {
-            if (a->num.p != b->num.p || a->num.q != b->num.q) return 0;
-        } else if (a->dval != b->dval) {
+            if (!gr_eq(a->num, b->num)) return 0;
+        } else if (a->num.ok || b->num.ok || a->dval != b->dval) {
             return 0;
         }
-        if ((a->flags & G_FLOAT) != (b->flags & G_FLOAT)) return 0;
+        if ((a->flags & G_FLOAT) != (b->flags & G_FLOAT) || a->base != b->base) return 0;
         return 1;
+    case G_TIME: return a->base == b->base && (a->flags & G_SECS) == (b->flags & G_SECS);
     case G_REL:
         if (memcmp(a->rel, b->rel, (size_t)a->nkid - 1)) return 0;
         break;
@@ -150,11 +151,17 @@ static gnode *fix_interval(X *x, gnode *n) {
     if (!n || n->kind != G_INTERVAL) return n;
     int sa, sb;
     if (is_inf(n->kid[0], &sa) || is_inf(n->kid[1], &sb)) return n;
-    double complex a, b;
-    if (geval_num(n->kid[0], NULL, NULL, 0, &a) || geval_num(n->kid[1], NULL, NULL, 0, &b)) return n;
-    if (cimag(a) != 0 || cimag(b) != 0) return n;
-    int lo = n->flags & G_LOPEN, ro = n->flags & G_ROPEN;
-    int empty = (lo && ro) ? creal(b) <= creal(a) : (!lo && !ro) ? creal(b) < creal(a) : creal(b) <= creal(a);
+    int lo = n->flags & G_LOPEN, ro = n->flags & G_ROPEN, c;
+    grat ea = geval_exact(x->c, n->kid[0]), eb = geval_exact(x->c, n->kid[1]);
+    if (ea.ok && eb.ok) {
+        c = gr_cmp(eb, ea); /* exact: (10^{40}+1, 10^{40}) is empty as written */
+    } else {
+        double complex a, b;
+        if (geval_num(n->kid[0], NULL, NULL, 0, &a) || geval_num(n->kid[1], NULL, NULL, 0, &b)) return n;
+        if (cimag(a) != 0 || cimag(b) != 0) return n;
+        c = creal(b) < creal(a) ? -1 : creal(b) > creal(a);
+    }
+    int empty = (!lo && !ro) ? c < 0 : c <= 0;
     if (!empty) return n;
     gnode *t = gn_new(x->c, G_TUPLE, 2);
     if (!t) return n;
@@ -236,6 +243,32 @@ static int rounded_equal(double a, double b, int k) {
     return fabs(a - b) <= 1e-12 * fmax(fabs(a), fabs(b));
 }
 
+/* 1 when the tree holds a decimal literal (0.5, 1.5e3) anywhere. */
+static int has_decimal(const gnode *n, int d) {
+    if (!n || d > G_MAX_DEPTH) return 0;
+    if (n->kind == G_NUM) return (n->flags & G_FLOAT) != 0;
+    for (int i = 0; i < n->nkid; i++)
+        if (has_decimal(n->kid[i], d + 1)) return 1;
+    return 0;
+}
+
+/* Decimals written with a negative power of ten (3e-8) keep float_rounding significant
+ * digits rather than decimals, so 3e-8 and 4e-8 stay apart: the decimals to round to. */
+static int rounding_digits(const gnode *ga, const gnode *pa, double a, double b, int k) {
+    if (!((ga && (ga->flags & G_SCI)) || (pa && (pa->flags & G_SCI)))) return k;
+    double m = fmax(fabs(a), fabs(b));
+    if (!(m > 0) || m >= 1) return k;
+    int e = (int)floor(log10(m));
+    return k - e > 400 ? 400 : k - e;
+}
+
+/* The approximation rule (--rel-tol): a side written with a decimal literal equals the
+ * other within rel_tol relative error (at every sample point when there are variables). */
+static int approx_eq(X *x, const gnode *g, const gnode *p) {
+    if (!(x->o->rel_tol > 0) || !(has_decimal(g, 0) || has_decimal(p, 0))) return 0;
+    return same_values(g, p, x->o->rel_tol);
+}
+
 /* Numbers and expressions (step 7 in the file comment). */
 static int num_eq(X *x, gnode *g, gnode *p, int d) {
     if (gis_matrix_expr(g) || gis_matrix_expr(p)) {
@@ -258,33 +291,35 @@ static int num_eq(X *x, gnode *g, gnode *p, int d) {
         }
         return 1;
     }
+    gctx *c = x->c;
     int gneg, gpct, pneg, ppct;
     const gnode *ga = num_atom(g, &gneg, &gpct), *pa = num_atom(p, &pneg, &ppct);
     if (ga || pa) {
         int gf = ga && (ga->flags & G_FLOAT), pf = pa && (pa->flags & G_FLOAT);
-        if (gf || pf) {
+        if (gf || pf) { /* a decimal literal: both rounded to float_rounding decimals */
+            grat ea = geval_exact(c, g), eb = geval_exact(c, p);
             double complex a, b;
+            if (ea.ok && eb.ok) {
+                int k = rounding_digits(ga, pa, gr_double(ea), gr_double(eb), x->o->float_rounding);
+                if (gr_round_eq(c->a, ea, eb, k)) return 1;
+                return approx_eq(x, g, p);
+            }
             if (geval_num(g, NULL, NULL, 0, &a) || geval_num(p, NULL, NULL, 0, &b)) return 0;
-            if (rounded_equal(creal(a), creal(b), x->o->float_rounding) &&
-                rounded_equal(cimag(a), cimag(b), x->o->float_rounding))
+            int k = rounding_digits(ga, pa, cabs(a), cabs(b), x->o->float_rounding);
+            if (rounded_equal(creal(a), creal(b), k) && rounded_equal(cimag(a), cimag(b), k))
                 return 1;
-            return close_enough(a, b, 1e-12);
+            return close_enough(a, b, 1e-12) || approx_eq(x, g, p);
         }
-        if (ga && pa && ga->num.ok && pa->num.ok && ga->num.q == 1 && pa->num.q == 1) {
+        if (ga && pa && ga->num.ok && pa->num.ok && gr_is_int(ga->num) && gr_is_int(pa->num)) {
             /* integers; 28% equals 28 */
-            grat a = ga->num, b = pa->num;
-            if (gneg) a.p = -a.p;
-            if (pneg) b.p = -b.p;
-            if (gpct == ppct || ga->base || pa->base) return a.p == b.p;
-            if (a.p == b.p) return 1;
+            grat a = gneg ? gr_neg(c->a, ga->num) : ga->num, b = pneg ? gr_neg(c->a, pa->num) : pa->num;
+            if (gpct == ppct || ga->base || pa->base) return gr_eq(a, b);
+            if (gr_eq(a, b)) return 1;
         }
-        grat a = geval_exact(g), b = geval_exact(p);
-        if (a.ok && b.ok) return gr_cmp(a, b) == 0 && a.p == b.p && a.q == b.q;
-        return same_values(g, p, 1e-9);
     }
-    grat a = geval_exact(g), b = geval_exact(p);
-    if (a.ok && b.ok) return a.p == b.p && a.q == b.q;
-    return same_values(g, p, 1e-9);
+    grat a = geval_exact(c, g), b = geval_exact(c, p);
+    if (a.ok && b.ok) return gr_eq(a, b) || approx_eq(x, g, p);
+    return same_values(g, p, 1e-9) || approx_eq(x, g, p);
 }
 
 /* ---- symbols and words ---- */
@@ -549,38 +584,180 @@ static int rel_vs_set(const gnode *rel, const gnode *set) {
 
 static int is_finite_set(const gnode *n) { return n->kind == G_SET || n->kind == G_TUPLE; }
 
-/* Drop elements equal to an earlier one (sets only). Returns the new count. */
+/* The exact value of a plain number element (no decimal point, percent or base, which
+ * compare by other rules), or .ok = 0. */
+static grat plain_value(X *x, const gnode *n) {
+    if (has_decimal(n, 0)) return gr_bad();
+    const gnode *m = n;
+    while (m && m->kind == G_NEG) m = m->kid[0];
+    if (!m || m->kind == G_PCT || m->kind == G_TIME || (m->kind == G_NUM && m->base) ||
+        m->kind == G_SET || m->kind == G_TUPLE || m->kind == G_INTERVAL || m->kind == G_MATRIX ||
+        m->kind == G_REL)
+        return gr_bad();
+    return geval_exact(x->c, n);
+}
+
+typedef struct valref {
+    grat v;
+    int i;
+} valref;
+
+static int cmp_valref(const void *a, const void *b) {
+    const valref *x = a, *y = b;
+    int c = gr_cmp(x->v, y->v);
+    return c ? c : (x->i > y->i) - (x->i < y->i);
+}
+
+/* Sorted exact values of every element (1), or 0 when some element is not a plain number. */
+static int plain_values(X *x, const gnode *s, valref *out) {
+    for (int i = 0; i < s->nkid; i++) {
+        out[i].v = plain_value(x, s->kid[i]);
+        out[i].i = i;
+        if (!out[i].v.ok) return 0;
+    }
+    qsort(out, (size_t)s->nkid, sizeof *out, cmp_valref);
+    return 1;
+}
+
+/* Sets of plain numbers: sorted exact values, duplicates dropped, compared in O(n log n)
+ * (a 5,000-element set does not need 25 million comparisons). -1 when not all plain. */
+static int plain_sets_eq(X *x, const gnode *g, const gnode *p) {
+    if (g->nkid < 8 && p->nkid < 8) return -1;
+    valref *a = ga_alloc(x->c->a, sizeof *a * (size_t)(g->nkid + 1));
+    valref *b = ga_alloc(x->c->a, sizeof *b * (size_t)(p->nkid + 1));
+    if (!a || !b || !plain_values(x, g, a) || !plain_values(x, p, b)) return -1;
+    int i = 0, j = 0;
+    for (;;) {
+        while (i > 0 && i < g->nkid && gr_eq(a[i].v, a[i - 1].v)) i++;
+        while (j > 0 && j < p->nkid && gr_eq(b[j].v, b[j - 1].v)) j++;
+        if (i == g->nkid || j == p->nkid) return i == g->nkid && j == p->nkid;
+        if (!gr_eq(a[i].v, b[j].v)) return 0;
+        i++;
+        j++;
+    }
+}
+
+/* A hash of a tree's structure: trees that gsame calls identical hash alike. */
+static uint64_t ghash(const gnode *n, int d) {
+    if (!n || d > G_MAX_DEPTH) return 0x51ed27u;
+    uint64_t h = pd_hash_mix((uint64_t)n->kind * 131 + (uint64_t)(uint16_t)n->op,
+                             (uint64_t)n->nkid * 8 + (n->flags & (G_LOPEN | G_ROPEN)));
+    if (n->name && n->kind != G_MUL)
+        for (const char *q = n->name; *q; q++) h = h * 1099511628211ull ^ (unsigned char)*q;
+    if (n->kind == G_NUM) {
+        double v = n->num.ok ? gr_double(n->num) : n->dval;
+        uint64_t bits;
+        if (v == 0) v = 0; /* -0.0 */
+        memcpy(&bits, &v, sizeof bits);
+        h = pd_hash_mix(h, bits ^ (uint64_t)n->base * 977 ^ (n->flags & G_FLOAT));
+    }
+    if (n->kind == G_TIME) h = pd_hash_mix(h, (uint64_t)n->base);
+    if (n->kind == G_MATRIX) h = pd_hash_mix(h, (uint64_t)n->rows * 65537 + (uint64_t)n->cols);
+    if (n->kind == G_REL)
+        for (int i = 0; i + 1 < n->nkid; i++) h = h * 31 + n->rel[i];
+    for (int i = 0; i < n->nkid; i++) h = pd_hash_mix(h, ghash(n->kid[i], d + 1));
+    return h;
+}
+
+typedef struct hidx {
+    uint64_t h;
+    int i;
+} hidx;
+
+static int cmp_hidx(const void *a, const void *b) {
+    const hidx *x = a, *y = b;
+    if (x->h != y->h) return x->h < y->h ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+/* Hashes of v[0..n), sorted (arena array), or NULL. */
+static hidx *hashes(X *x, gnode *const *v, int n) {
+    hidx *h = ga_alloc(x->c->a, sizeof *h * (size_t)(n + 1));
+    if (!h) return NULL;
+    for (int i = 0; i < n; i++) h[i] = (hidx){ghash(v[i], 0), i};
+    qsort(h, (size_t)n, sizeof *h, cmp_hidx);
+    return h;
+}
+
+/* Drop elements equal to an earlier one (sets only). Returns the new count. Up to 64
+ * elements every pair is compared; past that only structurally identical elements are
+ * found (by hash), as the pairwise test is quadratic. */
 static int dedupe(X *x, gnode *s, gnode **out, int d) {
     int n = 0;
-    for (int i = 0; i < s->nkid; i++) {
-        int dup = 0;
-        for (int j = 0; j < n && !dup; j++) dup = gsame(out[j], s->kid[i], 0) || eqr(x, out[j], s->kid[i], d + 1);
-        if (!dup) out[n++] = s->kid[i];
+    if (s->nkid <= 64) {
+        for (int i = 0; i < s->nkid; i++) {
+            int dup = 0;
+            for (int j = 0; j < n && !dup; j++) dup = gsame(out[j], s->kid[i], 0) || eqr(x, out[j], s->kid[i], d + 1);
+            if (!dup) out[n++] = s->kid[i];
+        }
+        return n;
     }
+    hidx *h = hashes(x, s->kid, s->nkid);
+    char *drop = ga_alloc(x->c->a, (size_t)s->nkid + 1);
+    if (!h || !drop) {
+        memcpy(out, s->kid, sizeof(gnode *) * (size_t)s->nkid);
+        return s->nkid;
+    }
+    for (int a = 0; a < s->nkid; a++) /* h sorted by hash then index: earlier first */
+        for (int b = a + 1; b < s->nkid && h[b].h == h[a].h; b++)
+            if (!drop[h[b].i] && gsame(s->kid[h[a].i], s->kid[h[b].i], 0)) drop[h[b].i] = 1;
+    for (int i = 0; i < s->nkid; i++)
+        if (!drop[i]) out[n++] = s->kid[i];
     return n;
 }
 
 static int deep_eq(X *x, gnode *g, gnode *p, int d) {
-    gnode *ge[256], *pe[256];
     int ng = g->nkid, np = p->nkid;
-    if (ng > 256 || np > 256) return 0;
+    if (g->kind == G_TUPLE && p->kind == G_TUPLE) {
+        if (ng != np) return 0;
+        for (int i = 0; i < ng; i++)
+            if (!eqr(x, g->kid[i], p->kid[i], d + 1)) return 0;
+        return 1;
+    }
+    if (g->kind == G_SET && p->kind == G_SET) {
+        int r = plain_sets_eq(x, g, p);
+        if (r >= 0) return r;
+    }
+    gnode **ge = ga_alloc(x->c->a, sizeof(gnode *) * (size_t)(ng + 1));
+    gnode **pe = ga_alloc(x->c->a, sizeof(gnode *) * (size_t)(np + 1));
+    if (!ge || !pe) return 0;
     if (g->kind == G_SET) ng = dedupe(x, g, ge, d);
     else memcpy(ge, g->kid, sizeof(gnode *) * (size_t)ng);
     if (p->kind == G_SET) np = dedupe(x, p, pe, d);
     else memcpy(pe, p->kid, sizeof(gnode *) * (size_t)np);
     if (ng != np) return 0;
-    if (g->kind == G_SET) { /* unordered: match each gold element to a distinct one */
-        char used[256] = {0};
-        for (int i = 0; i < ng; i++) {
-            int found = 0;
-            for (int j = 0; j < np && !found; j++)
-                if (!used[j] && eqr(x, ge[i], pe[j], d + 1)) used[j] = found = 1;
-            if (!found) return 0;
-        }
+    if (g->kind != G_SET) {
+        for (int i = 0; i < ng; i++)
+            if (!eqr(x, ge[i], pe[i], d + 1)) return 0;
         return 1;
     }
-    for (int i = 0; i < ng; i++)
-        if (!eqr(x, ge[i], pe[i], d + 1)) return 0;
+    /* unordered: match each gold element to a distinct prediction element; structurally
+     * identical ones first (by hash), then the element in the same place, then any */
+    char *used = ga_alloc(x->c->a, (size_t)np + 1), *done = ga_alloc(x->c->a, (size_t)ng + 1);
+    if (!used || !done) return 0;
+    if (ng > 16) {
+        hidx *hp = hashes(x, pe, np);
+        if (!hp) return 0;
+        for (int i = 0; i < ng; i++) {
+            uint64_t h = ghash(ge[i], 0);
+            int lo = 0, hi = np; /* first entry with hash >= h */
+            while (lo < hi) {
+                int mid = (lo + hi) / 2;
+                if (hp[mid].h < h) lo = mid + 1;
+                else hi = mid;
+            }
+            for (int k = lo; k < np && hp[k].h == h && !done[i]; k++)
+                if (!used[hp[k].i] && gsame(ge[i], pe[hp[k].i], 0)) used[hp[k].i] = done[i] = 1;
+        }
+    }
+    for (int i = 0; i < ng; i++) {
+        if (done[i]) continue;
+        int found = 0;
+        if (!used[i] && eqr(x, ge[i], pe[i], d + 1)) used[i] = found = 1;
+        for (int j = 0; j < np && !found; j++)
+            if (!used[j] && j != i && eqr(x, ge[i], pe[j], d + 1)) used[j] = found = 1;
+        if (!found) return 0;
+    }
     return 1;
 }
 
@@ -623,10 +800,22 @@ static int sets_eq(X *x, gnode *g, gnode *p, int d) {
     return 0;
 }
 
+/* ---- times of day ---- */
+
+/* Two times of day: equal clocks; a time written without a.m./p.m. and an hour of 1 to 12
+ * also equals the marked time 12 hours on ("3:05" is "3:05 p.m."). */
+static int time_eq(const gnode *g, const gnode *p) {
+    if (g->base == p->base) return 1;
+    if (!g->op == !p->op) return 0;
+    const gnode *u = g->op ? p : g, *m = g->op ? g : p;
+    int h = u->base / 3600;
+    return h >= 1 && h <= 12 && u->base % 43200 == m->base % 43200;
+}
+
 /* ---- the comparison ---- */
 
 static int eqr(X *x, gnode *g, gnode *p, int d) {
-    if (!g || !p || d > G_MAX_DEPTH || ++x->calls > 20000) return 0;
+    if (!g || !p || d > G_MAX_DEPTH || ++x->calls > x->max_calls) return 0;
     g = fix_interval(x, g);
     p = fix_interval(x, p);
     int g_assign = is_assign(g), p_assign = is_assign(p);
@@ -649,6 +838,7 @@ static int eqr(X *x, gnode *g, gnode *p, int d) {
         return sym_eq(g, p);
     int gi, pi;
     if (is_inf(g, &gi) || is_inf(p, &pi)) return is_inf(g, &gi) && is_inf(p, &pi) && gi == pi;
+    if (g->kind == G_TIME && p->kind == G_TIME) return time_eq(g, p);
     return num_eq(x, g, p, d);
 }
 
@@ -676,7 +866,7 @@ static gnode *rename(X *x, gnode *n, const char **from, const char **to, int k, 
 
 /* 1 when pred equals gold under the options (see the file comment). */
 int gequal(gctx *c, gnode *gold, gnode *pred, const gcmp_opts *o) {
-    X x = {c, o, 0};
+    X x = {c, o, 0, 20000 + 8L * c->nodes};
     if (!gold || !pred) return 0;
     if (!o->strict) { /* variables matched by position: f(x) equals f(y) */
         const char *gv[16], *pv[16];

@@ -2,8 +2,9 @@
  *
  * Three evaluators share the tree:
  *
- *   geval_exact  rationals only (numbers, + - * /, integer powers, %, small factorials,
- *                floor/ceil/abs/binom of rationals). Exact, so 1/3 + 1/6 == 1/2 with no
+ *   geval_exact  rationals only (numbers, + - * /, integer powers, %, factorials,
+ *                floor/ceil/abs/binom/perfect-square roots of rationals; rat.c, GMP past
+ *                128 bits). Exact, so 1/3 + 1/6 == 1/2 with no
  *                tolerance; anything else (radicals, pi, variables, overflow) says "not exact".
  *   geval_num    complex doubles with variables bound to given values: the workhorse for
  *                radicals, pi, trig, logs and expressions with variables (compared at several
@@ -33,82 +34,47 @@ typedef struct ev {
 
 /* ---- exact ---- */
 
-static grat bad_rat(void) {
-    grat r = {0, 1, 0};
-    return r;
-}
-
-static grat ex(const gnode *n, int d) {
-    if (!n || d > G_MAX_DEPTH) return bad_rat();
+static grat ex(garena *a, const gnode *n, int d) {
+    if (!n || d > G_MAX_DEPTH) return gr_bad();
     switch (n->kind) {
     case G_NUM: return n->num;
-    case G_NEG: {
-        grat a = ex(n->kid[0], d + 1);
-        a.p = -a.p;
-        return a;
-    }
+    case G_NEG: return gr_neg(a, ex(a, n->kid[0], d + 1));
     case G_ADD: {
         grat s = gr_make(0, 1);
-        for (int i = 0; i < n->nkid && s.ok; i++) s = gr_add(s, ex(n->kid[i], d + 1));
+        for (int i = 0; i < n->nkid && s.ok; i++) s = gr_add(a, s, ex(a, n->kid[i], d + 1));
         return s;
     }
     case G_MUL: {
         grat s = gr_make(1, 1);
-        for (int i = 0; i < n->nkid && s.ok; i++) s = gr_mul(s, ex(n->kid[i], d + 1));
+        for (int i = 0; i < n->nkid && s.ok; i++) s = gr_mul(a, s, ex(a, n->kid[i], d + 1));
         return s;
     }
-    case G_DIV: return gr_div(ex(n->kid[0], d + 1), ex(n->kid[1], d + 1));
-    case G_PCT: return gr_div(ex(n->kid[0], d + 1), gr_make(100, 1));
+    case G_DIV: return gr_div(a, ex(a, n->kid[0], d + 1), ex(a, n->kid[1], d + 1));
+    case G_PCT: return gr_div(a, ex(a, n->kid[0], d + 1), gr_make(100, 1));
+    case G_TIME: return n->num; /* as written: 3:05 is the ratio 3/5 (Math-Verify's reading) */
     case G_POW: {
-        grat b = ex(n->kid[0], d + 1), e = ex(n->kid[1], d + 1);
-        if (!b.ok || !e.ok || e.q != 1 || e.p > 4096 || e.p < -4096) return bad_rat();
-        return gr_pow(b, (long)e.p);
+        grat b = ex(a, n->kid[0], d + 1), e = ex(a, n->kid[1], d + 1);
+        long k;
+        if (!b.ok || !gr_to_long(e, &k)) return gr_bad();
+        return gr_pow(a, b, k);
     }
-    case G_FACT: {
-        grat a = ex(n->kid[0], d + 1);
-        if (!a.ok || a.q != 1 || a.p < 0 || a.p > 30) return bad_rat();
-        grat r = gr_make(1, 1);
-        for (long k = 2; k <= (long)a.p; k++) r = gr_mul(r, gr_make(k, 1));
-        return r;
-    }
+    case G_FACT: return gr_fact(a, ex(a, n->kid[0], d + 1));
     case G_FUNC: {
-        if (!n->name || n->op) return bad_rat();
-        if (!strcmp(n->name, "abs") && n->nkid == 1) {
-            grat a = ex(n->kid[0], d + 1);
-            if (a.p < 0) a.p = -a.p;
-            return a;
-        }
-        if ((!strcmp(n->name, "floor") || !strcmp(n->name, "ceil")) && n->nkid == 1) {
-            grat a = ex(n->kid[0], d + 1);
-            if (!a.ok) return a;
-            gi128 f = a.p / a.q;
-            if (a.p % a.q != 0 && (a.p < 0) == (n->name[0] == 'f')) f += a.p < 0 ? -1 : 1;
-            return gr_make(f, 1);
-        }
-        if (!strcmp(n->name, "binom") && n->nkid == 2) {
-            grat a = ex(n->kid[0], d + 1), b = ex(n->kid[1], d + 1);
-            if (!a.ok || !b.ok || a.q != 1 || b.q != 1 || b.p < 0 || b.p > 200 || a.p < 0) return bad_rat();
-            if (b.p > a.p) return gr_make(0, 1);
-            grat r = gr_make(1, 1);
-            for (long k = 1; k <= (long)b.p && r.ok; k++)
-                r = gr_div(gr_mul(r, gr_make(a.p - b.p + k, 1)), gr_make(k, 1));
-            return r;
-        }
-        if (!strcmp(n->name, "sqrt") && n->nkid == 1) { /* perfect squares stay exact */
-            grat a = ex(n->kid[0], d + 1);
-            if (!a.ok || a.p < 0) return bad_rat();
-            double sp = sqrt((double)a.p), sq = sqrt((double)a.q);
-            gi128 rp = (gi128)llround(sp), rq = (gi128)llround(sq);
-            if (sp < 9e15 && sq < 9e15 && rp * rp == a.p && rq * rq == a.q) return gr_make(rp, rq);
-            return bad_rat();
-        }
-        return bad_rat();
+        if (!n->name || n->op) return gr_bad();
+        if (!strcmp(n->name, "abs") && n->nkid == 1) return gr_abs(a, ex(a, n->kid[0], d + 1));
+        if ((!strcmp(n->name, "floor") || !strcmp(n->name, "ceil")) && n->nkid == 1)
+            return gr_floor(a, ex(a, n->kid[0], d + 1), n->name[0] == 'c');
+        if (!strcmp(n->name, "binom") && n->nkid == 2)
+            return gr_binom(a, ex(a, n->kid[0], d + 1), ex(a, n->kid[1], d + 1));
+        if (!strcmp(n->name, "sqrt") && n->nkid == 1) /* perfect squares stay exact */
+            return gr_sqrt(a, ex(a, n->kid[0], d + 1));
+        return gr_bad();
     }
-    default: return bad_rat();
+    default: return gr_bad();
     }
 }
 
-grat geval_exact(const gnode *n) { return ex(n, 0); }
+grat geval_exact(gctx *c, const gnode *n) { return ex(c->a, n, 0); }
 
 /* ---- variables ---- */
 
@@ -265,6 +231,10 @@ static int num(ev *e, const gnode *n, int d, double complex *out) {
     switch (n->kind) {
     case G_NUM:
         *out = n->num.ok ? gr_double(n->num) : n->dval;
+        return 0;
+    case G_TIME: /* as written (see ex) */
+        if (!n->num.ok) return -1;
+        *out = gr_double(n->num);
         return 0;
     case G_CONST:
         if (n->op == GC_PI) *out = M_PI;

@@ -37,6 +37,7 @@
 typedef struct cand {
     int prio;
     size_t start, end;
+    size_t vs;   /* where the value itself starts (start is the anchor's, "final answer") */
     char *str;   /* normalised answer text (arena), made lazily for env and box candidates */
     int boxed;   /* comes from the \boxed{} path: str is made from the span start..end */
     int ek, el;  /* env chain ek..el when >= 0 (str made from it when first needed) */
@@ -243,7 +244,7 @@ static int add_cand_env(ex *x, int prio, size_t start, size_t end, int ek, int e
         x->cands = c;
         x->capcand = nc;
     }
-    x->cands[x->ncand++] = (cand){prio, start, end, NULL, boxed, ek, el};
+    x->cands[x->ncand++] = (cand){prio, start, end, ek >= 0 ? x->envs[ek].start : start, NULL, boxed, ek, el};
     return 0;
 }
 
@@ -586,7 +587,13 @@ static void boxed_candidate(ex *x, const pd_grade_opts *o) {
             break;
         }
     if (!lastbrace) return;
-    add_cand_env(x, o->boxed_priority, first, lastbrace, -1, -1, 1);
+    if (add_cand_env(x, o->boxed_priority, first, lastbrace, -1, -1, 1)) return;
+    /* the value is the last box (with the boxes joined to it): from the last \boxed on */
+    for (size_t i = lastbrace; i > first; i--)
+        if (box_at(s, n, i - 1)) {
+            x->cands[x->ncand - 1].vs = i - 1;
+            break;
+        }
 }
 
 static void expr_candidates(ex *x, nums *ns) {
@@ -609,7 +616,8 @@ static void expr_candidates(ex *x, nums *ns) {
                 if (st > q) break;
             }
             if (best < 0) continue;
-            add_cand(x, hope_tier(x, a, k, ns->v[best].end), (size_t)i, ns->v[best].end, ns->v[best].str, 0);
+            if (!add_cand(x, hope_tier(x, a, k, ns->v[best].end), (size_t)i, ns->v[best].end, ns->v[best].str, 0))
+                x->cands[x->ncand - 1].vs = ns->v[best].start;
             break;
         }
     }
@@ -635,7 +643,8 @@ static void expr_candidates(ex *x, nums *ns) {
             best = j;
             break;
         }
-        if (best >= 0) add_cand(x, colon ? 100 : 200, (size_t)i, ns->v[best].end, ns->v[best].str, 0);
+        if (best >= 0 && !add_cand(x, colon ? 100 : 200, (size_t)i, ns->v[best].end, ns->v[best].str, 0))
+            x->cands[x->ncand - 1].vs = ns->v[best].start;
     }
 }
 
@@ -715,11 +724,23 @@ static char find_letter(const char *s, size_t n, char maxl) {
 
 /* ---- driver ---- */
 
+/* 1 when the value of candidate cd lies inside the value of a candidate that did not parse
+ * (and is not that same value): a number inside an unreadable \boxed{} is a fragment of
+ * the answer, not the answer. */
+static int inside_failed(const ex *x, const int *failed, int nfailed, const cand *cd) {
+    for (int k = 0; k < nfailed; k++) {
+        const cand *f = &x->cands[failed[k]];
+        if (cd->vs >= f->vs && cd->end <= f->end && (cd->vs != f->vs || cd->end != f->end)) return 1;
+    }
+    return 0;
+}
+
 /* Sort the candidates and try them tier by tier, up to tier max_prio: returns the index of
  * the first that parses (its tree in *tree), or -1. *fallback gets the first text seen. */
 static int try_cands(ex *x, gnode **tree, int max_prio, char **fallback) {
     if (x->ncand == 0) return -1;
     gctx *c = x->c;
+    int failed[64], nfailed = 0;
     qsort(x->cands, (size_t)x->ncand, sizeof(cand), cand_order);
     int tried = 0, tier = x->cands[0].prio;
     for (int i = 0; i < x->ncand && x->cands[i].prio <= max_prio; i++) {
@@ -736,6 +757,7 @@ static int try_cands(ex *x, gnode **tree, int max_prio, char **fallback) {
         }
         const char *str = cd->str;
         if (!str || !str[0]) continue;
+        if (inside_failed(x, failed, nfailed, cd)) continue; /* a piece of an unread answer */
         if (!*fallback) *fallback = cd->str;
         int nodes = c->nodes;
         gnode *t = gparse_answer(c, str);
@@ -744,6 +766,7 @@ static int try_cands(ex *x, gnode **tree, int max_prio, char **fallback) {
             return i;
         }
         c->nodes = nodes;
+        if (nfailed < (int)(sizeof failed / sizeof *failed)) failed[nfailed++] = i;
     }
     return -1;
 }

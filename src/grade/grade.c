@@ -51,7 +51,10 @@ static ans read_answer(gctx *c, const char *s) {
     ans a = {NULL, NULL};
     if (!s) return a;
     size_t n = strlen(s);
-    if (n > G_MAX_ANSWER * 4) n = G_MAX_ANSWER * 4;
+    if (n > G_MAX_ANSWER) { /* too long to read: the text itself, whole */
+        a.text = (char *)s;
+        return a;
+    }
     a.text = gnorm_latex(c->a, s, n, 1);
     if (a.text && a.text[0]) a.tree = gparse_answer(c, a.text);
     return a;
@@ -59,12 +62,12 @@ static ans read_answer(gctx *c, const char *s) {
 
 /* Integer value of a tree (1) or 0 when it is not an integer. An integer percentage is its
  * integer, as in the default comparison (GSM8K's "25%" against the gold 25). */
-static int int_value(const gnode *t, grat *v) {
+static int int_value(gctx *c, const gnode *t, grat *v) {
     if (!t) return 0;
     if (t->kind == G_REL && t->nkid >= 2 && gonly_symbols(t->kid[0], 0)) t = t->kid[t->nkid - 1];
     if (t->kind == G_PCT) t = t->kid[0];
-    grat r = geval_exact(t);
-    if (!r.ok || r.q != 1) return 0;
+    grat r = geval_exact(c, t);
+    if (!gr_is_int(r)) return 0;
     *v = r;
     return 1;
 }
@@ -82,11 +85,11 @@ static int text_equal(const char *a, const char *b) {
 static int answers_equal(gctx *c, const ans *pred, const ans *gold, const pd_grade_opts *o) {
     if (o->integer_only) {
         grat a, b;
-        if (int_value(pred->tree, &a) && int_value(gold->tree, &b)) return a.p == b.p;
+        if (int_value(c, pred->tree, &a) && int_value(c, gold->tree, &b)) return gr_eq(a, b);
         return 0;
     }
     if (pred->tree && gold->tree) {
-        gcmp_opts co = {o->float_rounding, o->strict, o->set_relation, o->integer_only};
+        gcmp_opts co = {o->float_rounding, o->strict, o->set_relation, o->integer_only, o->rel_tol};
         return gequal(c, gold->tree, pred->tree, &co);
     }
     if (!pred->tree && !gold->tree) return text_equal(pred->text, gold->text);
@@ -131,8 +134,8 @@ char *pd_grade_key(const char *answer) {
     if (!a.text || !a.text[0]) {
         out = dup_out("");
     } else if (a.tree) {
-        char *buf = ga_alloc(&ar, 8192);
-        if (buf && gkey(&c, a.tree, buf, 8192) == 0) out = dup_out(buf);
+        char *k = gkey(&c, a.tree);
+        if (k) out = dup_out(k);
     }
     if (!out && a.text) { /* unparsed: the normalised text without spaces */
         size_t n = strlen(a.text);
@@ -156,7 +159,7 @@ static int is_bare(const char *s) {
     size_t n = strlen(s);
     for (size_t i = 0; i < n; i++)
         if (s[i] == '$' && !(i > 0 && s[i - 1] == '\\')) return 0;
-    if (n == 0 || n > 400 || strchr(s, '\n') || strstr(s, "\\(") || strstr(s, "\\[") ||
+    if (n == 0 || n > G_MAX_ANSWER || strchr(s, '\n') || strstr(s, "\\(") || strstr(s, "\\[") ||
         strstr(s, "\\boxed") || strstr(s, "\\fbox") || strstr(s, "</think>"))
         return 0;
     int depth = 0, words = 0;
@@ -188,27 +191,26 @@ int pd_grade(const char *pred_text, const char *gold_text, const pd_grade_opts *
     garena ar = {0};
     gctx c = {.a = &ar};
     ans g = {NULL, NULL}, p = {NULL, NULL};
-    if (o->bare_answers && is_bare(gold_text)) {
-        g = read_answer(&c, gold_text);
-        if (!g.tree) g.text = NULL;
-    }
+    /* a bare answer is read whole: when it does not parse it is compared as text, never
+     * replaced by a piece of itself */
+    if (o->bare_answers && is_bare(gold_text)) g = read_answer(&c, gold_text);
     if (!g.text) g.text = gextract(&c, gold_text, NULL, o, &g.tree);
     if (!g.text && o->bare_answers) g = read_answer(&c, gold_text);
     char letter;
     if (o->bare_answers && is_bare(pred_text)) {
         p = read_answer(&c, pred_text);
-        /* against a choice letter, a bare prediction must itself be one letter */
-        if (p.tree && g.text && gis_choice(g.text, &letter) && !one_letter(p.tree)) p.tree = NULL;
-        if (!p.tree) p.text = NULL;
+        /* against a choice letter, a bare prediction must itself be one letter (else the
+         * letter is looked for in it) */
+        if (g.text && gis_choice(g.text, &letter) && !(p.tree && one_letter(p.tree))) p.text = NULL, p.tree = NULL;
     }
     if (!p.text) p.text = gextract(&c, pred_text, g.text ? g.text : gold_text, o, &p.tree);
-    if (o->integer_only && p.text && !int_value(p.tree, &(grat){0})) {
+    if (o->integer_only && p.text && !int_value(&c, p.tree, &(grat){0})) {
         /* integer benchmarks: fall back to the last integer of the text */
         pd_grade_opts o2 = *o;
         o2.match_latex = 0;
         gnode *t = NULL;
         char *a = gextract(&c, pred_text, NULL, &o2, &t);
-        if (a && int_value(t, &(grat){0})) {
+        if (a && int_value(&c, t, &(grat){0})) {
             p.text = a;
             p.tree = t;
         }
@@ -216,6 +218,8 @@ int pd_grade(const char *pred_text, const char *gold_text, const pd_grade_opts *
     res->equal = (g.text && p.text) ? answers_equal(&c, &p, &g, o) : 0;
     res->pred_answer = dup_out(p.text);
     res->gold_answer = dup_out(g.text);
+    res->pred_parsed = p.tree != NULL;
+    res->gold_parsed = g.tree != NULL;
     ga_free(&ar);
     if (!res->pred_answer || !res->gold_answer) {
         pd_grade_result_free(res);

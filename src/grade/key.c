@@ -28,17 +28,40 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A key being built: a string growing in the arena (keys of 300 x 300 matrices or 5,000-digit
+ * numbers are long; the arena's budget bounds them). */
 typedef struct kb {
+    garena *a;
     char *b;
     size_t n, cap;
     int err;
 } kb;
 
+static void kb_init(kb *k, garena *a, size_t cap) {
+    k->a = a;
+    k->n = 0;
+    k->err = 0;
+    k->cap = cap;
+    k->b = ga_alloc(a, cap);
+    if (!k->b) k->err = 1;
+}
+
 static void kput(kb *k, const char *s) {
-    size_t l = strlen(s);
-    if (k->n + l + 1 > k->cap) {
+    if (k->err || !s) {
         k->err = 1;
         return;
+    }
+    size_t l = strlen(s);
+    if (k->n + l + 1 > k->cap) {
+        size_t cap = k->cap * 2 > k->n + l + 1 ? k->cap * 2 : k->n + l + 64;
+        char *b = ga_alloc(k->a, cap);
+        if (!b) {
+            k->err = 1;
+            return;
+        }
+        memcpy(b, k->b, k->n);
+        k->b = b;
+        k->cap = cap;
     }
     memcpy(k->b + k->n, s, l);
     k->n += l;
@@ -82,19 +105,27 @@ static int cmp_strs(const void *a, const void *b) {
 
 /* Keys of children, optionally sorted and deduplicated, joined with ",". */
 static void kids(gctx *c, gnode *const *kid, int nk, kb *k, int sorted, int d) {
-    if (nk > 256) {
+    int named = assigns_differ(kid, nk);
+    if (!sorted) { /* in order: straight into k */
+        for (int i = 0; i < nk && !k->err; i++) {
+            if (i) kput(k, ",");
+            if (named && is_assignment(kid[i])) { /* "name=value" */
+                key_rec(c, kid[i]->kid[0], k, d + 1);
+                kput(k, "=");
+            }
+            key_rec(c, kid[i], k, d + 1);
+        }
+        return;
+    }
+    char **parts = ga_alloc(c->a, sizeof(char *) * (size_t)(nk + 1));
+    if (!parts) {
         k->err = 1;
         return;
     }
-    char *parts[256];
-    int np = 0, named = assigns_differ(kid, nk);
+    int np = 0;
     for (int i = 0; i < nk; i++) {
-        char *buf = ga_alloc(c->a, 1024);
-        if (!buf) {
-            k->err = 1;
-            return;
-        }
-        kb sub = {buf, 0, 1024, 0};
+        kb sub;
+        kb_init(&sub, c->a, 64);
         if (named && is_assignment(kid[i])) { /* "name=value" */
             key_rec(c, kid[i]->kid[0], &sub, d + 1);
             kput(&sub, "=");
@@ -104,7 +135,7 @@ static void kids(gctx *c, gnode *const *kid, int nk, kb *k, int sorted, int d) {
             k->err = 1;
             return;
         }
-        parts[np++] = buf;
+        parts[np++] = sub.b;
     }
     if (sorted) {
         qsort(parts, (size_t)np, sizeof *parts, cmp_strs);
@@ -120,7 +151,7 @@ static void kids(gctx *c, gnode *const *kid, int nk, kb *k, int sorted, int d) {
 }
 
 /* Scalar key: exact rational, or value, or fingerprint at fixed points. */
-static void scalar_key(const gnode *n, kb *k) {
+static void scalar_key(gctx *c, const gnode *n, kb *k) {
     char buf[128];
     int neg = 0;
     const gnode *m = n;
@@ -130,23 +161,25 @@ static void scalar_key(const gnode *n, kb *k) {
             neg = !neg;
             in = in->kid[0];
         }
-        if (in->kind == G_NUM && in->num.ok && in->num.q == 1 && !(in->flags & G_FLOAT)) {
-            grat r = in->num;
-            if (neg) r.p = -r.p;
-            gr_print(r, buf, sizeof buf);
-            kput(k, buf);
+        if (in->kind == G_NUM && gr_is_int(in->num) && !(in->flags & G_FLOAT)) {
+            kput(k, gr_str(c->a, neg ? gr_neg(c->a, in->num) : in->num));
             return;
         }
     }
     if (n->kind == G_NUM && n->base && n->base != 10) {
-        snprintf(buf, sizeof buf, "%.0f_%d", n->dval, n->base);
+        kput(k, gr_str(c->a, n->num));
+        snprintf(buf, sizeof buf, "_%d", n->base);
         kput(k, buf);
         return;
     }
-    grat r = geval_exact(n);
-    if (r.ok) {
-        gr_print(r, buf, sizeof buf);
+    if (n->kind == G_TIME) { /* the clock: seconds after midnight */
+        snprintf(buf, sizeof buf, "T%d", n->base);
         kput(k, buf);
+        return;
+    }
+    grat r = geval_exact(c, n);
+    if (r.ok) {
+        kput(k, gr_str(c->a, r));
         return;
     }
     const char *names[16];
@@ -316,14 +349,15 @@ static int key_rec(gctx *c, const gnode *n, kb *k, int d) {
         kput(k, "]");
         return 0;
     }
-    scalar_key(n, k);
+    scalar_key(c, n, k);
     return 0;
 }
 
-/* Canonical key of a parsed answer into buf; 0, or -1 when it cannot be keyed. */
-int gkey(gctx *c, gnode *n, char *buf, size_t cap) {
-    kb k = {buf, 0, cap, 0};
-    buf[0] = 0;
+/* Canonical key of a parsed answer (an arena string), or NULL when it cannot be keyed. */
+char *gkey(gctx *c, gnode *n) {
+    kb k;
+    kb_init(&k, c->a, 256);
+    if (!k.err) k.b[0] = 0;
     key_rec(c, n, &k, 0);
-    return k.err ? -1 : 0;
+    return k.err ? NULL : k.b;
 }

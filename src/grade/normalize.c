@@ -234,10 +234,6 @@ static void strip_units(char *s, size_t *np) {
 
 /* Clean one candidate (see the file comment). Returns an arena string (NULL: no memory). */
 char *gnorm_latex(garena *a, const char *s0, size_t n0, int boxed_last) {
-    if (n0 > G_MAX_ANSWER * 4) {
-        s0 += n0 - G_MAX_ANSWER * 4;
-        n0 = G_MAX_ANSWER * 4;
-    }
     const char *s = s0;
     size_t n = n0;
     char *bx = collect_boxes(a, s0, n0, boxed_last);

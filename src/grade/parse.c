@@ -46,6 +46,34 @@ typedef struct P {
     int depth, err, absdepth;
 } P;
 
+/* A growing list of nodes in the arena (answers may hold 5,000-element tuples or 300 x 300
+ * matrices); the first few live in the struct. */
+typedef struct glist {
+    gnode **v;
+    int n, cap;
+    gnode *small[8];
+} glist;
+
+static void gl_init(glist *l) {
+    l->v = l->small;
+    l->n = 0;
+    l->cap = 8;
+}
+
+/* Append e; 0, or -1 when out of memory or past G_MAX_NODES elements. */
+static int gl_push(gctx *c, glist *l, gnode *e) {
+    if (l->n == l->cap) {
+        if (l->cap >= G_MAX_NODES) return -1;
+        gnode **v = ga_alloc(c->a, sizeof(gnode *) * (size_t)l->cap * 2);
+        if (!v) return -1;
+        memcpy(v, l->v, sizeof(gnode *) * (size_t)l->n);
+        l->v = v;
+        l->cap *= 2;
+    }
+    l->v[l->n++] = e;
+    return 0;
+}
+
 /* ---- tokenizer ---- */
 
 static int starts_at(const char *s, size_t n, size_t i, const char *w) {
@@ -369,52 +397,56 @@ static char *lower_dup(P *p, const char *s, size_t l) {
     return d;
 }
 
-/* Number literal text -> node (exact rational when it fits, a double always). */
+/* Number literal text -> node: the exact rational (GMP past 128 bits) and a double. */
 static gnode *mk_number(P *p, const char *s, size_t l, int comma_decimal) {
     gnode *n = mk(p, G_NUM, 0);
     if (!n) return NULL;
-    char buf[128];
-    size_t w = 0;
-    int seen_dot = 0, exp10 = 0, has_exp = 0;
+    size_t nd = 0;
+    long frac_digits = 0, exp10 = 0;
+    int seen_dot = 0, has_exp = 0, small = 1;
     gi128 mant = 0;
-    int mant_ok = 1, frac_digits = 0;
+    char *digits = l <= 64 ? NULL : ga_alloc(p->c->a, l + 1);
+    char dbuf[72];
+    if (!digits) digits = l <= 64 ? dbuf : NULL;
+    if (!digits) {
+        p->err = 1;
+        return NULL;
+    }
     for (size_t i = 0; i < l; i++) {
         char c = s[i];
         if (isdigit((unsigned char)c)) {
-            if (w < sizeof buf - 8) buf[w++] = c;
-            if (mant_ok) {
-                if (mant > ((gi128)1 << 120) / 10) mant_ok = 0;
+            digits[nd++] = c;
+            if (small) {
+                if (mant > ((gi128)1 << 120) / 10) small = 0;
                 else mant = mant * 10 + (c - '0');
             }
             if (seen_dot) frac_digits++;
         } else if (c == '.' || (c == ',' && comma_decimal)) {
-            if (!seen_dot && w < sizeof buf - 8) buf[w++] = '.';
             seen_dot = 1;
         } else if (c == 'e' || c == 'E') {
             has_exp = 1;
-            exp10 = atoi(s + i + 1);
-            if (exp10 > 400) exp10 = 400;
-            if (exp10 < -400) exp10 = -400;
-            if (w < sizeof buf - 8) w += (size_t)snprintf(buf + w, 8, "e%d", exp10);
+            char *end;
+            exp10 = strtol(s + i + 1, &end, 10);
+            if (exp10 > 100000) exp10 = 100000;
+            if (exp10 < -100000) exp10 = -100000;
             break;
         }
     }
-    buf[w] = 0;
-    if (!seen_dot && !has_exp && mant_ok) { /* integers: the common case, no division */
-        n->num.p = mant;
-        n->num.q = 1;
-        n->num.ok = mant <= ((gi128)1 << 120);
+    digits[nd] = 0;
+    if (!seen_dot && !has_exp && small) { /* integers: the common case, no division */
+        n->num = gr_make(mant, 1);
         n->dval = (double)mant;
         return n;
     }
-    n->dval = strtod(buf, NULL);
     if (seen_dot || has_exp) n->flags |= G_FLOAT;
-    if (mant_ok && frac_digits <= 36) {
-        grat r = gr_make(mant, 1);
-        grat ten = gr_make(10, 1);
-        r = gr_div(r, gr_pow(ten, frac_digits));
-        if (exp10) r = gr_mul(r, gr_pow(ten, exp10));
-        n->num = r;
+    if (has_exp) n->flags |= G_SCI;
+    n->num = gr_decimal(p->c->a, digits, nd, frac_digits, exp10);
+    if (n->num.ok) {
+        n->dval = gr_double(n->num);
+    } else { /* past G_MAX_BITS: a double only */
+        char buf[48];
+        snprintf(buf, sizeof buf, "0.%.20se%ld", digits, exp10 - frac_digits + (long)nd);
+        n->dval = strtod(buf, NULL);
     }
     return n;
 }
@@ -429,8 +461,9 @@ static gnode *p_setexpr(P *p);
 
 #define ENTER(p)                                   \
     do {                                           \
-        if (++(p)->depth > G_MAX_DEPTH) {          \
+        if (++(p)->depth > G_MAX_PARSE_DEPTH) {    \
             (p)->depth--;                          \
+            (p)->c->depth_hit = 1;                 \
             return fail(p);                        \
         }                                          \
     } while (0)
@@ -752,17 +785,16 @@ static gnode *p_arg(P *p) {
 
 static gnode *expand_list(P *p, gnode **items, int n, int kind);
 
-/* Elements up to a closing token, separated by ',' or ';'. Returns the element when there
- * is one and !as_set, a G_SET when as_set and there are several, else a tuple-ish list in
- * a G_TUPLE (the caller decides). close_cmd: the closer is a command (\}). */
-static gnode *p_items(P *p, gnode **items, int *nitems, int max, int *closer) {
-    *nitems = 0;
+/* Elements up to a closing token, separated by ',' or ';', into items. Sets *closer to the
+ * closing character (')', ']', '}', or 'S' for \} / \rbrace) and returns the first element,
+ * or NULL when the list does not close. */
+static gnode *p_items(P *p, glist *items, int *closer) {
+    gl_init(items);
     for (;;) {
         if (p->t.kind == TK_END) return fail(p);
         gnode *e = p_element(p);
         if (!e) return NULL;
-        if (*nitems >= max) return fail(p);
-        items[(*nitems)++] = e;
+        if (gl_push(p->c, items, e)) return fail(p);
         if (is_char(p, ',') || is_char(p, ';')) {
             adv(p);
             continue;
@@ -770,12 +802,12 @@ static gnode *p_items(P *p, gnode **items, int *nitems, int max, int *closer) {
         if (p->t.kind == TK_CHAR && (p->t.ch == ')' || p->t.ch == ']' || p->t.ch == '}')) {
             *closer = p->t.ch;
             adv(p);
-            return items[0];
+            return items->v[0];
         }
         if (is_cmd(p, "}") || is_cmd(p, "rangle") || is_cmd(p, "rbrace")) {
             *closer = is_cmd(p, "rangle") ? ')' : 'S';
             adv(p);
-            return items[0];
+            return items->v[0];
         }
         return fail(p);
     }
@@ -783,21 +815,21 @@ static gnode *p_items(P *p, gnode **items, int *nitems, int max, int *closer) {
 
 static gnode *p_brace_list(P *p, char close_ch, int close_cmd, int as_set) {
     ENTER(p);
-    gnode *items[256];
-    int ni, closer = 0;
+    glist items;
+    int closer = 0;
     if ((close_cmd && (is_cmd(p, "}") || is_cmd(p, "rbrace"))) || (!close_cmd && is_char(p, close_ch))) {
         adv(p); /* empty {} or \{\} */
         gnode *e = mk(p, G_UNIVERSE, 0);
         if (e) e->op = GU_EMPTY;
         LEAVE(p, e);
     }
-    if (!p_items(p, items, &ni, 256, &closer)) LEAVE(p, NULL);
+    if (!p_items(p, &items, &closer)) LEAVE(p, NULL);
     if (close_cmd ? closer != 'S' : closer != close_ch) LEAVE(p, fail(p));
-    if (ni == 1 && !close_cmd) {
-        if (items[0]->kind == G_PM && as_set) LEAVE(p, expand_list(p, items, 1, G_SET));
-        LEAVE(p, items[0]);
+    if (items.n == 1 && !close_cmd) {
+        if (items.v[0]->kind == G_PM && as_set) LEAVE(p, expand_list(p, items.v, 1, G_SET));
+        LEAVE(p, items.v[0]);
     }
-    LEAVE(p, expand_list(p, items, ni, G_SET));
+    LEAVE(p, expand_list(p, items.v, items.n, G_SET));
 }
 
 /* ---- ± expansion: a tree with k ± signs stands for 2^k trees (k <= 3) ---- */
@@ -869,9 +901,11 @@ static gnode *expand_list(P *p, gnode **items, int n, int kind) {
 static gnode *p_paren(P *p, char open) {
     ENTER(p);
     adv(p);
-    gnode *items[256];
-    int ni, closer = 0;
-    if (!p_items(p, items, &ni, 256, &closer)) LEAVE(p, NULL);
+    glist il;
+    int closer = 0;
+    if (!p_items(p, &il, &closer)) LEAVE(p, NULL);
+    gnode **items = il.v;
+    int ni = il.n;
     if (closer != ')' && closer != ']') LEAVE(p, fail(p));
     if (ni == 1) {
         if (open == '(' && closer == ')') LEAVE(p, items[0]);
@@ -902,23 +936,21 @@ static gnode *mk_func(P *p, const char *name, int nargs) {
 }
 
 /* Argument of \sin-like functions: (a, b) or an implicit product of plain factors. */
-static gnode *p_func_arg(P *p, gnode **args, int *nargs) {
-    *nargs = 0;
+static gnode *p_func_arg(P *p, glist *args) {
     if (is_char(p, '(')) {
         adv(p);
         int closer = 0;
-        if (!p_items(p, args, nargs, 16, &closer)) return NULL;
+        if (!p_items(p, args, &closer)) return NULL;
         if (closer != ')') return fail(p);
-        return args[0];
+        return args->v[0];
     }
+    gl_init(args);
     gnode *a = p_power(p);
     while (a && starts_factor(p) && !(p->t.kind == TK_CMD && is_func_name(p->t.s, p->t.n)) &&
            !is_char(p, '(')) {
         a = nary(p, G_MUL, a, p_power(p));
     }
-    if (!a) return NULL;
-    args[0] = a;
-    *nargs = 1;
+    if (!a || gl_push(p->c, args, a)) return fail(p);
     return a;
 }
 
@@ -942,9 +974,10 @@ static gnode *p_function(P *p, const char *name) {
             if (!base) LEAVE(p, NULL);
         }
     }
-    gnode *args[16];
-    int na = 0;
-    if (!p_func_arg(p, args, &na)) LEAVE(p, NULL);
+    glist al;
+    if (!p_func_arg(p, &al)) LEAVE(p, NULL);
+    gnode **args = al.v;
+    int na = al.n;
     char nm[16];
     snprintf(nm, sizeof nm, "%s%s", inverse ? "arc" : "", name);
     if (!strcmp(nm, "lg")) {
@@ -977,8 +1010,9 @@ static gnode *p_matrix(P *p) {
         if (tok_is(&p->t, envs[i])) ok = 1;
     if (!ok) LEAVE(p, fail(p));
     adv(p);
-    gnode *cells[64];
-    int rows = 0, cols = -1, c = 0, nc = 0;
+    glist cells;
+    gl_init(&cells);
+    int rows = 0, cols = -1, c = 0;
     for (;;) {
         if (p->t.kind == TK_ENDENV) {
             adv(p);
@@ -991,8 +1025,7 @@ static gnode *p_matrix(P *p) {
         }
         if (p->t.kind == TK_END) LEAVE(p, fail(p));
         gnode *e = p_element(p);
-        if (!e || nc >= 64) LEAVE(p, fail(p));
-        cells[nc++] = e;
+        if (!e || gl_push(p->c, &cells, e)) LEAVE(p, fail(p));
         c++;
         if (is_char(p, '&')) {
             adv(p);
@@ -1008,10 +1041,11 @@ static gnode *p_matrix(P *p) {
         }
         if (p->t.kind != TK_ENDENV) LEAVE(p, fail(p));
     }
-    if (rows == 0 || cols <= 0 || rows * cols != nc) LEAVE(p, fail(p));
+    int nc = cells.n;
+    if (rows == 0 || cols <= 0 || (long)rows * cols != nc) LEAVE(p, fail(p));
     gnode *m = mk(p, G_MATRIX, nc);
     if (!m) LEAVE(p, NULL);
-    memcpy(m->kid, cells, sizeof(gnode *) * (size_t)nc);
+    memcpy(m->kid, cells.v, sizeof(gnode *) * (size_t)nc);
     m->rows = rows;
     m->cols = cols;
     LEAVE(p, m);
@@ -1207,9 +1241,10 @@ static gnode *p_primary(P *p) {
         adv(p);
         gnode *n;
         if (t.ch == 's') { /* 1\,000 */
-            char buf[128];
+            char *buf = ga_alloc(p->c->a, t.n + 1);
+            if (!buf) LEAVE(p, fail(p));
             size_t w = 0;
-            for (size_t i = 0; i < t.n && w < sizeof buf - 1; i++)
+            for (size_t i = 0; i < t.n; i++)
                 if (isdigit((unsigned char)t.s[i])) buf[w++] = t.s[i];
             n = mk_number(p, buf, w, 0);
         } else {
@@ -1469,10 +1504,8 @@ static int is_comma_number(const char *s) {
     return *s == 0 && groups > 0;
 }
 
-/* Parse cleaned LaTeX into a tree; NULL when it does not parse. */
-gnode *gparse(gctx *c, const char *s) {
-    size_t n = strlen(s);
-    if (n == 0 || n > G_MAX_ANSWER) return NULL;
+/* The whole grammar of an answer (see the top of the file); NULL when it does not parse. */
+static gnode *parse_all(gctx *c, const char *s, size_t n) {
     P p = {.c = c, .s = s, .n = n};
     if (is_comma_number(s)) {
         const char *q = s;
@@ -1480,45 +1513,50 @@ gnode *gparse(gctx *c, const char *s) {
         int neg = *q == '-';
         if (neg) q++;
         int lead0 = *q == '0';
-        char buf[128] = {0};
+        char *buf = ga_alloc(c->a, n + 1);
+        if (!buf) return NULL;
         size_t w = 0;
-        for (; *q && w < sizeof buf - 1; q++)
+        for (; *q; q++)
             if (isdigit((unsigned char)*q) || *q == '.' || (*q == ',' && lead0)) buf[w++] = *q == ',' ? '.' : *q;
         gnode *num = mk_number(&p, buf, w, 0);
         return neg ? mk1(&p, G_NEG, num) : num;
     }
     lex(s, n, 0, &p.t);
-    gnode *groups[64][1];
-    (void)groups;
-    gnode *items[256];
-    int gstart[65], ng = 0, ni = 0;
-    gstart[0] = 0;
+    glist il;
+    gl_init(&il);
+    int *gstart = NULL, ng = 0, gcap = 0; /* start index of each ';' group, then the end */
     for (;;) {
         gnode *e = p_element(&p);
-        if (!e || p.err) return NULL;
-        if (ni >= 256) return NULL;
-        items[ni++] = e;
+        if (!e || p.err || gl_push(c, &il, e)) return NULL;
         if (is_char(&p, ',')) {
             adv(&p);
             continue;
         }
-        if (is_char(&p, ';')) {
-            adv(&p);
-            if (ng >= 63) return NULL;
-            gstart[++ng] = ni;
-            continue;
+        int semi = is_char(&p, ';');
+        if (ng + 2 > gcap) {
+            int nc = gcap ? gcap * 2 : 8;
+            int *g = ga_alloc(c->a, sizeof(int) * (size_t)nc);
+            if (!g) return NULL;
+            if (ng) memcpy(g, gstart, sizeof(int) * (size_t)(ng + 1));
+            else g[0] = 0;
+            gstart = g;
+            gcap = nc;
         }
-        break;
+        gstart[++ng] = il.n;
+        if (!semi) break;
+        adv(&p);
     }
     if (p.t.kind != TK_END) return NULL;
-    gstart[++ng] = ni;
+    gnode **items = il.v;
+    int ni = il.n;
     /* "a = 4, -8, -10": an assignment of the whole list */
     if (ng == 1 && ni > 1 && items[0]->kind == G_REL && items[0]->nkid == 2 &&
         items[0]->rel[0] == GR_EQ && gonly_symbols(items[0]->kid[0], 0)) {
         int rels = 0;
         for (int i = 1; i < ni; i++) rels += items[i]->kind == G_REL;
         if (!rels) {
-            gnode *rest[256];
+            gnode **rest = ga_alloc(c->a, sizeof(gnode *) * (size_t)ni);
+            if (!rest) return NULL;
             rest[0] = items[0]->kid[1];
             for (int i = 1; i < ni; i++) rest[i] = items[i];
             gnode *set = expand_list(&p, rest, ni, G_SET);
@@ -1550,11 +1588,58 @@ gnode *gparse(gctx *c, const char *s) {
     return p.err ? NULL : out;
 }
 
+/* Deepest bracket nesting of s: ( [ { and their \left / \{ forms (closers undo one level). */
+static int bracket_depth(const char *s, size_t n) {
+    int d = 0, max = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '(' || c == '[' || c == '{') {
+            if (++d > max) max = d;
+        } else if ((c == ')' || c == ']' || c == '}') && d > 0) {
+            d--;
+        }
+    }
+    return max;
+}
+
+/* 1 when no path of the tree is longer than G_MAX_TREE levels (so every tree walk, bounded
+ * by G_MAX_DEPTH, sees the whole tree). */
+static int tree_fits(const gnode *n, int d) {
+    if (!n) return 1;
+    if (d > G_MAX_TREE) return 0;
+    for (int i = 0; i < n->nkid; i++)
+        if (!tree_fits(n->kid[i], d + 1)) return 0;
+    return 1;
+}
+
+/* Parse cleaned LaTeX into a tree; NULL when it does not parse. An answer past a limit
+ * (length, bracket nesting, tree depth, nodes, memory) is not parsed at all and sets
+ * c->limit_hit: no part of it stands for the whole. */
+gnode *gparse(gctx *c, const char *s) {
+    size_t n = strlen(s);
+    if (n == 0) return NULL;
+    if (n > G_MAX_ANSWER || bracket_depth(s, n) > G_MAX_NEST) {
+        c->limit_hit = 1;
+        return NULL;
+    }
+    int nodes = c->nodes;
+    c->depth_hit = 0;
+    gnode *t = parse_all(c, s, n);
+    if (t && !tree_fits(t, 0)) {
+        c->limit_hit = 1;
+        t = NULL;
+    }
+    if (!t && (c->nodes > G_MAX_NODES || c->a->failed || c->depth_hit)) c->limit_hit = 1;
+    if (!t) c->nodes = nodes; /* a failed parse gives its node budget back */
+    return t;
+}
+
 /* Parse; when that fails and the answer is an "a = b = c" chain without ',' or ';', parse
  * only the part after the last '=' (Math-Verify does the same). */
 gnode *gparse_answer(gctx *c, const char *s) {
+    c->limit_hit = 0;
     gnode *t = gparse(c, s);
-    if (t) return t;
+    if (t || c->limit_hit) return t;
     if (strchr(s, ',') || strchr(s, ';')) return NULL;
     const char *last = NULL;
     int parts = 1;

@@ -269,10 +269,71 @@ static void t_options(void) {
     pd_policy_close(&pol);
 }
 
+/* The local policy records its confidence per step, the confidence verifiers read it, and a
+ * request's confidence floor stops a sample as soon as its window falls below it. */
+static void t_confidence(void) {
+    pd_backend_opts o;
+    opts(&o, "@@@@"); /* never generated: a rollout is one node */
+    pd_policy pol;
+    pd_verifier ver;
+    pd_error err = {0};
+    if (pd_policy_open_opts(&pol, POLICY, &o, &err) || pd_verifier_open_opts(&ver, "self-certainty", &pol, &o, &err)) {
+        CHECK_MSG(0, "%s", err.msg);
+        return;
+    }
+    pd_problem prob = {(char *)"q", (char *)"What is 1+2?", NULL, NULL, 1};
+    pd_tree t;
+    pd_tree_init(&t, &prob, 5);
+    t.step_max_tokens = 40;
+    pd_cost cost = {0};
+    int32_t out[4];
+    pd_expand_req r = {.tree = &t, .leaf = 0, .k = 4, .cost = &cost, .out = out, .mode = PD_EXPAND_ROLLOUT,
+                       .conf_window = 4};
+    CHECK(pol.expand(pol.ctx, &r, 1, &err) == 0);
+    for (int i = 0; i < 4; i++) {
+        const pd_node *n = &t.nodes[out[i]];
+        CHECK_MSG(n->conf > 0 && n->certainty > 0 && n->conf_low > 0 && !n->stopped, "conf %g certainty %g low %g stopped %d",
+                  n->conf, n->certainty, n->conf_low, n->stopped);
+        pd_score_req q = {.tree = &t, .node = out[i], .cost = &cost};
+        CHECK(ver.score(ver.ctx, &q, 1, &err) == 0);
+        CHECK(t.nodes[out[i]].reward > 0 && t.nodes[out[i]].reward < 1);
+    }
+    /* a floor above any confidence stops every sample when its first window fills */
+    int32_t out2[2];
+    pd_expand_req s2 = {.tree = &t, .leaf = 0, .k = 2, .child_base = 4, .cost = &cost, .out = out2,
+                        .mode = PD_EXPAND_ROLLOUT, .conf_window = 4, .conf_stop = 1e9f};
+    CHECK(pol.expand(pol.ctx, &s2, 1, &err) == 0);
+    for (int i = 0; i < 2; i++) {
+        const pd_node *n = &t.nodes[out2[i]];
+        CHECK(n->stopped && n->status == PD_NODE_TRUNCATED);
+        CHECK_EQ_INT(n->n_tokens, 4);
+    }
+    for (int32_t id = t.n_nodes - 1; id >= 0; id--) pol.release(pol.ctx, &t, id);
+    pd_tree_free(&t);
+    /* the deepconf strategy end to end on the engine */
+    pd_verifier_close(&ver);
+    CHECK(pd_verifier_open_opts(&ver, "deepconf", &pol, &o, &err) == 0);
+    pd_search_cfg cfg;
+    pd_search_cfg_default(&cfg);
+    cfg.strategy = PD_DEEPCONF;
+    cfg.n = 8;
+    cfg.step_max_tokens = 24;
+    cfg.conf_window = 4;
+    cfg.deepconf_keep = 0.1f;
+    pd_search_result res;
+    CHECK_MSG(pd_search_run(&pol, &ver, &prob, &cfg, &res, &err) == 0, "%s", err.msg);
+    CHECK_EQ_INT(res.n, 8);
+    CHECK(res.cost.policy_tokens < 8 * 24); /* some samples stopped early */
+    pd_search_result_free(&res);
+    pd_verifier_close(&ver);
+    pd_policy_close(&pol);
+}
+
 int main(void) {
     RUN(t_batch_independent);
     RUN(t_cut_and_cache);
     RUN(t_eval_cli);
     RUN(t_options);
+    RUN(t_confidence);
     return test_done();
 }

@@ -67,6 +67,13 @@ typedef struct pd_node {
     uint64_t seed;       /* per-node seed, derived from the parent's and the child index */
     uint64_t handle;     /* opaque policy handle (KV-cache reference, the sim's hidden state) */
     uint64_t vhandle;    /* opaque verifier handle (the PRM's cached prefix) */
+    /* The policy's own confidence over the step's tokens (0 when the policy gives none):
+     * conf = DeepConf's token confidence, -(mean log-probability of the top 20 tokens);
+     * certainty = self-certainty, KL(uniform || p) over the whole vocabulary; both means over
+     * the step's tokens. conf_low: the lowest sliding-window mean of conf seen while the
+     * step was generated (DeepConf's lowest group confidence; 0 when no window filled). */
+    float conf, certainty, conf_low;
+    uint8_t stopped;     /* generation was stopped early for low confidence (truncated) */
 } pd_node;
 
 typedef struct pd_tree {
@@ -139,6 +146,10 @@ typedef struct pd_expand_req {
      * still returns 0 and serves the other requests. The search then ends as failed and the
      * run goes on. May be NULL (the request comes from outside a search). */
     pd_error *fail;
+    /* DeepConf online: stop a sample once the mean confidence of its last conf_window
+     * tokens falls below conf_stop (0: never); it ends truncated, with `stopped` set. */
+    float conf_stop;
+    int32_t conf_window;
 } pd_expand_req;
 
 /* The child index that greedy requests use for their seed: all greedy children of a node
@@ -201,6 +212,12 @@ typedef struct pd_sim_params {
     int wrong_spread;      /* other wrong answers: gold's last number +- 1..spread (10) */
     double prm_sep;        /* PRM logit of good steps minus that of bad steps (3.0) */
     double prm_noise;      /* std of the PRM's logit noise (1.0) */
+    double prm_drift;      /* std per step of a PRM error that persists down a path: a random
+                              walk along it, so the PRM is consistently wrong about some
+                              branches, as real PRMs are (0: off) */
+    double conf_sep;       /* the policy's token confidence: gap between steps on a correct
+                              path and the others (1.0; 0: confidence says nothing) */
+    double conf_noise;     /* std of the per-step confidence noise (0.5) */
     int step_tokens;       /* nominal mean tokens per step (64; each step 0.5x..1.5x) */
     double policy_params;  /* nominal parameters, for FLOPs (1.5e9) */
     double prm_params;     /* (1.5e9) */
@@ -209,7 +226,7 @@ typedef struct pd_sim_params {
 void pd_sim_params_default(pd_sim_params *p);
 /* Set one parameter by its option name without the "--sim-" prefix ("policy-acc",
  * "acc-decay", "default-level", "base-steps", "distractor", "wrong-spread", "prm-sep",
- * "prm-noise", "step-tokens", "policy-params", "prm-params"). Returns 0, PD_ENOTFOUND for an
+ * "prm-noise", "prm-drift", "conf-sep", "conf-noise", "step-tokens", "policy-params", "prm-params"). Returns 0, PD_ENOTFOUND for an
  * unknown name, or PD_EINVAL for a bad value (then *p is left unchanged). */
 int pd_sim_params_set(pd_sim_params *p, const char *name, const char *value, pd_error *err);
 /* Help text for the --sim-* options (one line per option, with its default). */
@@ -262,7 +279,19 @@ void pd_verifier_close(pd_verifier *ver);
 
 /* ---- strategies ---- */
 
-typedef enum pd_strategy { PD_BEST_OF_N = 0, PD_BEAM_SEARCH, PD_DVTS, PD_N_STRATEGIES } pd_strategy;
+typedef enum pd_strategy {
+    PD_BEST_OF_N = 0,
+    PD_BEAM_SEARCH,
+    PD_DVTS,
+    PD_PARTICLE_FILTER, /* N particles, one step a round, resampled by PRM weights */
+    PD_REBASE,          /* each round's budget split over the frontier by softmax(reward / T) */
+    PD_DEEPCONF,        /* best-of-N with DeepConf online: warm-up traces set a confidence
+                           threshold, the rest stop early below it; filtered, weighted vote */
+    PD_N_STRATEGIES
+} pd_strategy;
+
+/* How particle filtering resamples. */
+typedef enum pd_resample { PD_RESAMPLE_SYSTEMATIC = 0, PD_RESAMPLE_MULTINOMIAL } pd_resample;
 const char *pd_strategy_name(pd_strategy s);
 int pd_strategy_parse(const char *s, pd_strategy *out); /* 0, or -1 for an unknown name */
 
@@ -279,6 +308,17 @@ typedef struct pd_search_cfg {
     uint64_t seed;          /* with the problem id, seeds the root of the tree (0) */
     int no_answers;         /* leave completions' answer/key NULL: no grader calls (for timing
                                the machinery alone, or callers that extract answers themselves) */
+    /* particle_filter */
+    pd_resample resample;   /* (systematic) */
+    float ess_threshold;    /* resample when ESS < threshold x N (0.5; 1 = every round) */
+    float pf_temperature;   /* log-weight = logit(reward) / temperature (1.0) */
+    /* rebase */
+    float rebase_temperature; /* balance temperature of the softmax over rewards (0.2) */
+    /* deepconf */
+    int32_t deepconf_warmup;  /* warm-up traces (0: max(2, N/8)) */
+    float deepconf_keep;      /* share of warm-up traces above the threshold: 0.9 (DeepConf-high)
+                                 or 0.1 (DeepConf-low) (0.9) */
+    int32_t conf_window;      /* tokens in the sliding window (64) */
 } pd_search_cfg;
 
 void pd_search_cfg_default(pd_search_cfg *c);

@@ -129,6 +129,7 @@ int pd_verifier_open_opts(pd_verifier *ver, const char *spec, const pd_policy *p
                               "use --policy sim with it");
         return pd_sim_verifier_open(ver, pol, &o->sim, err);
     }
+    if (!strcmp(spec, "deepconf") || !strcmp(spec, "self-certainty")) return pd_confidence_verifier_open(ver, spec, err);
     if (is_remote(spec))
         return pd_err_set(err, PD_EUNSUPPORTED, "prm '%s': remote backends come in a later issue", spec);
     pd_prm_opts po = {.kind = (pd_prm_kind)o->prm_kind, .step_tag = o->prm_step_tag, .good_token = o->prm_good_token,

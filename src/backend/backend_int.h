@@ -11,6 +11,10 @@ int pd_sim_verifier_open(pd_verifier *ver, const pd_policy *pol, const pd_sim_pa
 /* 1 when pol is a sim policy. */
 int pd_sim_is_policy(const pd_policy *pol);
 
+/* The policy's own confidence as the verifier (confidence.c): kind "deepconf" or
+ * "self-certainty". */
+int pd_confidence_verifier_open(pd_verifier *ver, const char *kind, pd_error *err);
+
 /* A causal LM on the embedded engine as the policy (policy_local.c). */
 int pd_local_policy_open(pd_policy *pol, const char *spec, const char *system_prompt, const char *delim,
                          int n_threads, pd_error *err);

@@ -13,8 +13,16 @@
  *     number moved by 1..wrong_spread;
  *   - greedy requests (temperature 0) are the sample with the index PD_GREEDY_CHILD: every
  *     greedy child of a node is the same step;
- *   - the PRM's reward for a node is sigmoid(+-prm_sep/2 + prm_noise * z), + when every step
- *     up to and including it is correct, z a standard normal drawn from the node's seed.
+ *   - the PRM's reward for a node is sigmoid(+-prm_sep/2 + prm_noise * z + d), + when every step
+ *     up to and including it is correct, z a standard normal drawn from the node's seed, and d
+ *     (prm_drift > 0) the sum of prm_drift * z_a over the node and its ancestors: an error that
+ *     persists down a path, so some branches look consistently better or worse than they are.
+ *
+ *   - the policy's confidence in a step (what DeepConf and self-certainty read) is
+ *     max(0.05, 2 +- conf_sep/2 + conf_noise * z), + while the path is correct; a rollout
+ *     keeps the mean over its last max(1, conf_window / step_tokens) steps as its sliding
+ *     window, records the lowest in conf_low and stops (truncated, `stopped`) when the
+ *     request's conf_stop is above it.
  *
  * Determinism: every random draw comes from a generator seeded by the node's own seed (a hash
  * of the root seed and the child indices along its path), never from a shared stream, so the
@@ -305,6 +313,11 @@ static int32_t sim_step(sim_ctx *c, pd_tree *t, sim_tree *st, int32_t parent, ui
     int32_t id = pd_tree_add(t, parent, seed, c->scratch.data, len, NULL, 0, tokens, status,
                              good ? H_GOOD : 0);
     if (id >= 0) {
+        double half = c->p.conf_sep / 2, z1 = pd_rng_normal(&rng), z2 = pd_rng_normal(&rng);
+        double cf = 2.0 + (good ? half : -half) + c->p.conf_noise * z1;
+        double sc = 2.0 + (good ? half : -half) + c->p.conf_noise * z2;
+        t->nodes[id].conf = (float)(cf < 0.05 ? 0.05 : cf);
+        t->nodes[id].certainty = (float)(sc < 0.05 ? 0.05 : sc);
         cost->policy_tokens += tokens;
         cost->expansions++;
     }
@@ -338,9 +351,31 @@ static int sim_expand(void *ctx, pd_expand_req *reqs, size_t n, pd_error *err) {
             uint64_t seed = pd_expand_child_seed(r, i);
             uint32_t used = 0;
             int32_t id = sim_step(c, t, st, r->leaf, seed, &used, r->cost);
-            if (r->mode == PD_EXPAND_ROLLOUT)
-                while (id >= 0 && !pd_node_done(&t->nodes[id]))
+            if (r->mode == PD_EXPAND_ROLLOUT) {
+                /* the sliding window of confidence, in steps */
+                int32_t win = r->conf_window / c->p.step_tokens, filled = 0;
+                double low = INFINITY;
+                float ring[SIM_MAX_STEPS];
+                if (win < 1) win = 1;
+                if (win > SIM_MAX_STEPS) win = SIM_MAX_STEPS;
+                for (;;) {
+                    if (id < 0) break;
+                    ring[filled % win] = t->nodes[id].conf;
+                    if (++filled >= win) {
+                        double m = 0;
+                        for (int32_t k = 0; k < win; k++) m += ring[k];
+                        m /= win;
+                        if (m < low) low = m;
+                        t->nodes[id].conf_low = (float)low;
+                        if (r->conf_stop > 0 && m < r->conf_stop && !pd_node_done(&t->nodes[id])) {
+                            t->nodes[id].status = PD_NODE_TRUNCATED; /* stopped: no more tokens */
+                            t->nodes[id].stopped = 1;
+                        }
+                    }
+                    if (pd_node_done(&t->nodes[id])) break;
                     id = sim_step(c, t, st, id, pd_tree_child_seed(t, id, 0), &used, r->cost);
+                }
+            }
             if (id < 0) return pd_err_set(err, PD_ENOMEM, "sim: out of memory");
             r->out[i] = id;
         }
@@ -403,6 +438,11 @@ static int sim_score(void *ctx, pd_score_req *reqs, size_t n, pd_error *err) {
             pd_rng_seed(&rng, pd_hash_mix(nd->seed, 0x50524dULL));
             z += c->p.prm_noise * pd_rng_normal(&rng);
         }
+        for (int32_t a = id; c->p.prm_drift > 0 && a > 0; a = t->nodes[a].parent) {
+            pd_rng rng;
+            pd_rng_seed(&rng, pd_hash_mix(t->nodes[a].seed, 0x4452494654ULL));
+            z += c->p.prm_drift * pd_rng_normal(&rng);
+        }
         nd->reward = (float)(1.0 / (1.0 + exp(-z)));
         reqs[q].cost->prm_tokens += nd->n_tokens;
         reqs[q].cost->scored++;
@@ -441,6 +481,8 @@ void pd_sim_params_default(pd_sim_params *p) {
     p->wrong_spread = 10;
     p->prm_sep = 3.0;
     p->prm_noise = 1.0;
+    p->conf_sep = 1.0;
+    p->conf_noise = 0.5;
     p->step_tokens = 64;
     p->policy_params = 1.5e9;
     p->prm_params = 1.5e9;
@@ -463,6 +505,10 @@ int pd_sim_params_check(const pd_sim_params *p, pd_error *err) {
         return pd_err_set(err, PD_EINVAL, "sim: PRM separation %g is not in [0, 100]", p->prm_sep);
     if (!(p->prm_noise >= 0 && p->prm_noise <= 100))
         return pd_err_set(err, PD_EINVAL, "sim: PRM noise %g is not in [0, 100]", p->prm_noise);
+    if (!(p->conf_sep >= 0 && p->conf_sep <= 100) || !(p->conf_noise >= 0 && p->conf_noise <= 100))
+        return pd_err_set(err, PD_EINVAL, "sim: confidence separation / noise must be in [0, 100]");
+    if (!(p->prm_drift >= 0 && p->prm_drift <= 100))
+        return pd_err_set(err, PD_EINVAL, "sim: PRM drift %g is not in [0, 100]", p->prm_drift);
     if (p->step_tokens < 1 || p->step_tokens > 1000000)
         return pd_err_set(err, PD_EINVAL, "sim: step tokens %d is not in 1..1000000", p->step_tokens);
     if (!(p->policy_params > 0 && p->policy_params < 1e15) || !(p->prm_params > 0 && p->prm_params < 1e15))
@@ -485,6 +531,9 @@ int pd_sim_params_set(pd_sim_params *out, const char *name, const char *value, p
     else if (!strcmp(name, "distractor")) p->distractor = v;
     else if (!strcmp(name, "prm-sep")) p->prm_sep = v;
     else if (!strcmp(name, "prm-noise")) p->prm_noise = v;
+    else if (!strcmp(name, "prm-drift")) p->prm_drift = v;
+    else if (!strcmp(name, "conf-sep")) p->conf_sep = v;
+    else if (!strcmp(name, "conf-noise")) p->conf_noise = v;
     else if (!strcmp(name, "policy-params")) p->policy_params = v;
     else if (!strcmp(name, "prm-params")) p->prm_params = v;
     else if (!strcmp(name, "default-level") || !strcmp(name, "base-steps") ||
@@ -515,6 +564,9 @@ const char *pd_sim_params_help(void) {
            "  --sim-prm-sep S        sim PRM: logit gap between correct and wrong steps (3.0)\n"
            "  --sim-prm-noise E      sim PRM: std of the logit noise (1.0); reward =\n"
            "                         sigmoid(+-S/2 + E*z), + when every step so far is correct\n"
+           "  --sim-prm-drift D      sim PRM: std per step of an error that persists down a path (0)\n"
+           "  --sim-conf-sep S       sim policy confidence: gap between correct and wrong paths (1.0)\n"
+           "  --sim-conf-noise E     sim policy confidence: std of its per-step noise (0.5)\n"
            "  --sim-step-tokens T    nominal tokens per step, each 0.5x..1.5x (64)\n"
            "  --sim-policy-params P  nominal policy parameters, for FLOPs (1.5e9)\n"
            "  --sim-prm-params P     nominal PRM parameters, for FLOPs (1.5e9)\n";

@@ -29,7 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *STRAT_NAMES[] = {"best_of_n", "beam_search", "dvts"};
+static const char *STRAT_NAMES[] = {"best_of_n", "beam_search", "dvts", "particle_filter", "rebase", "deepconf"};
 
 const char *pd_strategy_name(pd_strategy s) {
     return (unsigned)s < PD_N_STRATEGIES ? STRAT_NAMES[s] : "?";
@@ -57,6 +57,13 @@ void pd_search_cfg_default(pd_search_cfg *c) {
     c->top_p = 1.0f;
     c->step_max_tokens = 2048;
     c->seed = 0;
+    c->resample = PD_RESAMPLE_SYSTEMATIC;
+    c->ess_threshold = 0.5f;
+    c->pf_temperature = 1.0f;
+    c->rebase_temperature = 0.2f;
+    c->deepconf_warmup = 0;
+    c->deepconf_keep = 0.9f;
+    c->conf_window = 64;
 }
 
 /* Check a configuration. Returns 0 or PD_EINVAL with the reason. */
@@ -73,6 +80,16 @@ int pd_search_cfg_check(const pd_search_cfg *c, pd_error *err) {
         return pd_err_set(err, PD_EINVAL, "top_p %g is out of range (0, 1]", c->top_p);
     if (c->step_max_tokens < 1)
         return pd_err_set(err, PD_EINVAL, "step token cap must be >= 1");
+    if (c->num_iterations < 1 || c->num_iterations > 100000)
+        return pd_err_set(err, PD_EINVAL, "%s: num_iterations %d is out of range (1..100000)", name,
+                          c->num_iterations);
+    if (!(c->ess_threshold >= 0 && c->ess_threshold <= 1))
+        return pd_err_set(err, PD_EINVAL, "ess threshold %g is out of range [0, 1]", c->ess_threshold);
+    if (c->strategy == PD_DEEPCONF && c->n < 2)
+        return pd_err_set(err, PD_EINVAL, "deepconf: N=%d must be at least 2 (warm-up and the rest)", c->n);
+    if (c->conf_window < 1) return pd_err_set(err, PD_EINVAL, "conf window must be >= 1");
+    if (!(c->pf_temperature > 0 && c->pf_temperature <= 1000) || !(c->rebase_temperature > 0 && c->rebase_temperature <= 1000))
+        return pd_err_set(err, PD_EINVAL, "particle filter / rebase temperatures must be in (0, 1000]");
     if (c->strategy == PD_BEAM_SEARCH || c->strategy == PD_DVTS) {
         if (c->beam_width < 1 || c->beam_width > c->n)
             return pd_err_set(err, PD_EINVAL, "%s: beam width M=%d must be in 1..N (N=%d)", name,
@@ -80,9 +97,6 @@ int pd_search_cfg_check(const pd_search_cfg *c, pd_error *err) {
         if (c->n % c->beam_width)
             return pd_err_set(err, PD_EINVAL, "%s: N=%d is not divisible by beam width M=%d",
                               name, c->n, c->beam_width);
-        if (c->num_iterations < 1 || c->num_iterations > 100000)
-            return pd_err_set(err, PD_EINVAL, "%s: num_iterations %d is out of range (1..100000)",
-                              name, c->num_iterations);
         if (c->lookahead < 0 || c->lookahead > 1000)
             return pd_err_set(err, PD_EINVAL, "%s: lookahead %d is out of range (0..1000)", name,
                               c->lookahead);
@@ -167,7 +181,8 @@ int pd_search_create(pd_search **out, const pd_policy *pol, const pd_verifier *v
     s->rank_tmp = s->rank ? s->rank + n : NULL;
     s->heads = malloc(n * sizeof *s->heads);
     s->alive = calloc(n, 1);
-    if (!s->cands || !s->tips || !s->sel || !s->owner || !s->rank || !s->heads || !s->alive ||
+    s->weight = malloc(n * sizeof *s->weight);
+    if (!s->cands || !s->tips || !s->sel || !s->owner || !s->rank || !s->heads || !s->alive || !s->weight ||
         pd_tree_init(&s->tree, prob, root) || sync_refs(s)) {
         pd_search_destroy(s);
         return pd_err_set(err, PD_ENOMEM, "search: out of memory");
@@ -199,6 +214,7 @@ void pd_search_destroy(pd_search *s) {
     free(s->rank);
     free(s->heads);
     free(s->alive);
+    free(s->weight);
     free(s->done);
     free(s->refs);
     free(s);
@@ -220,6 +236,8 @@ int pd_search_push_expand(pd_search *s, int32_t leaf, int32_t k, int32_t child_b
     r->cost = &s->cost;
     r->out = out;
     r->fail = &s->fail;
+    r->conf_stop = 0.0f;
+    r->conf_window = s->cfg.conf_window;
     return 0;
 }
 
@@ -540,6 +558,28 @@ int pd_search_cfg_set(pd_search_cfg *c, const char *name, const char *value, pd_
     } else if (!strcmp(name, "seed")) {
         if (parse_int(value, 0, INT64_MAX, &i)) goto bad;
         c->seed = (uint64_t)i;
+    } else if (!strcmp(name, "resample")) {
+        if (value && !strcmp(value, "systematic")) c->resample = PD_RESAMPLE_SYSTEMATIC;
+        else if (value && !strcmp(value, "multinomial")) c->resample = PD_RESAMPLE_MULTINOMIAL;
+        else return pd_err_set(err, PD_EINVAL, "--resample: '%s' is not systematic or multinomial", value ? value : "");
+    } else if (!strcmp(name, "ess-threshold")) {
+        if (parse_num(value, 0, 1, &d)) goto bad;
+        c->ess_threshold = (float)d;
+    } else if (!strcmp(name, "pf-temperature")) {
+        if (parse_num(value, 1e-6, 1000, &d)) goto bad;
+        c->pf_temperature = (float)d;
+    } else if (!strcmp(name, "rebase-temperature")) {
+        if (parse_num(value, 1e-6, 1000, &d)) goto bad;
+        c->rebase_temperature = (float)d;
+    } else if (!strcmp(name, "deepconf-warmup")) {
+        if (parse_int(value, 1, 1 << 20, &i)) goto bad;
+        c->deepconf_warmup = (int32_t)i;
+    } else if (!strcmp(name, "deepconf-keep")) {
+        if (parse_num(value, 0.01, 1, &d)) goto bad;
+        c->deepconf_keep = (float)d;
+    } else if (!strcmp(name, "conf-window")) {
+        if (parse_int(value, 1, 1 << 20, &i)) goto bad;
+        c->conf_window = (int32_t)i;
     } else {
         return PD_ENOTFOUND;
     }
@@ -556,5 +596,13 @@ const char *pd_search_cfg_help(void) {
            "  --temperature T       sampling temperature (0.8)\n"
            "  --top-p P             nucleus sampling (1.0)\n"
            "  --max-step-tokens T   token cap of one step and of one rollout (2048)\n"
-           "  --seed S              seed; with the problem id it seeds every search (0)\n";
+           "  --seed S              seed; with the problem id it seeds every search (0)\n"
+           "  --resample R          particle_filter: systematic or multinomial (systematic)\n"
+           "  --ess-threshold F     particle_filter: resample when ESS < F x N (0.5; 1: every round)\n"
+           "  --pf-temperature T    particle_filter: log-weight = logit(reward) / T (1)\n"
+           "  --rebase-temperature T rebase: budget split by softmax(reward / T) (0.2)\n"
+           "  --deepconf-warmup W   deepconf: warm-up traces that set the threshold (max(2, N/8))\n"
+           "  --deepconf-keep F     deepconf: share of warm-up traces kept above the threshold:\n"
+           "                        0.9 (DeepConf-high) or 0.1 (DeepConf-low) (0.9)\n"
+           "  --conf-window T       tokens in the confidence sliding window (64)\n";
 }

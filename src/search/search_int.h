@@ -54,7 +54,8 @@ typedef struct pd_search {
 
     int32_t *heads;         /* (N) active beams (beam_search) or subtree heads (dvts) */
     int32_t n_heads;
-    uint8_t *alive;         /* (N) dvts: subtree still searching */
+    uint8_t *alive;         /* (N) dvts: subtree still searching; particle_filter: particle not done */
+    double *weight;         /* (N) particle_filter: log-weights of the particles */
 
     int32_t *done;          /* completion leaves, in the order found */
     int32_t n_done, cap_done;
@@ -106,6 +107,13 @@ void pd_search_drop(pd_search *s, int32_t node);
 int pd_search_add_done(pd_search *s, int32_t leaf);
 /* After an EXPAND stage filled cands[0..n_cands): start lookahead or scoring. */
 int pd_search_after_expand(pd_search *s);
+
+/* Resample: n_out indices into w[0..n) (normalised weights) drawn with u, uniform in [0,1)
+ * numbers from rng; systematic uses one draw, multinomial one per index. */
+void pd_resample_indices(const double *w, int32_t n, int32_t n_out, pd_resample how, pd_rng *rng, int32_t *out);
+/* Split `budget` over n items in proportion to softmax(score / temperature), largest
+ * remainders first (ties to the lower index): out sums to budget. */
+void pd_softmax_allocate(const double *score, int32_t n, int32_t budget, double temperature, int32_t *out);
 
 /* ---- the strategies (strategies.c) ---- */
 int pd_strat_start(pd_search *s);     /* emit the first round */

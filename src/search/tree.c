@@ -92,6 +92,8 @@ int32_t pd_tree_add(pd_tree *t, int32_t parent, uint64_t seed, const char *text,
     n->seed = seed;
     n->handle = handle;
     n->vhandle = 0;
+    n->conf = n->certainty = n->conf_low = 0.0f;
+    n->stopped = 0;
     t->nodes[parent].n_children++;
     return id;
 }

@@ -16,5 +16,6 @@
 #include "ponder/eval.h"
 #include "ponder/model.h"
 #include "ponder/prm.h"
+#include "ponder/serve.h"
 
 #endif

@@ -20,6 +20,7 @@ static const struct {
     {"tokenize", cmd_tokenize, "tokenize stdin (or --decode ids) with a model's tokenizer"},
     {"bench", cmd_bench, "measure prompt and generation speed of a local model"},
     {"pull", cmd_pull, "download a model from the Hugging Face hub into its cache"},
+    {"serve", cmd_serve, "an OpenAI-compatible API on the engine that thinks longer (searches per request)"},
 };
 
 static void usage(FILE *f) {

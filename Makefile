@@ -69,10 +69,21 @@ asan-test:
 bench: $(BENCHES)
 
 # Fuzz targets: each fuzz/fuzz_X.c defines LLVMFuzzerTestOneInput; built with clang + libFuzzer.
-FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -Iinclude -Isrc -pthread
-$(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRC) $(HEADERS)
+# The library is compiled once (instrumented, without libFuzzer's main) into
+# $(BUILD)/fuzz/libponder.a and every target links against it.
+FUZZ_SAN    = address,undefined
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -O1 -g -Iinclude -Isrc -pthread
+FUZZ_OBJ   := $(LIB_SRC:%.c=$(BUILD)/fuzz/obj/%.o)
+$(BUILD)/fuzz/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,$(FUZZ_SAN) -c $< -o $@
+
+$(BUILD)/fuzz/libponder.a: $(FUZZ_OBJ)
+	rm -f $@.tmp && ar rcsP $@.tmp $^ && mv -f $@.tmp $@
+
+$(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $(BUILD)/fuzz/libponder.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,$(FUZZ_SAN) -o $@ $< $(BUILD)/fuzz/libponder.a $(LDLIBS)
 
 fuzz: $(FUZZERS)
 

@@ -50,6 +50,7 @@ static void write_data(void) {
 static void t_eval_cli(void) {
     write_data();
     char cmd[2048];
+    CHECK(system("rm -rf " DIR "/run") == 0); /* eval refuses to write over an earlier run */
     snprintf(cmd, sizeof cmd,
              "%s eval --policy sim --prm sim --dataset " DIR "/data.jsonl --strategy best_of_n,beam_search,dvts "
              "--n 4,16 --beam-width 4 --seed 3 --limit 10 --sim-prm-noise 0.5 --quiet --out " DIR "/run",

@@ -2,7 +2,8 @@
  *
  * Reads the JSONL layouts of MATH-500 (problem, answer, level, unique_id, solution),
  * AIME 2024 (id, problem, answer) and GSM8K (question, answer with the final value after
- * "####"). A malformed line is recorded with its line number and skipped. */
+ * "####"). A malformed line is recorded with its line number and skipped, and so is a line
+ * whose id repeats an earlier one's; a UTF-8 byte-order mark at the start is ignored. */
 #ifndef PONDER_DATASET_H
 #define PONDER_DATASET_H
 
@@ -27,7 +28,17 @@ typedef struct pd_dataset {
     size_t n_skipped;   /* malformed lines skipped */
     char **skipped_msgs; /* one message per skipped line ("FILE:LINE: reason") */
     size_t skipped_cap;
+    char **subjects;     /* MATH's "subject" of item i ("Algebra", ...), or NULL; the array is
+                          * NULL or has subjects_cap >= n entries (pd_dataset_subject reads it) */
+    size_t subjects_cap;
 } pd_dataset;
+
+/* The subject of problem i, or NULL. */
+static inline const char *pd_dataset_subject(const pd_dataset *ds, size_t i) {
+    return ds->subjects && i < ds->subjects_cap ? ds->subjects[i] : NULL;
+}
+/* Set the subject of problem i (copied). Returns 0 or PD_ENOMEM. */
+int pd_dataset_set_subject(pd_dataset *ds, size_t i, const char *subject);
 
 /* Load a JSONL dataset. Fails only when the file cannot be read; bad lines are skipped
  * and listed in ds->skipped_msgs. */

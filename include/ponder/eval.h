@@ -1,14 +1,23 @@
-/* ponder/eval.h — benchmark runs: every problem x strategy x N, written as results.jsonl and
- * summary.json (src/eval/eval.c).
+/* ponder/eval.h — benchmark runs: every problem x strategy x N (x seed), written into a run
+ * directory that survives crashes (src/eval/eval.c, run.c; docs/EVAL.md).
  *
- * results.jsonl has one line per problem x strategy x N (in that job order: strategy, then N,
- * then problem): the completions with their texts, step rewards, aggregated scores and
- * extracted answers, pred_{naive,weighted,maj}@k for every power of two k <= N (and N itself),
- * their correctness, and the cost. summary.json has the accuracy per strategy x N x selection,
- * overall and per level, the mean cost, and the dataset lines that were skipped. */
+ * A run directory holds
+ *   config.json    what the run is (backends, dataset fingerprint, strategies, budgets,
+ *                  seeds, search and sim settings, shard); a resume must match it
+ *   results.jsonl  one line per finished search, appended whole the moment it finishes
+ *                  (completion order): the completions with their texts, step rewards,
+ *                  aggregated scores and extracted answers, pred_{naive,weighted,maj}@k for
+ *                  every power of two k <= N (and N itself), their correctness, the cost.
+ *                  Deterministic: the same run gives the same lines, byte for byte
+ *   timing.jsonl   per search, the policy and PRM seconds spent on it (backend call time
+ *                  shared among the call's searches by the tokens each computed)
+ *   summary.json   accuracy per strategy x N x selection, overall, per level, per subject,
+ *                  per seed (mean and spread), the mean cost (tokens, FLOPs, seconds)
+ * A killed run loses at most the searches in flight: resume it and it redoes only those. */
 #ifndef PONDER_EVAL_H
 #define PONDER_EVAL_H
 
+#include <signal.h>
 #include <stdio.h>
 #include "ponder/base.h"
 #include "ponder/dataset.h"
@@ -21,10 +30,12 @@ extern "C" {
 #define PD_EVAL_MAX_N 16      /* budgets per run */
 #define PD_EVAL_MAX_K 32      /* k values per budget */
 #define PD_EVAL_MAX_LEVEL 10  /* levels 0..10 are kept apart (0: none; above 10 counts as 10) */
+#define PD_EVAL_MAX_SEEDS 16  /* seeds per run */
+#define PD_EVAL_MAX_SUBJECTS 24 /* subjects kept apart; the rest count as "other" */
 
 typedef struct pd_eval_opts {
-    const char *policy_spec, *prm_spec; /* recorded in summary.json */
-    const char *dataset;                /* recorded in summary.json */
+    const char *policy_spec, *prm_spec; /* recorded in config.json and summary.json */
+    const char *dataset;                /* recorded in config.json and summary.json */
     const char *out_dir;                /* created if missing; NULL: write nothing */
     pd_strategy strategies[PD_N_STRATEGIES];
     int n_strategies;
@@ -34,46 +45,106 @@ typedef struct pd_eval_opts {
     size_t limit;             /* use the first `limit` problems (0: all) */
     int max_inflight;         /* searches in flight (<= 0: 256) */
     int with_texts;           /* write completion texts into results.jsonl (1) */
-    int progress;             /* print progress lines to stderr */
-    const pd_sim_params *sim; /* recorded in summary.json when the backends are sim (may be NULL) */
+    int progress;             /* progress on stderr: a redrawn line on a terminal, else a log
+                                 line every 10% or minute */
+    const pd_sim_params *sim; /* recorded when the backends are sim (may be NULL) */
+    /* ---- runs ---- */
+    uint64_t seeds[PD_EVAL_MAX_SEEDS]; /* every job runs once per seed (n_seeds 0: base.seed) */
+    int n_seeds;
+    int shard_index, shard_count; /* run problems shard_index, +shard_count, ... (count <= 1: all) */
+    int resume;               /* continue the run in out_dir (its config.json must match; a
+                                 missing or empty out_dir starts a new run) */
+    int overwrite;            /* replace a run in out_dir. pd_eval_opts_default sets 1 (as
+                                 pd_eval_run always did); 0 refuses an out_dir that is not
+                                 empty (the CLI's default: --overwrite sets it) */
+    const pd_backend_opts *backend; /* recorded in config.json (system prompt, delimiter,
+                                       PRM kind...; may be NULL) */
+    const volatile sig_atomic_t *stop; /* when it becomes non-zero: finish the current write and
+                                          return PD_ELIMIT "interrupted" (resumable) */
 } pd_eval_opts;
 
 void pd_eval_opts_default(pd_eval_opts *o);
 
-/* Accuracy of one strategy x N. */
+/* Accuracy of one strategy x N, over every seed. */
 typedef struct pd_eval_cell {
     pd_strategy strategy;
     int32_t n;
     int32_t n_k;
     int32_t ks[PD_EVAL_MAX_K];                   /* 1, 2, 4, ..., and N */
-    uint32_t problems;
+    uint32_t problems;                           /* results (problems x seeds) */
     uint32_t correct[PD_N_SELECT][PD_EVAL_MAX_K]; /* per selection, per k */
     uint32_t level_problems[PD_EVAL_MAX_LEVEL + 1];
     uint32_t level_correct[PD_N_SELECT][PD_EVAL_MAX_LEVEL + 1]; /* at k = N */
     double policy_tokens, prefix_tokens, prm_tokens, policy_flops, prm_flops; /* sums */
-    uint32_t failed;                             /* problems whose backend requests failed for
-                                                  * good (counted as wrong, `failed` in results) */
+    uint32_t seed_problems[PD_EVAL_MAX_SEEDS];   /* per seed of the report */
+    uint32_t seed_correct[PD_N_SELECT][PD_EVAL_MAX_SEEDS]; /* at k = N */
+    uint32_t subject_problems[PD_EVAL_MAX_SUBJECTS];       /* per subject of the report */
+    uint32_t subject_correct[PD_N_SELECT][PD_EVAL_MAX_SUBJECTS]; /* at k = N */
+    double policy_s, prm_s;   /* backend seconds spent on these searches (sums) */
+    uint32_t timed;           /* results with a timing record */
+    uint32_t failed;          /* problems whose backend requests failed for good (counted as
+                               * wrong, `failed` in results) */
 } pd_eval_cell;
 
 typedef struct pd_eval_report {
     pd_eval_cell *cells; /* (n_cells) strategy-major, then N */
     size_t n_cells;
-    size_t n_problems;
-    size_t n_skipped;    /* malformed dataset lines */
-    pd_sched_stats stats;
-    double seconds;
+    size_t n_problems;   /* problems in the run (this shard's) */
+    size_t n_skipped;    /* malformed or duplicate dataset lines */
+    pd_sched_stats stats; /* of this session's searches */
+    double seconds;      /* of this session */
+    size_t n_jobs;       /* searches in the run: seeds x strategies x budgets x problems */
+    size_t n_done;       /* of which have a result */
+    size_t n_resumed;    /* results that were already in the directory when it resumed */
+    size_t torn_bytes;   /* bytes of a torn last line dropped on resume */
+    int n_seeds;
+    uint64_t seeds[PD_EVAL_MAX_SEEDS];
+    int n_subjects;      /* subjects seen; the last is "other" when there were too many */
+    char subjects[PD_EVAL_MAX_SUBJECTS][48];
+    char policy[256], prm[256];             /* the backends' specs */
+    char policy_backend[8], prm_backend[8]; /* "sim", "local" or "remote" */
 } pd_eval_report;
 
-/* Run every strategy x N over the dataset's problems and write out_dir/results.jsonl and
- * out_dir/summary.json. Fills *rep (free with pd_eval_report_free). Returns 0 or an error
- * (a bad configuration fails before any search runs). */
+/* Run every seed x strategy x N over the dataset's problems (this shard's) and write the run
+ * directory (see the top of this header). Fills *rep (free with pd_eval_report_free). Returns
+ * 0 or an error: a bad configuration, a refused directory (not empty without resume or
+ * overwrite; a resume whose configuration differs, naming the difference) fail before any
+ * search runs. After a backend failure or an interruption the results written so far stay and
+ * the run can be resumed. */
 int pd_eval_run(const pd_policy *pol, const pd_verifier *ver, const pd_dataset *ds,
                 const pd_eval_opts *o, pd_eval_report *rep, pd_error *err);
 void pd_eval_report_free(pd_eval_report *rep);
 
+/* "sim", "remote" (http:// or https://) or "local" (a model directory or repo id). */
+const char *pd_eval_backend_kind(const char *spec);
+
 /* Print the accuracy-vs-N table (naive / weighted / maj at k = N, and mean tokens per
- * problem); with per_level, a second table of weighted accuracy per level. */
+ * problem), headed by the backends (saying when they are simulated); with per_level, a
+ * second table of weighted accuracy per level, and one per subject when there are several. */
 void pd_eval_print_table(const pd_eval_report *rep, int per_level, FILE *f);
+
+/* Rebuild dir/summary.json from dir/config.json, results.jsonl and timing.jsonl (a torn
+ * last line is left out). Fills *rep when it is not NULL. */
+int pd_eval_summarize(const char *dir, pd_eval_report *rep, pd_error *err);
+
+/* Join the complete shards dirs[0..n) of one run into out (refused: shards of different
+ * runs, overlapping or missing shards, an incomplete shard, a non-empty out without
+ * overwrite), then summarize it. */
+int pd_eval_merge(const char *const *dirs, size_t n, const char *out, int overwrite, pd_eval_report *rep,
+                  pd_error *err);
+
+/* The configuration stored in a run directory, read back into options (for resuming with
+ * only the directory named): specs, dataset path, strategies, budgets, seeds, search
+ * settings, limit, shard, texts, sim parameters and backend options. Strings are owned by
+ * *s; free with pd_eval_saved_free. */
+typedef struct pd_eval_saved {
+    pd_eval_opts o;
+    pd_backend_opts bo;
+    int has_sim;           /* the run recorded sim parameters (in bo.sim) */
+    char *own[12];
+} pd_eval_saved;
+int pd_eval_saved_load(const char *dir, pd_eval_saved *s, pd_error *err);
+void pd_eval_saved_free(pd_eval_saved *s);
 
 /* ---- reports: accuracy against compute (src/eval/report.c) ---- */
 

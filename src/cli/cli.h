@@ -11,6 +11,8 @@
 int cmd_demo(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_summarize(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 int cmd_solve(int argc, char **argv);
 int cmd_grade(int argc, char **argv);
 int cmd_score(int argc, char **argv);

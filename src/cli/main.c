@@ -11,7 +11,9 @@ static const struct {
 } commands[] = {
     {"demo", cmd_demo, "run the demo: search strategies compared on generated problems"},
     {"solve", cmd_solve, "solve one problem with a search strategy"},
-    {"eval", cmd_eval, "evaluate strategies x budgets on a dataset; writes results.jsonl, summary.json"},
+    {"eval", cmd_eval, "evaluate strategies x budgets on a dataset into a resumable run directory"},
+    {"summarize", cmd_summarize, "rebuild a run's summary.json from its results.jsonl"},
+    {"merge", cmd_merge, "join the shards of a run (eval --shard I/K) into one run directory"},
     {"data", cmd_data, "generate datasets (`ponder data arith`)"},
     {"score", cmd_score, "score solution steps with a process reward model (JSONL on stdin)"},
     {"grade", cmd_grade, "grade JSONL {pred, gold} lines from stdin"},

@@ -6,7 +6,10 @@
  *   GSM8K:    question, answer = "<worked solution>\n#### <final value>"
  * A line that is not a JSON object, or lacks a question or an answer, is recorded as
  * "FILE:LINE: reason" in ds->skipped_msgs and skipped: one broken line never loses a run.
- * Blank lines are ignored silently. */
+ * Blank lines are ignored silently; a UTF-8 byte-order mark before the first line is dropped.
+ * Ids must be unique (a run's results are keyed by them): a line whose id was already seen is
+ * reported ("duplicate id 'x', first on line N") and skipped. MATH-500's "subject" is kept
+ * (per-subject accuracy). */
 #include "ponder/dataset.h"
 
 #include <ctype.h>
@@ -51,6 +54,78 @@ int pd_dataset_add(pd_dataset *ds, const char *id, const char *problem, const ch
         return PD_ENOMEM;
     }
     ds->n++;
+    return 0;
+}
+
+/* Remove the last problem (a duplicate, or one whose copy failed). */
+static void pd_dataset_drop_last(pd_dataset *ds) {
+    pd_problem *p = &ds->items[--ds->n];
+    free(p->id), free(p->problem), free(p->answer), free(p->solution);
+    memset(p, 0, sizeof *p);
+    if (ds->subjects && ds->n < ds->subjects_cap) {
+        free(ds->subjects[ds->n]);
+        ds->subjects[ds->n] = NULL;
+    }
+}
+
+int pd_dataset_set_subject(pd_dataset *ds, size_t i, const char *subject) {
+    if (i >= ds->n) return PD_EINVAL;
+    size_t old = ds->subjects_cap;
+    if (pd_grow((void **)&ds->subjects, &ds->subjects_cap, ds->n, sizeof *ds->subjects)) return PD_ENOMEM;
+    for (size_t k = old; k < ds->subjects_cap; k++) ds->subjects[k] = NULL;
+    char *c = dup_str(subject);
+    if (subject && !c) return PD_ENOMEM;
+    free(ds->subjects[i]);
+    ds->subjects[i] = c;
+    return 0;
+}
+
+/* ---- ids seen so far: an open-addressing set of (id, line) for duplicate reports ---- */
+typedef struct id_set {
+    struct { const char *id; size_t line; } *slot; /* id points into ds->items (not owned) */
+    size_t cap, n;
+} id_set;
+
+static int id_set_grow(id_set *s, size_t need);
+
+/* Find id; returns its slot (empty when absent). */
+static size_t id_set_find(const id_set *s, const char *id) {
+    size_t i = (size_t)pd_hash_str(0x9e3779b97f4a7c15ull, id) & (s->cap - 1);
+    while (s->slot[i].id && strcmp(s->slot[i].id, id)) i = (i + 1) & (s->cap - 1);
+    return i;
+}
+
+/* Add id (seen on `line`, 0 for a problem added before this read); when it was already
+ * there, returns 1 and its first line in *first. -1 when out of memory. */
+static int id_set_add(id_set *s, const char *id, size_t line, size_t *first) {
+    if ((s->n + 1) * 2 > s->cap && id_set_grow(s, (s->n + 1) * 2)) return -1;
+    size_t i = id_set_find(s, id);
+    if (s->slot[i].id) {
+        *first = s->slot[i].line;
+        return 1;
+    }
+    s->slot[i].id = id;
+    s->slot[i].line = line;
+    s->n++;
+    return 0;
+}
+
+static int id_set_grow(id_set *s, size_t need) {
+    size_t cap = 64;
+    while (cap < need) {
+        if (cap > SIZE_MAX / 4 / sizeof *s->slot) return -1;
+        cap *= 2;
+    }
+    id_set t = {calloc(cap, sizeof *s->slot), cap, 0};
+    if (!t.slot) return -1;
+    for (size_t i = 0; i < s->cap; i++)
+        if (s->slot[i].id) {
+            size_t j = id_set_find(&t, s->slot[i].id);
+            t.slot[j] = s->slot[i];
+            t.n++;
+        }
+    free(s->slot);
+    *s = t;
     return 0;
 }
 
@@ -142,6 +217,13 @@ static int parse_line(pd_dataset *ds, const char *text, size_t len, size_t linen
         snprintf(why, whysz, "out of memory");
         goto done;
     }
+    json_t *subj = json_object_get(o, "subject");
+    if (json_is_string(subj) && *json_string_value(subj) &&
+        pd_dataset_set_subject(ds, ds->n - 1, json_string_value(subj))) {
+        pd_dataset_drop_last(ds);
+        snprintf(why, whysz, "out of memory");
+        goto done;
+    }
     rc = 0;
 done:
     free(answer);
@@ -163,11 +245,20 @@ int pd_dataset_read(FILE *f, const char *path, pd_dataset *ds, pd_error *err) {
     size_t cap = 0, lineno = 0;
     ssize_t len;
     int rc = 0;
+    id_set ids = {0};
+    for (size_t k = 0; k < ds->n; k++) {
+        size_t first;
+        if (id_set_add(&ids, ds->items[k].id, 0, &first) < 0) {
+            free(ids.slot);
+            return pd_err_set(err, PD_ENOMEM, "dataset %s: out of memory", path);
+        }
+    }
     while ((len = getline(&line, &cap, f)) >= 0) {
         lineno++;
         size_t n = (size_t)len;
         while (n && isspace((unsigned char)line[n - 1])) n--;
         size_t i = 0;
+        if (lineno == 1 && n >= 3 && !memcmp(line, "\xEF\xBB\xBF", 3)) i = 3; /* byte-order mark */
         while (i < n && isspace((unsigned char)line[i])) i++;
         if (i == n) continue;
         int bad;
@@ -175,7 +266,20 @@ int pd_dataset_read(FILE *f, const char *path, pd_dataset *ds, pd_error *err) {
             snprintf(why, sizeof why, "line longer than %u bytes", PD_DATASET_MAX_LINE);
             bad = 1;
         } else {
+            size_t before = ds->n, first = 0;
             bad = parse_line(ds, line + i, n - i, lineno, why, sizeof why);
+            int dup = bad || ds->n == before ? 0 : id_set_add(&ids, ds->items[ds->n - 1].id, lineno, &first);
+            if (dup < 0) {
+                rc = pd_err_set(err, PD_ENOMEM, "dataset %s: out of memory", path);
+                break;
+            }
+            if (dup) {
+                /* the id in the message is cut to keep it one readable line */
+                if (first) snprintf(why, sizeof why, "duplicate id '%.120s' (first on line %zu)", ds->items[ds->n - 1].id, first);
+                else snprintf(why, sizeof why, "duplicate id '%.120s' (already in the dataset)", ds->items[ds->n - 1].id);
+                pd_dataset_drop_last(ds);
+                bad = 1;
+            }
         }
         if (bad && skip_line(ds, path, lineno, why)) {
             rc = pd_err_set(err, PD_ENOMEM, "dataset %s: out of memory", path);
@@ -183,6 +287,7 @@ int pd_dataset_read(FILE *f, const char *path, pd_dataset *ds, pd_error *err) {
         }
     }
     if (!rc && ferror(f)) rc = pd_err_set(err, PD_EIO, "dataset %s: read error after line %zu", path, lineno);
+    free(ids.slot);
     free(line);
     return rc;
 }
@@ -192,6 +297,8 @@ void pd_dataset_free(pd_dataset *ds) {
         pd_problem *p = &ds->items[i];
         free(p->id), free(p->problem), free(p->answer), free(p->solution);
     }
+    for (size_t i = 0; i < ds->subjects_cap && ds->subjects; i++) free(ds->subjects[i]);
+    free(ds->subjects);
     for (size_t i = 0; i < ds->n_skipped; i++) free(ds->skipped_msgs[i]);
     free(ds->items);
     free(ds->skipped_msgs);
@@ -206,6 +313,7 @@ int pd_dataset_write_jsonl(const pd_dataset *ds, FILE *out, pd_error *err) {
         if (p->solution) json_object_set_new(o, "solution", json_string(p->solution));
         json_object_set_new(o, "answer", json_string(p->answer));
         json_object_set_new(o, "level", json_integer(p->level));
+        if (pd_dataset_subject(ds, i)) json_object_set_new(o, "subject", json_string(pd_dataset_subject(ds, i)));
         json_object_set_new(o, "unique_id", json_string(p->id));
         char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
         json_decref(o);

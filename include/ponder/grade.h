@@ -57,7 +57,13 @@ typedef struct pd_grade_opts {
                              1.41x, 3.3e-4) also equals the other side within this relative
                              error (6.283 = 2\pi at 1e-4); 0 (default): only float_rounding,
                              Math-Verify's rule */
+    int mode;             /* PD_GRADE_AUTO (default): a gold that is a capital letter or a
+                             letter with its option text ("(B) 42 apples") is multiple choice;
+                             PD_GRADE_MCQ: every gold is a choice letter, in any form ("b",
+                             "Option B"); PD_GRADE_MATH: never (a letter is a variable) */
 } pd_grade_opts;
+
+enum { PD_GRADE_AUTO = 0, PD_GRADE_MCQ = 1, PD_GRADE_MATH = 2 };
 
 /* Fill `o` with the defaults above. */
 void pd_grade_opts_default(pd_grade_opts *o);

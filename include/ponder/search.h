@@ -248,6 +248,18 @@ typedef struct pd_backend_opts {
     const char *prm_bad_token;
     const char *prm_system_prompt;/* qwen2-prm system prompt (NULL: the model card's) */
     char *owned[4];               /* strings read from files (freed by pd_backend_opts_free) */
+    /* remote backends (src/backend/remote_*.c; docs/REMOTE.md) */
+    const char *tokenizer;        /* remote policy: a local model directory or repo id whose tokenizer,
+                                   * chat template and config render the prompts as token ids (NULL:
+                                   * the spec's #MODEL name) */
+    const char *prm_tokenizer;    /* remote PRM: the same for the PRM's input format (NULL: #MODEL) */
+    const char *remote_api_key;   /* bearer token for remote servers (NULL: $PONDER_REMOTE_API_KEY) */
+    int remote_inflight;          /* HTTP requests in flight per remote backend (64) */
+    double remote_timeout;        /* seconds per attempt (60) */
+    int remote_retries;           /* retries after the first attempt (4) */
+    double remote_backoff;        /* first backoff in seconds (0.5; doubles, jittered) */
+    int remote_n;                 /* -1 auto (n where the server samples it reproducibly); 0 one
+                                   * request per child; 1 always n */
 } pd_backend_opts;
 
 void pd_backend_opts_default(pd_backend_opts *o);
@@ -264,8 +276,10 @@ const char *pd_backend_opts_help(void);
 
 /* Open a policy / verifier by spec: "sim"; a model directory or a Hugging Face repo id in the
  * local cache (the embedded engine: a causal LM as policy, a PRM as verifier, its kind
- * detected or given by prm_kind); an http(s):// URL (remote) is a clear PD_EUNSUPPORTED
- * error for now. The sim verifier reads the sim policy's hidden state, so it needs `pol` to
+ * detected or given by prm_kind); a remote OpenAI-compatible server: policy
+ * "http://HOST:PORT/v1#MODEL" (several URLs separated by commas share the load), PRM
+ * "vllm-pooling+http://HOST:PORT#MODEL" or "logprob+http://HOST:PORT/v1#MODEL"
+ * (docs/REMOTE.md). The sim verifier reads the sim policy's hidden state, so it needs `pol` to
  * be the sim policy. `o` may be NULL for defaults. */
 int pd_policy_open_opts(pd_policy *pol, const char *spec, const pd_backend_opts *o, pd_error *err);
 int pd_verifier_open_opts(pd_verifier *ver, const char *spec, const pd_policy *pol, const pd_backend_opts *o,

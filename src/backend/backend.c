@@ -2,9 +2,10 @@
  *
  * A spec names where a model lives (DESIGN.md section 1): "sim" (the simulated backend), a
  * local model directory or a repo id in the Hugging Face cache (the embedded engine:
- * policy_local.c, prm_local.c) or an http(s):// URL (a remote OpenAI-compatible server,
- * which answers with a clear PD_EUNSUPPORTED until the remote backends exist). */
+ * policy_local.c, prm_local.c) or a remote OpenAI-compatible server (remote_policy.c,
+ * remote_prm.c): "http(s)://..." as policy, "vllm-pooling+http..." or "logprob+http..." as PRM. */
 #include "backend_int.h"
+#include "remote_int.h"
 #include "ponder/prm.h"
 
 #include <errno.h>
@@ -15,6 +16,11 @@ void pd_backend_opts_default(pd_backend_opts *o) {
     memset(o, 0, sizeof *o);
     pd_sim_params_default(&o->sim);
     strcpy(o->step_delimiter, "\n\n");
+    o->remote_inflight = 64;
+    o->remote_timeout = 60;
+    o->remote_retries = 4;
+    o->remote_backoff = 0.5;
+    o->remote_n = -1;
 }
 
 void pd_backend_opts_free(pd_backend_opts *o) {
@@ -34,7 +40,19 @@ const char *pd_backend_opts_help(void) {
            "  --prm-step-tag S      math-shepherd: text after each step (' ки')\n"
            "  --prm-good-token S    rlhflow / math-shepherd judgment tokens ('+', '-')\n"
            "  --prm-bad-token S\n"
-           "  --prm-system-prompt S qwen2-prm: its system prompt (the model card's)\n";
+           "  --prm-system-prompt S qwen2-prm: its system prompt (the model card's)\n"
+           "Remote servers (--policy http://HOST:PORT/v1#MODEL, --prm vllm-pooling+http://... or\n"
+           "logprob+http://...; docs/REMOTE.md):\n"
+           "  --tokenizer SPEC      local model dir or repo id whose tokenizer and chat template\n"
+           "                        render the remote policy's prompts (the #MODEL name)\n"
+           "  --prm-tokenizer SPEC  the same for a remote PRM's input format (the #MODEL name)\n"
+           "  --remote-api-key KEY  bearer token for the servers ($PONDER_REMOTE_API_KEY)\n"
+           "  --remote-inflight R   HTTP requests in flight per remote backend (64)\n"
+           "  --remote-timeout S    seconds per attempt (60)\n"
+           "  --remote-retries K    retries after a connection error, timeout, 5xx or 429 (4)\n"
+           "  --remote-backoff S    first backoff (0.5 s; doubles each retry, jittered)\n"
+           "  --remote-n M          auto, on or off: ask for n samples in one request (auto: where\n"
+           "                        the server seeds each sample; otherwise one request per child)\n";
 }
 
 /* Undo C escapes (\n \t \r \\) of s into out (size cap). Returns 0 or -1 (too long / bad). */
@@ -91,7 +109,32 @@ int pd_backend_opts_set(pd_backend_opts *o, const char *name, const char *v, pd_
     else if (!strcmp(name, "prm-good-token")) o->prm_good_token = v;
     else if (!strcmp(name, "prm-bad-token")) o->prm_bad_token = v;
     else if (!strcmp(name, "prm-system-prompt")) o->prm_system_prompt = v;
-    else return PD_ENOTFOUND;
+    else if (!strcmp(name, "tokenizer")) o->tokenizer = v;
+    else if (!strcmp(name, "prm-tokenizer")) o->prm_tokenizer = v;
+    else if (!strcmp(name, "remote-api-key")) o->remote_api_key = v;
+    else if (!strcmp(name, "remote-inflight") || !strcmp(name, "remote-retries")) {
+        char *end;
+        errno = 0;
+        long t = strtol(v, &end, 10);
+        int inflight = !strcmp(name, "remote-inflight");
+        if (errno || *end || end == v || t < (inflight ? 1 : 0) || t > (inflight ? 4096 : 100))
+            return pd_err_set(err, PD_EINVAL, "--%s: bad value '%.40s' (%s)", name, v, inflight ? "1..4096" : "0..100");
+        if (inflight) o->remote_inflight = (int)t;
+        else o->remote_retries = (int)t;
+    } else if (!strcmp(name, "remote-timeout") || !strcmp(name, "remote-backoff")) {
+        char *end;
+        errno = 0;
+        double t = strtod(v, &end);
+        if (errno || *end || end == v || !(t >= 0.001 && t <= 86400))
+            return pd_err_set(err, PD_EINVAL, "--%s: bad value '%.40s' (seconds, 0.001..86400)", name, v);
+        if (!strcmp(name, "remote-timeout")) o->remote_timeout = t;
+        else o->remote_backoff = t;
+    } else if (!strcmp(name, "remote-n")) {
+        if (!strcmp(v, "auto")) o->remote_n = -1;
+        else if (!strcmp(v, "on")) o->remote_n = 1;
+        else if (!strcmp(v, "off")) o->remote_n = 0;
+        else return pd_err_set(err, PD_EINVAL, "--remote-n: '%.40s' is not auto, on or off", v);
+    } else return PD_ENOTFOUND;
     if (!strncmp(name, "prm-", 4) && strcmp(name, "prm-kind") && !*v)
         return pd_err_set(err, PD_EINVAL, "--%s: empty value", name);
     return 0;
@@ -108,8 +151,7 @@ int pd_policy_open_opts(pd_policy *pol, const char *spec, const pd_backend_opts 
     }
     if (!spec || !*spec) return pd_err_set(err, PD_EINVAL, "policy: empty spec");
     if (!strcmp(spec, "sim")) return pd_sim_policy_open(pol, &o->sim, err);
-    if (is_remote(spec))
-        return pd_err_set(err, PD_EUNSUPPORTED, "policy '%s': remote backends come in a later issue", spec);
+    if (is_remote(spec)) return pd_remote_policy_open(pol, spec, o, err);
     return pd_local_policy_open(pol, spec, o->system_prompt, o->step_delimiter, o->n_threads, err);
 }
 
@@ -130,8 +172,10 @@ int pd_verifier_open_opts(pd_verifier *ver, const char *spec, const pd_policy *p
         return pd_sim_verifier_open(ver, pol, &o->sim, err);
     }
     if (!strcmp(spec, "deepconf") || !strcmp(spec, "self-certainty")) return pd_confidence_verifier_open(ver, spec, err);
+    if (pd_remote_is_spec(spec)) return pd_remote_verifier_open(ver, spec, o, err);
     if (is_remote(spec))
-        return pd_err_set(err, PD_EUNSUPPORTED, "prm '%s': remote backends come in a later issue", spec);
+        return pd_err_set(err, PD_EINVAL, "prm '%s': say how to score on a remote server: vllm-pooling+%s (vLLM's /pooling) or "
+                          "logprob+%s (token-judgment probes on any completions server)", spec, spec, spec);
     pd_prm_opts po = {.kind = (pd_prm_kind)o->prm_kind, .step_tag = o->prm_step_tag, .good_token = o->prm_good_token,
                       .bad_token = o->prm_bad_token, .system_prompt = o->prm_system_prompt, .n_threads = o->n_threads};
     return pd_prm_verifier_open(ver, spec, &po, o->step_delimiter, err);

@@ -800,6 +800,66 @@ static int sets_eq(X *x, gnode *g, gnode *p, int d) {
     return 0;
 }
 
+/* ---- structures ---- */
+
+/* A vector: a matrix of one column or one row. */
+static int is_vector(const gnode *n) { return n->kind == G_MATRIX && (n->rows == 1 || n->cols == 1); }
+
+/* A written list: a tuple, a comma list (a set keeps its written order), or an interval
+ * with like brackets ((1, 2) or [1, 2]). */
+static int is_list(const gnode *n) {
+    if (n->kind == G_TUPLE || n->kind == G_SET) return 1;
+    return n->kind == G_INTERVAL && !(n->flags & G_LOPEN) == !(n->flags & G_ROPEN);
+}
+
+/* A list against a vector: the same entries in the same order ((1, 2, 3) is the column
+ * vector (1; 2; 3)). */
+static int vec_eq(X *x, gnode *g, gnode *p, int d) {
+    gnode *v = g->kind == G_MATRIX ? g : p, *l = g->kind == G_MATRIX ? p : g;
+    if (v->nkid != l->nkid) return 0;
+    for (int i = 0; i < v->nkid; i++)
+        if (!eqr(x, v == g ? v->kid[i] : l->kid[i], v == g ? l->kid[i] : v->kid[i], d + 1)) return 0;
+    return 1;
+}
+
+/* f(t) on the left of "=": an undefined function of plain variables. */
+static int fun_lhs(const gnode *l) {
+    if (l->kind != G_FUNC || l->op != 1 || l->nkid < 1) return 0;
+    for (int i = 0; i < l->nkid; i++)
+        if (!l->kid[i] || l->kid[i]->kind != G_SYM) return 0;
+    return 1;
+}
+
+static int mentions(const gnode *n, const char *name) {
+    const char *v[16];
+    int k = gvars(n, v, 16);
+    for (int i = 0; i < k; i++)
+        if (!strcmp(v[i], name)) return 1;
+    return 0;
+}
+
+/* Two definitions of one function: "g(t) = 3t - 1" and "y = 3t - 1" (a dependent variable
+ * that the right sides do not use), or "f(x) = x^2" and "g(x) = x^2" (the same arguments).
+ * Then the right sides decide. */
+static int same_function_def(const gnode *g, const gnode *p) {
+    if (g->kind != G_REL || p->kind != G_REL || g->nkid != 2 || p->nkid != 2 || g->rel[0] != GR_EQ ||
+        p->rel[0] != GR_EQ)
+        return 0;
+    const gnode *a = g->kid[0], *b = p->kid[0];
+    if (!fun_lhs(a) && !fun_lhs(b)) return 0;
+    if (fun_lhs(a) && fun_lhs(b)) {
+        if (a->nkid != b->nkid) return 0;
+        for (int i = 0; i < a->nkid; i++)
+            if (strcmp(a->kid[i]->name, b->kid[i]->name)) return 0;
+        return 1;
+    }
+    const gnode *f = fun_lhs(a) ? a : b, *y = fun_lhs(a) ? b : a;
+    if (y->kind != G_SYM || mentions(g->kid[1], y->name) || mentions(p->kid[1], y->name)) return 0;
+    for (int i = 0; i < f->nkid; i++)
+        if (!strcmp(f->kid[i]->name, y->name)) return 0;
+    return 1;
+}
+
 /* ---- times of day ---- */
 
 /* Two times of day: equal clocks; a time written without a.m./p.m. and an hour of 1 to 12
@@ -830,8 +890,10 @@ static int eqr(X *x, gnode *g, gnode *p, int d) {
     if (is_rel(g) && is_setlike(p)) return rel_vs_set(g, p);
     if (x->o->set_relation && is_rel(p) && is_setlike(g)) return rel_vs_set(p, g);
     if (gsame(g, p, 0)) return 1;
+    if (same_function_def(g, p)) return eqr(x, g->kid[1], p->kid[1], d + 1);
     if (is_rel(g) && is_rel(p)) return rel_eq(x, g, p, d);
     if (is_rel(g) || is_rel(p)) return 0;
+    if ((is_vector(g) && is_list(p)) || (is_vector(p) && is_list(g))) return vec_eq(x, g, p, d);
     if (is_setlike(g) || is_setlike(p) || g->kind == G_TUPLE || p->kind == G_TUPLE)
         return sets_eq(x, g, p, d);
     if (g->kind == G_SYM || p->kind == G_SYM || g->kind == G_TEXT || p->kind == G_TEXT)

@@ -20,8 +20,7 @@
  * or a few characters separate them ("\boxed{1} and \boxed{2}" is "1,2").
  *
  * <think>...</think> is skipped (the text after the last </think> is read). When the gold
- * answer is a multiple-choice letter, a letter is looked for instead (\boxed{C}, "answer
- * is (C)", "(C)" / "C." at a line start, a lone capital letter). When nothing parses, the
+ * answer is a multiple-choice letter, a letter is looked for instead (choice.c). When nothing parses, the
  * first candidate's text is returned unparsed, and compared as a string. */
 #include "grade_int.h"
 
@@ -49,11 +48,18 @@ typedef struct env {
     int pct;
 } env;
 
+/* An answer anchor: the word's start and end; en: the English "answer" (which "final" may
+ * precede and whose colon must follow at once, as Math-Verify reads it). */
+typedef struct anchor {
+    size_t pos, end;
+    int en;
+} anchor;
+
 typedef struct ex {
     gctx *c;
     const char *s;
     size_t n;
-    size_t ans[64];  /* positions of "answer" (any case), at most 64 (the last ones) */
+    anchor ans[64];  /* answer anchors ("answer", "答案", "Réponse", ...), the last 64 */
     int nans;
     env *envs;
     int nenv;
@@ -305,6 +311,11 @@ static int prefix_ok(const char *s, size_t i) {
     if (i == 0) return 1;
     char c = s[i - 1];
     if (SP(c) || c == '=') return 1;
+    /* after a CJK, Indic or Thai character or a fullwidth mark ("答案是42", "答案：42"): the
+     * end of a 3-byte UTF-8 sequence led by 0xe0 or 0xe3..0xef (not 0xe2: math symbols) */
+    if (i >= 3 && ((unsigned char)s[i - 3] == 0xe0 || ((unsigned char)s[i - 3] >= 0xe3 && (unsigned char)s[i - 3] <= 0xef)) &&
+        ((unsigned char)s[i - 2] & 0xc0) == 0x80 && ((unsigned char)c & 0xc0) == 0x80)
+        return 1;
     if (c == '*' && i >= 2 && s[i - 2] == '*') return i == 2 || SP(s[i - 3]) || s[i - 3] == '=';
     return 0;
 }
@@ -442,6 +453,14 @@ static void scan_numbers(ex *x, nums *ns) {
             continue;
         if (!prefix_ok(s, i)) continue;
         if (s[i] == '*' && i + 2 < n && s[i + 1] == '*') at = i + 2;
+        gtime tm;
+        size_t te = DIG(s[at]) ? gtime_scan(s, n, at, &tm) : 0;
+        if (te && te - at < 64) { /* a time of day: "3:05 p.m.", "15:05" */
+            char buf[64];
+            memcpy(buf, s + at, te - at);
+            buf[te - at] = 0;
+            push_num(x, ns, i, te, buf);
+        }
         size_t e = read_expr(s, n, at);
         if (e) {
             char buf[256];
@@ -460,31 +479,112 @@ static void scan_numbers(ex *x, nums *ns) {
 
 /* ---- anchors ---- */
 
-/* Positions of "final answer is" style anchors: calls fn for each candidate start window. */
-/* Record where "answer" occurs (one pass; the last 64 are kept). */
-static void find_answers(ex *x) {
-    x->nans = 0;
-    for (size_t i = 0; i + 6 <= x->n; i++) {
-        char c = x->s[i];
-        if ((c == 'a' || c == 'A') && ieq_at(x->s, x->n, i, "answer")) {
-            if (x->nans == 64) {
-                memmove(x->ans, x->ans + 1, sizeof x->ans[0] * 63);
-                x->nans--;
-            }
-            x->ans[x->nans++] = i;
-        }
+/* Answer words of the common languages of multilingual math benchmarks (MGSM: bn de en es
+ * fr ja ru sw te th zh) and a few more (ko pt it vi tr id). Each works like "answer": a
+ * colon after it (":", "：", " :") makes it tier 100, else 200 (a value within 50 bytes).
+ * Latin and Cyrillic words match in either case of their first letter. */
+static const char *const ANCHORS[] = {
+    "答案", "答え", "解答", "정답", "réponse", "antwort", "respuesta", "resposta", "risposta",
+    "\xd0\xbe\xd1\x82\xd0\xb2\xd0\xb5\xd1\x82", /* ответ */
+    "\xd0\x9e\xd1\x82\xd0\xb2\xd0\xb5\xd1\x82", /* Ответ */
+    "jibu", "উত্তর", "సమాధానం", "คำตอบ", "đáp án", "Đáp án", "cevap", "jawaban", NULL,
+};
+
+/* Could an anchor start with byte c? (a cheap filter for the scan) */
+static int anchor_first(unsigned char c) {
+    switch (c | (c < 0x80 ? 32 : 0)) {
+    case 'a': case 'r': case 'j': case 'c': case 0xe7: case 0xe8: case 0xec: case 0xd0:
+    case 0xe0: case 0xc4: return 1;
+    default: return 0;
     }
 }
 
-/* Next "answer" index k >= from in x->ans ("final answer" when final: preceded by "final ");
+/* Record the answer anchors (one pass; the last 64 are kept). */
+static void find_answers(ex *x) {
+    x->nans = 0;
+    for (size_t i = 0; i + 4 <= x->n; i++) {
+        unsigned char c = (unsigned char)x->s[i];
+        if (!anchor_first(c)) continue;
+        anchor an = {0, 0, 0};
+        if ((c == 'a' || c == 'A') && ieq_at(x->s, x->n, i, "answer")) {
+            an = (anchor){i, i + 6, 1};
+        } else {
+            for (int k = 0; ANCHORS[k]; k++) {
+                size_t l = strlen(ANCHORS[k]);
+                if (i + l <= x->n && ieq_at(x->s, x->n, i, ANCHORS[k]) &&
+                    !(ALPHA(ANCHORS[k][0]) && i > 0 && ALPHA(x->s[i - 1]))) {
+                    an = (anchor){i, i + l, 0};
+                    break;
+                }
+            }
+        }
+        if (!an.end) continue;
+        if (x->nans == 64) {
+            memmove(x->ans, x->ans + 1, sizeof x->ans[0] * 63);
+            x->nans--;
+        }
+        x->ans[x->nans++] = an;
+        i = an.end - 1;
+    }
+}
+
+/* 1 when s[0..n) holds an answer anchor ("Answer: 24", "Jibu ni 36" are no bare answers). */
+int ghas_anchor(const char *s, size_t n) {
+    ex x = {.s = s, .n = n};
+    find_answers(&x);
+    return x.nans > 0;
+}
+
+/* Next anchor index k >= *k ("final answer" when final: the English word after "final ");
  * returns the text position or -1, and the index in *k. */
 static long next_answer(ex *x, int *k, int final) {
     for (; *k < x->nans; (*k)++) {
-        size_t i = x->ans[*k];
+        size_t i = x->ans[*k].pos;
         if (!final) return (long)i;
-        if (i >= 6 && ieq_at(x->s, x->n, i - 6, "final ")) return (long)i - 6;
+        if (x->ans[*k].en && i >= 6 && ieq_at(x->s, x->n, i - 6, "final ")) return (long)i - 6;
     }
     return -1;
+}
+
+/* After anchor k: where its value may start (after a colon, and for the other languages'
+ * words after spaces too), and whether there was a colon. */
+static size_t anchor_value(const ex *x, int k, int *colon) {
+    const char *s = x->s;
+    size_t n = x->n, a = x->ans[k].end;
+    *colon = 0;
+    if (x->ans[k].en) {
+        *colon = a < n && s[a] == ':';
+        return a + (size_t)*colon;
+    }
+    size_t m = a;
+    while (m < n && (s[m] == ' ' || s[m] == '*')) m++;
+    if (m < n && s[m] == ':') {
+        *colon = 1;
+        return m + 1;
+    }
+    if (m + 3 <= n && !memcmp(s + m, "\xef\xbc\x9a", 3)) { /* ： */
+        *colon = 1;
+        return m + 3;
+    }
+    return a;
+}
+
+/* Does the text between an anchor and its value deny it ("the answer is not 5", "答案不是",
+ * "n'est pas", "ist nicht", "no es", "не")? Then the anchor does not point at the value. */
+static int anchor_denied(const char *s, size_t a, size_t b) {
+    static const char *const neg[] = {"not", "n't", "不是", "不", "pas", "nicht", "kein", "no es", "não",
+                                      "non", "\xd0\xbd\xd0\xb5", /* не */ "si ", NULL};
+    for (size_t i = a; i < b; i++) {
+        if (ALPHA(s[i]) && i > a && ALPHA(s[i - 1])) continue; /* words start at a word start */
+        for (int k = 0; neg[k]; k++) {
+            size_t l = strlen(neg[k]);
+            if (i + l > b || !ieq_at(s, b, i, neg[k])) continue;
+            if (ALPHA(neg[k][l - 1]) && i + l < b && ALPHA(s[i + l])) continue; /* "nothing" */
+            if ((unsigned char)neg[k][0] == 0xd0 && i + l < b && (unsigned char)s[i + l] >= 0xd0) continue;
+            return 1;
+        }
+    }
+    return 0;
 }
 
 static void add_env_cand(ex *x, int prio, size_t start, int k, int boxed_ok) {
@@ -529,14 +629,14 @@ static int hope_tier(const ex *x, size_t a, size_t k, size_t end) {
 /* The env candidates for all tiers. */
 static void env_candidates(ex *x, const pd_grade_opts *o) {
     const char *s = x->s;
-    size_t n = x->n;
     /* 0: final answer is <env>. I hope ; 50: final answer ... is <env> */
     for (int ka = 0; next_answer(x, &ka, 1) >= 0; ka++) {
         long i = next_answer(x, &ka, 1);
-        size_t a = (size_t)i + 12, m;
+        size_t a = x->ans[ka].end, m;
         for (size_t k = a; (m = next_is(x, a, &k)); k++) {
             int e = env_at(x, m);
             if (e < 0) continue;
+            if (anchor_denied(s, a, x->envs[e].start)) break;
             int last = chain_end(x, e);
             size_t after = x->envs[last].end;
             add_cand_env(x, hope_tier(x, a, k, after), (size_t)i, after, e, last, 0);
@@ -546,12 +646,12 @@ static void env_candidates(ex *x, const pd_grade_opts *o) {
     /* 100 / 200: answer(:) then an env starting within 50 characters */
     for (int ka = 0; next_answer(x, &ka, 0) >= 0; ka++) {
         long i = next_answer(x, &ka, 0);
-        size_t a = (size_t)i + 6;
-        int colon = a < n && s[a] == ':';
+        int colon;
+        size_t a = anchor_value(x, ka, &colon);
         for (int k = 0; k < x->nenv; k++) {
             if (x->envs[k].start < a) continue;
-            if (x->envs[k].start > a + 50 + (size_t)colon) break;
-            add_env_cand(x, colon ? 100 : 200, (size_t)i, k, 1);
+            if (x->envs[k].start > a + 50) break;
+            if (!anchor_denied(s, a, x->envs[k].start)) add_env_cand(x, colon ? 100 : 200, (size_t)i, k, 1);
             break;
         }
     }
@@ -603,7 +703,7 @@ static void expr_candidates(ex *x, nums *ns) {
     /* final answer is <num>. I hope / final answer ... is <num> */
     for (int ka = 0; next_answer(x, &ka, 1) >= 0; ka++) {
         long i = next_answer(x, &ka, 1);
-        size_t a = (size_t)i + 12, m;
+        size_t a = x->ans[ka].end, m;
         for (size_t k = a; (m = next_is(x, a, &k)); k++) {
             int best = -1;
             for (int j = 0; j < ns->n; j++) {
@@ -616,6 +716,7 @@ static void expr_candidates(ex *x, nums *ns) {
                 if (st > q) break;
             }
             if (best < 0) continue;
+            if (anchor_denied(s, a, ns->v[best].start)) break;
             if (!add_cand(x, hope_tier(x, a, k, ns->v[best].end), (size_t)i, ns->v[best].end, ns->v[best].str, 0))
                 x->cands[x->ncand - 1].vs = ns->v[best].start;
             break;
@@ -624,9 +725,8 @@ static void expr_candidates(ex *x, nums *ns) {
     /* answer(:) ... [last '=' within 100] <num> not followed by '=' */
     for (int ka = 0; next_answer(x, &ka, 0) >= 0; ka++) {
         long i = next_answer(x, &ka, 0);
-        size_t a = (size_t)i + 6;
-        int colon = a < n && s[a] == ':';
-        size_t from = a + (size_t)colon;
+        int colon;
+        size_t from = anchor_value(x, ka, &colon);
         size_t lim = from + 50;
         for (size_t k = from; k < n && k < from + 100; k++)
             if (s[k] == '=') {
@@ -643,6 +743,7 @@ static void expr_candidates(ex *x, nums *ns) {
             best = j;
             break;
         }
+        if (best >= 0 && anchor_denied(s, from, ns->v[best].start)) best = -1;
         if (best >= 0 && !add_cand(x, colon ? 100 : 200, (size_t)i, ns->v[best].end, ns->v[best].str, 0))
             x->cands[x->ncand - 1].vs = ns->v[best].start;
     }
@@ -654,72 +755,6 @@ static int cand_order(const void *a, const void *b) {
     if (x->end != y->end) return x->end > y->end ? -1 : 1;
     if (x->start != y->start) return x->start < y->start ? -1 : 1;
     return 0;
-}
-
-/* ---- multiple choice ---- */
-
-/* 1 and the letter when the gold is a choice letter: "C", "(C)", "\text{(C)}", "$C$". */
-int gis_choice(const char *gold, char *letter) {
-    if (!gold) return 0;
-    char found = 0;
-    int n = 0;
-    for (const char *p = gold; *p; p++) {
-        if (*p == '\\') { /* skip command names */
-            p++;
-            while (*p && ALPHA(p[1])) p++;
-            if (!*p) break;
-            continue;
-        }
-        if (ALPHA(*p)) {
-            if (++n > 1) return 0;
-            found = *p;
-        } else if (!strchr("(){}$ .:*", *p)) {
-            return 0;
-        }
-    }
-    if (n != 1 || !(found >= 'A' && found <= 'Z')) return 0;
-    if (!isupper((unsigned char)found)) return 0;
-    if (letter) *letter = found;
-    return 1;
-}
-
-/* A choice letter in text (see the file comment) among A..maxl, or 0. The letter stands
- * alone: after the start, a space, "(" or "**", before ".", ",", ":", ")", "**", a space or
- * the end. Tiers: "final answer is X" 0, "answer: X" 100, "answer ... X" 200 (within 60
- * characters), X at a line start 250, anywhere 300; the last one in the best tier wins. */
-static char find_letter(const char *s, size_t n, char maxl) {
-    int bestp = 1000;
-    size_t beste = 0;
-    char best = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!(c >= 'A' && c <= maxl)) continue;
-        if (i > 0 && !(SP(s[i - 1]) || s[i - 1] == '(' || s[i - 1] == '*' ||
-                       s[i - 1] == '{'))
-            continue;
-        if (i + 1 < n && !(strchr(".,:)*} \t\n\r", s[i + 1]))) continue;
-        size_t b = i;
-        while (b > 0 && (s[b - 1] == '(' || s[b - 1] == '*' || s[b - 1] == ' ' || s[b - 1] == '{')) b--;
-        int prio = 300;
-        if (b == 0 || s[b - 1] == '\n') prio = 250;
-        size_t lo = i > 60 ? i - 60 : 0;
-        for (size_t k = lo; k < i; k++)
-            if (ieq_at(s, n, k, "answer")) {
-                prio = k + 7 <= i && s[k + 6] == ':' ? 100 : 200;
-                if (k >= 6 && ieq_at(s, n, k - 6, "final ")) prio = 0;
-            }
-        if (c == 'I' || c == 'A') { /* the words "I" and "A" need an anchor, brackets or a mark */
-            int bracket = i > 0 && s[i - 1] == '(' && i + 1 < n && s[i + 1] == ')';
-            int marked = prio == 250 && i + 1 < n && strchr(".):", s[i + 1]);
-            if (prio >= 250 && !bracket && !marked) continue;
-        }
-        if (prio < bestp || (prio == bestp && i >= beste)) {
-            bestp = prio;
-            beste = i;
-            best = c;
-        }
-    }
-    return best;
 }
 
 /* ---- driver ---- */
@@ -791,27 +826,28 @@ char *gextract(gctx *c, const char *text, const char *gold, const pd_grade_opts 
     }
     ex x = {.c = c, .s = s, .n = n};
     char letter;
-    if (gold && gis_choice(gold, &letter)) {
-        /* the normal path first (\boxed{C}, $C$); keep it if it is one letter */
+    if (gold && gchoice_gold(gold, &letter, NULL, 0)) {
+        /* the normal path first (\boxed{C}, $C$, \boxed{(B) 42}); keep it if it is a
+         * choice of one letter */
         pd_grade_opts o2 = *o;
         o2.skip_think = 0;
         gold = NULL;
         gnode *t = NULL;
-        char *a = gextract(c, s, NULL, &o2, &t);
-        if (a && t && (t->kind == G_SYM || t->kind == G_TEXT || t->kind == G_CONST) && strlen(a) <= 12) {
-            const char *w = t->kind == G_CONST ? (t->op == GC_E ? "e" : t->op == GC_I ? "i" : "") : t->name;
-            if (w && strlen(w) == 1 && ALPHA(w[0])) {
-                char *r = ga_alloc(c->a, 2);
-                if (!r) return NULL;
-                r[0] = (char)toupper((unsigned char)w[0]);
-                if (tree) *tree = t;
-                return r;
-            }
-        }
-        char maxl = (char)toupper((unsigned char)letter);
+        char maxl = (char)toupper((unsigned char)letter), got;
         if (maxl < 'E') maxl = 'E';
-        char l = find_letter(s, n, maxl);
-        if (!l) return a;
+        char *a = gextract(c, s, NULL, &o2, &t);
+        if (a && gchoice_gold(a, &got, NULL, o->mode == PD_GRADE_MCQ) && got <= maxl) {
+            char *r = ga_alloc(c->a, 2);
+            if (!r) return NULL;
+            r[0] = got;
+            if (tree) *tree = gparse(c, r);
+            return r;
+        }
+        char l = gfind_letter(s, n, maxl, o->mode == PD_GRADE_MCQ);
+        if (!l) {
+            if (tree) *tree = t;
+            return a;
+        }
         char *r = ga_alloc(c->a, 2);
         if (!r) return NULL;
         r[0] = l;
@@ -828,7 +864,7 @@ char *gextract(gctx *c, const char *text, const char *gold, const pd_grade_opts 
      * first-tier LaTeX candidate that parses (\boxed{}) is the answer: skip the number scan */
     int final_anchor = 0;
     for (int k = 0; k < x.nans; k++)
-        final_anchor |= x.ans[k] >= 6 && ieq_at(s, n, x.ans[k] - 6, "final ");
+        final_anchor |= x.ans[k].pos >= 6 && ieq_at(s, n, x.ans[k].pos - 6, "final ");
     if (o->match_expr && !final_anchor && !o->integer_only && x.ncand > 0) {
         char *fb = NULL;
         int first = INT32_MAX;

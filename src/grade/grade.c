@@ -72,6 +72,36 @@ static int int_value(gctx *c, const gnode *t, grat *v) {
     return 1;
 }
 
+/* An integer written with dots between groups of three digits ("1.250", "12.345.678"), as
+ * German, Spanish, Italian... write thousands: only read so in integer mode, where the
+ * answer is known to be an integer (otherwise 1.250 is one and a quarter). */
+static int dotted_thousands(gctx *c, const char *s, grat *v) {
+    if (!s) return 0;
+    size_t i = 0, d = 0;
+    char digits[64];
+    int neg = s[0] == '-';
+    if (neg) i++;
+    size_t lead = 0;
+    while (isdigit((unsigned char)s[i]) && lead < 4) digits[d++] = s[i++], lead++;
+    if (lead < 1 || lead > 3 || s[i] != '.') return 0;
+    while (s[i] == '.' && d + 3 < sizeof digits) {
+        for (int k = 1; k <= 3; k++)
+            if (!isdigit((unsigned char)s[i + k])) return 0;
+        memcpy(digits + d, s + i + 1, 3);
+        d += 3;
+        i += 4;
+    }
+    if (s[i] != 0) return 0;
+    *v = gr_decimal(c->a, digits, d, 0, 0);
+    if (neg) *v = gr_neg(c->a, *v);
+    return v->ok;
+}
+
+/* The integer an answer stands for in integer mode (1), or 0. */
+static int int_answer(gctx *c, const ans *a, grat *v) {
+    return int_value(c, a->tree, v) || dotted_thousands(c, a->text, v);
+}
+
 static int text_equal(const char *a, const char *b) {
     if (!a || !b) return 0;
     while (isspace((unsigned char)*a)) a++;
@@ -85,7 +115,7 @@ static int text_equal(const char *a, const char *b) {
 static int answers_equal(gctx *c, const ans *pred, const ans *gold, const pd_grade_opts *o) {
     if (o->integer_only) {
         grat a, b;
-        if (int_value(c, pred->tree, &a) && int_value(c, gold->tree, &b)) return gr_eq(a, b);
+        if (int_answer(c, pred, &a) && int_answer(c, gold, &b)) return gr_eq(a, b);
         return 0;
     }
     if (pred->tree && gold->tree) {
@@ -114,6 +144,16 @@ int pd_grade_equal_opts(const char *pred, const char *gold, const pd_grade_opts 
     pd_grade_opts tmp;
     o = opts_or_default(o, &tmp);
     if (!pred || !gold) return 0;
+    /* a choice gold with its option text (or any letter form in mode mcq): the letters, or
+     * the prediction against the option text */
+    char gl, pl;
+    const char *option = NULL;
+    int mcq = o->mode == PD_GRADE_MCQ;
+    if (o->mode != PD_GRADE_MATH && gchoice_gold(gold, &gl, &option, mcq) && (option || mcq)) {
+        if (gchoice_gold(pred, &pl, NULL, mcq)) return pl == gl;
+        if (!option) return 0;
+        gold = option;
+    }
     garena ar = {0};
     gctx c = {.a = &ar};
     ans g = read_answer(&c, gold);
@@ -160,7 +200,7 @@ static int is_bare(const char *s) {
     for (size_t i = 0; i < n; i++)
         if (s[i] == '$' && !(i > 0 && s[i - 1] == '\\')) return 0;
     if (n == 0 || n > G_MAX_ANSWER || strchr(s, '\n') || strstr(s, "\\(") || strstr(s, "\\[") ||
-        strstr(s, "\\boxed") || strstr(s, "\\fbox") || strstr(s, "</think>"))
+        strstr(s, "\\boxed") || strstr(s, "\\fbox") || strstr(s, "</think>") || ghas_anchor(s, n))
         return 0;
     int depth = 0, words = 0;
     for (size_t i = 0; i < n; i++) {
@@ -190,21 +230,37 @@ int pd_grade(const char *pred_text, const char *gold_text, const pd_grade_opts *
     if (!pred_text || !gold_text) return pd_err_set(err, PD_EINVAL, "grade: pred and gold are required");
     garena ar = {0};
     gctx c = {.a = &ar};
-    ans g = {NULL, NULL}, p = {NULL, NULL};
-    /* a bare answer is read whole: when it does not parse it is compared as text, never
-     * replaced by a piece of itself */
-    if (o->bare_answers && is_bare(gold_text)) g = read_answer(&c, gold_text);
+    ans g = {NULL, NULL}, p = {NULL, NULL}, opt = {NULL, NULL};
+    /* multiple choice: a gold that is a letter, or a letter with its option text ("(B) 42
+     * apples"), is graded by the letter (mode mcq: any letter form; mode math: never) */
+    char letter, lbuf[2] = {0, 0};
+    const char *option = NULL;
+    if (o->mode != PD_GRADE_MATH &&
+        gchoice_gold(gold_text, &letter, &option, o->mode == PD_GRADE_MCQ)) {
+        lbuf[0] = letter;
+        g.text = ga_strndup(&ar, lbuf, 1);
+        g.tree = g.text ? gparse(&c, g.text) : NULL;
+        if (option) opt = read_answer(&c, option);
+    }
+    /* a bare answer is read whole; one that is past a limit (too deep, too long) is compared
+     * as text, never replaced by a piece of itself; one that merely does not parse ("Answer:
+     * 24", "5 (approx.)") goes through extraction */
+    if (!g.text && o->bare_answers && is_bare(gold_text)) {
+        g = read_answer(&c, gold_text);
+        if (!g.tree && !c.limit_hit) g.text = NULL;
+    }
     if (!g.text) g.text = gextract(&c, gold_text, NULL, o, &g.tree);
     if (!g.text && o->bare_answers) g = read_answer(&c, gold_text);
-    char letter;
+    int choice = g.text && o->mode != PD_GRADE_MATH && gchoice_gold(g.text, &letter, NULL, 0);
     if (o->bare_answers && is_bare(pred_text)) {
         p = read_answer(&c, pred_text);
+        if (!p.tree && !c.limit_hit) p.text = NULL;
         /* against a choice letter, a bare prediction must itself be one letter (else the
          * letter is looked for in it) */
-        if (g.text && gis_choice(g.text, &letter) && !(p.tree && one_letter(p.tree))) p.text = NULL, p.tree = NULL;
+        if (choice && !(p.tree && one_letter(p.tree))) p.text = NULL, p.tree = NULL;
     }
     if (!p.text) p.text = gextract(&c, pred_text, g.text ? g.text : gold_text, o, &p.tree);
-    if (o->integer_only && p.text && !int_value(&c, p.tree, &(grat){0})) {
+    if (o->integer_only && p.text && !int_answer(&c, &p, &(grat){0})) {
         /* integer benchmarks: fall back to the last integer of the text */
         pd_grade_opts o2 = *o;
         o2.match_latex = 0;
@@ -216,6 +272,9 @@ int pd_grade(const char *pred_text, const char *gold_text, const pd_grade_opts *
         }
     }
     res->equal = (g.text && p.text) ? answers_equal(&c, &p, &g, o) : 0;
+    /* a prediction that names no letter may give the option's value instead ("42") */
+    if (!res->equal && opt.text && p.text && !(p.tree && one_letter(p.tree)))
+        res->equal = answers_equal(&c, &p, &opt, o);
     res->pred_answer = dup_out(p.text);
     res->gold_answer = dup_out(g.text);
     res->pred_parsed = p.tree != NULL;

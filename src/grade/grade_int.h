@@ -169,6 +169,16 @@ char *gnorm_latex(garena *a, const char *s, size_t n, int boxed_last);
  * they are separated by "and", "or", "," or almost nothing); NULL when there is none. */
 char *gnorm_boxed_last(garena *a, const char *s, size_t n);
 
+/* A time of day as written: hour, minutes, seconds, whether written with a colon / with
+ * seconds, and its marker (GT_AM, GT_PM or 0). */
+typedef struct gtime {
+    int h, m, s, colon, secs, marker;
+} gtime;
+/* parse.c: a time of day at s[i] — "H:MM", "H:MM:SS" (hours 0-23, or 1-12 with a marker) or
+ * "H am" — with an optional marker a.m. / p.m. / am / pm (any case; glued, after spaces or
+ * \, ~, or in \text{}); returns its end, or 0 when there is none. */
+size_t gtime_scan(const char *s, size_t n, size_t i, gtime *t);
+
 /* parse.c: parse cleaned LaTeX into a tree (NULL when it does not parse; c->limit_hit
  * when it was not read because of a limit). */
 gnode *gparse(gctx *c, const char *s);
@@ -216,7 +226,15 @@ char *gkey(gctx *c, gnode *n);
  * tree it parsed to is returned in *tree when tree != NULL (NULL when it did not parse). */
 char *gextract(gctx *c, const char *text, const char *gold, const pd_grade_opts *o,
                gnode **tree);
-/* 1 when a gold answer is a multiple-choice letter (A-E, "(C)", \text{C}). */
-int gis_choice(const char *gold, char *letter);
+/* 1 when the text holds an answer anchor ("answer", "答案", "Réponse", ...). */
+int ghas_anchor(const char *s, size_t n);
+/* choice.c: 1 and the letter when a gold is a multiple-choice answer: a capital letter
+ * ("C", "(C)", "\text{(C)}") or a letter with its option text ("(B) 42 apples", "B. 7");
+ * *option (may be NULL) gets the option text or NULL. loose (mode mcq): also "b",
+ * "Option B", "Answer: B". */
+int gchoice_gold(const char *gold, char *letter, const char **option, int loose);
+/* The chosen letter among A..maxl in a model's text (tiers in choice.c), or 0; loose (mode
+ * mcq): anchored lowercase letters count too. */
+char gfind_letter(const char *s, size_t n, char maxl, int loose);
 
 #endif

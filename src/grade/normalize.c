@@ -26,7 +26,7 @@ static const char *const UNITS[] = {
     "feet", "foot", "pound", "digit", "meal", "edge", "student", "multiple", "degree", "mph",
     "kmph", "ft", "sq m", "deg", "mile", "monkey", "prime", "ratio", "gm", "lb", "tile",
     "dm", "gallon", "gal", "men", "soldier", "inch", "inches", "noon", "cent", "kmh",
-    "acre", "sq", "mark", "toy", "coin", "yr", "women", "am", "pm", "hr", "cu cm",
+    "acre", "sq", "mark", "toy", "coin", "yr", "women", "hr", "cu cm",
     "square", "rupee", "round", "cubic", "cc", "mtr", "ohm", "number", "day", "hour",
     "minute", "min", "second", "man", "woman", "sec", "cube", "mt", "sq inch", "hectare",
     "unit", "cm", "kg", "month", "km", "mm", "apple", "liter", "litre", "yard", "year",
@@ -170,6 +170,98 @@ static int starts(const char *s, size_t n, size_t i, const char *w) {
     return i + l <= n && memcmp(s + i, w, l) == 0;
 }
 
+/* Is s[0..n) (spaces around allowed) a time-of-day marker: am, pm, a.m., p.m. (any case)? */
+static int is_ampm(const char *s, size_t n) {
+    while (n && s[0] == ' ') s++, n--;
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '.')) n--;
+    if (n == 0) return 0;
+    char c = (char)tolower((unsigned char)s[0]);
+    if (c != 'a' && c != 'p') return 0;
+    size_t i = 1;
+    if (i < n && s[i] == '.') i++;
+    if (i < n && s[i] == ' ') i++;
+    return i + 1 == n && tolower((unsigned char)s[i]) == 'm';
+}
+
+/* Unit symbols and words that a spaced unit expression may be made of ("7 m^2",
+ * "7 km/h", "7 sq ft", "7 m/s²", "60 miles per hour"); words of 3+ letters may take s/es. */
+static const char *const UNIT_SYMS[] = {
+    "m", "cm", "mm", "km", "nm", "dm", "in", "ft", "yd", "mi", "sq", "cu", "g", "kg", "mg", "lb",
+    "lbs", "oz", "s", "sec", "ms", "min", "h", "hr", "hrs", "L", "l", "mL", "ml", "J", "kJ", "W",
+    "kW", "N", "Pa", "kPa", "V", "Hz", "mol", "cal", "kcal", "K", "mph", "kph", "kmh", "per",
+    "meter", "metre", "centimeter", "centimetre", "kilometer", "kilometre", "millimeter",
+    "millimetre", "inch", "foot", "feet", "yard", "mile", "gram", "kilogram", "pound", "ounce",
+    "second", "minute", "hour", "day", "week", "month", "year", "liter", "litre", "milliliter",
+    "square", "cubic", "degree", "dollar", "cent", "unit", "newton", "joule", "watt", "volt",
+    "gallon", "acre", "hectare", "ton", "tonne", NULL,
+};
+
+static int unit_word(const char *w, size_t l) {
+    for (int u = 0; UNIT_SYMS[u]; u++) {
+        size_t ul = strlen(UNIT_SYMS[u]);
+        if (memcmp(w, UNIT_SYMS[u], ul < l ? ul : l) != 0 || ul > l) continue;
+        if (ul == l) return 1;
+        if (ul >= 3 && ((l == ul + 1 && w[ul] == 's') || (l == ul + 2 && w[ul] == 'e' && w[ul + 1] == 's')))
+            return 1;
+    }
+    return 0;
+}
+
+/* 1 when s[i..n) is a unit expression: unit words joined by spaces, "/", "*", "\cdot", "·",
+ * with exponents (^2, ^{2}, ^{-1}, ², ³) and abbreviation dots ("sq. ft."). */
+static int unit_expr(const char *s, size_t n, size_t i) {
+    int words = 0;
+    while (i < n) {
+        if (isalpha((unsigned char)s[i])) {
+            size_t j = i;
+            while (j < n && isalpha((unsigned char)s[j])) j++;
+            if (!unit_word(s + i, j - i)) return 0;
+            words++;
+            i = j;
+            if (i < n && s[i] == '.') i++;
+        } else if (s[i] == ' ' || s[i] == '/' || s[i] == '*' || s[i] == '~') {
+            i++;
+        } else if (s[i] == '^') {
+            i++;
+            int br = i < n && s[i] == '{';
+            if (br) i++;
+            if (i < n && s[i] == '-') i++;
+            size_t d = i;
+            while (i < n && isdigit((unsigned char)s[i])) i++;
+            if (i == d || (br && !(i < n && s[i++] == '}'))) return 0;
+        } else if (starts(s, n, i, "\\cdot")) {
+            i += 5;
+        } else if (s[i] == '\\' && i + 1 < n && (s[i + 1] == ',' || s[i + 1] == ';' || s[i + 1] == ' ')) {
+            i += 2;
+        } else if (starts(s, n, i, "\xc2\xb2") || starts(s, n, i, "\xc2\xb3") || starts(s, n, i, "\xc2\xb7")) {
+            i += 2;
+        } else {
+            return 0;
+        }
+    }
+    return words > 0;
+}
+
+/* Start of a unit expression ending s[0..n) that is spaced from a number before it ("7 m^2"
+ * but not "7m^2", a glued product), or 0. */
+static size_t spaced_units(const char *s, size_t n) {
+    size_t lo = n > 48 ? n - 48 : 0;
+    for (size_t p = lo + 1; p < n; p++) {
+        /* p starts a word after a space (or \, \; \  ~) that follows a digit or '}' */
+        if (!isalpha((unsigned char)s[p])) continue;
+        size_t k = p;
+        int spaced = 0;
+        for (;;) {
+            if (k >= 1 && (s[k - 1] == ' ' || s[k - 1] == '~')) k--, spaced = 1;
+            else if (k >= 2 && s[k - 2] == '\\' && (s[k - 1] == ',' || s[k - 1] == ';' || s[k - 1] == ' ')) k -= 2, spaced = 1;
+            else break;
+        }
+        if (!spaced || k == 0 || !(isdigit((unsigned char)s[k - 1]) || s[k - 1] == '}')) continue;
+        if (unit_expr(s, n, p)) return k;
+    }
+    return 0;
+}
+
 /* Strip trailing units from s (in place, length *n). */
 static void strip_units(char *s, size_t *np) {
     size_t n = *np;
@@ -178,7 +270,7 @@ static void strip_units(char *s, size_t *np) {
     for (int round = 0; round < 2; round++) {
         size_t e = n;
         if (e >= 2 && s[e - 2] == '^' && isdigit((unsigned char)s[e - 1])) e -= 2;
-        else if (e >= 4 && s[e - 1] == '}' && s[e - 4] == '{' && s[e - 3] == '^' &&
+        else if (e >= 4 && s[e - 1] == '}' && s[e - 4] == '^' && s[e - 3] == '{' &&
                  isdigit((unsigned char)s[e - 2]))
             e -= 4;
         if (e == 0 || s[e - 1] != '}') break;
@@ -195,7 +287,8 @@ static void strip_units(char *s, size_t *np) {
                 size_t l = strlen(tcmds[t]);
                 if (!starts(s, e, i, tcmds[t])) continue;
                 long close = match_brace(s, e, i + l - 1);
-                if (close == (long)e - 1) cut = (long)i;
+                /* a.m. / p.m. in a text group mark a time of day: kept for the parser */
+                if (close == (long)e - 1 && !is_ampm(s + i + l, (size_t)close - (i + l))) cut = (long)i;
                 break;
             }
         }
@@ -229,6 +322,20 @@ static void strip_units(char *s, size_t *np) {
         }
         if (!hit) break;
     }
+    /* a spaced unit expression: "7 m^2", "7 km/h", "7 sq ft", "9.8 m/s²" */
+    size_t u = spaced_units(s, n);
+    if (u) n = u;
+    /* spacing left at the end by a cut: "7\,", "7\ " */
+    for (;;) {
+        while (n && (s[n - 1] == ' ' || s[n - 1] == '~')) n--;
+        if (n >= 2 && s[n - 2] == '\\' && (s[n - 1] == ',' || s[n - 1] == ';' || s[n - 1] == ' ' || s[n - 1] == '!') &&
+            !(n >= 3 && s[n - 3] == '\\'))
+            n -= 2;
+        else if (n >= 2 && s[n - 1] == '\\' && s[n - 2] != '\\') /* "7\ " whose space went */
+            n -= 1;
+        else
+            break;
+    }
     *np = n;
 }
 
@@ -241,7 +348,8 @@ char *gnorm_latex(garena *a, const char *s0, size_t n0, int boxed_last) {
         s = bx;
         n = strlen(bx);
     }
-    int has_matrix = memmem(s, n, "matrix", 6) != NULL || memmem(s, n, "{array}", 7) != NULL;
+    int has_matrix = memmem(s, n, "matrix", 6) != NULL || memmem(s, n, "{array}", 7) != NULL ||
+                     memmem(s, n, "cases}", 6) != NULL;
     /* output is at most 2 bytes per input byte ("%" -> "\%") */
     char *o = ga_alloc(a, 2 * n + 8);
     if (!o) return NULL;

@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { TK_END, TK_NUM, TK_WORD, TK_CMD, TK_CHAR, TK_TEXT, TK_BEGIN, TK_ENDENV, TK_ROWSEP };
+enum { TK_END, TK_NUM, TK_WORD, TK_CMD, TK_CHAR, TK_TEXT, TK_BEGIN, TK_ENDENV, TK_ROWSEP, TK_TIME };
 
 typedef struct tok {
     int kind;
@@ -44,6 +44,7 @@ typedef struct P {
     size_t n, pos; /* pos: start of the current token */
     tok t;         /* current token */
     int depth, err, absdepth;
+    int trig;      /* inside a trigonometric function's argument: degrees become radians */
 } P;
 
 /* A growing list of nodes in the arena (answers may hold 5,000-element tuples or 300 x 300
@@ -145,6 +146,69 @@ static size_t brace_end(const char *s, size_t n, size_t i) {
     return 0;
 }
 
+/* ---- times of day ---- */
+
+/* An a.m. / p.m. marker at s[k] ("am", "p.m.", "PM", "\\text{ p.m.}", "\\mathrm{pm}"), after
+ * optional spaces: GT_AM / GT_PM and its end in *end, or 0. */
+static int ampm_at(const char *s, size_t n, size_t k, size_t *end) {
+    for (;;) { /* spaces: ' ', '~', \, \; \  */
+        if (k < n && (s[k] == ' ' || s[k] == '~')) k++;
+        else if (k + 1 < n && s[k] == '\\' && (s[k + 1] == ',' || s[k + 1] == ';' || s[k + 1] == ' ')) k += 2;
+        else break;
+    }
+    static const char *const wrap[] = {"\\text{", "\\mathrm{", "\\textrm{", "\\mbox{", "\\textnormal{", NULL};
+    for (int w = 0; wrap[w]; w++) {
+        size_t l = strlen(wrap[w]);
+        if (k + l > n || memcmp(s + k, wrap[w], l) != 0) continue;
+        size_t e, inner = k + l;
+        while (inner < n && s[inner] == ' ') inner++;
+        int m = ampm_at(s, n, inner, &e);
+        if (!m) return 0;
+        while (e < n && s[e] == ' ') e++;
+        if (e >= n || s[e] != '}') return 0;
+        *end = e + 1;
+        return m;
+    }
+    if (k >= n) return 0;
+    char c = (char)tolower((unsigned char)s[k]);
+    if (c != 'a' && c != 'p') return 0;
+    size_t i = k + 1;
+    if (i < n && s[i] == '.') i++;
+    if (i < n && s[i] == ' ' && s[i - 1] == '.') i++;
+    if (i >= n || tolower((unsigned char)s[i]) != 'm') return 0;
+    i++;
+    if (i < n && isalpha((unsigned char)s[i])) return 0;
+    if (i < n && s[i] == '.') i++;
+    *end = i;
+    return c == 'a' ? GT_AM : GT_PM;
+}
+
+/* A time of day at s[i] (see gtime_scan in grade_int.h); its end or 0. */
+size_t gtime_scan(const char *s, size_t n, size_t i, gtime *t) {
+    memset(t, 0, sizeof *t);
+    size_t k = i;
+    while (k < n && k < i + 2 && isdigit((unsigned char)s[k])) t->h = t->h * 10 + (s[k++] - '0');
+    if (k == i || (k < n && isdigit((unsigned char)s[k]))) return 0;
+    if (k + 2 < n && s[k] == ':' && isdigit((unsigned char)s[k + 1]) && isdigit((unsigned char)s[k + 2]) &&
+        !(k + 3 < n && isdigit((unsigned char)s[k + 3]))) {
+        t->colon = 1;
+        t->m = (s[k + 1] - '0') * 10 + (s[k + 2] - '0');
+        k += 3;
+        if (k + 2 < n && s[k] == ':' && isdigit((unsigned char)s[k + 1]) && isdigit((unsigned char)s[k + 2]) &&
+            !(k + 3 < n && isdigit((unsigned char)s[k + 3]))) {
+            t->secs = 1;
+            t->s = (s[k + 1] - '0') * 10 + (s[k + 2] - '0');
+            k += 3;
+        }
+    }
+    size_t e;
+    t->marker = ampm_at(s, n, k, &e);
+    if (t->marker) k = e;
+    if (t->m > 59 || t->s > 59) return 0;
+    if (t->marker ? (t->h < 1 || t->h > 12) : (!t->colon || t->h > 23)) return 0;
+    return k;
+}
+
 /* Read the token starting at i (after skipping space) into *t. */
 static void lex(const char *s, size_t n, size_t i, tok *t) {
     i = skip_space(s, n, i);
@@ -158,6 +222,14 @@ static void lex(const char *s, size_t n, size_t i, tok *t) {
     unsigned char c = (unsigned char)s[i];
     t->s = s + i;
     if (isdigit(c) || (c == '.' && i + 1 < n && isdigit((unsigned char)s[i + 1]))) {
+        gtime tm;
+        size_t te = isdigit(c) ? gtime_scan(s, n, i, &tm) : 0;
+        if (te) { /* 3:05, 15:05:30, 3:05 p.m., 3 pm */
+            t->kind = TK_TIME;
+            t->n = te - i;
+            t->end = te;
+            return;
+        }
         size_t j = i;
         while (j < n && isdigit((unsigned char)s[j])) j++;
         /* thousands groups separated by a thin space: 1\,000 or 1 000 */
@@ -612,7 +684,7 @@ static gnode *p_sum(P *p) {
 /* Can the current token start a factor of an implicit product? */
 static int starts_factor(P *p) {
     switch (p->t.kind) {
-    case TK_NUM: case TK_WORD: case TK_TEXT: case TK_BEGIN: return 1;
+    case TK_NUM: case TK_WORD: case TK_TEXT: case TK_BEGIN: case TK_TIME: return 1;
     case TK_CHAR:
         return p->t.ch == '(' || (p->t.ch == '[' && 0) || (p->t.ch == '|' && p->absdepth == 0) ||
                p->t.ch == '{';
@@ -720,6 +792,14 @@ static gnode *p_script(P *p) {
     LEAVE(p, p_primary(p));
 }
 
+/* a degree mark after a: dropped (90^\circ = 90), except in a trigonometric function's
+ * argument, where it turns degrees into radians (\sin 30^\circ = 1/2) */
+static gnode *degrees(P *p, gnode *a) {
+    if (!a || !p->trig) return a;
+    gnode *k = mk2(p, G_DIV, mk_const(p, GC_PI), mk_int(p, 180));
+    return mk2(p, G_MUL, a, k);
+}
+
 /* postfix operators: ! \% % and primes */
 static gnode *p_postfix(P *p, gnode *a) {
     for (;;) {
@@ -732,6 +812,7 @@ static gnode *p_postfix(P *p, gnode *a) {
             a = mk1(p, G_PCT, a);
         } else if (is_cmd(p, "circ") || is_cmd(p, "degree")) {
             adv(p);
+            a = degrees(p, a);
         } else {
             return a;
         }
@@ -744,7 +825,10 @@ static gnode *p_power(P *p) {
     gnode *a = p_postfix(p, p_primary(p));
     while (a && is_char(p, '^')) {
         adv(p);
-        if (eat_degree(p)) continue;
+        if (eat_degree(p)) {
+            a = degrees(p, a);
+            continue;
+        }
         gnode *e = p_script(p);
         a = p_postfix(p, mk2(p, G_POW, a, e));
     }
@@ -975,7 +1059,11 @@ static gnode *p_function(P *p, const char *name) {
         }
     }
     glist al;
-    if (!p_func_arg(p, &al)) LEAVE(p, NULL);
+    int trig = IN_LIST("|sin|cos|tan|sec|csc|cot|", name, strlen(name));
+    p->trig += trig;
+    gnode *arg0 = p_func_arg(p, &al);
+    p->trig -= trig;
+    if (!arg0) LEAVE(p, NULL);
     gnode **args = al.v;
     int na = al.n;
     char nm[16];
@@ -1000,9 +1088,65 @@ static gnode *p_function(P *p, const char *name) {
     LEAVE(p, f);
 }
 
+/* Skip the word before a condition: "\text{if }", "if", "for", "when". */
+static void skip_if_word(P *p) {
+    static const char *const w[] = {"if", "for", "when", "where", NULL};
+    if (p->t.kind != TK_TEXT && p->t.kind != TK_WORD) return;
+    const char *s = p->t.s;
+    size_t n = p->t.n;
+    while (n && s[0] == ' ') s++, n--;
+    while (n && (s[n - 1] == ' ' || s[n - 1] == ',')) n--;
+    for (int i = 0; w[i]; i++)
+        if (n == strlen(w[i]) && !memcmp(s, w[i], n)) {
+            adv(p);
+            return;
+        }
+}
+
+/* \begin{cases} rows \end{cases}: a system ("x = 1 \\ y = 2") is the set of its rows; a
+ * piecewise definition ("x & x > 0 \\ -x & \text{otherwise}") the set of (value, condition)
+ * pairs. */
+static gnode *p_cases(P *p) {
+    ENTER(p);
+    adv(p);
+    glist rows;
+    gl_init(&rows);
+    for (;;) {
+        if (p->t.kind == TK_ENDENV) {
+            adv(p);
+            break;
+        }
+        if (p->t.kind == TK_END) LEAVE(p, fail(p));
+        gnode *v = p_element(p);
+        if (!v) LEAVE(p, fail(p));
+        if (is_char(p, '&')) {
+            adv(p);
+            skip_if_word(p);
+            gnode *cond = p_element(p);
+            v = mk2(p, G_TUPLE, v, cond);
+        }
+        if (!v || gl_push(p->c, &rows, v)) LEAVE(p, fail(p));
+        if (p->t.kind == TK_ROWSEP) {
+            adv(p);
+            continue;
+        }
+        if (is_char(p, ',') || is_char(p, ';')) adv(p); /* "x = 1, \\" */
+        if (p->t.kind == TK_ROWSEP) adv(p);
+        else if (p->t.kind != TK_ENDENV) LEAVE(p, fail(p));
+    }
+    if (rows.n == 0) LEAVE(p, fail(p));
+    gnode *set = mk(p, G_SET, rows.n);
+    if (set) memcpy(set->kid, rows.v, sizeof(gnode *) * (size_t)rows.n);
+    LEAVE(p, set);
+}
+
 /* \begin{pmatrix} a & b \\ c & d \end{pmatrix} */
 static gnode *p_matrix(P *p) {
     ENTER(p);
+    if (tok_is(&p->t, "cases") || tok_is(&p->t, "dcases") || tok_is(&p->t, "rcases")) {
+        gnode *c = p_cases(p);
+        LEAVE(p, c);
+    }
     static const char *const envs[] = {"pmatrix", "bmatrix", "matrix", "vmatrix", "Bmatrix", "Vmatrix",
                                        "smallmatrix", "array", NULL};
     int ok = 0;
@@ -1187,10 +1331,35 @@ static int text_is_number(const char *s, size_t n) {
     return i == n && i > d;
 }
 
-/* \text{...}: a number, a letter (\mathrm e), or a text atom (letters and digits, lowercased) */
+/* A G_TIME node for the time of day at s[0..n) (whole, as gtime_scan reads it), or NULL. */
+static gnode *mk_time(P *p, const char *s, size_t n) {
+    gtime tm;
+    size_t i = 0;
+    while (i < n && s[i] == ' ') i++;
+    size_t e = gtime_scan(s, n, i, &tm);
+    while (e && e < n && (s[e] == ' ' || s[e] == '.')) e++;
+    if (!e || e != n) return NULL;
+    gnode *t = mk(p, G_TIME, 0);
+    if (!t) return NULL;
+    int h = tm.marker ? tm.h % 12 + (tm.marker == GT_PM ? 12 : 0) : tm.h;
+    t->base = h * 3600 + tm.m * 60 + tm.s;
+    t->op = (int16_t)tm.marker;
+    if (tm.secs) t->flags |= G_SECS;
+    /* as written, without the clock: 3:05 is 3/05 (a ratio), 3 pm is 3 */
+    t->num = !tm.colon ? gr_make(tm.h, 1) : !tm.secs && tm.m ? gr_make(tm.h, tm.m) : gr_bad();
+    t->dval = t->num.ok ? gr_double(t->num) : 0;
+    return t;
+}
+
+/* \text{...}: a number, a time, a letter (\mathrm e), or a text atom (letters and digits,
+ * lowercased) */
 static gnode *p_text(P *p) {
     tok t = p->t;
     adv(p);
+    if (t.n && t.n < 40 && isdigit((unsigned char)t.s[strspn(t.s, " ")])) { /* \text{3:05 p.m.} */
+        gnode *tm = mk_time(p, t.s, t.n);
+        if (tm) return tm;
+    }
     if (t.ch == 'o') { /* \operatorname{lcm}(..) */
         char *nm = lower_dup(p, t.s, t.n);
         if (!nm) return NULL;
@@ -1237,6 +1406,11 @@ static gnode *p_primary(P *p) {
     ENTER(p);
     tok t = p->t;
     switch (t.kind) {
+    case TK_TIME: {
+        adv(p);
+        gnode *tm = mk_time(p, t.s, t.n);
+        LEAVE(p, tm ? tm : fail(p));
+    }
     case TK_NUM: {
         adv(p);
         gnode *n;

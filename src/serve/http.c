@@ -194,6 +194,7 @@ static char *models_body(pd_server *s) {
     json_object_set_new(p, "seeds", json_true());
     json_object_set_new(p, "token_ids", json_true());
     json_object_set_new(p, "vocab_size", json_integer(s->cfg.vocab_size));
+    json_object_set_new(p, "max_n", json_integer(s->o.max_n));
     json_t *st = json_array();
     for (int i = 0; i < PD_N_STRATEGIES; i++) json_array_append_new(st, json_string(pd_strategy_name((pd_strategy)i)));
     json_object_set_new(p, "strategies", st);

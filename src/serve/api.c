@@ -464,7 +464,14 @@ int sv_parse(sv_kind kind, const char *body, size_t len, const sv_limits *lim, s
             if (json_object_get(o, "temperature")) r->cfg.temperature = (float)r->samp.temperature;
             if (json_object_get(o, "top_p")) r->cfg.top_p = (float)r->samp.top_p;
             if (r->has_seed) r->cfg.seed = r->seed;
-            if (read_ponder(p, r, lim, e)) goto out;
+            if (read_ponder(p, r, lim, e)) {
+                if (e->param[0] && strncmp(e->param, "ponder", 6)) { /* name the field inside the object */
+                    char in[sizeof e->param];
+                    snprintf(in, sizeof in, "%s", e->param);
+                    snprintf(e->param, sizeof e->param, "ponder.%.40s", in);
+                }
+                goto out;
+            }
             r->search = 1;
         } else if (r->search) {
             if (json_object_get(o, "temperature")) r->cfg.temperature = (float)r->samp.temperature;

@@ -483,39 +483,73 @@ static void scan_numbers(ex *x, nums *ns) {
  * fr ja ru sw te th zh) and a few more (ko pt it vi tr id). Each works like "answer": a
  * colon after it (":", "：", " :") makes it tier 100, else 200 (a value within 50 bytes).
  * Latin and Cyrillic words match in either case of their first letter. */
-static const char *const ANCHORS[] = {
-    "答案", "答え", "解答", "정답", "réponse", "antwort", "respuesta", "resposta", "risposta",
-    "\xd0\xbe\xd1\x82\xd0\xb2\xd0\xb5\xd1\x82", /* ответ */
-    "\xd0\x9e\xd1\x82\xd0\xb2\xd0\xb5\xd1\x82", /* Ответ */
-    "jibu", "উত্তর", "సమాధానం", "คำตอบ", "đáp án", "Đáp án", "cevap", "jawaban", NULL,
+static const struct {
+    const char *w;
+    unsigned char len;
+} ANCHORS[] = {
+#define A(w) {w, sizeof(w) - 1}
+    /* sorted by first byte: anchor_range() picks the entries of one byte */
+    A("antwort"), A("cevap"), A("jibu"), A("jawaban"), A("réponse"), A("respuesta"), A("resposta"),
+    A("risposta"), A("đáp án"), A("Đáp án"),
+    A("\xd0\xbe\xd1\x82\xd0\xb2\xd0\xb5\xd1\x82"), /* ответ */
+    A("\xd0\x9e\xd1\x82\xd0\xb2\xd0\xb5\xd1\x82"), /* Ответ */
+    A("উত্তর"), A("సమాధానం"), A("คำตอบ"), A("答案"), A("答え"), A("解答"), A("정답"),
+#undef A
 };
 
-/* Could an anchor start with byte c? (a cheap filter for the scan) */
-static int anchor_first(unsigned char c) {
-    switch (c | (c < 0x80 ? 32 : 0)) {
-    case 'a': case 'r': case 'j': case 'c': case 0xe7: case 0xe8: case 0xec: case 0xd0:
-    case 0xe0: case 0xc4: return 1;
+/* The ANCHORS entries [*lo, *hi) that start with the (lowercased) byte c; 0 when none. */
+static int anchor_range(unsigned char c, int *lo, int *hi) {
+    switch (c) {
+    case 'a': *lo = 0, *hi = 1; return 1;
+    case 'c': *lo = 1, *hi = 2; return 1;
+    case 'j': *lo = 2, *hi = 4; return 1;
+    case 'r': *lo = 4, *hi = 8; return 1;
+    case 0xc4: *lo = 8, *hi = 10; return 1;
+    case 0xd0: *lo = 10, *hi = 12; return 1;
+    case 0xe0: *lo = 12, *hi = 15; return 1;
+    case 0xe7: *lo = 15, *hi = 17; return 1;
+    case 0xe8: *lo = 17, *hi = 18; return 1;
+    case 0xec: *lo = 18, *hi = 19; return 1;
     default: return 0;
     }
 }
 
-/* Record the answer anchors (one pass; the last 64 are kept). */
+/* Record the answer anchors (one pass; the last 64 are kept). A byte is rejected by a
+ * switch on it, and a word compared only when its second byte matches too. */
 static void find_answers(ex *x) {
+    const char *s = x->s;
+    size_t n = x->n;
     x->nans = 0;
-    for (size_t i = 0; i + 4 <= x->n; i++) {
-        unsigned char c = (unsigned char)x->s[i];
-        if (!anchor_first(c)) continue;
+    /* pairs of bytes that may start an anchor: two table look-ups and one rarely taken
+     * branch per byte (first[c] & second[c2] is a bit the two bytes share) */
+    static const unsigned char first[256] = {
+        ['a'] = 1, ['A'] = 1, ['c'] = 2, ['C'] = 2, ['j'] = 4, ['J'] = 4, ['r'] = 8, ['R'] = 8,
+        [0xc4] = 16, [0xd0] = 16, [0xe0] = 16, [0xe7] = 16, [0xe8] = 16, [0xec] = 16,
+    };
+    static const unsigned char second[256] = {
+        ['n'] = 1, ['N'] = 1, ['e'] = 2 | 8, ['E'] = 2 | 8, ['i'] = 4 | 8, ['I'] = 4 | 8, ['a'] = 4, ['A'] = 4,
+        [0xc3] = 8, [0x90] = 16, [0x91] = 16, [0x9e] = 16, [0xa0] = 16, [0xa6] = 16, [0xa7] = 16,
+        [0xad] = 16, [0xb0] = 16, [0xb8] = 16, [0xbe] = 16,
+    };
+    for (size_t i = 0; i + 4 <= n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!(first[c] & second[(unsigned char)s[i + 1]])) continue;
+        unsigned char lc = c >= 'A' && c <= 'Z' ? (unsigned char)(c | 32) : c;
+        int lo, hi;
+        if (!anchor_range(lc, &lo, &hi)) continue;
+        unsigned char c2 = (unsigned char)s[i + 1];
+        if (c2 >= 'A' && c2 <= 'Z') c2 |= 32;
         anchor an = {0, 0, 0};
-        if ((c == 'a' || c == 'A') && ieq_at(x->s, x->n, i, "answer")) {
+        if (lc == 'a' && c2 == 'n' && ieq_at(s, n, i, "answer")) {
             an = (anchor){i, i + 6, 1};
         } else {
-            for (int k = 0; ANCHORS[k]; k++) {
-                size_t l = strlen(ANCHORS[k]);
-                if (i + l <= x->n && ieq_at(x->s, x->n, i, ANCHORS[k]) &&
-                    !(ALPHA(ANCHORS[k][0]) && i > 0 && ALPHA(x->s[i - 1]))) {
-                    an = (anchor){i, i + l, 0};
-                    break;
-                }
+            for (int k = lo; k < hi; k++) {
+                const char *w = ANCHORS[k].w;
+                size_t l = ANCHORS[k].len;
+                if ((unsigned char)w[1] != c2 || i + l > n || !ieq_at(s, n, i, w)) continue;
+                if (lc < 0x80 && i > 0 && ALPHA(s[i - 1])) continue; /* inside a word */
+                an = (anchor){i, i + l, 0};
+                break;
             }
         }
         if (!an.end) continue;

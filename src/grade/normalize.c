@@ -348,14 +348,17 @@ char *gnorm_latex(garena *a, const char *s0, size_t n0, int boxed_last) {
         s = bx;
         n = strlen(bx);
     }
-    int has_matrix = memmem(s, n, "matrix", 6) != NULL || memmem(s, n, "{array}", 7) != NULL ||
-                     memmem(s, n, "cases}", 6) != NULL;
+    int has_matrix = -1; /* found out when first needed */
     /* output is at most 2 bytes per input byte ("%" -> "\%") */
     char *o = ga_alloc(a, 2 * n + 8);
     if (!o) return NULL;
     size_t w = 0;
     for (size_t i = 0; i < n;) {
         char c = s[i];
+        if (c == '\\' && i + 1 < n && s[i + 1] == '\\' && i + 2 < n && isalpha((unsigned char)s[i + 2]) &&
+            has_matrix < 0)
+            has_matrix = memmem(s, n, "matrix", 6) != NULL || memmem(s, n, "{array}", 7) != NULL ||
+                         memmem(s, n, "cases}", 6) != NULL;
         if (c == '\\' && i + 1 < n && s[i + 1] == '\\' && i + 2 < n && isalpha((unsigned char)s[i + 2]) &&
             !has_matrix) {
             i++; /* "\\frac" -> "\frac" */

@@ -434,7 +434,7 @@ static void t_pooling(void) {
     size_t n = 0, *pos = NULL;
     CHECK(pd_prm_render(p, "What is 2 + 3?", steps, 3, &ids, &n, &pos, &err) == 0);
     pd_buf b = {0};
-    pd_buf_puts(&b, "{\"model\": \"rlhflow\", \"input\": [[");
+    pd_buf_puts(&b, "{\"model\": \"qwen2-prm\", \"input\": [[");
     for (size_t i = 0; i < n; i++) pd_buf_printf(&b, "%s%d", i ? "," : "", (int)ids[i]);
     pd_buf_puts(&b, "]]}");
     long st;

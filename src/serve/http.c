@@ -200,6 +200,14 @@ static char *models_body(pd_server *s) {
     json_object_set_new(p, "strategies", st);
     json_object_set_new(m, "ponder", p);
     json_array_append_new(d, m);
+    if (s->prm_m) { /* the PRM, for /pooling */
+        json_t *pm = json_object();
+        json_object_set_new(pm, "id", json_string(s->prm_name));
+        json_object_set_new(pm, "object", json_string("model"));
+        json_object_set_new(pm, "created", json_integer((json_int_t)time(NULL)));
+        json_object_set_new(pm, "owned_by", json_string("ponder"));
+        json_array_append_new(d, pm);
+    }
     json_object_set_new(o, "object", json_string("list"));
     json_object_set_new(o, "data", d);
     char *b = json_dumps(o, JSON_COMPACT);
@@ -325,8 +333,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     sv_job *j = calloc(1, sizeof *j);
     if (!j) return MHD_NO;
     j->t0 = t0;
-    sv_limits lim = {s->model_name, s->o.max_n, s->o.max_tokens, (size_t)s->cfg.max_positions + 1};
     sv_kind kind = route == R_COMPL ? SV_COMPLETION : route == R_CHAT ? SV_CHAT : SV_POOLING;
+    sv_limits lim = {kind == SV_POOLING && s->prm_m ? s->prm_name : s->model_name, s->o.max_n, s->o.max_tokens,
+                     (size_t)s->cfg.max_positions + 1};
     if (sv_parse(kind, cn->body.data, cn->body.len, &lim, &j->req, &e)) {
         free(j);
         return send_err(s, c, route, &e, t0);

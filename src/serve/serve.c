@@ -56,6 +56,7 @@ int pd_serve_start(pd_server **out, const pd_serve_opts *o, pd_error *err) {
     pthread_cond_init(&s->done_cv, NULL);
     if (o->model_name && *o->model_name) snprintf(s->model_name, sizeof s->model_name, "%s", o->model_name);
     else if (s->policy_spec) default_name(s->policy_spec, s->model_name, sizeof s->model_name);
+    if (s->prm_spec) default_name(s->prm_spec, s->prm_name, sizeof s->prm_name);
     int rc = !s->policy_spec || !s->host || (o->prm && *o->prm && !s->prm_spec) ? pd_err_set(err, PD_ENOMEM, "out of memory") : 0;
     if (!rc) rc = sv_engine_open(s, err);
     if (!rc) rc = sv_engine_start(s, err);

@@ -149,6 +149,7 @@ typedef struct sv_metrics {
 struct pd_server {
     pd_serve_opts o;
     char model_name[256];
+    char prm_name[256];            /* the PRM's name (/pooling) */
     char *policy_spec, *prm_spec, *host;
     pd_backend_opts bopts;
     /* models (the engine thread's) */

@@ -120,8 +120,7 @@ int rh_split_spec(const char *spec, char **bases, int max, char **model, pd_erro
             memcpy(bases[n], p, l);
             bases[n++][l] = 0;
         }
-        p += l + (comma ? 1 : 0);
-        if (comma) p = comma + 1;
+        p = comma ? comma + 1 : end;
     }
     if (!n) {
         free(*model);

@@ -1,0 +1,43 @@
+/* fuzz_remote_response.c — libFuzzer target for the remote backends' parsers of server
+ * answers (src/backend/remote_parse.c): /v1/completions, /v1/models and /pooling bodies, and
+ * the endpoint spec splitter. The first byte picks the parser. */
+#include "backend/remote_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size < 1) return 0;
+    const char *body = (const char *)data + 1;
+    size_t len = size - 1;
+    char why[256];
+    switch (data[0] % 4) {
+    case 0: {
+        rp_completion c;
+        if (!rp_parse_completion(body, len, data[0] / 4 % 3, &c, why, sizeof why)) rp_completion_free(&c);
+        break;
+    }
+    case 1: {
+        rp_models m;
+        if (!rp_parse_models(body, len, &m, why, sizeof why)) rp_models_free(&m);
+        break;
+    }
+    case 2: {
+        rp_pooling p;
+        if (!rp_parse_pooling(body, len, data[0] / 4 % 3, &p, why, sizeof why)) rp_pooling_free(&p);
+        break;
+    }
+    default: {
+        char *s = malloc(len + 1), *bases[8], *model = NULL;
+        if (!s) return 0;
+        memcpy(s, body, len);
+        s[len] = 0;
+        pd_error err = {0};
+        int n = rh_split_spec(s, bases, 8, &model, &err);
+        for (int i = 0; i < n; i++) free(bases[i]);
+        free(model);
+        free(s);
+    }
+    }
+    return 0;
+}

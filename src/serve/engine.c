@@ -654,7 +654,7 @@ static int decode_step(pd_server *s, sv_job **jobs, size_t n, pd_error *err) {
     size_t ns = 0;
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++)
-        for (int k = 0; k < jobs[i]->n_seqs && !rc; k++) {
+        for (int k = 0; k < jobs[i]->n_seqs && !rc && !jobs[i]->fin; k++) {
             sv_seq *q = &jobs[i]->seqs[k];
             if (q->fin) continue;
             if ((rc = seq_step(s, q, err))) break;
@@ -666,6 +666,7 @@ static int decode_step(pd_server *s, sv_job **jobs, size_t n, pd_error *err) {
     for (size_t i = 0; i < n; i++) {
         sv_job *j = jobs[i];
         int live = 0;
+        if (j->fin) continue;
         for (int k = 0; k < j->n_seqs; k++) {
             sv_seq *q = &j->seqs[k];
             if (j->req.stream) {
@@ -956,8 +957,18 @@ static int round_once(pd_server *s, sv_job **live, size_t n, pd_error *err) {
     if (!rc && nn) rc = admit_gen(s, gen_new, nn, err);
     for (size_t i = 0; i < nn && !rc; i++)
         if (!gen_new[i]->fin) gen[ng++] = gen_new[i];
-    if (!rc && ng) rc = decode_step(s, gen, ng, err);
+    /* completions take decoding steps for about as long as the last search round took, so
+     * that searches in flight do not slow them to one token per round */
+    double t0 = pd_now();
+    for (int steps = 0; !rc && ng && steps < 256; steps++) {
+        rc = decode_step(s, gen, ng, err);
+        size_t live = 0;
+        for (size_t i = 0; i < ng; i++) live += !gen[i]->fin;
+        if (!live || !nsr || pd_now() - t0 >= s->search_round_s) break;
+    }
+    t0 = pd_now();
     if (!rc && nsr) rc = search_round(s, srch, nsr, err);
+    if (nsr) s->search_round_s = pd_now() - t0;
     free(gen_new);
     free(gen);
     free(srch);

@@ -164,6 +164,7 @@ struct pd_server {
     pd_tokenizer *prm_tok;
     int32_t prm_tag;
     void *cache;                   /* the prefix cache (engine.c) */
+    double search_round_s;         /* how long the last round of searches took (engine.c) */
     /* threads */
     pthread_t engine;
     int engine_started;

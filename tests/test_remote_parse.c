@@ -26,7 +26,8 @@ static void t_completion_shapes(void) {
                          " \"logprobs\": {\"content\": [{\"id\": 3, \"token\": \"+\", \"logprob\": -0.1, \"top_logprobs\": ["
                          "{\"id\": 3, \"token\": \"+\", \"logprob\": -0.1}, {\"id\": 4, \"token\": \"-\", \"logprob\": -2.3}]}]}}]}";
     CHECK_MSG(rp_parse_completion(sglang, strlen(sglang), 1, &c, why, sizeof why) == 0, "%s", why);
-    CHECK(c.c[0].stop_kind == 2 && c.c[0].stop_id == 151645 && !c.c[0].has_ids);
+    CHECK(c.c[0].stop_kind == 2 && c.c[0].stop_id == 151645);
+    CHECK(c.c[0].has_ids && c.c[0].n_ids == 1 && c.c[0].ids[0] == 3); /* llama-server: ids from its logprobs */
     CHECK(c.c[0].n_top == 2 && c.c[0].top[1].id == 4);
     rp_completion_free(&c);
     /* refused: wrong count, garbage, an error answer (its message kept), bad ids, repeated indices */

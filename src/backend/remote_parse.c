@@ -247,6 +247,19 @@ int rp_parse_completion(const char *body, size_t len, size_t want_n, rp_completi
         if (!is_int_array(ids)) ids = json_object_get(c, "tokens");
         if (is_int_array(ids) && read_ids(ids, x, why, cap)) goto out_seen;
         if (read_logprobs(json_object_get(c, "logprobs"), x, why, cap)) goto out_seen;
+        /* llama-server's OpenAI layout has no ids, but its logprobs list each sampled token's id */
+        json_t *lc = json_object_get(json_object_get(c, "logprobs"), "content");
+        if (!x->has_ids && json_is_array(lc) && json_array_size(lc) && json_array_size(lc) <= MAX_IDS) {
+            size_t nl = json_array_size(lc), k = 0;
+            int32_t *ids = malloc(nl * sizeof *ids);
+            for (; ids && k < nl; k++) {
+                json_t *id = json_object_get(json_array_get(lc, k), "id");
+                if (!json_is_integer(id) || json_integer_value(id) < 0 || json_integer_value(id) > INT32_MAX) break;
+                ids[k] = (int32_t)json_integer_value(id);
+            }
+            if (ids && k == nl) x->ids = ids, x->n_ids = nl, x->has_ids = 1;
+            else free(ids);
+        }
     }
     json_t *u = json_object_get(o, "usage");
     if (json_is_object(u)) {

@@ -376,7 +376,10 @@ static char *request_body(const rpol *c, const pd_expand_req *r, const int32_t *
     }
     json_object_set_new(o, "skip_special_tokens", json_true());
     json_object_set_new(o, "return_token_ids", json_true());
-    if (c->kind == RP_SRV_LLAMACPP) json_object_set_new(o, "return_tokens", json_true());
+    if (c->kind == RP_SRV_LLAMACPP) { /* its OpenAI layout returns ids only inside logprobs */
+        json_object_set_new(o, "return_tokens", json_true());
+        json_object_set_new(o, "logprobs", json_integer(1));
+    }
     char *b = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return b;

@@ -490,7 +490,7 @@ json_t *pd_eval_summary_json(const pd_eval_report *rep, const json_t *c, int wit
     json_object_set_new(s, "problems", json_integer((json_int_t)rep->n_problems));
     json_object_set_new(s, "skipped_lines", json_integer((json_int_t)rep->n_skipped));
     json_t *sk = json_object_get(c, "dataset_skipped");
-    json_object_set(s, "skipped", sk ? sk : json_array());
+    json_object_set_new(s, "skipped", sk ? json_incref(sk) : json_array());
     json_object_set(s, "shard", json_object_get(c, "shard"));
     json_object_set_new(s, "searches", json_integer((json_int_t)rep->n_jobs));
     json_object_set_new(s, "done", json_integer((json_int_t)rep->n_done));

@@ -216,6 +216,7 @@ int cmd_demo(int argc, char **argv) {
     long problems = 200;
     uint64_t seed = 1;
     const char *out = "runs/demo", *models = "models";
+    int models_given = 0;
     int ns[PD_EVAL_MAX_N] = {1, 2, 4, 8, 16}, n_ns = 5;
     pd_backend_opts bo;
     pd_backend_opts_default(&bo);
@@ -249,6 +250,7 @@ int cmd_demo(int argc, char **argv) {
             out = val;
         } else if (!strcmp(name, "models")) {
             models = val;
+            models_given = 1;
         } else if (!strcmp(name, "threads")) {
             if (pd_backend_opts_set(&bo, name, val, &err)) return cli_fail_err("demo", &err);
         } else if (!strcmp(name, "beam-width")) {
@@ -263,6 +265,15 @@ int cmd_demo(int argc, char **argv) {
     snprintf(small, sizeof small, "%s/arith-small", models);
     snprintf(large, sizeof large, "%s/arith-large", models);
     snprintf(prm, sizeof prm, "%s/arith-prm", models);
+    if (!models_given && (!pd_dir_exists(small) || !pd_dir_exists(large) || !pd_dir_exists(prm))) {
+        /* a checkout without the trained models (or not run from its root): say so, and show
+         * the strategies on the simulated backend rather than nothing */
+        fprintf(stderr, "ponder demo: the trained models are not in '%s' (arith-small, arith-large, arith-prm); "
+                        "running the simulated backend instead (`ponder demo --sim`)\n",
+                models);
+        char *sim_argv[] = {argv[0], (char *)"--sim", NULL};
+        return cmd_demo_sim(2, sim_argv);
+    }
     if (!pd_dir_exists(small) || !pd_dir_exists(large) || !pd_dir_exists(prm))
         return cli_fail("demo", "the trained models are not in '%s' (arith-small, arith-large, arith-prm): run from the "
                                 "repository root or give --models DIR; `ponder demo --sim` runs the simulated backend",

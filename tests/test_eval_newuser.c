@@ -140,6 +140,7 @@ static void t_backend_named(void) {
     CHECK_STR(json_string_value(json_object_get(json_object_get(s, "backend"), "prm")), "sim");
     json_decref(s);
     CHECK_STR(pd_eval_backend_kind("http://gpu:8000/v1"), "remote");
+    CHECK_STR(pd_eval_backend_kind("logprob+http://gpu:8000/v1#RLHFlow/x"), "remote");
     CHECK_STR(pd_eval_backend_kind("Qwen/Qwen2.5-0.5B-Instruct"), "local");
     CHECK_STR(pd_eval_backend_kind("sim"), "sim");
 }

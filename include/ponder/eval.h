@@ -115,7 +115,8 @@ int pd_eval_run(const pd_policy *pol, const pd_verifier *ver, const pd_dataset *
                 const pd_eval_opts *o, pd_eval_report *rep, pd_error *err);
 void pd_eval_report_free(pd_eval_report *rep);
 
-/* "sim", "remote" (http:// or https://) or "local" (a model directory or repo id). */
+/* "sim", "remote" (a URL: http://..., logprob+http://...) or "local" (a model directory or
+ * repo id). */
 const char *pd_eval_backend_kind(const char *spec);
 
 /* Print the accuracy-vs-N table (naive / weighted / maj at k = N, and mean tokens per
@@ -150,7 +151,7 @@ void pd_eval_saved_free(pd_eval_saved *s);
 
 /* One (model, strategy, selection, N, level) result. */
 typedef struct pd_report_row {
-    char model[64];           /* e.g. "arith-small" */
+    char model[64];           /* e.g. "arith-small", or a run's label */
     char strategy[32];        /* "greedy", "best_of_n", "beam_search", "dvts" */
     char selection[16];       /* "maj", "weighted", "naive" or "" */
     int n;                    /* budget N */
@@ -159,16 +160,48 @@ typedef struct pd_report_row {
     double accuracy;          /* 0..1 */
     double flops_per_problem; /* policy + PRM (the PRM only where the selection uses it) */
     double wall_s;            /* wall time of the run that produced the row */
+    double accuracy_sd;       /* standard deviation over seeds (0: one seed) */
+    double seconds_per_problem; /* backend seconds per problem, policy + PRM as for FLOPs
+                                 * (0: not measured) */
 } pd_report_row;
 
 /* {"title": ..., "rows": [{model, strategy, selection, n, level ("all" or a number),
- * problems, accuracy, flops_per_problem, wall_s}, ...]} */
+ * problems, accuracy, flops_per_problem, wall_s[, accuracy_sd, seconds_per_problem]}, ...]} */
 int pd_report_write_json(const char *path, const pd_report_row *rows, size_t n, const char *title, pd_error *err);
 /* A self-contained HTML page: intro text, an SVG plot of accuracy against FLOPs per problem
  * (log scale; one line per model x strategy x selection through its budgets), and a table
  * of the overall rows with per-level accuracy columns. */
 int pd_report_write_html(const char *path, const char *title, const char *intro, const pd_report_row *rows, size_t n,
                          pd_error *err);
+
+/* Append the rows of an evaluation (rep) labelled `model` to *rows (*n rows, *cap capacity;
+ * grown with pd_grow): one per strategy x selection (bit s of sel_mask: pd_select s) x N,
+ * overall (level 0) and per level present. */
+int pd_report_rows_from_eval(const pd_eval_report *rep, const char *model, unsigned sel_mask, pd_report_row **rows,
+                             size_t *n, size_t *cap, pd_error *err);
+
+/* A reference line drawn across the accuracy plots ("Llama-3.1-8B greedy" at 0.52). */
+typedef struct pd_report_baseline {
+    char label[96];
+    double accuracy;
+} pd_report_baseline;
+/* Parse "LABEL=0.52" or "LABEL=52%". Returns 0 or PD_EINVAL with a message. */
+int pd_report_baseline_parse(const char *s, pd_report_baseline *b, pd_error *err);
+
+/* The report page (`ponder report`): one self-contained HTML file, no script and no network,
+ * with SVG plots drawn by ponder: accuracy against N (log scale), against FLOPs per problem,
+ * against backend seconds per problem (when measured), per difficulty level (one small plot
+ * of accuracy against N per level), every (model, strategy, selection) a series (runs
+ * overlaid: colour per strategy and selection, dash per run; whiskers: spread over seeds),
+ * baselines as dashed horizontal lines; then a table of the overall rows. Each plot is an
+ * <svg class="plot" id="..."> with <g class="axis x">, <g class="axis y">, marks
+ * (class="mark") and series (class="series"). */
+int pd_report_write_page(const char *path, const char *title, const char *intro, const pd_report_row *rows, size_t n,
+                         const pd_report_baseline *baselines, size_t n_baselines, pd_error *err);
+
+/* The tallies of a run directory (config.json, results.jsonl, timing.jsonl; a torn last line
+ * left out), without writing anything. */
+int pd_eval_load(const char *dir, pd_eval_report *rep, pd_error *err);
 
 #ifdef __cplusplus
 }

@@ -47,7 +47,7 @@ void pd_eval_opts_default(pd_eval_opts *o) {
 
 const char *pd_eval_backend_kind(const char *spec) {
     if (!spec || !strcmp(spec, "sim")) return "sim";
-    if (!strncmp(spec, "http://", 7) || !strncmp(spec, "https://", 8)) return "remote";
+    if (strstr(spec, "://")) return "remote"; /* http(s)://..., logprob+http://..., vllm-pooling+http://... */
     return "local";
 }
 

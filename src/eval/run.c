@@ -703,6 +703,16 @@ static int tally_dir(const char *dir, const json_t *config, pd_eval_report *rep,
     return rc;
 }
 
+int pd_eval_load(const char *dir, pd_eval_report *rep, pd_error *err) {
+    json_t *c = load_config(dir, err);
+    if (!c) return err ? err->code : PD_EFORMAT;
+    size_t torn = 0;
+    int rc = tally_dir(dir, c, rep, &torn, err);
+    if (!rc) rep->torn_bytes = torn;
+    json_decref(c);
+    return rc;
+}
+
 int pd_eval_summarize(const char *dir, pd_eval_report *rep_out, pd_error *err) {
     json_t *c = load_config(dir, err);
     if (!c) return err ? err->code : PD_EFORMAT;

@@ -6,7 +6,7 @@
  *   long       5,000-element tuples and sets, 300 x 300 matrices are read whole, and the
  *              extracted answer is never cut.
  *
- * Every check here failed before the fix it guards (the old parser gave up after about nine
+ * Each test here failed before the fix it guards (the old parser gave up after about nine
  * brackets and graded an inner fraction; numbers past 128 bits went through doubles; lists
  * stopped at 256 elements and matrices at 64 entries). */
 #include "ponder.h"

@@ -331,10 +331,11 @@ static void t_cli(void) {
     if (!p) return;
     char line[1024];
     int n = 0;
-    const char *want[] = {"{\"equal\": true, \"pred_answer\": \"\\\\frac{1}{2}\", \"gold_answer\": \"0.5\"}",
-                          "{\"error\":", "{\"equal\": false, \"pred_answer\": \"3\", \"gold_answer\": \"4\"}",
+    const char *want[] = {"{\"equal\": true, \"pred_answer\": \"\\\\frac{1}{2}\", \"gold_answer\": \"0.5\", \"pred_parsed\": true, "
+                          "\"gold_parsed\": true}",
+                          "{\"error\":", "{\"equal\": false, \"pred_answer\": \"3\", \"gold_answer\": \"4\",",
                           "{\"error\": \"line 4:", "{\"error\": \"line 5:",
-                          "{\"equal\": true, \"pred_answer\": \"7\", \"gold_answer\": \"7\"}"};
+                          "{\"equal\": true, \"pred_answer\": \"7\", \"gold_answer\": \"7\","};
     while (fgets(line, sizeof line, p)) {
         line[strcspn(line, "\n")] = 0;
         if (n < 6) CHECK_MSG(!strncmp(line, want[n], strlen(want[n])), "line %d: %s", n + 1, line);
@@ -346,6 +347,21 @@ static void t_cli(void) {
     CHECK_EQ_INT(system(cmd), 0);
     snprintf(cmd, sizeof cmd, "%s grade --bogus < /dev/null 2> /dev/null", bin);
     CHECK(system(cmd) != 0);
+    /* --rel-tol and --mode reach the grader */
+    f = fopen("build/tmp/test_grade/opt.jsonl", "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    fputs("{\"pred\": \"so the answer is 6.283\", \"gold\": \"2\\\\pi\"}\n", f);
+    fclose(f);
+    const char *modes[][2] = {{"", "\"equal\": false"}, {"--rel-tol 0.001", "\"equal\": true"}};
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof cmd, "%s grade %s < build/tmp/test_grade/opt.jsonl", bin, modes[k][0]);
+        p = popen(cmd, "r");
+        CHECK(p && fgets(line, sizeof line, p) && strstr(line, modes[k][1]));
+        if (p) pclose(p);
+    }
+    snprintf(cmd, sizeof cmd, "%s grade --mode mcq < /dev/null && ! %s grade --mode x < /dev/null 2> /dev/null", bin, bin);
+    CHECK_EQ_INT(system(cmd), 0);
 }
 
 int main(void) {

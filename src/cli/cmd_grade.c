@@ -18,7 +18,9 @@ static void usage(FILE *f) {
             "\n"
             "Reads one JSON object per line with \"pred\" (model text or a bare answer) and \"gold\"\n"
             "(reference answer), writes one line per input line:\n"
-            "  {\"equal\": true|false, \"pred_answer\": \"...\", \"gold_answer\": \"...\"}\n"
+            "  {\"equal\": true|false, \"pred_answer\": \"...\", \"gold_answer\": \"...\",\n"
+            "   \"pred_parsed\": true|false, \"gold_parsed\": true|false}\n"
+            "(parsed false: the answer could not be read as math and was compared as text)\n"
             "or {\"error\": \"...\"} for a line it cannot read.\n"
             "\n"
             "options:\n"
@@ -32,6 +34,10 @@ static void usage(FILE *f) {
             "  --set-relation        a relation prediction may equal a set gold\n"
             "  --integer             integer answers only (AIME, GSM8K); also per line \"integer\": true\n"
             "  --keep-think          read <think>...</think> blocks too\n"
+            "  --rel-tol R           a decimal answer equals a closed form within relative tolerance R\n"
+            "                        (6.283 vs 2\\pi; off by default, as Math-Verify)\n"
+            "  --mode M              auto (a letter gold with option text is multiple choice), mcq\n"
+            "                        (every gold is a choice letter) or math (never)\n"
             "  --math-verify         extract both sides like Math-Verify (no bare-answer reading,\n"
             "                        <think> kept)\n"
             "  --help                this text\n");
@@ -78,6 +84,19 @@ int cmd_grade(int argc, char **argv) {
             o.set_relation = 1;
         } else if (!strcmp(a, "--integer")) {
             o.integer_only = 1;
+        } else if (!strcmp(a, "--rel-tol")) {
+            const char *v = i + 1 < argc ? argv[++i] : NULL;
+            char *end;
+            double r = v ? strtod(v, &end) : -1;
+            if (!v || !*v || *end || !(r >= 0 && r <= 1))
+                return cli_fail("grade", "--rel-tol needs a number from 0 to 1");
+            o.rel_tol = r;
+        } else if (!strcmp(a, "--mode")) {
+            const char *v = i + 1 < argc ? argv[++i] : "";
+            if (!strcmp(v, "auto")) o.mode = PD_GRADE_AUTO;
+            else if (!strcmp(v, "mcq")) o.mode = PD_GRADE_MCQ;
+            else if (!strcmp(v, "math")) o.mode = PD_GRADE_MATH;
+            else return cli_fail("grade", "--mode needs auto, mcq or math");
         } else if (!strcmp(a, "--keep-think")) {
             o.skip_think = 0;
         } else if (!strcmp(a, "--math-verify")) {
@@ -116,6 +135,8 @@ int cmd_grade(int argc, char **argv) {
                 pd_buf_json_str(&out, r.pred_answer, strlen(r.pred_answer));
                 pd_buf_puts(&out, ", \"gold_answer\": ");
                 pd_buf_json_str(&out, r.gold_answer, strlen(r.gold_answer));
+                pd_buf_printf(&out, ", \"pred_parsed\": %s, \"gold_parsed\": %s", r.pred_parsed ? "true" : "false",
+                              r.gold_parsed ? "true" : "false");
                 if (want_key) {
                     char *kp = pd_grade_key(r.pred_answer), *kg = pd_grade_key(r.gold_answer);
                     pd_buf_puts(&out, ", \"pred_key\": ");

@@ -199,6 +199,85 @@ int pd_report_baseline_parse(const char *s, pd_report_baseline *b, pd_error *err
 int pd_report_write_page(const char *path, const char *title, const char *intro, const pd_report_row *rows, size_t n,
                          const pd_report_baseline *baselines, size_t n_baselines, pd_error *err);
 
+/* ---- compute-optimal planning (src/eval/plan.c; docs/EVAL.md) ---- */
+
+/* How problems are binned by difficulty. */
+typedef enum pd_plan_bins {
+    PD_BINS_ORACLE_QUINTILE = 0, /* quintiles of the policy's pass@1 (reads the answers) */
+    PD_BINS_ORACLE_ABS,          /* pass@1 < 10%, < 50%, >= 50% (Liu et al.) */
+    PD_BINS_PRM,                 /* quintiles of a probe's mean PRM score (usable at inference) */
+    PD_BINS_AGREEMENT,           /* quintiles of a probe's answer agreement (usable at inference) */
+} pd_plan_bins;
+const char *pd_plan_bins_name(pd_plan_bins b);
+
+typedef struct pd_plan_opts {
+    int probe_samples;   /* P: best-of-N samples the probe draws (4) */
+    pd_plan_bins probe;  /* the plan file's bins: PD_BINS_PRM (default) or PD_BINS_AGREEMENT */
+    int n_bins;          /* quantile bins (5) */
+    double tolerance;    /* a cheaper option within this accuracy of the best is chosen (0) */
+    double ac_threshold; /* adaptive consistency, vote rule: stop at P(leader stays ahead) >= (0.95) */
+    double ac_prm_share; /* PRM rule: stop when the leader holds this share of the score mass (0.8) */
+    int ac_min;          /* never stop before this many samples (3) */
+    int curve;           /* pd_plan_print: print the whole frontier curve too (0) */
+} pd_plan_opts;
+void pd_plan_opts_default(pd_plan_opts *o);
+
+/* One budget (the largest N a bin may use), measured on held-out problems (2-fold
+ * cross-validation): the best single option, and the compute-optimal choice per bin for each
+ * way of binning (pd_plan_bins order); FLOPs are means per problem, with the probe's for the
+ * predicted bins. */
+typedef struct pd_plan_point {
+    int n;
+    char fixed[96];      /* the best fixed option chosen on the first training fold */
+    double fixed_acc, fixed_flops;
+    double acc[4], flops[4];
+} pd_plan_point;
+
+/* Adaptive consistency at a best-of-N budget N: [0] the vote rule against maj@N, [1] the PRM
+ * rule against weighted@N; accuracy, mean samples, mean FLOPs (full and adaptive). */
+typedef struct pd_plan_ac {
+    int n;
+    size_t problems;
+    double full_acc[2], ada_acc[2], samples[2], flops_full[2], flops_ada[2];
+} pd_plan_ac;
+
+/* A point of the compute-optimal frontier: per bin, the option maximising accuracy minus
+ * lambda x FLOPs (fitted on the training fold), measured on the held-out fold. */
+typedef struct pd_plan_front {
+    double lambda;
+    double acc[4], flops[4]; /* per way of binning */
+} pd_plan_front;
+
+/* A fixed option over every problem (no fitting). */
+typedef struct pd_plan_fixed {
+    char label[96];
+    double acc, flops;
+    int pareto;          /* no other option is as accurate for fewer FLOPs */
+} pd_plan_fixed;
+
+typedef struct pd_plan_result {
+    size_t n_problems;   /* problems x seeds with every option's result */
+    size_t n_dropped;    /* those without */
+    size_t n_options;
+    pd_plan_point *points;
+    size_t n_points;
+    pd_plan_ac *ac;
+    size_t n_ac;
+    pd_plan_front *front;
+    size_t n_front;
+    pd_plan_fixed *fixed;
+    size_t n_fixed;
+} pd_plan_result;
+
+/* Read the runs dirs[0..n) (one dataset: their problems and seeds are matched by id), measure
+ * the compute-optimal choice against the best fixed option with 2-fold cross-validation and
+ * adaptive consistency, and write the plan (predicted bins fitted on every problem) to
+ * plan_path when it is not NULL. Free *res with pd_plan_result_free. */
+int pd_plan_make(const char *const *dirs, size_t n_dirs, const pd_plan_opts *o, const char *plan_path,
+                 pd_plan_result *res, pd_error *err);
+void pd_plan_result_free(pd_plan_result *r);
+void pd_plan_print(const pd_plan_result *r, const pd_plan_opts *o, FILE *f);
+
 /* The tallies of a run directory (config.json, results.jsonl, timing.jsonl; a torn last line
  * left out), without writing anything. */
 int pd_eval_load(const char *dir, pd_eval_report *rep, pd_error *err);

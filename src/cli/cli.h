@@ -14,6 +14,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_summarize(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
 int cmd_solve(int argc, char **argv);
 int cmd_grade(int argc, char **argv);
 int cmd_score(int argc, char **argv);

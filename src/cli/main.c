@@ -14,6 +14,7 @@ static const struct {
     {"eval", cmd_eval, "evaluate strategies x budgets on a dataset into a resumable run directory"},
     {"summarize", cmd_summarize, "rebuild a run's summary.json from its results.jsonl"},
     {"merge", cmd_merge, "join the shards of a run (eval --shard I/K) into one run directory"},
+    {"plan", cmd_plan, "compute-optimal strategy per difficulty bin and budget (cross-validated); adaptive consistency"},
     {"report", cmd_report, "report.html: SVG plots of accuracy against N, FLOPs, time, level; runs overlaid"},
     {"data", cmd_data, "generate datasets (`ponder data arith`)"},
     {"score", cmd_score, "score solution steps with a process reward model (JSONL on stdin)"},

@@ -304,6 +304,7 @@ static json_t *result_json(const run_ctx *x, const pd_sched_job *jb, size_t dsi,
         json_object_set_new(jc, "answer", c->answer ? pd_eval_jstr(c->answer) : json_null());
         json_object_set_new(jc, "correct", json_boolean(c->answer && pd_grade_equal(c->answer, gold)));
         json_object_set_new(jc, "status", json_string(status_name(c->status)));
+        json_object_set_new(jc, "tokens", json_integer((json_int_t)c->n_tokens));
         json_array_append_new(comps, jc);
     }
     json_object_set_new(o, "completions", comps);

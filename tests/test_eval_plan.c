@@ -1,0 +1,197 @@
+/* test_eval_plan.c — `ponder plan` on a run whose answer is known: 40 problems, half easy
+ * (every best-of-N sample right, one answer, high PRM scores), half hard (every sample wrong,
+ * all answers different, low scores); beam search is right on all of them and costs more.
+ * The compute-optimal plan must send easy problems to the cheapest best-of-N option and hard
+ * ones to beam search, keep every problem right on the held-out folds, and cost what that
+ * costs (probe included for the predicted bins); adaptive consistency must stop exactly where
+ * its rules say. Also: a run on the sim end to end through the CLI. */
+#include "test.h"
+#include "ponder.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <sys/wait.h>
+
+#define DIR "build/tmp/test_eval_plan"
+
+static char out[65536];
+
+static int run(const char *cmd) {
+    char full[8192];
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    if (!p) return -1;
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = 0;
+    char sink[4096];
+    while (fread(sink, 1, sizeof sink, p) > 0) {
+    }
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A results line: strategy st at N n for problem i; ok: every selection right; samples'
+ * answers (NULL: "w<j>" per sample j, all different) and score. */
+static void put_line(FILE *f, const char *st, int n, int i, int ok, const char *ans, double score, double pf, double qf) {
+    json_t *o = json_object();
+    char id[16];
+    snprintf(id, sizeof id, "p%d", i);
+    json_object_set_new(o, "id", json_string(id));
+    json_object_set_new(o, "level", json_integer(ok ? 1 : 5));
+    json_object_set_new(o, "strategy", json_string(st));
+    json_object_set_new(o, "n", json_integer(n));
+    json_object_set_new(o, "seed", json_integer(0));
+    json_t *comps = json_array();
+    for (int j = 0; j < n; j++) {
+        json_t *c = json_object();
+        char a[16];
+        snprintf(a, sizeof a, "w%d", j);
+        json_object_set_new(c, "score", json_real(score));
+        json_object_set_new(c, "answer", json_string(ans ? ans : a));
+        json_object_set_new(c, "correct", json_boolean(ok));
+        json_object_set_new(c, "tokens", json_integer(100));
+        json_array_append_new(comps, c);
+    }
+    json_object_set_new(o, "completions", comps);
+    for (int k = 1; k <= n; k *= 2)
+        for (int s = 0; s < PD_N_SELECT; s++) {
+            char key[48];
+            snprintf(key, sizeof key, "correct_%s@%d", pd_select_name((pd_select)s), k);
+            json_object_set_new(o, key, json_boolean(ok));
+        }
+    json_t *cost = json_object();
+    json_object_set_new(cost, "policy_flops", json_real(pf));
+    json_object_set_new(cost, "prm_flops", json_real(qf));
+    json_object_set_new(o, "cost", cost);
+    char *s = json_dumps(o, JSON_COMPACT);
+    fprintf(f, "%s\n", s);
+    free(s);
+    json_decref(o);
+}
+
+static void make_known_run(void) {
+    /* a real run for config.json (beam width 4), its lines replaced by the known ones */
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "rm -rf " DIR " && mkdir -p " DIR " && %s data arith --n 40 --out " DIR
+             "/d.jsonl && %s eval --policy sim --prm sim --dataset " DIR "/d.jsonl --strategy best_of_n,beam_search --n 8 "
+             "--quiet --out " DIR "/known", ponder_bin(), ponder_bin());
+    CHECK_MSG(run(cmd) == 0, "%s", out);
+    FILE *f = fopen(DIR "/known/results.jsonl", "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    for (int i = 0; i < 40; i++) {
+        int easy = i < 20;
+        put_line(f, "best_of_n", 8, i, easy, easy ? "1" : NULL, easy ? 0.9 : 0.2, 8e9, 8e9);
+        put_line(f, "beam_search", 8, i, 1, "1", 0.9, 1e10, 1e10);
+    }
+    fclose(f);
+}
+
+static void t_known_plan(void) {
+    make_known_run();
+    pd_plan_opts o;
+    pd_plan_opts_default(&o);
+    pd_plan_result r;
+    pd_error err = {0};
+    const char *dirs[] = {DIR "/known"};
+    CHECK_MSG(pd_plan_make(dirs, 1, &o, DIR "/plan.json", &r, &err) == 0, "%s", err.msg);
+    CHECK_EQ_INT(r.n_problems, 40);
+    CHECK_EQ_INT(r.n_options, 3 * 4 + 3); /* best_of_n at 1, 2, 4, 8; beam_search at 8 */
+    CHECK_EQ_INT(r.n_points, 4);
+    const pd_plan_point *p8 = r.n_points == 4 ? &r.points[3] : NULL;
+    if (p8) {
+        CHECK_EQ_INT(p8->n, 8);
+        /* the best fixed option is beam search: every problem right, 2e10 FLOPs */
+        CHECK_MSG(strstr(p8->fixed, "beam_search M=4"), "%s", p8->fixed);
+        CHECK(fabs(p8->fixed_acc - 1) < 1e-12 && fabs(p8->fixed_flops - 2e10) < 1);
+        /* oracle bins: easy -> best-of-1 by majority (1e9: one sample, no PRM), hard -> beam */
+        for (int k = PD_BINS_ORACLE_QUINTILE; k <= PD_BINS_ORACLE_ABS; k++) {
+            CHECK_MSG(fabs(p8->acc[k] - 1) < 1e-12, "bins %d: %g", k, p8->acc[k]);
+            CHECK_MSG(fabs(p8->flops[k] - (20 * 1e9 + 20 * 2e10) / 40) < 1, "bins %d: %g", k, p8->flops[k]);
+        }
+        /* predicted bins: the probe (4 samples: 4e9 policy + 4e9 PRM) first; easy problems go
+         * on with best-of-4 (the probe's own samples: 8e9 in all), hard ones pay beam search */
+        for (int k = PD_BINS_PRM; k <= PD_BINS_AGREEMENT; k++) {
+            CHECK_MSG(fabs(p8->acc[k] - 1) < 1e-12, "bins %d: %g", k, p8->acc[k]);
+            CHECK_MSG(fabs(p8->flops[k] - (20 * 8e9 + 20 * (2e10 + 8e9)) / 40) < 1, "bins %d: %g", k, p8->flops[k]);
+        }
+    }
+    /* the frontier at lambda = 0 is that choice; large lambdas fall back to one sample */
+    CHECK(r.n_front > 2);
+    if (r.n_front > 2) {
+        CHECK(fabs(r.front[0].acc[0] - 1) < 1e-12 && fabs(r.front[0].flops[0] - 1.05e10) < 1);
+        CHECK(fabs(r.front[r.n_front - 1].acc[0] - 0.5) < 1e-12 && fabs(r.front[r.n_front - 1].flops[0] - 1e9) < 1);
+    }
+    /* adaptive consistency at N = 8: easy problems stop after 4 samples by the vote rule
+     * (P(Beta(5, 1) > 1/2) = 0.969 >= 0.95, while 3 give 0.9375) and after 3 by the PRM rule
+     * (one answer holds all the score); hard ones never settle */
+    const pd_plan_ac *a = NULL;
+    for (size_t i = 0; i < r.n_ac; i++)
+        if (r.ac[i].n == 8) a = &r.ac[i];
+    CHECK(a != NULL);
+    if (a) {
+        CHECK(fabs(a->samples[0] - 6.0) < 1e-12 && fabs(a->samples[1] - 5.5) < 1e-12);
+        CHECK(fabs(a->full_acc[0] - 0.5) < 1e-12 && fabs(a->ada_acc[0] - 0.5) < 1e-12);
+        CHECK(fabs(a->ada_acc[1] - 0.5) < 1e-12);
+        /* tokens: 100 per sample, so FLOPs follow the samples: (4/8 + 1) / 2 of the vote rule's */
+        CHECK(fabs(a->flops_ada[0] / a->flops_full[0] - 0.75) < 1e-9);
+    }
+    pd_plan_result_free(&r);
+    /* the plan file: at budget 8, the easiest bin takes best-of-N, the hardest beam search */
+    json_error_t je;
+    json_t *pl = json_load_file(DIR "/plan.json", 0, &je);
+    CHECK(pl != NULL);
+    json_t *b8 = json_array_get(json_object_get(pl, "budgets"), 3);
+    CHECK_EQ_INT(json_integer_value(json_object_get(b8, "budget")), 8);
+    json_t *bins = json_object_get(b8, "bins");
+    CHECK_EQ_INT(json_array_size(bins), 5);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(bins, 0), "strategy")), "beam_search");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(bins, 4), "strategy")), "best_of_n");
+    CHECK(json_integer_value(json_object_get(json_array_get(bins, 4), "n")) >= 4);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(pl, "probe"), "statistic")), "prm");
+    json_decref(pl);
+}
+
+static void t_plan_errors(void) {
+    pd_plan_opts o;
+    pd_plan_opts_default(&o);
+    pd_plan_result r;
+    pd_error err = {0};
+    const char *none[] = {DIR "/nowhere"};
+    CHECK(pd_plan_make(none, 1, &o, NULL, &r, &err) != 0);
+    CHECK_MSG(strstr(err.msg, "nowhere"), "%s", err.msg);
+    /* a run without best-of-N cannot estimate difficulty */
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s eval --policy sim --prm sim --dataset " DIR "/d.jsonl --strategy beam_search --n 4 "
+             "--quiet --out " DIR "/nobon", ponder_bin());
+    CHECK_EQ_INT(run(cmd), 0);
+    const char *nb[] = {DIR "/nobon"};
+    CHECK_EQ_INT(pd_plan_make(nb, 1, &o, NULL, &r, &err), PD_EINVAL);
+    CHECK_MSG(strstr(err.msg, "best_of_n"), "%s", err.msg);
+    o.probe_samples = 0;
+    CHECK_EQ_INT(pd_plan_make(nb, 1, &o, NULL, &r, &err), PD_EINVAL);
+}
+
+/* The CLI on a sim run: tables, plan file. */
+static void t_plan_cli(void) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s data arith --n 200 --seed 3 --out " DIR "/a.jsonl && %s eval --policy sim --prm sim "
+             "--dataset " DIR "/a.jsonl --strategy best_of_n,beam_search,dvts --n 4,16 --sim-prm-noise 2 "
+             "--sim-distractor 0.6 --no-texts --quiet --out " DIR "/sim && %s plan " DIR "/sim --probe agreement --curve",
+             ponder_bin(), ponder_bin(), ponder_bin());
+    CHECK_MSG(run(cmd) == 0, "%s", out);
+    CHECK_MSG(strstr(out, "200 problems") && strstr(out, "best fixed option") && strstr(out, "adaptive consistency") &&
+                  strstr(out, "frontier") && strstr(out, "wrote " DIR "/sim/plan.json (bins: agreement of 4"),
+              "%s", out);
+    CHECK(pd_file_exists(DIR "/sim/plan.json"));
+    snprintf(cmd, sizeof cmd, "%s plan " DIR "/sim --probe bogus", ponder_bin());
+    CHECK(run(cmd) != 0);
+    CHECK_MSG(strstr(out, "--probe"), "%s", out);
+}
+
+int main(void) {
+    RUN(t_known_plan);
+    RUN(t_plan_errors);
+    RUN(t_plan_cli);
+    return test_done();
+}

@@ -411,7 +411,7 @@ static int on_result(void *ud, size_t job, const pd_search_result *r, pd_error *
         json_object_set(t, "seed", json_object_get(o, "seed"));
         json_object_set_new(t, "policy_s", json_real(pol_s));
         json_object_set_new(t, "prm_s", json_real(prm_s));
-        char *ts = json_dumps(t, JSON_COMPACT | JSON_REAL_PRECISION(6));
+        char *ts = json_dumps(t, JSON_COMPACT); /* full precision: summaries rebuilt from it are exact */
         char *rs = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
         json_decref(t);
         if (!ts || !rs) rc = pd_err_set(err, PD_ENOMEM, "eval: out of memory");

@@ -158,7 +158,8 @@ static void t_demo_models_cli(void) {
              "%s/tests/fixtures/prm/qwen2-prm " DIR "/models/arith-prm",
              cwd, cwd, cwd);
     CHECK(system(cmd) == 0);
-    snprintf(cmd, sizeof cmd, "%s demo --problems 6 --n 1,4 --models " DIR "/models --out " DIR "/demo2", ponder);
+    snprintf(cmd, sizeof cmd, "%s demo --problems 4 --n 1,4 --iterations 3 --max-step-tokens 12 --models " DIR
+             "/models --out " DIR "/demo2", ponder);
     int rc = run(cmd, out, sizeof out);
     CHECK_MSG(rc == 0, "%s", out);
     CHECK(strstr(out, "arith-large") && strstr(out, "greedy") && strstr(out, "beam_search") && strstr(out, "dvts"));

@@ -38,6 +38,8 @@ static const char *HELP =
     "  --out DIR      output directory (runs/demo)\n"
     "  --models DIR   where arith-small, arith-large and arith-prm are (models)\n"
     "  --beam-width M beam search / DVTS width (4)\n"
+    "  --iterations I at most I rounds of expansion (12)\n"
+    "  --max-step-tokens T  token cap of a step and of a rollout (160)\n"
     "  --threads T    engine threads per model (one per CPU)\n"
     "  --sim          the simulated backend's demo instead (`ponder demo --sim --help`)\n";
 
@@ -253,7 +255,7 @@ int cmd_demo(int argc, char **argv) {
             models_given = 1;
         } else if (!strcmp(name, "threads")) {
             if (pd_backend_opts_set(&bo, name, val, &err)) return cli_fail_err("demo", &err);
-        } else if (!strcmp(name, "beam-width")) {
+        } else if (!strcmp(name, "beam-width") || !strcmp(name, "iterations") || !strcmp(name, "max-step-tokens")) {
             if (pd_search_cfg_set(&d.base, name, val, &err)) return cli_fail_err("demo", &err);
         } else {
             return cli_fail("demo", "unknown option '--%s' (see --help)", name);

@@ -83,14 +83,14 @@ static void run(int wrapped, pd_strategy strat, got *g) {
     wrap w = {pol, ver, "p2", "p3", 0};
     pd_policy wp = {"wrap", pol.n_params, &w, w_expand, w_release, NULL};
     pd_verifier wv = {"wrap", ver.n_params, &w, w_score, NULL, NULL};
-    static char idb[6][8], text[6][64];
+    static char idb[6][16], text[6][64];
     pd_problem probs[6];
     pd_sched_job jobs[6];
     for (int i = 0; i < 6; i++) {
         snprintf(idb[i], sizeof idb[i], "p%d", i);
         snprintf(text[i], sizeof text[i], "What is %d + 1?", i);
         probs[i] = (pd_problem){idb[i], text[i], NULL, NULL, 2};
-        char gold[8];
+        char gold[16];
         snprintf(gold, sizeof gold, "%d", i + 1);
         probs[i].answer = strdup(gold);
         pd_search_cfg_default(&jobs[i].cfg);

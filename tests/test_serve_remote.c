@@ -95,6 +95,8 @@ static char ptext[NP][64], pid[NP][16];
 static pd_problem probs[NP];
 
 static int run(const pd_policy *pol, const pd_verifier *ver, pd_strategy s, res *out, pd_error *err) {
+    memset(out, 0, sizeof *out);
+    if (!pol->expand || !ver->score) return pd_err_set(err, PD_EINVAL, "a backend did not open");
     pd_sched_job jobs[NP];
     for (int i = 0; i < NP; i++) {
         snprintf(ptext[i], sizeof ptext[i], "What is %d + %d?", i, 3 * i + 2);

@@ -946,7 +946,7 @@ static int round_once(pd_server *s, sv_job **live, size_t n, pd_error *err) {
         if (j->cancel) {
             drop_job(s, j);
             j->fin = 1;
-            sv_err_set(&j->err, 499, "cancelled", NULL, "the client closed the connection");
+            if (!j->err.status) sv_err_set(&j->err, 499, "cancelled", NULL, "the client closed the connection");
             continue;
         }
         if (j->req.kind == SV_POOLING) pooling_job(s, j);

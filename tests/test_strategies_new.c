@@ -234,11 +234,43 @@ static void t_confidence(void) {
     CHECK(dch >= m - 0.01 && t3 < t1);
 }
 
+/* Best-of-N that stops sampling once its majority vote is settled gives the same majority
+ * answers with fewer samples. */
+static void t_vote_stop(void) {
+    pd_dataset ds = make_ds(400);
+    pd_policy pol;
+    pd_verifier ver;
+    pd_error err = {0};
+    CHECK(pd_policy_open(&pol, "sim", NULL, &err) == 0 && pd_verifier_open(&ver, "sim", &pol, NULL, &err) == 0);
+    double acc[2] = {0}, tok[2] = {0};
+    for (int k = 0; k < 2; k++) {
+        pd_eval_opts o;
+        pd_eval_opts_default(&o);
+        o.ns[0] = 32;
+        o.base.seed = 3;
+        o.base.vote_wave = k ? 4 : 0;
+        pd_eval_report rep;
+        CHECK(pd_eval_run(&pol, &ver, &ds, &o, &rep, &err) == 0);
+        const pd_eval_cell *c = &rep.cells[0];
+        acc[k] = (double)c->correct[PD_SEL_MAJ][c->n_k - 1] / c->problems;
+        tok[k] = c->policy_tokens / c->problems;
+        pd_eval_report_free(&rep);
+    }
+    printf("  majority of 32: %.3f with %.0f tokens/problem; stopping when settled: %.3f with %.0f (%.0f%% fewer)\n",
+           acc[0], tok[0], acc[1], tok[1], 100 * (1 - tok[1] / tok[0]));
+    CHECK(fabs(acc[1] - acc[0]) <= 0.01);
+    CHECK(tok[1] < 0.85 * tok[0]);
+    pd_verifier_close(&ver);
+    pd_policy_close(&pol);
+    pd_dataset_free(&ds);
+}
+
 int main(void) {
     RUN(t_resample);
     RUN(t_allocate);
     RUN(t_scheduled);
     RUN(t_pf_beats_beam_with_persistent_prm_errors);
     RUN(t_confidence);
+    RUN(t_vote_stop);
     return test_done();
 }

@@ -333,6 +333,10 @@ typedef struct pd_search_cfg {
     float deepconf_keep;      /* share of warm-up traces above the threshold: 0.9 (DeepConf-high)
                                  or 0.1 (DeepConf-low) (0.9) */
     int32_t conf_window;      /* tokens in the sliding window (64) */
+    /* best_of_n: sample in waves of vote_wave and stop once the majority vote is settled (the
+     * leading answer has more votes than the runner-up could reach with every sample left);
+     * 0: all N at once */
+    int32_t vote_wave;
 } pd_search_cfg;
 
 void pd_search_cfg_default(pd_search_cfg *c);

@@ -577,6 +577,9 @@ int pd_search_cfg_set(pd_search_cfg *c, const char *name, const char *value, pd_
     } else if (!strcmp(name, "deepconf-keep")) {
         if (parse_num(value, 0.01, 1, &d)) goto bad;
         c->deepconf_keep = (float)d;
+    } else if (!strcmp(name, "vote-stop")) {
+        if (parse_int(value, 0, 1 << 20, &i)) goto bad;
+        c->vote_wave = (int32_t)i;
     } else if (!strcmp(name, "conf-window")) {
         if (parse_int(value, 1, 1 << 20, &i)) goto bad;
         c->conf_window = (int32_t)i;
@@ -604,5 +607,7 @@ const char *pd_search_cfg_help(void) {
            "  --deepconf-warmup W   deepconf: warm-up traces that set the threshold (max(2, N/8))\n"
            "  --deepconf-keep F     deepconf: share of warm-up traces kept above the threshold:\n"
            "                        0.9 (DeepConf-high) or 0.1 (DeepConf-low) (0.9)\n"
-           "  --conf-window T       tokens in the confidence sliding window (64)\n";
+           "  --conf-window T       tokens in the confidence sliding window (64)\n"
+           "  --vote-stop W         best_of_n: sample W at a time and stop once the majority vote\n"
+           "                        is settled (0: all N at once)\n";
 }

@@ -7,6 +7,9 @@
  *
  * best_of_n    N rollouts of the root; every step of every rollout scored; the completions
  *              in sample order.
+ *              With vote_wave W > 0 the rollouts come W at a time and sampling stops once
+ *              the majority vote is settled (the leader has more votes than the runner-up
+ *              could reach with all the samples left): the result then has fewer than N.
  * beam_search  round 0 samples N first steps; each later round, the K <= N/M best unfinished
  *              candidates (by aggregated score; ties to the earlier candidate) are the
  *              active beams and share N expansions (M each when K = N/M; otherwise the best
@@ -50,6 +53,7 @@
  * once, up to the first ancestor that still leads to a live node. Completions are released
  * as they are recorded: the result reads only their texts and rewards from the tree. */
 #include "search_int.h"
+#include "ponder/grade.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -57,19 +61,61 @@
 
 /* ---- best_of_n ---- */
 
-static int bon_start(pd_search *s) {
-    s->n_cands = s->cfg.n;
-    for (int32_t i = 0; i < s->n_cands; i++) s->owner[i] = 0;
+/* The next wave of rollouts: all N, or vote_wave of those left. */
+static int bon_emit(pd_search *s) {
+    int32_t left = s->cfg.n - s->n_done, k = s->cfg.vote_wave > 0 && s->cfg.vote_wave < left ? s->cfg.vote_wave : left;
+    s->n_cands = k;
+    for (int32_t i = 0; i < k; i++) s->owner[i] = 0;
     s->last_round = 1;
-    s->iter = 1;
+    s->iter++;
     s->stage = ST_EXPAND;
-    return pd_search_push_expand(s, 0, s->cfg.n, 0, PD_EXPAND_ROLLOUT, 0, s->cands);
+    return pd_search_push_expand(s, 0, k, s->n_done, PD_EXPAND_ROLLOUT, 0, s->cands);
+}
+
+static int bon_start(pd_search *s) {
+    return bon_emit(s);
+}
+
+/* Is the majority vote over the completions so far settled: can the samples left not change
+ * the leader? Returns 1, 0, or -1 when out of memory. */
+static int vote_settled(pd_search *s) {
+    int32_t n = s->n_done, left = s->cfg.n - n;
+    char **keys = calloc((size_t)n + 1, sizeof *keys);
+    if (!keys) return -1;
+    for (int32_t i = 0; i < n; i++) {
+        char *text = pd_tree_path_text(&s->tree, s->done[i]);
+        char *ans = text ? pd_grade_extract(text, s->prob->answer) : NULL;
+        keys[i] = ans ? pd_grade_key(ans) : NULL;
+        free(ans);
+        free(text);
+    }
+    int32_t best = 0, second = 0;
+    for (int32_t i = 0; i < n; i++) {
+        if (!keys[i]) continue;
+        int32_t c = 0, first = 1;
+        for (int32_t j = 0; j < n; j++) {
+            if (!keys[j] || strcmp(keys[i], keys[j])) continue;
+            if (j < i) first = 0;
+            c++;
+        }
+        if (!first) continue; /* count each answer once */
+        if (c > best) second = best, best = c;
+        else if (c > second) second = c;
+    }
+    for (int32_t i = 0; i < n; i++) free(keys[i]);
+    free(keys);
+    return best > second + left;
 }
 
 static int bon_scored(pd_search *s) {
     for (int32_t i = 0; i < s->n_cands; i++) {
         if (pd_search_add_done(s, s->cands[i])) return PD_ENOMEM;
         pd_search_unhold(s, s->cands[i]);
+    }
+    if (s->n_done < s->cfg.n && s->cfg.vote_wave > 0) {
+        int settled = vote_settled(s);
+        if (settled < 0) return PD_ENOMEM;
+        if (!settled) return bon_emit(s);
     }
     s->stage = ST_DONE;
     return 0;

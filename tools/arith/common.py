@@ -1,0 +1,229 @@
+"""common.py — shared pieces of the arith model makers (tools/arith/): paths, the chat format, the
+data reader and the exact step checker used to label the PRM's training data.
+
+The chat format is ChatML without a system turn (the demo runs `--system-prompt ''`):
+
+    <|im_start|>user\n{problem}<|im_end|>\n<|im_start|>assistant\n{solution}<|im_end|>
+
+where the solution is the generator's (`ponder data arith`): steps separated by "\n\n", the last
+one ending in \\boxed{answer}. The PRM's input is Qwen2.5-Math-PRM's: a system turn with
+PRM_SYSTEM, the problem as the user turn, the steps each followed by <extra_0>.
+"""
+import json
+import os
+import re
+import subprocess
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+PONDER = os.path.join(ROOT, "build", "ponder")
+MODELS = os.path.join(ROOT, "models")
+QWEN_TOK_DIR = os.path.join(ROOT, "..", "shared", "tokenizers", "qwen2.5-0.5b-instruct")
+SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<extra_0>"]
+PRM_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
+DELIM = "\n\n"
+
+
+def prompt_text(problem):
+    """The policy's prompt: the chat without a system turn, ending with the generation prompt."""
+    return "<|im_start|>user\n%s<|im_end|>\n<|im_start|>assistant\n" % problem
+
+
+def prm_text(problem, steps):
+    """The PRM's input (Qwen2.5-Math-PRM): system, user = problem, assistant = steps each followed
+    by <extra_0>, then the closing <|im_end|>\\n."""
+    return ("<|im_start|>system\n%s<|im_end|>\n<|im_start|>user\n%s<|im_end|>\n<|im_start|>assistant\n%s<|im_end|>\n"
+            % (PRM_SYSTEM, problem, "".join(s + "<extra_0>" for s in steps)))
+
+
+def ponder_data(n, seed, levels="1-5"):
+    """Problems from `ponder data arith` (list of dicts: problem, solution, answer, level)."""
+    out = subprocess.run([PONDER, "data", "arith", "--n", str(n), "--levels", levels, "--seed", str(seed)],
+                         check=True, capture_output=True, text=True).stdout
+    return [json.loads(l) for l in out.splitlines() if l.strip()]
+
+
+def read_jsonl(path):
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(l) for l in f if l.strip()]
+
+
+def write_jsonl(path, rows):
+    with open(path, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+
+# ------------------------------------------------------------------------- the step checker
+# An expression in the generator's LaTeX: integers (negative ones parenthesised except at the
+# top), + - \times \div, parentheses. It is parsed into a tree; reduction evaluates the leftmost
+# operation whose operands are both numbers (post-order), exactly as src/eval/arith.c does, so
+# the correct next step of any expression is known, and a step is right when it says exactly
+# that: the same operation, its right value, and the expression rewritten correctly.
+
+_TOK = re.compile(r"\s*(\d+|\\times|\\div|[-+()])")
+
+
+class Node:
+    __slots__ = ("op", "val", "l", "r")
+
+    def __init__(self, op=None, val=None, l=None, r=None):
+        self.op, self.val, self.l, self.r = op, val, l, r
+
+
+def parse_expr(s):
+    """Parse the generator's LaTeX expression; returns a Node tree or raises ValueError."""
+    toks, pos = [], 0
+    s = s.strip()
+    while pos < len(s):
+        m = _TOK.match(s, pos)
+        if not m:
+            raise ValueError("bad token at %r" % s[pos:pos + 10])
+        toks.append(m.group(1))
+        pos = m.end()
+        while pos < len(s) and s[pos] == " ":
+            pos += 1
+    i = 0
+
+    def peek():
+        return toks[i] if i < len(toks) else None
+
+    def atom():
+        nonlocal i
+        t = peek()
+        if t is None:
+            raise ValueError("unexpected end")
+        if t == "(":
+            i += 1
+            if peek() == "-" and i + 1 < len(toks) and toks[i + 1].isdigit() and i + 2 < len(toks) and toks[i + 2] == ")":
+                v = -int(toks[i + 1])
+                i += 3
+                return Node(val=v)
+            e = expr()
+            if peek() != ")":
+                raise ValueError("missing )")
+            i += 1
+            return e
+        if t == "-" and i + 1 < len(toks) and toks[i + 1].isdigit():  # a leading negative number
+            i += 2
+            return Node(val=-int(toks[i - 1]))
+        if t.isdigit():
+            i += 1
+            return Node(val=int(t))
+        raise ValueError("unexpected %r" % t)
+
+    def term():
+        nonlocal i
+        n = atom()
+        while peek() in ("\\times", "\\div"):
+            op = "*" if toks[i] == "\\times" else "/"
+            i += 1
+            n = Node(op=op, l=n, r=atom())
+        return n
+
+    def expr():
+        nonlocal i
+        n = term()
+        while peek() in ("+", "-"):
+            op = toks[i]
+            i += 1
+            n = Node(op=op, l=n, r=term())
+        return n
+
+    e = expr()
+    if i != len(toks):
+        raise ValueError("trailing tokens")
+    return e
+
+
+def _prec(n):
+    return 3 if n.op is None else (1 if n.op in "+-" else 2)
+
+
+def render(n, top=True):
+    """LaTeX of a tree exactly as arith.c writes it."""
+    if n.op is None:
+        return "(%d)" % n.val if n.val < 0 and not top else "%d" % n.val
+    pl = _prec(n.l) < _prec(n)
+    pr = n.r.op is not None and _prec(n.r) <= _prec(n)
+    l = render(n.l, False)
+    r = render(n.r, False)
+    ops = {"+": " + ", "-": " - ", "*": " \\times ", "/": " \\div "}
+    return ("(%s)" % l if pl else l) + ops[n.op] + ("(%s)" % r if pr else r)
+
+
+def _reducible_all(n, out):
+    """Every operation whose operands are both numbers, leftmost (post-order) first."""
+    if n.op is None:
+        return out
+    _reducible_all(n.l, out)
+    _reducible_all(n.r, out)
+    if n.l.op is None and n.r.op is None:
+        out.append(n)
+    return out
+
+
+def apply_op(op, a, b):
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    if b == 0 or a % b:
+        return None
+    return a // b
+
+
+def step_text(op_text, v, rest):
+    """A step as the generator writes it (rest None: the final step)."""
+    if rest is None:
+        return "$%s = %d$, so the answer is $\\boxed{%d}$." % (op_text, v, v)
+    return "$%s = %d$, so the expression becomes $%s$." % (op_text, v, rest)
+
+
+def candidate_steps(tree):
+    """Every right next step of `tree`: for each operation whose operands are both numbers
+    (the generator takes the leftmost; any is valid arithmetic), (step text, the node, value)."""
+    out = []
+    for n in _reducible_all(tree, []):
+        v = apply_op(n.op, n.l.val, n.r.val)
+        if v is None:
+            continue
+        op_text = render(n, False)
+        saved = (n.op, n.val, n.l, n.r)
+        n.op, n.val, n.l, n.r = None, v, None, None
+        rest = None if n is tree else render(tree)
+        n.op, n.val, n.l, n.r = saved
+        out.append((step_text(op_text, v, rest), n, v))
+    return out
+
+
+_PROBLEM = re.compile(r"^Compute \$(.+)\$\.$", re.S)
+
+
+def label_steps(problem, steps):
+    """Exact labels for a solution's steps (texts without the delimiter). A step is right (1)
+    when every earlier step is right and it is, character for character, a right next step of
+    the expression so far: one operation whose operands are both numbers, its exact value, and
+    the expression rewritten with that value (or, when nothing else remains, the value boxed as
+    the answer). Every step after a wrong one, or after the final one, is wrong (0). Returns
+    (labels, solved): solved when every step is right and the last one boxes the answer."""
+    m = _PROBLEM.match(problem)
+    tree = parse_expr(m.group(1))
+    labels, ok, done = [], True, False
+    for s in steps:
+        if ok and not done:
+            ok = False
+            for text, n, v in candidate_steps(tree):
+                if s == text:
+                    ok, done = True, n is tree
+                    n.op, n.val, n.l, n.r = None, v, None, None
+                    break
+        else:
+            ok = False
+        labels.append(1 if ok else 0)
+    return labels, bool(labels) and all(labels) and done
+
+
+def solution_steps(solution):
+    return solution.split(DELIM)

@@ -1,0 +1,323 @@
+#!/usr/bin/env python3
+"""train_prm.py — train the arith PRM in Qwen2.5-Math-PRM's format (Qwen2ForProcessRewardModel):
+a Qwen2 body and score = Linear(H,H), ReLU, Linear(H,2) on the final-norm output; the input is
+the PRM chat (common.prm_text: system prompt, problem, steps each followed by <extra_0>); the
+reward of a step is softmax(score)[1] at its <extra_0>.
+
+The body starts from the small policy's (same size, so the PRM costs about what the policy does
+per token), the head from a seeded init; cross-entropy on the exact step labels of
+sample_prm_data.py (the small policy's own solutions), a held-out tenth of the problems for the
+step-classification accuracy. Deterministic: fixed seeds and data order, a fixed step count.
+
+Writes OUT: config.json (architectures ["Qwen2ForProcessRewardModel"]), model.safetensors
+(model.* and score.{0,2}.*, bf16 unless --dtype f32, no lm_head), tokenizer.json,
+tokenizer_config.json (the policy's tokenizer; the chat template's default system prompt is the
+PRM's), train_log.json, reference.json (rewards by transformers for tests/test_arith_models.c).
+
+Usage: ~/ponder-venv/bin/python tools/arith/train_prm.py --policy DIR --data samples.jsonl --out DIR
+"""
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import sys
+import time
+
+import torch
+import transformers
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import AutoTokenizer, Qwen2Config, Qwen2Model
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+STEPS = 1500
+BATCH_TOKENS = 4096
+LR = 5e-4
+HEAD_LR = 2e-3
+
+
+class Qwen2ProcessRewardModel(nn.Module):
+    """Qwen2.5-Math-PRM: Qwen2Model + score = Linear(H,H), ReLU, Linear(H,2)."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        h = cfg.hidden_size
+        self.model = Qwen2Model(cfg)
+        self.score = nn.Sequential(nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 2))
+
+    def forward(self, ids):
+        return self.score(self.model(input_ids=ids, use_cache=False).last_hidden_state)
+
+
+def prm_template():
+    """The tokenizer's ChatML template with the PRM's system prompt as its default."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import make_tokenizer
+    t = make_tokenizer.chat_template()
+    old = ("    {%- if messages[0]['role'] == 'system' %}\n"
+           "        {{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}\n"
+           "    {%- endif %}\n")
+    new = ("    {%- if messages[0]['role'] == 'system' %}\n"
+           "        {{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}\n"
+           "    {%- else %}\n"
+           "        {{- '<|im_start|>system\\n" + common.PRM_SYSTEM.replace("\\", "\\\\") + "<|im_end|>\\n' }}\n"
+           "    {%- endif %}\n")
+    assert t.count(old) == 1
+    return t.replace(old, new)
+
+
+def encode_all(tok, rows):
+    step_id = tok.convert_tokens_to_ids("<extra_0>")
+    texts = [common.prm_text(r["problem"], r["steps"]) for r in rows]
+    enc = tok(texts, add_special_tokens=False)["input_ids"]
+    out = []
+    for ids, r in zip(enc, rows):
+        pos = [i for i, t in enumerate(ids) if t == step_id]
+        assert len(pos) == len(r["steps"])
+        # the closing <|im_end|>\n after the last <extra_0> is never read: drop it
+        out.append((ids[:pos[-1] + 1], pos, r["labels"]))
+    return out
+
+
+def batches(ex, batch_tokens, rng):
+    idx = sorted(range(len(ex)), key=lambda i: (len(ex[i][0]), i))
+    out, cur, width = [], [], 0
+    for i in idx:
+        w = max(width, len(ex[i][0]))
+        if cur and w * (len(cur) + 1) > batch_tokens:
+            out.append(cur)
+            cur, w = [], len(ex[i][0])
+        cur.append(i)
+        width = w
+    if cur:
+        out.append(cur)
+    rng.shuffle(out)
+    return out
+
+
+def collate(ex, b, pad):
+    T = max(len(ex[i][0]) for i in b)
+    x = torch.full((len(b), T), pad, dtype=torch.long)
+    rows, cols, labels = [], [], []
+    for r, i in enumerate(b):
+        ids, pos, lab = ex[i]
+        x[r, :len(ids)] = torch.tensor(ids)
+        rows += [r] * len(pos)
+        cols += pos
+        labels += lab
+    return x, torch.tensor(rows), torch.tensor(cols), torch.tensor(labels)
+
+
+@torch.no_grad()
+def evaluate(model, ex, pad):
+    model.eval()
+    right = n = 0
+    tp = fp = fn = 0
+    for b in batches(ex, 8192, random.Random(0)):
+        x, r, c, y = collate(ex, b, pad)
+        p = torch.softmax(model(x)[r, c].float(), -1)[:, 1]
+        pred = (p > 0.5).long()
+        right += (pred == y).sum().item()
+        n += len(y)
+        tp += ((pred == 0) & (y == 0)).sum().item()
+        fp += ((pred == 0) & (y == 1)).sum().item()
+        fn += ((pred == 1) & (y == 0)).sum().item()
+    model.train()
+    return dict(step_accuracy=round(right / max(1, n), 4), steps=n,
+                wrong_step_recall=round(tp / max(1, tp + fn), 4), wrong_step_precision=round(tp / max(1, tp + fp), 4))
+
+
+def lr_scale(step, total, warm=50):
+    if step < warm:
+        return (step + 1) / warm
+    p = (step - warm) / max(1, total - warm)
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * p))
+
+
+def save(model, policy_cfg, tok_dir, out, dtype):
+    if os.path.isdir(out):
+        shutil.rmtree(out)
+    os.makedirs(out)
+    cfg = {k: v for k, v in policy_cfg.items() if k not in ("architectures", "dtype", "torch_dtype")}
+    cfg.update(architectures=["Qwen2ForProcessRewardModel"],
+               auto_map={"AutoConfig": "configuration_qwen2_rm.Qwen2RMConfig",
+                         "AutoModel": "modeling_qwen2_rm.Qwen2ForProcessRewardModel"},
+               tie_word_embeddings=False, torch_dtype="bfloat16" if dtype == "bf16" else "float32",
+               transformers_version=transformers.__version__)
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2, sort_keys=True)
+        f.write("\n")
+    dt = torch.bfloat16 if dtype == "bf16" else torch.float32
+    save_file({k: v.detach().to(dt).contiguous() for k, v in model.state_dict().items()},
+              os.path.join(out, "model.safetensors"), metadata={"format": "pt"})
+    shutil.copy(os.path.join(tok_dir, "tokenizer.json"), out)
+    with open(os.path.join(tok_dir, "tokenizer_config.json")) as f:
+        tc = json.load(f)
+    tc["chat_template"] = prm_template()
+    with open(os.path.join(out, "tokenizer_config.json"), "w") as f:
+        json.dump(tc, f, ensure_ascii=False, indent=2, sort_keys=True)
+        f.write("\n")
+
+
+def load_prm(d):
+    """The saved PRM as transformers computes it: float32, eager attention."""
+    cfg = Qwen2Config.from_pretrained(d)
+    cfg._attn_implementation = "eager"
+    m = Qwen2ProcessRewardModel(cfg).eval()
+    state = {k: v.float() for k, v in load_file(os.path.join(d, "model.safetensors")).items()}
+    m.load_state_dict(state, strict=True)
+    return m
+
+
+def r7(x):
+    return float("%.7g" % x)
+
+
+def write_reference(d, cases):
+    """reference.json: the rewards transformers gives the saved PRM on a few solutions (right and
+    wrong ones, every level), with their input ids and read-out positions (test_prm.c's layout)."""
+    tok = AutoTokenizer.from_pretrained(d)
+    model = load_prm(d)
+    step_id = tok.convert_tokens_to_ids("<extra_0>")
+    out = []
+    for c in cases:
+        txt = common.prm_text(c["problem"], c["steps"])
+        msgs = [{"role": "system", "content": common.PRM_SYSTEM}, {"role": "user", "content": c["problem"]},
+                {"role": "assistant", "content": "".join(s + "<extra_0>" for s in c["steps"])}]
+        assert tok.apply_chat_template(msgs, tokenize=False) == txt
+        msgs.pop(0)  # the template's default system prompt is the PRM's
+        assert tok.apply_chat_template(msgs, tokenize=False) == txt
+        ids = tok(txt, add_special_tokens=False)["input_ids"]
+        pos = [i for i, t in enumerate(ids) if t == step_id]
+        with torch.no_grad():
+            logits = model(torch.tensor([ids]))[0]
+        out.append(dict(problem=c["problem"], steps=c["steps"], labels=c["labels"], input_text=txt, input_ids=ids,
+                        readout_positions=pos, head=[[r7(x) for x in logits[i].tolist()] for i in pos],
+                        rewards=[r7(torch.softmax(logits[i], -1)[1].item()) for i in pos]))
+    ref = {"kind": "qwen2-prm",
+           "made_with": "tools/arith/train_prm.py (torch %s, transformers %s; the saved weights in float32, eager "
+                        "attention)" % (torch.__version__.split("+")[0], transformers.__version__),
+           "special_ids": {t: tok.convert_tokens_to_ids(t) for t in common.SPECIALS}, "step_tag": step_id,
+           "cases": out}
+    with open(os.path.join(d, "reference.json"), "w", encoding="utf-8") as f:
+        json.dump(ref, f, ensure_ascii=False, separators=(",", ":"))
+        f.write("\n")
+
+
+def check_with_ponder(d):
+    """ponder score on reference.json's cases: the largest difference from transformers' rewards."""
+    import subprocess
+    with open(os.path.join(d, "reference.json"), encoding="utf-8") as f:
+        cases = json.load(f)["cases"]
+    inp = "".join(json.dumps(dict(problem=c["problem"], steps=c["steps"])) + "\n" for c in cases)
+    out = subprocess.run([common.PONDER, "score", "--prm", d], input=inp, capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    worst = 0.0
+    for c, line in zip(cases, out):
+        got = json.loads(line)["rewards"]
+        worst = max([worst] + [abs(x - y) for x, y in zip(got, c["rewards"])])
+    assert len(out) == len(cases)
+    return worst
+
+
+def pick_cases(rows, rng):
+    """Two solutions per level from the held-out ones: one with a wrong step when there is one."""
+    out = []
+    for lv in range(1, 6):
+        rs = [r for r in rows if r["level"] == lv and r["source"] == "policy"]
+        wrong = [r for r in rs if 0 in r["labels"]]
+        right = [r for r in rs if 0 not in r["labels"]]
+        for pool in (right, wrong):
+            if pool:
+                out.append(rng.choice(pool))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--policy", required=True, help="the small policy (body init, tokenizer)")
+    ap.add_argument("--data", required=True, help="samples.jsonl of sample_prm_data.py")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--steps", type=int, default=STEPS)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dtype", choices=("bf16", "f32"), default="bf16")
+    ap.add_argument("--threads", type=int, default=0)
+    a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    torch.manual_seed(3000 + a.seed)
+    rng = random.Random(3000 + a.seed)
+    tok = AutoTokenizer.from_pretrained(a.policy)
+    with open(os.path.join(a.policy, "config.json")) as f:
+        pcfg = json.load(f)
+    cfg = Qwen2Config.from_pretrained(a.policy)
+    cfg._attn_implementation = "sdpa"
+    model = Qwen2ProcessRewardModel(cfg)
+    pstate = load_file(os.path.join(a.policy, "model.safetensors"))
+    body = {k[len("model."):]: v.float() for k, v in pstate.items() if k.startswith("model.")}
+    model.model.load_state_dict(body, strict=True)
+    rows = common.read_jsonl(a.data)
+    problems = sorted({r["problem"] for r in rows})
+    rng.shuffle(problems)
+    held = set(problems[:len(problems) // 10])
+    train_rows = [r for r in rows if r["problem"] not in held]
+    val_rows = [r for r in rows if r["problem"] in held and r["source"] == "policy"]
+    tr, va = encode_all(tok, train_rows), encode_all(tok, val_rows)
+    n_pos = sum(sum(e[2]) for e in tr)
+    n_all = sum(len(e[2]) for e in tr)
+    print("PRM: %.3fM parameters; %d train solutions (%d steps, %.2f right), %d held-out" %
+          (sum(p.numel() for p in model.parameters()) / 1e6, len(tr), n_all, n_pos / n_all, len(va)), flush=True)
+    pad = tok.convert_tokens_to_ids("<|endoftext|>")
+    # classes weighted to balance right and wrong steps
+    w = torch.tensor([n_all / (2.0 * (n_all - n_pos)), n_all / (2.0 * n_pos)])
+    head = list(model.score.parameters())
+    opt = torch.optim.AdamW([{"params": list(model.model.parameters()), "lr": LR, "base": LR},
+                             {"params": head, "lr": HEAD_LR, "base": HEAD_LR}], betas=(0.9, 0.98),
+                            weight_decay=0.01)
+    print("before training:", evaluate(model, va, pad), flush=True)
+    bl = []
+    t0 = time.time()
+    log = []
+    ema = None
+    model.train()
+    for step in range(a.steps):
+        if not bl:
+            bl = batches(tr, BATCH_TOKENS, rng)
+        b = bl.pop()
+        x, r, c, y = collate(tr, b, pad)
+        for g in opt.param_groups:
+            g["lr"] = g["base"] * lr_scale(step, a.steps)
+        loss = nn.functional.cross_entropy(model(x)[r, c].float(), y, weight=w)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
+        if step % 50 == 0 or step == a.steps - 1:
+            log.append(dict(step=step, loss=round(ema, 5), seconds=round(time.time() - t0, 1)))
+            print("step %5d  loss %.4f  %.0f s" % (step, ema, time.time() - t0), flush=True)
+    secs = time.time() - t0
+    ev = evaluate(model, va, pad)
+    print("held-out:", ev, flush=True)
+    save(model, pcfg, a.policy, a.out, a.dtype)
+    ev_saved = evaluate(load_prm(a.out), va, pad)
+    write_reference(a.out, pick_cases([r for r in rows if r["problem"] in held], random.Random(5)))
+    diff = check_with_ponder(a.out)
+    print("ponder score vs transformers on reference.json: max |difference| %.2e" % diff, flush=True)
+    assert diff < 1e-4
+    with open(os.path.join(a.out, "train_log.json"), "w") as f:
+        json.dump(dict(params=sum(p.numel() for p in model.parameters()), steps=a.steps, batch_tokens=BATCH_TOKENS,
+                       lr=LR, head_lr=HEAD_LR, seed=a.seed, train_solutions=len(tr), train_steps=n_all,
+                       train_right_share=round(n_pos / n_all, 4), heldout=ev, heldout_saved_weights=ev_saved,
+                       ponder_vs_transformers_max_diff=diff,
+                       train_seconds=round(secs), torch_threads=torch.get_num_threads(), log=log), f, indent=1)
+        f.write("\n")
+    print("PRM: trained in %.0f s -> %s; held-out (saved %s weights): %s" % (secs, a.out, a.dtype, ev_saved))
+
+
+if __name__ == "__main__":
+    main()

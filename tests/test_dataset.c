@@ -113,6 +113,54 @@ static void t_arith_deterministic(void) {
     pd_dataset_free(&a), pd_dataset_free(&b), pd_dataset_free(&c);
 }
 
+/* Reads "$A op B = V$" at the start of a step: 1 when it parses (op '+', '-', '*' or '/'). */
+static int step_op(const char *q, long long *a, char *op, long long *b, long long *v) {
+    if (*q++ != '$') return 0;
+    if (*q == '(') q++;
+    char *end;
+    *a = strtoll(q, &end, 10);
+    if (end == q) return 0;
+    q = end;
+    if (*q == ')') q++;
+    if (!strncmp(q, " + ", 3)) *op = '+', q += 3;
+    else if (!strncmp(q, " - ", 3)) *op = '-', q += 3;
+    else if (!strncmp(q, " \\times ", 8)) *op = '*', q += 8;
+    else if (!strncmp(q, " \\div ", 6)) *op = '/', q += 6;
+    else return 0;
+    if (*q == '(') q++;
+    *b = strtoll(q, &end, 10);
+    if (end == q) return 0;
+    q = end;
+    if (*q == ')') q++;
+    if (strncmp(q, " = ", 3)) return 0;
+    *v = strtoll(q + 3, &end, 10);
+    return end != q + 3;
+}
+
+/* Every × and ÷ has a one-digit operand (÷: the divisor), every value stays below 10^5, and
+ * every level but 1 has some × or ÷ (arith.c's rules for learnable steps). */
+static void t_arith_small_factors(void) {
+    pd_dataset ds = {0};
+    CHECK(pd_arith_generate(&ds, 1000, 1, 5, 11, NULL) == 0);
+    int muldiv[6] = {0};
+    for (size_t i = 0; i < ds.n; i++) {
+        const char *s = ds.items[i].solution;
+        for (const char *q = s; q; q = strstr(q, "\n\n")) {
+            if (*q == '\n') q += 2;
+            long long a = 0, b = 0, v = 0;
+            char op = 0;
+            CHECK_MSG(step_op(q, &a, &op, &b, &v), "cannot read step %.40s", q);
+            if (op == '*') CHECK_MSG(llabs(a) <= 9 || llabs(b) <= 9, "%lld x %lld", a, b);
+            if (op == '/') CHECK_MSG(b >= 2 && b <= 9, "%lld / %lld", a, b);
+            CHECK_MSG(llabs(v) < 100000 && llabs(a) < 100000 && llabs(b) < 100000, "%lld %c %lld = %lld", a, op, b, v);
+            muldiv[ds.items[i].level] += op == '*' || op == '/';
+        }
+    }
+    CHECK_EQ_INT(muldiv[1], 0);
+    for (int l = 2; l <= 5; l++) CHECK_MSG(muldiv[l] >= 50, "level %d: %d x or / steps", l, muldiv[l]);
+    pd_dataset_free(&ds);
+}
+
 /* Harder levels need more steps and larger numbers: the mean answer magnitude grows. */
 static void t_arith_difficulty(void) {
     pd_dataset ds = {0};
@@ -224,6 +272,7 @@ int main(void) {
     RUN(t_arith_correct);
     RUN(t_arith_deterministic);
     RUN(t_arith_difficulty);
+    RUN(t_arith_small_factors);
     RUN(t_load_shared);
     RUN(t_load_malformed);
     RUN(t_roundtrip_and_cli);

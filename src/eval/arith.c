@@ -1,22 +1,24 @@
 /* arith.c — a generator of MATH-like arithmetic problems with step-by-step solutions.
  *
- * Each problem is an integer expression ("Compute $(12 - 4) \times 3 + 5$."); its
+ * Each problem is an integer expression ("Compute $(12 - 4) \\times 3 + 5$."); its
  * solution reduces one operation per step, steps separated by a blank line (the search's
- * step delimiter), and ends in \boxed{answer}. Difficulty grows with the level:
+ * step delimiter), and ends in \\boxed{answer}. Difficulty grows with the level:
  *
  *   level  numbers  operands   operations      shape
  *     1       2      1..20      + -            a op b
  *     2       3      1..30      + - ×          left to right
  *     3       4      2..50      + - × ÷        random nesting
  *     4       5      2..99      + - × ÷        random nesting
- *     5       6      10..999    + - × ÷        random nesting
+ *     5       6      10..199    + - × ÷        random nesting
  *
- * Division is kept exact (a non-dividing ÷ becomes ×) and intermediate values stay
- * below 10^7 in magnitude (a × that would exceed it becomes +), so every answer is an
- * integer. The expression is a binary tree in a small array; reduction repeatedly
- * evaluates the leftmost operation whose operands are both numbers (post-order), which
- * respects precedence because the tree encodes it. The demo uses these problems now;
- * the project's tiny models will be trained on them later. */
+ * Every × and ÷ has a one-digit operand, so that each step is arithmetic a small model can
+ * learn (the project's tiny models in models/ are trained on these problems): a × or ÷ whose
+ * right operand is a number gets a new one in 2..9 (for ÷, one that divides the left value,
+ * else the ÷ becomes ×) unless, for ×, the left value already has one digit; a × with two
+ * longer operands becomes +. Intermediate values stay below 10^5 in magnitude (a × that
+ * would exceed it becomes +), so every answer is an integer. The expression is a binary tree
+ * in a small array; reduction repeatedly evaluates the leftmost operation whose operands
+ * are both numbers (post-order), which respects precedence because the tree encodes it. */
 #include "ponder/dataset.h"
 
 #include <stdio.h>
@@ -46,7 +48,7 @@ static const struct {
     {3, 1, 30, "+-*", 0},
     {4, 2, 50, "+-*/", 1},
     {5, 2, 99, "+-*/", 1},
-    {6, 10, 999, "+-*/", 1},
+    {6, 10, 199, "+-*/", 1},
 };
 
 static int new_leaf(expr *e, pd_rng *r, int level) {
@@ -72,13 +74,24 @@ static int build(expr *e, pd_rng *r, int level, int leaves) {
 
 static long long llabs_(long long x) { return x < 0 ? -x : x; }
 
-/* Evaluate the tree, rewriting operators that would be inexact or too large. */
-static long long fix_eval(expr *e, int i) {
+#define MAX_VALUE 100000 /* intermediate values stay below this in magnitude */
+
+/* Evaluate the tree, giving every × and ÷ a one-digit operand and rewriting operators that
+ * would be inexact or too large (the rules at the top). */
+static long long fix_eval(expr *e, int i, pd_rng *r) {
     enode *n = &e->n[i];
     if (!n->op) return n->val;
-    long long a = fix_eval(e, n->l), b = fix_eval(e, n->r);
-    if (n->op == '/' && (b == 0 || a % b != 0)) n->op = '*';
-    if (n->op == '*' && (llabs_(a) > 10000000 / (llabs_(b) + 1))) n->op = '+';
+    long long a = fix_eval(e, n->l, r), b = fix_eval(e, n->r, r);
+    enode *rn = &e->n[n->r];
+    if (n->op == '/') {
+        int div[8], nd = 0;
+        for (int d = 2; d <= 9 && !rn->op; d++)
+            if (a % d == 0) div[nd++] = d;
+        if (nd) b = rn->val = div[pd_rng_below(r, (uint64_t)nd)];
+        else n->op = '*';
+    }
+    if (n->op == '*' && !rn->op && llabs_(a) > 9 && llabs_(b) > 9) b = rn->val = 2 + (long long)pd_rng_below(r, 8);
+    if (n->op == '*' && ((llabs_(a) > 9 && llabs_(b) > 9) || llabs_(a) >= MAX_VALUE / (llabs_(b) + 1))) n->op = '+';
     switch (n->op) {
     case '+': return a + b;
     case '-': return a - b;
@@ -176,7 +189,7 @@ int pd_arith_generate(pd_dataset *ds, size_t n, int level_lo, int level_hi, uint
         pd_rng_seed(&r, pd_hash_mix(pd_hash_mix(seed, 0xa417), k));
         expr e = {.count = 0};
         e.root = build(&e, &r, level, LEVELS[level].leaves);
-        fix_eval(&e, e.root);
+        fix_eval(&e, e.root, &r);
         pd_buf_reset(&problem), pd_buf_reset(&solution), pd_buf_reset(&answer);
         if (write_problem(&e, &problem, &solution, &answer)) {
             rc = pd_err_set(err, PD_ENOMEM, "out of memory generating problems");

@@ -146,6 +146,7 @@ def main():
         s[k] = type(s[k])(v) if not isinstance(s[k], tuple) else tuple(float(x) for x in v.split(","))
     if a.threads:
         torch.set_num_threads(a.threads)
+    torch.set_flush_denormal(True)  # denormals slow CPU matmuls down by orders of magnitude
     torch.manual_seed(1000 + a.seed)
     tok = AutoTokenizer.from_pretrained(a.tokenizer)
     cfg = model_config(s, tok)

@@ -249,6 +249,7 @@ def main():
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
+    torch.set_flush_denormal(True)  # denormals slow CPU matmuls down by orders of magnitude
     torch.manual_seed(3000 + a.seed)
     rng = random.Random(3000 + a.seed)
     tok = AutoTokenizer.from_pretrained(a.policy)

@@ -734,13 +734,13 @@ void pd_eval_print_table(const pd_eval_report *rep, int per_level, FILE *f) {
         fputc('\n', f);
     }
     int seeds = rep->n_seeds > 1;
-    fprintf(f, "%-12s %6s %8s %9s %7s%s %16s %10s\n", "strategy", "N", "naive", "weighted", "maj",
+    fprintf(f, "%-15s %6s %8s %9s %7s%s %16s %10s\n", "strategy", "N", "naive", "weighted", "maj",
             seeds ? "   sd(w)" : "", "tokens/problem", "s/problem");
     for (size_t i = 0; i < rep->n_cells; i++) {
         const pd_eval_cell *c = &rep->cells[i];
         int last = c->n_k - 1;
         double np = c->problems ? c->problems : 1;
-        fprintf(f, "%-12s %6d %8.3f %9.3f %7.3f", pd_strategy_name(c->strategy), c->n,
+        fprintf(f, "%-15s %6d %8.3f %9.3f %7.3f", pd_strategy_name(c->strategy), c->n,
                 ratio(c->correct[PD_SEL_NAIVE][last], c->problems),
                 ratio(c->correct[PD_SEL_WEIGHTED][last], c->problems),
                 ratio(c->correct[PD_SEL_MAJ][last], c->problems));
@@ -764,13 +764,13 @@ void pd_eval_print_table(const pd_eval_report *rep, int per_level, FILE *f) {
     int any_level = 0;
     for (int lv = 1; lv <= PD_EVAL_MAX_LEVEL; lv++) any_level |= c0->level_problems[lv] != 0;
     if (any_level) {
-        fprintf(f, "\nweighted accuracy by level:\n%-12s %6s", "strategy", "N");
+        fprintf(f, "\nweighted accuracy by level:\n%-15s %6s", "strategy", "N");
         for (int lv = 0; lv <= PD_EVAL_MAX_LEVEL; lv++)
             if (c0->level_problems[lv]) fprintf(f, "      L%-1d", lv);
         fputc('\n', f);
         for (size_t i = 0; i < rep->n_cells; i++) {
             const pd_eval_cell *c = &rep->cells[i];
-            fprintf(f, "%-12s %6d", pd_strategy_name(c->strategy), c->n);
+            fprintf(f, "%-15s %6d", pd_strategy_name(c->strategy), c->n);
             for (int lv = 0; lv <= PD_EVAL_MAX_LEVEL; lv++)
                 if (c0->level_problems[lv])
                     fprintf(f, " %7.3f", ratio(c->level_correct[PD_SEL_WEIGHTED][lv], c->level_problems[lv]));
@@ -778,12 +778,12 @@ void pd_eval_print_table(const pd_eval_report *rep, int per_level, FILE *f) {
         }
     }
     if (rep->n_subjects > 1) {
-        fprintf(f, "\nweighted accuracy by subject:\n%-12s %6s", "strategy", "N");
+        fprintf(f, "\nweighted accuracy by subject:\n%-15s %6s", "strategy", "N");
         for (int s = 0; s < rep->n_subjects; s++) fprintf(f, " %12.12s", rep->subjects[s]);
         fputc('\n', f);
         for (size_t i = 0; i < rep->n_cells; i++) {
             const pd_eval_cell *c = &rep->cells[i];
-            fprintf(f, "%-12s %6d", pd_strategy_name(c->strategy), c->n);
+            fprintf(f, "%-15s %6d", pd_strategy_name(c->strategy), c->n);
             for (int s = 0; s < rep->n_subjects; s++)
                 fprintf(f, " %12.3f", ratio(c->subject_correct[PD_SEL_WEIGHTED][s], c->subject_problems[s]));
             fputc('\n', f);

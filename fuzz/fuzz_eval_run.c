@@ -1,5 +1,5 @@
 /* fuzz_eval_run.c — libFuzzer target for reading a run directory back (src/eval/run.c):
- * config.json, results.jsonl and timing.jsonl as `ponder summarize`, `merge` and
+ * config.json, results.jsonl and timing.jsonl as `ponder summarize`, `merge`, `plan` and
  * `eval --resume DIR` read them. The input's first line is config.json; the rest is both
  * results.jsonl and timing.jsonl (often ending in a torn line). */
 #include "ponder/eval.h"
@@ -43,5 +43,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     pd_eval_saved s;
     if (pd_eval_saved_load(dir, &s, &err) == 0) pd_eval_saved_free(&s);
+    pd_plan_opts po;
+    pd_plan_opts_default(&po);
+    pd_plan_result pr;
+    const char *dirs[1] = {dir};
+    if (pd_plan_make(dirs, 1, &po, NULL, &pr, &err) == 0) pd_plan_result_free(&pr);
     return 0;
 }

@@ -487,6 +487,9 @@ static void t_cli(void) {
     snprintf(cmd, sizeof cmd, "%s eval --resume " DIR "/cli --n 4 --quiet", P);
     CHECK(run(cmd) != 0);
     CHECK_MSG(strstr(out, "n: [4,8] in the run, [4] now") && strchr(out, '\n') == out + strlen(out) - 1, "%s", out);
+    snprintf(cmd, sizeof cmd, "%s eval --resume " DIR "/cli --vote-stop 2 --quiet", P);
+    CHECK(run(cmd) != 0);
+    CHECK_MSG(strstr(out, "search.vote_wave: 0 in the run, 2 now"), "%s", out);
     snprintf(cmd, sizeof cmd, "%s eval --resume " DIR "/cli --sim-prm-noise 1 --quiet", P);
     CHECK(run(cmd) != 0);
     CHECK_MSG(strstr(out, "sim.prm_noise: 0.5 in the run, 1.0 now"), "%s", out);

@@ -287,6 +287,7 @@ json_t *pd_eval_config_json(const pd_eval_opts *o, const pd_dataset *ds, size_t 
     json_object_set_new(cfg, "deepconf_warmup", json_integer(o->base.deepconf_warmup));
     json_object_set_new(cfg, "deepconf_keep", json_real(o->base.deepconf_keep));
     json_object_set_new(cfg, "conf_window", json_integer(o->base.conf_window));
+    json_object_set_new(cfg, "vote_wave", json_integer(o->base.vote_wave));
     json_object_set_new(c, "search", cfg);
     if (o->sim) json_object_set_new(c, "sim", sim_json(o->sim));
     if (o->backend) {
@@ -930,6 +931,7 @@ int pd_eval_saved_load(const char *dir, pd_eval_saved *s, pd_error *err) {
             o->base.deepconf_warmup = (int32_t)json_integer_value(json_object_get(se, "deepconf_warmup"));
         if (json_object_get(se, "deepconf_keep")) o->base.deepconf_keep = (float)num(se, "deepconf_keep");
         if (json_object_get(se, "conf_window")) o->base.conf_window = (int32_t)json_integer_value(json_object_get(se, "conf_window"));
+        if (json_object_get(se, "vote_wave")) o->base.vote_wave = (int32_t)json_integer_value(json_object_get(se, "vote_wave"));
     }
     o->limit = (size_t)json_integer_value(json_object_get(c, "limit"));
     o->with_texts = json_is_true(json_object_get(c, "with_texts"));

@@ -473,6 +473,7 @@ int pd_sim_verifier_open(pd_verifier *ver, const pd_policy *pol, const pd_sim_pa
 /* ---- parameters ---- */
 
 void pd_sim_params_default(pd_sim_params *p) {
+    memset(p, 0, sizeof *p); /* every field, those added later included (prm_drift: 0) */
     p->policy_acc = 0.95;
     p->acc_decay = 0.03;
     p->default_level = 3;

@@ -1,5 +1,6 @@
 /* fuzz_remote_response.c — libFuzzer target for the remote backends' parsers of server
- * answers (src/backend/remote_parse.c): /v1/completions, /v1/models and /pooling bodies, and
+ * answers (src/backend/remote_parse.c): /v1/completions, /v1/models, /pooling and llama-server's
+ * native /completion bodies, and
  * the endpoint spec splitter. The first byte picks the parser. */
 #include "backend/remote_int.h"
 
@@ -11,7 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *body = (const char *)data + 1;
     size_t len = size - 1;
     char why[256];
-    switch (data[0] % 4) {
+    switch (data[0] % 5) {
     case 0: {
         rp_completion c;
         if (!rp_parse_completion(body, len, data[0] / 4 % 3, &c, why, sizeof why)) rp_completion_free(&c);
@@ -25,6 +26,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 2: {
         rp_pooling p;
         if (!rp_parse_pooling(body, len, data[0] / 4 % 3, &p, why, sizeof why)) rp_pooling_free(&p);
+        break;
+    }
+    case 3: {
+        rp_completion c;
+        if (!rp_parse_llama_native(body, len, &c, why, sizeof why)) rp_completion_free(&c);
         break;
     }
     default: {

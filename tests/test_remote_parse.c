@@ -39,6 +39,14 @@ static void t_completion_shapes(void) {
         CHECK_MSG(rp_parse_completion(bad[i], strlen(bad[i]), 0, &c, why, sizeof why) != 0, "case %zu", i);
     CHECK(rp_parse_completion(bad[1], strlen(bad[1]), 0, &c, why, sizeof why) != 0 && strstr(why, "context too long"));
     CHECK(rp_parse_completion(vllm, strlen(vllm), 3, &c, why, sizeof why) != 0);
+    /* llama-server's native /completion */
+    const char *nat = "{\"content\": \"a b\", \"tokens\": [4, 5, 6], \"stop_type\": \"word\", \"stopping_word\": \" \","
+                      " \"tokens_evaluated\": 30, \"tokens_predicted\": 3, \"timings\": {\"cache_n\": 28, \"prompt_n\": 2}}";
+    CHECK_MSG(rp_parse_llama_native(nat, strlen(nat), &c, why, sizeof why) == 0, "%s", why);
+    CHECK(c.n == 1 && c.c[0].n_ids == 3 && c.c[0].finish == RP_FIN_STOP && c.c[0].stop_kind == 1 && !strcmp(c.c[0].stop_str, " "));
+    CHECK(c.prompt_tokens == 30 && c.cached_tokens == 28 && c.completion_tokens == 3);
+    rp_completion_free(&c);
+    CHECK(rp_parse_llama_native("{\"error\": {\"message\": \"x\"}}", 27, &c, why, sizeof why) != 0);
 }
 
 static void t_models_and_pooling(void) {

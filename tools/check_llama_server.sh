@@ -47,13 +47,17 @@ sys.path.insert(0, src)
 sys.path.insert(1, src + "/gguf-py")
 import conversion.base as base
 base.TextModel.get_vocab_base_pre = lambda self, tokenizer: "llama-bpe"  # a tokenizer trained here: Llama 3's pre-tokenizer
+def no_spm(self, *a, **k):
+    raise FileNotFoundError("not a SentencePiece model")  # Llama 3 byte-level BPE: straight to the gpt2 path
+base.TextModel._set_vocab_sentencepiece = no_spm
+base.TextModel._set_vocab_llama_hf = no_spm
 import convert_hf_to_gguf as conv
 sys.argv = ["convert_hf_to_gguf.py", model, "--outfile", out, "--outtype", "f32"]
 conv.main()
 EOF
 fi
 PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-$W/bin/llama-server -m $GGUF --alias rlhflow --host 127.0.0.1 --port "$PORT" -c 8192 -np 4 --threads "$JOBS" > $W/server.log 2>&1 &
+$W/bin/llama-server -m $GGUF --alias rlhflow --host 127.0.0.1 --port "$PORT" -c 8192 -np 4 -ctk f32 -ctv f32 --threads "$JOBS" > $W/server.log 2>&1 &
 SRV=$!
 trap 'kill $SRV 2>/dev/null' EXIT
 i=0; until curl -sf "http://127.0.0.1:$PORT/health" > /dev/null; do i=$((i+1)); [ $i -gt 300 ] && { echo "llama-server did not start"; tail $W/server.log; exit 1; }; sleep 0.2; done

@@ -107,6 +107,9 @@ typedef struct rp_completion {
  * why (a body that is not such an answer). */
 int rp_parse_completion(const char *body, size_t len, size_t want_n, rp_completion *out, char *why, size_t cap);
 void rp_completion_free(rp_completion *c);
+/* llama-server's native /completion answer (content, tokens, stop_type, stopping_word,
+ * tokens_evaluated, tokens_predicted, timings.cache_n) as a one-choice completion. */
+int rp_parse_llama_native(const char *body, size_t len, rp_completion *out, char *why, size_t cap);
 
 /* What /v1/models says about a server. */
 typedef enum rp_server { RP_SRV_UNKNOWN = 0, RP_SRV_PONDER, RP_SRV_VLLM, RP_SRV_SGLANG, RP_SRV_LLAMACPP } rp_server;

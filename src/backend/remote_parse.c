@@ -8,7 +8,8 @@
  * "token_id:N" keys with return_tokens_as_token_ids) or the chat layout llama-server uses
  * (`content`: [{id, token, logprob, top_logprobs: [{id, token, logprob}]}]).
  *
- * Everything from the network is checked: types, counts (bounded), ids in range, indices
+ * Token texts may hold NUL bytes (a vocabulary's "\u0000" token): bodies are read with
+ * JSON_ALLOW_NUL. Everything from the network is checked: types, counts (bounded), ids in range, indices
  * inside the choice count. A body that is not such an answer gives -1 and a reason; the
  * caller treats it as a garbled answer (retried, then the request fails). */
 #include "remote_int.h"
@@ -170,7 +171,7 @@ void rp_completion_free(rp_completion *c) {
 int rp_parse_completion(const char *body, size_t len, size_t want_n, rp_completion *out, char *why, size_t cap) {
     memset(out, 0, sizeof *out);
     json_error_t je;
-    json_t *o = json_loadb(body ? body : "", len, 0, &je);
+    json_t *o = json_loadb(body ? body : "", len, JSON_ALLOW_NUL, &je);
     if (!o) return why_set(why, cap, "the answer is not JSON: %.200s", je.text);
     int rc = -1;
     json_t *ch = json_object_get(o, "choices");
@@ -290,7 +291,7 @@ void rp_models_free(rp_models *m) {
 int rp_parse_models(const char *body, size_t len, rp_models *out, char *why, size_t cap) {
     memset(out, 0, sizeof *out);
     json_error_t je;
-    json_t *o = json_loadb(body ? body : "", len, 0, &je);
+    json_t *o = json_loadb(body ? body : "", len, JSON_ALLOW_NUL, &je);
     if (!o) return why_set(why, cap, "/models did not answer JSON: %.200s", je.text);
     int rc = -1;
     json_t *d = json_object_get(o, "data");
@@ -344,7 +345,7 @@ void rp_pooling_free(rp_pooling *p) {
 int rp_parse_pooling(const char *body, size_t len, size_t want_n, rp_pooling *out, char *why, size_t cap) {
     memset(out, 0, sizeof *out);
     json_error_t je;
-    json_t *o = json_loadb(body ? body : "", len, 0, &je);
+    json_t *o = json_loadb(body ? body : "", len, JSON_ALLOW_NUL, &je);
     if (!o) return why_set(why, cap, "/pooling did not answer JSON: %.200s", je.text);
     int rc = -1;
     json_t *d = json_object_get(o, "data");
@@ -400,5 +401,55 @@ int rp_parse_pooling(const char *body, size_t len, size_t want_n, rp_pooling *ou
 out:
     json_decref(o);
     if (rc) rp_pooling_free(out);
+    return rc;
+}
+
+int rp_parse_llama_native(const char *body, size_t len, rp_completion *out, char *why, size_t cap) {
+    memset(out, 0, sizeof *out);
+    json_error_t je;
+    json_t *o = json_loadb(body ? body : "", len, JSON_ALLOW_NUL, &je);
+    if (!o) return why_set(why, cap, "the answer is not JSON: %.200s", je.text);
+    int rc = -1;
+    json_t *content = json_object_get(o, "content"), *toks = json_object_get(o, "tokens"), *st = json_object_get(o, "stop_type");
+    if (!json_is_object(o) || !json_is_string(content)) {
+        json_t *e = json_object_get(o, "error");
+        json_t *m = json_is_object(e) ? json_object_get(e, "message") : NULL;
+        why_set(why, cap, json_is_string(m) ? "the server answered an error: %.200s" : "the answer has no content%s",
+                json_is_string(m) ? json_string_value(m) : NULL);
+        goto out;
+    }
+    if (!(out->c = calloc(1, sizeof *out->c))) {
+        why_set(why, cap, "out of memory%s", NULL);
+        goto out;
+    }
+    out->n = 1;
+    rp_choice *x = &out->c[0];
+    x->text_len = json_string_length(content);
+    if (!(x->text = dupn(json_string_value(content), x->text_len))) {
+        why_set(why, cap, "out of memory%s", NULL);
+        goto out;
+    }
+    if (is_int_array(toks) && read_ids(toks, x, why, cap)) goto out;
+    const char *sts = json_is_string(st) ? json_string_value(st) : "";
+    x->finish = !strcmp(sts, "limit") ? RP_FIN_LENGTH : !strcmp(sts, "eos") || !strcmp(sts, "word") ? RP_FIN_STOP : RP_FIN_UNKNOWN;
+    json_t *sw = json_object_get(o, "stopping_word");
+    if (!strcmp(sts, "word") && json_is_string(sw)) {
+        x->stop_kind = 1;
+        if (!(x->stop_str = dupn(json_string_value(sw), json_string_length(sw)))) {
+            why_set(why, cap, "out of memory%s", NULL);
+            goto out;
+        }
+    }
+    int has = 0;
+    out->prompt_tokens = uval(o, "tokens_evaluated", &has);
+    json_t *tm = json_object_get(o, "timings"); /* cache_n: prompt tokens reused from the slot's cache */
+    out->cached_tokens = json_is_object(tm) ? uval(tm, "cache_n", NULL) : 0;
+    if (out->cached_tokens > out->prompt_tokens) out->cached_tokens = out->prompt_tokens;
+    out->completion_tokens = uval(o, "tokens_predicted", NULL);
+    out->has_usage = has;
+    rc = 0;
+out:
+    json_decref(o);
+    if (rc) rp_completion_free(out);
     return rc;
 }

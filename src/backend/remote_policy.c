@@ -22,6 +22,9 @@
  * is used there with the first child's seed; elsewhere (SGLang, llama-server) each child is
  * its own request with its own seed (--remote-n overrides).
  *
+ * llama-server is asked through its native /completion route, the only one that returns every
+ * sampled id (its OpenAI layout has none).
+ *
  * Capability probing at open: GET /models on every endpoint (the model's presence, which
  * server it is: owned_by), then one tiny completion with n = 2 and token ids, falling back
  * to n = 1 and to a text prompt when refused: what works is detected, not guessed.
@@ -330,17 +333,53 @@ typedef struct call {
     rpol *c;
 } call;
 
-static int check_completion(void *ud, size_t i, const char *body, size_t len, char *why, size_t cap) {
-    call *x = ud;
-    group *g = &x->g[i];
-    rp_completion_free(&g->res);
-    return rp_parse_completion(body, len, (size_t)g->k, &g->res, why, cap);
-}
-
 /* The seed a non-ponder server gets (31 bits: llama-server reads -1 as "random"). */
 static json_int_t wire_seed(const rpol *c, uint64_t s) {
     return c->seeds_ext ? (json_int_t)s : (json_int_t)(s & 0x7fffffffu);
 }
+
+static int check_completion(void *ud, size_t i, const char *body, size_t len, char *why, size_t cap) {
+    call *x = ud;
+    group *g = &x->g[i];
+    rp_completion_free(&g->res);
+    if (x->c->kind == RP_SRV_LLAMACPP && x->c->token_prompts) return rp_parse_llama_native(body, len, &g->res, why, cap);
+    return rp_parse_completion(body, len, (size_t)g->k, &g->res, why, cap);
+}
+
+/* llama-server's native /completion: the only layout of it that returns every sampled id
+ * (its OpenAI layout returns none, and its logprobs skip tokens that are not whole UTF-8
+ * characters). Every sampler is set: its defaults differ from OpenAI's. */
+static char *llama_native_body(const rpol *c, const pd_expand_req *r, const int32_t *prompt, size_t n_prompt, int32_t first) {
+    json_t *o = json_object(), *p = json_array();
+    for (size_t i = 0; i < n_prompt; i++) json_array_append_new(p, json_integer(prompt[i]));
+    json_object_set_new(o, "prompt", p);
+    size_t cap = r->tree->step_max_tokens > 0 ? (size_t)r->tree->step_max_tokens : 1;
+    size_t room = (size_t)c->cfg.max_positions - n_prompt;
+    json_object_set_new(o, "n_predict", json_integer((json_int_t)(cap < room ? cap : room)));
+    json_object_set_new(o, "temperature", json_real(r->greedy ? 0.0 : (double)r->tree->temperature));
+    json_object_set_new(o, "top_p", json_real(r->greedy ? 1.0 : (double)r->tree->top_p));
+    json_object_set_new(o, "top_k", json_integer(0));
+    json_object_set_new(o, "min_p", json_real(0.0));
+    json_object_set_new(o, "typical_p", json_real(1.0));
+    json_object_set_new(o, "repeat_penalty", json_real(1.0));
+    json_object_set_new(o, "presence_penalty", json_real(0.0));
+    json_object_set_new(o, "frequency_penalty", json_real(0.0));
+    json_object_set_new(o, "dry_multiplier", json_real(0.0));
+    json_object_set_new(o, "xtc_probability", json_real(0.0));
+    json_object_set_new(o, "top_n_sigma", json_real(-1.0));
+    json_object_set_new(o, "seed", json_integer(wire_seed(c, pd_expand_child_seed(r, first))));
+    json_object_set_new(o, "return_tokens", json_true());
+    json_object_set_new(o, "cache_prompt", json_true());
+    if (r->mode == PD_EXPAND_STEP && c->delim_len) {
+        json_t *st = json_array();
+        json_array_append_new(st, json_stringn(c->delim, c->delim_len));
+        json_object_set_new(o, "stop", st);
+    }
+    char *b = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return b;
+}
+
 
 static char *request_body(const rpol *c, const pd_expand_req *r, const int32_t *prompt, size_t n_prompt, int32_t first, int32_t k,
                           const char *prompt_text) {
@@ -447,7 +486,9 @@ static int rpol_expand(void *ctx, pd_expand_req *reqs, size_t n, pd_error *err) 
             }
             memset(&gs[ng], 0, sizeof gs[ng]);
             gs[ng] = (group){.q = q, .first = first, .k = k, .n_prompt = np};
-            if (!(bodies[ng] = request_body(c, r, ids, np, first, k, text))) rc = pd_err_set(err, PD_ENOMEM, "out of memory");
+            bodies[ng] = c->kind == RP_SRV_LLAMACPP && c->token_prompts ? llama_native_body(c, r, ids, np, first)
+                                                                        : request_body(c, r, ids, np, first, k, text);
+            if (!bodies[ng]) rc = pd_err_set(err, PD_ENOMEM, "out of memory");
             else ng++;
         }
         free(text);
@@ -455,7 +496,9 @@ static int rpol_expand(void *ctx, pd_expand_req *reqs, size_t n, pd_error *err) 
     }
     /* 2. all of them in flight together */
     if (!rc && ng && !(hr = calloc(ng, sizeof *hr))) rc = pd_err_set(err, PD_ENOMEM, "out of memory");
-    for (size_t i = 0; i < ng && !rc; i++) hr[i] = (rh_req){.path = "/completions", .body = bodies[i], .endpoint = -1};
+    /* (llama-server's native route is at its root: curl resolves the dot segment) */
+    const char *path = c->kind == RP_SRV_LLAMACPP && c->token_prompts ? "/../completion" : "/completions";
+    for (size_t i = 0; i < ng && !rc; i++) hr[i] = (rh_req){.path = path, .body = bodies[i], .endpoint = -1};
     call x = {gs, c};
     if (!rc && ng) rc = rh_run(c->http, hr, ng, check_completion, &x, err);
     /* 3. a request that failed for good fails its search */

@@ -34,6 +34,7 @@
 #define MAX_ENDPOINTS 64
 #define POOL_BATCH 32         /* inputs per /pooling request */
 #define REWARD_COVERED (-3.0f) /* a pending node whose reward comes from a descendant's answer */
+#define WIDE_LOGPROBS 1024     /* second probe when a judgment token is not in the top 20 */
 
 typedef struct rprm {
     int pooling;               /* 1: /pooling; 0: logprob probes */
@@ -208,7 +209,7 @@ static int check_probe(void *ud, size_t i, const char *body, size_t len, char *w
 }
 
 /* P(good) / (P(good) + P(bad)) from the first position's logprobs. */
-static float judge(const rprm *c, const rp_choice *ch) {
+static float judge(const rprm *c, const rp_choice *ch, int *missing) {
     double lg = NAN, lb = NAN, lmin = INFINITY;
     for (size_t i = 0; i < ch->n_top; i++) {
         const rp_top *t = &ch->top[i];
@@ -216,6 +217,7 @@ static float judge(const rprm *c, const rp_choice *ch) {
         if (t->id == c->good) lg = t->logprob;
         else if (t->id == c->bad) lb = t->logprob;
     }
+    if (missing) *missing = isnan(lg) || isnan(lb);
     if (isnan(lg) && isnan(lb)) return 0.5f;
     if (isnan(lg)) lg = lmin;
     if (isnan(lb)) lb = lmin;
@@ -275,6 +277,9 @@ static int score_probes(rprm *c, pd_score_req *reqs, size_t n, pd_error *err) {
         sorted[k] = pr[i];
         hr[k] = (rh_req){.path = "/completions", .body = bodies[i], .endpoint = -1};
     }
+    uint8_t *wide = calloc(n ? n : 1, 1);
+    size_t n_wide = 0;
+    if (!rc && !wide) rc = pd_err_set(err, PD_ENOMEM, "out of memory");
     if (!rc && n) rc = rh_run(c->http, hr, n, check_probe, sorted, err);
     for (size_t k = 0; k < n && !rc; k++) {
         pd_score_req *r = &reqs[sorted[k].req];
@@ -285,14 +290,55 @@ static int score_probes(rprm *c, pd_score_req *reqs, size_t n, pd_error *err) {
             continue;
         }
         const rp_completion *res = &sorted[k].res;
-        r->tree->nodes[r->node].reward = judge(c, &res->c[0]);
+        int missing = 0;
+        r->tree->nodes[r->node].reward = judge(c, &res->c[0], &missing);
         r->cost->prm_tokens += res->has_usage ? res->prompt_tokens - res->cached_tokens : sorted[k].n_prompt;
+        wide[k] = missing; /* a judgment token outside the top 20: ask again for more */
+        n_wide += missing;
+    }
+    /* second pass for those: a wide logprobs list (llama-server takes it; a server that refuses
+     * it leaves the bound from the first pass) */
+    if (!rc && n_wide) {
+        rh_req *h2 = calloc(n_wide, sizeof *h2);
+        probe *p2 = calloc(n_wide, sizeof *p2);
+        char **b2 = calloc(n_wide, sizeof *b2);
+        size_t *of = calloc(n_wide, sizeof *of), m = 0;
+        if (!h2 || !p2 || !b2 || !of) rc = pd_err_set(err, PD_ENOMEM, "out of memory");
+        for (size_t k = 0; k < n && !rc; k++) {
+            if (!wide[k]) continue;
+            const char *body = bodies[order[k][1]], *at = strstr(body, "\"logprobs\":20");
+            pd_buf nb = {0};
+            if (!at) continue;
+            pd_buf_append(&nb, body, (size_t)(at - body));
+            pd_buf_printf(&nb, "\"logprobs\":%d", WIDE_LOGPROBS);
+            pd_buf_puts(&nb, at + strlen("\"logprobs\":20"));
+            if (!nb.data) continue;
+            b2[m] = nb.data;
+            h2[m] = (rh_req){.path = "/completions", .body = b2[m], .endpoint = -1};
+            of[m++] = k;
+        }
+        if (!rc && m) rc = rh_run(c->http, h2, m, check_probe, p2, err);
+        for (size_t i = 0; i < m && !rc; i++) {
+            if (!h2[i].ok) continue;
+            pd_score_req *r = &reqs[sorted[of[i]].req];
+            r->tree->nodes[r->node].reward = judge(c, &p2[i].res.c[0], NULL);
+        }
+        for (size_t i = 0; i < m; i++) {
+            rh_req_clear(&h2[i]);
+            rp_completion_free(&p2[i].res);
+            free(b2[i]);
+        }
+        free(h2);
+        free(p2);
+        free(b2);
+        free(of);
     }
     for (size_t k = 0; k < n; k++) {
         if (sorted) rp_completion_free(&sorted[k].res);
         if (hr) rh_req_clear(&hr[k]);
         if (bodies) free(bodies[k]);
     }
+    free(wide);
     free(sorted);
     free(pr);
     free(hr);

@@ -125,7 +125,7 @@ static void t_incremental(void) {
             pd_cost cost = {0};
             uint64_t prev = 0, max_step = 0, prefix_tokens = 0;
             for (size_t i = 0; i < n; i++) {
-                pd_score_req r = {&t, ids[i], &cost};
+                pd_score_req r = {&t, ids[i], &cost, NULL};
                 t.nodes[ids[i]].reward = PD_REWARD_PENDING;
                 CHECK_MSG(ver.score(ver.ctx, &r, 1, &err) == 0, "%s", err.msg);
                 uint64_t step_tokens = cost.prm_tokens - prev;
@@ -188,7 +188,7 @@ static void t_batch_independent(void) {
             for (int i = 0; i < T; i++) {
                 if (d >= ns[i]) continue;
                 trees[i].nodes[ids[i][d]].reward = PD_REWARD_PENDING;
-                reqs[nr++] = (pd_score_req){&trees[i], ids[i][d], &cost};
+                reqs[nr++] = (pd_score_req){&trees[i], ids[i][d], &cost, NULL};
                 if (pass == 0) { /* one at a time */
                     CHECK(ver.score(ver.ctx, &reqs[nr - 1], 1, &err) == 0);
                     nr = 0;

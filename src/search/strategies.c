@@ -140,11 +140,16 @@ static int beam_emit(pd_search *s) {
     return 0;
 }
 
-static int beam_start(pd_search *s) {
+/* One head, the root, held; then the strategy's first round. */
+static int start_at_root(pd_search *s, int (*emit)(pd_search *)) {
     s->heads[0] = 0;
     s->n_heads = 1;
     pd_search_hold(s, 0);
-    return beam_emit(s);
+    return emit(s);
+}
+
+static int beam_start(pd_search *s) {
+    return start_at_root(s, beam_emit);
 }
 
 static int beam_scored(pd_search *s) {
@@ -400,10 +405,7 @@ static int rebase_emit(pd_search *s) {
 }
 
 static int rebase_start(pd_search *s) {
-    s->heads[0] = 0;
-    s->n_heads = 1;
-    pd_search_hold(s, 0);
-    return rebase_emit(s);
+    return start_at_root(s, rebase_emit);
 }
 
 static int rebase_scored(pd_search *s) {

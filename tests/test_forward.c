@@ -179,7 +179,8 @@ static void t_batched_equals_single(void) {
         if (fork) {
             float a[512], b[512];
             int32_t tokn = 5;
-            pd_seq_step s3[2] = {{kv[1], &tokn, 1, PD_LOGITS_LAST, a}, {fork, &tokn, 1, PD_LOGITS_LAST, b}};
+            pd_seq_step s3[2] = {{.kv = kv[1], .tokens = &tokn, .n_tokens = 1, .logits = PD_LOGITS_LAST, .out = a},
+                                  {.kv = fork, .tokens = &tokn, .n_tokens = 1, .logits = PD_LOGITS_LAST, .out = b}};
             CHECK(V <= 512 && pd_model_forward(m, s3, 2, &err) == 0);
             CHECK(memcmp(a, b, V * sizeof(float)) == 0);
             pd_kv_free(fork);
@@ -285,7 +286,8 @@ static void t_forward_rejects_bad_input(void) {
     pd_seq_step s = {.kv = kv, .tokens = &bad, .n_tokens = 1, .logits = PD_LOGITS_LAST, .out = out};
     CHECK(pd_model_forward(m, &s, 1, &err) == PD_EINVAL);
     CHECK(strstr(err.msg, "vocabulary") != NULL);
-    pd_seq_step two[2] = {{kv, &ok, 1, PD_LOGITS_LAST, out}, {kv, &ok, 1, PD_LOGITS_NONE, NULL}};
+    pd_seq_step two[2] = {{.kv = kv, .tokens = &ok, .n_tokens = 1, .logits = PD_LOGITS_LAST, .out = out},
+                          {.kv = kv, .tokens = &ok, .n_tokens = 1, .logits = PD_LOGITS_NONE}};
     CHECK(pd_model_forward(m, two, 2, &err) == PD_EINVAL);
     s = (pd_seq_step){.kv = kv, .tokens = &ok, .n_tokens = 1, .logits = PD_LOGITS_LAST, .out = NULL};
     CHECK(pd_model_forward(m, &s, 1, &err) == PD_EINVAL);

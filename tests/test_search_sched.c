@@ -101,7 +101,7 @@ static void t_wide_batches(void) {
     CHECK_EQ_INT(pd_policy_open(&w.inner, "sim", NULL, &err), 0);
     CHECK_EQ_INT(pd_verifier_open(&w.vinner, "sim", &w.inner, NULL, &err), 0);
     pd_policy pol = {"wrap", 1e9, &w, w_expand, NULL, NULL};
-    pd_verifier ver = {"wrap", 1e9, &w, w_score, NULL};
+    pd_verifier ver = {.name = "wrap", .n_params = 1e9, .ctx = &w, .score = w_score};
     for (int s = 0; s < 3; s++) {
         pd_sched_job jobs[NPROB];
         for (int i = 0; i < NPROB; i++) {

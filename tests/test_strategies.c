@@ -79,7 +79,7 @@ static pd_problem PROB = {"toy-1", "toy problem", "0", NULL, 1};
 
 static int run_toy(toy *ty, pd_search_cfg *cfg, pd_search_result *res) {
     pd_policy pol = {"toy", 1e6, ty, toy_expand, toy_release, NULL};
-    pd_verifier ver = {"toy", 1e6, ty, toy_score, NULL};
+    pd_verifier ver = {.name = "toy", .n_params = 1e6, .ctx = ty, .score = toy_score};
     pd_error err = {0};
     int rc = pd_search_run(&pol, &ver, &PROB, cfg, res, &err);
     if (rc) printf("  search failed: %s\n", err.msg);
@@ -324,7 +324,7 @@ static void t_cfg_errors(void) {
     c.n = 6;
     pd_search_result r;
     pd_policy pol = {"toy", 1e6, &ty, toy_expand, toy_release, NULL};
-    pd_verifier ver = {"toy", 1e6, &ty, toy_score, NULL};
+    pd_verifier ver = {.name = "toy", .n_params = 1e6, .ctx = &ty, .score = toy_score};
     CHECK_EQ_INT(pd_search_run(&pol, &ver, &PROB, &c, &r, &err), PD_EINVAL);
     CHECK_EQ_INT(ty.calls, 0);
     pd_strategy s;

@@ -29,6 +29,7 @@
  * released. A node whose cache is gone is rebuilt from its path's token ids, so a
  * re-expansion is slower, never wrong. Finished nodes keep no cache. */
 #include "backend_int.h"
+#include "steps.h"
 #include "ponder/hub.h"
 #include "ponder/model.h"
 #include "ponder/tokenizer.h"
@@ -160,28 +161,6 @@ static int is_eos(const pd_model_config *c, int32_t id) {
     return 0;
 }
 
-/* Append bytes with invalid UTF-8 replaced by U+FFFD (as a lossy decode does). */
-static int append_lossy(pd_buf *b, const char *s, size_t n) {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = p[i];
-        size_t k = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
-        int ok = k && i + k <= n;
-        for (size_t j = 1; ok && j < k; j++) ok = (p[i + j] & 0xC0) == 0x80;
-        if (ok && k == 3) ok = !(c == 0xE0 && p[i + 1] < 0xA0) && !(c == 0xED && p[i + 1] > 0x9F);
-        if (ok && k == 4) ok = !(c == 0xF0 && p[i + 1] < 0x90) && !(c == 0xF4 && p[i + 1] > 0x8F);
-        if (ok) {
-            if (pd_buf_append(b, p + i, k)) return PD_ENOMEM;
-            i += k;
-        } else {
-            if (pd_buf_puts(b, "\xEF\xBF\xBD")) return PD_ENOMEM;
-            i++;
-        }
-    }
-    return 0;
-}
-
 /* Look for the delimiter in the text the last token completed. Returns 1 when found and sets
  * g->cut to the delimiter's end. */
 static int find_delim(const pol_ctx *c, gen *g) {
@@ -288,19 +267,6 @@ static void set_confidence(const gen *g, pd_node *nd, size_t a, size_t b, int la
     nd->stopped = (uint8_t)(last && g->stopped);
 }
 
-/* Do the tokens' bytes spell exactly s? (A SentencePiece-style tokenizer prepends a space
- * to a text encoded on its own; such a tail is not cut.) */
-static int tail_is_text(const pd_tokenizer *tok, const int32_t *ids, size_t n, const char *s, size_t len) {
-    size_t at = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *b;
-        size_t l = 0;
-        if (pd_tokenizer_token_bytes(tok, ids[i], &b, &l) || at + l > len || memcmp(s + at, b, l)) return 0;
-        at += l;
-    }
-    return at == len;
-}
-
 /* Turn a finished step into a child node of the request's leaf (STEP mode). */
 static int32_t add_step_node(pol_ctx *c, gen *g, pd_error *err) {
     pd_tree *t = g->req->tree;
@@ -312,20 +278,7 @@ static int32_t add_step_node(pol_ctx *c, gen *g, pd_error *err) {
     pnode *pn = NULL;
     int rc = 0;
     if (g->status == PD_NODE_STEP_ENDED) {
-        size_t last = g->n_ids - 1, b0 = last ? g->ends[last - 1] : 0;
-        int cut_inside = g->cut < g->ends[last];
-        if (cut_inside && g->cut > b0) {
-            pd_error e2;
-            if (!pd_tokenizer_encode(c->tok, g->text.data + b0, g->cut - b0, 0, &tail, &n_tail, &e2) && n_tail &&
-                tail_is_text(c->tok, tail, n_tail, g->text.data + b0, g->cut - b0)) {
-                n_keep = last; /* the token that ran past the delimiter is replaced by tail */
-            } else {
-                free(tail), tail = NULL, n_tail = 0;
-                g->cut = g->ends[last]; /* no exact tokens of its own: keep the whole token */
-            }
-        } else if (cut_inside) {
-            g->cut = g->ends[last];
-        }
+        pd_steps_cut(c->tok, g->ids, g->n_ids, g->ends, g->text.data, &g->cut, &n_keep, &tail, &n_tail);
         if (!(pn = calloc(1, sizeof *pn))) rc = PD_ENOMEM;
     }
     /* ids of the step: the kept sampled ids, then the re-tokenized tail */
@@ -335,7 +288,7 @@ static int32_t add_step_node(pol_ctx *c, gen *g, pd_error *err) {
     if (!rc) {
         memcpy(ids, g->ids, n_keep * sizeof *ids);
         if (n_tail) memcpy(ids + n_keep, tail, n_tail * sizeof *ids);
-        rc = append_lossy(&text, g->text.data ? g->text.data : "", g->cut);
+        rc = pd_steps_append_lossy(&text, g->text.data ? g->text.data : "", g->cut);
     }
     int32_t id = -1;
     if (!rc) {
@@ -379,18 +332,11 @@ static int32_t add_rollout_chain(pol_ctx *c, gen *g, pd_error *err) {
     int first = 1;
     for (;;) {
         /* the next step: up to the delimiter's end, or the rest */
-        size_t s1 = g->cut;
-        int last = 1;
-        for (size_t at = s0; c->delim_len && at + c->delim_len <= g->cut; at++)
-            if (!memcmp(txt + at, c->delim, c->delim_len)) {
-                s1 = at + c->delim_len;
-                last = s1 >= g->cut;
-                break;
-            }
-        size_t id1 = id0;
-        while (id1 < n_ids && (last || (id1 ? g->ends[id1 - 1] : 0) < s1)) id1++;
+        size_t s1, id1;
+        int last;
+        pd_steps_rollout_next(txt, g->cut, g->ends, n_ids, c->delim, c->delim_len, s0, id0, &s1, &id1, &last);
         pd_buf_reset(&text);
-        if (append_lossy(&text, txt + s0, s1 - s0)) break;
+        if (pd_steps_append_lossy(&text, txt + s0, s1 - s0)) break;
         uint32_t n_tok = (uint32_t)(id1 - id0) + (last && g->eos ? 1 : 0);
         int32_t id = pd_tree_add(t, parent, first ? seed : pd_tree_child_seed(t, parent, 0), text.data ? text.data : "",
                                  text.len, g->ids + id0, id1 - id0, n_tok, last ? g->status : PD_NODE_STEP_ENDED, 0);

@@ -35,6 +35,7 @@
  * problem is recorded as failed; the run goes on. */
 #include "backend_int.h"
 #include "remote_int.h"
+#include "steps.h"
 #include "ponder/hub.h"
 #include "ponder/model.h"
 #include "ponder/tokenizer.h"
@@ -120,27 +121,6 @@ static void sample_clear(sample *s) {
     memset(s, 0, sizeof *s);
 }
 
-static int append_lossy(pd_buf *b, const char *s, size_t n) {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = p[i];
-        size_t k = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
-        int ok = k && i + k <= n;
-        for (size_t j = 1; ok && j < k; j++) ok = (p[i + j] & 0xC0) == 0x80;
-        if (ok && k == 3) ok = !(c == 0xE0 && p[i + 1] < 0xA0) && !(c == 0xED && p[i + 1] > 0x9F);
-        if (ok && k == 4) ok = !(c == 0xF0 && p[i + 1] < 0x90) && !(c == 0xF4 && p[i + 1] > 0x8F);
-        if (ok) {
-            if (pd_buf_append(b, p + i, k)) return PD_ENOMEM;
-            i += k;
-        } else {
-            if (pd_buf_puts(b, "\xEF\xBF\xBD")) return PD_ENOMEM;
-            i++;
-        }
-    }
-    return 0;
-}
-
 /* Replay returned ids with the engine's stop rules: fills s. `finish` is the server's word
  * when the ids end before a rule fired. */
 static int replay(const rpol *c, const pd_expand_req *r, size_t n_prompt, const int32_t *ids, size_t n, const rp_choice *ch,
@@ -222,17 +202,6 @@ static int from_text(const rpol *c, const pd_expand_req *r, const rp_choice *ch,
     return 0;
 }
 
-static int tail_is_text(const pd_tokenizer *tok, const int32_t *ids, size_t n, const char *s, size_t len) {
-    size_t at = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *b;
-        size_t l = 0;
-        if (pd_tokenizer_token_bytes(tok, ids[i], &b, &l) || at + l > len || memcmp(s + at, b, l)) return 0;
-        at += l;
-    }
-    return at == len;
-}
-
 /* One step node (STEP mode); the cut inside a token as policy_local.c's add_step_node. */
 static int32_t add_step(const rpol *c, pd_expand_req *r, int32_t index, sample *g, pd_error *err) {
     pd_tree *t = r->tree;
@@ -240,29 +209,15 @@ static int32_t add_step(const rpol *c, pd_expand_req *r, int32_t index, sample *
     size_t n_keep = g->n_ids - (g->eos ? 1 : 0);
     int32_t *tail = NULL;
     size_t n_tail = 0;
-    if (g->status == PD_NODE_STEP_ENDED && g->n_ids) {
-        size_t last = g->n_ids - 1, b0 = last ? g->ends[last - 1] : 0;
-        int cut_inside = g->cut < g->ends[last];
-        if (cut_inside && g->cut > b0) {
-            pd_error e2;
-            if (!pd_tokenizer_encode(c->tok, g->text.data + b0, g->cut - b0, 0, &tail, &n_tail, &e2) && n_tail &&
-                tail_is_text(c->tok, tail, n_tail, g->text.data + b0, g->cut - b0)) {
-                n_keep = last;
-            } else {
-                free(tail), tail = NULL, n_tail = 0;
-                g->cut = g->ends[last];
-            }
-        } else if (cut_inside) {
-            g->cut = g->ends[last];
-        }
-    }
+    if (g->status == PD_NODE_STEP_ENDED && g->n_ids)
+        pd_steps_cut(c->tok, g->ids, g->n_ids, g->ends, g->text.data, &g->cut, &n_keep, &tail, &n_tail);
     int32_t *ids = malloc((n_keep + n_tail + 1) * sizeof *ids);
     pd_buf text = {0};
     int rc = ids ? 0 : PD_ENOMEM;
     if (!rc) {
         if (n_keep) memcpy(ids, g->ids, n_keep * sizeof *ids);
         if (n_tail) memcpy(ids + n_keep, tail, n_tail * sizeof *ids);
-        rc = append_lossy(&text, g->text.data ? g->text.data : "", g->cut);
+        rc = pd_steps_append_lossy(&text, g->text.data ? g->text.data : "", g->cut);
     }
     int32_t id = -1;
     if (!rc) {
@@ -287,18 +242,11 @@ static int32_t add_rollout(const rpol *c, pd_expand_req *r, int32_t index, sampl
     pd_buf text = {0};
     int first = 1;
     for (;;) {
-        size_t s1 = g->cut;
-        int last = 1;
-        for (size_t at = s0; c->delim_len && at + c->delim_len <= g->cut; at++)
-            if (!memcmp(txt + at, c->delim, c->delim_len)) {
-                s1 = at + c->delim_len;
-                last = s1 >= g->cut;
-                break;
-            }
-        size_t id1 = id0;
-        while (id1 < n_ids && (last || (id1 ? g->ends[id1 - 1] : 0) < s1)) id1++;
+        size_t s1, id1;
+        int last;
+        pd_steps_rollout_next(txt, g->cut, g->ends, n_ids, c->delim, c->delim_len, s0, id0, &s1, &id1, &last);
         pd_buf_reset(&text);
-        if (append_lossy(&text, txt + s0, s1 - s0)) break;
+        if (pd_steps_append_lossy(&text, txt + s0, s1 - s0)) break;
         uint32_t n_tok = (uint32_t)(id1 - id0) + (last && g->eos ? 1 : 0);
         int32_t id = pd_tree_add(t, parent, first ? seed : pd_tree_child_seed(t, parent, 0), text.data ? text.data : "", text.len,
                                  g->ids + id0, id1 - id0, n_tok, last ? g->status : PD_NODE_STEP_ENDED, 0);

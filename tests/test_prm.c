@@ -338,11 +338,47 @@ static void t_cli(void) {
     CHECK(run_ponder(cmd) != 0);
 }
 
+/* A PRM opened for its format only (a remote PRM's input rendered locally) needs no
+ * weights: the same input as the full PRM, the same parameter count from config.json, and a
+ * clear error if asked to score. */
+static void t_format_only(void) {
+    const char *dir = "build/tests/prm_format_only";
+    mkdir("build/tests", 0755);
+    mkdir(dir, 0755);
+    link_file("qwen2-prm", dir, "config.json");
+    link_file("qwen2-prm", dir, "tokenizer.json");
+    link_file("qwen2-prm", dir, "tokenizer_config.json");
+    pd_error err = {0};
+    pd_prm_opts o = {.format_only = 1};
+    pd_prm *f = pd_prm_open(dir, &o, &err), *full = open_kind("qwen2-prm", &err);
+    CHECK_MSG(f != NULL && full != NULL, "%s", err.msg);
+    if (!f || !full) {
+        pd_prm_close(f);
+        pd_prm_close(full);
+        return;
+    }
+    CHECK_EQ_INT(pd_prm_get_kind(f), PD_PRM_QWEN2);
+    CHECK_EQ_INT(pd_prm_n_params(f), pd_prm_n_params(full));
+    const char *steps[2] = {"1 + 1 = 2.", "So $\\boxed{2}$."};
+    int32_t *a = NULL, *b = NULL;
+    size_t na = 0, nb = 0, *pa = NULL, *pb = NULL;
+    CHECK(pd_prm_render(f, "What is 1+1?", steps, 2, &a, &na, &pa, &err) == 0);
+    CHECK(pd_prm_render(full, "What is 1+1?", steps, 2, &b, &nb, &pb, &err) == 0);
+    CHECK(na == nb && a && b && !memcmp(a, b, na * sizeof *a) && pa[1] == pb[1]);
+    float r[2];
+    CHECK(pd_prm_score(f, "What is 1+1?", steps, 2, r, NULL, &err) != 0);
+    CHECK_MSG(strstr(err.msg, "format only") != NULL, "%s", err.msg);
+    free(a), free(b), free(pa), free(pb);
+    pd_prm_close(f);
+    pd_prm_close(full);
+}
+
 int main(void) {
     RUN(t_reference);
     RUN(t_incremental);
     RUN(t_batch_independent);
     RUN(t_errors);
     RUN(t_cli);
+    RUN(t_format_only);
     return test_done();
 }

@@ -50,6 +50,9 @@ typedef struct pd_prm_opts {
     const char *system_prompt; /* qwen2-prm: NULL = the model card's ("Please reason step by
                                 * step, and put your final answer within \boxed{}.") */
     int n_threads;             /* 0: one per CPU */
+    int format_only;           /* read config.json and the tokenizer but no weights: the PRM can
+                                * render inputs (pd_prm_render) but not score; for a PRM that
+                                * runs on a remote server */
 } pd_prm_opts;
 
 typedef struct pd_prm pd_prm;

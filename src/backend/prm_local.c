@@ -43,7 +43,8 @@ static const char *QWEN_PRM_SYSTEM = "Please reason step by step, and put your f
 
 struct pd_prm {
     pd_prm_kind kind;
-    pd_model *m;
+    pd_model *m;               /* NULL when opened format_only */
+    pd_model_config cfg;
     pd_tokenizer *tok;
     char dir[4096];
     char *system_prompt;       /* qwen2-prm */
@@ -73,8 +74,21 @@ int pd_prm_kind_parse(const char *s, pd_prm_kind *out) {
 }
 
 pd_prm_kind pd_prm_get_kind(const pd_prm *p) { return p->kind; }
-size_t pd_prm_n_params(const pd_prm *p) { return pd_model_n_params(p->m); }
-size_t pd_prm_context(const pd_prm *p) { return (size_t)pd_model_get_config(p->m)->max_positions; }
+/* Parameters from the config alone (format_only): embeddings, layers, final norm and the
+ * head the kind reads; what the weights would count. */
+static size_t config_params(const pd_model_config *c) {
+    size_t H = (size_t)c->hidden_size, q = (size_t)c->n_heads * c->head_dim, kv = (size_t)c->n_kv_heads * c->head_dim;
+    size_t layer = H * q + 2 * H * kv + q * H + 3 * H * (size_t)c->intermediate_size + 2 * H;
+    if (c->attn_qkv_bias) layer += q + 2 * kv;
+    size_t n = (size_t)c->vocab_size * H + (size_t)c->n_layers * layer + H;
+    if (c->head == PD_HEAD_PRM_CLASS) n += H * H + H + 2 * H + 2;
+    else if (c->head == PD_HEAD_VALUE) n += H + 1;
+    else if (!c->tie_embeddings) n += (size_t)c->vocab_size * H;
+    return n;
+}
+
+size_t pd_prm_n_params(const pd_prm *p) { return p->m ? pd_model_n_params(p->m) : config_params(&p->cfg); }
+size_t pd_prm_context(const pd_prm *p) { return (size_t)p->cfg.max_positions; }
 
 void pd_prm_close(pd_prm *p) {
     if (!p) return;
@@ -129,7 +143,7 @@ static int last_id(const pd_prm *p, const char *what, const char *s, int32_t *ou
 static int setup_format(pd_prm *p, const pd_prm_opts *o, pd_error *err) {
     const char *good = o && o->good_token ? o->good_token : "+";
     const char *bad = o && o->bad_token ? o->bad_token : "-";
-    const pd_model_config *c = pd_model_get_config(p->m);
+    const pd_model_config *c = &p->cfg;
     int rc = 0;
     if ((p->kind == PD_PRM_QWEN2) != (c->head == PD_HEAD_PRM_CLASS) ||
         (p->kind == PD_PRM_SKYWORK) != (c->head == PD_HEAD_VALUE))
@@ -223,14 +237,26 @@ pd_prm *pd_prm_open(const char *spec, const pd_prm_opts *o, pd_error *err) {
     p->bos_id = -1;
     if (pd_hub_resolve(spec, p->dir, sizeof p->dir, err)) goto fail;
     pd_model_opts mo = {.n_threads = o ? o->n_threads : 0};
-    if (!(p->m = pd_model_load(p->dir, &mo, err)) || !(p->tok = pd_tokenizer_load(p->dir, err))) goto fail;
+    if (o && o->format_only) {
+        char path[4200], *text = NULL;
+        size_t len = 0;
+        snprintf(path, sizeof path, "%s/config.json", p->dir);
+        int rc = pd_file_read(path, &text, &len, err);
+        if (!rc) rc = pd_model_config_parse(text, len, path, &p->cfg, err);
+        free(text);
+        if (rc) goto fail;
+    } else {
+        if (!(p->m = pd_model_load(p->dir, &mo, err))) goto fail;
+        p->cfg = *pd_model_get_config(p->m);
+    }
+    if (!(p->tok = pd_tokenizer_load(p->dir, err))) goto fail;
     p->kind = o ? o->kind : PD_PRM_AUTO;
-    if (p->kind == PD_PRM_AUTO) p->kind = detect_kind(pd_model_get_config(p->m), spec);
+    if (p->kind == PD_PRM_AUTO) p->kind = detect_kind(&p->cfg, spec);
     if (p->kind == PD_PRM_AUTO) {
         pd_err_set(err, PD_EINVAL,
                    "%s: cannot tell which kind of PRM this %s is (its architecture names no reward head and its "
                    "name no known PRM); say it with --prm-kind qwen2-prm|skywork|rlhflow|math-shepherd",
-                   spec, pd_model_get_config(p->m)->architecture);
+                   spec, p->cfg.architecture);
         goto fail;
     }
     if (setup_format(p, o, err)) goto fail;
@@ -440,6 +466,7 @@ static void job_clear(prm_job *j) {
  * of all jobs share forward calls of at most PRM_CHUNK tokens. */
 static int run_jobs(pd_prm *p, prm_job *jobs, size_t n, pd_error *err) {
     size_t ctx = pd_prm_context(p), W = (size_t)p->out_width;
+    if (!p->m) return pd_err_set(err, PD_EINVAL, "%s: opened for its format only (no weights): it cannot score", p->dir);
     for (size_t i = 0; i < n; i++) {
         prm_job *j = &jobs[i];
         if (j->n_pos) j->n_ids = j->pos[j->n_pos - 1] + 1; /* nothing after the last read-out */

@@ -438,7 +438,8 @@ int pd_remote_verifier_open(pd_verifier *ver, const char *spec, const pd_backend
         rc = pd_err_set(err, PD_EINVAL, "remote prm %s: name the model (URL#MODEL); its input format is rendered locally from "
                                         "--prm-tokenizer DIR|REPO (else the #MODEL name)", spec);
     pd_prm_opts po = {.kind = (pd_prm_kind)o->prm_kind, .step_tag = o->prm_step_tag, .good_token = o->prm_good_token,
-                      .bad_token = o->prm_bad_token, .system_prompt = o->prm_system_prompt, .n_threads = 1};
+                      .bad_token = o->prm_bad_token, .system_prompt = o->prm_system_prompt, .n_threads = 1,
+                      .format_only = 1};
     if (!rc && !(c->p = pd_prm_open(tspec, &po, err)))
         rc = pd_err_prefix(err, "remote prm %s: its input format needs the PRM's tokenizer and config (--prm-tokenizer DIR|REPO)", spec);
     pd_prm_kind kind = c->p ? pd_prm_get_kind(c->p) : PD_PRM_AUTO;

@@ -137,8 +137,9 @@ static int step_op(const char *q, long long *a, char *op, long long *b, long lon
     return end != q + 3;
 }
 
-/* Every × and ÷ has a one-digit operand (÷: the divisor), every value stays below 10^5, and
- * every level but 1 has some × or ÷ (arith.c's rules for learnable steps). */
+/* Every × and ÷ has a one-digit operand (÷: the divisor), every product stays below 1000 and
+ * every value below 2000, and every level but 1 has some × or ÷ (arith.c's rules for
+ * learnable steps). */
 static void t_arith_small_factors(void) {
     pd_dataset ds = {0};
     CHECK(pd_arith_generate(&ds, 1000, 1, 5, 11, NULL) == 0);
@@ -152,7 +153,8 @@ static void t_arith_small_factors(void) {
             CHECK_MSG(step_op(q, &a, &op, &b, &v), "cannot read step %.40s", q);
             if (op == '*') CHECK_MSG(llabs(a) <= 9 || llabs(b) <= 9, "%lld x %lld", a, b);
             if (op == '/') CHECK_MSG(b >= 2 && b <= 9, "%lld / %lld", a, b);
-            CHECK_MSG(llabs(v) < 100000 && llabs(a) < 100000 && llabs(b) < 100000, "%lld %c %lld = %lld", a, op, b, v);
+            if (op == '*') CHECK_MSG(llabs(v) < 1000, "%lld x %lld = %lld", a, b, v);
+            CHECK_MSG(llabs(v) < 2000 && llabs(a) < 2000 && llabs(b) < 2000, "%lld %c %lld = %lld", a, op, b, v);
             muldiv[ds.items[i].level] += op == '*' || op == '/';
         }
     }

@@ -1,24 +1,26 @@
 /* arith.c — a generator of MATH-like arithmetic problems with step-by-step solutions.
  *
- * Each problem is an integer expression ("Compute $(12 - 4) \\times 3 + 5$."); its
+ * Each problem is an integer expression ("Compute $(12 - 4) \times 3 + 5$."); its
  * solution reduces one operation per step, steps separated by a blank line (the search's
- * step delimiter), and ends in \\boxed{answer}. Difficulty grows with the level:
+ * step delimiter), and ends in \boxed{answer}. Difficulty grows with the level:
  *
  *   level  numbers  operands   operations      shape
- *     1       2      1..20      + -            a op b
- *     2       3      1..30      + - ×          left to right
- *     3       4      2..50      + - × ÷        random nesting
- *     4       5      2..99      + - × ÷        random nesting
- *     5       6      10..199    + - × ÷        random nesting
+ *     1       2      1..9       + -            a op b
+ *     2       3      1..12      + - ×          left to right
+ *     3       4      1..15      + - × ÷        random nesting
+ *     4       5      1..20      + - × ÷        random nesting
+ *     5       6      1..25      + - × ÷        random nesting
  *
- * Every × and ÷ has a one-digit operand, so that each step is arithmetic a small model can
- * learn (the project's tiny models in models/ are trained on these problems): a × or ÷ whose
- * right operand is a number gets a new one in 2..9 (for ÷, one that divides the left value,
- * else the ÷ becomes ×) unless, for ×, the left value already has one digit; a × with two
- * longer operands becomes +. Intermediate values stay below 10^5 in magnitude (a × that
- * would exceed it becomes +), so every answer is an integer. The expression is a binary tree
- * in a small array; reduction repeatedly evaluates the leftmost operation whose operands
- * are both numbers (post-order), which respects precedence because the tree encodes it. */
+ * The numbers stay small so that every step is arithmetic a tiny model can learn (the
+ * project's models in models/ are trained on these problems, tools/arith/); a level is
+ * harder through more steps, nesting and the larger intermediate values they make. Every ×
+ * and ÷ has a one-digit operand: a × or ÷ whose right operand is a number gets a new one in
+ * 2..9 (for ÷, one that divides the left value, else the ÷ becomes ×) unless, for ×, the
+ * left value already has one digit; a × with two longer operands becomes +, and so does a ×
+ * whose product would reach 1000 in magnitude (sums can still pass it a little). Every answer
+ * is an integer. The expression is a binary tree in a small array; reduction repeatedly
+ * evaluates the leftmost operation whose operands are both numbers (post-order), which
+ * respects precedence because the tree encodes it. */
 #include "ponder/dataset.h"
 
 #include <stdio.h>
@@ -44,11 +46,11 @@ static const struct {
     int nested;
 } LEVELS[6] = {
     {0, 0, 0, "", 0},
-    {2, 1, 20, "+-", 0},
-    {3, 1, 30, "+-*", 0},
-    {4, 2, 50, "+-*/", 1},
-    {5, 2, 99, "+-*/", 1},
-    {6, 10, 199, "+-*/", 1},
+    {2, 1, 9, "+-", 0},
+    {3, 1, 12, "+-*", 0},
+    {4, 1, 15, "+-*/", 1},
+    {5, 1, 20, "+-*/", 1},
+    {6, 1, 25, "+-*/", 1},
 };
 
 static int new_leaf(expr *e, pd_rng *r, int level) {
@@ -74,7 +76,7 @@ static int build(expr *e, pd_rng *r, int level, int leaves) {
 
 static long long llabs_(long long x) { return x < 0 ? -x : x; }
 
-#define MAX_VALUE 100000 /* intermediate values stay below this in magnitude */
+#define MAX_PRODUCT 1000 /* a × whose product would reach this becomes + */
 
 /* Evaluate the tree, giving every × and ÷ a one-digit operand and rewriting operators that
  * would be inexact or too large (the rules at the top). */
@@ -91,7 +93,7 @@ static long long fix_eval(expr *e, int i, pd_rng *r) {
         else n->op = '*';
     }
     if (n->op == '*' && !rn->op && llabs_(a) > 9 && llabs_(b) > 9) b = rn->val = 2 + (long long)pd_rng_below(r, 8);
-    if (n->op == '*' && ((llabs_(a) > 9 && llabs_(b) > 9) || llabs_(a) >= MAX_VALUE / (llabs_(b) + 1))) n->op = '+';
+    if (n->op == '*' && ((llabs_(a) > 9 && llabs_(b) > 9) || llabs_(a) >= MAX_PRODUCT / (llabs_(b) + 1))) n->op = '+';
     switch (n->op) {
     case '+': return a + b;
     case '-': return a - b;

@@ -37,7 +37,7 @@ typedef struct pd_eval_opts {
     const char *policy_spec, *prm_spec; /* recorded in config.json and summary.json */
     const char *dataset;                /* recorded in config.json and summary.json */
     const char *out_dir;                /* created if missing; NULL: write nothing */
-    pd_strategy strategies[PD_N_STRATEGIES];
+    pd_strategy strategies[PD_N_STRATEGIES + 1]; /* the concrete ones and auto */
     int n_strategies;
     int32_t ns[PD_EVAL_MAX_N];
     int n_ns;
@@ -61,6 +61,10 @@ typedef struct pd_eval_opts {
                                        PRM kind...; may be NULL) */
     const volatile sig_atomic_t *stop; /* when it becomes non-zero: finish the current write and
                                           return PD_ELIMIT "interrupted" (resumable) */
+    /* strategy auto: the plan (pd_plan_load) and its file, recorded in config.json with a
+       fingerprint of its choices (a resume with another plan is refused) */
+    const pd_auto_plan *plan;
+    const char *plan_path;
 } pd_eval_opts;
 
 void pd_eval_opts_default(pd_eval_opts *o);
@@ -84,6 +88,7 @@ typedef struct pd_eval_cell {
     uint32_t timed;           /* results with a timing record */
     uint32_t failed;          /* problems whose backend requests failed for good (counted as
                                * wrong, `failed` in results) */
+    uint32_t plan_correct;    /* auto: right with the plan's own selection (correct_plan) */
 } pd_eval_cell;
 
 typedef struct pd_eval_report {
@@ -277,6 +282,10 @@ int pd_plan_make(const char *const *dirs, size_t n_dirs, const pd_plan_opts *o, 
                  pd_plan_result *res, pd_error *err);
 void pd_plan_result_free(pd_plan_result *r);
 void pd_plan_print(const pd_plan_result *r, const pd_plan_opts *o, FILE *f);
+
+/* Read a plan written by pd_plan_make (plan.json) for strategy auto (pd_search_cfg.plan).
+ * Returns 0 or PD_EFORMAT naming the file and the field at fault. */
+int pd_plan_load(const char *path, pd_auto_plan *p, pd_error *err);
 
 /* The tallies of a run directory (config.json, results.jsonl, timing.jsonl; a torn last line
  * left out), without writing anything. */

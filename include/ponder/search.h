@@ -301,13 +301,38 @@ typedef enum pd_strategy {
     PD_REBASE,          /* each round's budget split over the frontier by softmax(reward / T) */
     PD_DEEPCONF,        /* best-of-N with DeepConf online: warm-up traces set a confidence
                            threshold, the rest stop early below it; filtered, weighted vote */
-    PD_N_STRATEGIES
+    PD_N_STRATEGIES,    /* the concrete strategies above; loops over them leave auto out */
+    PD_AUTO = PD_N_STRATEGIES /* compute-optimal (cfg.plan): a probe of P best-of-N samples
+                           estimates the difficulty, then the plan's strategy for that bin and
+                           budget runs; the probe's cost is in the search's cost (src/search/auto.c) */
 } pd_strategy;
 
 /* How particle filtering resamples. */
 typedef enum pd_resample { PD_RESAMPLE_SYSTEMATIC = 0, PD_RESAMPLE_MULTINOMIAL } pd_resample;
 const char *pd_strategy_name(pd_strategy s);
 int pd_strategy_parse(const char *s, pd_strategy *out); /* 0, or -1 for an unknown name */
+
+/* A compute-optimal plan for strategy auto: `ponder plan`'s plan.json, read by pd_plan_load
+ * (ponder/eval.h). Per budget (the largest N a search may use) and difficulty bin, the
+ * option to run; the bin comes from a probe of probe_samples best-of-N samples. */
+#define PD_PLAN_MAX_BINS 20
+#define PD_PLAN_MAX_BUDGETS 64
+typedef struct pd_plan_choice {
+    int32_t strategy;    /* pd_strategy (a concrete one) */
+    int32_t sel;         /* pd_select: how the answer is picked */
+    int32_t n, beam_width;
+} pd_plan_choice;
+typedef struct pd_auto_plan {
+    int agreement;       /* the probe's statistic: 0 the mean aggregated PRM score of its
+                            samples, 1 their answer agreement (the largest group's share) */
+    int32_t probe_samples; /* P */
+    int n_bins;
+    double thresholds[PD_PLAN_MAX_BINS - 1]; /* ascending; a problem's bin is how many of them
+                                                its statistic reaches (bin 0: the hardest) */
+    int n_budgets;
+    int32_t budgets[PD_PLAN_MAX_BUDGETS];   /* ascending */
+    pd_plan_choice choice[PD_PLAN_MAX_BUDGETS][PD_PLAN_MAX_BINS];
+} pd_auto_plan;
 
 typedef struct pd_search_cfg {
     pd_strategy strategy;
@@ -337,6 +362,9 @@ typedef struct pd_search_cfg {
      * leading answer has more votes than the runner-up could reach with every sample left);
      * 0: all N at once */
     int32_t vote_wave;
+    /* auto: the plan (not owned; must outlive the search). N is the budget: the plan's
+     * largest budget <= N is used */
+    const pd_auto_plan *plan;
 } pd_search_cfg;
 
 void pd_search_cfg_default(pd_search_cfg *c);
@@ -372,6 +400,11 @@ typedef struct pd_search_result {
     pd_cost cost;
     int failed;          /* a backend request failed for good: no completions (n = 0) */
     char error[256];     /* why (the backend's message, naming the endpoint) */
+    /* strategy auto: the probe's statistic, the bin and the plan's choice that ran (its
+     * completions are the result's); auto_bin is -1 for other strategies */
+    int32_t auto_bin;
+    double auto_stat;
+    pd_plan_choice auto_choice;
 } pd_search_result;
 
 void pd_search_result_free(pd_search_result *r);

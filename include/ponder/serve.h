@@ -43,6 +43,7 @@ typedef struct pd_serve_opts {
     size_t cache_mb;           /* prefix cache of finished sequences' KV, in MiB (256; 0: off) */
     double timeout_s;          /* a request that waits longer is answered 503 (600) */
     int quiet;                 /* no request log on stderr */
+    const pd_auto_plan *plan;  /* strategy auto's plan (pd_plan_load; NULL: auto is refused) */
 } pd_serve_opts;
 
 void pd_serve_opts_default(pd_serve_opts *o);

@@ -39,7 +39,11 @@ static const char *HELP =
     "  --resume DIR          continue the run in DIR (a torn last line is dropped and redone);\n"
     "                        starts it when DIR is missing or empty\n"
     "  --overwrite           replace the run in --out\n"
-    "  --strategy LIST       comma list of %s (best_of_n)\n"
+    "  --strategy LIST       comma list of %s (best_of_n); auto runs a plan\n"
+    "  --plan FILE           the plan of strategy auto (`ponder plan`): per problem a probe of P\n"
+    "                        best-of-N samples gives the difficulty bin, then the plan's choice\n"
+    "                        for that bin and the budget (the plan's largest <= N) runs; the\n"
+    "                        probe counts in the cost (docs/EVAL.md)\n"
     "  --n LIST              comma list of budgets N (4); beam_search and dvts need N to be a\n"
     "                        multiple of the beam width\n"
     "  --seeds LIST          comma list of seeds (default: --seed); accuracy is reported as the\n"
@@ -89,7 +93,7 @@ static int parse_seeds(const char *s, uint64_t *out, int max) {
 static const char *strategy_names(void) {
     static char buf[256];
     buf[0] = 0;
-    for (int s = 0; s < PD_N_STRATEGIES; s++) {
+    for (int s = 0; s <= PD_AUTO; s++) {
         size_t l = strlen(buf);
         snprintf(buf + l, sizeof buf - l, "%s%s", s ? ", " : "", pd_strategy_name((pd_strategy)s));
     }
@@ -119,6 +123,7 @@ int cmd_eval(int argc, char **argv) {
     pd_backend_opts bo;
     int quiet = 0, overwrite = 0;
     pd_error err = {0};
+    pd_auto_plan *plan = NULL;
     /* --resume DIR first: the stored configuration is the starting point */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -174,9 +179,10 @@ int cmd_eval(int argc, char **argv) {
         else if (!strcmp(name, "prm")) prm = val;
         else if (!strcmp(name, "dataset")) dataset = val;
         else if (!strcmp(name, "out")) out = val;
+        else if (!strcmp(name, "plan")) o.plan_path = val;
         else if (!strcmp(name, "resume")) continue;
         else if (!strcmp(name, "strategy")) {
-            o.n_strategies = parse_strategies(val, o.strategies, PD_N_STRATEGIES);
+            o.n_strategies = parse_strategies(val, o.strategies, PD_N_STRATEGIES + 1);
             if (o.n_strategies < 0)
                 FAIL("--strategy: '%s' is not a comma list of %s (each once)", val, strategy_names());
         } else if (!strcmp(name, "n")) {
@@ -223,11 +229,24 @@ int cmd_eval(int argc, char **argv) {
     int tree_search = 0;
     for (int s = 0; s < o.n_strategies; s++) tree_search |= o.strategies[s] != PD_BEST_OF_N;
     if (o.base.lookahead && !tree_search) FAIL("--lookahead applies to beam_search and dvts only");
+    int has_auto = 0;
+    for (int s = 0; s < o.n_strategies; s++) has_auto |= o.strategies[s] == PD_AUTO;
+    if (has_auto && !o.plan_path) FAIL("--strategy auto needs --plan FILE (made by `ponder plan`)");
+    if (!has_auto && o.plan_path) FAIL("--plan is for --strategy auto");
+    if (has_auto) {
+        if (!(plan = malloc(sizeof *plan))) FAIL("out of memory");
+        if (pd_plan_load(o.plan_path, plan, &err)) {
+            rc = cli_fail_err("eval", &err);
+            goto done;
+        }
+        o.plan = plan;
+    }
     for (int s = 0; s < o.n_strategies; s++)
         for (int k = 0; k < o.n_ns; k++) {
             pd_search_cfg c = o.base;
             c.strategy = o.strategies[s];
             c.n = o.ns[k];
+            c.plan = o.plan;
             if (c.strategy == PD_BEST_OF_N) c.lookahead = 0;
             if (pd_search_cfg_check(&c, &err)) {
                 rc = cli_fail_err("eval", &err);
@@ -300,6 +319,7 @@ int cmd_eval(int argc, char **argv) {
     }
 done:
 #undef FAIL
+    free(plan);
     pd_backend_opts_free(&bo);
     pd_eval_saved_free(&saved);
     return rc;

@@ -36,6 +36,9 @@ static const char *HELP =
     "  --max-connections C   HTTP connections at once (512)\n"
     "  --cache-mb M          prefix cache of finished sequences' KV (256 MiB; 0: off)\n"
     "  --timeout S           answer 503 to a request still running after S seconds (600)\n"
+    "  --plan FILE           allow strategy \"auto\" (`ponder plan`'s plan: a probe of P best-of-N\n"
+    "                        samples bins the problem's difficulty, then the plan's strategy,\n"
+    "                        N and selection for that bin and the request's budget N run)\n"
     "  --quiet               no request log on stderr\n"
     "\nEngine and PRM options (as for eval):\n%s";
 
@@ -46,7 +49,7 @@ int cmd_serve(int argc, char **argv) {
     pd_backend_opts_default(&bo);
     pd_search_cfg unused;
     pd_search_cfg_default(&unused);
-    const char *port_file = NULL;
+    const char *port_file = NULL, *plan_path = NULL;
     o.api_key = getenv("PONDER_API_KEY");
     if (o.api_key && !*o.api_key) o.api_key = NULL;
     for (int i = 1; i < argc; i++) {
@@ -68,6 +71,7 @@ int cmd_serve(int argc, char **argv) {
         else if (!strcmp(name, "prm")) o.prm = val;
         else if (!strcmp(name, "host")) o.host = val;
         else if (!strcmp(name, "port-file")) port_file = val;
+        else if (!strcmp(name, "plan")) plan_path = val;
         else if (!strcmp(name, "served-model-name")) o.model_name = val;
         else if (!strcmp(name, "api-key")) o.api_key = *val ? val : NULL;
         else if (!strcmp(name, "port")) {
@@ -95,6 +99,15 @@ int cmd_serve(int argc, char **argv) {
     }
     if (!o.policy) return cli_fail("serve", "--policy is required (a model directory or a repo id)");
     o.backend = &bo;
+    pd_auto_plan plan;
+    if (plan_path) {
+        pd_error perr = {0};
+        if (pd_plan_load(plan_path, &plan, &perr)) {
+            pd_backend_opts_free(&bo);
+            return cli_fail_err("serve", &perr);
+        }
+        o.plan = &plan;
+    }
     /* the signals we wait for are blocked in every thread the server starts */
     sigset_t set;
     sigemptyset(&set);

@@ -15,9 +15,14 @@ static const char *HELP =
     "  --policy SPEC         policy model: a model directory or a repo id in the Hugging Face\n"
     "                        cache (the embedded engine), or 'sim'\n"
     "  --prm SPEC            process reward model: a PRM directory or repo id, or 'sim'\n"
-    "  --strategy S          best_of_n, beam_search or dvts (best_of_n)\n"
+    "  --strategy S          best_of_n, beam_search, dvts, particle_filter, rebase, deepconf,\n"
+    "                        or auto (a plan's choice for the problem's difficulty) (best_of_n)\n"
+    "  --plan FILE           the plan of --strategy auto (`ponder plan`): a probe of P best-of-N\n"
+    "                        samples gives the difficulty bin, then the plan's strategy, N and\n"
+    "                        selection for that bin and the budget --n run (the probe counts)\n"
     "  --n N                 budget N (4)\n"
-    "  --select SEL          how to pick the answer: naive, weighted, maj (weighted)\n"
+    "  --select SEL          how to pick the answer: naive, weighted, maj (weighted; auto: the\n"
+    "                        plan's)\n"
     "  --answer A            sim only: the gold answer the simulation is built around\n"
     "                        (required with --policy sim: the sim cannot solve anything)\n"
     "  --level L             sim only: the problem's difficulty level 1..5 (3)\n"
@@ -33,7 +38,9 @@ int cmd_solve(int argc, char **argv) {
     pd_backend_opts bo;
     pd_backend_opts_default(&bo);
     pd_select sel = PD_SEL_WEIGHTED;
-    int level = 0;
+    int level = 0, sel_given = 0;
+    const char *plan_path = NULL;
+    pd_auto_plan *plan = NULL;
     pd_error err = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -60,7 +67,10 @@ int cmd_solve(int argc, char **argv) {
         else if (!strcmp(name, "solution")) solution = val;
         else if (!strcmp(name, "strategy")) {
             if (pd_strategy_parse(val, &cfg.strategy))
-                return cli_fail("solve", "--strategy: '%s' is not best_of_n, beam_search or dvts", val);
+                return cli_fail("solve", "--strategy: '%s' is not best_of_n, beam_search, dvts, particle_filter, "
+                                "rebase, deepconf or auto", val);
+        } else if (!strcmp(name, "plan")) {
+            plan_path = val;
         } else if (!strcmp(name, "n")) {
             if (cli_parse_long(val, &v) || v < 1 || v > (1 << 20))
                 return cli_fail("solve", "--n: bad value '%s'", val);
@@ -75,6 +85,7 @@ int cmd_solve(int argc, char **argv) {
                 if (!strcmp(val, pd_select_name((pd_select)k))) break;
             if (k == PD_N_SELECT) return cli_fail("solve", "--select: '%s' is not naive, weighted or maj", val);
             sel = (pd_select)k;
+            sel_given = 1;
         } else if (cli_set_search_opt("solve", name, val, &cfg, &bo)) {
             pd_backend_opts_free(&bo);
             return 1;
@@ -86,7 +97,21 @@ int cmd_solve(int argc, char **argv) {
     if (!strcmp(policy, "sim") && !answer)
         return cli_fail("solve", "--policy sim simulates a solver around a known answer: give it "
                                  "with --answer (and --level)");
-    if (pd_search_cfg_check(&cfg, &err)) return cli_fail_err("solve", &err);
+    if (cfg.strategy == PD_AUTO && !plan_path)
+        return cli_fail("solve", "--strategy auto needs --plan FILE (made by `ponder plan`)");
+    if (cfg.strategy != PD_AUTO && plan_path) return cli_fail("solve", "--plan is for --strategy auto");
+    if (plan_path) {
+        if (!(plan = malloc(sizeof *plan))) return cli_fail("solve", "out of memory");
+        if (pd_plan_load(plan_path, plan, &err)) {
+            free(plan);
+            return cli_fail_err("solve", &err);
+        }
+        cfg.plan = plan;
+    }
+    if (pd_search_cfg_check(&cfg, &err)) {
+        free(plan);
+        return cli_fail_err("solve", &err);
+    }
     pd_policy pol;
     pd_verifier ver;
     if (pd_policy_open_opts(&pol, policy, &bo, &err)) {
@@ -101,14 +126,23 @@ int cmd_solve(int argc, char **argv) {
     pd_problem prob = {(char *)"cli", (char *)text, (char *)answer, (char *)solution, level};
     pd_search_result r;
     int rc = pd_search_run(&pol, &ver, &prob, &cfg, &r, &err);
+    if (!rc && r.auto_bin >= 0 && !sel_given) sel = (pd_select)r.auto_choice.sel;
     if (!rc) {
         int32_t pick = pd_select_pick(r.c, r.n, r.n, sel);
         const char *ans = pick >= 0 && r.c[pick].answer ? r.c[pick].answer : NULL;
         printf("%s\n", ans ? ans : "(no answer)");
         /* the summary: one line per completion (at most 16), votes, cost */
         printf("\n%s N=%d", pd_strategy_name(cfg.strategy), cfg.n);
-        if (cfg.strategy != PD_BEST_OF_N) printf(" M=%d", cfg.beam_width);
+        if (cfg.strategy == PD_BEAM_SEARCH || cfg.strategy == PD_DVTS) printf(" M=%d", cfg.beam_width);
         if (cfg.lookahead) printf(" lookahead=%d", cfg.lookahead);
+        if (r.auto_bin >= 0) {
+            const pd_plan_choice *ch = &r.auto_choice;
+            printf(": probe of %d samples, %s %.3f -> bin %d of %d -> %s N=%d", plan->probe_samples,
+                   plan->agreement ? "agreement" : "mean PRM score", r.auto_stat, r.auto_bin, plan->n_bins,
+                   pd_strategy_name((pd_strategy)ch->strategy), ch->n);
+            if (ch->strategy == PD_BEAM_SEARCH || ch->strategy == PD_DVTS) printf(" M=%d", ch->beam_width);
+            printf(" %s;", pd_select_name((pd_select)ch->sel));
+        }
         printf(" on %s/%s: %d completions, %d iterations, selection %s\n", pol.name, ver.name, r.n,
                r.iterations, pd_select_name(sel));
         for (int32_t i = 0; i < r.n && i < 16; i++)
@@ -131,5 +165,6 @@ int cmd_solve(int argc, char **argv) {
     pd_verifier_close(&ver);
     pd_policy_close(&pol);
     pd_backend_opts_free(&bo);
+    free(plan);
     return rc ? cli_fail_err("solve", &err) : 0;
 }

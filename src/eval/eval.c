@@ -281,7 +281,7 @@ static json_t *result_json(const run_ctx *x, const pd_sched_job *jb, size_t dsi,
     json_object_set_new(o, "strategy", json_string(pd_strategy_name(jb->cfg.strategy)));
     json_object_set_new(o, "n", json_integer(jb->cfg.n));
     json_object_set_new(o, "seed", json_integer((json_int_t)jb->cfg.seed));
-    if (jb->cfg.strategy != PD_BEST_OF_N) {
+    if (jb->cfg.strategy != PD_BEST_OF_N && jb->cfg.strategy != PD_AUTO) {
         json_object_set_new(o, "beam_width", json_integer(jb->cfg.beam_width));
         json_object_set_new(o, "lookahead", json_integer(jb->cfg.lookahead));
     }
@@ -322,6 +322,21 @@ static json_t *result_json(const run_ctx *x, const pd_sched_job *jb, size_t dsi,
             snprintf(key, sizeof key, "correct_%s@%d", pd_select_name((pd_select)sel), ks[ki]);
             json_object_set_new(o, key, json_boolean(ans && pd_grade_equal(ans, gold)));
         }
+    if (r->auto_bin >= 0) { /* auto: what the probe found, what ran, its own selection's answer */
+        const pd_plan_choice *ch = &r->auto_choice;
+        json_t *pl = json_object();
+        json_object_set_new(pl, "stat", json_real(r->auto_stat));
+        json_object_set_new(pl, "bin", json_integer(r->auto_bin));
+        json_object_set_new(pl, "strategy", json_string(pd_strategy_name((pd_strategy)ch->strategy)));
+        json_object_set_new(pl, "selection", json_string(pd_select_name((pd_select)ch->sel)));
+        json_object_set_new(pl, "n", json_integer(ch->n));
+        if (ch->strategy != PD_BEST_OF_N) json_object_set_new(pl, "beam_width", json_integer(ch->beam_width));
+        json_object_set_new(o, "plan", pl);
+        int32_t pick = pd_select_pick(r->c, r->n, r->n, (pd_select)ch->sel);
+        const char *ans = pick >= 0 ? r->c[pick].answer : NULL;
+        json_object_set_new(o, "pred_plan", ans ? pd_eval_jstr(ans) : json_null());
+        json_object_set_new(o, "correct_plan", json_boolean(ans && pd_grade_equal(ans, gold)));
+    }
     json_object_set_new(o, "iterations", json_integer(r->iterations));
     json_object_set_new(o, "topped_up", json_integer(r->n_topped_up));
     json_t *cost = json_object();
@@ -478,8 +493,8 @@ static int resume_timing(void *ud, json_t *line, size_t lineno, pd_error *err) {
 
 /* Check the options; fills n_used. */
 static int check_opts(const pd_eval_opts *o, const pd_dataset *ds, size_t *n_used, pd_error *err) {
-    if (o->n_strategies < 1 || o->n_strategies > PD_N_STRATEGIES || o->n_ns < 1 || o->n_ns > PD_EVAL_MAX_N)
-        return pd_err_set(err, PD_EINVAL, "eval: need 1..%d strategies and 1..%d budgets", PD_N_STRATEGIES,
+    if (o->n_strategies < 1 || o->n_strategies > PD_N_STRATEGIES + 1 || o->n_ns < 1 || o->n_ns > PD_EVAL_MAX_N)
+        return pd_err_set(err, PD_EINVAL, "eval: need 1..%d strategies and 1..%d budgets", PD_N_STRATEGIES + 1,
                           PD_EVAL_MAX_N);
     if (o->n_seeds < 0 || o->n_seeds > PD_EVAL_MAX_SEEDS)
         return pd_err_set(err, PD_EINVAL, "eval: at most %d seeds", PD_EVAL_MAX_SEEDS);
@@ -508,6 +523,7 @@ static int check_opts(const pd_eval_opts *o, const pd_dataset *ds, size_t *n_use
             pd_search_cfg c = o->base;
             c.strategy = o->strategies[si];
             c.n = o->ns[ni];
+            c.plan = o->plan;
             if (c.strategy == PD_BEST_OF_N) c.lookahead = 0;
             int rc = pd_search_cfg_check(&c, err);
             if (rc) return rc;
@@ -531,7 +547,7 @@ static int prepare_dir(const pd_eval_opts *o, json_t *config, int *resuming, pd_
         json_t *saved = json_load_file(cp, JSON_REJECT_DUPLICATES, &je);
         if (!saved) rc = pd_err_set(err, PD_EFORMAT, "%s:%d: %s", cp, je.line, je.text);
         else {
-            static const char *const skip[] = {"dataset", "dataset_skipped", NULL};
+            static const char *const skip[] = {"dataset", "dataset_skipped", "plan", NULL};
             pd_buf d = {0};
             if (pd_eval_config_diff(saved, config, skip, &d))
                 rc = pd_err_set(err, PD_EINVAL, "eval: cannot resume %s: the run there differs from this one: %s", dir,
@@ -651,6 +667,7 @@ int pd_eval_run(const pd_policy *pol, const pd_verifier *ver, const pd_dataset *
         j->cfg.strategy = rep->cells[ci].strategy;
         j->cfg.n = rep->cells[ci].n;
         j->cfg.seed = seeds[si];
+        j->cfg.plan = o->plan;
         if (j->cfg.strategy == PD_BEST_OF_N) j->cfg.lookahead = 0;
         x.gidx[x.n_todo++] = g;
     }
@@ -759,6 +776,10 @@ void pd_eval_print_table(const pd_eval_report *rep, int per_level, FILE *f) {
         fprintf(f, " %16.0f %10.3g\n", (c->policy_tokens + c->prefix_tokens) / np,
                 c->timed ? (c->policy_s + c->prm_s) / c->timed : 0.0);
     }
+    for (size_t i = 0; i < rep->n_cells; i++)
+        if (rep->cells[i].strategy == PD_AUTO && rep->cells[i].problems)
+            fprintf(f, "auto N=%d with the plan's own selection per problem: %.3f\n", rep->cells[i].n,
+                    ratio(rep->cells[i].plan_correct, rep->cells[i].problems));
     if (!per_level || !rep->n_cells) return;
     const pd_eval_cell *c0 = &rep->cells[0];
     int any_level = 0;

@@ -742,3 +742,76 @@ void pd_plan_print(const pd_plan_result *r, const pd_plan_opts *o, FILE *f) {
         fputc('\n', f);
     }
 }
+
+/* ---- reading a plan back (strategy auto) ---- */
+
+int pd_plan_load(const char *path, pd_auto_plan *p, pd_error *err) {
+    memset(p, 0, sizeof *p);
+    json_error_t je;
+    json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (!j) return pd_err_set(err, PD_EFORMAT, "%s:%d: %s", path, je.line, je.text);
+    int rc = 0;
+#define BAD(...) do { rc = pd_err_set(err, PD_EFORMAT, __VA_ARGS__); goto out; } while (0)
+    if (!json_is_object(j) || json_integer_value(json_object_get(j, "ponder_plan")) != 1)
+        BAD("%s: not a plan of this ponder (\"ponder_plan\": 1 is missing; make one with `ponder plan`)", path);
+    json_t *pr = json_object_get(j, "probe");
+    const char *st = json_string_value(json_object_get(pr, "statistic"));
+    json_t *ps = json_object_get(pr, "samples");
+    if (!st || (strcmp(st, "prm") && strcmp(st, "agreement")))
+        BAD("%s: probe.statistic must be \"prm\" or \"agreement\"", path);
+    if (!json_is_integer(ps) || json_integer_value(ps) < 1 || json_integer_value(ps) > (1 << 20))
+        BAD("%s: probe.samples must be an integer 1..%d", path, 1 << 20);
+    p->agreement = !strcmp(st, "agreement");
+    p->probe_samples = (int32_t)json_integer_value(ps);
+    json_t *thr = json_object_get(j, "thresholds");
+    if (!json_is_array(thr) || json_array_size(thr) > PD_PLAN_MAX_BINS - 1)
+        BAD("%s: thresholds must be an array of at most %d numbers", path, PD_PLAN_MAX_BINS - 1);
+    p->n_bins = (int)json_array_size(thr) + 1;
+    for (int b = 0; b + 1 < p->n_bins; b++) {
+        json_t *v = json_array_get(thr, (size_t)b);
+        if (!json_is_number(v)) BAD("%s: thresholds[%d] is not a number", path, b);
+        p->thresholds[b] = json_number_value(v);
+        if (b && p->thresholds[b] < p->thresholds[b - 1]) BAD("%s: thresholds[%d] is below thresholds[%d]", path, b, b - 1);
+    }
+    json_t *bud = json_object_get(j, "budgets");
+    if (!json_is_array(bud) || !json_array_size(bud) || json_array_size(bud) > PD_PLAN_MAX_BUDGETS)
+        BAD("%s: budgets must be an array of 1..%d entries", path, PD_PLAN_MAX_BUDGETS);
+    p->n_budgets = (int)json_array_size(bud);
+    for (int i = 0; i < p->n_budgets; i++) {
+        json_t *e = json_array_get(bud, (size_t)i), *jb = json_object_get(e, "budget"), *bins = json_object_get(e, "bins");
+        if (!json_is_integer(jb) || json_integer_value(jb) < 1 || json_integer_value(jb) > (1 << 20))
+            BAD("%s: budgets[%d].budget must be an integer 1..%d", path, i, 1 << 20);
+        p->budgets[i] = (int32_t)json_integer_value(jb);
+        if (i && p->budgets[i] <= p->budgets[i - 1]) BAD("%s: budgets[%d] is not above budgets[%d]", path, i, i - 1);
+        if (!json_is_array(bins) || json_array_size(bins) != (size_t)p->n_bins)
+            BAD("%s: budgets[%d].bins must have %d entries (one more than the thresholds)", path, i, p->n_bins);
+        for (int b = 0; b < p->n_bins; b++) {
+            json_t *c = json_array_get(bins, (size_t)b);
+            const char *cs = json_string_value(json_object_get(c, "strategy"));
+            const char *sl = json_string_value(json_object_get(c, "selection"));
+            json_t *cn = json_object_get(c, "n"), *cw = json_object_get(c, "beam_width");
+            pd_strategy strat;
+            pd_plan_choice *ch = &p->choice[i][b];
+            if (!cs || pd_strategy_parse(cs, &strat) || strat == PD_AUTO)
+                BAD("%s: budgets[%d].bins[%d].strategy is not a strategy", path, i, b);
+            ch->strategy = strat;
+            ch->sel = -1;
+            for (int k = 0; sl && k < PD_N_SELECT; k++)
+                if (!strcmp(sl, pd_select_name((pd_select)k))) ch->sel = k;
+            if (ch->sel < 0) BAD("%s: budgets[%d].bins[%d].selection is not naive, weighted or maj", path, i, b);
+            if (!json_is_integer(cn) || json_integer_value(cn) < 1 || json_integer_value(cn) > p->budgets[i])
+                BAD("%s: budgets[%d].bins[%d].n must be an integer 1..%d (its budget)", path, i, b, p->budgets[i]);
+            ch->n = (int32_t)json_integer_value(cn);
+            if (cw && (!json_is_integer(cw) || json_integer_value(cw) < 0 || json_integer_value(cw) > (1 << 20)))
+                BAD("%s: budgets[%d].bins[%d].beam_width must be an integer 0..%d", path, i, b, 1 << 20);
+            ch->beam_width = cw ? (int32_t)json_integer_value(cw) : 0;
+            if ((strat == PD_BEAM_SEARCH || strat == PD_DVTS) && (ch->beam_width < 1 || ch->n % ch->beam_width))
+                BAD("%s: budgets[%d].bins[%d]: %s needs a beam_width dividing n", path, i, b, cs);
+        }
+    }
+#undef BAD
+out:
+    json_decref(j);
+    if (rc) memset(p, 0, sizeof *p);
+    return rc;
+}

@@ -270,6 +270,24 @@ json_t *pd_eval_config_json(const pd_eval_opts *o, const pd_dataset *ds, size_t 
     if (o->n_seeds <= 0) json_array_append_new(seeds, json_integer((json_int_t)o->base.seed));
     for (int i = 0; i < o->n_seeds; i++) json_array_append_new(seeds, json_integer((json_int_t)o->seeds[i]));
     json_object_set_new(c, "strategies", st);
+    if (o->plan) { /* strategy auto: the plan's file and a fingerprint of what it says */
+        const pd_auto_plan *p = o->plan;
+        pd_buf t = {0};
+        pd_buf_printf(&t, "%d %d %d", p->agreement, p->probe_samples, p->n_bins);
+        for (int b = 0; b + 1 < p->n_bins; b++) pd_buf_printf(&t, " %.17g", p->thresholds[b]);
+        for (int i = 0; i < p->n_budgets; i++) {
+            pd_buf_printf(&t, " | %d:", p->budgets[i]);
+            for (int b = 0; b < p->n_bins; b++) {
+                const pd_plan_choice *ch = &p->choice[i][b];
+                pd_buf_printf(&t, " %d/%d/%d/%d", ch->strategy, ch->sel, ch->n, ch->beam_width);
+            }
+        }
+        char hx[24];
+        snprintf(hx, sizeof hx, "%016llx", (unsigned long long)pd_hash_str(0x706c616e, t.data ? t.data : ""));
+        pd_buf_free(&t);
+        json_object_set_new(c, "plan", pd_eval_jstr(o->plan_path ? o->plan_path : ""));
+        json_object_set_new(c, "plan_fingerprint", json_string(hx));
+    }
     json_object_set_new(c, "n", ns);
     json_object_set_new(c, "seeds", seeds);
     json_t *cfg = json_object();
@@ -468,6 +486,7 @@ int pd_eval_tally(pd_eval_report *rep, const json_t *line, const char **why) {
     cell->policy_flops += num(cost, "policy_flops");
     cell->prm_flops += num(cost, "prm_flops");
     cell->failed += json_is_true(json_object_get(line, "failed"));
+    cell->plan_correct += json_is_true(json_object_get(line, "correct_plan"));
     rep->n_done++;
     return cell_i;
 }
@@ -542,6 +561,8 @@ json_t *pd_eval_summary_json(const pd_eval_report *rep, const json_t *c, int wit
             json_object_set_new(astd, sn, json_real(k > 1 ? sqrt(m2 / (k - 1)) : 0.0));
         }
         json_object_set_new(jc, "accuracy", acc);
+        if (cl->strategy == PD_AUTO) /* with the plan's own selection per problem */
+            json_object_set_new(jc, "accuracy_plan", json_real(ratio(cl->plan_correct, cl->problems)));
         json_object_set_new(jc, "accuracy_at_k", atk);
         json_object_set_new(jc, "accuracy_per_seed", aseed);
         json_object_set_new(jc, "accuracy_std", astd);
@@ -770,7 +791,7 @@ int pd_eval_merge(const char *const *dirs, size_t n, const char *out, int overwr
     int rc = 0;
     json_int_t count = 0;
     size_t *seen = NULL; /* (count) 1 + the index in dirs of each shard, 0: not seen */
-    static const char *const skip[] = {"shard", "dataset", "dataset_skipped", NULL};
+    static const char *const skip[] = {"shard", "dataset", "dataset_skipped", "plan", NULL};
     for (size_t i = 0; i < n && !rc; i++) {
         if (!(cfg[i] = load_config(dirs[i], err))) {
             rc = err ? err->code : PD_EFORMAT;
@@ -903,7 +924,8 @@ int pd_eval_saved_load(const char *dir, pd_eval_saved *s, pd_error *err) {
     o->n_strategies = (int)json_array_size(st);
     o->n_ns = (int)json_array_size(ns);
     o->n_seeds = (int)json_array_size(seeds);
-    if (o->n_strategies < 1 || o->n_strategies > PD_N_STRATEGIES || o->n_ns < 1 || o->n_ns > PD_EVAL_MAX_N ||
+    o->plan_path = own_str(s, c, "plan");
+    if (o->n_strategies < 1 || o->n_strategies > PD_N_STRATEGIES + 1 || o->n_ns < 1 || o->n_ns > PD_EVAL_MAX_N ||
         o->n_seeds < 1 || o->n_seeds > PD_EVAL_MAX_SEEDS || !o->policy_spec || !o->prm_spec || !o->dataset)
         rc = pd_err_set(err, PD_EFORMAT, "%s/config.json: policy, prm, dataset, strategies, n or seeds missing", dir);
     for (int i = 0; !rc && i < o->n_strategies; i++)

@@ -29,14 +29,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *STRAT_NAMES[] = {"best_of_n", "beam_search", "dvts", "particle_filter", "rebase", "deepconf"};
+static const char *STRAT_NAMES[] = {"best_of_n", "beam_search", "dvts", "particle_filter", "rebase", "deepconf",
+                                    "auto"};
 
 const char *pd_strategy_name(pd_strategy s) {
-    return (unsigned)s < PD_N_STRATEGIES ? STRAT_NAMES[s] : "?";
+    return (unsigned)s <= PD_AUTO ? STRAT_NAMES[s] : "?";
 }
 
 int pd_strategy_parse(const char *s, pd_strategy *out) {
-    for (int i = 0; i < PD_N_STRATEGIES; i++)
+    for (int i = 0; i <= PD_AUTO; i++)
         if (!strcmp(s, STRAT_NAMES[i])) {
             *out = (pd_strategy)i;
             return 0;
@@ -69,8 +70,12 @@ void pd_search_cfg_default(pd_search_cfg *c) {
 /* Check a configuration. Returns 0 or PD_EINVAL with the reason. */
 int pd_search_cfg_check(const pd_search_cfg *c, pd_error *err) {
     const char *name = pd_strategy_name(c->strategy);
-    if ((unsigned)c->strategy >= PD_N_STRATEGIES)
+    if ((unsigned)c->strategy > PD_AUTO)
         return pd_err_set(err, PD_EINVAL, "unknown strategy %d", (int)c->strategy);
+    if (c->strategy == PD_AUTO) {
+        int rc = pd_auto_check(c, err);
+        if (rc) return rc;
+    }
     if (c->n < 1 || c->n > (1 << 20))
         return pd_err_set(err, PD_EINVAL, "%s: N=%d is out of range (1..%d)", name, c->n, 1 << 20);
     if ((unsigned)c->agg > PD_AGG_MEAN) return pd_err_set(err, PD_EINVAL, "unknown aggregation");
@@ -100,7 +105,7 @@ int pd_search_cfg_check(const pd_search_cfg *c, pd_error *err) {
         if (c->lookahead < 0 || c->lookahead > 1000)
             return pd_err_set(err, PD_EINVAL, "%s: lookahead %d is out of range (0..1000)", name,
                               c->lookahead);
-    } else if (c->lookahead) {
+    } else if (c->lookahead && c->strategy != PD_AUTO) { /* auto: for the tree searches it plans */
         return pd_err_set(err, PD_EINVAL, "%s: lookahead applies to beam_search and dvts only", name);
     }
     return 0;
@@ -173,6 +178,7 @@ int pd_search_create(pd_search **out, const pd_policy *pol, const pd_verifier *v
     s->ver = ver;
     uint64_t root = pd_hash_str(pd_hash_mix(0x706f6e646572ULL, cfg->seed), prob->id ? prob->id : "");
     size_t n = (size_t)cfg->n;
+    if (cfg->strategy == PD_AUTO && (size_t)cfg->plan->probe_samples > n) n = (size_t)cfg->plan->probe_samples;
     s->cands = malloc(n * sizeof *s->cands);
     s->tips = malloc(n * sizeof *s->tips);
     s->sel = malloc(n * sizeof *s->sel);
@@ -422,6 +428,9 @@ static int copy_completion(const pd_completion *a, pd_completion *c) {
 int pd_search_result_build(pd_search *s, double policy_params, double prm_params,
                            pd_search_result *r, pd_error *err) {
     memset(r, 0, sizeof *r);
+    r->auto_bin = s->auto_phase ? s->auto_bin : -1;
+    r->auto_stat = s->auto_stat;
+    r->auto_choice = s->auto_choice;
     if (s->fail.code) { /* failed: no completions, the reason, what was spent */
         r->failed = 1;
         snprintf(r->error, sizeof r->error, "%.255s", s->fail.msg[0] ? s->fail.msg : pd_code_name(s->fail.code));

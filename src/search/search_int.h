@@ -68,6 +68,13 @@ typedef struct pd_search {
     size_t cap_refs;
     int32_t n_synced;       /* nodes counted into refs so far */
 
+    /* strategy auto (auto.c): 1 while the probe runs, 2 once the plan's choice runs (its
+     * configuration then in cfg); the probe's statistic, bin and choice */
+    int auto_phase;
+    int32_t auto_bin;
+    double auto_stat;
+    pd_plan_choice auto_choice;
+
     pd_error fail;          /* set by a backend when one of this search's requests failed for
                              * good (pd_expand_req.fail): the search ends as failed */
 } pd_search;
@@ -114,6 +121,11 @@ void pd_resample_indices(const double *w, int32_t n, int32_t n_out, pd_resample 
 /* Split `budget` over n items in proportion to softmax(score / temperature), largest
  * remainders first (ties to the lower index): out sums to budget. */
 void pd_softmax_allocate(const double *score, int32_t n, int32_t budget, double temperature, int32_t *out);
+
+/* ---- strategy auto (auto.c) ---- */
+int pd_auto_check(const pd_search_cfg *c, pd_error *err); /* a plan with a budget <= N, sound choices */
+int pd_auto_start(pd_search *s);          /* the probe: P best-of-N rollouts of the root */
+int pd_auto_probe_scored(pd_search *s);   /* the probe scored: bin, choice, and its first round */
 
 /* ---- the strategies (strategies.c) ---- */
 int pd_strat_start(pd_search *s);     /* emit the first round */

@@ -514,6 +514,7 @@ int pd_strat_start(pd_search *s) {
     case PD_PARTICLE_FILTER: return pf_start(s);
     case PD_REBASE: return rebase_start(s);
     case PD_DEEPCONF: return dc_start(s);
+    case PD_AUTO: return pd_auto_start(s);
     default: return PD_EINVAL;
     }
 }
@@ -530,6 +531,7 @@ int pd_strat_scored(pd_search *s) {
     case PD_PARTICLE_FILTER: return pf_scored(s);
     case PD_REBASE: return rebase_scored(s);
     case PD_DEEPCONF: return dc_scored(s);
+    case PD_AUTO: return pd_auto_probe_scored(s);
     default: return PD_EINVAL;
     }
 }

@@ -314,7 +314,7 @@ static int read_ponder(json_t *p, sv_req *r, const sv_limits *lim, sv_err *e) {
     if (v && !json_is_null(v)) {
         int ok = 0;
         for (int s = 0; s < PD_N_SELECT && json_is_string(v); s++)
-            if (!strcmp(json_string_value(v), pd_select_name((pd_select)s))) r->select = (pd_select)s, ok = 1;
+            if (!strcmp(json_string_value(v), pd_select_name((pd_select)s))) r->select = (pd_select)s, ok = r->select_given = 1;
         if (!ok) return BAD("ponder.select", "'ponder.select' must be naive, weighted or maj");
     }
     if (get_bool(p, "trace", &r->trace, e)) return -1;
@@ -488,6 +488,13 @@ int sv_parse(sv_kind kind, const char *body, size_t len, const sv_limits *lim, s
                 goto out;
             }
             if (r->cfg.step_max_tokens > lim->max_tokens) r->cfg.step_max_tokens = lim->max_tokens;
+            if (r->cfg.strategy == PD_AUTO) {
+                if (!lim->plan) {
+                    BAD("ponder.strategy", "strategy auto needs a plan: this server was started without --plan FILE");
+                    goto out;
+                }
+                r->cfg.plan = lim->plan;
+            }
             pd_error pe = {0};
             if (pd_search_cfg_check(&r->cfg, &pe)) {
                 BAD("ponder", "%s", pe.msg);

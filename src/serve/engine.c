@@ -707,8 +707,20 @@ static json_t *search_trace(const sv_job *j, const pd_search_result *r, int32_t 
     json_object_set_new(t, "strategy", json_string(pd_strategy_name(j->req.cfg.strategy)));
     json_object_set_new(t, "n", json_integer(j->req.cfg.n));
     if (j->req.cfg.strategy != PD_BEST_OF_N) json_object_set_new(t, "beam_width", json_integer(j->req.cfg.beam_width));
-    json_object_set_new(t, "selection", json_string(pd_select_name(j->req.select)));
+    pd_select sel = r->auto_bin >= 0 && !j->req.select_given ? (pd_select)r->auto_choice.sel : j->req.select;
+    json_object_set_new(t, "selection", json_string(pd_select_name(sel)));
     json_object_set_new(t, "selected", json_integer(pick));
+    if (r->auto_bin >= 0) { /* auto: the probe's statistic and bin, and what the plan ran */
+        const pd_plan_choice *ch = &r->auto_choice;
+        json_t *pl = json_object();
+        json_object_set_new(pl, "stat", json_real(r->auto_stat));
+        json_object_set_new(pl, "bin", json_integer(r->auto_bin));
+        json_object_set_new(pl, "strategy", json_string(pd_strategy_name((pd_strategy)ch->strategy)));
+        json_object_set_new(pl, "selection", json_string(pd_select_name((pd_select)ch->sel)));
+        json_object_set_new(pl, "n", json_integer(ch->n));
+        if (ch->strategy == PD_BEAM_SEARCH || ch->strategy == PD_DVTS) json_object_set_new(pl, "beam_width", json_integer(ch->beam_width));
+        json_object_set_new(t, "plan", pl);
+    }
     json_object_set_new(t, "iterations", json_integer(r->iterations));
     for (int32_t i = 0; i < r->n; i++) {
         const pd_completion *c = &r->c[i];
@@ -738,7 +750,8 @@ static void search_done(pd_server *s, sv_job *j, const pd_search_result *r) {
         sv_err_set(&j->err, 500, "server_error", NULL, "the search failed: %s", r->error);
         return;
     }
-    int32_t pick = pd_select_pick(r->c, r->n, r->n, j->req.select);
+    pd_select sel = r->auto_bin >= 0 && !j->req.select_given ? (pd_select)r->auto_choice.sel : j->req.select;
+    int32_t pick = pd_select_pick(r->c, r->n, r->n, sel);
     const char *text = pick >= 0 ? r->c[pick].text : "";
     const char *finish = pick >= 0 && r->c[pick].status == PD_NODE_FINISHED ? "stop" : "length";
     json_t *usage = usage_json(r->cost.prefix_tokens, 0, r->cost.policy_tokens, r->cost.prm_tokens);

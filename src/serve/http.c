@@ -197,6 +197,7 @@ static char *models_body(pd_server *s) {
     json_object_set_new(p, "max_n", json_integer(s->o.max_n));
     json_t *st = json_array();
     for (int i = 0; i < PD_N_STRATEGIES; i++) json_array_append_new(st, json_string(pd_strategy_name((pd_strategy)i)));
+    if (s->o.plan) json_array_append_new(st, json_string(pd_strategy_name(PD_AUTO)));
     json_object_set_new(p, "strategies", st);
     json_object_set_new(m, "ponder", p);
     json_array_append_new(d, m);
@@ -248,7 +249,7 @@ static char *metrics_body(pd_server *s) {
         pd_buf_printf(&b, "ponder_request_duration_seconds_count{route=\"%s\"} %llu\n", ROUTE_NAMES[r], (unsigned long long)m.lat_count[r]);
     }
     pd_buf_puts(&b, "# HELP ponder_searches_total Searches started, by strategy.\n# TYPE ponder_searches_total counter\n");
-    for (int i = 0; i < PD_N_STRATEGIES; i++)
+    for (int i = 0; i <= PD_AUTO; i++)
         pd_buf_printf(&b, "ponder_searches_total{strategy=\"%s\"} %llu\n", pd_strategy_name((pd_strategy)i), (unsigned long long)m.searches[i]);
     pd_buf_printf(&b, "# HELP ponder_cancelled_total Requests whose client went away before the answer.\n# TYPE ponder_cancelled_total counter\n"
                       "ponder_cancelled_total %llu\n", (unsigned long long)m.cancelled);
@@ -335,7 +336,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     j->t0 = t0;
     sv_kind kind = route == R_COMPL ? SV_COMPLETION : route == R_CHAT ? SV_CHAT : SV_POOLING;
     sv_limits lim = {kind == SV_POOLING && s->prm_m ? s->prm_name : s->model_name, s->o.max_n, s->o.max_tokens,
-                     (size_t)s->cfg.max_positions + 1};
+                     (size_t)s->cfg.max_positions + 1, s->o.plan};
     if (sv_parse(kind, cn->body.data, cn->body.len, &lim, &j->req, &e)) {
         free(j);
         return send_err(s, c, route, &e, t0);

@@ -35,6 +35,7 @@ typedef struct sv_limits {
     int max_n;
     int max_tokens;
     size_t max_prompt_ids; /* token ids in one prompt */
+    const pd_auto_plan *plan; /* strategy auto's plan (NULL: auto is refused) */
 } sv_limits;
 
 typedef struct sv_req {
@@ -69,7 +70,8 @@ typedef struct sv_req {
     /* chat with test-time scaling */
     int search;            /* a `ponder` object or a STRATEGY-N/ model prefix */
     pd_search_cfg cfg;
-    pd_select select;      /* which completion answers (weighted) */
+    pd_select select;      /* which completion answers (weighted; auto: the plan's) */
+    int select_given;      /* the request named the selection */
     int trace;             /* include candidates, rewards and the selection */
     /* /pooling: inputs as token ids (or text, tokenized by the engine) */
     int32_t **pool_ids;

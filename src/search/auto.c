@@ -1,0 +1,143 @@
+/* auto.c — strategy auto: run a compute-optimal plan (`ponder plan`; docs/EVAL.md).
+ *
+ * The plan says, per budget and difficulty bin, which strategy, selection, beam width and N
+ * do best; the bin comes from a probe an inference-time caller can run. So an auto search
+ * has two phases in one tree:
+ *
+ *   probe   P best-of-N rollouts of the root (child indices 0..P-1, every step scored),
+ *           exactly the first P samples of a best-of-N run with the same seed; their
+ *           statistic is the mean aggregated PRM score, or the answer agreement (the
+ *           largest answer group's share of the P samples), as the plan was fitted on;
+ *   planned the plan's choice for the budget (its largest budget <= N) and that bin.
+ *           best_of_n keeps the probe's first min(n, P) samples as its first samples (they
+ *           are the same samples) and draws the rest (indices P..n-1); any other strategy
+ *           starts afresh at the root, exactly as it would on its own with this seed (the
+ *           probe's completions are dropped).
+ * The search's cost holds both phases: the probe counts in the budget. The root is held
+ * from the start to the end, so that the planned search can start there after the probe's
+ * samples were released. */
+#include "search_int.h"
+#include "ponder/grade.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The index of the plan's largest budget <= n, or -1. */
+static int budget_index(const pd_auto_plan *p, int32_t n) {
+    int bi = -1;
+    for (int i = 0; i < p->n_budgets; i++)
+        if (p->budgets[i] <= n) bi = i;
+    return bi;
+}
+
+int pd_auto_check(const pd_search_cfg *c, pd_error *err) {
+    const pd_auto_plan *p = c->plan;
+    if (!p) return pd_err_set(err, PD_EINVAL, "auto: needs a plan (--plan FILE, made by `ponder plan`)");
+    if (p->probe_samples < 1 || p->probe_samples > (1 << 20) || p->n_bins < 1 || p->n_bins > PD_PLAN_MAX_BINS ||
+        p->n_budgets < 1 || p->n_budgets > PD_PLAN_MAX_BUDGETS)
+        return pd_err_set(err, PD_EINVAL, "auto: the plan's probe, bins or budgets are out of range");
+    int bi = budget_index(p, c->n);
+    if (bi < 0)
+        return pd_err_set(err, PD_EINVAL, "auto: N=%d is below every budget of the plan (the smallest is %d)", c->n,
+                          p->budgets[0]);
+    for (int b = 0; b < p->n_bins; b++) {
+        const pd_plan_choice *ch = &p->choice[bi][b];
+        if (ch->strategy < 0 || ch->strategy >= PD_N_STRATEGIES || ch->sel < 0 || ch->sel >= PD_N_SELECT ||
+            ch->n < 1 || ch->n > p->budgets[bi])
+            return pd_err_set(err, PD_EINVAL, "auto: the plan's choice for budget %d, bin %d is not a strategy with "
+                              "1 <= n <= %d", p->budgets[bi], b, p->budgets[bi]);
+        pd_search_cfg sub = *c;
+        sub.strategy = (pd_strategy)ch->strategy;
+        sub.n = ch->n;
+        sub.beam_width = ch->beam_width > 0 ? ch->beam_width : c->beam_width;
+        sub.vote_wave = 0;
+        sub.plan = NULL;
+        if (sub.strategy != PD_BEAM_SEARCH && sub.strategy != PD_DVTS) sub.lookahead = 0;
+        int rc = pd_search_cfg_check(&sub, err);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+int pd_auto_start(pd_search *s) {
+    const pd_auto_plan *p = s->cfg.plan;
+    s->auto_phase = 1;
+    s->auto_bin = -1;
+    pd_search_hold(s, 0); /* the planned search starts at the root after the probe */
+    s->n_cands = p->probe_samples;
+    for (int32_t i = 0; i < s->n_cands; i++) s->owner[i] = 0;
+    s->last_round = 1;
+    s->iter++;
+    s->stage = ST_EXPAND;
+    return pd_search_push_expand(s, 0, s->n_cands, 0, PD_EXPAND_ROLLOUT, 0, s->cands);
+}
+
+/* The probe's statistic over completions done[0..n): mean aggregated score, or the largest
+ * answer group's share (samples without an answer are in no group). -1 when out of memory. */
+static double probe_stat(pd_search *s, int32_t n, int agreement) {
+    if (n <= 0) return 0;
+    if (!agreement) {
+        double sum = 0;
+        for (int32_t i = 0; i < n; i++) sum += pd_tree_aggregate(&s->tree, s->done[i], s->cfg.agg);
+        return sum / n;
+    }
+    char **keys = calloc((size_t)n, sizeof *keys);
+    if (!keys) return -1;
+    for (int32_t i = 0; i < n; i++) {
+        char *text = pd_tree_path_text(&s->tree, s->done[i]);
+        char *ans = text ? pd_grade_extract(text, s->prob->answer) : NULL;
+        keys[i] = ans ? pd_grade_key(ans) : NULL;
+        free(ans);
+        free(text);
+    }
+    int32_t best = 0;
+    for (int32_t i = 0; i < n; i++) {
+        if (!keys[i]) continue;
+        int32_t c = 0;
+        for (int32_t j = 0; j < n; j++) c += keys[j] && !strcmp(keys[i], keys[j]);
+        if (c > best) best = c;
+    }
+    for (int32_t i = 0; i < n; i++) free(keys[i]);
+    free(keys);
+    return (double)best / n;
+}
+
+int pd_auto_probe_scored(pd_search *s) {
+    const pd_auto_plan *p = s->cfg.plan;
+    for (int32_t i = 0; i < s->n_cands; i++) {
+        if (pd_search_add_done(s, s->cands[i])) return PD_ENOMEM;
+        pd_search_unhold(s, s->cands[i]);
+    }
+    double stat = probe_stat(s, s->n_done, p->agreement);
+    if (stat < 0) return PD_ENOMEM;
+    int bi = budget_index(p, s->cfg.n), bin = 0;
+    while (bin < p->n_bins - 1 && stat >= p->thresholds[bin]) bin++;
+    const pd_plan_choice *ch = &p->choice[bi][bin];
+    s->auto_stat = stat;
+    s->auto_bin = bin;
+    s->auto_choice = *ch;
+    s->auto_phase = 2;
+    s->cfg.strategy = (pd_strategy)ch->strategy;
+    s->cfg.n = ch->n;
+    if (ch->beam_width > 0) s->cfg.beam_width = ch->beam_width;
+    s->cfg.vote_wave = 0;
+    if (s->cfg.strategy != PD_BEAM_SEARCH && s->cfg.strategy != PD_DVTS) s->cfg.lookahead = 0;
+    s->auto_choice.beam_width = s->cfg.beam_width;
+    if (s->cfg.strategy == PD_BEST_OF_N) {
+        /* the probe's samples are this run's first samples */
+        if (s->n_done > s->cfg.n) s->n_done = s->cfg.n;
+        int32_t left = s->cfg.n - s->n_done;
+        if (!left) {
+            s->stage = ST_DONE;
+            return 0;
+        }
+        s->n_cands = left;
+        for (int32_t i = 0; i < left; i++) s->owner[i] = 0;
+        s->last_round = 1;
+        s->iter++;
+        s->stage = ST_EXPAND;
+        return pd_search_push_expand(s, 0, left, s->n_done, PD_EXPAND_ROLLOUT, 0, s->cands);
+    }
+    s->n_done = 0; /* another strategy: it starts afresh at the root */
+    return pd_strat_start(s);
+}

@@ -13,7 +13,7 @@ extern "C" {
 #endif
 
 /* Resolve a model spec to a local directory in Hugging Face layout: an existing
- * directory as it is; a repo id "ORG/NAME" (optionally "ORG/NAME@REVISION", a branch,
+ * directory (or a GGUF file) as it is; a repo id "ORG/NAME" (optionally "ORG/NAME@REVISION", a branch,
  * tag or 40-hex commit) looked up in the Hugging Face cache (see pd_hub_cache_dir):
  * models--ORG--NAME/refs/REVISION holds the commit, snapshots/COMMIT/ the files.
  * Writes the directory into dir. PD_ENOTFOUND with a message saying where it looked

@@ -21,6 +21,7 @@
  * kernels with fp32 accumulation. Matmuls and attention are split into tasks for the thread
  * pool; the small elementwise steps run on the calling thread. */
 #include "engine/engine.h"
+#include "engine/quant.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -88,6 +89,10 @@ static void mm_task(void *ctx, size_t task, int thread) {
 /* Y = X @ W.T + bias over the pool; y_rows (optional) scatters output rows. */
 static void matmul(pd_model *m, const float *x, size_t T, const pd_wmat *w, const float *bias, float *y,
                    float *const *y_rows) {
+    if (pd_dtype_is_quant(w->dtype)) { /* GGUF block formats: src/engine/quant.c */
+        pd_quant_matmul(m, x, T, w, bias, y, y_rows);
+        return;
+    }
     int per = (w->rows + m->n_threads * 8 - 1) / (m->n_threads * 8);
     int min = T < 4 ? 4 : PD_ROW_BLOCK;
     if (per < min) per = min;
@@ -262,7 +267,8 @@ static void small_readout(const pd_model *m, const pd_seq_step *s, const float *
     if (!s->head) {
         size_t es = pd_dtype_size(w->lm_head.dtype);
         for (size_t k = 0; k < s->n_vocab_ids; k++)
-            out[k] = ops->dot_w((const uint8_t *)w->lm_head.data + (size_t)s->vocab_ids[k] * dim * es, w->lm_head.dtype, h, dim);
+            out[k] = pd_dtype_is_quant(w->lm_head.dtype) ? pd_wmat_row_dot(m, &w->lm_head, s->vocab_ids[k], h, tmp)
+                     : ops->dot_w((const uint8_t *)w->lm_head.data + (size_t)s->vocab_ids[k] * dim * es, w->lm_head.dtype, h, dim);
         return;
     }
     size_t es1 = pd_dtype_size(w->head1.dtype);
@@ -332,9 +338,7 @@ int pd_model_forward(pd_model *m, pd_seq_step *steps, size_t n, pd_error *err) {
         for (size_t t = 0; t < steps[i].n_tokens; t++, r++) {
             m->row_seq[r] = (int)i;
             m->row_pos[r] = (int)(steps[i].kv->len + t);
-            size_t es = pd_dtype_size(m->w.embed.dtype);
-            m->ops->to_f32((const uint8_t *)m->w.embed.data + (size_t)steps[i].tokens[t] * dim * es, m->w.embed.dtype,
-                           m->x + r * dim, dim);
+            pd_wmat_row_f32(m, &m->w.embed, steps[i].tokens[t], m->x + r * dim);
             float *cs = m->rope + r * hd;
             for (int k = 0; k < half; k++) {
                 float ang = (float)m->row_pos[r] * m->inv_freq[k]; /* float32, as transformers */

@@ -68,6 +68,8 @@ pd_model *pd_model_load(const char *dir, const pd_model_opts *opts, pd_error *er
         return NULL;
     }
     compute_inv_freq(c, m->inv_freq);
+    if (m->w.rope_factors) /* a GGUF file's rope_freqs (Llama 3.1+ scaling, precomputed) */
+        for (int i = 0; i < c->head_dim / 2; i++) m->inv_freq[i] /= m->w.rope_factors[i];
     if (!(m->pool = pd_pool_new(m->n_threads, err))) {
         pd_model_free(m);
         return NULL;

@@ -20,6 +20,7 @@
  * Trade-off: a snapshot directory is returned as soon as it exists; whether it holds a
  * complete model is for the model loader to say (it names the missing file). */
 #include "hub_internal.h"
+#include "model/gguf.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -149,7 +150,7 @@ static int resolve_cached(const char *id, const char *rev, char *dir, size_t dir
 
 int pd_hub_resolve(const char *spec, char *dir, size_t dir_size, pd_error *err) {
     if (!spec || !*spec) return pd_err_set(err, PD_EINVAL, "empty model spec (a directory or ORG/NAME)");
-    if (pd_dir_exists(spec)) {
+    if (pd_dir_exists(spec) || (pd_file_exists(spec) && pd_gguf_is_file(spec))) { /* a model directory or a GGUF file */
         if ((size_t)snprintf(dir, dir_size, "%s", spec) >= dir_size)
             return pd_err_set(err, PD_ELIMIT, "model path too long: %.200s", spec);
         return 0;

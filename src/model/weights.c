@@ -15,6 +15,7 @@
 #include "model/weights.h"
 
 #include "engine/kernels.h"
+#include "model/gguf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,6 +126,7 @@ static int load_config(const char *dir, pd_model_config *cfg, pd_error *err) {
 
 /* Load and bind everything; see weights.h. */
 int pd_weights_load(const char *dir, pd_weights *w, pd_error *err) {
+    if (!pd_dir_exists(dir) && pd_gguf_is_file(dir)) return pd_weights_load_gguf(dir, w, err);
     memset(w, 0, sizeof *w);
     int rc = load_config(dir, &w->cfg, err);
     if (rc) return rc;
@@ -190,5 +192,7 @@ void pd_weights_free(pd_weights *w) {
     free(w->owned);
     free(w->layers);
     pd_st_set_close(&w->st);
+    if (w->gguf) pd_gguf_close(w->gguf);
+    free(w->gguf);
     memset(w, 0, sizeof *w);
 }

@@ -5,7 +5,13 @@
 #include "ponder/model.h"
 #include "model/safetensors.h"
 
-/* A weight matrix (rows, cols), row-major, in its stored dtype (F32, F16 or BF16). */
+/* Block-quantized matrices from GGUF files carry dtype PD_DT_QUANT + their ggml type
+ * (model/gguf.h: PD_GGML_Q8_0 ...); src/engine/quant.c reads them. */
+#define PD_DT_QUANT 64
+static inline int pd_dtype_is_quant(int dtype) { return dtype >= PD_DT_QUANT; }
+
+/* A weight matrix (rows, cols), row-major, in its stored dtype (F32, F16, BF16, or a
+ * GGUF block format: each row is cols / block elements x block bytes). */
 typedef struct pd_wmat {
     const void *data;
     int dtype;
@@ -28,6 +34,9 @@ typedef struct pd_layer_weights {
 typedef struct pd_weights {
     pd_model_config cfg;
     pd_st_set st;              /* the mapped files the matrices point into */
+    struct pd_gguf *gguf;      /* or the mapped GGUF file (weights_gguf.c) */
+    float *rope_factors;       /* (head_dim / 2) GGUF rope_freqs: inverse frequencies are divided
+                                * by these (Llama 3.1+ frequency scaling), or NULL */
     char where[512];           /* the weights file or index, for messages */
     pd_wmat embed;             /* (vocab, dim) */
     pd_wmat lm_head;           /* (vocab, dim); the same as embed when tied; unset (data NULL)
@@ -43,8 +52,11 @@ typedef struct pd_weights {
 } pd_weights;
 
 /* Read config.json (+ generation_config.json) and bind every tensor the architecture needs,
- * checking names, dtypes and shapes. Returns 0 or an error naming the file and tensor. */
+ * checking names, dtypes and shapes. Returns 0 or an error naming the file and tensor.
+ * A path to a GGUF file is read by pd_weights_load_gguf instead. */
 int pd_weights_load(const char *dir, pd_weights *w, pd_error *err);
 void pd_weights_free(pd_weights *w);
+/* The same from a GGUF file (weights_gguf.c): architectures llama and qwen2. */
+int pd_weights_load_gguf(const char *path, pd_weights *w, pd_error *err);
 
 #endif

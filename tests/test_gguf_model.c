@@ -1,0 +1,243 @@
+/* test_gguf_model.c — GGUF files through the forward pass (src/model/weights_gguf.c,
+ * src/engine/quant.c) against reference logits.
+ *
+ * tests/fixtures/gguf holds tiny Llama and Qwen2 models that llama.cpp's converter wrote
+ * (tools/make_gguf_fixtures.py; README.md there) in F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1
+ * and K-quant mixes (Q4_K, Q5_K, Q6_K with Q8_0), and reference.json the logits transformers
+ * computes on the weights gguf-py dequantizes from each file. The engine dequantizes the same
+ * weights bit-exactly, so the only difference is fp32 summation order: the tolerance is
+ * 2e-5 of the row's largest |logit| for every type (measured: at most 1.5e-6) (AVX2 and portable kernels both). Also:
+ * a row's logits do not depend on the batch it is in; the dequantizers agree with each
+ * other; broken files are clear errors; the shared tiny GGUF runs; the CLI takes a file. */
+#include <jansson.h>
+#include <math.h>
+
+#include "engine/quant.h"
+#include "model/gguf.h"
+#include "ponder.h"
+#include "test.h"
+
+#define DIR "tests/fixtures/gguf"
+#define TOL 2e-5
+
+static json_t *load_ref(void) {
+    json_error_t e;
+    json_t *r = json_load_file(DIR "/reference.json", 0, &e);
+    if (!r) printf("  reference.json: %s\n", e.text);
+    return r;
+}
+
+/* Logits (n_tokens, vocab) of one prompt run in one forward call. */
+static float *run_prompt(pd_model *m, const int32_t *ids, size_t n, pd_error *err) {
+    size_t V = (size_t)pd_model_get_config(m)->vocab_size;
+    float *out = malloc(n * V * sizeof *out);
+    pd_kv *kv = pd_kv_new(m, err);
+    pd_seq_step s = {.kv = kv, .tokens = ids, .n_tokens = n, .logits = PD_LOGITS_ALL, .out = out};
+    if (!kv || pd_model_forward(m, &s, 1, err)) {
+        free(out);
+        out = NULL;
+    }
+    pd_kv_free(kv);
+    return out;
+}
+
+/* Every fixture file, both kernel sets: last-position logits within TOL of the reference
+ * (relative to the row's largest |logit|), argmax equal at every position. */
+static void t_logits_match(void) {
+    json_t *ref = load_ref();
+    if (!ref) {
+        CHECK(0);
+        return;
+    }
+    json_t *prompts = json_object_get(ref, "prompts"), *files = json_object_get(ref, "files"), *f;
+    const char *name;
+    int n_files = 0;
+    json_object_foreach(files, name, f) {
+        char path[512];
+        snprintf(path, sizeof path, DIR "/%s", name);
+        for (int kind = 0; kind < 2; kind++) {
+            pd_error err = {0};
+            pd_model_opts mo = {.n_threads = 2, .kernels = kind ? PD_KERNELS_PORTABLE : PD_KERNELS_AUTO};
+            pd_model *m = pd_model_load(path, &mo, &err);
+            CHECK_MSG(m, "%s: %s", name, err.msg);
+            if (!m) continue;
+            size_t V = (size_t)pd_model_get_config(m)->vocab_size;
+            double worst = 0;
+            for (size_t p = 0; p < json_array_size(prompts); p++) {
+                json_t *jp = json_array_get(prompts, p), *last = json_array_get(json_object_get(f, "last"), p);
+                json_t *am = json_array_get(json_object_get(f, "argmax"), p);
+                size_t n = json_array_size(jp);
+                int32_t ids[64];
+                for (size_t i = 0; i < n; i++) ids[i] = (int32_t)json_integer_value(json_array_get(jp, i));
+                float *lg = run_prompt(m, ids, n, &err);
+                CHECK_MSG(lg, "%s: %s", name, err.msg);
+                if (!lg) continue;
+                CHECK_EQ_INT(json_array_size(last), V);
+                double scale = 1e-30, diff = 0;
+                for (size_t v = 0; v < V && v < json_array_size(last); v++) {
+                    double r = json_real_value(json_array_get(last, v));
+                    if (fabs(r) > scale) scale = fabs(r);
+                    double d = fabs(r - lg[(n - 1) * V + v]);
+                    if (d > diff) diff = d;
+                }
+                if (diff / scale > worst) worst = diff / scale;
+                for (size_t t = 0; t < n; t++) {
+                    size_t best = 0;
+                    for (size_t v = 1; v < V; v++)
+                        if (lg[t * V + v] > lg[t * V + best]) best = v;
+                    CHECK_MSG((json_int_t)best == json_integer_value(json_array_get(am, t)), "%s prompt %zu pos %zu: argmax %zu, want %lld",
+                              name, p, t, best, (long long)json_integer_value(json_array_get(am, t)));
+                }
+                free(lg);
+            }
+            CHECK_MSG(worst <= TOL, "%s (%s): worst relative difference %.3g", name, pd_model_kernels_name(m), worst);
+            if (getenv("PD_TEST_VERBOSE")) printf("  %-20s %-9s %.2e\n", name, pd_model_kernels_name(m), worst);
+            pd_model_free(m);
+        }
+        n_files++;
+    }
+    CHECK(n_files >= 8);
+    json_decref(ref);
+}
+
+/* A sequence's logits are the same alone and batched with others (decode rows and prefill
+ * blocks take the same dot kernel on the same dequantized weights). */
+static void t_batch_invariant(void) {
+    const char *files[] = {DIR "/llama-kquant.gguf", DIR "/qwen2-q5_0.gguf"};
+    for (int f = 0; f < 2; f++) {
+        pd_error err = {0};
+        pd_model_opts mo = {.n_threads = 2};
+        pd_model *m = pd_model_load(files[f], &mo, &err);
+        CHECK_MSG(m, "%s", err.msg);
+        if (!m) continue;
+        size_t V = (size_t)pd_model_get_config(m)->vocab_size;
+        int32_t a[9] = {900, 5, 17, 301, 44, 8, 640, 12, 99}, b[1] = {3};
+        float *alone = run_prompt(m, b, 1, &err);
+        /* b's one token next to a 9-token prefill: the matmuls take the wide path */
+        pd_kv *ka = pd_kv_new(m, &err), *kb = pd_kv_new(m, &err);
+        float *oa = malloc(V * sizeof *oa), *ob = malloc(V * sizeof *ob);
+        pd_seq_step s[2] = {{.kv = ka, .tokens = a, .n_tokens = 9, .logits = PD_LOGITS_LAST, .out = oa},
+                            {.kv = kb, .tokens = b, .n_tokens = 1, .logits = PD_LOGITS_LAST, .out = ob}};
+        CHECK(pd_model_forward(m, s, 2, &err) == 0);
+        CHECK(alone && !memcmp(alone, ob, V * sizeof *ob));
+        /* a few vocabulary ids read alone equal the full row */
+        int32_t want[3] = {7, 300, 901}, next = 2;
+        float few[3], *full = malloc(V * sizeof *full);
+        pd_kv *kc = pd_kv_clone(ka, &err);
+        pd_seq_step s1 = {.kv = ka, .tokens = &next, .n_tokens = 1, .logits = PD_LOGITS_LAST, .out = full};
+        pd_seq_step s2 = {.kv = kc, .tokens = &next, .n_tokens = 1, .logits = PD_LOGITS_LAST, .out = few, .vocab_ids = want, .n_vocab_ids = 3};
+        CHECK(pd_model_forward(m, &s1, 1, &err) == 0 && pd_model_forward(m, &s2, 1, &err) == 0);
+        for (int k = 0; k < 3; k++) CHECK(few[k] == full[want[k]]);
+        free(full), free(alone), free(oa), free(ob);
+        pd_kv_free(ka), pd_kv_free(kb), pd_kv_free(kc);
+        pd_model_free(m);
+    }
+}
+
+/* The AVX2 dequantizers give exactly the portable reference's floats, on every block of the
+ * fixtures' quantized tensors. */
+static void t_dequant_agree(void) {
+    const char *files[] = {DIR "/llama-kquant.gguf", DIR "/llama-q4_0.gguf", DIR "/qwen2-kquant.gguf"};
+    int checked = 0;
+    for (int f = 0; f < 3; f++) {
+        pd_gguf g;
+        pd_error err = {0};
+        CHECK_MSG(pd_gguf_open(files[f], &g, &err) == 0, "%s", err.msg);
+        if (err.code) continue;
+        for (size_t i = 0; i < g.n_tensors; i++) {
+            const pd_gguf_tensor *t = &g.tensors[i];
+            if (!pd_quant_supported(t->type)) continue;
+            int n = (int)t->n_elems;
+            float *a = malloc((size_t)n * sizeof *a), *b = malloc((size_t)n * sizeof *b);
+            pd_dequant_row_ref(t->type, t->data, a, n);
+            pd_dequant_row(t->type, t->data, b, n);
+            CHECK_MSG(!memcmp(a, b, (size_t)n * sizeof *a), "%s %s", files[f], t->name);
+            int finite = 1;
+            for (int k = 0; k < n; k++) finite &= isfinite(a[k]);
+            CHECK(finite);
+            free(a), free(b);
+            checked++;
+        }
+        pd_gguf_close(&g);
+    }
+    CHECK(checked > 20);
+}
+
+/* Write a copy of src with the bytes of `find` (first occurrence) replaced by `repl` (same
+ * length) to dst. */
+static int patched_copy(const char *src, const char *dst, const char *find, const char *repl) {
+    char *data;
+    size_t len;
+    pd_error err = {0};
+    if (pd_file_read(src, &data, &len, &err)) return -1;
+    char *p = memmem(data, len, find, strlen(find));
+    if (p) memcpy(p, repl, strlen(repl));
+    int rc = p ? pd_file_write(dst, data, len, &err) : -1;
+    free(data);
+    return rc;
+}
+
+static void t_bad_files(void) {
+    pd_error err = {0};
+    mkdir("build", 0755), mkdir("build/tmp", 0755);
+    const char *p = "build/tmp/test_gguf_model.gguf";
+    /* a renamed tensor is missing */
+    CHECK(patched_copy(DIR "/qwen2-q5_0.gguf", p, "blk.1.ffn_up.weight", "blk.1.ffn_uq.weight") == 0);
+    CHECK(pd_model_load(p, NULL, &err) == NULL && err.code == PD_ENOTFOUND && strstr(err.msg, "'blk.1.ffn_up.weight'") &&
+          strstr(err.msg, p));
+    /* another architecture */
+    CHECK(patched_copy(DIR "/qwen2-q5_0.gguf", p, "qwen2", "gemma") == 0);
+    CHECK(pd_model_load(p, NULL, &err) == NULL && err.code == PD_EUNSUPPORTED && strstr(err.msg, "'gemma'"));
+    /* a truncated file: the reader's message */
+    char *data;
+    size_t len;
+    CHECK(pd_file_read(DIR "/llama-q4_0.gguf", &data, &len, &err) == 0);
+    CHECK(pd_file_write(p, data, len - 100, &err) == 0);
+    free(data);
+    CHECK(pd_model_load(p, NULL, &err) == NULL && err.code == PD_EFORMAT && strstr(err.msg, "truncated"));
+    remove(p);
+}
+
+/* The real tiny GGUF in ../shared (F16 matrices, llama) runs. */
+static void t_shared_file(void) {
+    const char *p = shared_path("models/gguf/llama-2-tiny-random.gguf");
+    if (!p) SKIP("../shared/models/gguf is absent");
+    pd_error err = {0};
+    pd_model *m = pd_model_load(p, NULL, &err);
+    CHECK_MSG(m, "%s", err.msg);
+    if (!m) return;
+    const pd_model_config *c = pd_model_get_config(m);
+    CHECK(c->arch == PD_ARCH_LLAMA && c->vocab_size == 32000 && c->hidden_size == 8 && c->n_layers == 1);
+    CHECK(c->n_eos >= 1 && c->eos_ids[0] == 2 && c->bos_id == 1);
+    int32_t ids[4] = {1, 450, 4996, 17354};
+    float *lg = run_prompt(m, ids, 4, &err);
+    CHECK(lg);
+    int finite = 1;
+    for (size_t i = 0; lg && i < 4 * 32000; i++) finite &= isfinite(lg[i]);
+    CHECK(finite);
+    free(lg);
+    pd_model_free(m);
+}
+
+/* ponder logits takes a GGUF file for --model. */
+static void t_cli(void) {
+    CHECK(run_ponder("logits --model " DIR "/llama-q8_0.gguf --prompt-ids 900,5,17 > build/tmp/test_gguf_model.out") == 0);
+    char *out = NULL;
+    size_t len, lines = 0;
+    pd_error err = {0};
+    CHECK(pd_file_read("build/tmp/test_gguf_model.out", &out, &len, &err) == 0);
+    for (size_t i = 0; out && i < len; i++) lines += out[i] == '\n';
+    CHECK_EQ_INT(lines, 905);
+    free(out);
+    remove("build/tmp/test_gguf_model.out");
+}
+
+int main(void) {
+    RUN(t_logits_match);
+    RUN(t_batch_invariant);
+    RUN(t_dequant_agree);
+    RUN(t_bad_files);
+    RUN(t_shared_file);
+    RUN(t_cli);
+    return test_done();
+}

@@ -12,7 +12,7 @@ CC      ?= cc
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -pthread -Iinclude -Isrc
-LDLIBS  += -lpcre2-8 -lutf8proc -ljansson -lcurl -lmicrohttpd -lgmp -lm -pthread
+LDLIBS  += -lpcre2-8 -lutf8proc -ljansson -lcurl -lmicrohttpd -lgmp -lyaml -lm -pthread
 
 LIB_SRC   := $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c)))
 CLI_SRC   := $(sort $(wildcard src/cli/*.c))

@@ -17,5 +17,6 @@
 #include "ponder/model.h"
 #include "ponder/prm.h"
 #include "ponder/serve.h"
+#include "ponder/recipe.h"
 
 #endif

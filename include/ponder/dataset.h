@@ -40,6 +40,9 @@ static inline const char *pd_dataset_subject(const pd_dataset *ds, size_t i) {
 /* Set the subject of problem i (copied). Returns 0 or PD_ENOMEM. */
 int pd_dataset_set_subject(pd_dataset *ds, size_t i, const char *subject);
 
+/* Keep only problems [start, end) (end 0 or past the last: to the end); PD_EINVAL when that
+ * leaves none. (search-and-learn's dataset_start / dataset_end.) */
+int pd_dataset_slice(pd_dataset *ds, size_t start, size_t end, pd_error *err);
 /* Load a JSONL dataset. Fails only when the file cannot be read; bad lines are skipped
  * and listed in ds->skipped_msgs. */
 int pd_dataset_load(const char *path, pd_dataset *ds, pd_error *err);

@@ -65,6 +65,11 @@ typedef struct pd_eval_opts {
        fingerprint of its choices (a resume with another plan is refused) */
     const pd_auto_plan *plan;
     const char *plan_path;
+    /* recorded in config.json when set (the caller slices the dataset: pd_dataset_slice; a
+       resume slices it the same from what is recorded): dataset_start / dataset_end (0: none),
+       the Hugging Face split the dataset came from (NULL: a local file) */
+    size_t dataset_start, dataset_end;
+    const char *dataset_split;
 } pd_eval_opts;
 
 void pd_eval_opts_default(pd_eval_opts *o);

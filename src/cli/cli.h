@@ -49,6 +49,13 @@ int cli_parse_ids(const char *s, int32_t **ids, size_t *n, const char **bad);
 /* Parse a comma list of integers ("1,4,16"); returns the count, or -1 on junk. */
 int cli_parse_int_list(const char *s, int *out, int max);
 
+/* `--config FILE` (a YAML recipe, ponder/recipe.h): when argv holds it, *out_argv (free it)
+ * is argv[0], the recipe's options, then argv's other arguments (the command line wins);
+ * keys for eval only are refused unless eval_keys. *rec keeps the strings (pd_recipe_free).
+ * Returns 0 (*out_argv NULL without --config) or 1 after printing why. */
+int cli_recipe_argv(const char *cmd, int argc, char **argv, int eval_keys, pd_recipe *rec, int *out_argc,
+                    char ***out_argv);
+
 /* Reading JSONL one object per line, as grade and score do. */
 typedef struct cli_jsonl {
     char *line;

@@ -34,6 +34,15 @@ static const char *HELP =
     "  --prm SPEC            process reward model: a PRM directory or repo id (its kind from\n"
     "                        config.json, the repo id or --prm-kind), or 'sim'\n"
     "  --dataset FILE        JSONL problems\n"
+    "  --dataset-start I, --dataset-end J  only problems I..J-1 of the dataset (recorded; a\n"
+    "                        resume takes the same)\n"
+    "  --dataset-split S     the split of a Hugging Face dataset id (a local file is one split)\n"
+    "  --config FILE         a YAML recipe (search-and-learn's keys: approach, n, beam_width,\n"
+    "                        num_iterations, lookahead, temperature, top_p, max_tokens,\n"
+    "                        agg_strategy, seed, system_prompt, model_path, prm_path,\n"
+    "                        dataset_name, dataset_split, dataset_start, dataset_end,\n"
+    "                        output_dir, ...; or these options' names); flags given here\n"
+    "                        override it (docs/EVAL.md)\n"
     "  --out DIR             run directory (created; refused when not empty unless --resume\n"
     "                        or --overwrite)\n"
     "  --resume DIR          continue the run in DIR (a torn last line is dropped and redone);\n"
@@ -115,7 +124,7 @@ static int parse_strategies(const char *s, pd_strategy *out, int max) {
     return n ? n : -1;
 }
 
-int cmd_eval(int argc, char **argv) {
+static int eval_main(int argc, char **argv) {
     const char *policy = NULL, *prm = NULL, *dataset = NULL, *out = NULL, *resume = NULL;
     pd_eval_saved saved;
     memset(&saved, 0, sizeof saved);
@@ -180,6 +189,12 @@ int cmd_eval(int argc, char **argv) {
         else if (!strcmp(name, "dataset")) dataset = val;
         else if (!strcmp(name, "out")) out = val;
         else if (!strcmp(name, "plan")) o.plan_path = val;
+        else if (!strcmp(name, "dataset-split")) o.dataset_split = val;
+        else if (!strcmp(name, "dataset-start") || !strcmp(name, "dataset-end")) {
+            if (cli_parse_long(val, &v) || v < 0) FAIL("--%s: bad value '%s'", name, val);
+            if (name[8] == 's') o.dataset_start = (size_t)v;
+            else o.dataset_end = (size_t)v;
+        }
         else if (!strcmp(name, "resume")) continue;
         else if (!strcmp(name, "strategy")) {
             o.n_strategies = parse_strategies(val, o.strategies, PD_N_STRATEGIES + 1);
@@ -273,6 +288,13 @@ int cmd_eval(int argc, char **argv) {
     }
     for (size_t i = 0; i < ds.n_skipped && ds.skipped_msgs; i++)
         fprintf(stderr, "ponder eval: skipped %s\n", ds.skipped_msgs[i]);
+    if ((o.dataset_start || o.dataset_end) && pd_dataset_slice(&ds, o.dataset_start, o.dataset_end, &err)) {
+        pd_dataset_free(&ds);
+        pd_verifier_close(&ver);
+        pd_policy_close(&pol);
+        rc = cli_fail_err("eval", &err);
+        goto done;
+    }
     o.policy_spec = policy;
     o.prm_spec = prm;
     o.dataset = dataset;
@@ -322,5 +344,16 @@ done:
     free(plan);
     pd_backend_opts_free(&bo);
     pd_eval_saved_free(&saved);
+    return rc;
+}
+
+int cmd_eval(int argc, char **argv) {
+    pd_recipe rec;
+    int rargc;
+    char **rargv;
+    if (cli_recipe_argv("eval", argc, argv, 1, &rec, &rargc, &rargv)) return 1;
+    int rc = eval_main(rargv ? rargc : argc, rargv ? rargv : argv);
+    free(rargv);
+    pd_recipe_free(&rec);
     return rc;
 }

@@ -21,6 +21,8 @@ static const char *HELP =
     "                        samples gives the difficulty bin, then the plan's strategy, N and\n"
     "                        selection for that bin and the budget --n run (the probe counts)\n"
     "  --n N                 budget N (4)\n"
+    "  --config FILE         a YAML recipe (search-and-learn's keys or these options' names;\n"
+    "                        the flags given here override it; docs/EVAL.md)\n"
     "  --select SEL          how to pick the answer: naive, weighted, maj (weighted; auto: the\n"
     "                        plan's)\n"
     "  --answer A            sim only: the gold answer the simulation is built around\n"
@@ -31,7 +33,7 @@ static const char *HELP =
     "\nEmbedded engine (a model directory or repo id as --policy / --prm):\n%s"
     "\nSimulated backend:\n%s";
 
-int cmd_solve(int argc, char **argv) {
+static int solve_main(int argc, char **argv) {
     const char *policy = NULL, *prm = NULL, *text = NULL, *answer = NULL, *solution = NULL;
     pd_search_cfg cfg;
     pd_search_cfg_default(&cfg);
@@ -167,4 +169,15 @@ int cmd_solve(int argc, char **argv) {
     pd_backend_opts_free(&bo);
     free(plan);
     return rc ? cli_fail_err("solve", &err) : 0;
+}
+
+int cmd_solve(int argc, char **argv) {
+    pd_recipe rec;
+    int rargc;
+    char **rargv;
+    if (cli_recipe_argv("solve", argc, argv, 0, &rec, &rargc, &rargv)) return 1;
+    int rc = solve_main(rargv ? rargc : argc, rargv ? rargv : argv);
+    free(rargv);
+    pd_recipe_free(&rec);
+    return rc;
 }

@@ -324,3 +324,31 @@ int pd_dataset_write_jsonl(const pd_dataset *ds, FILE *out, pd_error *err) {
     }
     return 0;
 }
+
+/* Keep problems [start, end) (end 0 or past the last: to the end), as Python's
+ * dataset.select(range(start, end)) in search-and-learn. */
+int pd_dataset_slice(pd_dataset *ds, size_t start, size_t end, pd_error *err) {
+    if (!end || end > ds->n) end = ds->n;
+    if (start >= end)
+        return pd_err_set(err, PD_EINVAL, "dataset: the range %zu..%zu holds no problem (the dataset has %zu)", start,
+                          end, ds->n);
+    for (size_t i = 0; i < ds->n; i++) {
+        if (i >= start && i < end) continue;
+        pd_problem *p = &ds->items[i];
+        free(p->id), free(p->problem), free(p->answer), free(p->solution);
+        if (ds->subjects && i < ds->subjects_cap) {
+            free(ds->subjects[i]);
+            ds->subjects[i] = NULL;
+        }
+    }
+    memmove(ds->items, ds->items + start, (end - start) * sizeof *ds->items);
+    if (ds->subjects && start < ds->subjects_cap) {
+        size_t m = (ds->subjects_cap < end ? ds->subjects_cap : end) - start;
+        memmove(ds->subjects, ds->subjects + start, m * sizeof *ds->subjects);
+        for (size_t i = m; i < ds->subjects_cap; i++) ds->subjects[i] = NULL;
+    } else if (ds->subjects) {
+        for (size_t i = 0; i < ds->subjects_cap; i++) ds->subjects[i] = NULL;
+    }
+    ds->n = end - start;
+    return 0;
+}

@@ -245,6 +245,9 @@ json_t *pd_eval_config_json(const pd_eval_opts *o, const pd_dataset *ds, size_t 
     json_object_set_new(be, "prm", json_string(pd_eval_backend_kind(o->prm_spec)));
     json_object_set_new(c, "backend", be);
     json_object_set_new(c, "dataset", pd_eval_jstr(o->dataset ? o->dataset : ""));
+    if (o->dataset_split) json_object_set_new(c, "dataset_split", pd_eval_jstr(o->dataset_split));
+    if (o->dataset_start) json_object_set_new(c, "dataset_start", json_integer((json_int_t)o->dataset_start));
+    if (o->dataset_end) json_object_set_new(c, "dataset_end", json_integer((json_int_t)o->dataset_end));
     /* the problems used, in order: a resume or a shard must see the same ones */
     uint64_t h = 0x70d3a5e7c0ffee11ull;
     for (size_t i = 0; i < n_used; i++) {
@@ -925,6 +928,9 @@ int pd_eval_saved_load(const char *dir, pd_eval_saved *s, pd_error *err) {
     o->n_ns = (int)json_array_size(ns);
     o->n_seeds = (int)json_array_size(seeds);
     o->plan_path = own_str(s, c, "plan");
+    o->dataset_split = own_str(s, c, "dataset_split");
+    o->dataset_start = (size_t)json_integer_value(json_object_get(c, "dataset_start"));
+    o->dataset_end = (size_t)json_integer_value(json_object_get(c, "dataset_end"));
     if (o->n_strategies < 1 || o->n_strategies > PD_N_STRATEGIES + 1 || o->n_ns < 1 || o->n_ns > PD_EVAL_MAX_N ||
         o->n_seeds < 1 || o->n_seeds > PD_EVAL_MAX_SEEDS || !o->policy_spec || !o->prm_spec || !o->dataset)
         rc = pd_err_set(err, PD_EFORMAT, "%s/config.json: policy, prm, dataset, strategies, n or seeds missing", dir);

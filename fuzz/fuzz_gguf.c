@@ -4,11 +4,13 @@
  * rely on are checked: every tensor's bytes lie inside the data section at an aligned
  * offset, its size is whole blocks of its type, non-empty tensors do not overlap, lookups
  * by name find each tensor and key, and every typed getter and array walk stays inside the
- * image. A refusal must say what is wrong. */
+ * image. A refusal must say what is wrong. An accepted file's tokenizer metadata is also
+ * written out as tokenizer.json text (tokenizer_gguf.c), which must not crash either. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "model/gguf.h"
+#include "model/tokenizer_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     pd_gguf g;
@@ -52,6 +54,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             }
         }
     }
+    pd_buf tj = {0}, cj = {0};
+    if (tok_gguf_json(&g, "fuzz.gguf", &tj, &cj, &err) && !err.msg[0]) abort();
+    pd_buf_free(&tj);
+    pd_buf_free(&cj);
     pd_gguf_close(&g);
     return 0;
 }

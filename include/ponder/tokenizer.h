@@ -17,8 +17,9 @@ extern "C" {
 
 typedef struct pd_tokenizer pd_tokenizer;
 
-/* Load from a model directory (tokenizer.json, and tokenizer_config.json when present) or
- * from a path to a tokenizer.json file. */
+/* Load from a model directory (tokenizer.json, and tokenizer_config.json when present),
+ * from a path to a tokenizer.json file, or from a GGUF file (its tokenizer.ggml.* metadata:
+ * gpt2 byte-level BPE or llama SentencePiece BPE, and tokenizer.chat_template). */
 pd_tokenizer *pd_tokenizer_load(const char *path, pd_error *err);
 /* Load from memory: tokenizer.json text and optionally tokenizer_config.json text
  * (config_json may be NULL). name is used in error messages. */

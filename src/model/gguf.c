@@ -435,7 +435,7 @@ int pd_gguf_get_int(const pd_gguf *g, const char *key, int required, int64_t def
     int ok;
     int64_t v = int_at(g->base + kv->off, kv->type, &ok);
     if (!ok)
-        return pd_err_set(err, PD_EFORMAT, "%s: metadata '%s' (at byte %zu) is a %s, not an integer", gname(g), key, kv->key_off,
+        return pd_err_set(err, PD_EFORMAT, "%s: metadata '%s' (at byte %zu) has type %s, not an integer", gname(g), key, kv->key_off,
                           vtype_name(kv->type));
     if (v < lo || v > hi)
         return pd_err_set(err, PD_EFORMAT, "%s: metadata '%s' (at byte %zu) = %lld is out of range [%lld, %lld]", gname(g), key,
@@ -467,7 +467,7 @@ int pd_gguf_get_float(const pd_gguf *g, const char *key, int required, double de
         v = (double)int_at(p, kv->type, &ok);
     }
     if (!ok)
-        return pd_err_set(err, PD_EFORMAT, "%s: metadata '%s' (at byte %zu) is a %s, not a number", gname(g), key, kv->key_off,
+        return pd_err_set(err, PD_EFORMAT, "%s: metadata '%s' (at byte %zu) has type %s, not a number", gname(g), key, kv->key_off,
                           vtype_name(kv->type));
     if (!isfinite(v) || v < lo || v > hi)
         return pd_err_set(err, PD_EFORMAT, "%s: metadata '%s' (at byte %zu) = %g is out of range [%g, %g]", gname(g), key,
@@ -480,7 +480,7 @@ int pd_gguf_get_str(const pd_gguf *g, const char *key, const char **s, size_t *l
     const pd_gguf_kv *kv = pd_gguf_find(g, key);
     if (!kv) return pd_err_set(err, PD_ENOTFOUND, "%s: missing metadata '%s'", gname(g), key);
     if (kv->type != PD_GGUF_STRING)
-        return pd_err_set(err, PD_EFORMAT, "%s: metadata '%s' (at byte %zu) is a %s, not a string", gname(g), key, kv->key_off,
+        return pd_err_set(err, PD_EFORMAT, "%s: metadata '%s' (at byte %zu) has type %s, not a string", gname(g), key, kv->key_off,
                           vtype_name(kv->type));
     *s = (const char *)g->base + kv->off;
     *len = (size_t)kv->n;
@@ -491,7 +491,7 @@ int pd_gguf_get_arr(const pd_gguf *g, const char *key, int elem, const pd_gguf_k
     const pd_gguf_kv *kv = pd_gguf_find(g, key);
     if (!kv) return pd_err_set(err, PD_ENOTFOUND, "%s: missing metadata '%s'", gname(g), key);
     if (kv->type != PD_GGUF_ARRAY || kv->arr_type != elem)
-        return pd_err_set(err, PD_EFORMAT, "%s: metadata '%s' (at byte %zu) is a %s%s%s, not an array of %s", gname(g), key,
+        return pd_err_set(err, PD_EFORMAT, "%s: metadata '%s' (at byte %zu) has type %s%s%s, not array of %s", gname(g), key,
                           kv->key_off, vtype_name(kv->type), kv->type == PD_GGUF_ARRAY ? " of " : "",
                           kv->type == PD_GGUF_ARRAY ? vtype_name(kv->arr_type) : "", vtype_name(elem));
     *out = kv;

@@ -179,6 +179,12 @@ int tok_normalize(const pd_tokenizer *t, const unsigned char *p, size_t n, pd_bu
  * character-class contents. */
 extern const char TOK_EXTRA_L[], TOK_EXTRA_N[];
 
+/* tokenizer_gguf.c: a GGUF file's tokenizer (its tokenizer.ggml.* metadata written out as
+ * tokenizer.json + tokenizer_config.json text, tj and cj, then loaded as those are). */
+struct pd_gguf;
+int tok_gguf_json(const struct pd_gguf *g, const char *name, pd_buf *tj, pd_buf *cj, pd_error *err);
+pd_tokenizer *tok_load_gguf(const char *path, pd_error *err);
+
 /* chat.c: recognise tok->chat_template into tok->chat (never fails; sets chat.why). */
 void tok_chat_recognise(pd_tokenizer *tok);
 void tok_chat_clear(tok_chat *c);

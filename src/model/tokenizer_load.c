@@ -36,6 +36,7 @@
  * SentencePiece-style vocabularies are kept as written; each token's bytes are what the
  * decoder makes of it alone ("▁" -> " ", "<0x0A>" -> byte 0x0A), see spm_set_bytes. */
 #include "tokenizer_internal.h"
+#include "model/gguf.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -1288,6 +1289,7 @@ pd_tokenizer *pd_tokenizer_load_json(const char *json, size_t len, const char *c
 pd_tokenizer *pd_tokenizer_load(const char *path, pd_error *err) {
     char file[4096], dir[4096];
     if (!path || !*path) { pd_err_set(err, PD_EINVAL, "tokenizer: empty path"); return NULL; }
+    if (!pd_dir_exists(path) && pd_gguf_is_file(path)) return tok_load_gguf(path, err);
     if (pd_dir_exists(path)) {
         snprintf(dir, sizeof dir, "%s", path);
         snprintf(file, sizeof file, "%s/tokenizer.json", path);

@@ -20,8 +20,9 @@
  * fitted on one half of the problems and measured on the other (2-fold cross-validation, the
  * folds by a hash of the problem id), so the reported gain is not fitted to the test set; the
  * best single fixed option is chosen the same way. The probe's FLOPs are charged to the
- * predicted plan unless the chosen option is best-of-N with N >= P (the probe's samples are
- * then its first samples). The plan file is fitted on every problem.
+ * predicted plan unless the chosen option is best-of-N (the probe's samples are then its
+ * first samples: with N >= P only the rest is added, with N < P the probe is the whole cost;
+ * strategy auto runs it so, src/search/auto.c). The plan file is fitted on every problem.
  *
  * Adaptive consistency (Aggarwal et al. 2023) stops sampling a problem once its vote is
  * settled: after each sample (from the third), with v1 and v2 the two largest answer groups,
@@ -262,6 +263,8 @@ static double cost_with_probe(const plan_ctx *x, size_t u, int o) {
     double f = x->fl[u * x->n_opts + (size_t)o];
     if (op->strategy == PD_BEST_OF_N && op->n >= x->o->probe_samples)
         return f + (op->sel == PD_SEL_MAJ ? un->probe_prm_flops : 0);
+    if (op->strategy == PD_BEST_OF_N) /* its k < P samples are the probe's first: the probe is all it costs */
+        return un->probe_policy_flops + un->probe_prm_flops;
     return f + un->probe_policy_flops + un->probe_prm_flops;
 }
 
@@ -292,7 +295,11 @@ static int choose(const plan_ctx *x, const uint8_t *in, int bin, int budget, dou
         if (x->opts[o].n <= budget && acc[o] > best) best = acc[o];
     for (size_t o = 0; o < x->n_opts; o++) {
         if (x->opts[o].n > budget || acc[o] < best - tol * (double)cnt - 1e-9) continue;
-        if (pick < 0 || fl[o] < fl[pick]) pick = (int)o;
+        /* the cheapest; at equal cost the larger N (best-of-k below the probe's P costs the probe
+         * whatever k: keep all its samples) */
+        if (pick < 0 || fl[o] < fl[pick] * (1 - 1e-12) ||
+            (fl[o] <= fl[pick] * (1 + 1e-12) && x->opts[o].n > x->opts[pick].n))
+            pick = (int)o;
     }
 out:
     free(acc);

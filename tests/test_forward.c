@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <math.h>
 
+#include "engine/kernels.h"
 #include "ponder.h"
 #include "test.h"
 
@@ -61,6 +62,15 @@ static double row_diff(const float *a, json_t *row, size_t vocab) {
     return mx;
 }
 
+/* The kernel sets this CPU runs, widest first (so index 0 is what AUTO picks). */
+static int kernel_kinds(pd_kernels *k) {
+    int n = 0;
+    if (pd_kernels_avx512()) k[n++] = PD_KERNELS_AVX512;
+    if (pd_kernels_avx2()) k[n++] = PD_KERNELS_AVX2;
+    k[n++] = PD_KERNELS_PORTABLE;
+    return n;
+}
+
 static pd_model *load(const char *name, pd_kernels k, int threads) {
     char dir[512];
     snprintf(dir, sizeof dir, "tests/fixtures/models/%s", name);
@@ -93,8 +103,10 @@ static void t_logits_match_reference(void) {
             CHECK_MSG(0, "%s: no reference.json", variants[v]);
             continue;
         }
-        for (int kern = 0; kern < 2; kern++) {
-            pd_model *m = load(variants[v], kern ? PD_KERNELS_PORTABLE : PD_KERNELS_AUTO, 2);
+        pd_kernels kinds[3];
+        int n_kinds = kernel_kinds(kinds);
+        for (int kern = 0; kern < n_kinds; kern++) {
+            pd_model *m = load(variants[v], kinds[kern], 2);
             if (!m) break;
             size_t V = (size_t)pd_model_get_config(m)->vocab_size;
             double worst = 0;
@@ -133,64 +145,68 @@ static void t_batched_equals_single(void) {
     for (size_t v = 0; v < 3; v++) {
         ref r;
         if (load_ref(names[v], &r)) continue;
-        pd_model *m = load(names[v], PD_KERNELS_AUTO, 2);
-        if (!m) continue;
-        size_t V = (size_t)pd_model_get_config(m)->vocab_size;
-        float *single[3];
-        for (size_t p = 0; p < 3; p++) single[p] = all_logits(m, r.prompt[p], r.len[p]);
-        /* all three prompts in one call */
-        pd_error err = {0};
-        pd_kv *kv[3];
-        pd_seq_step st[3];
-        float *out[3];
-        for (size_t p = 0; p < 3; p++) {
-            kv[p] = pd_kv_new(m, &err);
-            out[p] = malloc(r.len[p] * V * sizeof(float));
-            st[p] = (pd_seq_step){.kv = kv[p], .tokens = r.prompt[p], .n_tokens = r.len[p], .logits = PD_LOGITS_ALL, .out = out[p]};
-        }
-        CHECK(pd_model_forward(m, st, 3, &err) == 0);
-        double worst = 0;
-        for (size_t p = 0; p < 3; p++)
-            for (size_t i = 0; i < r.len[p] * V; i++) worst = fmax(worst, fabs(out[p][i] - single[p][i]));
-        /* bit for bit: a row's arithmetic does not depend on the batch (kernels.c) */
-        CHECK_MSG(worst == 0, "%s: batched vs single %g", names[v], worst);
-        /* prompt 0 token by token, while prompt 1 is prefilled in chunks alongside */
-        for (size_t p = 0; p < 2; p++) pd_kv_truncate(kv[p], 0);
-        worst = 0;
-        size_t done1 = 0;
-        for (size_t t = 0; t < r.len[0]; t++) {
-            pd_seq_step s2[2];
-            size_t ns = 0;
-            s2[ns++] = (pd_seq_step){.kv = kv[0], .tokens = &r.prompt[0][t], .n_tokens = 1, .logits = PD_LOGITS_LAST, .out = out[0]};
-            if (done1 < r.len[1]) {
-                size_t take = done1 == 0 ? 3 : r.len[1] - done1;
-                s2[ns++] = (pd_seq_step){.kv = kv[1], .tokens = r.prompt[1] + done1, .n_tokens = take, .logits = PD_LOGITS_ALL, .out = out[1] + done1 * V};
-                done1 += take;
+        pd_kernels kinds[3];
+        int n_kinds = kernel_kinds(kinds);
+        for (int kern = 0; kern < n_kinds; kern++) {
+            pd_model *m = load(names[v], kinds[kern], 2);
+            if (!m) continue;
+            size_t V = (size_t)pd_model_get_config(m)->vocab_size;
+            float *single[3];
+            for (size_t p = 0; p < 3; p++) single[p] = all_logits(m, r.prompt[p], r.len[p]);
+            /* all three prompts in one call */
+            pd_error err = {0};
+            pd_kv *kv[3];
+            pd_seq_step st[3];
+            float *out[3];
+            for (size_t p = 0; p < 3; p++) {
+                kv[p] = pd_kv_new(m, &err);
+                out[p] = malloc(r.len[p] * V * sizeof(float));
+                st[p] = (pd_seq_step){.kv = kv[p], .tokens = r.prompt[p], .n_tokens = r.len[p], .logits = PD_LOGITS_ALL, .out = out[p]};
             }
-            CHECK(pd_model_forward(m, s2, ns, &err) == 0);
-            for (size_t i = 0; i < V; i++) worst = fmax(worst, fabs(out[0][i] - single[0][t * V + i]));
+            CHECK(pd_model_forward(m, st, 3, &err) == 0);
+            double worst = 0;
+            for (size_t p = 0; p < 3; p++)
+                for (size_t i = 0; i < r.len[p] * V; i++) worst = fmax(worst, fabs(out[p][i] - single[p][i]));
+            /* bit for bit: a row's arithmetic does not depend on the batch (kernels.c) */
+            CHECK_MSG(worst == 0, "%s (%s): batched vs single %g", names[v], pd_model_kernels_name(m), worst);
+            /* prompt 0 token by token, while prompt 1 is prefilled in chunks alongside */
+            for (size_t p = 0; p < 2; p++) pd_kv_truncate(kv[p], 0);
+            worst = 0;
+            size_t done1 = 0;
+            for (size_t t = 0; t < r.len[0]; t++) {
+                pd_seq_step s2[2];
+                size_t ns = 0;
+                s2[ns++] = (pd_seq_step){.kv = kv[0], .tokens = &r.prompt[0][t], .n_tokens = 1, .logits = PD_LOGITS_LAST, .out = out[0]};
+                if (done1 < r.len[1]) {
+                    size_t take = done1 == 0 ? 3 : r.len[1] - done1;
+                    s2[ns++] = (pd_seq_step){.kv = kv[1], .tokens = r.prompt[1] + done1, .n_tokens = take, .logits = PD_LOGITS_ALL, .out = out[1] + done1 * V};
+                    done1 += take;
+                }
+                CHECK(pd_model_forward(m, s2, ns, &err) == 0);
+                for (size_t i = 0; i < V; i++) worst = fmax(worst, fabs(out[0][i] - single[0][t * V + i]));
+            }
+            for (size_t i = 0; i < r.len[1] * V; i++) worst = fmax(worst, fabs(out[1][i] - single[1][i]));
+            CHECK_MSG(worst == 0, "%s (%s): incremental/mixed vs prefill %g", names[v], pd_model_kernels_name(m), worst);
+            CHECK_EQ_INT(pd_kv_len(kv[0]), r.len[0]);
+            /* a fork continues like the original */
+            pd_kv *fork = pd_kv_clone(kv[1], &err);
+            CHECK(fork && pd_kv_len(fork) == r.len[1]);
+            if (fork) {
+                float a[512], b[512];
+                int32_t tokn = 5;
+                pd_seq_step s3[2] = {{.kv = kv[1], .tokens = &tokn, .n_tokens = 1, .logits = PD_LOGITS_LAST, .out = a},
+                                      {.kv = fork, .tokens = &tokn, .n_tokens = 1, .logits = PD_LOGITS_LAST, .out = b}};
+                CHECK(V <= 512 && pd_model_forward(m, s3, 2, &err) == 0);
+                CHECK(memcmp(a, b, V * sizeof(float)) == 0);
+                pd_kv_free(fork);
+            }
+            for (size_t p = 0; p < 3; p++) {
+                pd_kv_free(kv[p]);
+                free(out[p]);
+                free(single[p]);
+            }
+            pd_model_free(m);
         }
-        for (size_t i = 0; i < r.len[1] * V; i++) worst = fmax(worst, fabs(out[1][i] - single[1][i]));
-        CHECK_MSG(worst == 0, "%s: incremental/mixed vs prefill %g", names[v], worst);
-        CHECK_EQ_INT(pd_kv_len(kv[0]), r.len[0]);
-        /* a fork continues like the original */
-        pd_kv *fork = pd_kv_clone(kv[1], &err);
-        CHECK(fork && pd_kv_len(fork) == r.len[1]);
-        if (fork) {
-            float a[512], b[512];
-            int32_t tokn = 5;
-            pd_seq_step s3[2] = {{.kv = kv[1], .tokens = &tokn, .n_tokens = 1, .logits = PD_LOGITS_LAST, .out = a},
-                                  {.kv = fork, .tokens = &tokn, .n_tokens = 1, .logits = PD_LOGITS_LAST, .out = b}};
-            CHECK(V <= 512 && pd_model_forward(m, s3, 2, &err) == 0);
-            CHECK(memcmp(a, b, V * sizeof(float)) == 0);
-            pd_kv_free(fork);
-        }
-        for (size_t p = 0; p < 3; p++) {
-            pd_kv_free(kv[p]);
-            free(out[p]);
-            free(single[p]);
-        }
-        pd_model_free(m);
         json_decref(r.root);
     }
 }
@@ -302,9 +318,51 @@ static void t_forward_rejects_bad_input(void) {
     pd_model_free(m);
 }
 
+/* A batch wide enough that the kernels convert weight blocks to fp32 once (kernels.c), next
+ * to the same sequences run one at a time (weights converted in registers): bit for bit the
+ * same logits, on every kernel set, for bf16, f16 and f32 weights. */
+static void t_wide_batch_equals_single(void) {
+    const char *names[] = {"qwen2_bias_bf16", "mistral_f16", "llama_f32"};
+    enum { NSEQ = 5, LEN = 9 };
+    for (size_t v = 0; v < 3; v++) {
+        pd_kernels kinds[3];
+        int n_kinds = kernel_kinds(kinds);
+        for (int kern = 0; kern < n_kinds; kern++) {
+            pd_model *m = load(names[v], kinds[kern], 2);
+            if (!m) continue;
+            size_t V = (size_t)pd_model_get_config(m)->vocab_size;
+            pd_rng rng;
+            pd_rng_seed(&rng, 77);
+            int32_t ids[NSEQ][LEN];
+            for (int q = 0; q < NSEQ; q++)
+                for (int t = 0; t < LEN; t++) ids[q][t] = (int32_t)pd_rng_below(&rng, V);
+            pd_error err = {0};
+            pd_kv *kv[NSEQ];
+            pd_seq_step st[NSEQ];
+            float *wide = malloc((size_t)NSEQ * LEN * V * sizeof *wide);
+            for (int q = 0; q < NSEQ; q++) {
+                kv[q] = pd_kv_new(m, &err);
+                st[q] = (pd_seq_step){.kv = kv[q], .tokens = ids[q], .n_tokens = LEN, .logits = PD_LOGITS_ALL, .out = wide + (size_t)q * LEN * V};
+            }
+            CHECK(pd_model_forward(m, st, NSEQ, &err) == 0);
+            int same = 1;
+            for (int q = 0; q < NSEQ; q++) {
+                float *one = all_logits(m, ids[q], LEN);
+                same &= memcmp(one, wide + (size_t)q * LEN * V, LEN * V * sizeof *one) == 0;
+                free(one);
+                pd_kv_free(kv[q]);
+            }
+            CHECK_MSG(same, "%s (%s): a %d-token batch differs from its sequences alone", names[v], pd_model_kernels_name(m), NSEQ * LEN);
+            free(wide);
+            pd_model_free(m);
+        }
+    }
+}
+
 int main(void) {
     RUN(t_logits_match_reference);
     RUN(t_batched_equals_single);
+    RUN(t_wide_batch_equals_single);
     RUN(t_threads_agree);
     RUN(t_greedy_matches_reference);
     RUN(t_config_fields);

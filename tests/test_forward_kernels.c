@@ -1,5 +1,6 @@
-/* test_forward_kernels.c — the AVX2 and portable kernels agree; conversions are exact; the
- * thread pool runs every task exactly once. */
+/* test_forward_kernels.c — every kernel set the CPU runs agrees with the portable one, and
+ * with itself whatever the batch; conversions are exact; the thread pool runs every task
+ * exactly once. */
 #include <math.h>
 #include <stdatomic.h>
 
@@ -16,6 +17,15 @@ static uint16_t to_bf16(float f) {
     return (uint16_t)(u >> 16);
 }
 
+/* Every kernel set this CPU runs, portable first. */
+static int kernel_sets(const pd_kernel_ops **sets) {
+    int n = 0;
+    sets[n++] = pd_kernels_portable();
+    if (pd_kernels_avx2()) sets[n++] = pd_kernels_avx2();
+    if (pd_kernels_avx512()) sets[n++] = pd_kernels_avx512();
+    return n;
+}
+
 static void t_conversions(void) {
     CHECK(pd_f16_to_f32(0x3c00) == 1.0f);
     CHECK(pd_f16_to_f32(0xc000) == -2.0f);
@@ -29,30 +39,39 @@ static void t_conversions(void) {
     CHECK(pd_bf16_to_f32(0x3f80) == 1.0f);
     CHECK(pd_bf16_to_f32(0xc0a0) == -5.0f);
     /* every f16 bit pattern converts the same in both kernel sets */
-    const pd_kernel_ops *c = pd_kernels_portable(), *a = pd_kernels_avx2();
-    if (!a) SKIP("no AVX2 on this CPU");
+    const pd_kernel_ops *c = pd_kernels_portable(), *sets[3];
+    int n_sets = kernel_sets(sets);
+    if (n_sets == 1) SKIP("no SIMD kernel set on this CPU");
     static uint16_t all[65536];
     static float fc[65536], fa[65536];
     for (int i = 0; i < 65536; i++) all[i] = (uint16_t)i;
-    c->to_f32(all, PD_DT_F16, fc, 65536);
-    a->to_f32(all, PD_DT_F16, fa, 65536);
-    CHECK(memcmp(fc, fa, sizeof fc) == 0);
-    c->to_f32(all, PD_DT_BF16, fc, 65536);
-    a->to_f32(all, PD_DT_BF16, fa, 65536);
-    CHECK(memcmp(fc, fa, sizeof fc) == 0);
+    for (int si = 1; si < n_sets; si++) {
+        const pd_kernel_ops *a = sets[si];
+        c->to_f32(all, PD_DT_F16, fc, 65536);
+        a->to_f32(all, PD_DT_F16, fa, 65536);
+        CHECK_MSG(memcmp(fc, fa, sizeof fc) == 0, "%s f16", a->name);
+        c->to_f32(all, PD_DT_BF16, fc, 65536);
+        a->to_f32(all, PD_DT_BF16, fa, 65536);
+        CHECK_MSG(memcmp(fc, fa, sizeof fc) == 0, "%s bf16", a->name);
+        /* odd lengths (the vector tails) */
+        a->to_f32(all + 3, PD_DT_BF16, fa, 13);
+        c->to_f32(all + 3, PD_DT_BF16, fc, 13);
+        CHECK(memcmp(fc, fa, 13 * sizeof *fa) == 0);
+    }
 }
 
 /* Relative agreement of two dot products. */
 static int close_to(float x, float y, float scale) { return fabsf(x - y) <= 1e-5f * scale + 1e-6f; }
 
-static void t_avx2_matches_portable(void) {
-    const pd_kernel_ops *c = pd_kernels_portable(), *a = pd_kernels_avx2();
-    if (!a) SKIP("no AVX2 on this CPU");
-    CHECK_STR(a->name, "avx2");
+static void t_sets_match_portable(void) {
+    const pd_kernel_ops *sets[3], *c = pd_kernels_portable();
+    int n_sets = kernel_sets(sets);
+    if (n_sets == 1) SKIP("no SIMD kernel set on this CPU");
+    CHECK_STR(pd_kernels_best()->name, sets[n_sets - 1]->name);
     pd_rng r;
     pd_rng_seed(&r, 3);
     enum { N = 203 };
-    float x[4 * N], w[N], y[N], ya[N], yc[N], o4a[4], o4c[4];
+    float x[4 * N], w[N], y[N], ya[N], yc[N];
     uint16_t wb[N], wh[N];
     for (int i = 0; i < 4 * N; i++) x[i] = (float)pd_rng_normal(&r);
     for (int i = 0; i < N; i++) {
@@ -61,38 +80,105 @@ static void t_avx2_matches_portable(void) {
         wh[i] = (uint16_t)(0x3000 + pd_rng_below(&r, 0x1000)) | (pd_rng_below(&r, 2) ? 0x8000 : 0);
         y[i] = (float)pd_rng_normal(&r);
     }
-    int lens[] = {0, 1, 7, 8, 9, 16, 31, 64, 100, N};
-    for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
-        int n = lens[li];
-        float scale = 0;
-        for (int i = 0; i < n; i++) scale += fabsf(w[i] * x[i]);
-        CHECK_MSG(close_to(a->dot(w, x, n), c->dot(w, x, n), scale), "dot n=%d", n);
-        a->dot4(w, x, N, n, o4a);
-        c->dot4(w, x, N, n, o4c);
-        for (int k = 0; k < 4; k++) {
-            float s = 0;
-            for (int i = 0; i < n; i++) s += fabsf(w[i] * x[k * N + i]);
-            CHECK_MSG(close_to(o4a[k], o4c[k], s), "dot4 n=%d row %d", n, k);
-            /* within a kernel set the order is fixed: dot4 = dot bit for bit */
-            CHECK_MSG(o4a[k] == a->dot(w, x + k * N, n), "avx2 dot4 = dot n=%d", n);
-            CHECK_MSG(o4c[k] == c->dot(w, x + k * N, n), "portable dot4 = dot n=%d", n);
+    int lens[] = {0, 1, 7, 8, 9, 16, 17, 31, 64, 100, N};
+    for (int si = 1; si < n_sets; si++) {
+        const pd_kernel_ops *a = sets[si];
+        for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+            int n = lens[li];
+            float scale = 0;
+            for (int i = 0; i < n; i++) scale += fabsf(w[i] * x[i]);
+            CHECK_MSG(close_to(a->dot(w, x, n), c->dot(w, x, n), scale), "%s dot n=%d", a->name, n);
+            CHECK_MSG(close_to(a->dot_w(w, PD_DT_F32, x, n), c->dot_w(w, PD_DT_F32, x, n), scale), "%s dot_w f32 n=%d", a->name, n);
+            CHECK_MSG(close_to(a->dot_w(wb, PD_DT_BF16, x, n), c->dot_w(wb, PD_DT_BF16, x, n), scale), "%s dot_w bf16 n=%d", a->name, n);
+            CHECK_MSG(close_to(a->dot_w(wh, PD_DT_F16, x, n), c->dot_w(wh, PD_DT_F16, x, n), scale + 1), "%s dot_w f16 n=%d", a->name, n);
+            /* dot_w on stored weights = dot on the converted row, bit for bit (batch independence) */
+            float conv[N];
+            a->to_f32(wb, PD_DT_BF16, conv, n);
+            CHECK(a->dot_w(wb, PD_DT_BF16, x, n) == a->dot(conv, x, n));
+            CHECK(c->dot_w(wb, PD_DT_BF16, x, n) == c->dot(conv, x, n));
+            a->to_f32(wh, PD_DT_F16, conv, n);
+            CHECK(a->dot_w(wh, PD_DT_F16, x, n) == a->dot(conv, x, n));
+            CHECK(c->dot_w(wh, PD_DT_F16, x, n) == c->dot(conv, x, n));
+            memcpy(ya, y, sizeof y);
+            memcpy(yc, y, sizeof y);
+            a->axpy(0.37f, x, ya, n);
+            c->axpy(0.37f, x, yc, n);
+            for (int i = 0; i < n; i++) CHECK(close_to(ya[i], yc[i], fabsf(y[i]) + fabsf(x[i])));
         }
-        CHECK_MSG(close_to(a->dot_w(w, PD_DT_F32, x, n), c->dot_w(w, PD_DT_F32, x, n), scale), "dot_w f32 n=%d", n);
-        CHECK_MSG(close_to(a->dot_w(wb, PD_DT_BF16, x, n), c->dot_w(wb, PD_DT_BF16, x, n), scale), "dot_w bf16 n=%d", n);
-        CHECK_MSG(close_to(a->dot_w(wh, PD_DT_F16, x, n), c->dot_w(wh, PD_DT_F16, x, n), scale + 1), "dot_w f16 n=%d", n);
-        /* dot_w on stored weights = dot on the converted row, bit for bit (batch independence) */
-        float conv[N];
-        a->to_f32(wb, PD_DT_BF16, conv, n);
-        CHECK(a->dot_w(wb, PD_DT_BF16, x, n) == a->dot(conv, x, n));
-        CHECK(c->dot_w(wb, PD_DT_BF16, x, n) == c->dot(conv, x, n));
-        a->to_f32(wh, PD_DT_F16, conv, n);
-        CHECK(a->dot_w(wh, PD_DT_F16, x, n) == a->dot(conv, x, n));
-        CHECK(c->dot_w(wh, PD_DT_F16, x, n) == c->dot(conv, x, n));
-        memcpy(ya, y, sizeof y);
-        memcpy(yc, y, sizeof y);
-        a->axpy(0.37f, x, ya, n);
-        c->axpy(0.37f, x, yc, n);
-        for (int i = 0; i < n; i++) CHECK(close_to(ya[i], yc[i], fabsf(y[i]) + fabsf(x[i])));
+    }
+}
+
+/* pd_matmul_rows on every set, every dtype, shapes that exercise every path (row blocks and
+ * their remainders, narrow batches converted in registers and wide ones converted per block,
+ * activation-row remainders, reduction chunks and tails): each output equals that set's
+ * dot_w of the row alone, bit for bit (so a row never depends on its batch), and agrees with
+ * the portable set to rounding. */
+static void t_matmul_rows(void) {
+    const pd_kernel_ops *sets[3];
+    int n_sets = kernel_sets(sets);
+    pd_rng r;
+    pd_rng_seed(&r, 11);
+    int shapes[][3] = {/* rows, cols, T */ {5, 7, 1}, {16, 64, 2}, {37, 203, 3}, {21, 600, 7}, {33, 1100, 30}, {4, 16, 50}, {18, 33, 25}};
+    int dts[] = {PD_DT_F32, PD_DT_BF16, PD_DT_F16};
+    for (size_t sh = 0; sh < sizeof shapes / sizeof *shapes; sh++) {
+        int rows = shapes[sh][0], cols = shapes[sh][1], T = shapes[sh][2];
+        float *wf = malloc((size_t)rows * cols * sizeof *wf), *x = malloc((size_t)T * cols * sizeof *x);
+        uint16_t *wh = malloc((size_t)rows * cols * sizeof *wh);
+        float *bias = malloc((size_t)rows * sizeof *bias), *ref = malloc((size_t)T * rows * sizeof *ref);
+        float *yv = malloc((size_t)T * rows * sizeof *yv), *scratch = malloc((size_t)PD_ROW_BLOCK * cols * sizeof *scratch);
+        for (int i = 0; i < rows * cols; i++) wf[i] = (float)pd_rng_normal(&r);
+        for (int i = 0; i < T * cols; i++) x[i] = (float)pd_rng_normal(&r);
+        for (int i = 0; i < rows; i++) bias[i] = (float)pd_rng_normal(&r);
+        for (size_t di = 0; di < 3; di++) {
+            int dt = dts[di];
+            const void *w = wf;
+            if (dt == PD_DT_BF16)
+                for (int i = 0; i < rows * cols; i++) wh[i] = to_bf16(wf[i]);
+            if (dt == PD_DT_F16)
+                for (int i = 0; i < rows * cols; i++) wh[i] = (uint16_t)(0x3000 + pd_rng_below(&r, 0x1000)) | (pd_rng_below(&r, 2) ? 0x8000 : 0);
+            if (dt != PD_DT_F32) w = wh;
+            size_t es = dt == PD_DT_F32 ? 4 : 2;
+            for (int si = 0; si < n_sets; si++) {
+                const pd_kernel_ops *k = sets[si];
+                pd_mm a = {w, dt, rows, cols, x, (size_t)T, bias, yv, NULL};
+                /* two calls over a split of the rows, as two pool tasks would */
+                int split = rows / 3;
+                pd_matmul_rows(k, &a, 0, split, scratch);
+                pd_matmul_rows(k, &a, split, rows, scratch);
+                int same = 1, close = 1;
+                for (int t = 0; t < T; t++)
+                    for (int i = 0; i < rows; i++) {
+                        const void *wr = (const uint8_t *)w + (size_t)i * cols * es;
+                        float alone = k->dot_w(wr, dt, x + (size_t)t * cols, cols) + bias[i];
+                        same &= yv[(size_t)t * rows + i] == alone;
+                        if (si == 0) ref[(size_t)t * rows + i] = yv[(size_t)t * rows + i];
+                        float scale = 0;
+                        for (int q = 0; q < cols; q++) {
+                            float wq = dt == PD_DT_F32 ? wf[(size_t)i * cols + q] : dt == PD_DT_BF16 ? pd_bf16_to_f32(wh[(size_t)i * cols + q]) : pd_f16_to_f32(wh[(size_t)i * cols + q]);
+                            scale += fabsf(wq * x[(size_t)t * cols + q]);
+                        }
+                        close &= close_to(yv[(size_t)t * rows + i], ref[(size_t)t * rows + i], scale + fabsf(bias[i]));
+                    }
+                CHECK_MSG(same, "%s: matmul %dx%d T=%d dtype %d: a row differs from the same row alone", k->name, rows, cols, T, dt);
+                CHECK_MSG(close, "%s: matmul %dx%d T=%d dtype %d: differs from portable", k->name, rows, cols, T, dt);
+            }
+        }
+        free(wf), free(x), free(wh), free(bias), free(ref), free(yv), free(scratch);
+    }
+}
+
+/* reduce4 is pd_kernel_reduce four times, bit for bit, in every set. */
+static void t_reduce4(void) {
+    const pd_kernel_ops *sets[3];
+    int n_sets = kernel_sets(sets);
+    pd_rng r;
+    pd_rng_seed(&r, 5);
+    float acc[4 * 20];
+    for (int i = 0; i < 80; i++) acc[i] = (float)(pd_rng_normal(&r) * ldexp(1.0, (int)pd_rng_below(&r, 30) - 15));
+    for (int si = 0; si < n_sets; si++) {
+        float out[4];
+        sets[si]->reduce4(acc, 20, out);
+        for (int q = 0; q < 4; q++) CHECK_MSG(out[q] == pd_kernel_reduce(acc + q * 20, sets[si]->lanes), "%s reduce4 %d", sets[si]->name, q);
     }
 }
 
@@ -130,34 +216,50 @@ static void t_pool(void) {
     }
 }
 
-/* The whole model on both kernel sets, through the public option. */
+/* The whole model on every kernel set, through the public option, against portable C. */
 static void t_model_kernels_agree(void) {
     pd_error err = {0};
-    pd_model_opts pa = {2, PD_KERNELS_AUTO}, pc = {2, PD_KERNELS_PORTABLE};
-    pd_model *a = pd_model_load("tests/fixtures/models/mistral_f16", &pa, &err);
+    pd_model_opts pc = {2, PD_KERNELS_PORTABLE};
     pd_model *c = pd_model_load("tests/fixtures/models/mistral_f16", &pc, &err);
-    CHECK(a && c);
-    if (a && c) {
-        CHECK_STR(pd_model_kernels_name(c), "portable");
-        int32_t ids[] = {1, 5, 77, 200, 31, 4, 4, 9};
-        float la[8 * 256], lc[8 * 256];
-        pd_kv *ka = pd_kv_new(a, &err), *kc = pd_kv_new(c, &err);
-        pd_seq_step sa = {.kv = ka, .tokens = ids, .n_tokens = 8, .logits = PD_LOGITS_ALL, .out = la},
-                    sc = {.kv = kc, .tokens = ids, .n_tokens = 8, .logits = PD_LOGITS_ALL, .out = lc};
-        CHECK(pd_model_forward(a, &sa, 1, &err) == 0 && pd_model_forward(c, &sc, 1, &err) == 0);
+    CHECK(c != NULL);
+    if (!c) return;
+    CHECK_STR(pd_model_kernels_name(c), "portable");
+    int32_t ids[] = {1, 5, 77, 200, 31, 4, 4, 9};
+    float la[8 * 256], lc[8 * 256];
+    pd_kv *kc = pd_kv_new(c, &err);
+    pd_seq_step sc = {.kv = kc, .tokens = ids, .n_tokens = 8, .logits = PD_LOGITS_ALL, .out = lc};
+    CHECK(pd_model_forward(c, &sc, 1, &err) == 0);
+    pd_kernels kinds[] = {PD_KERNELS_AVX2, PD_KERNELS_AVX512};
+    const char *names[] = {"avx2", "avx512"};
+    const pd_kernel_ops *have[] = {pd_kernels_avx2(), pd_kernels_avx512()};
+    for (int k = 0; k < 2; k++) {
+        pd_model_opts pa = {2, kinds[k]};
+        pd_model *a = pd_model_load("tests/fixtures/models/mistral_f16", &pa, &err);
+        if (!have[k]) { /* a set the CPU lacks is refused, naming it */
+            CHECK(a == NULL && strstr(err.msg, names[k]));
+            continue;
+        }
+        CHECK(a != NULL);
+        if (!a) continue;
+        CHECK_STR(pd_model_kernels_name(a), names[k]);
+        pd_kv *ka = pd_kv_new(a, &err);
+        pd_seq_step sa = {.kv = ka, .tokens = ids, .n_tokens = 8, .logits = PD_LOGITS_ALL, .out = la};
+        CHECK(pd_model_forward(a, &sa, 1, &err) == 0);
         float worst = 0;
         for (int i = 0; i < 8 * 256; i++) worst = fmaxf(worst, fabsf(la[i] - lc[i]));
-        CHECK_MSG(worst < 1e-5f, "avx2 vs portable %g", worst);
+        CHECK_MSG(worst < 1e-5f, "%s vs portable %g", names[k], worst);
         pd_kv_free(ka);
-        pd_kv_free(kc);
+        pd_model_free(a);
     }
-    pd_model_free(a);
+    pd_kv_free(kc);
     pd_model_free(c);
 }
 
 int main(void) {
     RUN(t_conversions);
-    RUN(t_avx2_matches_portable);
+    RUN(t_sets_match_portable);
+    RUN(t_matmul_rows);
+    RUN(t_reduce4);
     RUN(t_pool);
     RUN(t_model_kernels_agree);
     return test_done();

@@ -75,8 +75,11 @@ int pd_model_config_merge_generation(const char *json, size_t len, const char *n
                                      pd_error *err);
 
 typedef enum pd_kernels {
-    PD_KERNELS_AUTO = 0,      /* the best the CPU supports (AVX2+FMA+F16C when present) */
+    PD_KERNELS_AUTO = 0,      /* the best the CPU supports: AVX-512, else AVX2+FMA+F16C, else portable;
+                                 the environment variable PONDER_KERNELS (portable, avx2, avx512) overrides */
     PD_KERNELS_PORTABLE,      /* plain C */
+    PD_KERNELS_AVX2,          /* AVX2+FMA+F16C; loading fails when the CPU lacks them */
+    PD_KERNELS_AVX512,        /* AVX-512 F/BW/VL; loading fails when the CPU lacks them */
 } pd_kernels;
 
 typedef struct pd_model_opts {
@@ -94,7 +97,7 @@ void pd_model_free(pd_model *m);
 const pd_model_config *pd_model_get_config(const pd_model *m);
 /* Number of weight parameters (tied embeddings counted once). */
 size_t pd_model_n_params(const pd_model *m);
-/* "avx2" or "portable": the kernels in use. */
+/* "avx512", "avx2" or "portable": the kernels in use. */
 const char *pd_model_kernels_name(const pd_model *m);
 int pd_model_n_threads(const pd_model *m);
 

@@ -7,9 +7,6 @@
 #include "engine/pool.h"
 #include "model/weights.h"
 
-/* Rows of a weight block converted to fp32 at once by one matmul task. */
-#define PD_ROW_BLOCK 16
-
 struct pd_model {
     pd_weights w;
     const pd_kernel_ops *ops;

@@ -36,68 +36,29 @@
 
 typedef struct mm_job {
     const pd_model *m;
-    const float *x;       /* (T, cols) */
-    size_t T;
-    const pd_wmat *w;     /* (rows, cols) */
-    const float *bias;    /* (rows) or NULL */
-    float *y;             /* (T, rows), unless y_rows */
-    float *const *y_rows; /* (T) output row pointers, or NULL */
+    pd_mm a;
     int rows_per_task;
 } mm_job;
 
-/* Output row t of a matmul job. */
-static inline float *mm_out(const mm_job *j, size_t t) {
-    return j->y_rows ? j->y_rows[t] : j->y + t * (size_t)j->w->rows;
-}
-
-/* One task: a range of weight rows against every input row. */
+/* One task: a range of weight rows against every input row (kernels.c). */
 static void mm_task(void *ctx, size_t task, int thread) {
     const mm_job *j = ctx;
-    const pd_kernel_ops *ops = j->m->ops;
-    const pd_wmat *w = j->w;
-    int cols = w->cols, r0 = (int)task * j->rows_per_task, r1 = r0 + j->rows_per_task;
-    if (r1 > w->rows) r1 = w->rows;
-    size_t es = pd_dtype_size(w->dtype), T = j->T;
-    const uint8_t *wd = w->data;
-    if (T < 4) {
-        /* decode: read the stored row directly, once per input row */
-        for (int r = r0; r < r1; r++) {
-            const void *wr = wd + (size_t)r * cols * es;
-            float b = j->bias ? j->bias[r] : 0.0f;
-            for (size_t t = 0; t < T; t++) mm_out(j, t)[r] = ops->dot_w(wr, w->dtype, j->x + t * cols, cols) + b;
-        }
-        return;
-    }
-    /* prefill / wide batch: convert a block of rows once, reuse it for every input row */
-    float *buf = j->m->scratch + (size_t)thread * j->m->scratch_per_thread;
-    for (int rb = r0; rb < r1; rb += PD_ROW_BLOCK) {
-        int nb = r1 - rb < PD_ROW_BLOCK ? r1 - rb : PD_ROW_BLOCK;
-        for (int i = 0; i < nb; i++) ops->to_f32(wd + (size_t)(rb + i) * cols * es, w->dtype, buf + (size_t)i * cols, cols);
-        size_t t = 0;
-        for (; t + 4 <= T; t += 4)
-            for (int i = 0; i < nb; i++) {
-                float o[4], b = j->bias ? j->bias[rb + i] : 0.0f;
-                ops->dot4(buf + (size_t)i * cols, j->x + t * cols, (size_t)cols, cols, o);
-                for (int k = 0; k < 4; k++) mm_out(j, t + k)[rb + i] = o[k] + b;
-            }
-        for (; t < T; t++)
-            for (int i = 0; i < nb; i++)
-                mm_out(j, t)[rb + i] = ops->dot(buf + (size_t)i * cols, j->x + t * cols, cols) + (j->bias ? j->bias[rb + i] : 0.0f);
-    }
+    int r0 = (int)task * j->rows_per_task, r1 = r0 + j->rows_per_task;
+    if (r1 > j->a.rows) r1 = j->a.rows;
+    pd_matmul_rows(j->m->ops, &j->a, r0, r1, j->m->scratch + (size_t)thread * j->m->scratch_per_thread);
 }
 
-/* Y = X @ W.T + bias over the pool; y_rows (optional) scatters output rows. */
+/* Y = X @ W.T + bias over the pool; y_rows (optional) scatters output rows. Tasks are whole
+ * row blocks, about 4 per thread so that a slow thread (a busy machine) is waited for less. */
 static void matmul(pd_model *m, const float *x, size_t T, const pd_wmat *w, const float *bias, float *y,
                    float *const *y_rows) {
     if (pd_dtype_is_quant(w->dtype)) { /* GGUF block formats: src/engine/quant.c */
         pd_quant_matmul(m, x, T, w, bias, y, y_rows);
         return;
     }
-    int per = (w->rows + m->n_threads * 8 - 1) / (m->n_threads * 8);
-    int min = T < 4 ? 4 : PD_ROW_BLOCK;
-    if (per < min) per = min;
-    if (T >= 4) per = (per + PD_ROW_BLOCK - 1) / PD_ROW_BLOCK * PD_ROW_BLOCK;
-    mm_job j = {m, x, T, w, bias, y, y_rows, per};
+    int blocks = (w->rows + PD_ROW_BLOCK - 1) / PD_ROW_BLOCK;
+    int per = (blocks + m->n_threads * 4 - 1) / (m->n_threads * 4) * PD_ROW_BLOCK;
+    mm_job j = {m, {w->data, w->dtype, w->rows, w->cols, x, T, bias, y, y_rows}, per};
     size_t n_tasks = (size_t)((w->rows + per - 1) / per);
     if ((size_t)w->rows * (size_t)w->cols * T < SMALL_WORK) {
         /* too small to pay for waking the workers: same tasks, on this thread */

@@ -1,9 +1,9 @@
 /* model.c — a loaded model (weights + kernels + thread pool) and per-sequence KV caches.
  *
- * pd_model_load binds the weights (src/model/weights.c), picks the kernels (AVX2 when the
- * CPU has it, unless the caller asks for portable C), starts the thread pool and precomputes
- * the RoPE frequencies, including Llama 3's "llama3" frequency scaling. The forward
- * workspace is grown lazily by forward.c.
+ * pd_model_load binds the weights (src/model/weights.c), picks the kernels (the widest set
+ * the CPU runs, unless the caller or PONDER_KERNELS asks for another), starts the thread
+ * pool and precomputes the RoPE frequencies, including Llama 3's "llama3" frequency
+ * scaling. The forward workspace is grown lazily by forward.c.
  *
  * The KV cache is deliberately simple for now: per layer, one growable fp32 array of
  * (positions, kv_dim) for keys and one for values. It is opaque to callers, so the next
@@ -38,6 +38,27 @@ static void compute_inv_freq(const pd_model_config *c, float *inv) {
     }
 }
 
+/* The kernel set asked for (PONDER_KERNELS overrides AUTO: tests and benchmarks compare the
+ * sets through it); an explicit set the CPU cannot run is an error. */
+static int pick_kernels(pd_model *m, pd_kernels k, const char *dir, pd_error *err) {
+    const char *env = getenv("PONDER_KERNELS");
+    if (k == PD_KERNELS_AUTO && env && *env) {
+        if (!strcmp(env, "portable")) k = PD_KERNELS_PORTABLE;
+        else if (!strcmp(env, "avx2")) k = PD_KERNELS_AVX2;
+        else if (!strcmp(env, "avx512")) k = PD_KERNELS_AVX512;
+        else if (strcmp(env, "auto"))
+            return pd_err_set(err, PD_EINVAL, "%s: PONDER_KERNELS=%s: expected portable, avx2, avx512 or auto", dir, env);
+    }
+    switch (k) {
+    case PD_KERNELS_PORTABLE: m->ops = pd_kernels_portable(); break;
+    case PD_KERNELS_AVX2: m->ops = pd_kernels_avx2(); break;
+    case PD_KERNELS_AVX512: m->ops = pd_kernels_avx512(); break;
+    default: m->ops = pd_kernels_best(); break;
+    }
+    if (!m->ops) return pd_err_set(err, PD_EINVAL, "%s: this CPU cannot run the %s kernels", dir, k == PD_KERNELS_AVX2 ? "avx2" : "avx512");
+    return 0;
+}
+
 /* Load a model directory; see model.h. */
 pd_model *pd_model_load(const char *dir, const pd_model_opts *opts, pd_error *err) {
     pd_model *m = calloc(1, sizeof *m);
@@ -50,8 +71,10 @@ pd_model *pd_model_load(const char *dir, const pd_model_opts *opts, pd_error *er
         return NULL;
     }
     const pd_model_config *c = &m->w.cfg;
-    m->ops = (!opts || opts->kernels == PD_KERNELS_AUTO) ? pd_kernels_avx2() : NULL;
-    if (!m->ops) m->ops = pd_kernels_portable();
+    if (pick_kernels(m, opts ? opts->kernels : PD_KERNELS_AUTO, dir, err)) {
+        pd_model_free(m);
+        return NULL;
+    }
     int nt = opts && opts->n_threads > 0 ? opts->n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     m->n_threads = nt < 1 ? 1 : nt > 64 ? 64 : nt;
     size_t max_in = (size_t)c->hidden_size;

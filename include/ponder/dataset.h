@@ -40,6 +40,11 @@ static inline const char *pd_dataset_subject(const pd_dataset *ds, size_t i) {
 /* Set the subject of problem i (copied). Returns 0 or PD_ENOMEM. */
 int pd_dataset_set_subject(pd_dataset *ds, size_t i, const char *subject);
 
+/* The JSONL file a --dataset spec names: an existing file as it is; a Hugging Face dataset id
+ * ORG/NAME[@REVISION] as the split's JSONL file in the Hugging Face cache (datasets--ORG--NAME;
+ * split NULL: "test"). PD_ENOTFOUND (not cached: the message says how to fetch it), PD_EFORMAT
+ * (the split is parquet or JSON: the message says how to convert it). src/eval/hf_dataset.c */
+int pd_dataset_resolve(const char *spec, const char *split, char *path, size_t size, pd_error *err);
 /* Keep only problems [start, end) (end 0 or past the last: to the end); PD_EINVAL when that
  * leaves none. (search-and-learn's dataset_start / dataset_end.) */
 int pd_dataset_slice(pd_dataset *ds, size_t start, size_t end, pd_error *err);

@@ -1,0 +1,83 @@
+/* test_hf_dataset.c — `--dataset ORG/NAME`: a Hugging Face dataset id resolved in a hand-made
+ * Hugging Face cache (datasets--ORG--NAME/refs, snapshots; HF_HUB_CACHE points at it): the
+ * split's JSONL file in each layout datasets use, a revision by ref or commit, parquet refused
+ * with the conversion, a dataset not in the cache refused saying how to fetch it; eval runs on
+ * it end to end. No network. */
+#include "test.h"
+#include "ponder.h"
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#define TMP "build/tmp/test_hf_dataset"
+#define COMMIT "0123456789abcdef0123456789abcdef01234567"
+#define SNAP TMP "/hub/datasets--Org--Math.Set/snapshots/" COMMIT
+
+static void put(const char *path, const char *text) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "mkdir -p \"$(dirname '%s')\"", path);
+    CHECK(system(cmd) == 0);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    fputs(text, f);
+    fclose(f);
+}
+
+static void t_resolve(void) {
+    CHECK(system("rm -rf " TMP) == 0);
+    setenv("HF_HUB_CACHE", TMP "/hub", 1);
+    put(TMP "/hub/datasets--Org--Math.Set/refs/main", COMMIT "\n");
+    put(SNAP "/test.jsonl", "{\"problem\": \"What is 1+1?\", \"answer\": \"2\", \"unique_id\": \"a\"}\n");
+    put(SNAP "/data/train-00001-of-00002.jsonl", "{}\n");
+    put(SNAP "/data/train-00000-of-00002.jsonl", "{}\n");
+    put(SNAP "/data/validation-00000-of-00001.parquet", "PAR1");
+    char path[4200];
+    pd_error err = {0};
+    CHECK_EQ_INT(pd_dataset_resolve("Org/Math.Set", NULL, path, sizeof path, &err), 0);
+    CHECK_STR(path, SNAP "/test.jsonl");
+    CHECK_EQ_INT(pd_dataset_resolve("Org/Math.Set@" COMMIT, "test", path, sizeof path, &err), 0);
+    CHECK_STR(path, SNAP "/test.jsonl");
+    CHECK_EQ_INT(pd_dataset_resolve("Org/Math.Set", "train", path, sizeof path, &err), 0);
+    CHECK_STR(path, SNAP "/data/train-00000-of-00002.jsonl");
+    CHECK_EQ_INT(pd_dataset_resolve("Org/Math.Set", "validation", path, sizeof path, &err), PD_EFORMAT);
+    CHECK_MSG(strstr(err.msg, "validation-00000-of-00001.parquet") && strstr(err.msg, "read_parquet") &&
+                  strstr(err.msg, "to_json"), "%s", err.msg);
+    CHECK_EQ_INT(pd_dataset_resolve("Org/Math.Set", "dev", path, sizeof path, &err), PD_ENOTFOUND);
+    CHECK_MSG(strstr(err.msg, "no file for split 'dev'"), "%s", err.msg);
+    CHECK_EQ_INT(pd_dataset_resolve("Org/Math.Set@v2", NULL, path, sizeof path, &err), PD_ENOTFOUND);
+    CHECK_EQ_INT(pd_dataset_resolve("HuggingFaceH4/MATH-500", NULL, path, sizeof path, &err), PD_ENOTFOUND);
+    CHECK_MSG(strstr(err.msg, "not in the Hugging Face cache") && strstr(err.msg, TMP "/hub/datasets--HuggingFaceH4--MATH-500") &&
+                  strstr(err.msg, "huggingface-cli download --repo-type dataset HuggingFaceH4/MATH-500"),
+              "%s", err.msg);
+    CHECK_EQ_INT(pd_dataset_resolve("no/such/file.jsonl", NULL, path, sizeof path, &err), PD_ENOTFOUND);
+    CHECK_MSG(strstr(err.msg, "no such file, nor a Hugging Face dataset id"), "%s", err.msg);
+    CHECK_EQ_INT(pd_dataset_resolve("Org/Math.Set", "../x", path, sizeof path, &err), PD_EINVAL);
+    /* a file is a file, whatever the split */
+    CHECK_EQ_INT(pd_dataset_resolve(SNAP "/test.jsonl", "train", path, sizeof path, &err), 0);
+    CHECK_STR(path, SNAP "/test.jsonl");
+}
+
+static void t_eval(void) {
+    char args[1024];
+    snprintf(args, sizeof args, "eval --policy sim --prm sim --dataset Org/Math.Set --dataset-split test --quiet --out " TMP "/run");
+    CHECK_EQ_INT(run_ponder(args), 0);
+    FILE *f = fopen(TMP "/run/config.json", "r");
+    CHECK(f != NULL);
+    char buf[8192] = "";
+    if (f) {
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = 0;
+        fclose(f);
+    }
+    CHECK_MSG(strstr(buf, "\"dataset\": \"Org/Math.Set\"") && strstr(buf, "\"dataset_split\": \"test\"") &&
+                  strstr(buf, "\"dataset_problems\": 1"), "%s", buf);
+    snprintf(args, sizeof args, "eval --policy sim --prm sim --dataset Org/Missing --quiet --out " TMP "/run2");
+    CHECK(run_ponder(args) != 0);
+}
+
+int main(void) {
+    RUN(t_resolve);
+    RUN(t_eval);
+    return test_done();
+}

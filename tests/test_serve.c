@@ -18,6 +18,7 @@
 static pd_server *srv;
 static int port;
 static pd_backend_opts bo;
+static const pd_auto_plan *plan; /* strategy auto's, for the next start() */
 
 static int start(const char *api_key, int max_searches, int max_seqs) {
     pd_serve_opts o;
@@ -32,6 +33,7 @@ static int start(const char *api_key, int max_searches, int max_seqs) {
     o.max_body = 4096;
     o.max_n = 16;
     o.max_tokens = 512;
+    o.plan = plan;
     pd_backend_opts_default(&bo);
     strcpy(bo.step_delimiter, " ");
     bo.n_threads = 2;
@@ -282,6 +284,56 @@ static void t_chat_search(void) {
     stop();
 }
 
+/* Strategy auto: refused without --plan; with a plan whose every bin runs beam search
+ * (threshold 2: no probe reaches it), the probe's statistic and the plan's choice are in the
+ * trace, the answer is the plan's selection, and it equals beam search's own answer. */
+static void t_chat_auto(void) {
+    static const char *body = "{\"model\": \"rlhflow\", \"messages\": [{\"role\": \"user\", \"content\": \"What is 2+3?\"}], "
+                              "\"ponder\": {\"strategy\": \"%s\", \"n\": 4, \"beam_width\": 2, \"iterations\": 3, "
+                              "\"max_step_tokens\": 10, \"trace\": true%s}, \"seed\": 3}";
+    char b1[1024], b2[1024];
+    snprintf(b1, sizeof b1, body, "auto", "");
+    snprintf(b2, sizeof b2, body, "beam_search", ", \"select\": \"maj\"");
+    if (start(NULL, 4, 64)) { CHECK(0); return; }
+    long st;
+    json_t *a = post_json(port, "/v1/chat/completions", b1, &st);
+    CHECK_EQ_INT(st, 400);
+    char *dump = json_dumps(a, 0);
+    CHECK_MSG(dump && strstr(dump, "without --plan") != NULL, "%s", dump ? dump : "(null)");
+    free(dump);
+    json_decref(a);
+    stop();
+    pd_auto_plan p;
+    memset(&p, 0, sizeof p);
+    p.probe_samples = 2;
+    p.n_bins = 2;
+    p.thresholds[0] = 2.0;
+    p.n_budgets = 1;
+    p.budgets[0] = 4;
+    for (int b = 0; b < 2; b++) p.choice[0][b] = (pd_plan_choice){PD_BEAM_SEARCH, PD_SEL_MAJ, 4, 2};
+    plan = &p;
+    if (start(NULL, 4, 64)) { CHECK(0); plan = NULL; return; }
+    a = post_json(port, "/v1/chat/completions", b1, &st);
+    CHECK_EQ_INT(st, 200);
+    json_t *tr = json_object_get(a, "ponder"), *pl = json_object_get(tr, "plan");
+    CHECK_STR(json_string_value(json_object_get(pl, "strategy")), "beam_search");
+    CHECK_EQ_INT(json_integer_value(json_object_get(pl, "bin")), 0);
+    CHECK_STR(json_string_value(json_object_get(tr, "selection")), "maj");
+    double stat = json_number_value(json_object_get(pl, "stat"));
+    CHECK(stat >= 0 && stat <= 1);
+    json_t *b = post_json(port, "/v1/chat/completions", b2, &st);
+    CHECK_EQ_INT(st, 200);
+    CHECK_STR(json_string_value(json_object_get(jpath(a, "choices", 0, "message"), "content")),
+              json_string_value(json_object_get(jpath(b, "choices", 0, "message"), "content")));
+    /* the probe is paid for: more PRM tokens than beam search alone */
+    CHECK(json_integer_value(json_object_get(json_object_get(a, "usage"), "prm_tokens")) >
+          json_integer_value(json_object_get(json_object_get(b, "usage"), "prm_tokens")));
+    json_decref(a);
+    json_decref(b);
+    stop();
+    plan = NULL;
+}
+
 /* Bad requests: OpenAI-shaped errors with the field named; nothing crashes the server. */
 static void t_errors(void) {
     if (start(NULL, 4, 64)) { CHECK(0); return; }
@@ -464,6 +516,7 @@ int main(void) {
     RUN(t_logprobs);
     RUN(t_stream);
     RUN(t_chat_search);
+    RUN(t_chat_auto);
     RUN(t_errors);
     RUN(t_api_key);
     RUN(t_caps_and_cancel);

@@ -198,6 +198,7 @@ def candidate_steps(tree):
     return out
 
 
+STEP_OP = re.compile(r"^\$(.+?) = (-?\d+)\$, so ")
 _PROBLEM = re.compile(r"^Compute \$(.+)\$\.$", re.S)
 
 
@@ -223,6 +224,90 @@ def label_steps(problem, steps):
             ok = False
         labels.append(1 if ok else 0)
     return labels, bool(labels) and all(labels) and done
+
+
+def first_error(problem, steps):
+    """Where a solution first goes wrong: (step index, character index in that step) of the
+    first character that no right continuation has (the longest common prefix with the right
+    next steps), or None when every step is right. A step that is a strict prefix of a right
+    one goes wrong at its end; a step after the final one goes wrong at its start."""
+    m = _PROBLEM.match(problem)
+    tree = parse_expr(m.group(1))
+    done = False
+    for k, s in enumerate(steps):
+        if done:
+            return k, 0
+        cands = candidate_steps(tree)
+        for text, n, v in cands:
+            if s == text:
+                done = n is tree
+                n.op, n.val, n.l, n.r = None, v, None, None
+                break
+        else:
+            best = 0
+            for text, _, _ in cands:
+                i = 0
+                while i < min(len(s), len(text)) and s[i] == text[i]:
+                    i += 1
+                best = max(best, i)
+            return k, best
+    return None
+
+
+def wrong_value(v, op, a, b, rng):
+    """A wrong value of the kind a small model writes for `a op b = v`: off by one or two, by ten,
+    one digit changed, digits swapped, or (products) a row of the table off: v +- a or v +- b."""
+    cands = []
+    for _ in range(8):
+        k = rng.random()
+        if k < 0.25:
+            w = v + rng.choice((-2, -1, 1, 2))
+        elif k < 0.45:
+            w = v + rng.choice((-10, 10, -20, 20))
+        elif k < 0.7:
+            d = list(str(abs(v)))
+            i = rng.randrange(len(d))
+            d[i] = str(rng.choice([x for x in range(10) if x != int(d[i])]))
+            w = int("".join(d)) * (-1 if v < 0 else 1)
+        elif k < 0.8 and abs(v) >= 10:
+            d = list(str(abs(v)))
+            d[-1], d[-2] = d[-2], d[-1]
+            w = int("".join(d)) * (-1 if v < 0 else 1)
+        elif op in "*/":
+            w = v + rng.choice((-1, 1)) * rng.choice((abs(a), abs(b)))
+        else:
+            w = v + rng.choice((-1, 1)) * rng.randint(1, 9)
+        if w != v:
+            cands.append(w)
+    return cands[0] if cands else v + 1
+
+
+def corrupt_solution(problem, steps, rng):
+    """A right solution turned wrong at one step: the steps before it, then that step with a
+    wrong value (the expression rewritten with it, as a model that believes it would). Returns
+    (steps, labels) with labels [1, ..., 1, 0], or None when no step can be corrupted."""
+    m = _PROBLEM.match(problem)
+    tree = parse_expr(m.group(1))
+    k = rng.randrange(len(steps))
+    out = []
+    for j, s in enumerate(steps):
+        for text, n, v in candidate_steps(tree):
+            if s == text:
+                break
+        else:
+            return None
+        if j < k:
+            out.append(s)
+            n.op, n.val, n.l, n.r = None, v, None, None
+            continue
+        a, b = n.l.val, n.r.val
+        w = wrong_value(v, n.op, a, b, rng)
+        op_text = render(n, False)
+        n.op, n.val, n.l, n.r = None, w, None, None
+        rest = None if n is tree else render(tree)
+        out.append(step_text(op_text, w, rest))
+        return out, [1] * k + [0]
+    return None
 
 
 def solution_steps(solution):

@@ -13,6 +13,7 @@ Usage: ~/ponder-venv/bin/python tools/arith/sample_prm_data.py --policy DIR --ou
 """
 import argparse
 import collections
+import json
 import os
 import subprocess
 import sys
@@ -30,6 +31,7 @@ def main():
     ap.add_argument("--n", type=int, default=8)
     ap.add_argument("--seed", type=int, default=300)
     ap.add_argument("--temperature", default="0.8")
+    ap.add_argument("--threads", default="0", help="ponder's engine threads (0: one per CPU)")
     ap.add_argument("--prm", default=os.path.join(common.ROOT, "tests", "fixtures", "prm", "qwen2-prm"),
                     help="any PRM: ponder eval needs one; its rewards are not used")
     a = ap.parse_args()
@@ -41,7 +43,7 @@ def main():
     subprocess.run([common.PONDER, "eval", "--policy", a.policy, "--prm", a.prm, "--dataset", ds,
                     "--out", os.path.join(a.out, "run"), "--overwrite", "--quiet", "--system-prompt", "",
                     "--strategy", "best_of_n", "--n", str(a.n), "--temperature", a.temperature,
-                    "--seed", str(a.seed)], check=True)
+                    "--seed", str(a.seed)] + (["--threads", a.threads] if a.threads != "0" else []), check=True)
     secs = time.time() - t
     by_id = {r["unique_id"]: r for r in rows}
     out, seen = [], set()
@@ -70,6 +72,13 @@ def main():
                         source="reference"))
     common.write_jsonl(os.path.join(a.out, "samples.jsonl"), out)
     print("sampled %d x %d solutions in %.0f s with ponder" % (len(rows), a.n, secs))
+    levels = {str(lv): dict(solutions=st["solutions"], duplicates=st["duplicates"],
+                            solved=round(st["solved"] / max(1, st["solutions"]), 4),
+                            right_steps=round(st["right"] / max(1, st["steps"]), 4)) for lv, st in stats.items()}
+    with open(os.path.join(a.out, "stats.json"), "w") as f:
+        json.dump(dict(problems=len(rows), n=a.n, temperature=a.temperature, seed=a.seed, sample_seconds=round(secs),
+                       levels=levels), f, indent=1)
+        f.write("\n")
     for lv in sorted(stats):
         st = stats[lv]
         print("level %d: %5d distinct solutions (%4d duplicates), %.2f solved, %.2f of steps right"

@@ -34,10 +34,14 @@ from transformers import AutoTokenizer, Qwen2Config, Qwen2Model
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
-STEPS = 1500
+STEPS = 1000
 BATCH_TOKENS = 4096
 LR = 5e-4
 HEAD_LR = 2e-3
+LM_WEIGHT = 0.5  # auxiliary next-token loss on the right steps' tokens
+EXTRA_REFS = 8000
+SYNTHETIC = 0
+DENSE_WEIGHT = 0.0
 
 
 class Qwen2ProcessRewardModel(nn.Module):
@@ -51,6 +55,12 @@ class Qwen2ProcessRewardModel(nn.Module):
 
     def forward(self, ids):
         return self.score(self.model(input_ids=ids, use_cache=False).last_hidden_state)
+
+    def forward_both(self, ids):
+        """Score-head outputs and next-token logits (the policy's tied embedding as LM head:
+        the auxiliary loss that keeps the body's arithmetic; not part of the saved model)."""
+        h = self.model(input_ids=ids, use_cache=False).last_hidden_state
+        return self.score(h), h @ self.model.embed_tokens.weight.t()
 
 
 def prm_template():
@@ -73,14 +83,37 @@ def prm_template():
 def encode_all(tok, rows):
     step_id = tok.convert_tokens_to_ids("<extra_0>")
     texts = [common.prm_text(r["problem"], r["steps"]) for r in rows]
-    enc = tok(texts, add_special_tokens=False)["input_ids"]
+    encs = tok(texts, add_special_tokens=False, return_offsets_mapping=True)
     out = []
-    for ids, r in zip(enc, rows):
+    for ids, offs, txt, r in zip(encs["input_ids"], encs["offset_mapping"], texts, rows):
         pos = [i for i, t in enumerate(ids) if t == step_id]
         assert len(pos) == len(r["steps"])
-        # the closing <|im_end|>\n after the last <extra_0> is never read: drop it
-        out.append((ids[:pos[-1] + 1], pos, r["labels"]))
+        # the closing <|im_end|>\n after the last <extra_0> is never read: drop it; start: where
+        # the assistant turn (the first step) begins
+        head = common.prm_text(r["problem"], [])
+        head = head[:head.rindex("<|im_end|>")]
+        start = len(tok(head, add_special_tokens=False)["input_ids"])
+        assert ids[:start] == tok(head, add_special_tokens=False)["input_ids"]
+        out.append((ids[:pos[-1] + 1], pos, r["labels"], start, token_labels(txt, offs, r, pos[-1] + 1)))
     return out
+
+
+def token_labels(txt, offs, r, n):
+    """Dense labels: for each of the first n tokens of the assistant turn, 1 while the solution is
+    still right up to and including that token's last character, 0 from its first wrong
+    character on (common.first_error), -100 before the assistant turn. Trained beside the
+    read-outs, they teach the body where a step goes wrong, not only that it did."""
+    a0 = txt.index("<|im_start|>assistant\n") + len("<|im_start|>assistant\n")
+    fe = common.first_error(r["problem"], r["steps"]) if 0 in r["labels"] else None
+    bad = len(txt)  # the first wrong character of txt
+    if fe is not None:
+        k, c = fe
+        bad = a0 + sum(len(s) + len("<extra_0>") for s in r["steps"][:k]) + c
+    lab = []
+    for t in range(n):
+        b, e = offs[t]
+        lab.append(-100 if e <= a0 else (1 if e <= bad else 0))
+    return lab
 
 
 def batches(ex, batch_tokens, rng):
@@ -99,17 +132,28 @@ def batches(ex, batch_tokens, rng):
     return out
 
 
-def collate(ex, b, pad):
+def collate(ex, b, pad, lm=False):
+    """Input ids, the read-out rows/columns and their labels; with lm, also next-token targets
+    (-100 = none) for the tokens of right steps (each step's text up to its <extra_0>)."""
     T = max(len(ex[i][0]) for i in b)
     x = torch.full((len(b), T), pad, dtype=torch.long)
+    y = torch.full((len(b), T), -100, dtype=torch.long)
+    yd = torch.full((len(b), T), -100, dtype=torch.long)
     rows, cols, labels = [], [], []
     for r, i in enumerate(b):
-        ids, pos, lab = ex[i]
+        ids, pos, lab, start, dense = ex[i]
         x[r, :len(ids)] = torch.tensor(ids)
+        yd[r, :len(ids)] = torch.tensor(dense)
         rows += [r] * len(pos)
         cols += pos
         labels += lab
-    return x, torch.tensor(rows), torch.tensor(cols), torch.tensor(labels)
+        if lm:
+            for p, l in zip(pos, lab):
+                if l:  # predict tokens start..p-1 from their prefixes
+                    y[r, start - 1:p - 1] = torch.tensor(ids[start:p])
+                start = p + 1
+    out = (x, torch.tensor(rows), torch.tensor(cols), torch.tensor(labels))
+    return out + (y, yd) if lm else out
 
 
 @torch.no_grad()
@@ -117,6 +161,7 @@ def evaluate(model, ex, pad):
     model.eval()
     right = n = 0
     tp = fp = fn = 0
+    first = first_caught = 0  # the first wrong step of a solution: the one that needs checking
     for b in batches(ex, 8192, random.Random(0)):
         x, r, c, y = collate(ex, b, pad)
         p = torch.softmax(model(x)[r, c].float(), -1)[:, 1]
@@ -126,9 +171,18 @@ def evaluate(model, ex, pad):
         tp += ((pred == 0) & (y == 0)).sum().item()
         fp += ((pred == 0) & (y == 1)).sum().item()
         fn += ((pred == 1) & (y == 0)).sum().item()
+        prev_row, seen = -1, False
+        for k in range(len(y)):
+            if r[k].item() != prev_row:
+                prev_row, seen = r[k].item(), False
+            if y[k].item() == 0 and not seen:
+                seen = True
+                first += 1
+                first_caught += pred[k].item() == 0
     model.train()
     return dict(step_accuracy=round(right / max(1, n), 4), steps=n,
-                wrong_step_recall=round(tp / max(1, tp + fn), 4), wrong_step_precision=round(tp / max(1, tp + fp), 4))
+                wrong_step_recall=round(tp / max(1, tp + fn), 4), wrong_step_precision=round(tp / max(1, tp + fp), 4),
+                first_wrong_recall=round(first_caught / max(1, first), 4))
 
 
 def lr_scale(step, total, warm=50):
@@ -240,12 +294,20 @@ def pick_cases(rows, rng):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--policy", required=True, help="the small policy (body init, tokenizer)")
-    ap.add_argument("--data", required=True, help="samples.jsonl of sample_prm_data.py")
+    ap.add_argument("--data", required=True, help="samples.jsonl of sample_prm_data.py (several: comma-separated)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--steps", type=int, default=STEPS)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dtype", choices=("bf16", "f32"), default="bf16")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--lm-weight", type=float, default=LM_WEIGHT)
+    ap.add_argument("--extra-refs", type=int, default=EXTRA_REFS, help="generated reference solutions added")
+    ap.add_argument("--extra-refs-seed", type=int, default=4100)
+    ap.add_argument("--synthetic", type=int, default=SYNTHETIC, help="reference solutions made wrong at one step")
+    ap.add_argument("--synthetic-seed", type=int, default=5100)
+    ap.add_argument("--dense-weight", type=float, default=DENSE_WEIGHT,
+                    help="weight of the per-token labels (token_labels) beside the step read-outs")
+    ap.add_argument("--eval-every", type=int, default=0, help="held-out figures every this many steps")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -261,10 +323,25 @@ def main():
     pstate = load_file(os.path.join(a.policy, "model.safetensors"))
     body = {k[len("model."):]: v.float() for k, v in pstate.items() if k.startswith("model.")}
     model.model.load_state_dict(body, strict=True)
-    rows = common.read_jsonl(a.data)
-    problems = sorted({r["problem"] for r in rows})
+    rows = [r for path in a.data.split(",") for r in common.read_jsonl(path)]
+    if a.synthetic:
+        # reference solutions made wrong at one step with a plausible wrong value: more of the
+        # errors the small policy makes most (a value off), each with its exact label
+        srng = random.Random(a.synthetic_seed)
+        for p in common.ponder_data(a.synthetic, a.synthetic_seed):
+            got = common.corrupt_solution(p["problem"], common.solution_steps(p["solution"]), srng)
+            if got:
+                rows.append(dict(problem=p["problem"], level=p["level"], steps=got[0], labels=got[1],
+                                 source="synthetic"))
+    if a.extra_refs:
+        # more reference solutions (all steps right): positives for the head and, above all,
+        # text for the auxiliary next-token loss, which keeps teaching the body arithmetic
+        for p in common.ponder_data(a.extra_refs, a.extra_refs_seed):
+            st = common.solution_steps(p["solution"])
+            rows.append(dict(problem=p["problem"], level=p["level"], steps=st, labels=[1] * len(st), source="extra"))
+    problems = sorted({r["problem"] for r in rows if r["source"] not in ("extra", "synthetic")})
     rng.shuffle(problems)
-    held = set(problems[:len(problems) // 10])
+    held = set(problems[:len(problems) // 10])  # extra references are never held out
     train_rows = [r for r in rows if r["problem"] not in held]
     val_rows = [r for r in rows if r["problem"] in held and r["source"] == "policy"]
     tr, va = encode_all(tok, train_rows), encode_all(tok, val_rows)
@@ -289,10 +366,17 @@ def main():
         if not bl:
             bl = batches(tr, BATCH_TOKENS, rng)
         b = bl.pop()
-        x, r, c, y = collate(tr, b, pad)
+        x, r, c, y, ylm, yd = collate(tr, b, pad, lm=True)
         for g in opt.param_groups:
             g["lr"] = g["base"] * lr_scale(step, a.steps)
-        loss = nn.functional.cross_entropy(model(x)[r, c].float(), y, weight=w)
+        head, logits = model.forward_both(x)
+        loss = nn.functional.cross_entropy(head[r, c].float(), y, weight=w)
+        if a.dense_weight:
+            loss = loss + a.dense_weight * nn.functional.cross_entropy(
+                head.reshape(-1, 2).float(), yd.reshape(-1), weight=w, ignore_index=-100)
+        if a.lm_weight and (ylm != -100).any():
+            loss = loss + a.lm_weight * nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                                                    ylm.reshape(-1), ignore_index=-100)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -301,6 +385,8 @@ def main():
         if step % 50 == 0 or step == a.steps - 1:
             log.append(dict(step=step, loss=round(ema, 5), seconds=round(time.time() - t0, 1)))
             print("step %5d  loss %.4f  %.0f s" % (step, ema, time.time() - t0), flush=True)
+        if a.eval_every and step and step % a.eval_every == 0:
+            print("  held-out at step %d:" % step, evaluate(model, va, pad), flush=True)
     secs = time.time() - t0
     ev = evaluate(model, va, pad)
     print("held-out:", ev, flush=True)
@@ -312,7 +398,8 @@ def main():
     assert diff < 1e-4
     with open(os.path.join(a.out, "train_log.json"), "w") as f:
         json.dump(dict(params=sum(p.numel() for p in model.parameters()), steps=a.steps, batch_tokens=BATCH_TOKENS,
-                       lr=LR, head_lr=HEAD_LR, seed=a.seed, train_solutions=len(tr), train_steps=n_all,
+                       lr=LR, head_lr=HEAD_LR, lm_weight=a.lm_weight, dense_weight=a.dense_weight,
+                       synthetic=a.synthetic, seed=a.seed, problems=len(problems), train_solutions=len(tr), train_steps=n_all,
                        train_right_share=round(n_pos / n_all, 4), heldout=ev, heldout_saved_weights=ev_saved,
                        ponder_vs_transformers_max_diff=diff,
                        train_seconds=round(secs), torch_threads=torch.get_num_threads(), log=log), f, indent=1)

@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""write_cards.py — the model cards (models/<name>/README.md) of the arith models, from what
+train_all.sh measured: each model's train_log.json, the evaluations of evaluate.py and the
+stage times in build/arith/times.txt.
+
+Usage: ~/ponder-venv/bin/python tools/arith/write_cards.py [--work build/arith]
+"""
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def times(work):
+    t = {}
+    p = os.path.join(work, "times.txt")
+    if os.path.exists(p):
+        for line in open(p):
+            k, v = line.split()
+            t[k] = int(v)
+    return t
+
+
+def size_mb(d):
+    return sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d)) / 1e6
+
+
+def acc_table(ev):
+    rows = ["| level | problems | greedy accuracy | step accuracy |", "|---|---|---|---|"]
+    for k in ["1", "2", "3", "4", "5", "all"]:
+        if k in ev["greedy"]:
+            v = ev["greedy"][k]
+            rows.append("| %s | %d | %.3f | %.3f |" % (k, v["problems"], v["accuracy"], v["step_accuracy"]))
+    return "\n".join(rows)
+
+
+def arch(cfg):
+    return ("Qwen2 body: hidden %d, %d layers, %d attention heads (%d key/value heads), MLP %d, vocabulary %d, "
+            "context %d, tied embeddings: %s" % (cfg["hidden_size"], cfg["num_hidden_layers"],
+                                                 cfg["num_attention_heads"], cfg["num_key_value_heads"],
+                                                 cfg["intermediate_size"], cfg["vocab_size"],
+                                                 cfg["max_position_embeddings"], cfg.get("tie_word_embeddings")))
+
+
+TASK = ("`ponder data arith` problems (src/eval/arith.c): integer expressions such as "
+        "\"Compute $(46 + 74 + (55 - 21)) \\times 7$.\", levels 1-5 (2 to 6 numbers, + - × ÷ with a one-digit "
+        "factor or divisor, nesting from level 3); the solution reduces one operation per step, steps separated by "
+        "a blank line, the last one ending in \\boxed{answer}.")
+
+
+def policy_card(name, d, ev, t, stage, other):
+    log = load(os.path.join(d, "train_log.json"))
+    cfg = load(os.path.join(d, "config.json"))
+    c = log["config"]
+    lv = ", ".join("%g" % x for x in c["levels"])
+    return """# {name}
+
+A {what} policy for ponder's arithmetic world (issue 9), trained from scratch on CPU by
+`tools/arith/train_all.sh`. {params:,} parameters ({mb:.1f} MB, {dtype} safetensors).
+
+- **Architecture**: Qwen2ForCausalLM, {arch}.
+- **Tokenizer**: byte-level BPE trained on the task's text (tools/arith/make_tokenizer.py), Qwen2's
+  pre-tokenizer (every digit one token); ChatML chat template without a default system prompt;
+  EOS `<|im_end|>`.
+- **Task and format**: {task} The model answers in the chat format with no system turn:
+  `<|im_start|>user\\n{{problem}}<|im_end|>\\n<|im_start|>assistant\\n` then the solution exactly as the
+  generator writes it, then `<|im_end|>`. Run it with `--system-prompt ''`.
+- **Data**: {examples:,} generated problems (`ponder data arith`, seeds of their own; evaluation seeds
+  differ), levels weighted {lv} (1 to 5); loss on the answer tokens only.
+- **Training**: {steps} AdamW steps of about {bt} tokens (length-bucketed batches), peak learning rate {lr},
+  warm-up then cosine decay, weight decay 0.1, seed {seed}; {secs} s of training ({threads} torch thread(s),
+  stage wall time {stage} s in train_all.sh on a 2-core machine shared with other jobs).
+- **Measured with ponder** (`tools/arith/evaluate.py`: best_of_n N=1, temperature 0, no system prompt,
+  {n} fresh problems, seed {eseed}); step accuracy is the share of steps right up to the first wrong one:
+
+{table}
+
+{other}
+Retrain everything: `tools/arith/train_all.sh` (deterministic: fixed seeds and step counts).
+`reference.json` holds a few greedy solutions computed by transformers that tests/test_arith_models.c
+checks ponder against.
+""".format(name=name, what="small" if "small" in name else "large", params=log["params"], mb=size_mb(d),
+           dtype=cfg.get("torch_dtype", "bfloat16"), arch=arch(cfg), task=TASK, examples=log["examples"], lv=lv,
+           steps=c["steps"], bt=c["batch_tokens"], lr=c["lr"], seed=log["seed"], secs=log["train_seconds"],
+           threads=log["torch_threads"], stage=t.get(stage, "?"), n=ev["problems"], eseed=ev["seed"],
+           table=acc_table(ev), other=other)
+
+
+def prm_card(d, t, work):
+    log = load(os.path.join(d, "train_log.json"))
+    cfg = load(os.path.join(d, "config.json"))
+    h = log["heldout_saved_weights"]
+    samp = ""
+    sp = os.path.join(work, "prm-data", "stats.json")
+    if os.path.exists(sp):
+        st = load(sp)
+        samp = "\n".join("| %s | %d | %.2f | %.2f |" % (k, v["solutions"], v["solved"], v["right_steps"])
+                         for k, v in sorted(st["levels"].items()))
+        samp = ("\nThe small policy's samples (distinct solutions per level, share solved, share of steps right):\n\n"
+                "| level | solutions | solved | steps right |\n|---|---|---|---|\n" + samp + "\n")
+    return """# arith-prm
+
+The process reward model of ponder's arithmetic world (issue 9): Qwen2ForProcessRewardModel in
+Qwen2.5-Math-PRM's format, trained on CPU by `tools/arith/train_all.sh`. {params:,} parameters
+({mb:.1f} MB, bf16 safetensors), about the small policy's size (its FLOPs count in every search).
+
+- **Architecture**: {arch}; score head Linear(H,H), ReLU, Linear(H,2) (tensors score.0.*, score.2.*),
+  no lm_head.
+- **Input** (ponder's `qwen2-prm` kind): the chat template with the system prompt "{sys}" (the template's
+  default), the problem as the user turn, the assistant turn = the steps each followed by `<extra_0>`;
+  the reward of a step is softmax(score)[1] at its `<extra_0>`.
+- **Data**: the small policy's own solutions, sampled with ponder (best_of_n N=8, temperature 0.8, no system
+  prompt) on {probs} problems, distinct solutions kept, plus each problem's reference solution; every step
+  labelled exactly by tools/arith/common.py's checker (the step's operation must be one whose operands are
+  both numbers, with its exact value and the expression rewritten exactly; every step after a wrong one is
+  wrong). {nsol:,} training solutions, {nsteps:,} steps, {right:.0%} right.
+{samp}
+- **Training**: body initialised from models/arith-small, head from a seeded init; {steps} AdamW steps of
+  about {bt} tokens, class-balanced cross-entropy on the step labels; {secs} s ({threads} torch thread(s);
+  stage wall times in train_all.sh: sampling {ts} s, training {tp} s).
+- **Held-out step classification** (a tenth of the problems, the small policy's solutions, the saved bf16
+  weights, threshold 0.5): accuracy {acc:.3f} on {n} steps; wrong steps caught {rec:.3f}, flagged steps
+  really wrong {prec:.3f}.
+- `reference.json`: rewards computed by transformers (float32) on held-out solutions of every level;
+  `ponder score` agrees within {diff:.1e} (tests/test_arith_models.c checks 1e-4).
+""".format(params=log["params"], mb=size_mb(d), arch=arch(cfg), sys=common.PRM_SYSTEM, probs=log.get("problems", "?"),
+           nsol=log["train_solutions"], nsteps=log["train_steps"], right=log["train_right_share"], samp=samp,
+           steps=log["steps"], bt=log["batch_tokens"], secs=log["train_seconds"], threads=log["torch_threads"],
+           ts=t.get("sample", "?"), tp=t.get("prm", "?"), acc=h["step_accuracy"], n=h["steps"],
+           rec=h["wrong_step_recall"], prec=h["wrong_step_precision"], diff=log["ponder_vs_transformers_max_diff"])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--work", default=os.path.join(common.ROOT, "build", "arith"))
+    a = ap.parse_args()
+    t = times(a.work)
+    evs = {k: load(os.path.join(a.work, "eval-%s.json" % k)) for k in ("small", "large")}
+    total = ("The whole retrain (tokenizer, both policies, sampling, PRM, evaluations) took %s s on this "
+             "2-core machine.\n" % t.get("total", "?"))
+    for k, other in (("small", "large"), ("large", "small")):
+        d = os.path.join(common.MODELS, "arith-" + k)
+        o = evs[other]["greedy"]["all"]
+        note = ("For comparison, models/arith-%s greedy: accuracy %.3f, step accuracy %.3f on the same problems.\n%s"
+                % (other, o["accuracy"], o["step_accuracy"], total))
+        with open(os.path.join(d, "README.md"), "w") as f:
+            f.write(policy_card("arith-" + k, d, evs[k], t, k, note))
+    d = os.path.join(common.MODELS, "arith-prm")
+    with open(os.path.join(d, "README.md"), "w") as f:
+        f.write(prm_card(d, t, a.work))
+    print("model cards written")
+
+
+if __name__ == "__main__":
+    main()

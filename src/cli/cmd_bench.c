@@ -8,6 +8,7 @@
  * second and per CPU second of the process (all threads), the latter being the useful one
  * on a busy shared machine. Prints figures, never fails on time. */
 #include "cli.h"
+#include "cmd_bench_tree.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,14 +17,24 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: ponder bench --model M [--prompt-tokens N] [--gen-tokens N] [--threads T] [--batch B] [--portable]\n\n"
-            "Measure prompt and generation tokens per second of the embedded engine.\n\n"
+            "usage: ponder bench --model M [--prompt-tokens N] [--gen-tokens N] [--threads T] [--batch B] [--portable]\n"
+            "       ponder bench --model M --workload tree [--prm P] [--prm-kind K] [--n 16] [--beam-width 4]\n"
+            "                    [--steps 10] [--step-tokens 64] [--prompt-tokens 200] [--ref-sample 16] [--json]\n\n"
+            "Measure prompt and generation tokens per second of the embedded engine; or (--workload tree)\n"
+            "one beam search on a policy and a PRM against the same search done the reference way\n"
+            "(every branch and every PRM call re-encoding its whole prefix).\n\n"
             "  --model M          model directory (Hugging Face layout) or hub repo id in the HF cache\n"
             "  --prompt-tokens N  prompt length (default 128)\n"
             "  --gen-tokens N     tokens generated per sequence (default 64)\n"
             "  --threads T        worker threads (default: one per CPU)\n"
             "  --batch B          decode B sequences together (default 1)\n"
-            "  --portable         use the portable C kernels instead of AVX2\n");
+            "  --portable         use the portable C kernels (PONDER_KERNELS=portable|avx2|avx512 picks any)\n"
+            "  --workload tree    the tree search workload (options below; --batch/--gen-tokens unused)\n"
+            "  --prm P            tree: the PRM (default: the policy's model again, as a second instance)\n"
+            "  --prm-kind K       tree: how P is read (qwen2-prm, skywork, rlhflow, math-shepherd; default: detect)\n"
+            "  --n N, --beam-width M, --steps S, --step-tokens N   tree: the search (16, 4, 10, 64)\n"
+            "  --ref-sample K     tree: time 1 in K of the reference's prefills and scale (default 16)\n"
+            "  --json             tree: one JSON object\n");
 }
 
 /* Index of the largest value. */
@@ -37,17 +48,36 @@ static int32_t argmax(const float *x, size_t n) {
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL;
     long n_prompt = 128, n_gen = 64, threads = 0, batch = 1;
-    int portable = 0;
+    int portable = 0, json = 0, tree = 0;
+    long n = 16, beam_width = 4, n_steps = 10, step_tokens = 64, ref_sample = 16;
+    const char *prm = NULL, *prm_kind = NULL;
+    int prompt_set = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
         } else if (!strcmp(a, "--portable")) portable = 1;
+        else if (!strcmp(a, "--json")) json = 1;
         else if (!v) return cli_fail("bench", "%s needs a value (or unknown option; see --help)", a);
         else if (!strcmp(a, "--model")) model = v, i++;
+        else if (!strcmp(a, "--prm")) prm = v, i++;
+        else if (!strcmp(a, "--prm-kind")) prm_kind = v, i++;
+        else if (!strcmp(a, "--workload")) {
+            if (strcmp(v, "tree") && strcmp(v, "speed")) return cli_fail("bench", "unknown --workload '%s' (tree or speed)", v);
+            tree = !strcmp(v, "tree");
+            i++;
+        } else if (!strcmp(a, "--n") || !strcmp(a, "--beam-width") || !strcmp(a, "--steps") || !strcmp(a, "--step-tokens") ||
+                   !strcmp(a, "--ref-sample")) {
+            long x;
+            if (cli_parse_long(v, &x) || x < 1 || x > 4096) return cli_fail("bench", "bad %s '%s'", a, v);
+            *(!strcmp(a, "--n") ? &n : !strcmp(a, "--beam-width") ? &beam_width : !strcmp(a, "--steps") ? &n_steps
+              : !strcmp(a, "--step-tokens") ? &step_tokens : &ref_sample) = x;
+            i++;
+        }
         else if (!strcmp(a, "--prompt-tokens")) {
             if (cli_parse_long(v, &n_prompt) || n_prompt < 1 || n_prompt > 1 << 20) return cli_fail("bench", "bad --prompt-tokens '%s'", v);
+            prompt_set = 1;
             i++;
         } else if (!strcmp(a, "--gen-tokens")) {
             if (cli_parse_long(v, &n_gen) || n_gen > 1 << 20) return cli_fail("bench", "bad --gen-tokens '%s'", v);
@@ -61,6 +91,12 @@ int cmd_bench(int argc, char **argv) {
         } else return cli_fail("bench", "unknown option '%s' (see --help)", a);
     }
     if (!model) return cli_fail("bench", "--model is required (see --help)");
+    if (portable) setenv("PONDER_KERNELS", "portable", 1);
+    if (tree) {
+        bench_tree_opts o = {model, prm, prm_kind, (int)threads, (int)n, (int)beam_width, (int)n_steps, (int)step_tokens,
+                             prompt_set ? (int)n_prompt : 200, (int)ref_sample, json};
+        return bench_tree(&o);
+    }
     char dir[4096];
     pd_error err = {0};
     if (pd_hub_resolve(model, dir, sizeof dir, &err)) return cli_fail_err("bench", &err);

@@ -76,6 +76,9 @@ void pd_matmul_rows(const pd_kernel_ops *ops, const pd_mm *a, int r0, int r1, fl
     const int L = ops->lanes, MR = ops->mr, NR = ops->nr, cols = a->cols;
     const size_t es = pd_dtype_size(a->dtype), T = a->T;
     const int convert = a->dtype != PD_DT_F32 && T >= PD_CONVERT_MIN_ROWS;
+    /* narrow batches stream each weight row once, start to end (what the hardware prefetcher
+     * follows best); wide ones go in chunks that keep the activation tile in L1 */
+    const int kc = T >= PD_CONVERT_MIN_ROWS ? PD_K_CHUNK : cols;
     /* lane sums of one block of weight rows against nr activation rows, carried across chunks */
     float acc[PD_ROW_BLOCK * PD_KERNEL_MAX_NR * PD_KERNEL_MAX_LANES];
     for (int rb = r0; rb < r1; rb += PD_ROW_BLOCK) {
@@ -92,8 +95,8 @@ void pd_matmul_rows(const pd_kernel_ops *ops, const pd_mm *a, int r0, int r1, fl
         for (size_t t0 = 0; t0 < T; t0 += (size_t)NR) {
             int nx = T - t0 < (size_t)NR ? (int)(T - t0) : NR;
             const float *x = a->x + t0 * cols;
-            for (int k0 = 0; k0 < cols; k0 += PD_K_CHUNK) {
-                int k1 = cols - k0 > PD_K_CHUNK ? k0 + PD_K_CHUNK : cols;
+            for (int k0 = 0; k0 < cols; k0 += kc) {
+                int k1 = cols - k0 > kc ? k0 + kc : cols;
                 for (int g = 0; g < nb; g += MR) {
                     const void *w[PD_KERNEL_MAX_MR];
                     for (int i = 0; i < MR; i++) w[i] = wb + (size_t)(g + (g + i < nb ? i : nb - 1 - g)) * cols * wes;

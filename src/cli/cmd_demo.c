@@ -2,10 +2,10 @@
  * size, on generated arithmetic problems, with the project's own trained models (models/).
  *
  * It generates problems across levels 1-5 (fixed seed), then runs, each as its own
- * evaluation (so each has its own wall time and cost):
+ * evaluation:
  *   - the small policy greedy (N = 1, temperature 0);
- *   - the small policy's best-of-N at every budget, read with majority vote and with
- *     PRM-weighted voting;
+ *   - the small policy's best-of-N, once at the largest budget, every smaller budget read off
+ *     the first k of the same samples (run_best_of_n), with majority and PRM-weighted voting;
  *   - beam search and DVTS with the PRM at the budgets that are multiples of the beam width;
  *   - the large policy greedy.
  * FLOPs per problem count the policy's computed tokens and, where the selection uses it, the
@@ -16,6 +16,7 @@
  * `ponder demo --sim` is the simulated backend's demo (cmd_demo_sim.c). */
 #include "cli.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,127 @@ static int run_one(demo *d, const pd_policy *pol, const pd_verifier *ver, const 
     printf("   %.1f s\n", rep.seconds);
     pd_eval_report_free(&rep);
     return rc ? pd_err_set(err, PD_ENOMEM, "demo: out of memory") : 0;
+}
+
+/* Best-of-N once at N = the largest budget; every smaller budget k of ns is read off the same
+ * samples, as search-and-learn does: its answers are the selections over the first k samples
+ * (correct_maj@k, correct_weighted@k in results.jsonl), and its cost is what those k samples
+ * took: the policy's prompt once plus the k samples' own tokens, the PRM's input before the
+ * steps once plus the k samples' scored tokens (each sample's tokens and one step tag per
+ * step). Its wall time is the run's, shared in proportion to those FLOPs. One run instead of
+ * one per budget: the demo's largest saving of time. */
+static int run_best_of_n(demo *d, const pd_policy *pol, const pd_verifier *ver, const char *model, const int *ns,
+                         int n_ns, pd_error *err) {
+    int N = 0;
+    for (int i = 0; i < n_ns; i++)
+        if (ns[i] > N) N = ns[i];
+    pd_eval_opts o;
+    pd_eval_opts_default(&o);
+    o.base = d->base;
+    o.strategies[0] = PD_BEST_OF_N;
+    o.n_strategies = 1;
+    o.ns[0] = N;
+    o.n_ns = 1;
+    o.policy_spec = model;
+    o.prm_spec = "arith-prm";
+    o.dataset = "problems.jsonl";
+    o.progress = 0;
+    char dir[4200], path[4300];
+    snprintf(dir, sizeof dir, "%s/runs/%s-best_of_n-n%d", d->out, model, N);
+    o.out_dir = dir;
+    printf("  %-12s %-12s N=%-3d (N = ", model, "best_of_n", N);
+    for (int i = 0; i < n_ns; i++) printf("%s%d", i ? "," : "", ns[i]);
+    printf(" from the same samples) ");
+    fflush(stdout);
+    pd_eval_report rep;
+    int rc = pd_eval_run(pol, ver, &d->ds, &o, &rep, err);
+    if (rc) {
+        printf("\n");
+        return rc;
+    }
+    d->total_s += rep.seconds;
+    double seconds = rep.seconds;
+    pd_eval_report_free(&rep);
+    enum { MAXL = PD_EVAL_MAX_LEVEL + 1 };
+    static const char *const SEL[2] = {"maj", "weighted"};
+    /* per budget: problems and correct per level (0 = all) and selection, FLOPs sums */
+    struct tally {
+        uint32_t problems[MAXL], correct[2][MAXL];
+        double pol_flops, prm_flops;
+    } *t = calloc((size_t)n_ns, sizeof *t);
+    if (!t) return pd_err_set(err, PD_ENOMEM, "demo: out of memory");
+    snprintf(path, sizeof path, "%s/results.jsonl", dir);
+    FILE *f = fopen(path, "r");
+    if (!f) rc = pd_err_set(err, PD_EIO, "%s: cannot read the run's results", path);
+    char *line = NULL;
+    size_t cap = 0;
+    long lineno = 0;
+    double all_flops = 0;
+    while (!rc && getline(&line, &cap, f) > 0) {
+        lineno++;
+        json_error_t je;
+        json_t *r = json_loads(line, 0, &je);
+        json_t *comps = r ? json_object_get(r, "completions") : NULL, *cost = r ? json_object_get(r, "cost") : NULL;
+        if (!json_is_array(comps) || !json_is_object(cost)) {
+            rc = pd_err_set(err, PD_EFORMAT, "%s:%ld: not a result with completions and cost", path, lineno);
+            json_decref(r);
+            break;
+        }
+        int level = (int)json_integer_value(json_object_get(r, "level"));
+        if (level < 0 || level > PD_EVAL_MAX_LEVEL) level = 0;
+        double pol_flops = json_number_value(json_object_get(cost, "policy_flops"));
+        double prm_flops = json_number_value(json_object_get(cost, "prm_flops"));
+        double pol_tokens = json_number_value(json_object_get(cost, "policy_tokens"));
+        double prefix = json_number_value(json_object_get(cost, "prefix_tokens"));
+        double prm_tokens = json_number_value(json_object_get(cost, "prm_tokens"));
+        size_t nc = json_array_size(comps);
+        double scored_all = 0;
+        for (size_t j = 0; j < nc; j++) {
+            json_t *c = json_array_get(comps, j);
+            scored_all += json_number_value(json_object_get(c, "tokens")) +
+                          (double)json_array_size(json_object_get(c, "step_rewards"));
+        }
+        double prm_head = prm_tokens > scored_all ? prm_tokens - scored_all : 0; /* the PRM's input before the steps */
+        all_flops += pol_flops + prm_flops;
+        for (int i = 0; i < n_ns; i++) {
+            int k = ns[i];
+            double toks = 0, scored = 0;
+            for (size_t j = 0; j < nc && j < (size_t)k; j++) {
+                json_t *c = json_array_get(comps, j);
+                toks += json_number_value(json_object_get(c, "tokens"));
+                scored += json_number_value(json_object_get(c, "tokens")) +
+                          (double)json_array_size(json_object_get(c, "step_rewards"));
+            }
+            if (pol_tokens + prefix > 0) t[i].pol_flops += pol_flops * (prefix + toks) / (pol_tokens + prefix);
+            if (prm_tokens > 0) t[i].prm_flops += prm_flops * (prm_head + scored) / prm_tokens;
+            t[i].problems[0]++;
+            t[i].problems[level]++;
+            for (int s = 0; s < 2; s++) {
+                char key[64];
+                snprintf(key, sizeof key, "correct_%s@%d", SEL[s], k);
+                int ok = json_is_true(json_object_get(r, key));
+                t[i].correct[s][0] += ok;
+                t[i].correct[s][level] += ok;
+            }
+        }
+        json_decref(r);
+    }
+    free(line);
+    if (f) fclose(f);
+    for (int i = 0; i < n_ns && !rc; i++) {
+        double p = t[i].problems[0] ? t[i].problems[0] : 1;
+        double wall = all_flops > 0 ? seconds * (t[i].pol_flops + t[i].prm_flops) / all_flops : seconds;
+        printf("%sN=%d %.1f%%/%.1f%%", i ? ", " : "", ns[i], 100 * t[i].correct[0][0] / p, 100 * t[i].correct[1][0] / p);
+        for (int s = 0; s < 2 && !rc; s++) {
+            double flops = (s == 0 ? t[i].pol_flops : t[i].pol_flops + t[i].prm_flops) / p; /* majority: no PRM */
+            for (int l = 0; l <= d->max_level && !rc; l++)
+                rc = add_row(d, model, "best_of_n", SEL[s], ns[i], l, t[i].problems[l], t[i].correct[s][l], flops, wall);
+        }
+    }
+    printf("   %.1f s\n", seconds);
+    free(t);
+    if (rc == PD_ENOMEM) return pd_err_set(err, PD_ENOMEM, "demo: out of memory");
+    return rc;
 }
 
 /* The overall row of a series at budget n, or NULL. */
@@ -306,11 +428,10 @@ int cmd_demo(int argc, char **argv) {
                pol_s.n_params / 1e6, pol_l.n_params / 1e6, ver.n_params / 1e6, models);
         printf("  %-12s %-12s %-5s accuracy\n", "model", "strategy", "N");
     }
-    static const pd_select ONE[] = {PD_SEL_NAIVE}, VOTE[] = {PD_SEL_MAJ, PD_SEL_WEIGHTED}, W[] = {PD_SEL_WEIGHTED};
-    static const char *const ONE_N[] = {""}, *const VOTE_N[] = {"maj", "weighted"}, *const W_N[] = {"weighted"};
+    static const pd_select ONE[] = {PD_SEL_NAIVE}, W[] = {PD_SEL_WEIGHTED};
+    static const char *const ONE_N[] = {""}, *const W_N[] = {"weighted"};
     if (!rc) rc = run_one(&d, &pol_s, &none, "arith-small", PD_BEST_OF_N, 1, 1, ONE, ONE_N, 1, 0, &err);
-    for (int i = 0; i < n_ns && !rc; i++)
-        rc = run_one(&d, &pol_s, &ver, "arith-small", PD_BEST_OF_N, ns[i], 0, VOTE, VOTE_N, 2, 1, &err);
+    if (!rc) rc = run_best_of_n(&d, &pol_s, &ver, "arith-small", ns, n_ns, &err);
     for (int s = PD_BEAM_SEARCH; s <= PD_DVTS && !rc; s++)
         for (int i = 0; i < n_ns && !rc; i++)
             if (ns[i] >= d.base.beam_width && ns[i] % d.base.beam_width == 0)

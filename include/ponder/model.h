@@ -89,6 +89,16 @@ typedef struct pd_model_opts {
 
 typedef struct pd_model pd_model;
 
+/* The machine's limits as measured now with n_threads threads (src/engine/probe.c): memory
+ * read bandwidth (a 512 MiB buffer) and the fp32 multiply-add peak of the widest vector unit
+ * the engine uses, both for all threads together. Takes a few seconds. */
+typedef struct pd_machine_limits {
+    double read_gbs;          /* GB/s */
+    double fma_gflops;        /* GFLOP/s, 2 per multiply-add */
+    const char *kernels;      /* the kernel set the engine picks here */
+} pd_machine_limits;
+int pd_machine_probe(int n_threads, pd_machine_limits *out, pd_error *err);
+
 /* Load a model directory in Hugging Face layout (config.json, generation_config.json when
  * present, model.safetensors or model.safetensors.index.json + shards). Weights stay
  * memory-mapped. opts may be NULL. Returns NULL and fills err on failure. */

@@ -127,6 +127,15 @@ int cmd_bench(int argc, char **argv) {
     printf("model: %s (%s, %zu parameters, %d layers, hidden %d, vocab %d)\n", dir, c->architecture,
            pd_model_n_params(m), c->n_layers, c->hidden_size, c->vocab_size);
     printf("engine: %s kernels, %d threads; load %.3f s\n", pd_model_kernels_name(m), pd_model_n_threads(m), t_load);
+    /* the machine's limits now, to state figures as fractions of them: weights read once per
+     * decode step (16-bit weights assumed for the bound), 2 FLOPs per parameter per prompt
+     * token, embedding and lm_head left out (a lookup; logits of the last token only) */
+    pd_machine_limits lim = {0};
+    if (pd_machine_probe(pd_model_n_threads(m), &lim, &err)) goto fail;
+    double flops_tok = 2.0 * ((double)pd_model_n_params(m) - (c->tie_embeddings ? 1.0 : 2.0) * (double)V * c->hidden_size);
+    double bound_gen = lim.read_gbs * 1e9 / (2.0 * (double)pd_model_n_params(m));
+    printf("machine: read %.1f GB/s, fp32 FMA peak %.1f GFLOP/s (%d threads); generation bound %.1f tokens/s for 16-bit weights\n",
+           lim.read_gbs, lim.fma_gflops, pd_model_n_threads(m), bound_gen);
 
     /* warm-up: touch every weight page once */
     if (!(kv[0] = pd_kv_new(m, &err))) goto fail;
@@ -144,8 +153,8 @@ int cmd_bench(int argc, char **argv) {
         done += take;
     }
     double t_prompt = pd_now() - t0, c_prompt = (double)(clock() - c0) / CLOCKS_PER_SEC;
-    printf("prompt:     %6ld tokens in %8.3f s = %9.1f tokens/s (%.1f per CPU second)\n", n_prompt, t_prompt,
-           n_prompt / t_prompt, n_prompt / c_prompt);
+    printf("prompt:     %6ld tokens in %8.3f s = %9.1f tokens/s (%.1f per CPU second; %.0f%% of the FMA peak)\n", n_prompt,
+           t_prompt, n_prompt / t_prompt, n_prompt / c_prompt, 100.0 * flops_tok * n_prompt / t_prompt / (lim.fma_gflops * 1e9));
 
     /* generation: B forks of the prompt, greedy, one token per sequence per step */
     for (size_t b = 1; b < B; b++) {
@@ -163,8 +172,10 @@ int cmd_bench(int argc, char **argv) {
     }
     double t_gen = pd_now() - t0, c_gen = (double)(clock() - c0) / CLOCKS_PER_SEC;
     if (n_gen)
-        printf("generation: %6ld tokens in %8.3f s = %9.1f tokens/s (%.1f per CPU second; batch %zu, %.1f tokens/s per sequence)\n",
-               n_gen * (long)B, t_gen, n_gen * (double)B / t_gen, n_gen * (double)B / c_gen, B, n_gen / t_gen);
+        printf("generation: %6ld tokens in %8.3f s = %9.1f tokens/s (%.1f per CPU second; batch %zu, %.1f tokens/s per sequence; "
+               "%.0f%% of the bandwidth bound per step)\n",
+               n_gen * (long)B, t_gen, n_gen * (double)B / t_gen, n_gen * (double)B / c_gen, B, n_gen / t_gen,
+               100.0 * (n_gen / t_gen) / bound_gen);
     rc = 0;
     goto out;
 fail:

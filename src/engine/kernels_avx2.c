@@ -9,9 +9,10 @@
  * and one activation vector, 17 values for the 16 ymm registers, which compilers handle
  * with one reload of an activation vector; per 8 elements that is 12 multiply-adds against
  * 7-8 loads. As in the AVX-512 set, weights are fp32 (converted per block by the driver) or
- * BF16/F16 converted in registers, and the narrow tiles prefetch the weight streams. */
+ * BF16/F16 converted in registers, prefetching the next group of rows. */
 #include "engine/kernels.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "model/safetensors.h"
@@ -25,8 +26,6 @@
 #define LANES 8
 #define MR 4
 #define NR 3
-/* Bytes ahead of the current weight element that the narrow (decode) tiles prefetch. */
-#define PREFETCH_BYTES 1024
 
 /* Elements [i, i + 8) of a row stored as dt, as fp32. */
 AVX2 INLINE __m256 load8(const void *p, int dt, size_t i) {
@@ -121,15 +120,19 @@ AVX2 INLINE void tile_gen(const int NX, const int DT, const void *const *w, cons
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 3
         for (int j = 0; j < NX; j++) c[i][j] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(acc + (i * NR + j) * LANES);
-    const int prefetch = DT != PD_DT_F32 && NX <= 2;
+    /* stored weights come from memory: fetch the next group of MR rows (contiguous after
+     * this one, and the next block's first rows after a block's last group) while this one
+     * is in flight, one line per row per 64 bytes */
+    const int prefetch = DT != PD_DT_F32;
     const size_t es = DT == PD_DT_F32 ? 4 : 2;
+    const ptrdiff_t ahead = MR * ((const char *)w[1] - (const char *)w[0]);
     int k = k0;
     for (; k + LANES <= k1; k += LANES) {
         __m256 wv[MR];
 #pragma GCC unroll 4
         for (int i = 0; i < MR; i++) {
             wv[i] = load8(w[i], DT, (size_t)k);
-            if (prefetch && !(k & 31)) _mm_prefetch((const char *)w[i] + (size_t)k * es + PREFETCH_BYTES, _MM_HINT_T0);
+            if (prefetch && !(k & 31)) _mm_prefetch((const char *)w[i] + (size_t)k * es + ahead, _MM_HINT_T0);
         }
 #pragma GCC unroll 3
         for (int j = 0; j < NX; j++) {

@@ -10,9 +10,10 @@
  * multiply-adds against 10 loads, so it can run near the FMA ports' rate from L1/L2. Weights
  * arrive either as fp32 (converted once per block by the driver) or stored as BF16/F16 and
  * converted in registers (decode: each weight is read once, from memory, and used for every
- * activation row of the tile); the narrow tiles prefetch the weight streams ahead. */
+ * activation row of the tile), prefetching the next group of rows while one is in flight. */
 #include "engine/kernels.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "model/safetensors.h"
@@ -25,8 +26,6 @@
 #define LANES 16
 #define MR 4
 #define NR 6
-/* Bytes ahead of the current weight element that the narrow (decode) tiles prefetch. */
-#define PREFETCH_BYTES 1024
 
 /* Elements [i, i + 16) of a row stored as dt, as fp32. */
 AVX512 INLINE __m512 load16(const void *p, int dt, size_t i) {
@@ -121,15 +120,19 @@ AVX512 INLINE void tile_gen(const int NX, const int DT, const void *const *w, co
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 6
         for (int j = 0; j < NX; j++) c[i][j] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(acc + (i * NR + j) * LANES);
-    const int prefetch = DT != PD_DT_F32 && NX <= 2;
+    /* stored weights come from memory: fetch the next group of MR rows (contiguous after
+     * this one, and the next block's first rows after a block's last group) while this one
+     * is in flight, one line per row per 64 bytes */
+    const int prefetch = DT != PD_DT_F32;
     const size_t es = DT == PD_DT_F32 ? 4 : 2;
+    const ptrdiff_t ahead = MR * ((const char *)w[1] - (const char *)w[0]);
     int k = k0;
     for (; k + LANES <= k1; k += LANES) {
         __m512 wv[MR];
 #pragma GCC unroll 4
         for (int i = 0; i < MR; i++) {
             wv[i] = load16(w[i], DT, (size_t)k);
-            if (prefetch && !(k & 31)) _mm_prefetch((const char *)w[i] + (size_t)k * es + PREFETCH_BYTES, _MM_HINT_T0);
+            if (prefetch && !(k & 31)) _mm_prefetch((const char *)w[i] + (size_t)k * es + ahead, _MM_HINT_T0);
         }
 #pragma GCC unroll 6
         for (int j = 0; j < NX; j++) {

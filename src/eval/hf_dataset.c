@@ -80,7 +80,7 @@ int pd_dataset_resolve(const char *spec, const char *split, char *path, size_t s
     char commit[64] = "";
     int hex = strlen(rev) == 40;
     for (size_t i = 0; hex && i < 40; i++) hex = strchr("0123456789abcdef", rev[i]) != NULL;
-    if (hex) snprintf(commit, sizeof commit, "%s", rev);
+    if (hex) snprintf(commit, sizeof commit, "%.40s", rev);
     else {
         char ref[4900];
         snprintf(ref, sizeof ref, "%s/refs/%s", repo, rev);

@@ -232,6 +232,32 @@ static void t_cli(void) {
     remove("build/tmp/test_gguf_model.out");
 }
 
+/* A directory holding one GGUF file and no config.json (a pulled GGUF repo) is that file. */
+static void t_gguf_dir(void) {
+    mkdir("build", 0755), mkdir("build/tmp", 0755);
+    const char *d = "build/tmp/test_gguf_dir";
+    mkdir(d, 0755);
+    char *data;
+    size_t len;
+    pd_error err = {0};
+    CHECK(pd_file_read(DIR "/qwen2-q5_0.gguf", &data, &len, &err) == 0);
+    CHECK(pd_file_write("build/tmp/test_gguf_dir/m-Q5_0.gguf", data, len, &err) == 0);
+    free(data);
+    pd_model *m = pd_model_load(d, NULL, &err);
+    CHECK_MSG(m && pd_model_get_config(m)->arch == PD_ARCH_QWEN2, "%s", err.msg);
+    pd_model_free(m);
+    pd_tokenizer *t = pd_tokenizer_load(d, &err);
+    CHECK_MSG(t, "%s", err.msg);
+    pd_tokenizer_free(t);
+    CHECK(run_ponder("logits --model build/tmp/test_gguf_dir --prompt-ids 3,4 > /dev/null") == 0);
+    /* two GGUF files: ambiguous, so not a model directory */
+    CHECK(pd_file_write("build/tmp/test_gguf_dir/other.gguf", "GGUF", 4, &err) == 0);
+    CHECK(pd_model_load(d, NULL, &err) == NULL && err.code == PD_ENOTFOUND);
+    remove("build/tmp/test_gguf_dir/other.gguf");
+    remove("build/tmp/test_gguf_dir/m-Q5_0.gguf");
+    rmdir(d);
+}
+
 int main(void) {
     RUN(t_logits_match);
     RUN(t_batch_invariant);
@@ -239,5 +265,6 @@ int main(void) {
     RUN(t_bad_files);
     RUN(t_shared_file);
     RUN(t_cli);
+    RUN(t_gguf_dir);
     return test_done();
 }

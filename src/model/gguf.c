@@ -10,6 +10,7 @@
  * byte count without overflow, an aligned offset, the bytes inside the file, no overlap. */
 #include "model/gguf.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -391,6 +392,23 @@ int pd_gguf_is_file(const char *path) {
     int ok = fread(m, 1, 4, f) == 4 && !memcmp(m, "GGUF", 4);
     fclose(f);
     return ok;
+}
+
+int pd_gguf_in_dir(const char *dir, char *out, size_t out_size) {
+    char cfg[4200];
+    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
+    if (pd_file_exists(cfg)) return 0;
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len < 6 || strcmp(e->d_name + len - 5, ".gguf")) continue;
+        if (n++ == 0 && (size_t)snprintf(out, out_size, "%s/%s", dir, e->d_name) >= out_size) n = 2; /* too long: refuse */
+    }
+    closedir(d);
+    return n == 1 && pd_gguf_is_file(out);
 }
 
 /* ---- lookups and typed reads ---- */

@@ -93,6 +93,10 @@ int pd_gguf_open(const char *path, pd_gguf *g, pd_error *err);
 void pd_gguf_close(pd_gguf *g);
 /* Does the file start with the GGUF magic? (Cheap: reads 4 bytes.) */
 int pd_gguf_is_file(const char *path);
+/* A directory that holds no config.json and exactly one *.gguf file (what `ponder pull REPO
+ * --include '*Q4_K_M.gguf'` leaves in the cache): writes that file's path to out and returns
+ * 1; else 0. */
+int pd_gguf_in_dir(const char *dir, char *out, size_t out_size);
 
 /* The metadata entry with this key, or NULL. */
 const pd_gguf_kv *pd_gguf_find(const pd_gguf *g, const char *key);

@@ -1290,6 +1290,10 @@ pd_tokenizer *pd_tokenizer_load(const char *path, pd_error *err) {
     char file[4096], dir[4096];
     if (!path || !*path) { pd_err_set(err, PD_EINVAL, "tokenizer: empty path"); return NULL; }
     if (!pd_dir_exists(path) && pd_gguf_is_file(path)) return tok_load_gguf(path, err);
+    if (pd_dir_exists(path)) { /* a directory with only a GGUF file (a pulled GGUF repo) */
+        snprintf(file, sizeof file, "%s/tokenizer.json", path);
+        if (!pd_file_exists(file) && pd_gguf_in_dir(path, file, sizeof file)) return tok_load_gguf(file, err);
+    }
     if (pd_dir_exists(path)) {
         snprintf(dir, sizeof dir, "%s", path);
         snprintf(file, sizeof file, "%s/tokenizer.json", path);

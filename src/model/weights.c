@@ -127,6 +127,8 @@ static int load_config(const char *dir, pd_model_config *cfg, pd_error *err) {
 /* Load and bind everything; see weights.h. */
 int pd_weights_load(const char *dir, pd_weights *w, pd_error *err) {
     if (!pd_dir_exists(dir) && pd_gguf_is_file(dir)) return pd_weights_load_gguf(dir, w, err);
+    char gguf[4096];
+    if (pd_dir_exists(dir) && pd_gguf_in_dir(dir, gguf, sizeof gguf)) return pd_weights_load_gguf(gguf, w, err);
     memset(w, 0, sizeof *w);
     int rc = load_config(dir, &w->cfg, err);
     if (rc) return rc;

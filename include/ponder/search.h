@@ -150,6 +150,9 @@ typedef struct pd_expand_req {
      * tokens falls below conf_stop (0: never); it ends truncated, with `stopped` set. */
     float conf_stop;
     int32_t conf_window;
+    /* The search reads the policy's token confidences (a confidence verifier or DeepConf): a
+     * policy that records them only on request (a remote one: logprobs) records them. */
+    uint8_t want_conf;
 } pd_expand_req;
 
 /* The child index that greedy requests use for their seed: all greedy children of a node
@@ -199,6 +202,8 @@ typedef struct pd_verifier {
     /* The search is done with a node (same contract as pd_policy.release; may be NULL). */
     void (*release)(void *ctx, pd_tree *t, int32_t node);
     void (*free)(void *ctx);
+    /* 1: the scores come from the policy's token confidences (deepconf, self-certainty) */
+    int needs_conf;
 } pd_verifier;
 
 /* ---- the simulated backend (src/backend/sim.c; docs/SEARCH.md) ---- */

@@ -148,11 +148,7 @@ typedef struct gen {
     int eos;                /* the last id is an end-of-sequence id (not kept) */
     size_t scanned;         /* text bytes already searched for the delimiter */
     /* the policy's confidence in its tokens (DeepConf, self-certainty) */
-    float *tconf, *tcert;   /* (n_ids) per sampled token */
-    size_t cap_tc;
-    float *ring;            /* (conf_window) the last tokens' confidence */
-    double ring_sum, conf_low;
-    int stopped;            /* stopped early for low confidence */
+    pd_conf_track ct;       /* (n_ids) per sampled token, the window (confidence.c) */
 } gen;
 
 static int is_eos(const pd_model_config *c, int32_t id) {
@@ -175,32 +171,6 @@ static int find_delim(const pol_ctx *c, gen *g) {
     return 0;
 }
 
-/* The model's confidence in its next-token distribution (raw logits, temperature 1):
- * *conf = -(mean log-probability of the top CONF_TOP tokens) (DeepConf's token confidence)
- * and *cert = KL(uniform || p) = logsumexp - mean logit - log V (self-certainty). */
-#define CONF_TOP 20
-static void token_confidence(const float *l, size_t V, double *conf, double *cert) {
-    float top[CONF_TOP];
-    int nt = 0;
-    double mx = -INFINITY, mean = 0;
-    for (size_t i = 0; i < V; i++) {
-        float x = l[i];
-        mean += x;
-        if (x > mx) mx = x;
-        if (nt < CONF_TOP || x > top[nt - 1]) { /* keep the top values, sorted descending */
-            int j = nt < CONF_TOP ? nt++ : CONF_TOP - 1;
-            while (j > 0 && top[j - 1] < x) top[j] = top[j - 1], j--;
-            top[j] = x;
-        }
-    }
-    double se = 0;
-    for (size_t i = 0; i < V; i++) se += exp((double)l[i] - mx);
-    double lse = mx + log(se), ts = 0;
-    for (int i = 0; i < nt; i++) ts += top[i];
-    *conf = lse - ts / nt;
-    *cert = lse - mean / (double)V - log((double)V);
-}
-
 /* Sample the next token of g and decide whether it goes on. Returns 0 or an error. */
 static int gen_step(pol_ctx *c, gen *g, pd_error *err) {
     const pd_model_config *cfg = pd_model_get_config(c->m);
@@ -209,25 +179,9 @@ static int gen_step(pol_ctx *c, gen *g, pd_error *err) {
     if (rc) return rc;
     g->req->cost->policy_tokens++;
     double tc, ts;
-    token_confidence(g->logits, c->vocab, &tc, &ts);
-    if (pd_grow((void **)&g->tconf, &g->cap_tc, g->n_ids + 1, sizeof *g->tconf) ||
-        !(g->tcert = realloc(g->tcert, g->cap_tc * sizeof *g->tcert)))
-        return pd_err_set(err, PD_ENOMEM, "policy: out of memory");
-    g->tconf[g->n_ids] = (float)tc;
-    g->tcert[g->n_ids] = (float)ts;
-    int32_t win = g->req->conf_window > 0 ? g->req->conf_window : 64;
     int window_low = 0;
-    if (g->ring) {
-        size_t slot = g->n_ids % (size_t)win;
-        if (g->n_ids >= (size_t)win) g->ring_sum -= g->ring[slot];
-        g->ring[slot] = (float)tc;
-        g->ring_sum += tc;
-        if (g->n_ids + 1 >= (size_t)win) {
-            double m = g->ring_sum / win;
-            if (g->conf_low == 0 || m < g->conf_low) g->conf_low = m;
-            window_low = g->req->conf_stop > 0 && m < g->req->conf_stop;
-        }
-    }
+    pd_conf_from_logits(g->logits, c->vocab, &tc, &ts);
+    if (pd_conf_track_push(&g->ct, tc, ts, &window_low)) return pd_err_set(err, PD_ENOMEM, "policy: out of memory");
     if (pd_grow((void **)&g->ids, &g->cap_ids, g->n_ids + 1, sizeof *g->ids) ||
         pd_grow((void **)&g->ends, &g->cap_ends, g->n_ids + 1, sizeof *g->ends))
         return pd_err_set(err, PD_ENOMEM, "policy: out of memory");
@@ -249,22 +203,11 @@ static int gen_step(pol_ctx *c, gen *g, pd_error *err) {
     size_t cap = g->req->tree->step_max_tokens > 0 ? (size_t)g->req->tree->step_max_tokens : 1;
     if (g->req->mode == PD_EXPAND_STEP && find_delim(c, g)) g->status = PD_NODE_STEP_ENDED;
     else if (window_low || g->n_ids >= cap || pd_kv_len(g->kv) + 1 > (size_t)cfg->max_positions) {
-        g->stopped = window_low;
+        g->ct.stopped = window_low;
         g->cut = g->text.len;
         g->status = PD_NODE_TRUNCATED;
     }
     return 0;
-}
-
-/* A new node's confidence: the means over sampled tokens [a, b) and the generation's lowest
- * window so far. */
-static void set_confidence(const gen *g, pd_node *nd, size_t a, size_t b, int last) {
-    double c = 0, t = 0;
-    for (size_t i = a; i < b; i++) c += g->tconf[i], t += g->tcert[i];
-    nd->conf = b > a ? (float)(c / (double)(b - a)) : 0.0f;
-    nd->certainty = b > a ? (float)(t / (double)(b - a)) : 0.0f;
-    nd->conf_low = (float)g->conf_low;
-    nd->stopped = (uint8_t)(last && g->stopped);
 }
 
 /* Turn a finished step into a child node of the request's leaf (STEP mode). */
@@ -295,7 +238,7 @@ static int32_t add_step_node(pol_ctx *c, gen *g, pd_error *err) {
         id = pd_tree_add(t, leaf, seed, text.data ? text.data : "", text.len, ids, n_keep + n_tail,
                          (uint32_t)g->n_ids, g->status, 0);
         if (id < 0) rc = PD_ENOMEM;
-        else set_confidence(g, &t->nodes[id], 0, g->n_ids, 1);
+        else pd_conf_track_node(&g->ct, &t->nodes[id], 0, g->n_ids, 1);
     }
     if (!rc && pn) {
         /* the cache holds the sampled ids but the last; what the step adds past it is pending */
@@ -341,7 +284,7 @@ static int32_t add_rollout_chain(pol_ctx *c, gen *g, pd_error *err) {
         int32_t id = pd_tree_add(t, parent, first ? seed : pd_tree_child_seed(t, parent, 0), text.data ? text.data : "",
                                  text.len, g->ids + id0, id1 - id0, n_tok, last ? g->status : PD_NODE_STEP_ENDED, 0);
         if (id < 0) break;
-        set_confidence(g, &t->nodes[id], id0, last ? g->n_ids : id1, last);
+        pd_conf_track_node(&g->ct, &t->nodes[id], id0, last ? g->n_ids : id1, last);
         g->req->cost->expansions++;
         if (last) {
             pd_buf_free(&text);
@@ -440,8 +383,7 @@ static int pol_expand(void *ctx, pd_expand_req *reqs, size_t n, pd_error *err) {
                 rc = err ? err->code : PD_ENOMEM;
                 break;
             }
-            int32_t win = r->conf_window > 0 ? r->conf_window : 64;
-            if (!(g->logits = malloc(c->vocab * sizeof(float))) || !(g->ring = calloc((size_t)win, sizeof *g->ring)))
+            if (!(g->logits = malloc(c->vocab * sizeof(float))) || pd_conf_track_init(&g->ct, r->conf_window, r->conf_stop))
                 rc = pd_err_set(err, PD_ENOMEM, "policy: out of memory");
             else memcpy(g->logits, L->logits, c->vocab * sizeof(float));
         }
@@ -473,9 +415,7 @@ static int pol_expand(void *ctx, pd_expand_req *reqs, size_t n, pd_error *err) {
         free(gs[i].logits);
         free(gs[i].ids);
         free(gs[i].ends);
-        free(gs[i].tconf);
-        free(gs[i].tcert);
-        free(gs[i].ring);
+        pd_conf_track_free(&gs[i].ct);
         pd_buf_free(&gs[i].text);
     }
     for (size_t k = 0; lv && k < nl; k++) free(lv[k].logits);

@@ -689,7 +689,7 @@ int pd_eval_run(const pd_policy *pol, const pd_verifier *ver, const pd_dataset *
     if (x.n_todo) {
         /* the backends, wrapped to time each call and to stop between calls when asked */
         pd_policy wp = {pol->name, pol->n_params, &x, w_expand, pol->release ? w_pol_release : NULL, NULL};
-        pd_verifier wv = {ver->name, ver->n_params, &x, w_score, ver->release ? w_ver_release : NULL, NULL};
+        pd_verifier wv = {ver->name, ver->n_params, &x, w_score, ver->release ? w_ver_release : NULL, NULL, ver->needs_conf};
         rc = pd_sched_run(&wp, &wv, x.jobs, x.n_todo, o->max_inflight, on_result, &x, &rep->stats, err);
     }
     rep->seconds = pd_now() - x.t0;

@@ -244,6 +244,7 @@ int pd_search_push_expand(pd_search *s, int32_t leaf, int32_t k, int32_t child_b
     r->fail = &s->fail;
     r->conf_stop = 0.0f;
     r->conf_window = s->cfg.conf_window;
+    r->want_conf = (uint8_t)(s->cfg.strategy == PD_DEEPCONF || (s->ver && s->ver->needs_conf));
     return 0;
 }
 

@@ -62,20 +62,24 @@ int pd_conf_from_top(double *lp, size_t n, size_t V, double *conf, double *cert)
     size_t k = V < PD_CONF_TOP ? V : PD_CONF_TOP;
     if (!k || n < k) return -1;
     qsort(lp, n, sizeof *lp, cmp_desc);
-    double s = 0, mass = 0;
-    for (size_t i = 0; i < k; i++) s += lp[i], mass += exp(lp[i]);
+    size_t L = n < V ? n : V; /* every listed token counts for self-certainty */
+    double s = 0, sl = 0, mass = 0;
+    for (size_t i = 0; i < L; i++) {
+        if (i < k) s += lp[i];
+        sl += lp[i], mass += exp(lp[i]);
+    }
     *conf = -s / (double)k;
-    /* KL(U || p) = -log V - (1/V) sum_v log p_v: the V - k unlisted tokens share the mass
+    /* KL(U || p) = -log V - (1/V) sum_v log p_v: the V - L unlisted tokens share the mass
      * left, evenly (the least their sum of log p can be: a lower bound), each at most the
      * smallest listed one */
-    size_t m = V - k;
+    size_t m = V - L;
     double tail = 0;
     if (m) {
         double left = 1.0 - mass, each = left > 0 ? log(left / (double)m) : -745.0;
-        if (each > lp[k - 1]) each = lp[k - 1];
+        if (each > lp[L - 1]) each = lp[L - 1];
         tail = (double)m * each;
     }
-    *cert = -log((double)V) - (s + tail) / (double)V;
+    *cert = -log((double)V) - (sl + tail) / (double)V;
     return 0;
 }
 

@@ -90,10 +90,17 @@ typedef struct rp_choice {
     int stop_kind;         /* 0: no stop reason (EOS for vLLM/ponder), 1: a string, 2: a token id */
     char *stop_str;
     int32_t stop_id;
-    /* logprobs of the FIRST generated token only (the PRM probes need no more) */
+    /* logprobs of the FIRST generated token (the PRM probes need no more) */
     rp_top *top;
     size_t n_top;
     int has_logprobs;
+    /* the top log-probabilities of EVERY generated position, as listed (the sampled token's
+     * entry apart is not added): position i's are pos_lp[pos_off[i] .. pos_off[i + 1]);
+     * pos_cert: ponder serve's exact self-certainty per position (its extension), or NULL */
+    size_t n_pos;
+    double *pos_lp;
+    size_t *pos_off;       /* (n_pos + 1) */
+    double *pos_cert;      /* (n_pos) */
 } rp_choice;
 
 typedef struct rp_completion {
@@ -108,7 +115,8 @@ typedef struct rp_completion {
 int rp_parse_completion(const char *body, size_t len, size_t want_n, rp_completion *out, char *why, size_t cap);
 void rp_completion_free(rp_completion *c);
 /* llama-server's native /completion answer (content, tokens, stop_type, stopping_word,
- * tokens_evaluated, tokens_predicted, timings.cache_n) as a one-choice completion. */
+ * tokens_evaluated, tokens_predicted, timings.cache_n, completion_probabilities or probs) as a
+ * one-choice completion. */
 int rp_parse_llama_native(const char *body, size_t len, rp_completion *out, char *why, size_t cap);
 
 /* What /v1/models says about a server. */

@@ -6,7 +6,10 @@
  * return_token_ids, SGLang, ponder serve) or `tokens` (llama-server); logprobs are OpenAI's
  * legacy completions layout (`top_logprobs`: one {token: logprob} object per position,
  * "token_id:N" keys with return_tokens_as_token_ids) or the chat layout llama-server uses
- * (`content`: [{id, token, logprob, top_logprobs: [{id, token, logprob}]}]).
+ * (`content`: [{id, token, logprob, top_logprobs: [{id, token, logprob}]}]), or llama-server's
+ * native `completion_probabilities` (`probs` in its README's example) in the chat layout's
+ * shape. The first position's become rp_choice.top (PRM probes); every position's values
+ * become pos_lp (token confidences, remote_policy.c), with ponder serve's `self_certainty`.
  *
  * Token texts may hold NUL bytes (a vocabulary's "\u0000" token): bodies are read with
  * JSON_ALLOW_NUL. Everything from the network is checked: types, counts (bounded), ids in range, indices
@@ -15,6 +18,7 @@
 #include "remote_int.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +72,89 @@ static int push_top(rp_choice *c, int32_t id, const char *tok, double lp) {
     return 0;
 }
 
+/* ---- every position's top logprobs ---- */
+
+static int pos_open(rp_choice *c, size_t n) {
+    if (n > MAX_IDS) return -1;
+    free(c->pos_off);
+    c->pos_off = calloc(n + 1, sizeof *c->pos_off);
+    c->n_pos = 0;
+    return c->pos_off ? 0 : -1;
+}
+
+static int pos_push(rp_choice *c, double lp, size_t *cap) {
+    size_t at = c->pos_off[c->n_pos + 1];
+    if (at >= *cap) {
+        size_t nc = *cap ? *cap * 2 : 64;
+        double *d = realloc(c->pos_lp, nc * sizeof *d);
+        if (!d) return -1;
+        c->pos_lp = d, *cap = nc;
+    }
+    c->pos_lp[at] = lp;
+    c->pos_off[c->n_pos + 1] = at + 1;
+    return 0;
+}
+
+/* A position's list: an object {token: logprob} (legacy layout) or an array of {logprob}
+ * (or {prob}: llama-server's post-sampling layout) entries. */
+static int pos_read(rp_choice *c, json_t *e, size_t *cap, char *why, size_t wcap) {
+    c->pos_off[c->n_pos + 1] = c->pos_off[c->n_pos];
+    size_t k = 0;
+    if (json_is_object(e)) {
+        const char *key;
+        json_t *v;
+        json_object_foreach(e, key, v) {
+            if (!json_is_number(v)) return why_set(why, wcap, "top_logprobs[]['%.40s'] is not a number", key);
+            if (k++ < MAX_TOP && pos_push(c, json_number_value(v), cap)) return why_set(why, wcap, "out of memory%s", NULL);
+        }
+    } else if (json_is_array(e)) {
+        for (size_t i = 0; i < json_array_size(e) && i < MAX_TOP; i++) {
+            json_t *x = json_array_get(e, i), *l = json_object_get(x, "logprob"), *p = json_object_get(x, "prob");
+            double v;
+            if (json_is_number(l)) v = json_number_value(l);
+            else if (json_is_number(p) && json_number_value(p) > 0) v = log(json_number_value(p));
+            else if (json_is_number(p)) v = -INFINITY;
+            else return why_set(why, wcap, "a top logprobs entry has no logprob%s", NULL);
+            if (pos_push(c, v, cap)) return why_set(why, wcap, "out of memory%s", NULL);
+        }
+    } else if (e && !json_is_null(e)) {
+        return why_set(why, wcap, "a position's top logprobs are neither an object nor a list%s", NULL);
+    }
+    c->n_pos++;
+    return 0;
+}
+
+/* Every position of `arr`: the entries themselves (legacy: arr = top_logprobs), or each
+ * entry's member `key` (chat / llama-server layouts: "top_logprobs" or "top_probs"). */
+static int read_positions(rp_choice *c, json_t *arr, const char *key, char *why, size_t wcap) {
+    size_t n = json_array_size(arr), cap = 0;
+    if (pos_open(c, n)) return why_set(why, wcap, "too many logprob positions%s", NULL);
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(arr, i);
+        if (key) {
+            if (!json_is_object(e)) return why_set(why, wcap, "a logprobs position is not an object%s", NULL);
+            json_t *v = json_object_get(e, key);
+            e = v ? v : json_object_get(e, "top_probs");
+        }
+        if (pos_read(c, e, &cap, why, wcap)) return -1;
+    }
+    return 0;
+}
+
+/* ponder serve's exact self-certainty per position. */
+static int read_cert(rp_choice *c, json_t *a, char *why, size_t wcap) {
+    if (!a || json_is_null(a)) return 0;
+    if (!json_is_array(a) || json_array_size(a) != c->n_pos)
+        return why_set(why, wcap, "logprobs.self_certainty is not one number per position%s", NULL);
+    if (!(c->pos_cert = malloc((c->n_pos ? c->n_pos : 1) * sizeof *c->pos_cert))) return why_set(why, wcap, "out of memory%s", NULL);
+    for (size_t i = 0; i < c->n_pos; i++) {
+        json_t *v = json_array_get(a, i);
+        if (!json_is_number(v)) return why_set(why, wcap, "logprobs.self_certainty[] is not a number%s", NULL);
+        c->pos_cert[i] = json_number_value(v);
+    }
+    return 0;
+}
+
 /* The first position's logprobs, in either layout. */
 static int read_logprobs(json_t *lp, rp_choice *c, char *why, size_t cap) {
     if (!lp || json_is_null(lp)) return 0;
@@ -75,6 +162,7 @@ static int read_logprobs(json_t *lp, rp_choice *c, char *why, size_t cap) {
     json_t *top = json_object_get(lp, "top_logprobs"), *content = json_object_get(lp, "content");
     if (json_is_array(top)) {
         c->has_logprobs = 1;
+        if (read_positions(c, top, NULL, why, cap) || read_cert(c, json_object_get(lp, "self_certainty"), why, cap)) return -1;
         json_t *first = json_array_get(top, 0);
         if (first && !json_is_null(first)) {
             if (!json_is_object(first)) return why_set(why, cap, "top_logprobs[0] is not an object%s", NULL);
@@ -97,6 +185,7 @@ static int read_logprobs(json_t *lp, rp_choice *c, char *why, size_t cap) {
     }
     if (json_is_array(content)) { /* llama-server / chat layout */
         c->has_logprobs = 1;
+        if (read_positions(c, content, "top_logprobs", why, cap)) return -1;
         json_t *first = json_array_get(content, 0);
         if (!first) return 0;
         if (!json_is_object(first)) return why_set(why, cap, "logprobs.content[0] is not an object%s", NULL);
@@ -163,6 +252,9 @@ void rp_completion_free(rp_completion *c) {
         free(x->stop_str);
         for (size_t k = 0; k < x->n_top; k++) free(x->top[k].tok);
         free(x->top);
+        free(x->pos_lp);
+        free(x->pos_off);
+        free(x->pos_cert);
     }
     free(c->c);
     memset(c, 0, sizeof *c);
@@ -248,6 +340,19 @@ int rp_parse_completion(const char *body, size_t len, size_t want_n, rp_completi
         if (!is_int_array(ids)) ids = json_object_get(c, "tokens");
         if (is_int_array(ids) && read_ids(ids, x, why, cap)) goto out_seen;
         if (read_logprobs(json_object_get(c, "logprobs"), x, why, cap)) goto out_seen;
+        /* ids as logprobs' tokens "token_id:N" (return_tokens_as_token_ids, servers without
+         * return_token_ids) */
+        json_t *lt = json_object_get(json_object_get(c, "logprobs"), "tokens");
+        if (!x->has_ids && json_is_array(lt) && json_array_size(lt) && json_array_size(lt) <= MAX_IDS) {
+            size_t nl = json_array_size(lt), k = 0;
+            int32_t *ids = malloc(nl * sizeof *ids);
+            for (; ids && k < nl; k++) {
+                json_t *t = json_array_get(lt, k);
+                if (!json_is_string(t) || (ids[k] = token_id_key(json_string_value(t))) < 0) break;
+            }
+            if (ids && k == nl) x->ids = ids, x->n_ids = nl, x->has_ids = 1;
+            else free(ids);
+        }
         /* llama-server's OpenAI layout has no ids, but its logprobs list each sampled token's id */
         json_t *lc = json_object_get(json_object_get(c, "logprobs"), "content");
         if (!x->has_ids && json_is_array(lc) && json_array_size(lc) && json_array_size(lc) <= MAX_IDS) {
@@ -439,6 +544,12 @@ int rp_parse_llama_native(const char *body, size_t len, rp_completion *out, char
             why_set(why, cap, "out of memory%s", NULL);
             goto out;
         }
+    }
+    json_t *probs = json_object_get(o, "completion_probabilities");
+    if (!probs) probs = json_object_get(o, "probs");
+    if (json_is_array(probs)) {
+        x->has_logprobs = 1;
+        if (read_positions(x, probs, "top_logprobs", why, cap)) goto out;
     }
     int has = 0;
     out->prompt_tokens = uval(o, "tokens_evaluated", &has);

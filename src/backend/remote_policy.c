@@ -112,23 +112,52 @@ typedef struct sample {
     int status;
     size_t cut;
     int eos;
+    pd_conf_track ct;        /* token confidences, when the search wants them (confidence.c) */
+    int has_conf;
 } sample;
 
 static void sample_clear(sample *s) {
     free(s->ids);
     free(s->ends);
     pd_buf_free(&s->text);
+    pd_conf_track_free(&s->ct);
     memset(s, 0, sizeof *s);
 }
 
+/* Token i's confidence from the choice's logprobs into s->ct; *window_low as the engine's
+ * online stop. PD_EUNSUPPORTED (why filled) when the server did not list enough. */
+static int token_conf(const rpol *c, rp_choice *ch, size_t i, sample *s, int *window_low, char *why, size_t cap) {
+    size_t k = (size_t)c->cfg.vocab_size < PD_CONF_TOP ? (size_t)c->cfg.vocab_size : PD_CONF_TOP;
+    if (i >= ch->n_pos) {
+        snprintf(why, cap, "it returned logprobs for %zu of the %zu generated tokens", ch->n_pos, ch->n_ids);
+        return PD_EUNSUPPORTED;
+    }
+    double tc, ts;
+    size_t n = ch->pos_off[i + 1] - ch->pos_off[i];
+    if (pd_conf_from_top(ch->pos_lp + ch->pos_off[i], n, (size_t)c->cfg.vocab_size, &tc, &ts)) {
+        snprintf(why, cap, "it listed %zu top logprobs at generated token %zu where token confidences need %zu (a server cap on "
+                 "logprobs, or tokens of equal text merged: vLLM --max-logprobs)", n, i, k);
+        return PD_EUNSUPPORTED;
+    }
+    if (ch->pos_cert) ts = ch->pos_cert[i]; /* ponder serve: exact */
+    return pd_conf_track_push(&s->ct, tc, ts, window_low) ? PD_ENOMEM : 0;
+}
+
 /* Replay returned ids with the engine's stop rules: fills s. `finish` is the server's word
- * when the ids end before a rule fired. */
-static int replay(const rpol *c, const pd_expand_req *r, size_t n_prompt, const int32_t *ids, size_t n, const rp_choice *ch,
-                  sample *s) {
+ * when the ids end before a rule fired. With want_conf, each token's confidence comes from
+ * the choice's logprobs and the online stop (conf_stop) applies as in the engine. */
+static int replay(const rpol *c, const pd_expand_req *r, size_t n_prompt, const int32_t *ids, size_t n, rp_choice *ch,
+                  sample *s, char *why, size_t why_cap) {
     size_t cap = r->tree->step_max_tokens > 0 ? (size_t)r->tree->step_max_tokens : 1, scanned = 0;
     if (!(s->ids = malloc((n ? n : 1) * sizeof *s->ids)) || !(s->ends = malloc((n ? n : 1) * sizeof *s->ends))) return PD_ENOMEM;
+    if (r->want_conf) {
+        if (pd_conf_track_init(&s->ct, r->conf_window, r->conf_stop)) return PD_ENOMEM;
+        s->has_conf = 1;
+    }
     for (size_t i = 0; i < n && !s->status; i++) {
         int32_t id = ids[i];
+        int window_low = 0, rc;
+        if (s->has_conf && (rc = token_conf(c, ch, i, s, &window_low, why, why_cap))) return rc;
         s->ids[s->n_ids] = id;
         if (is_eos(c, id)) {
             s->ends[s->n_ids++] = s->text.len;
@@ -153,7 +182,8 @@ static int replay(const rpol *c, const pd_expand_req *r, size_t n_prompt, const 
                 }
         }
         scanned = s->text.len;
-        if (!s->status && (s->n_ids >= cap || n_prompt + s->n_ids > (size_t)c->cfg.max_positions)) {
+        if (!s->status && (window_low || s->n_ids >= cap || n_prompt + s->n_ids > (size_t)c->cfg.max_positions)) {
+            s->ct.stopped = window_low;
             s->cut = s->text.len;
             s->status = PD_NODE_TRUNCATED;
         }
@@ -223,6 +253,7 @@ static int32_t add_step(const rpol *c, pd_expand_req *r, int32_t index, sample *
     if (!rc) {
         id = pd_tree_add(t, r->leaf, seed, text.data ? text.data : "", text.len, ids, n_keep + n_tail, (uint32_t)g->n_ids, g->status, 0);
         if (id < 0) rc = PD_ENOMEM;
+        else if (g->has_conf) pd_conf_track_node(&g->ct, &t->nodes[id], 0, g->n_ids, 1);
     }
     if (!rc) r->cost->expansions++;
     free(tail);
@@ -251,6 +282,7 @@ static int32_t add_rollout(const rpol *c, pd_expand_req *r, int32_t index, sampl
         int32_t id = pd_tree_add(t, parent, first ? seed : pd_tree_child_seed(t, parent, 0), text.data ? text.data : "", text.len,
                                  g->ids + id0, id1 - id0, n_tok, last ? g->status : PD_NODE_STEP_ENDED, 0);
         if (id < 0) break;
+        if (g->has_conf) pd_conf_track_node(&g->ct, &t->nodes[id], id0, last ? g->n_ids : id1, last);
         r->cost->expansions++;
         if (last) {
             pd_buf_free(&text);
@@ -318,6 +350,7 @@ static char *llama_native_body(const rpol *c, const pd_expand_req *r, const int3
     json_object_set_new(o, "seed", json_integer(wire_seed(c, pd_expand_child_seed(r, first))));
     json_object_set_new(o, "return_tokens", json_true());
     json_object_set_new(o, "cache_prompt", json_true());
+    if (r->want_conf) json_object_set_new(o, "n_probs", json_integer(PD_CONF_TOP)); /* raw logits' softmax */
     if (r->mode == PD_EXPAND_STEP && c->delim_len) {
         json_t *st = json_array();
         json_array_append_new(st, json_stringn(c->delim, c->delim_len));
@@ -365,7 +398,12 @@ static char *request_body(const rpol *c, const pd_expand_req *r, const int32_t *
     json_object_set_new(o, "return_token_ids", json_true());
     if (c->kind == RP_SRV_LLAMACPP) { /* its OpenAI layout returns ids only inside logprobs */
         json_object_set_new(o, "return_tokens", json_true());
-        json_object_set_new(o, "logprobs", json_integer(1));
+        json_object_set_new(o, "logprobs", json_integer(r->want_conf ? PD_CONF_TOP : 1));
+    } else if (r->want_conf) { /* token confidences: the top logprobs of every token */
+        json_object_set_new(o, "logprobs", json_integer(PD_CONF_TOP));
+        /* keys "token_id:N": tokens of equal text stay apart (vLLM, ponder serve) */
+        if (c->kind == RP_SRV_VLLM || c->kind == RP_SRV_PONDER) json_object_set_new(o, "return_tokens_as_token_ids", json_true());
+        if (c->kind == RP_SRV_PONDER) json_object_set_new(o, "self_certainty", json_true()); /* exact (its extension) */
     }
     char *b = json_dumps(o, JSON_COMPACT);
     json_decref(o);
@@ -479,16 +517,35 @@ static int rpol_expand(void *ctx, pd_expand_req *reqs, size_t n, pd_error *err) 
             if (g->res.has_usage) r->cost->prefix_tokens += g->res.prompt_tokens - g->res.cached_tokens;
             else r->cost->prefix_tokens += g->n_prompt;
             for (int32_t i = 0; i < g->k && !rc; i++) {
-                const rp_choice *ch = &g->res.c[i];
+                rp_choice *ch = &g->res.c[i];
                 sample s = {0};
                 pd_error e2 = {0};
-                int src = ch->has_ids ? replay(c, r, g->n_prompt, ch->ids, ch->n_ids, ch, &s) : from_text(c, r, ch, &s, &e2);
+                char why[200] = "";
+                int src;
+                if (r->want_conf && (!ch->has_logprobs || !ch->has_ids)) {
+                    snprintf(why, sizeof why, "it returned %s", !ch->has_logprobs ? "no logprobs" : "no token ids with its logprobs");
+                    src = PD_EUNSUPPORTED;
+                } else {
+                    src = ch->has_ids ? replay(c, r, g->n_prompt, ch->ids, ch->n_ids, ch, &s, why, sizeof why) : from_text(c, r, ch, &s, &e2);
+                }
+                if (src == PD_EUNSUPPORTED) { /* the server cannot give token confidences: the search fails, saying why */
+                    sample_clear(&s);
+                    pd_error *f = r->fail ? r->fail : err;
+                    if (!f || !f->code)
+                        pd_err_set(f, PD_EUNSUPPORTED, "remote policy: %s at %s: token confidences (--prm deepconf, --prm self-certainty, "
+                                   "--strategy deepconf) need the top %d logprobs of every generated token, and %s", rp_server_name(c->kind),
+                                   rh_client_base(c->http, hr[gi].used), PD_CONF_TOP, why);
+                    if (!r->fail) rc = PD_EUNSUPPORTED;
+                    break;
+                }
                 if (src) {
                     sample_clear(&s);
                     rc = pd_err_set(err, src, "remote policy: %s", e2.msg[0] ? e2.msg : "out of memory");
                     break;
                 }
-                r->cost->policy_tokens += ch->has_ids ? s.n_ids : (g->res.has_usage && g->k == 1 ? g->res.completion_tokens : s.n_ids);
+                /* a sample stopped for low confidence was generated to its end by the server */
+                r->cost->policy_tokens += ch->has_ids ? (s.ct.stopped ? ch->n_ids : s.n_ids)
+                                                      : (g->res.has_usage && g->k == 1 ? g->res.completion_tokens : s.n_ids);
                 int32_t id = r->mode == PD_EXPAND_ROLLOUT ? add_rollout(c, r, g->first + i, &s, err) : add_step(c, r, g->first + i, &s, err);
                 if (id < 0) rc = err ? err->code : PD_ENOMEM;
                 else r->out[g->first + i] = id;

@@ -238,6 +238,8 @@ static int read_sampling(json_t *o, sv_req *r, const sv_limits *lim, sv_err *e) 
         if (r->logprobs < 0) r->logprobs = 0;
     }
     if (get_bool(o, "return_tokens_as_token_ids", &r->tokens_as_ids, e)) return -1;
+    if (get_bool(o, "self_certainty", &r->self_cert, e)) return -1;
+    if (r->self_cert && r->logprobs < 0) r->logprobs = 0;
     int echo = 0;
     if (get_bool(o, "echo", &echo, e)) return -1;
     if (echo) return BAD("echo", "'echo' is not supported by ponder serve");

@@ -70,6 +70,7 @@ struct sv_seq {
     int32_t *top_ids;       /* (n_ids, K) */
     float *top_lp;
     float *req_lp;          /* (n_ids, n_lp_ids) of the requested ids */
+    double *cert;           /* (n_ids) self-certainty, when asked */
     size_t cap_lp;
 };
 
@@ -82,6 +83,7 @@ static void seq_clear(sv_seq *q) {
     free(q->top_ids);
     free(q->top_lp);
     free(q->req_lp);
+    free(q->cert);
     memset(q, 0, sizeof *q);
 }
 
@@ -303,6 +305,11 @@ static json_t *logprobs_json(const pd_server *s, const sv_seq *q) {
     json_object_set_new(o, "token_logprobs", tlp);
     json_object_set_new(o, "top_logprobs", top);
     json_object_set_new(o, "text_offset", off);
+    if (r->self_cert) { /* ponder's extension: the engine policy's self-certainty of each token */
+        json_t *c = json_array();
+        for (size_t i = 0; i < q->n_ids; i++) json_array_append_new(c, json_real(q->cert[i]));
+        json_object_set_new(o, "self_certainty", c);
+    }
     return o;
 }
 
@@ -444,7 +451,8 @@ static int record_logprobs(const pd_server *s, sv_seq *q, int32_t id) {
     size_t cap = q->cap_lp;
     if ((K && (!(q->top_ids = realloc(q->top_ids, cap * K * sizeof *q->top_ids)) ||
                !(q->top_lp = realloc(q->top_lp, cap * K * sizeof *q->top_lp)))) ||
-        (r->n_lp_ids && !(q->req_lp = realloc(q->req_lp, cap * r->n_lp_ids * sizeof *q->req_lp))))
+        (r->n_lp_ids && !(q->req_lp = realloc(q->req_lp, cap * r->n_lp_ids * sizeof *q->req_lp))) ||
+        (r->self_cert && !(q->cert = realloc(q->cert, cap * sizeof *q->cert))))
         return PD_ENOMEM;
     const float *l = q->logits;
     double mx = -INFINITY, sum = 0;
@@ -453,6 +461,11 @@ static int record_logprobs(const pd_server *s, sv_seq *q, int32_t id) {
     for (size_t v = 0; v < V; v++) sum += exp((double)l[v] - mx);
     double lse = mx + log(sum);
     q->lp[i] = (float)((double)l[id] - lse);
+    if (r->self_cert) { /* KL(uniform || p) = lse - mean logit - log V, as the engine policy (confidence.c) */
+        double mean = 0;
+        for (size_t v = 0; v < V; v++) mean += l[v];
+        q->cert[i] = lse - mean / (double)V - log((double)V);
+    }
     if (K) { /* the K largest, highest first (ties: lower id) */
         int32_t *ti = q->top_ids + i * K;
         float *tl = q->top_lp + i * K;

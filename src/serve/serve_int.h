@@ -66,6 +66,7 @@ typedef struct sv_req {
     int32_t *lp_ids;       /* logprob_token_ids: these ids' logprobs at every token */
     size_t n_lp_ids;
     int tokens_as_ids;     /* return_tokens_as_token_ids: "token_id:ID" instead of text */
+    int self_cert;         /* self_certainty (ponder's extension): each token's KL(uniform || p) */
     int stream, include_usage;
     /* chat with test-time scaling */
     int search;            /* a `ponder` object or a STRATEGY-N/ model prefix */

@@ -29,20 +29,22 @@ SHARED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "s
 def make_hf(out):
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
-    if os.path.exists(os.path.join(out, "model.safetensors")):
-        return
-    with open(os.path.join(SHARED, "config.json")) as f:
-        cfg = json.load(f)
-    cfg["torch_dtype"] = "bfloat16"
-    torch.manual_seed(0)
-    model = Qwen2ForCausalLM(Qwen2Config(**cfg)).to(torch.bfloat16)
-    model.save_pretrained(out)
+    if not os.path.exists(os.path.join(out, "model.safetensors")):
+        with open(os.path.join(SHARED, "config.json")) as f:
+            cfg = json.load(f)
+        cfg["torch_dtype"] = "bfloat16"
+        torch.manual_seed(0)
+        model = Qwen2ForCausalLM(Qwen2Config(**cfg)).to(torch.bfloat16)
+        model.save_pretrained(out)
+        print(out, sum(p.numel() for p in model.parameters()), "parameters")
     shutil.copy(os.path.join(SHARED, "tokenizer.json"), out)
-    # a minimal tokenizer_config.json (the converter loads the tokenizer through transformers)
+    # a minimal tokenizer_config.json with Qwen2.5's chat template (the converter loads the
+    # tokenizer through transformers; ponder's search renders prompts with the template)
+    with open(os.path.join(SHARED, "chat_template.jinja")) as f:
+        template = f.read()
     with open(os.path.join(out, "tokenizer_config.json"), "w") as f:
         json.dump({"tokenizer_class": "Qwen2Tokenizer", "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>",
-                   "model_max_length": 32768}, f)
-    print(out, sum(p.numel() for p in model.parameters()), "parameters")
+                   "model_max_length": 32768, "chat_template": template}, f)
 
 
 def make_gguf(hf, out, outtype, llama_src):

@@ -120,8 +120,15 @@ void pd_kv_free(pd_kv *kv);
 size_t pd_kv_len(const pd_kv *kv);
 /* Drop everything after the first n tokens (n <= length). */
 void pd_kv_truncate(pd_kv *kv, size_t n);
-/* A new cache holding a copy of kv's tokens (a fork). */
+/* A fork of kv: a new cache with kv's tokens. The caches share kv's blocks of positions
+ * (reference-counted; a block is copied only when one of them appends into it), so a fork
+ * costs a table copy, and sixteen branches hold their common prefix once. */
 pd_kv *pd_kv_clone(const pd_kv *kv, pd_error *err);
+/* KV blocks of model m allocated and not yet released (all its caches together); positions
+ * per block; bytes per block. */
+size_t pd_kv_blocks_live(const pd_model *m);
+size_t pd_kv_block_positions(void);
+size_t pd_kv_block_bytes(const pd_model *m);
 
 /* ---- batched forward ---- */
 typedef enum pd_logits_mode {

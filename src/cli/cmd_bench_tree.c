@@ -235,8 +235,8 @@ int bench_tree(const bench_tree_opts *o) {
         pd_policy_close(&s.pol);
         goto fail_early;
     }
-    pd_policy pol = {"bench-spy", s.pol.n_params, &s, spy_expand, spy_pol_release, NULL};
-    pd_verifier ver = {"bench-spy", s.ver.n_params, &s, spy_score, spy_ver_release, NULL};
+    pd_policy pol = {.name = "bench-spy", .n_params = s.pol.n_params, .ctx = &s, .expand = spy_expand, .release = spy_pol_release};
+    pd_verifier ver = {.name = "bench-spy", .n_params = s.ver.n_params, .ctx = &s, .score = spy_score, .release = spy_ver_release};
     /* a problem of about prompt_tokens tokens: common words are one token each in byte-level
      * BPE vocabularies; ~20 tokens go to the chat template */
     static const char *words[] = {" the", " number", " of", " apples", " is", " equal", " to", " twice", " what",

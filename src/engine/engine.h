@@ -2,13 +2,21 @@
 #ifndef PD_ENGINE_ENGINE_H
 #define PD_ENGINE_ENGINE_H
 
+#include <stdatomic.h>
+
 #include "ponder/model.h"
 #include "engine/kernels.h"
 #include "engine/pool.h"
 #include "model/weights.h"
 
+/* Per-model counters shared by its caches (behind a pointer: caches hold a const model). */
+typedef struct pd_kv_stats {
+    atomic_size_t live;       /* KV blocks allocated and not yet released */
+} pd_kv_stats;
+
 struct pd_model {
     pd_weights w;
+    pd_kv_stats *kv_stats;
     const pd_kernel_ops *ops;
     pd_pool *pool;
     int n_threads;
@@ -32,15 +40,30 @@ struct pd_model {
     size_t att_cap;
 };
 
-/* A sequence's KV cache: per layer, fp32 keys and values for every position so far.
- * (Becomes a list of shared blocks in the next engine issue; callers only see pd_kv.) */
+/* KV-cache blocks (kv.c): PD_KV_BLOCK positions of keys and values for every layer,
+ * reference-counted so that forks share them. */
+#define PD_KV_BLOCK 16
+typedef struct pd_kv_block {
+    atomic_int refs;
+    float data[];             /* (n_layers, 2, PD_KV_BLOCK, kv_dim): keys then values per layer */
+} pd_kv_block;
+
+/* A sequence's KV cache: a table of blocks covering positions [0, len). */
 struct pd_kv {
     const pd_model *m;
-    size_t len, cap;          /* positions held / allocated */
-    float **k, **v;           /* (n_layers) -> (cap, kv_dim) */
+    size_t len;               /* positions held */
+    size_t kv_dim;
+    pd_kv_block **blocks;     /* (n_blocks) the first n_blocks * PD_KV_BLOCK positions */
+    size_t n_blocks, cap_blocks;
 };
 
-/* Make room for `need` positions; 0 or PD_ENOMEM (kv unchanged). */
+/* Keys (which = 0) or values (1) of `layer` at position pos: (kv_dim) floats. */
+static inline float *pd_kv_at(const pd_kv *kv, int layer, int which, size_t pos) {
+    return kv->blocks[pos / PD_KV_BLOCK]->data + (((size_t)layer * 2 + (size_t)which) * PD_KV_BLOCK + pos % PD_KV_BLOCK) * kv->kv_dim;
+}
+
+/* Make room for `need` positions, the new ones writable by kv alone (copy on write);
+ * 0 or PD_ENOMEM (kv still valid). */
 int pd_kv_reserve(pd_kv *kv, size_t need);
 
 #endif

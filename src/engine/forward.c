@@ -110,7 +110,7 @@ static void att_task(void *ctx, size_t task, int thread) {
     pd_model *m = j->m;
     const pd_model_config *c = &m->w.cfg;
     int hd = c->head_dim, n_heads = c->n_heads;
-    size_t q_dim = (size_t)n_heads * hd, kv_dim = (size_t)c->n_kv_heads * hd;
+    size_t q_dim = (size_t)n_heads * hd;
     size_t r = task / (size_t)n_heads;
     int h = (int)(task % (size_t)n_heads), g = h / (n_heads / c->n_kv_heads);
     const pd_kv *kv = j->steps[m->row_seq[r]].kv;
@@ -118,11 +118,11 @@ static void att_task(void *ctx, size_t task, int thread) {
     int win = c->layer_sliding[j->layer] ? c->sliding_window : 0;
     if (win && pos + 1 > (size_t)win) start = pos + 1 - (size_t)win;
     const float *q = m->q + r * q_dim + (size_t)h * hd;
-    const float *K = kv->k[j->layer] + (size_t)g * hd, *V = kv->v[j->layer] + (size_t)g * hd;
+    size_t goff = (size_t)g * hd; /* this head's group within a position's kv_dim */
     float *sc = m->att + (size_t)thread * m->att_cap;
     float scale = 1.0f / sqrtf((float)hd), mx = -INFINITY;
     for (size_t p = start; p <= pos; p++) {
-        float s = m->ops->dot(q, K + p * kv_dim, hd) * scale;
+        float s = m->ops->dot(q, pd_kv_at(kv, j->layer, 0, p) + goff, hd) * scale;
         sc[p - start] = s;
         if (s > mx) mx = s;
     }
@@ -130,7 +130,7 @@ static void att_task(void *ctx, size_t task, int thread) {
     for (size_t p = start; p <= pos; p++) sum += (sc[p - start] = expf(sc[p - start] - mx));
     float *out = m->xb + r * q_dim + (size_t)h * hd;
     memset(out, 0, (size_t)hd * sizeof *out);
-    for (size_t p = start; p <= pos; p++) m->ops->axpy(sc[p - start] / sum, V + p * kv_dim, out, hd);
+    for (size_t p = start; p <= pos; p++) m->ops->axpy(sc[p - start] / sum, pd_kv_at(kv, j->layer, 1, p) + goff, out, hd);
 }
 
 /* ---- workspace ---- */
@@ -319,8 +319,8 @@ int pd_model_forward(pd_model *m, pd_seq_step *steps, size_t n, pd_error *err) {
             rope_row(m->q + r * q_dim, c->n_heads, hd, m->rope + r * hd);
             rope_row(m->k + r * kv_dim, c->n_kv_heads, hd, m->rope + r * hd);
             pd_kv *kv = steps[m->row_seq[r]].kv;
-            memcpy(kv->k[l] + (size_t)m->row_pos[r] * kv_dim, m->k + r * kv_dim, kv_dim * sizeof(float));
-            memcpy(kv->v[l] + (size_t)m->row_pos[r] * kv_dim, m->v + r * kv_dim, kv_dim * sizeof(float));
+            memcpy(pd_kv_at(kv, l, 0, (size_t)m->row_pos[r]), m->k + r * kv_dim, kv_dim * sizeof(float));
+            memcpy(pd_kv_at(kv, l, 1, (size_t)m->row_pos[r]), m->v + r * kv_dim, kv_dim * sizeof(float));
         }
         att_job aj = {m, steps, l};
         if (T * (size_t)c->n_heads * max_len * (size_t)hd < SMALL_WORK)

@@ -1,13 +1,11 @@
-/* model.c — a loaded model (weights + kernels + thread pool) and per-sequence KV caches.
+/* model.c — a loaded model: weights, kernels, thread pool.
  *
  * pd_model_load binds the weights (src/model/weights.c), picks the kernels (the widest set
  * the CPU runs, unless the caller or PONDER_KERNELS asks for another), starts the thread
  * pool and precomputes the RoPE frequencies, including Llama 3's "llama3" frequency
  * scaling. The forward workspace is grown lazily by forward.c.
  *
- * The KV cache is deliberately simple for now: per layer, one growable fp32 array of
- * (positions, kv_dim) for keys and one for values. It is opaque to callers, so the next
- * engine issue can swap it for reference-counted blocks shared between tree branches. */
+ * The KV cache (reference-counted blocks shared between forks) is in kv.c. */
 #include "engine/engine.h"
 
 #include <math.h>
@@ -85,7 +83,8 @@ pd_model *pd_model_load(const char *dir, const pd_model_opts *opts, pd_error *er
     m->inv_freq = malloc((size_t)(c->head_dim / 2) * sizeof *m->inv_freq);
     m->row_tmp = malloc(2 * (size_t)c->hidden_size * sizeof *m->row_tmp);
     m->scratch = malloc((size_t)m->n_threads * m->scratch_per_thread * sizeof *m->scratch);
-    if (!m->inv_freq || !m->scratch || !m->row_tmp) {
+    m->kv_stats = calloc(1, sizeof *m->kv_stats);
+    if (!m->inv_freq || !m->scratch || !m->row_tmp || !m->kv_stats) {
         pd_err_set(err, PD_ENOMEM, "%s: out of memory", dir);
         pd_model_free(m);
         return NULL;
@@ -109,6 +108,7 @@ void pd_model_free(pd_model *m) {
     free(m->row_tmp);
     free(m->x), free(m->xb), free(m->q), free(m->k), free(m->v), free(m->xo), free(m->hb), free(m->hb2), free(m->rope);
     free(m->row_seq), free(m->row_pos), free(m->out_rows), free(m->att);
+    free(m->kv_stats);
     free(m);
 }
 
@@ -116,73 +116,3 @@ const pd_model_config *pd_model_get_config(const pd_model *m) { return &m->w.cfg
 size_t pd_model_n_params(const pd_model *m) { return m->w.n_params; }
 const char *pd_model_kernels_name(const pd_model *m) { return m->ops->name; }
 int pd_model_n_threads(const pd_model *m) { return m->n_threads; }
-
-/* ---- KV cache ---- */
-
-/* A new, empty cache for model m. */
-pd_kv *pd_kv_new(const pd_model *m, pd_error *err) {
-    pd_kv *kv = calloc(1, sizeof *kv);
-    int L = m->w.cfg.n_layers;
-    if (!kv || !(kv->k = calloc((size_t)L, sizeof *kv->k)) || !(kv->v = calloc((size_t)L, sizeof *kv->v))) {
-        if (kv) free(kv->k);
-        free(kv);
-        pd_err_set(err, PD_ENOMEM, "kv cache: out of memory");
-        return NULL;
-    }
-    kv->m = m;
-    return kv;
-}
-
-void pd_kv_free(pd_kv *kv) {
-    if (!kv) return;
-    for (int l = 0; l < kv->m->w.cfg.n_layers; l++) {
-        free(kv->k[l]);
-        free(kv->v[l]);
-    }
-    free(kv->k);
-    free(kv->v);
-    free(kv);
-}
-
-size_t pd_kv_len(const pd_kv *kv) { return kv->len; }
-
-void pd_kv_truncate(pd_kv *kv, size_t n) {
-    if (n < kv->len) kv->len = n;
-}
-
-/* Grow every layer's arrays to hold `need` positions (capacity doubles). */
-int pd_kv_reserve(pd_kv *kv, size_t need) {
-    if (need <= kv->cap) return 0;
-    size_t cap = kv->cap ? kv->cap : 16;
-    while (cap < need) cap *= 2;
-    size_t kv_dim = (size_t)kv->m->w.cfg.n_kv_heads * (size_t)kv->m->w.cfg.head_dim, bytes;
-    if (pd_mul_size(cap, kv_dim * sizeof(float), &bytes)) return PD_ENOMEM;
-    for (int l = 0; l < kv->m->w.cfg.n_layers; l++) {
-        float *k = realloc(kv->k[l], bytes);
-        if (!k) return PD_ENOMEM;
-        kv->k[l] = k;
-        float *v = realloc(kv->v[l], bytes);
-        if (!v) return PD_ENOMEM;
-        kv->v[l] = v;
-    }
-    kv->cap = cap;
-    return 0;
-}
-
-/* A copy of kv (same model, same tokens). */
-pd_kv *pd_kv_clone(const pd_kv *kv, pd_error *err) {
-    pd_kv *c = pd_kv_new(kv->m, err);
-    if (!c) return NULL;
-    if (pd_kv_reserve(c, kv->len ? kv->len : 1)) {
-        pd_kv_free(c);
-        pd_err_set(err, PD_ENOMEM, "kv cache: out of memory");
-        return NULL;
-    }
-    size_t kv_dim = (size_t)kv->m->w.cfg.n_kv_heads * (size_t)kv->m->w.cfg.head_dim;
-    for (int l = 0; l < kv->m->w.cfg.n_layers && kv->len; l++) {
-        memcpy(c->k[l], kv->k[l], kv->len * kv_dim * sizeof(float));
-        memcpy(c->v[l], kv->v[l], kv->len * kv_dim * sizeof(float));
-    }
-    c->len = kv->len;
-    return c;
-}

@@ -7,6 +7,10 @@
  *     agree with the local PRMs within 1e-4; vllm-pooling against ponder serve's /pooling
  *     (qwen2-prm) too, and against a fake vLLM /pooling server built here (shapes from
  *     ../shared/reference/serving.md §2.1);
+ *   - token confidences of the remote policy from ponder serve's logprobs = the local engine's
+ *     (each node's conf, certainty, conf_low; the online stop; the confidence verifiers and
+ *     DeepConf end to end); fake vLLM servers without logprobs or with too few: the search
+ *     fails naming the server and what is missing, and logprobs are asked only when needed;
  *   - faults: the server killed and restarted in the middle of an eval (the client retries,
  *     the run finishes with the same results); a server that answers garbage or hangs (a
  *     clear error naming the endpoint after the retries, each problem recorded as failed,
@@ -93,6 +97,7 @@ static void res_free(res *x) {
 
 static char ptext[NP][64], pid[NP][16];
 static pd_problem probs[NP];
+static int32_t g_conf_window; /* when set: the searches' window (DeepConf runs) */
 
 static int run(const pd_policy *pol, const pd_verifier *ver, pd_strategy s, res *out, pd_error *err) {
     memset(out, 0, sizeof *out);
@@ -110,13 +115,15 @@ static int run(const pd_policy *pol, const pd_verifier *ver, pd_strategy s, res 
         jobs[i].cfg.num_iterations = 4;
         jobs[i].cfg.step_max_tokens = 12;
         jobs[i].cfg.seed = 7;
+        if (g_conf_window) jobs[i].cfg.conf_window = g_conf_window, jobs[i].cfg.deepconf_keep = 0.1f;
     }
     memset(out, 0, sizeof *out);
     return pd_sched_run(pol, ver, jobs, NP, NP, collect, out, NULL, err);
 }
 
-/* Same texts, ids and rewards (rewards within tol; 0: bit-identical). */
-static void same(const res *a, const res *b, double tol, const char *what) {
+/* Same texts, ids and rewards (rewards within tol; 0: bit-identical); generated tokens equal,
+ * or (tokens_ge) b's at least a's. */
+static void same_ex(const res *a, const res *b, double tol, const char *what, int tokens_ge) {
     int steps = 0;
     for (int j = 0; j < NP; j++) {
         CHECK_MSG(!a->failed[j] && !b->failed[j], "%s: problem %d failed: %s%s", what, j, a->err[j], b->err[j]);
@@ -132,10 +139,13 @@ static void same(const res *a, const res *b, double tol, const char *what) {
                 steps++;
             }
         }
-        CHECK_EQ_INT(a->policy_tokens[j], b->policy_tokens[j]);
+        if (tokens_ge) CHECK(b->policy_tokens[j] >= a->policy_tokens[j]);
+        else CHECK_EQ_INT(a->policy_tokens[j], b->policy_tokens[j]);
     }
     CHECK(steps > NP * 4);
 }
+
+static void same(const res *a, const res *b, double tol, const char *what) { same_ex(a, b, tol, what, 0); }
 
 /* The remote policy against ponder serve = the local policy, every strategy, with n per
  * request (ponder's per-choice seeds) and with one request per child. */
@@ -179,6 +189,141 @@ static void t_policy_equals_local(void) {
     pd_policy_close(&remote1);
     pd_policy_close(&remote);
     pd_policy_close(&local);
+    pd_serve_stop(s);
+}
+
+/* k children of the root in `mode`, confidences wanted (or not); returns the tree's node
+ * count. */
+static int32_t expand_root(const pd_policy *pol, pd_tree *t, int mode, int k, float stop, int want, int32_t *out, pd_cost *cost) {
+    static pd_problem prob = {(char *)"q", (char *)"What is 2 + 5?", NULL, NULL, 1};
+    pd_tree_init(t, &prob, 5);
+    t->step_max_tokens = 16;
+    pd_expand_req r = {.tree = t, .leaf = 0, .k = k, .cost = cost, .out = out, .mode = (uint8_t)mode, .conf_window = 4,
+                       .conf_stop = stop, .want_conf = (uint8_t)want};
+    pd_error err = {0};
+    CHECK_MSG(pol->expand(pol->ctx, &r, 1, &err) == 0, "%s", err.msg);
+    return t->n_nodes;
+}
+
+static void tree_done(const pd_policy *pol, pd_tree *t) {
+    for (int32_t id = t->n_nodes - 1; id >= 0 && pol->release; id--) pol->release(pol->ctx, t, id);
+    pd_tree_free(t);
+}
+
+/* Each node's confidence figures equal (conf, conf_low within 1e-5 relative: the server sends
+ * log-probabilities as floats; certainty exactly: ponder serve's extension computes it as the
+ * engine does); returns how many nodes were stopped. */
+static int same_conf(const pd_tree *a, const pd_tree *b, const char *what) {
+    int stopped = 0;
+    CHECK_EQ_INT(a->n_nodes, b->n_nodes);
+    for (int32_t i = 1; i < a->n_nodes && i < b->n_nodes; i++) {
+        const pd_node *x = &a->nodes[i], *y = &b->nodes[i];
+        CHECK_MSG(x->n_tokens == y->n_tokens && x->status == y->status && x->stopped == y->stopped, "%s: node %d: %u/%u tokens, "
+                  "status %d/%d, stopped %d/%d", what, (int)i, x->n_tokens, y->n_tokens, x->status, y->status, x->stopped, y->stopped);
+        CHECK_MSG((x->conf > 0 || !x->n_tokens) && fabsf(x->conf - y->conf) <= 1e-5f * x->conf, "%s: node %d conf %.9g vs %.9g", what, (int)i, x->conf, y->conf);
+        CHECK_MSG(fabsf(x->conf_low - y->conf_low) <= 1e-5f * x->conf_low, "%s: node %d conf_low %.9g vs %.9g", what, (int)i, x->conf_low,
+                  y->conf_low);
+        CHECK_MSG((x->certainty > 0 || !x->n_tokens) && x->certainty == y->certainty, "%s: node %d certainty %.9g vs %.9g", what, (int)i, x->certainty,
+                  y->certainty);
+        stopped += x->stopped;
+    }
+    return stopped;
+}
+
+/* Token confidences of the remote policy (ponder serve's logprobs) = the local engine's: each
+ * node's figures, the online stop, and the confidence verifiers and DeepConf end to end. */
+static void t_confidence_equals_local(void) {
+    int port;
+    pd_server *s = start_serve(POLICY, NULL, &port);
+    if (!s) {
+        CHECK(0);
+        return;
+    }
+    pd_backend_opts o;
+    opts(&o);
+    o.tokenizer = POLICY;
+    pd_error err = {0};
+    pd_policy pols[3];
+    char spec[128];
+    snprintf(spec, sizeof spec, "http://127.0.0.1:%d/v1#rlhflow", port);
+    CHECK_MSG(pd_policy_open_opts(&pols[0], POLICY, &o, &err) == 0, "%s", err.msg);
+    CHECK_MSG(pd_policy_open_opts(&pols[1], spec, &o, &err) == 0, "%s", err.msg);
+    o.remote_n = 0;
+    CHECK_MSG(pd_policy_open_opts(&pols[2], spec, &o, &err) == 0, "%s", err.msg);
+    /* 1. node figures, steps and rollouts */
+    for (int mode = 0; mode < 2; mode++) {
+        pd_tree t[3];
+        int32_t out[3][6];
+        pd_cost cost[3] = {{0}};
+        for (int p = 0; p < 3; p++) expand_root(&pols[p], &t[p], mode, 6, 0, 1, out[p], &cost[p]);
+        for (int p = 1; p < 3; p++) {
+            same_conf(&t[0], &t[p], mode ? "rollout" : "step");
+            CHECK(cost[p].policy_tokens == cost[0].policy_tokens);
+        }
+        for (int p = 0; p < 3; p++) tree_done(&pols[p], &t[p]);
+    }
+    /* 2. the online stop at the local rollouts' median lowest window: some stop, the same ones,
+     * at the same token; the server generated them to their end (counted) */
+    {
+        pd_tree t[3];
+        int32_t out[3][8];
+        pd_cost cost[3] = {{0}};
+        expand_root(&pols[0], &t[0], PD_EXPAND_ROLLOUT, 8, 0, 1, out[0], &cost[0]);
+        float low[8];
+        for (int i = 0; i < 8; i++) low[i] = t[0].nodes[out[0][i]].conf_low;
+        for (int i = 1; i < 8; i++)
+            for (int j = i; j > 0 && low[j - 1] > low[j]; j--) {
+                float x = low[j];
+                low[j] = low[j - 1], low[j - 1] = x;
+            }
+        float stop = (low[3] + low[4]) / 2;
+        tree_done(&pols[0], &t[0]);
+        memset(cost, 0, sizeof cost);
+        for (int p = 0; p < 3; p++) expand_root(&pols[p], &t[p], PD_EXPAND_ROLLOUT, 8, stop, 1, out[p], &cost[p]);
+        for (int p = 1; p < 3; p++) {
+            int n_stopped = same_conf(&t[0], &t[p], "online stop");
+            CHECK_MSG(n_stopped > 0 && n_stopped < 8, "%d of 8 stopped", n_stopped);
+            CHECK(cost[p].policy_tokens > cost[0].policy_tokens);
+        }
+        for (int p = 0; p < 3; p++) tree_done(&pols[p], &t[p]);
+    }
+    /* 3. not wanted, not asked: the remote nodes carry no confidence */
+    {
+        pd_tree t;
+        int32_t out[2];
+        pd_cost cost = {0};
+        expand_root(&pols[1], &t, PD_EXPAND_STEP, 2, 0, 0, out, &cost);
+        CHECK(t.nodes[out[0]].conf == 0 && t.nodes[out[1]].certainty == 0);
+        tree_done(&pols[1], &t);
+    }
+    /* 4. searches: the confidence verifiers under best-of-N and beam search, DeepConf online */
+    const char *vers[2] = {"deepconf", "self-certainty"};
+    for (int v = 0; v < 2; v++) {
+        pd_verifier ver;
+        CHECK_MSG(pd_verifier_open_opts(&ver, vers[v], &pols[0], &o, &err) == 0, "%s", err.msg);
+        pd_strategy sts[3] = {PD_BEST_OF_N, PD_BEAM_SEARCH, PD_DEEPCONF};
+        for (int k = 0; k < 3; k++) {
+            static res a, b, c;
+            g_conf_window = sts[k] == PD_DEEPCONF ? 4 : 0;
+            CHECK_MSG(run(&pols[0], &ver, sts[k], &a, &err) == 0, "%s", err.msg);
+            CHECK_MSG(run(&pols[1], &ver, sts[k], &b, &err) == 0, "%s", err.msg);
+            CHECK_MSG(run(&pols[2], &ver, sts[k], &c, &err) == 0, "%s", err.msg);
+            char what[64];
+            snprintf(what, sizeof what, "%s %s", vers[v], pd_strategy_name(sts[k]));
+            same_ex(&a, &b, 1e-5, what, sts[k] == PD_DEEPCONF);
+            same_ex(&a, &c, 1e-5, what, sts[k] == PD_DEEPCONF);
+            int nonzero = 0;
+            for (int j = 0; j < NP; j++)
+                for (int i = 0; i < b.n[j]; i++) nonzero += b.n_steps[j][i] && b.rew[j][i][b.n_steps[j][i] - 1] > 0;
+            CHECK_MSG(nonzero > NP, "%s: %d rewarded completions", what, nonzero);
+            res_free(&a);
+            res_free(&b);
+            res_free(&c);
+        }
+        g_conf_window = 0;
+        pd_verifier_close(&ver);
+    }
+    for (int p = 2; p >= 0; p--) pd_policy_close(&pols[p]);
     pd_serve_stop(s);
 }
 
@@ -563,6 +708,7 @@ int main(void) {
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     RUN(t_policy_equals_local);
+    RUN(t_confidence_equals_local);
     RUN(t_logprob_prm);
     RUN(t_pooling_prm);
     RUN(t_fake_vllm_pooling);

@@ -399,13 +399,14 @@ static void t_pooling_prm(void) {
 
 /* ---- fake servers ---- */
 
-typedef enum { FAKE_VLLM_POOLING, FAKE_GARBAGE, FAKE_HANG } fake_mode;
+typedef enum { FAKE_VLLM_POOLING, FAKE_GARBAGE, FAKE_HANG, FAKE_NO_LOGPROBS, FAKE_FEW_LOGPROBS } fake_mode;
 
 typedef struct fake {
     struct MHD_Daemon *d;
     int port;
     fake_mode mode;
     int requests, bad_shape;
+    int asked_logprobs;    /* completions that asked for top-20 logprobs */
 } fake;
 
 typedef struct fconn {
@@ -483,6 +484,28 @@ static enum MHD_Result fake_handle(void *cls, struct MHD_Connection *c, const ch
     if (probe)
         return reply(c, 200, "{\"id\":\"c\",\"object\":\"text_completion\",\"choices\":[{\"index\":0,\"text\":\"x\",\"finish_reason\":\"length\"},"
                               "{\"index\":1,\"text\":\"y\",\"finish_reason\":\"length\"}]}");
+    if (f->mode == FAKE_NO_LOGPROBS || f->mode == FAKE_FEW_LOGPROBS) {
+        /* vLLM's shape: n choices of two tokens (ids 10, 11), cut by the length; logprobs
+         * absent, or two per position whatever was asked */
+        json_t *o = json_loadb(fc->body.data ? fc->body.data : "", fc->body.len, 0, NULL);
+        json_int_t n = json_integer_value(json_object_get(o, "n"));
+        if (json_integer_value(json_object_get(o, "logprobs")) == 20) __atomic_fetch_add(&f->asked_logprobs, 1, __ATOMIC_SEQ_CST);
+        json_decref(o);
+        pd_buf b = {0};
+        pd_buf_append(&b, "{\"choices\":[", 12);
+        for (json_int_t i = 0; i < (n > 0 ? n : 1); i++) {
+            char ch[400];
+            snprintf(ch, sizeof ch, "%s{\"index\":%d,\"text\":\"ab\",\"finish_reason\":\"length\",\"token_ids\":[10,11]%s}", i ? "," : "",
+                     (int)i, f->mode == FAKE_NO_LOGPROBS ? ""
+                             : ",\"logprobs\":{\"top_logprobs\":[{\"token_id:10\":-0.1,\"token_id:3\":-2.5},"
+                               "{\"token_id:11\":-0.2,\"token_id:4\":-1.5}]}");
+            pd_buf_append(&b, ch, strlen(ch));
+        }
+        pd_buf_append(&b, "]}", 3);
+        enum MHD_Result r = reply(c, 200, b.data);
+        pd_buf_free(&b);
+        return r;
+    }
     if (f->mode == FAKE_HANG) {
         for (int i = 0; i < 30; i++) usleep(50000); /* bounded: 1.5 s, past the client's timeout */
         return reply(c, 200, "{}");
@@ -577,6 +600,52 @@ static void t_garbage_and_hang(void) {
         }
         res_free(&b);
         pd_verifier_close(&ver);
+        pd_policy_close(&remote);
+        MHD_stop_daemon(f.d);
+    }
+}
+
+/* Servers that give no logprobs, or fewer than 20 per token: a search that needs token
+ * confidences fails, naming the server and what is missing; one that does not need them
+ * works and asks for none. */
+static void t_confidence_unsupported(void) {
+    for (int mode = FAKE_NO_LOGPROBS; mode <= FAKE_FEW_LOGPROBS; mode++) {
+        fake f;
+        if (fake_start(&f, (fake_mode)mode)) {
+            CHECK(0);
+            return;
+        }
+        pd_backend_opts o;
+        opts(&o);
+        o.tokenizer = POLICY;
+        pd_error err = {0};
+        pd_policy remote, local;
+        pd_verifier prm, conf;
+        char spec[160];
+        snprintf(spec, sizeof spec, "http://127.0.0.1:%d/v1#rlhflow", f.port);
+        CHECK_MSG(pd_policy_open_opts(&remote, spec, &o, &err) == 0, "%s", err.msg);
+        CHECK_MSG(pd_policy_open_opts(&local, POLICY, &o, &err) == 0, "%s", err.msg);
+        CHECK_MSG(pd_verifier_open_opts(&prm, QWEN_PRM, &local, &o, &err) == 0, "%s", err.msg);
+        CHECK_MSG(pd_verifier_open_opts(&conf, "self-certainty", &remote, &o, &err) == 0, "%s", err.msg);
+        static res b;
+        CHECK_MSG(run(&remote, &prm, PD_BEST_OF_N, &b, &err) == 0, "%s", err.msg);
+        for (int j = 0; j < NP; j++) CHECK_MSG(!b.failed[j] && b.n[j] == 4, "problem %d: %s", j, b.err[j]);
+        CHECK_EQ_INT(f.asked_logprobs, 0);
+        res_free(&b);
+        CHECK_MSG(run(&remote, &conf, PD_BEST_OF_N, &b, &err) == 0, "%s", err.msg);
+        char where[64];
+        snprintf(where, sizeof where, "vllm at http://127.0.0.1:%d/v1", f.port);
+        for (int j = 0; j < NP; j++) {
+            CHECK(b.failed[j]);
+            CHECK_MSG(strstr(b.err[j], where) && strstr(b.err[j], "top 20 logprobs") &&
+                          strstr(b.err[j], mode == FAKE_NO_LOGPROBS ? "returned no logprobs" : "listed 2 top logprobs"),
+                      "%s", b.err[j]);
+        }
+        CHECK(f.asked_logprobs > 0);
+        res_free(&b);
+        pd_verifier_close(&conf);
+        pd_verifier_close(&prm);
+        pd_policy_close(&local);
         pd_policy_close(&remote);
         MHD_stop_daemon(f.d);
     }
@@ -713,6 +782,7 @@ int main(void) {
     RUN(t_pooling_prm);
     RUN(t_fake_vllm_pooling);
     RUN(t_garbage_and_hang);
+    RUN(t_confidence_unsupported);
     RUN(t_eval_cli_and_restart);
     curl_global_cleanup();
     return test_done();

@@ -16,14 +16,23 @@
  * ones gguf's Python dequantizer and ggml use), so the dequantized weights are bit-exact and
  * a model's logits match a reference computed on the dequantized weights to fp32 rounding.
  *
- * The matmul: each task dequantizes its weight rows (one at a time for decode, PD_ROW_BLOCK
- * at a time for wider batches, so they are reused from cache by every activation row) into
- * a per-thread fp32 buffer and runs the model's dot kernel on them. Every output goes through
- * the same dot kernel on the same fp32 weights, so a row's result does not depend on the
- * batch it is in, exactly as for bf16 weights. (Register-blocked tiles for the quantized
- * prefill, and dot kernels that dequantize in registers, are the next step.) The weights are read from memory once
- * per call in their compressed size, which is what makes decoding faster: it is bound by
- * memory bandwidth. The AVX2 dequantizers (chosen at run time) give the same floats as the
+ * The matmul (pd_quant_rows, one pool task per range of weight rows) has two paths:
+ *   - decode and narrow batches (T < WIDE_MIN) on a SIMD set: fused dequantize-and-dot
+ *     kernels (quant_avx2.c, quant_avx512.c) read each row's blocks straight from memory,
+ *     decode them in registers and multiply them into up to max_nx activation rows at once;
+ *     no fp32 copy of the weights is written anywhere;
+ *   - wide batches (prefill), the portable set and the types without fused kernels: a block
+ *     of PD_ROW_BLOCK rows is dequantized once into a per-thread buffer and run through the
+ *     kernel set's register tiles (kernels.c's pd_matmul_rows, the same micro-kernel as
+ *     bf16 weights), reused by every activation row.
+ * Activations stay fp32 (llama.cpp instead rounds them to 8 bits per block and dots integers).
+ * The cost is more arithmetic per weight, which decode (bound by memory bandwidth) does not
+ * feel; the gain is accuracy and exactness: both paths compute, bit for bit, the kernel set's
+ * fp32 dot on the bit-exact dequantized weights (the fused kernels decode with the same
+ * operations and accumulate in the set's lane order), so quantized logits match a reference
+ * on the dequantized weights to fp32 rounding, and a row's result never depends on the batch
+ * it is in, nor on the path its batch takes. The weights are read once per call in their
+ * compressed size. The AVX2 dequantizers (chosen at run time) give the same floats as the
  * portable reference (multiplies and subtracts, never fused). */
 #include "engine/quant.h"
 
@@ -237,11 +246,23 @@ void pd_dequant_row(int t, const void *src, float *dst, int n) {
     pd_dequant_row_ref(t, src, dst, n);
 }
 
-/* The dequantizer matching the model's kernels: the portable kernel set gets the portable
- * dequantizer (so a portable run uses no vector instructions at all). */
-static void deq(const pd_model *m, int t, const void *src, float *dst, int n) {
-    if (m->ops == pd_kernels_portable()) pd_dequant_row_ref(t, src, dst, n);
+/* The dequantizer matching a kernel set: the portable set gets the portable dequantizer (so
+ * a portable run uses no vector instructions at all). */
+static void deq_ops(const pd_kernel_ops *ops, int t, const void *src, float *dst, int n) {
+    if (ops == pd_kernels_portable()) pd_dequant_row_ref(t, src, dst, n);
     else pd_dequant_row(t, src, dst, n);
+}
+
+static void deq(const pd_model *m, int t, const void *src, float *dst, int n) { deq_ops(m->ops, t, src, dst, n); }
+
+const pd_qkernels *pd_qkernels_for(const pd_kernel_ops *ops) {
+    if (ops == pd_kernels_avx512()) return pd_qkernels_avx512();
+    if (ops == pd_kernels_avx2()) return pd_qkernels_avx2();
+    return NULL;
+}
+
+int pd_quant_fused(int t) {
+    return t == PD_GGML_Q8_0 || t == PD_GGML_Q4_0 || t == PD_GGML_Q4_K || t == PD_GGML_Q5_K || t == PD_GGML_Q6_K;
 }
 
 /* ---- rows ---- */
@@ -255,11 +276,56 @@ void pd_wmat_row_f32(const pd_model *m, const pd_wmat *w, int row, float *dst) {
 float pd_wmat_row_dot(const pd_model *m, const pd_wmat *w, int row, const float *x, float *tmp) {
     const uint8_t *p = (const uint8_t *)w->data + (size_t)row * pd_wmat_row_bytes(w);
     if (!pd_dtype_is_quant(w->dtype)) return m->ops->dot_w(p, w->dtype, x, w->cols);
-    deq(m, w->dtype - PD_DT_QUANT, p, tmp, w->cols);
+    int t = w->dtype - PD_DT_QUANT;
+    const pd_qkernels *qk = pd_qkernels_for(m->ops);
+    float out;
+    if (qk && pd_quant_fused(t) && qk->dot(t, p, x, (size_t)w->cols, 1, w->cols, &out) == 0) return out;
+    deq(m, t, p, tmp, w->cols);
     return m->ops->dot(tmp, x, w->cols);
 }
 
 /* ---- matmul ---- */
+
+/* Activation rows from which a block of weight rows is dequantized to fp32 once and run
+ * through the kernel set's register tiles (pd_matmul_rows), rather than decoded in registers
+ * by the fused kernels for every max_nx activation rows. */
+#define WIDE_MIN 8
+
+void pd_quant_rows(const pd_kernel_ops *ops, const pd_wmat *w, const float *x, size_t T, const float *bias, float *y,
+                   float *const *y_rows, int r0, int r1, float *scratch) {
+    const int cols = w->cols, type = w->dtype - PD_DT_QUANT;
+    const size_t rb_bytes = pd_wmat_row_bytes(w);
+    const uint8_t *wd = w->data;
+    const pd_qkernels *qk = pd_qkernels_for(ops);
+    if (qk && pd_quant_fused(type) && T < WIDE_MIN) {
+        /* decode and narrow batches: each weight row read once, straight from its blocks */
+        for (int r = r0; r < r1; r++) {
+            const uint8_t *row = wd + (size_t)r * rb_bytes;
+            float b = bias ? bias[r] : 0.0f;
+            for (size_t t0 = 0; t0 < T; t0 += (size_t)qk->max_nx) {
+                int nx = T - t0 < (size_t)qk->max_nx ? (int)(T - t0) : qk->max_nx;
+                float o[PD_KERNEL_MAX_NR * 2];
+                qk->dot(type, row, x + t0 * cols, (size_t)cols, nx, cols, o);
+                for (int j = 0; j < nx; j++) (y_rows ? y_rows[t0 + j] : y + (t0 + j) * (size_t)w->rows)[r] = o[j] + b;
+            }
+        }
+        return;
+    }
+    /* wide batches (and the portable set, and types without fused kernels): a block of rows
+     * dequantized once, then the set's tiles over every activation row */
+    enum { TG = 64 };
+    float *yr[TG];
+    for (int rb = r0; rb < r1; rb += PD_ROW_BLOCK) {
+        int nb = r1 - rb < PD_ROW_BLOCK ? r1 - rb : PD_ROW_BLOCK;
+        for (int i = 0; i < nb; i++) deq_ops(ops, type, wd + (size_t)(rb + i) * rb_bytes, scratch + (size_t)i * cols, cols);
+        for (size_t t0 = 0; t0 < T; t0 += TG) {
+            size_t n = T - t0 < TG ? T - t0 : TG;
+            for (size_t t = 0; t < n; t++) yr[t] = (y_rows ? y_rows[t0 + t] : y + (t0 + t) * (size_t)w->rows) + rb;
+            pd_mm a = {scratch, PD_DT_F32, nb, cols, x + t0 * cols, n, bias ? bias + rb : NULL, NULL, yr};
+            pd_matmul_rows(ops, &a, 0, nb, NULL); /* fp32 weights: no conversion scratch */
+        }
+    }
+}
 
 typedef struct qmm_job {
     const pd_model *m;
@@ -272,37 +338,22 @@ typedef struct qmm_job {
     int rows_per_task;
 } qmm_job;
 
-static inline float *qmm_out(const qmm_job *j, size_t t) {
-    return j->y_rows ? j->y_rows[t] : j->y + t * (size_t)j->w->rows;
-}
-
-/* One task: a range of weight rows, dequantized a block at a time, against every input row. */
 static void qmm_task(void *ctx, size_t task, int thread) {
     const qmm_job *j = ctx;
-    const pd_model *m = j->m;
-    const pd_kernel_ops *ops = m->ops;
-    const pd_wmat *w = j->w;
-    int cols = w->cols, type = w->dtype - PD_DT_QUANT, r0 = (int)task * j->rows_per_task, r1 = r0 + j->rows_per_task;
-    if (r1 > w->rows) r1 = w->rows;
-    size_t rb_bytes = pd_wmat_row_bytes(w), T = j->T;
-    const uint8_t *wd = w->data;
-    float *buf = m->scratch + (size_t)thread * m->scratch_per_thread; /* (PD_ROW_BLOCK, cols) */
-    int block = T < 4 ? 1 : PD_ROW_BLOCK;
-    for (int rb = r0; rb < r1; rb += block) {
-        int nb = r1 - rb < block ? r1 - rb : block;
-        for (int i = 0; i < nb; i++) deq(m, type, wd + (size_t)(rb + i) * rb_bytes, buf + (size_t)i * cols, cols);
-        for (size_t t = 0; t < T; t++)
-            for (int i = 0; i < nb; i++)
-                qmm_out(j, t)[rb + i] = ops->dot(buf + (size_t)i * cols, j->x + t * cols, cols) + (j->bias ? j->bias[rb + i] : 0.0f);
-    }
+    int r0 = (int)task * j->rows_per_task, r1 = r0 + j->rows_per_task;
+    if (r1 > j->w->rows) r1 = j->w->rows;
+    pd_quant_rows(j->m->ops, j->w, j->x, j->T, j->bias, j->y, j->y_rows, r0, r1,
+                  j->m->scratch + (size_t)thread * j->m->scratch_per_thread);
 }
 
 void pd_quant_matmul(pd_model *m, const float *x, size_t T, const pd_wmat *w, const float *bias, float *y,
                      float *const *y_rows) {
+    /* about 8 tasks per thread (a slow thread on a busy machine is waited for less); whole
+     * row blocks when blocks are dequantized */
     int per = (w->rows + m->n_threads * 8 - 1) / (m->n_threads * 8);
-    int min = T < 4 ? 4 : PD_ROW_BLOCK;
-    if (per < min) per = min;
-    if (T >= 4) per = (per + PD_ROW_BLOCK - 1) / PD_ROW_BLOCK * PD_ROW_BLOCK;
+    if (per < 8) per = 8;
+    if (!(pd_qkernels_for(m->ops) && pd_quant_fused(w->dtype - PD_DT_QUANT) && T < WIDE_MIN))
+        per = (per + PD_ROW_BLOCK - 1) / PD_ROW_BLOCK * PD_ROW_BLOCK;
     qmm_job j = {m, x, T, w, bias, y, y_rows, per};
     size_t n_tasks = (size_t)((w->rows + per - 1) / per);
     if ((size_t)w->rows * (size_t)w->cols * T < SMALL_WORK) {

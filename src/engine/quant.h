@@ -24,6 +24,28 @@ void pd_wmat_row_f32(const pd_model *m, const pd_wmat *w, int row, float *dst);
  * value as the matching element of pd_quant_matmul. */
 float pd_wmat_row_dot(const pd_model *m, const pd_wmat *w, int row, const float *x, float *tmp);
 
+/* Fused dequantize-and-dot kernels of a SIMD kernel set (quant_avx2.c, quant_avx512.c).
+ * dot: out[j] = dot(row w of ggml type `type`, n values, with x + j * ldx) for j < nx
+ * (1 <= nx <= max_nx), bit for bit what the matching kernel set's dot gives on the
+ * dequantized row; 0, or -1 for a type it has no kernel for (see pd_quant_fused). */
+typedef struct pd_qkernels {
+    const char *name;
+    int lanes, max_nx;
+    int (*dot)(int type, const void *w, const float *x, size_t ldx, int nx, int n, float *out);
+} pd_qkernels;
+const pd_qkernels *pd_qkernels_avx2(void);   /* NULL when the CPU lacks the AVX2 kernel set */
+const pd_qkernels *pd_qkernels_avx512(void); /* NULL when the CPU lacks the AVX-512 kernel set */
+/* The fused kernels matching a kernel set (NULL for the portable set, the reference). */
+const pd_qkernels *pd_qkernels_for(const pd_kernel_ops *ops);
+/* Does every SIMD set have a fused kernel for ggml type t (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)? */
+int pd_quant_fused(int ggml_type);
+
+/* Output columns [r0, r1) of Y(T, rows) = X(T, cols) @ W.T + bias for a quantized W, every
+ * activation row, with kernel set ops: the body of one pd_quant_matmul task (tests call it
+ * per set). scratch: (PD_ROW_BLOCK, cols) floats. */
+void pd_quant_rows(const pd_kernel_ops *ops, const pd_wmat *w, const float *x, size_t T, const float *bias, float *y,
+                   float *const *y_rows, int r0, int r1, float *scratch);
+
 /* Y(T, rows) = X(T, cols) @ W.T + bias for a quantized W, over the model's pool; y_rows
  * (optional) scatters the output rows as in forward.c's matmul. */
 void pd_quant_matmul(pd_model *m, const float *x, size_t T, const pd_wmat *w, const float *bias, float *y,

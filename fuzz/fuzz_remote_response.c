@@ -1,11 +1,26 @@
 /* fuzz_remote_response.c — libFuzzer target for the remote backends' parsers of server
  * answers (src/backend/remote_parse.c): /v1/completions, /v1/models, /pooling and llama-server's
  * native /completion bodies, and
- * the endpoint spec splitter. The first byte picks the parser. */
+ * the endpoint spec splitter. The first byte picks the parser. Every position's top logprobs
+ * of a parsed completion also go through the token-confidence figures (confidence.c), as the
+ * remote policy reads them. */
+#include "backend/backend_int.h"
 #include "backend/remote_int.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+static void confidences(rp_completion *c) {
+    for (size_t i = 0; i < c->n; i++) {
+        rp_choice *x = &c->c[i];
+        for (size_t p = 0; p < x->n_pos; p++) {
+            double tc, ts;
+            size_t n = x->pos_off[p + 1] - x->pos_off[p];
+            (void)pd_conf_from_top(x->pos_lp + x->pos_off[p], n, 50, &tc, &ts);
+            (void)pd_conf_from_top(x->pos_lp + x->pos_off[p], n, 3, &tc, &ts);
+        }
+    }
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
@@ -15,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     switch (data[0] % 5) {
     case 0: {
         rp_completion c;
-        if (!rp_parse_completion(body, len, data[0] / 4 % 3, &c, why, sizeof why)) rp_completion_free(&c);
+        if (!rp_parse_completion(body, len, data[0] / 4 % 3, &c, why, sizeof why)) confidences(&c), rp_completion_free(&c);
         break;
     }
     case 1: {
@@ -30,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     case 3: {
         rp_completion c;
-        if (!rp_parse_llama_native(body, len, &c, why, sizeof why)) rp_completion_free(&c);
+        if (!rp_parse_llama_native(body, len, &c, why, sizeof why)) confidences(&c), rp_completion_free(&c);
         break;
     }
     default: {

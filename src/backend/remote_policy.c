@@ -29,6 +29,12 @@
  * server it is: owned_by), then one tiny completion with n = 2 and token ids, falling back
  * to n = 1 and to a text prompt when refused: what works is detected, not guessed.
  *
+ * Token confidences (DeepConf, self-certainty): only for requests whose search reads them
+ * (want_conf), `logprobs: 20` (llama-server native: n_probs) is asked and every returned
+ * token's top log-probabilities go through confidence.c as the engine's logits do, with its
+ * window and online stop replayed on the ids; ponder serve adds its exact self-certainty. A
+ * server that does not give them fails the search, naming itself and what is missing.
+ *
  * Costs: each response's usage (prompt_tokens - cached_tokens as prefix tokens); generated
  * tokens are the ids each child sampled (the end-of-sequence id included, as the engine
  * counts them). A request that fails for good (after retries) fails its search, whose

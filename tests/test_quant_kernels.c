@@ -1,7 +1,7 @@
 /* test_quant_kernels.c — the quantized matmul (src/engine/quant*.c) on every kernel set the
  * CPU runs, against the portable reference.
  *
- * For each fused type (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) and the dequantize-only ones, on random
+ * For each fused type (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K) and the dequantize-only ones, on random
  * blocks and on the fixtures' real tensors, and for batch widths that take the fused decode
  * path (each row decoded in registers, up to max_nx activation rows per pass) and the wide
  * path (a block of rows dequantized once, then the set's register tiles):
@@ -117,9 +117,10 @@ static void t_random_blocks(void) {
 
 /* The fixtures' real quantized matrices (the first 40 rows of each). */
 static void t_fixture_tensors(void) {
-    const char *files[] = {DIR "/llama-kquant.gguf", DIR "/llama-q4_0.gguf", DIR "/qwen2-kquant.gguf", DIR "/llama-q8_0.gguf"};
+    const char *files[] = {DIR "/llama-kquant.gguf", DIR "/llama-q4_0.gguf", DIR "/qwen2-kquant.gguf", DIR "/llama-q8_0.gguf",
+                           DIR "/qwen2-q5_0.gguf"};
     int seen[PD_GGML_TYPE_LIMIT] = {0};
-    for (int f = 0; f < 4; f++) {
+    for (int f = 0; f < 5; f++) {
         pd_gguf g;
         pd_error err = {0};
         CHECK_MSG(pd_gguf_open(files[f], &g, &err) == 0, "%s", err.msg);
@@ -135,7 +136,7 @@ static void t_fixture_tensors(void) {
         }
         pd_gguf_close(&g);
     }
-    CHECK(seen[PD_GGML_Q8_0] && seen[PD_GGML_Q4_0] && seen[PD_GGML_Q4_K] && seen[PD_GGML_Q6_K]);
+    CHECK(seen[PD_GGML_Q8_0] && seen[PD_GGML_Q4_0] && seen[PD_GGML_Q5_0] && seen[PD_GGML_Q4_K] && seen[PD_GGML_Q6_K]);
 }
 
 int main(void) {

@@ -262,7 +262,7 @@ const pd_qkernels *pd_qkernels_for(const pd_kernel_ops *ops) {
 }
 
 int pd_quant_fused(int t) {
-    return t == PD_GGML_Q8_0 || t == PD_GGML_Q4_0 || t == PD_GGML_Q4_K || t == PD_GGML_Q5_K || t == PD_GGML_Q6_K;
+    return t == PD_GGML_Q8_0 || t == PD_GGML_Q4_0 || t == PD_GGML_Q5_0 || t == PD_GGML_Q4_K || t == PD_GGML_Q5_K || t == PD_GGML_Q6_K;
 }
 
 /* ---- rows ---- */
@@ -278,8 +278,9 @@ float pd_wmat_row_dot(const pd_model *m, const pd_wmat *w, int row, const float 
     if (!pd_dtype_is_quant(w->dtype)) return m->ops->dot_w(p, w->dtype, x, w->cols);
     int t = w->dtype - PD_DT_QUANT;
     const pd_qkernels *qk = pd_qkernels_for(m->ops);
-    float out;
-    if (qk && pd_quant_fused(t) && qk->dot(t, p, x, (size_t)w->cols, 1, w->cols, &out) == 0) return out;
+    const void *rows[4] = {p, p, p, p};
+    float out[4];
+    if (qk && pd_quant_fused(t) && qk->dot(t, rows, x, (size_t)w->cols, 1, w->cols, out) == 0) return out[0];
     deq(m, t, p, tmp, w->cols);
     return m->ops->dot(tmp, x, w->cols);
 }
@@ -299,14 +300,18 @@ void pd_quant_rows(const pd_kernel_ops *ops, const pd_wmat *w, const float *x, s
     const pd_qkernels *qk = pd_qkernels_for(ops);
     if (qk && pd_quant_fused(type) && T < WIDE_MIN) {
         /* decode and narrow batches: each weight row read once, straight from its blocks */
-        for (int r = r0; r < r1; r++) {
-            const uint8_t *row = wd + (size_t)r * rb_bytes;
-            float b = bias ? bias[r] : 0.0f;
+        for (int r = r0; r < r1; r += 4) { /* four rows at a time, the last one repeated at the end */
+            int nr = r1 - r < 4 ? r1 - r : 4;
+            const void *rows[4];
+            for (int i = 0; i < 4; i++) rows[i] = wd + (size_t)(r + (i < nr ? i : nr - 1)) * rb_bytes;
             for (size_t t0 = 0; t0 < T; t0 += (size_t)qk->max_nx) {
                 int nx = T - t0 < (size_t)qk->max_nx ? (int)(T - t0) : qk->max_nx;
-                float o[PD_KERNEL_MAX_NR * 2];
-                qk->dot(type, row, x + t0 * cols, (size_t)cols, nx, cols, o);
-                for (int j = 0; j < nx; j++) (y_rows ? y_rows[t0 + j] : y + (t0 + j) * (size_t)w->rows)[r] = o[j] + b;
+                float o[4 * 8];
+                qk->dot(type, rows, x + t0 * cols, (size_t)cols, nx, cols, o);
+                for (int j = 0; j < nx; j++) {
+                    float *yo = y_rows ? y_rows[t0 + j] : y + (t0 + j) * (size_t)w->rows;
+                    for (int i = 0; i < nr; i++) yo[r + i] = o[i * nx + j] + (bias ? bias[r + i] : 0.0f);
+                }
             }
         }
         return;
@@ -317,7 +322,14 @@ void pd_quant_rows(const pd_kernel_ops *ops, const pd_wmat *w, const float *x, s
     float *yr[TG];
     for (int rb = r0; rb < r1; rb += PD_ROW_BLOCK) {
         int nb = r1 - rb < PD_ROW_BLOCK ? r1 - rb : PD_ROW_BLOCK;
-        for (int i = 0; i < nb; i++) deq_ops(ops, type, wd + (size_t)(rb + i) * rb_bytes, scratch + (size_t)i * cols, cols);
+        int i = 0;
+        if (qk && pd_quant_fused(type))
+            for (; i + 4 <= nb; i += 4) {
+                const void *rows[4];
+                for (int q = 0; q < 4; q++) rows[q] = wd + (size_t)(rb + i + q) * rb_bytes;
+                qk->dequant(type, rows, scratch + (size_t)i * cols, (size_t)cols, cols);
+            }
+        for (; i < nb; i++) deq_ops(ops, type, wd + (size_t)(rb + i) * rb_bytes, scratch + (size_t)i * cols, cols);
         for (size_t t0 = 0; t0 < T; t0 += TG) {
             size_t n = T - t0 < TG ? T - t0 : TG;
             for (size_t t = 0; t < n; t++) yr[t] = (y_rows ? y_rows[t0 + t] : y + (t0 + t) * (size_t)w->rows) + rb;

@@ -25,19 +25,22 @@ void pd_wmat_row_f32(const pd_model *m, const pd_wmat *w, int row, float *dst);
 float pd_wmat_row_dot(const pd_model *m, const pd_wmat *w, int row, const float *x, float *tmp);
 
 /* Fused dequantize-and-dot kernels of a SIMD kernel set (quant_avx2.c, quant_avx512.c).
- * dot: out[j] = dot(row w of ggml type `type`, n values, with x + j * ldx) for j < nx
- * (1 <= nx <= max_nx), bit for bit what the matching kernel set's dot gives on the
- * dequantized row; 0, or -1 for a type it has no kernel for (see pd_quant_fused). */
+ * dot: out[i * nx + j] = dot(row w[i] of ggml type `type`, n values, with x + j * ldx) for
+ * i < mr (4; a caller with fewer rows repeats one) and j < nx (1 <= nx <= max_nx), bit for
+ * bit what the matching kernel set's dot gives on the dequantized row; 0, or -1 for a type
+ * it has no kernel for (see pd_quant_fused). dequant: rows w[0..3] as fp32 into dst + i * ldd,
+ * the same floats as pd_dequant_row_ref (the decoders of dot, storing instead of dotting). */
 typedef struct pd_qkernels {
     const char *name;
-    int lanes, max_nx;
-    int (*dot)(int type, const void *w, const float *x, size_t ldx, int nx, int n, float *out);
+    int lanes, mr, max_nx;
+    int (*dot)(int type, const void *const *w, const float *x, size_t ldx, int nx, int n, float *out);
+    int (*dequant)(int type, const void *const *w, float *dst, size_t ldd, int n);
 } pd_qkernels;
 const pd_qkernels *pd_qkernels_avx2(void);   /* NULL when the CPU lacks the AVX2 kernel set */
 const pd_qkernels *pd_qkernels_avx512(void); /* NULL when the CPU lacks the AVX-512 kernel set */
 /* The fused kernels matching a kernel set (NULL for the portable set, the reference). */
 const pd_qkernels *pd_qkernels_for(const pd_kernel_ops *ops);
-/* Does every SIMD set have a fused kernel for ggml type t (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)? */
+/* Does every SIMD set have a fused kernel for ggml type t (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K)? */
 int pd_quant_fused(int ggml_type);
 
 /* Output columns [r0, r1) of Y(T, rows) = X(T, cols) @ W.T + bias for a quantized W, every

@@ -4,8 +4,8 @@
  * of the quantized row is decoded in registers with quant.c's reference operations (never
  * fused) and multiplied into one 8-lane accumulator per activation row, in increasing element
  * order, reduced by pd_kernel_reduce's tree: bit for bit the AVX2 set's dot (and tile) on the
- * dequantized row. Up to QNX activation rows per call (16 ymm registers: QNX accumulators,
- * the weight vector, an activation vector and the masks).
+ * dequantized row. MR (4) weight rows and up to QNX (2) activation rows per call (16 ymm
+ * registers: 8 accumulators, the weight vector, an activation vector, scales and masks).
  *
  * Only reached through pd_qkernels_avx2(), which asks the CPU first. */
 #include "engine/quant.h"
@@ -19,7 +19,8 @@
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 #define INLINE __attribute__((always_inline)) static inline
-#define QNX 4
+#define MR 4
+#define QNX 2
 
 /* An IEEE half at p (F16C: the same value as pd_f16_to_f32). */
 AVX2 INLINE float h2f(const uint8_t *p) {
@@ -40,44 +41,81 @@ AVX2 INLINE float hsum8(__m256 v) {
 AVX2 INLINE __m256i u8x8(const uint8_t *p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)); }
 AVX2 INLINE __m256i i8x8(const uint8_t *p) { return _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)); }
 
-/* c[j] += wv * x[j][k .. k + 8) for every activation row j < NX. */
-#define ACC(wv, k)                                                                                                   \
+/* NX 0 (dequantize): row i of out (stride ldx) gets wv at k; else c[i][j] += wv * x[j][k .. k + 8) for every activation row j < NX. */
+#define ACC(i, wv, k)                                                                                                \
     do {                                                                                                             \
         __m256 w_ = (wv);                                                                                            \
-        _Pragma("GCC unroll 4") for (int j_ = 0; j_ < NX; j_++) c[j_] =                                              \
-            _mm256_fmadd_ps(w_, _mm256_loadu_ps(x + (size_t)j_ * ldx + (size_t)(k)), c[j_]);                         \
+        if (NX == 0) _mm256_storeu_ps(out + (size_t)(i) * ldx + (size_t)(k), w_);                                       \
+        else _Pragma("GCC unroll 2") for (int j_ = 0; j_ < NX; j_++) c[i][j_] =                                     \
+            _mm256_fmadd_ps(w_, _mm256_loadu_ps(x + (size_t)j_ * ldx + (size_t)(k)), c[i][j_]);                           \
     } while (0)
 
+/* MR x NX accumulators (independent chains for the FMA units; see quant_avx512.c). */
 #define BEGIN                                                                                                        \
-    __m256 c[QNX];                                                                                                   \
-    _Pragma("GCC unroll 4") for (int j = 0; j < NX; j++) c[j] = _mm256_setzero_ps()
-#define END _Pragma("GCC unroll 4") for (int j = 0; j < NX; j++) out[j] = hsum8(c[j])
+    __m256 c[MR][QNX];                                                                                               \
+    _Pragma("GCC unroll 4") for (int i = 0; i < MR; i++) _Pragma("GCC unroll 2") for (int j = 0; j < NX; j++)      \
+        c[i][j] = _mm256_setzero_ps()
+#define END                                                                                                          \
+    _Pragma("GCC unroll 4") for (int i = 0; i < MR; i++) _Pragma("GCC unroll 2") for (int j = 0; j < NX; j++)      \
+        out[i * NX + j] = hsum8(c[i][j])
+#define ROWS for (int i = 0; i < MR; i++)
 
 #define PREFETCH(p) _mm_prefetch((const char *)(p) + 1024, _MM_HINT_T0)
 
 /* Q8_0: w = d * q. */
-AVX2 INLINE void q8_0_gen(const int NX, const uint8_t *b, const float *x, size_t ldx, int n, float *out) {
+AVX2 INLINE void q8_0_gen(const int NX, const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) {
     BEGIN;
-    for (int k = 0; k < n; k += 32, b += 34) {
-        if (!(k & 63)) PREFETCH(b);
-        __m256 d = _mm256_set1_ps(h2f(b));
-        _Pragma("GCC unroll 4") for (int s = 0; s < 4; s++) ACC(_mm256_mul_ps(d, _mm256_cvtepi32_ps(i8x8(b + 2 + 8 * s))), k + 8 * s);
+    for (int k = 0, o = 0; k < n; k += 32, o += 34) {
+        _Pragma("GCC unroll 4") ROWS {
+            const uint8_t *b = w[i] + o;
+            if (!(k & 63)) PREFETCH(b);
+            __m256 d = _mm256_set1_ps(h2f(b));
+            _Pragma("GCC unroll 4") for (int s = 0; s < 4; s++)
+                ACC(i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(i8x8(b + 2 + 8 * s))), k + 8 * s);
+        }
     }
     END;
 }
 
 /* Q4_0: w = d * (q - 8); byte j holds value j (low nibble) and j + 16 (high). */
-AVX2 INLINE void q4_0_gen(const int NX, const uint8_t *b, const float *x, size_t ldx, int n, float *out) {
+AVX2 INLINE void q4_0_gen(const int NX, const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) {
     BEGIN;
     const __m256i m4 = _mm256_set1_epi32(15), e8 = _mm256_set1_epi32(8);
-    for (int k = 0; k < n; k += 32, b += 18) {
-        if (!(k & 127)) PREFETCH(b);
-        __m256 d = _mm256_set1_ps(h2f(b));
-        __m256i v0 = u8x8(b + 2), v1 = u8x8(b + 10);
-        ACC(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(v0, m4), e8))), k);
-        ACC(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(v1, m4), e8))), k + 8);
-        ACC(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(v0, 4), e8))), k + 16);
-        ACC(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(v1, 4), e8))), k + 24);
+    for (int k = 0, o = 0; k < n; k += 32, o += 18) {
+        _Pragma("GCC unroll 4") ROWS {
+            const uint8_t *b = w[i] + o;
+            if (!(k & 127)) PREFETCH(b);
+            __m256 d = _mm256_set1_ps(h2f(b));
+            __m256i v0 = u8x8(b + 2), v1 = u8x8(b + 10);
+            ACC(i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(v0, m4), e8))), k);
+            ACC(i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(v1, m4), e8))), k + 8);
+            ACC(i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(v0, 4), e8))), k + 16);
+            ACC(i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(v1, 4), e8))), k + 24);
+        }
+    }
+    END;
+}
+
+/* Q5_0: w = d * ((q | h << 4) - 16); bit j of qh is value j's fifth bit. */
+AVX2 INLINE void q5_0_gen(const int NX, const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) {
+    BEGIN;
+    const __m256i m4 = _mm256_set1_epi32(15), e16 = _mm256_set1_epi32(16), one = _mm256_set1_epi32(1);
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int k = 0, o = 0; k < n; k += 32, o += 22) {
+        _Pragma("GCC unroll 4") ROWS {
+            const uint8_t *b = w[i] + o;
+            if (!(k & 63)) PREFETCH(b);
+            __m256 d = _mm256_set1_ps(h2f(b));
+            uint32_t qh;
+            memcpy(&qh, b + 2, 4);
+            for (int s = 0; s < 4; s++) { /* values 8s .. 8s + 7: bytes 8 (s & 1) .., low nibbles for s < 2 */
+                __m256i v = u8x8(b + 6 + 8 * (s & 1));
+                v = s < 2 ? _mm256_and_si256(v, m4) : _mm256_srli_epi32(v, 4);
+                __m256i h = _mm256_srlv_epi32(_mm256_set1_epi32((int)(qh >> (8 * s))), iota);
+                v = _mm256_or_si256(v, _mm256_slli_epi32(_mm256_and_si256(h, one), 4));
+                ACC(i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(v, e16))), k + 8 * s);
+            }
+        }
     }
     END;
 }
@@ -93,30 +131,30 @@ INLINE void scale_min_k4(int j, const uint8_t *q, int *sc, int *mn) {
     }
 }
 
-/* Q4_K (FIVE 0) and Q5_K (FIVE 1): see quant_avx512.c. */
-AVX2 INLINE void k45_gen(const int NX, const int FIVE, const uint8_t *b, const float *x, size_t ldx, int n, float *out) {
+/* Q4_K (FIVE 0) and Q5_K (FIVE 1): see quant_avx512.c; one 32-value half-chunk per row. */
+AVX2 INLINE void k45_gen(const int NX, const int FIVE, const uint8_t *const *w, const float *x, size_t ldx, int n,
+                         float *out) {
     BEGIN;
     const size_t bb = FIVE ? 176 : 144;
     const __m256i m4 = _mm256_set1_epi32(15), one = _mm256_set1_epi32(1);
-    for (int k = 0; k < n; k += 256, b += bb) {
-        PREFETCH(b);
-        PREFETCH(b + 64);
-        float d = h2f(b), dmin = h2f(b + 2);
-        const uint8_t *sc = b + 4, *qh = b + 16, *q = FIVE ? b + 48 : b + 16;
-        for (int j = 0; j < 4; j++, q += 32) {
-            int s1, m1, s2, m2;
-            scale_min_k4(2 * j, sc, &s1, &m1);
-            scale_min_k4(2 * j + 1, sc, &s2, &m2);
-            __m256 d1 = _mm256_set1_ps(d * (float)s1), mm1 = _mm256_set1_ps(dmin * (float)m1);
-            __m256 d2 = _mm256_set1_ps(d * (float)s2), mm2 = _mm256_set1_ps(dmin * (float)m2);
+    for (int k = 0; k < n; k += 256) {
+        size_t o = (size_t)(k / 256) * bb;
+        for (int j = 0; j < 4; j++) {
             for (int half = 0; half < 2; half++) { /* low nibbles (values 0..31), then high (32..63) */
-                __m256 dd = half ? d2 : d1, mm = half ? mm2 : mm1;
-                for (int s = 0; s < 4; s++) {
-                    __m256i v = u8x8(q + 8 * s);
-                    v = half ? _mm256_srli_epi32(v, 4) : _mm256_and_si256(v, m4);
-                    if (FIVE)
-                        v = _mm256_or_si256(v, _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u8x8(qh + 8 * s), 2 * j + half), one), 4));
-                    ACC(_mm256_sub_ps(_mm256_mul_ps(dd, _mm256_cvtepi32_ps(v)), mm), k + 64 * j + 32 * half + 8 * s);
+                _Pragma("GCC unroll 4") ROWS {
+                    const uint8_t *b = w[i] + o;
+                    if (j == 0 && half == 0) PREFETCH(b), PREFETCH(b + 64), PREFETCH(b + 128);
+                    const uint8_t *sc = b + 4, *qh = b + 16, *q = (FIVE ? b + 48 : b + 16) + 32 * j;
+                    int s1, m1;
+                    scale_min_k4(2 * j + half, sc, &s1, &m1);
+                    __m256 dd = _mm256_set1_ps(h2f(b) * (float)s1), mm = _mm256_set1_ps(h2f(b + 2) * (float)m1);
+                    for (int s = 0; s < 4; s++) {
+                        __m256i v = u8x8(q + 8 * s);
+                        v = half ? _mm256_srli_epi32(v, 4) : _mm256_and_si256(v, m4);
+                        if (FIVE)
+                            v = _mm256_or_si256(v, _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u8x8(qh + 8 * s), 2 * j + half), one), 4));
+                        ACC(i, _mm256_sub_ps(_mm256_mul_ps(dd, _mm256_cvtepi32_ps(v)), mm), k + 64 * j + 32 * half + 8 * s);
+                    }
                 }
             }
         }
@@ -125,24 +163,26 @@ AVX2 INLINE void k45_gen(const int NX, const int FIVE, const uint8_t *b, const f
 }
 
 /* Q6_K: see quant_avx512.c; 8 values share a scale with their neighbours (16 per scale). */
-AVX2 INLINE void q6_k_gen(const int NX, const uint8_t *b, const float *x, size_t ldx, int n, float *out) {
+AVX2 INLINE void q6_k_gen(const int NX, const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) {
     BEGIN;
     const __m256i m4 = _mm256_set1_epi32(15), m2 = _mm256_set1_epi32(3), e32 = _mm256_set1_epi32(32);
-    for (int k = 0; k < n; k += 256, b += 210) {
-        PREFETCH(b);
-        PREFETCH(b + 64);
-        PREFETCH(b + 128);
-        float d = h2f(b + 208);
+    for (int k = 0; k < n; k += 256) {
+        size_t o = (size_t)(k / 256) * 210;
         for (int h = 0; h < 2; h++) {
-            const uint8_t *ql = b + 64 * h, *qh = b + 128 + 32 * h;
-            const int8_t *sc = (const int8_t *)(b + 192 + 8 * h);
             for (int g = 0; g < 4; g++) {
-                __m256 ds0 = _mm256_set1_ps(d * (float)sc[2 * g]), ds1 = _mm256_set1_ps(d * (float)sc[2 * g + 1]);
-                for (int s = 0; s < 4; s++) {
-                    __m256i v = u8x8(ql + 32 * (g & 1) + 8 * s);
-                    v = g < 2 ? _mm256_and_si256(v, m4) : _mm256_srli_epi32(v, 4);
-                    v = _mm256_or_si256(v, _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u8x8(qh + 8 * s), 2 * g), m2), 4));
-                    ACC(_mm256_mul_ps(s < 2 ? ds0 : ds1, _mm256_cvtepi32_ps(_mm256_sub_epi32(v, e32))), k + 128 * h + 32 * g + 8 * s);
+                _Pragma("GCC unroll 4") ROWS {
+                    const uint8_t *b = w[i] + o;
+                    if (h == 0 && g == 0) PREFETCH(b), PREFETCH(b + 64), PREFETCH(b + 128), PREFETCH(b + 192);
+                    float d = h2f(b + 208);
+                    const uint8_t *ql = b + 64 * h + 32 * (g & 1), *qh = b + 128 + 32 * h;
+                    const int8_t *sc = (const int8_t *)(b + 192 + 8 * h);
+                    __m256 ds0 = _mm256_set1_ps(d * (float)sc[2 * g]), ds1 = _mm256_set1_ps(d * (float)sc[2 * g + 1]);
+                    for (int s = 0; s < 4; s++) {
+                        __m256i v = u8x8(ql + 8 * s);
+                        v = g < 2 ? _mm256_and_si256(v, m4) : _mm256_srli_epi32(v, 4);
+                        v = _mm256_or_si256(v, _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u8x8(qh + 8 * s), 2 * g), m2), 4));
+                        ACC(i, _mm256_mul_ps(s < 2 ? ds0 : ds1, _mm256_cvtepi32_ps(_mm256_sub_epi32(v, e32))), k + 128 * h + 32 * g + 8 * s);
+                    }
                 }
             }
         }
@@ -151,38 +191,51 @@ AVX2 INLINE void q6_k_gen(const int NX, const uint8_t *b, const float *x, size_t
 }
 
 /* One specialised function per (type, activation rows). */
-typedef void (*qfn)(const uint8_t *, const float *, size_t, int, float *);
+typedef void (*qfn)(const uint8_t *const *, const float *, size_t, int, float *);
 #define QFN(NAME, NX, CALL)                                                                                         \
-    AVX2 static void NAME##_##NX(const uint8_t *b, const float *x, size_t ldx, int n, float *out) { CALL; }
-#define QFNS(NAME, CALL_NX)                                                                                         \
-    QFN(NAME, 1, CALL_NX(1)) QFN(NAME, 2, CALL_NX(2)) QFN(NAME, 3, CALL_NX(3)) QFN(NAME, 4, CALL_NX(4))             \
-    static const qfn NAME##_fns[QNX] = {NAME##_1, NAME##_2, NAME##_3, NAME##_4};
-#define Q8_0_CALL(NX) q8_0_gen(NX, b, x, ldx, n, out)
-#define Q4_0_CALL(NX) q4_0_gen(NX, b, x, ldx, n, out)
-#define Q4_K_CALL(NX) k45_gen(NX, 0, b, x, ldx, n, out)
-#define Q5_K_CALL(NX) k45_gen(NX, 1, b, x, ldx, n, out)
-#define Q6_K_CALL(NX) q6_k_gen(NX, b, x, ldx, n, out)
+    AVX2 static void NAME##_##NX(const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) { CALL; }
+#define QFNS(NAME, CALL_NX) QFN(NAME, 0, CALL_NX(0)) QFN(NAME, 1, CALL_NX(1)) QFN(NAME, 2, CALL_NX(2)) static const qfn NAME##_fns[QNX + 1] = {NAME##_0, NAME##_1, NAME##_2};
+#define Q8_0_CALL(NX) q8_0_gen(NX, w, x, ldx, n, out)
+#define Q4_0_CALL(NX) q4_0_gen(NX, w, x, ldx, n, out)
+#define Q5_0_CALL(NX) q5_0_gen(NX, w, x, ldx, n, out)
+#define Q4_K_CALL(NX) k45_gen(NX, 0, w, x, ldx, n, out)
+#define Q5_K_CALL(NX) k45_gen(NX, 1, w, x, ldx, n, out)
+#define Q6_K_CALL(NX) q6_k_gen(NX, w, x, ldx, n, out)
 QFNS(q8_0, Q8_0_CALL)
 QFNS(q4_0, Q4_0_CALL)
+QFNS(q5_0, Q5_0_CALL)
 QFNS(q4_k, Q4_K_CALL)
 QFNS(q5_k, Q5_K_CALL)
 QFNS(q6_k, Q6_K_CALL)
 
-static int qdot_avx2(int type, const void *w, const float *x, size_t ldx, int nx, int n, float *out) {
-    const qfn *f;
+/* The functions for a type (index: activation rows; 0 dequantizes), or NULL. */
+static const qfn *fns(int type) {
     switch (type) {
-    case PD_GGML_Q8_0: f = q8_0_fns; break;
-    case PD_GGML_Q4_0: f = q4_0_fns; break;
-    case PD_GGML_Q4_K: f = q4_k_fns; break;
-    case PD_GGML_Q5_K: f = q5_k_fns; break;
-    case PD_GGML_Q6_K: f = q6_k_fns; break;
-    default: return -1;
+    case PD_GGML_Q8_0: return q8_0_fns;
+    case PD_GGML_Q4_0: return q4_0_fns;
+    case PD_GGML_Q5_0: return q5_0_fns;
+    case PD_GGML_Q4_K: return q4_k_fns;
+    case PD_GGML_Q5_K: return q5_k_fns;
+    case PD_GGML_Q6_K: return q6_k_fns;
+    default: return NULL;
     }
-    f[nx - 1](w, x, ldx, n, out);
+}
+
+static int qdot_avx2(int type, const void *const *w, const float *x, size_t ldx, int nx, int n, float *out) {
+    const qfn *f = fns(type);
+    if (!f) return -1;
+    f[nx]((const uint8_t *const *)w, x, ldx, n, out);
     return 0;
 }
 
-static const pd_qkernels qk_avx2 = {.name = "avx2", .lanes = 8, .max_nx = QNX, .dot = qdot_avx2};
+static int qdeq_avx2(int type, const void *const *w, float *dst, size_t ldd, int n) {
+    const qfn *f = fns(type);
+    if (!f) return -1;
+    f[0]((const uint8_t *const *)w, NULL, ldd, n, dst);
+    return 0;
+}
+
+static const pd_qkernels qk_avx2 = {.name = "avx2", .lanes = 8, .mr = MR, .max_nx = QNX, .dot = qdot_avx2, .dequant = qdeq_avx2};
 
 const pd_qkernels *pd_qkernels_avx2(void) {
     return pd_kernels_avx2() ? &qk_avx2 : NULL; /* the same CPU test as the AVX2 kernel set */

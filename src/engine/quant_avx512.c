@@ -1,9 +1,9 @@
 /* quant_avx512.c — fused dequantize-and-dot kernels for GGUF blocks, AVX-512 (16 lanes).
  *
- * One call takes ONE quantized weight row and up to QNX fp32 activation rows and returns
- * their dot products. Each 16-value slice of the row is decoded in registers (integer
+ * One call takes MR (4) quantized weight rows and up to QNX (4) fp32 activation rows and
+ * returns their MR x nx dot products. Each 16-value slice of the row is decoded in registers (integer
  * unpacking, int -> float, the scale multiplies of quant.c's reference, in the same order and
- * never fused) and multiplied into one 16-lane accumulator per activation row, in increasing
+ * never fused) and multiplied into one 16-lane accumulator per (weight row, activation row), in increasing
  * element order, then reduced by pd_kernel_reduce's tree. That is exactly kernels.c's
  * contract for the AVX-512 set on the dequantized row, so every result is bit for bit what
  * dequantizing the row and calling the set's dot (or its tile, on a dequantized block) gives:
@@ -22,7 +22,8 @@
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 #define INLINE __attribute__((always_inline)) static inline
-#define QNX 8
+#define MR 4
+#define QNX 4
 
 /* An IEEE half at p (F16C: the same value as pd_f16_to_f32). */
 AVX512 INLINE float h2f(const uint8_t *p) {
@@ -43,47 +44,81 @@ AVX512 INLINE float hsum16(__m512 v) {
 /* 16 bytes at p, zero-extended to 16 int32 lanes. */
 AVX512 INLINE __m512i u8x16(const uint8_t *p) { return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p)); }
 
-/* c[j] += wv * x[j][k .. k + 16) for every activation row j < NX. */
-#define ACC(wv, k)                                                                                                   \
+/* NX 0 (dequantize): row i of out (stride ldx) gets wv at k; else c[i][j] += wv * x[j][k .. k + 16) for every activation row j < NX. */
+#define ACC(i, wv, k)                                                                                                \
     do {                                                                                                             \
         __m512 w_ = (wv);                                                                                            \
-        _Pragma("GCC unroll 8") for (int j_ = 0; j_ < NX; j_++) c[j_] =                                              \
-            _mm512_fmadd_ps(w_, _mm512_loadu_ps(x + (size_t)j_ * ldx + (size_t)(k)), c[j_]);                         \
+        if (NX == 0) _mm512_storeu_ps(out + (size_t)(i) * ldx + (size_t)(k), w_);                                       \
+        else _Pragma("GCC unroll 4") for (int j_ = 0; j_ < NX; j_++) c[i][j_] =                                     \
+            _mm512_fmadd_ps(w_, _mm512_loadu_ps(x + (size_t)j_ * ldx + (size_t)(k)), c[i][j_]);                           \
     } while (0)
 
+/* MR x NX accumulators: MR weight rows at once give the FMA units independent chains (one
+ * accumulator per dot product is the contract; one row alone would wait on its latency). */
 #define BEGIN                                                                                                        \
-    __m512 c[QNX];                                                                                                   \
-    _Pragma("GCC unroll 8") for (int j = 0; j < NX; j++) c[j] = _mm512_setzero_ps()
-#define END _Pragma("GCC unroll 8") for (int j = 0; j < NX; j++) out[j] = hsum16(c[j])
+    __m512 c[MR][QNX];                                                                                               \
+    _Pragma("GCC unroll 4") for (int i = 0; i < MR; i++) _Pragma("GCC unroll 4") for (int j = 0; j < NX; j++)      \
+        c[i][j] = _mm512_setzero_ps()
+#define END                                                                                                          \
+    _Pragma("GCC unroll 4") for (int i = 0; i < MR; i++) _Pragma("GCC unroll 4") for (int j = 0; j < NX; j++)      \
+        out[i * NX + j] = hsum16(c[i][j])
+#define ROWS for (int i = 0; i < MR; i++)
 
-/* Ahead of the row being read, for rows that follow each other in memory. */
+/* Ahead of the rows being read (each streams from memory). */
 #define PREFETCH(p) _mm_prefetch((const char *)(p) + 1024, _MM_HINT_T0)
 
 /* Q8_0: w = d * q. */
-AVX512 INLINE void q8_0_gen(const int NX, const uint8_t *b, const float *x, size_t ldx, int n, float *out) {
+AVX512 INLINE void q8_0_gen(const int NX, const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) {
     BEGIN;
-    for (int k = 0; k < n; k += 32, b += 34) {
-        if (!(k & 63)) PREFETCH(b);
-        __m512 d = _mm512_set1_ps(h2f(b));
-        __m512i q0 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b + 2)));
-        __m512i q1 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b + 18)));
-        ACC(_mm512_mul_ps(d, _mm512_cvtepi32_ps(q0)), k);
-        ACC(_mm512_mul_ps(d, _mm512_cvtepi32_ps(q1)), k + 16);
+    for (int k = 0, o = 0; k < n; k += 32, o += 34) {
+        _Pragma("GCC unroll 4") ROWS {
+            const uint8_t *b = w[i] + o;
+            if (!(k & 63)) PREFETCH(b);
+            __m512 d = _mm512_set1_ps(h2f(b));
+            __m512i q0 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b + 2)));
+            __m512i q1 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b + 18)));
+            ACC(i, _mm512_mul_ps(d, _mm512_cvtepi32_ps(q0)), k);
+            ACC(i, _mm512_mul_ps(d, _mm512_cvtepi32_ps(q1)), k + 16);
+        }
     }
     END;
 }
 
 /* Q4_0: w = d * (q - 8); byte j holds value j (low nibble) and j + 16 (high). */
-AVX512 INLINE void q4_0_gen(const int NX, const uint8_t *b, const float *x, size_t ldx, int n, float *out) {
+AVX512 INLINE void q4_0_gen(const int NX, const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) {
     BEGIN;
     const __m512i m4 = _mm512_set1_epi32(15), e8 = _mm512_set1_epi32(8);
-    for (int k = 0; k < n; k += 32, b += 18) {
-        if (!(k & 127)) PREFETCH(b);
-        __m512 d = _mm512_set1_ps(h2f(b));
-        __m512i v = u8x16(b + 2);
-        __m512i lo = _mm512_sub_epi32(_mm512_and_si512(v, m4), e8), hi = _mm512_sub_epi32(_mm512_srli_epi32(v, 4), e8);
-        ACC(_mm512_mul_ps(d, _mm512_cvtepi32_ps(lo)), k);
-        ACC(_mm512_mul_ps(d, _mm512_cvtepi32_ps(hi)), k + 16);
+    for (int k = 0, o = 0; k < n; k += 32, o += 18) {
+        _Pragma("GCC unroll 4") ROWS {
+            const uint8_t *b = w[i] + o;
+            if (!(k & 127)) PREFETCH(b);
+            __m512 d = _mm512_set1_ps(h2f(b));
+            __m512i v = u8x16(b + 2);
+            __m512i lo = _mm512_sub_epi32(_mm512_and_si512(v, m4), e8), hi = _mm512_sub_epi32(_mm512_srli_epi32(v, 4), e8);
+            ACC(i, _mm512_mul_ps(d, _mm512_cvtepi32_ps(lo)), k);
+            ACC(i, _mm512_mul_ps(d, _mm512_cvtepi32_ps(hi)), k + 16);
+        }
+    }
+    END;
+}
+
+/* Q5_0: w = d * ((q | h << 4) - 16); qh's bit j is value j's fifth bit (a lane mask here). */
+AVX512 INLINE void q5_0_gen(const int NX, const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) {
+    BEGIN;
+    const __m512i m4 = _mm512_set1_epi32(15), c16 = _mm512_set1_epi32(16);
+    for (int k = 0, o = 0; k < n; k += 32, o += 22) {
+        _Pragma("GCC unroll 4") ROWS {
+            const uint8_t *b = w[i] + o;
+            if (!(k & 63)) PREFETCH(b);
+            __m512 d = _mm512_set1_ps(h2f(b));
+            uint32_t qh;
+            memcpy(&qh, b + 2, 4);
+            __m512i v = u8x16(b + 6);
+            __m512i lo = _mm512_mask_or_epi32(_mm512_and_si512(v, m4), (__mmask16)(qh & 0xffff), _mm512_and_si512(v, m4), c16);
+            __m512i hi = _mm512_mask_or_epi32(_mm512_srli_epi32(v, 4), (__mmask16)(qh >> 16), _mm512_srli_epi32(v, 4), c16);
+            ACC(i, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_sub_epi32(lo, c16))), k);
+            ACC(i, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_sub_epi32(hi, c16))), k + 16);
+        }
     }
     END;
 }
@@ -101,38 +136,42 @@ INLINE void scale_min_k4(int j, const uint8_t *q, int *sc, int *mn) {
 
 /* Q4_K (FIVE 0) and Q5_K (FIVE 1): sub-block s of 32, w = (d * scale_s) * q - (dmin * min_s);
  * each 64 values share 32 bytes of nibbles (low: the first 32, high: the next 32) and, for
- * Q5_K, bits 2j and 2j + 1 of the 32 fifth-bit bytes. */
-AVX512 INLINE void k45_gen(const int NX, const int FIVE, const uint8_t *b, const float *x, size_t ldx, int n,
+ * Q5_K, bits 2j and 2j + 1 of the 32 fifth-bit bytes. Rows go one 64-value chunk at a time
+ * so that the four rows' chunks interleave. */
+AVX512 INLINE void k45_gen(const int NX, const int FIVE, const uint8_t *const *w, const float *x, size_t ldx, int n,
                            float *out) {
     BEGIN;
     const size_t bb = FIVE ? 176 : 144;
     const __m512i m4 = _mm512_set1_epi32(15), one = _mm512_set1_epi32(1);
-    for (int k = 0; k < n; k += 256, b += bb) {
-        PREFETCH(b);
-        PREFETCH(b + 64);
-        float d = h2f(b), dmin = h2f(b + 2);
-        const uint8_t *sc = b + 4, *qh = b + 16, *q = FIVE ? b + 48 : b + 16;
-        for (int j = 0; j < 4; j++, q += 32) {
-            int s1, m1, s2, m2;
-            scale_min_k4(2 * j, sc, &s1, &m1);
-            scale_min_k4(2 * j + 1, sc, &s2, &m2);
-            __m512 d1 = _mm512_set1_ps(d * (float)s1), mm1 = _mm512_set1_ps(dmin * (float)m1);
-            __m512 d2 = _mm512_set1_ps(d * (float)s2), mm2 = _mm512_set1_ps(dmin * (float)m2);
-            __m512i v0 = u8x16(q), v1 = u8x16(q + 16);
-            __m512i l0 = _mm512_and_si512(v0, m4), l1 = _mm512_and_si512(v1, m4);
-            __m512i h0 = _mm512_srli_epi32(v0, 4), h1 = _mm512_srli_epi32(v1, 4);
-            if (FIVE) {
-                __m512i b0 = u8x16(qh), b1 = u8x16(qh + 16);
-                l0 = _mm512_or_si512(l0, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(b0, 2 * j), one), 4));
-                l1 = _mm512_or_si512(l1, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(b1, 2 * j), one), 4));
-                h0 = _mm512_or_si512(h0, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(b0, 2 * j + 1), one), 4));
-                h1 = _mm512_or_si512(h1, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(b1, 2 * j + 1), one), 4));
+    for (int k = 0; k < n; k += 256) {
+        size_t o = (size_t)(k / 256) * bb;
+        for (int j = 0; j < 4; j++) {
+            _Pragma("GCC unroll 4") ROWS {
+                const uint8_t *b = w[i] + o;
+                if (j == 0) PREFETCH(b), PREFETCH(b + 64), PREFETCH(b + 128);
+                float d = h2f(b), dmin = h2f(b + 2);
+                const uint8_t *sc = b + 4, *qh = b + 16, *q = (FIVE ? b + 48 : b + 16) + 32 * j;
+                int s1, m1, s2, m2;
+                scale_min_k4(2 * j, sc, &s1, &m1);
+                scale_min_k4(2 * j + 1, sc, &s2, &m2);
+                __m512 d1 = _mm512_set1_ps(d * (float)s1), mm1 = _mm512_set1_ps(dmin * (float)m1);
+                __m512 d2 = _mm512_set1_ps(d * (float)s2), mm2 = _mm512_set1_ps(dmin * (float)m2);
+                __m512i v0 = u8x16(q), v1 = u8x16(q + 16);
+                __m512i l0 = _mm512_and_si512(v0, m4), l1 = _mm512_and_si512(v1, m4);
+                __m512i h0 = _mm512_srli_epi32(v0, 4), h1 = _mm512_srli_epi32(v1, 4);
+                if (FIVE) {
+                    __m512i b0 = u8x16(qh), b1 = u8x16(qh + 16);
+                    l0 = _mm512_or_si512(l0, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(b0, 2 * j), one), 4));
+                    l1 = _mm512_or_si512(l1, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(b1, 2 * j), one), 4));
+                    h0 = _mm512_or_si512(h0, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(b0, 2 * j + 1), one), 4));
+                    h1 = _mm512_or_si512(h1, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(b1, 2 * j + 1), one), 4));
+                }
+                int k0 = k + 64 * j;
+                ACC(i, _mm512_sub_ps(_mm512_mul_ps(d1, _mm512_cvtepi32_ps(l0)), mm1), k0);
+                ACC(i, _mm512_sub_ps(_mm512_mul_ps(d1, _mm512_cvtepi32_ps(l1)), mm1), k0 + 16);
+                ACC(i, _mm512_sub_ps(_mm512_mul_ps(d2, _mm512_cvtepi32_ps(h0)), mm2), k0 + 32);
+                ACC(i, _mm512_sub_ps(_mm512_mul_ps(d2, _mm512_cvtepi32_ps(h1)), mm2), k0 + 48);
             }
-            int k0 = k + 64 * j;
-            ACC(_mm512_sub_ps(_mm512_mul_ps(d1, _mm512_cvtepi32_ps(l0)), mm1), k0);
-            ACC(_mm512_sub_ps(_mm512_mul_ps(d1, _mm512_cvtepi32_ps(l1)), mm1), k0 + 16);
-            ACC(_mm512_sub_ps(_mm512_mul_ps(d2, _mm512_cvtepi32_ps(h0)), mm2), k0 + 32);
-            ACC(_mm512_sub_ps(_mm512_mul_ps(d2, _mm512_cvtepi32_ps(h1)), mm2), k0 + 48);
         }
     }
     END;
@@ -141,25 +180,26 @@ AVX512 INLINE void k45_gen(const int NX, const int FIVE, const uint8_t *b, const
 /* Q6_K: per 128 values, 64 bytes of low nibbles, 32 bytes of high 2-bit pairs, 8 int8
  * scales; 16 values share a scale: w = (d * scale) * (q - 32). Group g (of 32 values) takes
  * low nibbles (g < 2) or high ones from ql[32 * (g & 1) ..], and bits 2g, 2g + 1 of qh. */
-AVX512 INLINE void q6_k_gen(const int NX, const uint8_t *b, const float *x, size_t ldx, int n, float *out) {
+AVX512 INLINE void q6_k_gen(const int NX, const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) {
     BEGIN;
     const __m512i m4 = _mm512_set1_epi32(15), m2 = _mm512_set1_epi32(3), e32 = _mm512_set1_epi32(32);
-    for (int k = 0; k < n; k += 256, b += 210) {
-        PREFETCH(b);
-        PREFETCH(b + 64);
-        PREFETCH(b + 128);
-        float d = h2f(b + 208);
+    for (int k = 0; k < n; k += 256) {
+        size_t o = (size_t)(k / 256) * 210;
         for (int h = 0; h < 2; h++) {
-            const uint8_t *ql = b + 64 * h, *qh = b + 128 + 32 * h;
-            const int8_t *sc = (const int8_t *)(b + 192 + 8 * h);
-            __m512i hb[2] = {u8x16(qh), u8x16(qh + 16)};
             for (int g = 0; g < 4; g++) {
-                for (int s = 0; s < 2; s++) {
-                    __m512i v = u8x16(ql + 32 * (g & 1) + 16 * s);
-                    v = g < 2 ? _mm512_and_si512(v, m4) : _mm512_srli_epi32(v, 4);
-                    v = _mm512_or_si512(v, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(hb[s], 2 * g), m2), 4));
-                    __m512 ds = _mm512_set1_ps(d * (float)sc[2 * g + s]);
-                    ACC(_mm512_mul_ps(ds, _mm512_cvtepi32_ps(_mm512_sub_epi32(v, e32))), k + 128 * h + 32 * g + 16 * s);
+                _Pragma("GCC unroll 4") ROWS {
+                    const uint8_t *b = w[i] + o;
+                    if (h == 0 && g == 0) PREFETCH(b), PREFETCH(b + 64), PREFETCH(b + 128), PREFETCH(b + 192);
+                    float d = h2f(b + 208);
+                    const uint8_t *ql = b + 64 * h + 32 * (g & 1), *qh = b + 128 + 32 * h;
+                    const int8_t *sc = (const int8_t *)(b + 192 + 8 * h);
+                    for (int s = 0; s < 2; s++) {
+                        __m512i v = u8x16(ql + 16 * s);
+                        v = g < 2 ? _mm512_and_si512(v, m4) : _mm512_srli_epi32(v, 4);
+                        v = _mm512_or_si512(v, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u8x16(qh + 16 * s), 2 * g), m2), 4));
+                        __m512 ds = _mm512_set1_ps(d * (float)sc[2 * g + s]);
+                        ACC(i, _mm512_mul_ps(ds, _mm512_cvtepi32_ps(_mm512_sub_epi32(v, e32))), k + 128 * h + 32 * g + 16 * s);
+                    }
                 }
             }
         }
@@ -168,40 +208,53 @@ AVX512 INLINE void q6_k_gen(const int NX, const uint8_t *b, const float *x, size
 }
 
 /* One specialised function per (type, activation rows). */
-typedef void (*qfn)(const uint8_t *, const float *, size_t, int, float *);
+typedef void (*qfn)(const uint8_t *const *, const float *, size_t, int, float *);
 #define QFN(NAME, NX, CALL)                                                                                         \
-    AVX512 static void NAME##_##NX(const uint8_t *b, const float *x, size_t ldx, int n, float *out) { CALL; }
-#define QFNS(NAME, GEN_ARGS_NX)                                                                                     \
-    QFN(NAME, 1, GEN_ARGS_NX(1)) QFN(NAME, 2, GEN_ARGS_NX(2)) QFN(NAME, 3, GEN_ARGS_NX(3))                          \
-    QFN(NAME, 4, GEN_ARGS_NX(4)) QFN(NAME, 5, GEN_ARGS_NX(5)) QFN(NAME, 6, GEN_ARGS_NX(6))                          \
-    QFN(NAME, 7, GEN_ARGS_NX(7)) QFN(NAME, 8, GEN_ARGS_NX(8))                                                       \
-    static const qfn NAME##_fns[QNX] = {NAME##_1, NAME##_2, NAME##_3, NAME##_4, NAME##_5, NAME##_6, NAME##_7, NAME##_8};
-#define Q8_0_CALL(NX) q8_0_gen(NX, b, x, ldx, n, out)
-#define Q4_0_CALL(NX) q4_0_gen(NX, b, x, ldx, n, out)
-#define Q4_K_CALL(NX) k45_gen(NX, 0, b, x, ldx, n, out)
-#define Q5_K_CALL(NX) k45_gen(NX, 1, b, x, ldx, n, out)
-#define Q6_K_CALL(NX) q6_k_gen(NX, b, x, ldx, n, out)
+    AVX512 static void NAME##_##NX(const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) { CALL; }
+#define QFNS(NAME, CALL_NX) QFN(NAME, 0, CALL_NX(0))                                                                                         \
+    QFN(NAME, 1, CALL_NX(1)) QFN(NAME, 2, CALL_NX(2)) QFN(NAME, 3, CALL_NX(3)) QFN(NAME, 4, CALL_NX(4))             \
+    static const qfn NAME##_fns[QNX + 1] = {NAME##_0, NAME##_1, NAME##_2, NAME##_3, NAME##_4};
+#define Q8_0_CALL(NX) q8_0_gen(NX, w, x, ldx, n, out)
+#define Q4_0_CALL(NX) q4_0_gen(NX, w, x, ldx, n, out)
+#define Q5_0_CALL(NX) q5_0_gen(NX, w, x, ldx, n, out)
+#define Q4_K_CALL(NX) k45_gen(NX, 0, w, x, ldx, n, out)
+#define Q5_K_CALL(NX) k45_gen(NX, 1, w, x, ldx, n, out)
+#define Q6_K_CALL(NX) q6_k_gen(NX, w, x, ldx, n, out)
 QFNS(q8_0, Q8_0_CALL)
 QFNS(q4_0, Q4_0_CALL)
+QFNS(q5_0, Q5_0_CALL)
 QFNS(q4_k, Q4_K_CALL)
 QFNS(q5_k, Q5_K_CALL)
 QFNS(q6_k, Q6_K_CALL)
 
-static int qdot_avx512(int type, const void *w, const float *x, size_t ldx, int nx, int n, float *out) {
-    const qfn *f;
+/* The functions for a type (index: activation rows; 0 dequantizes), or NULL. */
+static const qfn *fns(int type) {
     switch (type) {
-    case PD_GGML_Q8_0: f = q8_0_fns; break;
-    case PD_GGML_Q4_0: f = q4_0_fns; break;
-    case PD_GGML_Q4_K: f = q4_k_fns; break;
-    case PD_GGML_Q5_K: f = q5_k_fns; break;
-    case PD_GGML_Q6_K: f = q6_k_fns; break;
-    default: return -1;
+    case PD_GGML_Q8_0: return q8_0_fns;
+    case PD_GGML_Q4_0: return q4_0_fns;
+    case PD_GGML_Q5_0: return q5_0_fns;
+    case PD_GGML_Q4_K: return q4_k_fns;
+    case PD_GGML_Q5_K: return q5_k_fns;
+    case PD_GGML_Q6_K: return q6_k_fns;
+    default: return NULL;
     }
-    f[nx - 1](w, x, ldx, n, out);
+}
+
+static int qdot_avx512(int type, const void *const *w, const float *x, size_t ldx, int nx, int n, float *out) {
+    const qfn *f = fns(type);
+    if (!f) return -1;
+    f[nx]((const uint8_t *const *)w, x, ldx, n, out);
     return 0;
 }
 
-static const pd_qkernels qk_avx512 = {.name = "avx512", .lanes = 16, .max_nx = QNX, .dot = qdot_avx512};
+static int qdeq_avx512(int type, const void *const *w, float *dst, size_t ldd, int n) {
+    const qfn *f = fns(type);
+    if (!f) return -1;
+    f[0]((const uint8_t *const *)w, NULL, ldd, n, dst);
+    return 0;
+}
+
+static const pd_qkernels qk_avx512 = {.name = "avx512", .lanes = 16, .mr = MR, .max_nx = QNX, .dot = qdot_avx512, .dequant = qdeq_avx512};
 
 const pd_qkernels *pd_qkernels_avx512(void) {
     return pd_kernels_avx512() ? &qk_avx512 : NULL; /* the same CPU test as the AVX-512 kernel set */

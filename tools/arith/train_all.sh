@@ -55,9 +55,9 @@ lane_large() {
 }
 lane_prm() {
     stage sample "$PY" tools/arith/sample_prm_data.py --policy models/arith-small --threads 1 \
-        --problems 4000 --seed 500 --out "$W/prm-data" &&
+        --problems 1500 --seed 300 --out "$W/prm-data" &&
     stage prm "$PY" tools/arith/train_prm.py --policy models/arith-small --threads 1 \
-        --data "$W/prm-data/samples.jsonl" --synthetic 12000 --steps 3000 --out models/arith-prm
+        --data "$W/prm-data/samples.jsonl" --out models/arith-prm
 }
 lane_large & large_pid=$!
 lane_prm & prm_pid=$!

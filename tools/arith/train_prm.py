@@ -399,7 +399,7 @@ def main():
     with open(os.path.join(a.out, "train_log.json"), "w") as f:
         json.dump(dict(params=sum(p.numel() for p in model.parameters()), steps=a.steps, batch_tokens=BATCH_TOKENS,
                        lr=LR, head_lr=HEAD_LR, lm_weight=a.lm_weight, dense_weight=a.dense_weight,
-                       synthetic=a.synthetic, seed=a.seed, problems=len(problems), train_solutions=len(tr), train_steps=n_all,
+                       synthetic=a.synthetic, extra_refs=a.extra_refs, seed=a.seed, problems=len(problems), train_solutions=len(tr), train_steps=n_all,
                        train_right_share=round(n_pos / n_all, 4), heldout=ev, heldout_saved_weights=ev_saved,
                        ponder_vs_transformers_max_diff=diff,
                        train_seconds=round(secs), torch_threads=torch.get_num_threads(), log=log), f, indent=1)

@@ -51,9 +51,10 @@ def arch(cfg):
 
 
 TASK = ("`ponder data arith` problems (src/eval/arith.c): integer expressions such as "
-        "\"Compute $(46 + 74 + (55 - 21)) \\times 7$.\", levels 1-5 (2 to 6 numbers, + - × ÷ with a one-digit "
-        "factor or divisor, nesting from level 3); the solution reduces one operation per step, steps separated by "
-        "a blank line, the last one ending in \\boxed{answer}.")
+        "\"Compute $(15 + 19 + (8 - 2)) \\times 7$.\", levels 1-5 (2 to 6 numbers, operands 1..9 at level 1 up "
+        "to 1..25 at level 5, + - from level 1, × from level 2, ÷ and nesting from level 3; every × and ÷ has a "
+        "one-digit operand); the solution reduces one operation per step, steps separated by a blank line, the "
+        "last one ending in \\boxed{answer}.")
 
 
 def policy_card(name, d, ev, t, stage, other):
@@ -75,9 +76,8 @@ A {what} policy for ponder's arithmetic world (issue 9), trained from scratch on
   generator writes it, then `<|im_end|>`. Run it with `--system-prompt ''`.
 - **Data**: {examples:,} generated problems (`ponder data arith`, seeds of their own; evaluation seeds
   differ), levels weighted {lv} (1 to 5); loss on the answer tokens only.
-- **Training**: {steps} AdamW steps of about {bt} tokens (length-bucketed batches), peak learning rate {lr},
-  warm-up then cosine decay, weight decay 0.1, seed {seed}; {secs} s of training ({threads} torch thread(s),
-  stage wall time {stage} s in train_all.sh on a 2-core machine shared with other jobs).
+{grown}- **Training**: {steps} AdamW steps of about {bt} tokens (length-bucketed batches), peak learning rate {lr},
+  warm-up then cosine decay, weight decay 0.1, seed {seed}; {secs} s of training ({threads} torch thread(s){stage}).
 - **Measured with ponder** (`tools/arith/evaluate.py`: best_of_n N=1, temperature 0, no system prompt,
   {n} fresh problems, seed {eseed}); step accuracy is the share of steps right up to the first wrong one:
 
@@ -90,8 +90,41 @@ checks ponder against.
 """.format(name=name, what="small" if "small" in name else "large", params=log["params"], mb=size_mb(d),
            dtype=cfg.get("torch_dtype", "bfloat16"), arch=arch(cfg), task=TASK, examples=log["examples"], lv=lv,
            steps=c["steps"], bt=c["batch_tokens"], lr=c["lr"], seed=log["seed"], secs=log["train_seconds"],
-           threads=log["torch_threads"], stage=t.get(stage, "?"), n=ev["problems"], eseed=ev["seed"],
-           table=acc_table(ev), other=other)
+           threads=log["torch_threads"],
+           stage=", stage wall time %d s in train_all.sh on a 2-core machine shared with other jobs" % t[stage]
+           if stage in t else "", n=ev["problems"], eseed=ev["seed"],
+           table=acc_table(ev), other=other,
+           grown="- **Initialisation**: grown out of the trained models/arith-small (train_policy.grow: wider and "
+                 "deeper, computing the same function at first), then trained on as below.\n"
+           if log.get("grown_from") else "")
+
+
+def extra_data(log):
+    """The card's line on the data beside the policy's samples, from what the log records."""
+    out = []
+    if log.get("synthetic"):
+        out.append("%d reference solutions made wrong at one step with a plausible wrong value (off by one or "
+                   "ten, a digit changed or swapped, a product off by one row: common.corrupt_solution), "
+                   "labelled right up to that step and wrong there" % log["synthetic"])
+    if log.get("lm_weight"):
+        out.append("%s more reference solutions (all steps right) for an auxiliary next-token loss on right "
+                   "steps (weight %g), which keeps the body's arithmetic" % (log.get("extra_refs", "8000"),
+                                                                              log["lm_weight"]))
+    return "- **Extra data**: " + "; ".join(out) + ".\n" if out else ""
+
+
+def dense(log):
+    if not log.get("dense_weight"):
+        return ""
+    return (" plus (weight %g) on per-token labels: every token right up to the first wrong character of the "
+            "solution, wrong from there on (train_prm.token_labels)" % log["dense_weight"])
+
+
+def first(h):
+    if "first_wrong_recall" not in h:
+        return ""
+    return (" The first wrong step of a solution (the one that takes checking the arithmetic; later ones "
+            "follow from it) is caught %.3f of the time." % h["first_wrong_recall"])
 
 
 def prm_card(d, t, work):
@@ -123,18 +156,22 @@ Qwen2.5-Math-PRM's format, trained on CPU by `tools/arith/train_all.sh`. {params
   both numbers, with its exact value and the expression rewritten exactly; every step after a wrong one is
   wrong). {nsol:,} training solutions, {nsteps:,} steps, {right:.0%} right.
 {samp}
-- **Training**: body initialised from models/arith-small, head from a seeded init; {steps} AdamW steps of
-  about {bt} tokens, class-balanced cross-entropy on the step labels; {secs} s ({threads} torch thread(s);
-  stage wall times in train_all.sh: sampling {ts} s, training {tp} s).
+{extra_data}- **Training**: body initialised from models/arith-small, head from a seeded init; {steps} AdamW steps of
+  about {bt} tokens, class-balanced cross-entropy on the step labels at `<extra_0>`{dense}; {secs} s
+  ({threads} torch thread(s){tstage}).
 - **Held-out step classification** (a tenth of the problems, the small policy's solutions, the saved bf16
   weights, threshold 0.5): accuracy {acc:.3f} on {n} steps; wrong steps caught {rec:.3f}, flagged steps
-  really wrong {prec:.3f}.
+  really wrong {prec:.3f}.{first} This is the PRM's weakness: to tell `23 × 9 = 297` from `23 × 9 = 207`
+  it must do the multiplication, as well as a model of the small policy's size can; docs/ARITH.md says
+  what that means for the search, and what was tried to do better.
 - `reference.json`: rewards computed by transformers (float32) on held-out solutions of every level;
   `ponder score` agrees within {diff:.1e} (tests/test_arith_models.c checks 1e-4).
 """.format(params=log["params"], mb=size_mb(d), arch=arch(cfg), sys=common.PRM_SYSTEM, probs=log.get("problems", "?"),
            nsol=log["train_solutions"], nsteps=log["train_steps"], right=log["train_right_share"], samp=samp,
            steps=log["steps"], bt=log["batch_tokens"], secs=log["train_seconds"], threads=log["torch_threads"],
-           ts=t.get("sample", "?"), tp=t.get("prm", "?"), acc=h["step_accuracy"], n=h["steps"],
+           tstage="; stage wall times in train_all.sh: sampling %d s, training %d s" % (t["sample"], t["prm"])
+           if "sample" in t and "prm" in t else "", acc=h["step_accuracy"], n=h["steps"],
+           extra_data=extra_data(log), dense=dense(log), first=first(h),
            rec=h["wrong_step_recall"], prec=h["wrong_step_precision"], diff=log["ponder_vs_transformers_max_diff"])
 
 
@@ -144,8 +181,16 @@ def main():
     a = ap.parse_args()
     t = times(a.work)
     evs = {k: load(os.path.join(a.work, "eval-%s.json" % k)) for k in ("small", "large")}
-    total = ("The whole retrain (tokenizer, both policies, sampling, PRM, evaluations) took %s s on this "
-             "2-core machine.\n" % t.get("total", "?"))
+    if "total" in t:
+        total = ("The whole retrain (tokenizer, both policies, sampling, PRM, evaluations) took %d s on this "
+                 "2-core machine.\n" % t["total"])
+    else:  # the stages were run one by one, with train_all.sh's commands
+        logs = {k: load(os.path.join(common.MODELS, "arith-" + k, "train_log.json"))["train_seconds"]
+                for k in ("small", "large", "prm")}
+        total = ("These models were made by train_all.sh's stages run one at a time; from their logged training "
+                 "times (small %d s, then large %d s beside the PRM's %d s plus sampling), a whole run takes about "
+                 "%d minutes on 2 cores.\n" % (logs["small"], logs["large"], logs["prm"],
+                                               round((logs["small"] + max(logs["large"], logs["prm"] + 300) + 180) / 60)))
     for k, other in (("small", "large"), ("large", "small")):
         d = os.path.join(common.MODELS, "arith-" + k)
         o = evs[other]["greedy"]["all"]

@@ -84,40 +84,43 @@ AVX512 INLINE void q8_0_gen(const int NX, const uint8_t *const *w, const float *
     END;
 }
 
-/* Q4_0: w = d * (q - 8); byte j holds value j (low nibble) and j + 16 (high). */
+/* Q4_0: w = d * (q - 8); byte j holds value j (low nibble) and j + 16 (high). The block's 16
+ * possible weights are computed once (the reference's own multiply) and looked up with
+ * vpermps, which reads only the low 4 bits of each index: no masking, no conversion. */
 AVX512 INLINE void q4_0_gen(const int NX, const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) {
     BEGIN;
-    const __m512i m4 = _mm512_set1_epi32(15), e8 = _mm512_set1_epi32(8);
+    const __m512 qm8 = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
     for (int k = 0, o = 0; k < n; k += 32, o += 18) {
         _Pragma("GCC unroll 4") ROWS {
             const uint8_t *b = w[i] + o;
             if (!(k & 127)) PREFETCH(b);
-            __m512 d = _mm512_set1_ps(h2f(b));
+            __m512 t = _mm512_mul_ps(_mm512_set1_ps(h2f(b)), qm8);
             __m512i v = u8x16(b + 2);
-            __m512i lo = _mm512_sub_epi32(_mm512_and_si512(v, m4), e8), hi = _mm512_sub_epi32(_mm512_srli_epi32(v, 4), e8);
-            ACC(i, _mm512_mul_ps(d, _mm512_cvtepi32_ps(lo)), k);
-            ACC(i, _mm512_mul_ps(d, _mm512_cvtepi32_ps(hi)), k + 16);
+            ACC(i, _mm512_permutexvar_ps(v, t), k);
+            ACC(i, _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), t), k + 16);
         }
     }
     END;
 }
 
-/* Q5_0: w = d * ((q | h << 4) - 16); qh's bit j is value j's fifth bit (a lane mask here). */
+/* Q5_0: w = d * ((q | h << 4) - 16); qh's bit j is value j's fifth bit. Two 16-entry tables
+ * (fifth bit clear: d * (q - 16); set: d * q), looked up by the nibble, the second under the
+ * fifth bits as a lane mask. */
 AVX512 INLINE void q5_0_gen(const int NX, const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) {
     BEGIN;
-    const __m512i m4 = _mm512_set1_epi32(15), c16 = _mm512_set1_epi32(16);
+    const __m512 q0 = _mm512_setr_ps(-16, -15, -14, -13, -12, -11, -10, -9, -8, -7, -6, -5, -4, -3, -2, -1);
+    const __m512 q1 = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     for (int k = 0, o = 0; k < n; k += 32, o += 22) {
         _Pragma("GCC unroll 4") ROWS {
             const uint8_t *b = w[i] + o;
             if (!(k & 63)) PREFETCH(b);
             __m512 d = _mm512_set1_ps(h2f(b));
+            __m512 t0 = _mm512_mul_ps(d, q0), t1 = _mm512_mul_ps(d, q1);
             uint32_t qh;
             memcpy(&qh, b + 2, 4);
-            __m512i v = u8x16(b + 6);
-            __m512i lo = _mm512_mask_or_epi32(_mm512_and_si512(v, m4), (__mmask16)(qh & 0xffff), _mm512_and_si512(v, m4), c16);
-            __m512i hi = _mm512_mask_or_epi32(_mm512_srli_epi32(v, 4), (__mmask16)(qh >> 16), _mm512_srli_epi32(v, 4), c16);
-            ACC(i, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_sub_epi32(lo, c16))), k);
-            ACC(i, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_sub_epi32(hi, c16))), k + 16);
+            __m512i v = u8x16(b + 6), hv = _mm512_srli_epi32(v, 4);
+            ACC(i, _mm512_mask_permutexvar_ps(_mm512_permutexvar_ps(v, t0), (__mmask16)(qh & 0xffff), v, t1), k);
+            ACC(i, _mm512_mask_permutexvar_ps(_mm512_permutexvar_ps(hv, t0), (__mmask16)(qh >> 16), hv, t1), k + 16);
         }
     }
     END;
@@ -145,17 +148,25 @@ AVX512 INLINE void k45_gen(const int NX, const int FIVE, const uint8_t *const *w
     const __m512i m4 = _mm512_set1_epi32(15), one = _mm512_set1_epi32(1);
     for (int k = 0; k < n; k += 256) {
         size_t o = (size_t)(k / 256) * bb;
+        /* each row's eight (d * scale, dmin * min) pairs, once per super-block (the reference's
+         * products); the chunks below broadcast them from L1 */
+        float scf[MR][8], mnf[MR][8];
+        ROWS {
+            const uint8_t *b = w[i] + o;
+            PREFETCH(b), PREFETCH(b + 64), PREFETCH(b + 128);
+            float d = h2f(b), dmin = h2f(b + 2);
+            for (int t = 0; t < 8; t++) {
+                int sc, mn;
+                scale_min_k4(t, b + 4, &sc, &mn);
+                scf[i][t] = d * (float)sc, mnf[i][t] = dmin * (float)mn;
+            }
+        }
         for (int j = 0; j < 4; j++) {
             _Pragma("GCC unroll 4") ROWS {
                 const uint8_t *b = w[i] + o;
-                if (j == 0) PREFETCH(b), PREFETCH(b + 64), PREFETCH(b + 128);
-                float d = h2f(b), dmin = h2f(b + 2);
-                const uint8_t *sc = b + 4, *qh = b + 16, *q = (FIVE ? b + 48 : b + 16) + 32 * j;
-                int s1, m1, s2, m2;
-                scale_min_k4(2 * j, sc, &s1, &m1);
-                scale_min_k4(2 * j + 1, sc, &s2, &m2);
-                __m512 d1 = _mm512_set1_ps(d * (float)s1), mm1 = _mm512_set1_ps(dmin * (float)m1);
-                __m512 d2 = _mm512_set1_ps(d * (float)s2), mm2 = _mm512_set1_ps(dmin * (float)m2);
+                const uint8_t *qh = b + 16, *q = (FIVE ? b + 48 : b + 16) + 32 * j;
+                __m512 d1 = _mm512_set1_ps(scf[i][2 * j]), mm1 = _mm512_set1_ps(mnf[i][2 * j]);
+                __m512 d2 = _mm512_set1_ps(scf[i][2 * j + 1]), mm2 = _mm512_set1_ps(mnf[i][2 * j + 1]);
                 __m512i v0 = u8x16(q), v1 = u8x16(q + 16);
                 __m512i l0 = _mm512_and_si512(v0, m4), l1 = _mm512_and_si512(v1, m4);
                 __m512i h0 = _mm512_srli_epi32(v0, 4), h1 = _mm512_srli_epi32(v1, 4);
@@ -167,6 +178,15 @@ AVX512 INLINE void k45_gen(const int NX, const int FIVE, const uint8_t *const *w
                     h1 = _mm512_or_si512(h1, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(b1, 2 * j + 1), one), 4));
                 }
                 int k0 = k + 64 * j;
+                if (!FIVE) { /* the sub-blocks' 16 possible weights each, looked up (see q4_0_gen) */
+                    const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+                    __m512 t1 = _mm512_sub_ps(_mm512_mul_ps(d1, iota), mm1), t2 = _mm512_sub_ps(_mm512_mul_ps(d2, iota), mm2);
+                    ACC(i, _mm512_permutexvar_ps(v0, t1), k0);
+                    ACC(i, _mm512_permutexvar_ps(v1, t1), k0 + 16);
+                    ACC(i, _mm512_permutexvar_ps(h0, t2), k0 + 32);
+                    ACC(i, _mm512_permutexvar_ps(h1, t2), k0 + 48);
+                    continue;
+                }
                 ACC(i, _mm512_sub_ps(_mm512_mul_ps(d1, _mm512_cvtepi32_ps(l0)), mm1), k0);
                 ACC(i, _mm512_sub_ps(_mm512_mul_ps(d1, _mm512_cvtepi32_ps(l1)), mm1), k0 + 16);
                 ACC(i, _mm512_sub_ps(_mm512_mul_ps(d2, _mm512_cvtepi32_ps(h0)), mm2), k0 + 32);
@@ -185,19 +205,23 @@ AVX512 INLINE void q6_k_gen(const int NX, const uint8_t *const *w, const float *
     const __m512i m4 = _mm512_set1_epi32(15), m2 = _mm512_set1_epi32(3), e32 = _mm512_set1_epi32(32);
     for (int k = 0; k < n; k += 256) {
         size_t o = (size_t)(k / 256) * 210;
+        float dsf[MR][16]; /* each row's 16 (d * scale) products, once per super-block */
+        ROWS {
+            const uint8_t *b = w[i] + o;
+            PREFETCH(b), PREFETCH(b + 64), PREFETCH(b + 128), PREFETCH(b + 192);
+            float d = h2f(b + 208);
+            for (int t = 0; t < 16; t++) dsf[i][t] = d * (float)(int8_t)b[192 + t];
+        }
         for (int h = 0; h < 2; h++) {
             for (int g = 0; g < 4; g++) {
                 _Pragma("GCC unroll 4") ROWS {
                     const uint8_t *b = w[i] + o;
-                    if (h == 0 && g == 0) PREFETCH(b), PREFETCH(b + 64), PREFETCH(b + 128), PREFETCH(b + 192);
-                    float d = h2f(b + 208);
                     const uint8_t *ql = b + 64 * h + 32 * (g & 1), *qh = b + 128 + 32 * h;
-                    const int8_t *sc = (const int8_t *)(b + 192 + 8 * h);
                     for (int s = 0; s < 2; s++) {
                         __m512i v = u8x16(ql + 16 * s);
                         v = g < 2 ? _mm512_and_si512(v, m4) : _mm512_srli_epi32(v, 4);
                         v = _mm512_or_si512(v, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u8x16(qh + 16 * s), 2 * g), m2), 4));
-                        __m512 ds = _mm512_set1_ps(d * (float)sc[2 * g + s]);
+                        __m512 ds = _mm512_set1_ps(dsf[i][8 * h + 2 * g + s]);
                         ACC(i, _mm512_mul_ps(ds, _mm512_cvtepi32_ps(_mm512_sub_epi32(v, e32))), k + 128 * h + 32 * g + 16 * s);
                     }
                 }

@@ -291,6 +291,8 @@ float pd_wmat_row_dot(const pd_model *m, const pd_wmat *w, int row, const float 
  * through the kernel set's register tiles (pd_matmul_rows), rather than decoded in registers
  * by the fused kernels for every max_nx activation rows. */
 #define WIDE_MIN 8
+/* Activation rows below which the dequantized blocks are 4 rows (L1) rather than 16. */
+#define NARROW_MAX 24
 
 void pd_quant_rows(const pd_kernel_ops *ops, const pd_wmat *w, const float *x, size_t T, const float *bias, float *y,
                    float *const *y_rows, int r0, int r1, float *scratch) {
@@ -320,8 +322,11 @@ void pd_quant_rows(const pd_kernel_ops *ops, const pd_wmat *w, const float *x, s
      * dequantized once, then the set's tiles over every activation row */
     enum { TG = 64 };
     float *yr[TG];
-    for (int rb = r0; rb < r1; rb += PD_ROW_BLOCK) {
-        int nb = r1 - rb < PD_ROW_BLOCK ? r1 - rb : PD_ROW_BLOCK;
+    /* a few activation rows (tree branches): blocks of 4 rows, whose fp32 copy stays in L1
+     * while the tiles pass over every activation row; prefill: PD_ROW_BLOCK rows */
+    const int blk = T < NARROW_MAX ? 4 : PD_ROW_BLOCK;
+    for (int rb = r0; rb < r1; rb += blk) {
+        int nb = r1 - rb < blk ? r1 - rb : blk;
         int i = 0;
         if (qk && pd_quant_fused(type))
             for (; i + 4 <= nb; i += 4) {

@@ -156,7 +156,7 @@ static int run_best_of_n(demo *d, const pd_policy *pol, const pd_verifier *ver, 
     o.out_dir = dir;
     printf("  %-12s %-12s N=%-3d (N = ", model, "best_of_n", N);
     for (int i = 0; i < n_ns; i++) printf("%s%d", i ? "," : "", ns[i]);
-    printf(" from the same samples) ");
+    printf(" from the same samples), majority/weighted: ");
     fflush(stdout);
     pd_eval_report rep;
     int rc = pd_eval_run(pol, ver, &d->ds, &o, &rep, err);
@@ -236,7 +236,7 @@ static int run_best_of_n(demo *d, const pd_policy *pol, const pd_verifier *ver, 
     for (int i = 0; i < n_ns && !rc; i++) {
         double p = t[i].problems[0] ? t[i].problems[0] : 1;
         double wall = all_flops > 0 ? seconds * (t[i].pol_flops + t[i].prm_flops) / all_flops : seconds;
-        printf("%sN=%d %.1f%%/%.1f%%", i ? ", " : "", ns[i], 100 * t[i].correct[0][0] / p, 100 * t[i].correct[1][0] / p);
+        printf("%sN=%d %.1f/%.1f%%", i ? ", " : "", ns[i], 100 * t[i].correct[0][0] / p, 100 * t[i].correct[1][0] / p);
         for (int s = 0; s < 2 && !rc; s++) {
             double flops = (s == 0 ? t[i].pol_flops : t[i].pol_flops + t[i].prm_flops) / p; /* majority: no PRM */
             for (int l = 0; l <= d->max_level && !rc; l++)

@@ -220,11 +220,84 @@ static void t_generate_cli(void) {
     json_decref(ref);
 }
 
+/* The demo reads best-of-N at a smaller budget off the first samples of its one run at the
+ * largest budget: those answers must be the ones a run at the smaller budget gives (per-sample
+ * seeds), and its FLOPs what that run spends (within the estimate of the PRM's input head). */
+static void t_demo_best_of_n_subsets(void) {
+    if (!exists("models/arith-prm/model.safetensors")) SKIP("models/arith-prm not trained yet");
+    const char *D = "build/tmp/test_arith_models/demo";
+    char cmd[1024];
+    system("rm -rf build/tmp/test_arith_models/demo build/tmp/test_arith_models/n1");
+    snprintf(cmd, sizeof cmd, "demo --problems 12 --n 1,4 --out %s > %s.out", D, D);
+    CHECK(run_ponder(cmd) == 0);
+    snprintf(cmd, sizeof cmd,
+             "eval --policy models/arith-small --prm models/arith-prm --dataset %s/problems.jsonl --system-prompt '' "
+             "--strategy best_of_n --n 1 --seed 1 --temperature 0.8 --max-step-tokens 160 --iterations 12 "
+             "--out build/tmp/test_arith_models/n1 --quiet",
+             D);
+    CHECK(run_ponder(cmd) == 0);
+    char path[256];
+    snprintf(path, sizeof path, "%s/runs/arith-small-best_of_n-n4/results.jsonl", D);
+    FILE *f4 = fopen(path, "r"), *f1 = fopen("build/tmp/test_arith_models/n1/results.jsonl", "r");
+    CHECK(f4 && f1);
+    /* no run of its own at N = 1 */
+    snprintf(path, sizeof path, "%s/runs/arith-small-best_of_n-n1", D);
+    CHECK(!exists(path));
+    char *l4 = NULL, *l1 = NULL;
+    size_t c4 = 0, c1 = 0;
+    int lines = 0;
+    while (f4 && f1 && getline(&l4, &c4, f4) > 0 && getline(&l1, &c1, f1) > 0) {
+        json_error_t je;
+        json_t *a = json_loads(l4, 0, &je), *b = json_loads(l1, 0, &je);
+        CHECK(a && b);
+        if (!a || !b) break;
+        CHECK_STR(json_string_value(json_object_get(a, "id")), json_string_value(json_object_get(b, "id")));
+        json_t *ca = json_array_get(json_object_get(a, "completions"), 0);
+        json_t *cb = json_array_get(json_object_get(b, "completions"), 0);
+        CHECK_STR(json_string_value(json_object_get(ca, "text")), json_string_value(json_object_get(cb, "text")));
+        CHECK(json_equal(json_object_get(a, "correct_weighted@1"), json_object_get(b, "correct_weighted@1")));
+        CHECK(json_equal(json_object_get(a, "correct_maj@1"), json_object_get(b, "correct_maj@1")));
+        json_decref(a);
+        json_decref(b);
+        lines++;
+    }
+    CHECK_EQ_INT(lines, 12);
+    free(l4);
+    free(l1);
+    if (f4) fclose(f4);
+    if (f1) fclose(f1);
+    /* the N = 1 weighted row's FLOPs against what the N = 1 run spent */
+    snprintf(path, sizeof path, "%s/summary.json", D);
+    json_t *sum = load_json(path), *run1 = load_json("build/tmp/test_arith_models/n1/summary.json");
+    CHECK(sum && run1);
+    double demo_flops = 0, demo_acc = -1;
+    json_t *rows = json_object_get(sum, "rows"), *r;
+    size_t i;
+    json_array_foreach(rows, i, r) {
+        if (!strcmp(json_string_value(json_object_get(r, "strategy")) ?: "", "best_of_n") &&
+            !strcmp(json_string_value(json_object_get(r, "selection")) ?: "", "weighted") &&
+            json_integer_value(json_object_get(r, "n")) == 1 && json_is_string(json_object_get(r, "level"))) {
+            demo_flops = json_number_value(json_object_get(r, "flops_per_problem"));
+            demo_acc = json_number_value(json_object_get(r, "accuracy"));
+        }
+    }
+    json_t *res = json_array_get(json_object_get(run1, "results"), 0);
+    json_t *cost = json_object_get(res, "cost_per_problem");
+    double run_flops = json_number_value(json_object_get(cost, "policy_flops")) +
+                       json_number_value(json_object_get(cost, "prm_flops"));
+    CHECK_MSG(demo_flops > 0 && fabs(demo_flops - run_flops) < 0.05 * run_flops, "demo %g, run %g", demo_flops,
+              run_flops);
+    CHECK(fabs(demo_acc - json_number_value(json_object_get(json_object_get(res, "accuracy"), "weighted"))) < 1e-9);
+    json_decref(sum);
+    json_decref(run1);
+}
+
 int main(void) {
     RUN(t_prm_reference);
     RUN(t_prm_cli);
     RUN(t_small_policy);
     RUN(t_large_policy);
     RUN(t_generate_cli);
+    RUN(t_demo_best_of_n_subsets);
     return test_done();
 }

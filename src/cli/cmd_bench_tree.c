@@ -19,12 +19,14 @@
  *     --ref-sample are timed and scaled up (the full replay takes about an hour on 2 cores);
  *     the decode rounds are timed in full. The token ids of the replay are random (speed
  *     does not depend on them), the lengths are the tree's.
+ * Also the process's peak resident memory at the end of the search (before the replay).
  * Prints one JSON object with --json, a few readable lines otherwise. */
 #include "cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "cmd_bench_tree.h"
 
@@ -259,6 +261,8 @@ int bench_tree(const bench_tree_opts *o) {
     double t0 = pd_now();
     if (pd_search_run(&pol, &ver, &prob, &cfg, &res, &err)) goto fail_search;
     double wall = pd_now() - t0;
+    struct rusage ru;
+    double peak_mb = getrusage(RUSAGE_SELF, &ru) ? 0 : (double)ru.ru_maxrss / 1024.0; /* the search's peak (before the replay) */
     if (res.failed) {
         pd_err_set(&err, PD_EIO, "the search failed: %s", res.error);
         pd_search_result_free(&res);
@@ -292,12 +296,12 @@ int bench_tree(const bench_tree_opts *o) {
                "\"nodes\":%zu,\"scored\":%zu,\"policy_tokens_computed\":%llu,\"prm_tokens_computed\":%llu,"
                "\"tokens_computed\":%llu,\"unique_tree_tokens\":%llu,\"computed_per_unique\":%.3f,\"wall_s\":%.3f,"
                "\"ref_tokens_computed\":%llu,\"ref_wall_s\":%.3f,\"ref_sample\":%d,\"token_ratio\":%.2f,"
-               "\"wall_ratio\":%.2f}\n",
+               "\"wall_ratio\":%.2f,\"peak_rss_mb\":%.0f}\n",
                pol_dir, prm_dir, o->threads, o->n, o->beam_width, o->steps, iterations, o->step_tokens,
                (unsigned long long)s.prompt_tokens, s.n_children, s.n_scored, (unsigned long long)pol_tokens,
                (unsigned long long)prm_tokens, (unsigned long long)computed, (unsigned long long)unique,
                (double)computed / (2.0 * (double)unique), wall, (unsigned long long)ref_tokens, ref_wall, o->ref_sample,
-               (double)ref_tokens / (double)computed, ref_wall / wall);
+               (double)ref_tokens / (double)computed, ref_wall / wall, peak_mb);
     else {
         printf("tree: beam search N=%d M=%d, %d rounds of up to %d tokens, prompt %llu tokens: %zu nodes, %zu scored\n",
                o->n, o->beam_width, iterations, o->step_tokens, (unsigned long long)s.prompt_tokens, s.n_children,
@@ -305,6 +309,7 @@ int bench_tree(const bench_tree_opts *o) {
         printf("ponder:    %llu tokens computed (policy %llu, PRM %llu; %.3f x the tree's %llu unique tokens per model) in %.2f s\n",
                (unsigned long long)computed, (unsigned long long)pol_tokens, (unsigned long long)prm_tokens,
                (double)computed / (2.0 * (double)unique), (unsigned long long)unique, wall);
+        printf("           peak resident memory %.0f MB (both models mapped, KV caches, workspace)\n", peak_mb);
         printf("reference: %llu tokens computed (%.1f x) in %.2f s (%.1f x; prefills timed on 1 in %d)\n",
                (unsigned long long)ref_tokens, (double)ref_tokens / (double)computed, ref_wall, ref_wall / wall,
                o->ref_sample);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 static int t_passed, t_failed, t_skipped, t_cur_failed, t_cur_skipped;
 static const char *t_cur_name = "";
@@ -72,6 +73,23 @@ static inline int run_ponder(const char *args) {
     char cmd[8192];
     snprintf(cmd, sizeof cmd, "%s %s", ponder_bin(), args);
     return system(cmd);
+}
+
+/* Run a shell command with its stdout and stderr into out (at most cap - 1 bytes kept, NUL
+ * ended; the rest is read and dropped so the command never blocks on a full pipe). Returns its
+ * exit status, or -1 when it did not exit. */
+static inline int run_capture(const char *cmd, char *out, size_t cap) {
+    char full[8192];
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    if (!p) return -1;
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = 0;
+    char sink[4096];
+    while (fread(sink, 1, sizeof sink, p) > 0) {
+    }
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 #endif

@@ -11,21 +11,6 @@
 
 static char ponder[1024];
 
-/* Run a shell command; capture stdout+stderr into out (truncated). Returns the exit status. */
-static int run(const char *cmd, char *out, size_t cap) {
-    char full[4096];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = 0;
-    char sink[4096];
-    while (fread(sink, 1, sizeof sink, p) > 0) {
-    }
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static char out[65536];
 
 static void write_data(void) {
@@ -55,7 +40,7 @@ static void t_eval_cli(void) {
              "%s eval --policy sim --prm sim --dataset " DIR "/data.jsonl --strategy best_of_n,beam_search,dvts "
              "--n 4,16 --beam-width 4 --seed 3 --limit 10 --sim-prm-noise 0.5 --quiet --out " DIR "/run",
              ponder);
-    int rc = run(cmd, out, sizeof out);
+    int rc = run_capture(cmd, out, sizeof out);
     CHECK_MSG(rc == 0, "%s", out);
     CHECK_MSG(strstr(out, "data.jsonl:13") != NULL, "the skipped line is reported: %s", out);
     json_error_t je;
@@ -95,23 +80,23 @@ static void t_eval_cli_errors(void) {
         snprintf(cmd, sizeof cmd,
                  "%s eval --policy sim --prm sim --dataset " DIR "/data.jsonl --quiet --out " DIR "/bad %s",
                  ponder, bad[i][0]);
-        int rc = run(cmd, out, sizeof out);
+        int rc = run_capture(cmd, out, sizeof out);
         CHECK_MSG(rc != 0, "%s should fail", bad[i][0]);
         CHECK_MSG(strstr(out, bad[i][1]) != NULL, "%s: %s", bad[i][0], out);
         CHECK_MSG(strncmp(out, "ponder eval: ", 13) == 0, "%s", out);
         CHECK_MSG(strchr(out, '\n') == out + strlen(out) - 1, "one line: %s", out);
     }
     snprintf(cmd, sizeof cmd, "%s eval --policy ./models/x --prm sim --dataset " DIR "/data.jsonl --out " DIR "/bad", ponder);
-    CHECK(run(cmd, out, sizeof out) != 0);
+    CHECK(run_capture(cmd, out, sizeof out) != 0);
     CHECK_MSG(strstr(out, "./models/x") != NULL && strstr(out, "no such directory") != NULL, "%s", out);
     snprintf(cmd, sizeof cmd, "%s eval --policy sim --prm http://h:1/v1 --dataset " DIR "/data.jsonl --out " DIR "/bad", ponder);
-    CHECK(run(cmd, out, sizeof out) != 0);
+    CHECK(run_capture(cmd, out, sizeof out) != 0);
     CHECK_MSG(strstr(out, "remote") != NULL, "%s", out);
     snprintf(cmd, sizeof cmd, "%s eval --policy sim --prm sim --dataset " DIR "/missing.jsonl --out " DIR "/bad", ponder);
-    CHECK(run(cmd, out, sizeof out) != 0);
+    CHECK(run_capture(cmd, out, sizeof out) != 0);
     CHECK_MSG(strstr(out, "missing.jsonl") != NULL, "%s", out);
     snprintf(cmd, sizeof cmd, "%s eval --help", ponder);
-    CHECK_EQ_INT(run(cmd, out, sizeof out), 0);
+    CHECK_EQ_INT(run_capture(cmd, out, sizeof out), 0);
     CHECK(strstr(out, "--sim-prm-noise") && strstr(out, "--beam-width") && strstr(out, "--lookahead"));
 }
 
@@ -120,25 +105,25 @@ static void t_solve_cli(void) {
     snprintf(cmd, sizeof cmd,
              "%s solve --policy sim --prm sim --strategy beam_search --n 8 --answer 42 --level 2 "
              "--sim-policy-acc 1 \"What is 6 times 7?\"", ponder);
-    int rc = run(cmd, out, sizeof out);
+    int rc = run_capture(cmd, out, sizeof out);
     CHECK_MSG(rc == 0, "%s", out);
     CHECK_MSG(!strncmp(out, "42\n", 3), "%s", out); /* a perfect policy finds the answer */
     CHECK(strstr(out, "beam_search N=8 M=4") != NULL);
     CHECK(strstr(out, "cost:") != NULL);
     snprintf(cmd, sizeof cmd, "%s solve --policy sim --prm sim \"What is 6 times 7?\"", ponder);
-    CHECK(run(cmd, out, sizeof out) != 0);
+    CHECK(run_capture(cmd, out, sizeof out) != 0);
     CHECK_MSG(strstr(out, "--answer") != NULL, "%s", out);
     snprintf(cmd, sizeof cmd, "%s solve --policy sim --prm sim --strategy dvts --n 5 --answer 1 x", ponder);
-    CHECK(run(cmd, out, sizeof out) != 0);
+    CHECK(run_capture(cmd, out, sizeof out) != 0);
     CHECK_MSG(strstr(out, "not divisible") != NULL, "%s", out);
     snprintf(cmd, sizeof cmd, "%s solve --help", ponder);
-    CHECK_EQ_INT(run(cmd, out, sizeof out), 0);
+    CHECK_EQ_INT(run_capture(cmd, out, sizeof out), 0);
 }
 
 static void t_demo_cli(void) {
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "%s demo --sim --problems 40 --n 4,16 --out " DIR "/demo", ponder);
-    int rc = run(cmd, out, sizeof out);
+    int rc = run_capture(cmd, out, sizeof out);
     CHECK_MSG(rc == 0, "%s", out);
     CHECK(strstr(out, "SIMULATED") != NULL);
     CHECK(strstr(out, "beam_search") && strstr(out, "dvts") && strstr(out, "best_of_n"));
@@ -160,7 +145,7 @@ static void t_demo_models_cli(void) {
     CHECK(system(cmd) == 0);
     snprintf(cmd, sizeof cmd, "%s demo --problems 4 --n 1,4 --iterations 3 --max-step-tokens 12 --models " DIR
              "/models --out " DIR "/demo2", ponder);
-    int rc = run(cmd, out, sizeof out);
+    int rc = run_capture(cmd, out, sizeof out);
     CHECK_MSG(rc == 0, "%s", out);
     CHECK(strstr(out, "arith-large") && strstr(out, "greedy") && strstr(out, "beam_search") && strstr(out, "dvts"));
     CHECK(strstr(out, "what this run shows") != NULL);
@@ -176,7 +161,7 @@ static void t_demo_models_cli(void) {
     free(js);
     /* without models it says where it looked and what to do */
     snprintf(cmd, sizeof cmd, "%s demo --models " DIR "/nowhere --out " DIR "/demo3", ponder);
-    CHECK(run(cmd, out, sizeof out) != 0);
+    CHECK(run_capture(cmd, out, sizeof out) != 0);
     CHECK_MSG(strstr(out, "--sim") && strstr(out, "nowhere"), "%s", out);
 }
 

@@ -16,19 +16,8 @@
 
 static char out[65536];
 
-static int run(const char *cmd) {
-    char full[8192];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = 0;
-    char sink[4096];
-    while (fread(sink, 1, sizeof sink, p) > 0) {
-    }
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+/* Run a shell command; stdout+stderr into out. Returns the exit status (-1: not exited). */
+static int run(const char *cmd) { return run_capture(cmd, out, sizeof out); }
 
 /* A results line: strategy st at N n for problem i; ok: every selection right; samples'
  * answers (NULL: "w<j>" per sample j, all different) and score. */

@@ -82,7 +82,7 @@ static void run(int wrapped, pd_strategy strat, got *g) {
     CHECK(pd_verifier_open(&ver, "sim", &pol, NULL, &err) == 0);
     wrap w = {pol, ver, "p2", "p3", 0};
     pd_policy wp = {"wrap", pol.n_params, &w, w_expand, w_release, NULL};
-    pd_verifier wv = {"wrap", ver.n_params, &w, w_score, NULL, NULL};
+    pd_verifier wv = {.name = "wrap", .n_params = ver.n_params, .ctx = &w, .score = w_score};
     static char idb[6][16], text[6][64];
     pd_problem probs[6];
     pd_sched_job jobs[6];
@@ -141,7 +141,7 @@ static void t_eval_records_failed(void) {
     CHECK(pd_verifier_open(&ver, "sim", &pol, NULL, &err) == 0);
     wrap w = {pol, ver, "p2", NULL, 0};
     pd_policy wp = {"wrap", pol.n_params, &w, w_expand, w_release, NULL};
-    pd_verifier wv = {"wrap", ver.n_params, &w, w_score, NULL, NULL};
+    pd_verifier wv = {.name = "wrap", .n_params = ver.n_params, .ctx = &w, .score = w_score};
     pd_dataset ds = {0};
     const char *dir = "build/tests/remote_fail";
     char cmd[512];

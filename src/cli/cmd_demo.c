@@ -81,10 +81,10 @@ static int add_row(demo *d, const char *model, const char *strategy, const char 
     return 0;
 }
 
-/* One evaluation: strategy s at budget n; rows for each selection in sels ("" = greedy). */
-static int run_one(demo *d, const pd_policy *pol, const pd_verifier *ver, const char *model, pd_strategy s, int n,
-                   int greedy, const pd_select *sels, const char *const *sel_names, int n_sels, int prm_used,
-                   pd_error *err) {
+/* Run one evaluation of the demo's problems (strategy s at budget n, greedy: temperature 0;
+ * the PRM only where prm_used) into DIR/runs/MODEL-STRATEGY-nN, named in dir. */
+static int demo_eval(demo *d, const pd_policy *pol, const pd_verifier *ver, const char *model, pd_strategy s, int n,
+                     int greedy, int prm_used, char *dir, size_t dir_cap, pd_eval_report *rep, pd_error *err) {
     pd_eval_opts o;
     pd_eval_opts_default(&o);
     o.base = d->base;
@@ -97,19 +97,25 @@ static int run_one(demo *d, const pd_policy *pol, const pd_verifier *ver, const 
     o.prm_spec = prm_used ? "arith-prm" : "none";
     o.dataset = "problems.jsonl";
     o.progress = 0;
-    char dir[4200];
-    snprintf(dir, sizeof dir, "%s/runs/%s-%s-n%d", d->out, model, greedy ? "greedy" : pd_strategy_name(s), n);
+    snprintf(dir, dir_cap, "%s/runs/%s-%s-n%d", d->out, model, greedy ? "greedy" : pd_strategy_name(s), n);
     o.out_dir = dir;
+    fflush(stdout);
+    int rc = pd_eval_run(pol, ver, &d->ds, &o, rep, err);
+    if (rc) printf("\n");
+    else d->total_s += rep->seconds;
+    return rc;
+}
+
+/* One evaluation: strategy s at budget n; rows for each selection in sels ("" = greedy). */
+static int run_one(demo *d, const pd_policy *pol, const pd_verifier *ver, const char *model, pd_strategy s, int n,
+                   int greedy, const pd_select *sels, const char *const *sel_names, int n_sels, int prm_used,
+                   pd_error *err) {
     const char *strat = greedy ? "greedy" : pd_strategy_name(s);
     printf("  %-12s %-12s N=%-3d ", model, strat, n);
-    fflush(stdout);
+    char dir[4200];
     pd_eval_report rep;
-    int rc = pd_eval_run(pol, ver, &d->ds, &o, &rep, err);
-    if (rc) {
-        printf("\n");
-        return rc;
-    }
-    d->total_s += rep.seconds;
+    int rc = demo_eval(d, pol, ver, model, s, n, greedy, prm_used, dir, sizeof dir, &rep, err);
+    if (rc) return rc;
     const pd_eval_cell *c = &rep.cells[0];
     double p = c->problems ? (double)c->problems : 1.0;
     double flops_pol = c->policy_flops / p, flops_all = (c->policy_flops + c->prm_flops) / p;
@@ -140,31 +146,13 @@ static int run_best_of_n(demo *d, const pd_policy *pol, const pd_verifier *ver, 
     int N = 0;
     for (int i = 0; i < n_ns; i++)
         if (ns[i] > N) N = ns[i];
-    pd_eval_opts o;
-    pd_eval_opts_default(&o);
-    o.base = d->base;
-    o.strategies[0] = PD_BEST_OF_N;
-    o.n_strategies = 1;
-    o.ns[0] = N;
-    o.n_ns = 1;
-    o.policy_spec = model;
-    o.prm_spec = "arith-prm";
-    o.dataset = "problems.jsonl";
-    o.progress = 0;
     char dir[4200], path[4300];
-    snprintf(dir, sizeof dir, "%s/runs/%s-best_of_n-n%d", d->out, model, N);
-    o.out_dir = dir;
     printf("  %-12s %-12s N=%-3d (N = ", model, "best_of_n", N);
     for (int i = 0; i < n_ns; i++) printf("%s%d", i ? "," : "", ns[i]);
     printf(" from the same samples), majority/weighted: ");
-    fflush(stdout);
     pd_eval_report rep;
-    int rc = pd_eval_run(pol, ver, &d->ds, &o, &rep, err);
-    if (rc) {
-        printf("\n");
-        return rc;
-    }
-    d->total_s += rep.seconds;
+    int rc = demo_eval(d, pol, ver, model, PD_BEST_OF_N, N, 0, 1, dir, sizeof dir, &rep, err);
+    if (rc) return rc;
     double seconds = rep.seconds;
     pd_eval_report_free(&rep);
     enum { MAXL = PD_EVAL_MAX_LEVEL + 1 };

@@ -5,10 +5,12 @@
  * (tools/make_gguf_fixtures.py; README.md there) in F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1
  * and K-quant mixes (Q4_K, Q5_K, Q6_K with Q8_0), and reference.json the logits transformers
  * computes on the weights gguf-py dequantizes from each file. The engine dequantizes the same
- * weights bit-exactly, so the only difference is fp32 summation order: the tolerance is
- * 2e-5 of the row's largest |logit| for every type (measured: at most 1.5e-6) (AVX2 and portable kernels both). Also:
- * a row's logits do not depend on the batch it is in; the dequantizers agree with each
- * other; broken files are clear errors; the shared tiny GGUF runs; the CLI takes a file. */
+ * weights bit-exactly, and the fused dequantize-and-dot kernels give the same floats as
+ * dequantize-then-dot, so the only difference is fp32 summation order: the tolerance is 2e-5
+ * of the row's largest |logit| for every type (measured: at most 1.5e-6) on every kernel set
+ * (portable, AVX2, AVX-512). Also: a row's logits do not depend on the batch it is in; the
+ * dequantizers agree with each other; broken files are clear errors; the shared tiny GGUF
+ * runs; the CLI takes a file. (tests/test_quant_kernels.c checks the kernels themselves.) */
 #include <jansson.h>
 #include <math.h>
 
@@ -41,7 +43,7 @@ static float *run_prompt(pd_model *m, const int32_t *ids, size_t n, pd_error *er
     return out;
 }
 
-/* Every fixture file, both kernel sets: last-position logits within TOL of the reference
+/* Every fixture file, every kernel set the CPU runs: last-position logits within TOL of the reference
  * (relative to the row's largest |logit|), argmax equal at every position. */
 static void t_logits_match(void) {
     json_t *ref = load_ref();
@@ -55,9 +57,12 @@ static void t_logits_match(void) {
     json_object_foreach(files, name, f) {
         char path[512];
         snprintf(path, sizeof path, DIR "/%s", name);
-        for (int kind = 0; kind < 2; kind++) {
+        /* every kernel set the CPU runs: each has its own fused kernels */
+        const int kinds[3] = {PD_KERNELS_PORTABLE, PD_KERNELS_AVX2, PD_KERNELS_AVX512};
+        for (int kind = 0; kind < 3; kind++) {
+            if ((kind == 1 && !pd_kernels_avx2()) || (kind == 2 && !pd_kernels_avx512())) continue;
             pd_error err = {0};
-            pd_model_opts mo = {.n_threads = 2, .kernels = kind ? PD_KERNELS_PORTABLE : PD_KERNELS_AUTO};
+            pd_model_opts mo = {.n_threads = 2, .kernels = kinds[kind]};
             pd_model *m = pd_model_load(path, &mo, &err);
             CHECK_MSG(m, "%s: %s", name, err.msg);
             if (!m) continue;
@@ -100,8 +105,8 @@ static void t_logits_match(void) {
     json_decref(ref);
 }
 
-/* A sequence's logits are the same alone and batched with others (decode rows and prefill
- * blocks take the same dot kernel on the same dequantized weights). */
+/* A sequence's logits are the same alone and batched with others (decode rows take the
+ * fused kernels, prefill blocks the dequantized tiles: the same floats either way). */
 static void t_batch_invariant(void) {
     const char *files[] = {DIR "/llama-kquant.gguf", DIR "/qwen2-q5_0.gguf"};
     for (int f = 0; f < 2; f++) {

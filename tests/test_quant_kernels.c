@@ -7,7 +7,8 @@
  * path (a block of rows dequantized once, then the set's register tiles):
  *   - every output is bit for bit the set's own dot on the reference-dequantized row (so a
  *     row's result never depends on the batch width, the path or the row range of a task);
- *   - every set agrees with the portable set to fp32 rounding (relative to sum |w x|). */
+ *   - every set agrees with the portable set to fp32 rounding (relative to sum |w x|);
+ *   - the fused kernels' dequantizer gives the portable reference's floats. */
 #include <math.h>
 
 #include "engine/quant.h"
@@ -75,6 +76,15 @@ static long check_matrix(const char *what, int t, const void *data, int rows, in
         for (size_t i = 0; i < Tmax; i++)
             for (int r = 0; r < rows; r++) ref[i * rows + r] = ops->dot(deq + (size_t)r * cols, x + i * cols, cols) + bias[r];
         if (si == 0) memcpy(port, ref, Tmax * rows * sizeof *ref);
+        /* the fused set's own dequantizer (wide batches) gives the reference's floats */
+        const pd_qkernels *qk = pd_qkernels_for(ops);
+        if (qk && pd_quant_fused(t) && rows >= 4) {
+            const void *r4[4] = {data, (const uint8_t *)data + rb, (const uint8_t *)data + 2 * rb, (const uint8_t *)data + 3 * rb};
+            float *d4 = malloc(4 * (size_t)cols * sizeof *d4);
+            CHECK(qk->dequant(t, r4, d4, (size_t)cols, cols) == 0);
+            CHECK_MSG(!memcmp(d4, deq, 4 * (size_t)cols * sizeof *d4), "%s %s: dequant differs from the reference", what, ops->name);
+            free(d4);
+        }
         for (size_t ti = 0; ti < sizeof Ts / sizeof *Ts; ti++) {
             size_t T = Ts[ti];
             int bad = 0;

@@ -96,11 +96,15 @@ AVX2 INLINE void q4_0_gen(const int NX, const uint8_t *const *w, const float *x,
     END;
 }
 
-/* Q5_0: w = d * ((q | h << 4) - 16); bit j of qh is value j's fifth bit. */
+/* Q5_0: w = d * ((q | h << 4) - 16); bit j of qh is value j's fifth bit. The 32 values are
+ * assembled as bytes first (nibbles, plus 16 where the fifth bit is set: qh's bytes spread
+ * over the lanes and tested against one bit per byte), minus 16, then widened 8 at a time. */
 AVX2 INLINE void q5_0_gen(const int NX, const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) {
     BEGIN;
-    const __m256i m4 = _mm256_set1_epi32(15), e16 = _mm256_set1_epi32(16), one = _mm256_set1_epi32(1);
-    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m128i b4 = _mm_set1_epi8(15);
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                            2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull), b16 = _mm256_set1_epi8(16);
     for (int k = 0, o = 0; k < n; k += 32, o += 22) {
         _Pragma("GCC unroll 4") ROWS {
             const uint8_t *b = w[i] + o;
@@ -108,13 +112,16 @@ AVX2 INLINE void q5_0_gen(const int NX, const uint8_t *const *w, const float *x,
             __m256 d = _mm256_set1_ps(h2f(b));
             uint32_t qh;
             memcpy(&qh, b + 2, 4);
-            for (int s = 0; s < 4; s++) { /* values 8s .. 8s + 7: bytes 8 (s & 1) .., low nibbles for s < 2 */
-                __m256i v = u8x8(b + 6 + 8 * (s & 1));
-                v = s < 2 ? _mm256_and_si256(v, m4) : _mm256_srli_epi32(v, 4);
-                __m256i h = _mm256_srlv_epi32(_mm256_set1_epi32((int)(qh >> (8 * s))), iota);
-                v = _mm256_or_si256(v, _mm256_slli_epi32(_mm256_and_si256(h, one), 4));
-                ACC(i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(v, e16))), k + 8 * s);
-            }
+            __m128i qs = _mm_loadu_si128((const __m128i *)(b + 6));
+            __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(qs, 4), b4), _mm_and_si128(qs, b4));
+            __m256i h = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), spread);
+            h = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h, bit), bit), b16);
+            q = _mm256_sub_epi8(_mm256_or_si256(q, h), b16);
+            __m128i q0 = _mm256_castsi256_si128(q), q1 = _mm256_extracti128_si256(q, 1);
+            ACC(i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q0))), k);
+            ACC(i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q0, 8)))), k + 8);
+            ACC(i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q1))), k + 16);
+            ACC(i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q1, 8)))), k + 24);
         }
     }
     END;

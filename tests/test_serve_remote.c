@@ -718,7 +718,12 @@ static void *eval_thread(void *p) {
 /* `ponder eval` against `ponder serve` = the local `ponder eval`; then again with the
  * server killed and restarted in the middle: the client retries and nothing changes. */
 static void t_eval_cli_and_restart(void) {
-    const char *dir = "build/tests/serve_remote";
+    /* scratch under the build being tested (build/ or build-asan/), so that the plain and the
+     * sanitizer runs never share it */
+    char dir[160];
+    snprintf(dir, sizeof dir, "%s", ponder_bin());
+    char *slash = strrchr(dir, '/');
+    snprintf(slash ? slash + 1 : dir, sizeof dir - (size_t)(slash ? slash + 1 - dir : 0), "tests/serve_remote");
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s && %s data arith --n 6 --levels 1-3 --seed 8 > %s/data.jsonl", dir, dir,
              ponder_bin(), dir);

@@ -416,10 +416,20 @@ int cmd_demo(int argc, char **argv) {
                pol_s.n_params / 1e6, pol_l.n_params / 1e6, ver.n_params / 1e6, models);
         printf("  %-12s %-12s %-5s accuracy\n", "model", "strategy", "N");
     }
-    static const pd_select ONE[] = {PD_SEL_NAIVE}, W[] = {PD_SEL_WEIGHTED};
-    static const char *const ONE_N[] = {""}, *const W_N[] = {"weighted"};
+    static const pd_select ONE[] = {PD_SEL_NAIVE}, VOTE[] = {PD_SEL_MAJ, PD_SEL_WEIGHTED}, W[] = {PD_SEL_WEIGHTED};
+    static const char *const ONE_N[] = {""}, *const VOTE_N[] = {"maj", "weighted"}, *const W_N[] = {"weighted"};
     if (!rc) rc = run_one(&d, &pol_s, &none, "arith-small", PD_BEST_OF_N, 1, 1, ONE, ONE_N, 1, 0, &err);
-    if (!rc) rc = run_best_of_n(&d, &pol_s, &ver, "arith-small", ns, n_ns, &err);
+    /* budgets a run at the largest one records (powers of two below it) are read off it; any
+     * other budget gets a run of its own */
+    int nmax = 0, sub[PD_EVAL_MAX_N], n_sub = 0;
+    for (int i = 0; i < n_ns; i++)
+        if (ns[i] > nmax) nmax = ns[i];
+    for (int i = 0; i < n_ns; i++)
+        if (ns[i] == nmax || (ns[i] & (ns[i] - 1)) == 0) sub[n_sub++] = ns[i];
+    if (!rc) rc = run_best_of_n(&d, &pol_s, &ver, "arith-small", sub, n_sub, &err);
+    for (int i = 0; i < n_ns && !rc; i++)
+        if (ns[i] != nmax && (ns[i] & (ns[i] - 1)) != 0)
+            rc = run_one(&d, &pol_s, &ver, "arith-small", PD_BEST_OF_N, ns[i], 0, VOTE, VOTE_N, 2, 1, &err);
     for (int s = PD_BEAM_SEARCH; s <= PD_DVTS && !rc; s++)
         for (int i = 0; i < n_ns && !rc; i++)
             if (ns[i] >= d.base.beam_width && ns[i] % d.base.beam_width == 0)

@@ -10,6 +10,7 @@
  * Only reached through pd_qkernels_avx2(), which asks the CPU first. */
 #include "engine/quant.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "model/gguf.h"
@@ -52,6 +53,7 @@ AVX2 INLINE __m256i i8x8(const uint8_t *p) { return _mm256_cvtepi8_epi32(_mm_loa
 
 /* MR x NX accumulators (independent chains for the FMA units; see quant_avx512.c). */
 #define BEGIN                                                                                                        \
+    const ptrdiff_t ahead = MR * (w[1] - w[0]);                                                                      \
     __m256 c[MR][QNX];                                                                                               \
     _Pragma("GCC unroll 4") for (int i = 0; i < MR; i++) _Pragma("GCC unroll 2") for (int j = 0; j < NX; j++)      \
         c[i][j] = _mm256_setzero_ps()
@@ -60,7 +62,7 @@ AVX2 INLINE __m256i i8x8(const uint8_t *p) { return _mm256_cvtepi8_epi32(_mm_loa
         out[i * NX + j] = hsum8(c[i][j])
 #define ROWS for (int i = 0; i < MR; i++)
 
-#define PREFETCH(p) _mm_prefetch((const char *)(p) + 1024, _MM_HINT_T0)
+#define PREFETCH(p) _mm_prefetch((const char *)(p) + ahead, _MM_HINT_T0)
 
 /* Q8_0: w = d * q. */
 AVX2 INLINE void q8_0_gen(const int NX, const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) {
@@ -68,7 +70,7 @@ AVX2 INLINE void q8_0_gen(const int NX, const uint8_t *const *w, const float *x,
     for (int k = 0, o = 0; k < n; k += 32, o += 34) {
         _Pragma("GCC unroll 4") ROWS {
             const uint8_t *b = w[i] + o;
-            if (!(k & 63)) PREFETCH(b);
+            PREFETCH(b);
             __m256 d = _mm256_set1_ps(h2f(b));
             _Pragma("GCC unroll 4") for (int s = 0; s < 4; s++)
                 ACC(i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(i8x8(b + 2 + 8 * s))), k + 8 * s);
@@ -84,7 +86,7 @@ AVX2 INLINE void q4_0_gen(const int NX, const uint8_t *const *w, const float *x,
     for (int k = 0, o = 0; k < n; k += 32, o += 18) {
         _Pragma("GCC unroll 4") ROWS {
             const uint8_t *b = w[i] + o;
-            if (!(k & 127)) PREFETCH(b);
+            if (!(k & 63)) PREFETCH(b);
             __m256 d = _mm256_set1_ps(h2f(b));
             __m256i v0 = u8x8(b + 2), v1 = u8x8(b + 10);
             ACC(i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(v0, m4), e8))), k);

@@ -13,6 +13,7 @@
  * Only reached through pd_qkernels_avx512(), which asks the CPU first. */
 #include "engine/quant.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "model/gguf.h"
@@ -56,6 +57,7 @@ AVX512 INLINE __m512i u8x16(const uint8_t *p) { return _mm512_cvtepu8_epi32(_mm_
 /* MR x NX accumulators: MR weight rows at once give the FMA units independent chains (one
  * accumulator per dot product is the contract; one row alone would wait on its latency). */
 #define BEGIN                                                                                                        \
+    const ptrdiff_t ahead = MR * (w[1] - w[0]);                                                                      \
     __m512 c[MR][QNX];                                                                                               \
     _Pragma("GCC unroll 4") for (int i = 0; i < MR; i++) _Pragma("GCC unroll 4") for (int j = 0; j < NX; j++)      \
         c[i][j] = _mm512_setzero_ps()
@@ -64,8 +66,9 @@ AVX512 INLINE __m512i u8x16(const uint8_t *p) { return _mm512_cvtepu8_epi32(_mm_
         out[i * NX + j] = hsum16(c[i][j])
 #define ROWS for (int i = 0; i < MR; i++)
 
-/* Ahead of the rows being read (each streams from memory). */
-#define PREFETCH(p) _mm_prefetch((const char *)(p) + 1024, _MM_HINT_T0)
+/* The same bytes of the next group of MR rows (contiguous after these: a matrix's rows
+ * are short, ~1 KB for Qwen2.5-0.5B, so "ahead in the row" would be inside this group). */
+#define PREFETCH(p) _mm_prefetch((const char *)(p) + ahead, _MM_HINT_T0)
 
 /* Q8_0: w = d * q. */
 AVX512 INLINE void q8_0_gen(const int NX, const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) {
@@ -73,7 +76,7 @@ AVX512 INLINE void q8_0_gen(const int NX, const uint8_t *const *w, const float *
     for (int k = 0, o = 0; k < n; k += 32, o += 34) {
         _Pragma("GCC unroll 4") ROWS {
             const uint8_t *b = w[i] + o;
-            if (!(k & 63)) PREFETCH(b);
+            PREFETCH(b);
             __m512 d = _mm512_set1_ps(h2f(b));
             __m512i q0 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b + 2)));
             __m512i q1 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b + 18)));
@@ -93,7 +96,7 @@ AVX512 INLINE void q4_0_gen(const int NX, const uint8_t *const *w, const float *
     for (int k = 0, o = 0; k < n; k += 32, o += 18) {
         _Pragma("GCC unroll 4") ROWS {
             const uint8_t *b = w[i] + o;
-            if (!(k & 127)) PREFETCH(b);
+            if (!(k & 63)) PREFETCH(b);
             __m512 t = _mm512_mul_ps(_mm512_set1_ps(h2f(b)), qm8);
             __m512i v = u8x16(b + 2);
             ACC(i, _mm512_permutexvar_ps(v, t), k);

@@ -81,15 +81,8 @@ static double probe_stat(pd_search *s, int32_t n, int agreement) {
         for (int32_t i = 0; i < n; i++) sum += pd_tree_aggregate(&s->tree, s->done[i], s->cfg.agg);
         return sum / n;
     }
-    char **keys = calloc((size_t)n, sizeof *keys);
+    char **keys = pd_search_answer_keys(s, n);
     if (!keys) return -1;
-    for (int32_t i = 0; i < n; i++) {
-        char *text = pd_tree_path_text(&s->tree, s->done[i]);
-        char *ans = text ? pd_grade_extract(text, s->prob->answer) : NULL;
-        keys[i] = ans ? pd_grade_key(ans) : NULL;
-        free(ans);
-        free(text);
-    }
     int32_t best = 0;
     for (int32_t i = 0; i < n; i++) {
         if (!keys[i]) continue;
@@ -97,8 +90,7 @@ static double probe_stat(pd_search *s, int32_t n, int agreement) {
         for (int32_t j = 0; j < n; j++) c += keys[j] && !strcmp(keys[i], keys[j]);
         if (c > best) best = c;
     }
-    for (int32_t i = 0; i < n; i++) free(keys[i]);
-    free(keys);
+    pd_search_keys_free(keys, n);
     return (double)best / n;
 }
 

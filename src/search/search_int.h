@@ -79,6 +79,11 @@ typedef struct pd_search {
                              * good (pd_expand_req.fail): the search ends as failed */
 } pd_search;
 
+/* The answer keys (pd_grade_key of the extracted answer; NULL when none) of the first n
+ * finished paths, for votes; NULL when out of memory. Free with pd_search_keys_free. */
+char **pd_search_answer_keys(pd_search *s, int32_t n);
+void pd_search_keys_free(char **keys, int32_t n);
+
 /* Allocate a search and emit its first requests. Returns 0 or an error. */
 int pd_search_create(pd_search **out, const pd_policy *pol, const pd_verifier *ver, const pd_problem *prob,
                      const pd_search_cfg *cfg, pd_error *err);

@@ -76,12 +76,9 @@ static int bon_start(pd_search *s) {
     return bon_emit(s);
 }
 
-/* Is the majority vote over the completions so far settled: can the samples left not change
- * the leader? Returns 1, 0, or -1 when out of memory. */
-static int vote_settled(pd_search *s) {
-    int32_t n = s->n_done, left = s->cfg.n - n;
+char **pd_search_answer_keys(pd_search *s, int32_t n) {
     char **keys = calloc((size_t)n + 1, sizeof *keys);
-    if (!keys) return -1;
+    if (!keys) return NULL;
     for (int32_t i = 0; i < n; i++) {
         char *text = pd_tree_path_text(&s->tree, s->done[i]);
         char *ans = text ? pd_grade_extract(text, s->prob->answer) : NULL;
@@ -89,6 +86,20 @@ static int vote_settled(pd_search *s) {
         free(ans);
         free(text);
     }
+    return keys;
+}
+
+void pd_search_keys_free(char **keys, int32_t n) {
+    for (int32_t i = 0; keys && i < n; i++) free(keys[i]);
+    free(keys);
+}
+
+/* Is the majority vote over the completions so far settled: can the samples left not change
+ * the leader? Returns 1, 0, or -1 when out of memory. */
+static int vote_settled(pd_search *s) {
+    int32_t n = s->n_done, left = s->cfg.n - n;
+    char **keys = pd_search_answer_keys(s, n);
+    if (!keys) return -1;
     int32_t best = 0, second = 0;
     for (int32_t i = 0; i < n; i++) {
         if (!keys[i]) continue;
@@ -102,8 +113,7 @@ static int vote_settled(pd_search *s) {
         if (c > best) second = best, best = c;
         else if (c > second) second = c;
     }
-    for (int32_t i = 0; i < n; i++) free(keys[i]);
-    free(keys);
+    pd_search_keys_free(keys, n);
     return best > second + left;
 }
 

@@ -208,13 +208,13 @@ static int run_best_of_n(demo *d, const pd_policy *pol, const pd_verifier *ver, 
             if (pol_tokens + prefix > 0) t[i].pol_flops += pol_flops * (prefix + toks) / (pol_tokens + prefix);
             if (prm_tokens > 0) t[i].prm_flops += prm_flops * (prm_head + scored) / prm_tokens;
             t[i].problems[0]++;
-            t[i].problems[level]++;
+            if (level) t[i].problems[level]++;
             for (int s = 0; s < 2; s++) {
                 char key[64];
                 snprintf(key, sizeof key, "correct_%s@%d", SEL[s], k);
                 int ok = json_is_true(json_object_get(r, key));
                 t[i].correct[s][0] += ok;
-                t[i].correct[s][level] += ok;
+                if (level) t[i].correct[s][level] += ok;
             }
         }
         json_decref(r);

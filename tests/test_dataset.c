@@ -94,6 +94,79 @@ static void t_arith_correct(void) {
     pd_dataset_free(&ds);
 }
 
+/* Target-sum problems: the numbers are distinct, exactly one choice of the stated count makes
+ * the target (checked here by trying every subset), the answer is its smallest number, and
+ * the solution subtracts the chosen numbers from the largest down, each step's arithmetic
+ * right, the last one naming a number of the list and boxing the answer. */
+static void t_sums_correct(void) {
+    pd_dataset ds = {0};
+    pd_error err = {0};
+    CHECK(pd_sums_generate(&ds, 500, 1, 5, 42, &err) == 0);
+    CHECK_EQ_INT(ds.n, 500);
+    static const char *const words[] = {"Two", "Three", "Four"};
+    static const int want_count[] = {0, 4, 5, 6, 7, 8}, want_pick[] = {0, 2, 2, 3, 3, 4};
+    int per_level[6] = {0};
+    for (size_t i = 0; i < ds.n; i++) {
+        pd_problem *p = &ds.items[i];
+        CHECK(p->level >= 1 && p->level <= 5);
+        per_level[p->level]++;
+        int pick = 0;
+        for (int w = 0; w < 3; w++)
+            if (!strncmp(p->problem, words[w], strlen(words[w]))) pick = w + 2;
+        CHECK_MSG(pick == want_pick[p->level], "%s", p->problem);
+        /* the numbers: between "numbers " and " add up to ", then the target */
+        const char *q = strstr(p->problem, "numbers "), *end = strstr(p->problem, " add up to ");
+        CHECK(q && end);
+        if (!q || !end) continue;
+        int v[16], count = 0;
+        for (q += 8; q < end && count < 16;) {
+            if (*q >= '0' && *q <= '9') v[count++] = (int)strtol(q, (char **)&q, 10);
+            else q++;
+        }
+        int target = atoi(end + 11);
+        CHECK_EQ_INT(count, want_count[p->level]);
+        for (int a = 0; a < count; a++)
+            for (int b = a + 1; b < count; b++) CHECK(v[a] != v[b]);
+        int found = 0, smallest = 0;
+        for (unsigned m = 0; m < (1u << count); m++) {
+            if (__builtin_popcount(m) != (unsigned)pick) continue;
+            int sum = 0, lo = 1 << 30;
+            for (int k = 0; k < count; k++)
+                if (m & (1u << k)) sum += v[k], lo = v[k] < lo ? v[k] : lo;
+            if (sum == target) found++, smallest = lo;
+        }
+        CHECK_MSG(found == 1, "%s: %d choices", p->problem, found);
+        CHECK_EQ_INT(atoi(p->answer), smallest);
+        /* steps: "$R - C = L$", R the target then each step's L, C from the list, largest first */
+        int steps = 0, rest = target, prev = 1 << 30;
+        for (const char *st = p->solution; st; st = strstr(st, "\n\n")) {
+            if (*st == '\n') st += 2;
+            int r, c, l;
+            CHECK_MSG(sscanf(st, "$%d - %d = %d$", &r, &c, &l) == 3, "step '%.40s'", st);
+            CHECK_EQ_INT(r, rest);
+            CHECK_EQ_INT(l, r - c);
+            CHECK(c < prev);
+            prev = c, rest = l, steps++;
+        }
+        CHECK_EQ_INT(steps, pick - 1);
+        CHECK_EQ_INT(rest, smallest);
+        CHECK(rest < prev); /* the last remainder is the smallest chosen */
+        char boxed[64];
+        snprintf(boxed, sizeof boxed, "\\boxed{%s}$.", p->answer);
+        size_t sl = strlen(p->solution), bl = strlen(boxed);
+        CHECK(sl > bl && strcmp(p->solution + sl - bl, boxed) == 0);
+    }
+    for (int l = 1; l <= 5; l++) CHECK_EQ_INT(per_level[l], 100);
+    pd_dataset_free(&ds);
+    pd_dataset a = {0}, b = {0};
+    CHECK(pd_sums_generate(&a, 40, 2, 4, 7, NULL) == 0);
+    CHECK(pd_sums_generate(&b, 40, 2, 4, 7, NULL) == 0);
+    for (size_t i = 0; i < 40; i++) CHECK_STR(a.items[i].solution, b.items[i].solution);
+    CHECK(pd_sums_generate(&a, 5, 3, 6, 1, &err) == PD_EINVAL);
+    CHECK(strstr(err.msg, "levels") != NULL);
+    pd_dataset_free(&a), pd_dataset_free(&b);
+}
+
 static void t_arith_deterministic(void) {
     pd_dataset a = {0}, b = {0}, c = {0};
     CHECK(pd_arith_generate(&a, 50, 2, 4, 7, NULL) == 0);
@@ -273,6 +346,7 @@ static void t_roundtrip_and_cli(void) {
 int main(void) {
     RUN(t_arith_correct);
     RUN(t_arith_deterministic);
+    RUN(t_sums_correct);
     RUN(t_arith_difficulty);
     RUN(t_arith_small_factors);
     RUN(t_load_shared);

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include "ponder/base.h"
 
+struct pd_hub_pull_opts; /* ponder/hub.h */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -45,6 +47,13 @@ int pd_dataset_set_subject(pd_dataset *ds, size_t i, const char *subject);
  * split NULL: "test"). PD_ENOTFOUND (not cached: the message says how to fetch it), PD_EFORMAT
  * (the split is parquet or JSON: the message says how to convert it). src/eval/hf_dataset.c */
 int pd_dataset_resolve(const char *spec, const char *split, char *path, size_t size, pd_error *err);
+/* The same, downloading a dataset id's split first when the cache does not hold it
+ * (pd_hub_pull with dataset = 1 and the split: only that split's JSONL/JSON files; pull:
+ * endpoint, token, retries, progress, or NULL for the defaults; its dataset, split and
+ * revision are set from the arguments). A split already in the cache never touches the
+ * network; neither does anything when HF_HUB_OFFLINE is set. src/eval/hf_dataset.c */
+int pd_dataset_fetch(const char *spec, const char *split, const struct pd_hub_pull_opts *pull, char *path,
+                     size_t size, pd_error *err);
 /* Keep only problems [start, end) (end 0 or past the last: to the end); PD_EINVAL when that
  * leaves none. (search-and-learn's dataset_start / dataset_end.) */
 int pd_dataset_slice(pd_dataset *ds, size_t start, size_t end, pd_error *err);
@@ -65,6 +74,14 @@ int pd_dataset_write_jsonl(const pd_dataset *ds, FILE *out, pd_error *err);
  * blank line) and ends in \boxed{answer}. Deterministic for a seed. */
 int pd_arith_generate(pd_dataset *ds, size_t n, int level_lo, int level_hi, uint64_t seed,
                       pd_error *err);
+
+/* Generate n target-sum problems ("Three of the numbers ... add up to 76. What is the smallest
+ * of the three?", exactly one choice works) with levels spread over [level_lo, level_hi]; the
+ * solution takes the chosen numbers largest first, one subtraction per step, and ends in
+ * \boxed{answer}. A search task: each step is easy to check, hard to produce. Deterministic
+ * for a seed. */
+int pd_sums_generate(pd_dataset *ds, size_t n, int level_lo, int level_hi, uint64_t seed,
+                     pd_error *err);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,4 @@
-/* cmd_data.c — `ponder data arith`: write generated MATH-like problems as JSONL. */
+/* cmd_data.c — `ponder data arith|sums`: write generated problems as JSONL. */
 #include "cli.h"
 
 #include <getopt.h>
@@ -6,12 +6,18 @@
 #include <string.h>
 
 static const char *HELP =
-    "usage: ponder data arith [--n N] [--levels LO-HI] [--seed S] [--out FILE]\n"
+    "usage: ponder data arith|sums [--n N] [--levels LO-HI] [--seed S] [--out FILE]\n"
     "\n"
-    "Writes N arithmetic problems in MATH-500's JSONL layout (problem, solution, answer,\n"
-    "level, unique_id) to FILE or stdout. Each solution reduces one operation per step,\n"
-    "steps separated by a blank line, and ends in \\boxed{answer}. Difficulty grows with the\n"
-    "level: more numbers, larger numbers, multiplication/division and nesting.\n"
+    "Writes N generated problems in MATH-500's JSONL layout (problem, solution, answer,\n"
+    "level, unique_id) to FILE or stdout; steps are separated by a blank line and the\n"
+    "solution ends in \\boxed{answer}.\n"
+    "\n"
+    "  arith  \"Compute $(15 + 19) \\times 7$.\": one operation reduced per step; harder\n"
+    "         levels have more and larger numbers, multiplication/division and nesting.\n"
+    "  sums   \"Three of the numbers 14, 27, 35, 8, 19 and 42 add up to 76. What is the\n"
+    "         smallest of the three?\": a search task (the models in models/ are trained on\n"
+    "         it): one subtraction per step, each easy to check and hard to produce;\n"
+    "         harder levels have more numbers to choose from and more to choose.\n"
     "\n"
     "  --n N           number of problems (default 100)\n"
     "  --levels LO-HI  difficulty levels, spread evenly (default 1-5; a single level: 3)\n"
@@ -34,7 +40,9 @@ int cmd_data(int argc, char **argv) {
         fputs(HELP, argc < 2 ? stderr : stdout);
         return argc < 2;
     }
-    if (strcmp(argv[1], "arith") != 0) return cli_fail("data", "unknown generator '%s' (known: arith)", argv[1]);
+    int sums = !strcmp(argv[1], "sums");
+    if (!sums && strcmp(argv[1], "arith") != 0)
+        return cli_fail("data", "unknown generator '%s' (known: arith, sums)", argv[1]);
     static const struct option opts[] = {
         {"n", required_argument, 0, 'n'},     {"levels", required_argument, 0, 'l'},
         {"seed", required_argument, 0, 's'},  {"out", required_argument, 0, 'o'},
@@ -65,7 +73,7 @@ int cmd_data(int argc, char **argv) {
     if (optind + 1 < argc) return cli_fail("data", "unexpected argument '%s'", argv[optind + 1]);
     pd_dataset ds = {0};
     pd_error err = {0};
-    if (pd_arith_generate(&ds, (size_t)n, lo, hi, (uint64_t)seed, &err)) {
+    if ((sums ? pd_sums_generate : pd_arith_generate)(&ds, (size_t)n, lo, hi, (uint64_t)seed, &err)) {
         pd_dataset_free(&ds);
         return cli_fail_err("data", &err);
     }

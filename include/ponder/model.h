@@ -129,6 +129,22 @@ pd_kv *pd_kv_clone(const pd_kv *kv, pd_error *err);
 size_t pd_kv_blocks_live(const pd_model *m);
 size_t pd_kv_block_positions(void);
 size_t pd_kv_block_bytes(const pd_model *m);
+/* The pool of m's blocks (each model has its own): the most blocks live at once so far; the
+ * budget in blocks (kv_memory / block bytes; SIZE_MAX when unbounded); the blocks that can
+ * still be allocated (SIZE_MAX when unbounded). A forward call that needs a block past the
+ * budget fails with PD_ELIMIT before computing anything; callers that must not fail plan
+ * their batches with these (src/backend/policy_local.c, prm_local.c). */
+size_t pd_kv_blocks_peak(const pd_model *m);
+size_t pd_kv_blocks_budget(const pd_model *m);
+size_t pd_kv_blocks_free(const pd_model *m);
+/* Bound m's pool to `bytes` of blocks (--kv-memory; 0: no bound, the default). Blocks
+ * already live stay; new ones are refused while the pool is at the bound. */
+void pd_kv_set_memory(pd_model *m, size_t bytes);
+/* Blocks that hold `positions` positions. */
+size_t pd_kv_blocks_for(size_t positions);
+/* Parse a --kv-memory size: "2G", "512M", "64MiB", "1048576" (units K, M, G, T are powers of
+ * 1024). 0, or -1 for a bad string (*bytes unchanged). */
+int pd_kv_memory_parse(const char *s, size_t *bytes);
 
 /* ---- batched forward ---- */
 typedef enum pd_logits_mode {

@@ -9,14 +9,17 @@
 #include "engine/pool.h"
 #include "model/weights.h"
 
-/* Per-model counters shared by its caches (behind a pointer: caches hold a const model). */
-typedef struct pd_kv_stats {
+/* A model's pool of KV blocks (kv.c), shared by its caches (behind a pointer: caches hold a
+ * const model). */
+typedef struct pd_kv_pool {
     atomic_size_t live;       /* KV blocks allocated and not yet released */
-} pd_kv_stats;
+    atomic_size_t peak;       /* the most live at once */
+    size_t budget;            /* the most blocks allowed (--kv-memory); SIZE_MAX: no bound */
+} pd_kv_pool;
 
 struct pd_model {
     pd_weights w;
-    pd_kv_stats *kv_stats;
+    pd_kv_pool *kv_pool;
     const pd_kernel_ops *ops;
     pd_pool *pool;
     int n_threads;
@@ -63,7 +66,12 @@ static inline float *pd_kv_at(const pd_kv *kv, int layer, int which, size_t pos)
 }
 
 /* Make room for `need` positions, the new ones writable by kv alone (copy on write);
- * 0 or PD_ENOMEM (kv still valid). */
+ * 0, PD_ELIMIT (the pool's budget is spent) or PD_ENOMEM (kv still valid, its tokens
+ * unchanged; pd_kv_trim gives back what was reserved). */
 int pd_kv_reserve(pd_kv *kv, size_t need);
+/* Release blocks reserved past the cache's length. */
+void pd_kv_trim(pd_kv *kv);
+/* An empty pool without a bound. */
+void pd_kv_pool_init(pd_kv_pool *p);
 
 #endif

@@ -300,8 +300,13 @@ int pd_model_forward(pd_model *m, pd_seq_step *steps, size_t n, pd_error *err) {
     int rc = validate(m, steps, n, &T, &max_len, err);
     if (rc) return rc;
     for (size_t i = 0; i < n; i++)
-        if (pd_kv_reserve(steps[i].kv, steps[i].kv->len + steps[i].n_tokens))
+        if ((rc = pd_kv_reserve(steps[i].kv, steps[i].kv->len + steps[i].n_tokens))) {
+            for (size_t k = 0; k <= i; k++) pd_kv_trim(steps[k].kv);
+            if (rc == PD_ELIMIT)
+                return pd_err_set(err, PD_ELIMIT, "forward: the KV cache is full (%zu blocks of %zu KiB: the --kv-memory "
+                                  "budget) and the batch needs more", pd_kv_blocks_budget(m), pd_kv_block_bytes(m) >> 10);
             return pd_err_set(err, PD_ENOMEM, "forward: out of memory for the KV cache");
+        }
     if (ensure_workspace(m, T, max_len)) return pd_err_set(err, PD_ENOMEM, "forward: out of memory for %zu tokens", T);
 
     int dim = c->hidden_size, hd = c->head_dim, half = hd / 2, hid = c->intermediate_size;

@@ -5,7 +5,8 @@
  * pool and precomputes the RoPE frequencies, including Llama 3's "llama3" frequency
  * scaling. The forward workspace is grown lazily by forward.c.
  *
- * The KV cache (reference-counted blocks shared between forks) is in kv.c. */
+ * The KV cache (reference-counted blocks shared between forks, from a pool bounded by
+ * pd_kv_set_memory) is in kv.c. */
 #include "engine/engine.h"
 
 #include <math.h>
@@ -83,12 +84,13 @@ pd_model *pd_model_load(const char *dir, const pd_model_opts *opts, pd_error *er
     m->inv_freq = malloc((size_t)(c->head_dim / 2) * sizeof *m->inv_freq);
     m->row_tmp = malloc(2 * (size_t)c->hidden_size * sizeof *m->row_tmp);
     m->scratch = malloc((size_t)m->n_threads * m->scratch_per_thread * sizeof *m->scratch);
-    m->kv_stats = calloc(1, sizeof *m->kv_stats);
-    if (!m->inv_freq || !m->scratch || !m->row_tmp || !m->kv_stats) {
+    m->kv_pool = calloc(1, sizeof *m->kv_pool);
+    if (!m->inv_freq || !m->scratch || !m->row_tmp || !m->kv_pool) {
         pd_err_set(err, PD_ENOMEM, "%s: out of memory", dir);
         pd_model_free(m);
         return NULL;
     }
+    pd_kv_pool_init(m->kv_pool);
     compute_inv_freq(c, m->inv_freq);
     if (m->w.rope_factors) /* a GGUF file's rope_freqs (Llama 3.1+ scaling, precomputed) */
         for (int i = 0; i < c->head_dim / 2; i++) m->inv_freq[i] /= m->w.rope_factors[i];
@@ -108,7 +110,7 @@ void pd_model_free(pd_model *m) {
     free(m->row_tmp);
     free(m->x), free(m->xb), free(m->q), free(m->k), free(m->v), free(m->xo), free(m->hb), free(m->hb2), free(m->rope);
     free(m->row_seq), free(m->row_pos), free(m->out_rows), free(m->att);
-    free(m->kv_stats);
+    free(m->kv_pool);
     free(m);
 }
 

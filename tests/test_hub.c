@@ -1,4 +1,5 @@
-/* test_hub.c — model resolution and `ponder pull` against a fake hub.
+/* test_hub.c — model resolution and `ponder pull` (models, GGUF files, datasets) against a
+ * fake hub.
  *
  * The fake hub is a libmicrohttpd server inside this process on 127.0.0.1 (ephemeral
  * port) that speaks the parts of the Hugging Face hub protocol pull uses: the API
@@ -7,7 +8,9 @@
  * X-Repo-Commit, LFS files by a 302 to /cdn/SHA256 with X-Linked-Etag / X-Linked-Size),
  * a Range-capable CDN, a private repo that needs "Bearer secret-token", a repo whose LFS
  * file does not match its listed sha256, and broken listings. Knobs make the CDN cut a
- * body half-way or answer 503. Every request is logged, so the tests can check what was
+ * body half-way or answer 503, or die (close every connection without an answer). Dataset
+ * repos are served under /api/datasets/ and /datasets/ORG/NAME/resolve/, as the hub does.
+ * Every request is logged, so the tests can check what was
  * asked (Range, Authorization). HF_ENDPOINT points at it and HF_HOME at
  * build/tmp/test_hub/...; no network is used. */
 #include "test.h"
@@ -45,6 +48,7 @@ typedef struct ffile {
 
 typedef struct frepo {
     const char *id, *commit;
+    int dataset;             /* a dataset repo (api/datasets/, /datasets/ORG/NAME/resolve/) */
     int private;
     int no_blobs;            /* listing without sizes / blob ids / LFS data, like an old hub */
     const char *raw_listing; /* served as-is instead of a generated one */
@@ -69,6 +73,8 @@ static struct {
     int fail_next;      /* answer 503 to the next n CDN requests */
     int fail_after_cut; /* after that cut, set fail_next to this */
     int ignore_range;   /* the CDN answers 200 with the whole body to Range requests */
+    int die_after_cut;  /* after the next cut, answer nothing at all (a dead server) */
+    int dead;
 } S = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static unsigned char *make_bytes(size_t n, uint64_t seed) {
@@ -100,6 +106,23 @@ static void add_file(frepo *r, const char *path, const char *text, size_t lfs_le
     memcpy(f->blob, h, 40);
     f->blob[40] = 0;
 }
+
+/* A text file stored with LFS (as datasets' JSONL files are): served through the CDN. */
+static void add_lfs_text(frepo *r, const char *path, const char *text) {
+    add_file(r, path, text, 0, 0);
+    r->files[r->n - 1].lfs = 1;
+}
+
+/* n MATH-like JSONL records for split `tag`. */
+static char *jsonl_records(const char *tag, int n) {
+    pd_buf b = {0};
+    for (int i = 0; i < n; i++)
+        pd_buf_printf(&b, "{\"problem\": \"What is %d + %d? (%s)\", \"answer\": \"%d\", \"level\": %d, "
+                      "\"unique_id\": \"%s/%d.json\"}\n", i, i + 1, tag, 2 * i + 1, 1 + i % 5, tag, i);
+    return pd_buf_steal(&b);
+}
+#define N_TEST_RECORDS 60
+static char *g_test_jsonl, *g_train_jsonl;
 
 static void setup_repos(void) {
     frepo *r = &S.repos[S.n_repos++];
@@ -153,6 +176,41 @@ static void setup_repos(void) {
     r->files[1].missing = 1;
 
     r = &S.repos[S.n_repos++];
+    r->id = "test-org/tiny-gguf"; /* a GGUF repo: several quantizations, no config.json */
+    r->commit = COMMIT;
+    add_file(r, "README.md", "# tiny gguf\n", 0, 0);
+    add_file(r, ".gitattributes", "*.gguf filter=lfs\n", 0, 0);
+    add_file(r, "tiny-Q4_K_M.gguf", NULL, 30000, 7);
+    add_file(r, "tiny-Q8_0.gguf", NULL, 40000, 8);
+    add_file(r, "tiny-f16.gguf", NULL, 50000, 9);
+
+    g_test_jsonl = jsonl_records("test", N_TEST_RECORDS);
+    g_train_jsonl = jsonl_records("train", 7);
+    r = &S.repos[S.n_repos++];
+    r->id = "test-org/math-set"; /* a dataset repo in the MATH-500 layout, plus a train split */
+    r->commit = COMMIT;
+    r->dataset = 1;
+    add_file(r, "README.md", "---\nconfigs: []\n---\n", 0, 0);
+    add_file(r, ".gitattributes", "*.jsonl filter=lfs\n", 0, 0);
+    add_lfs_text(r, "test.jsonl", g_test_jsonl);
+    add_lfs_text(r, "data/train-00000-of-00001.jsonl", g_train_jsonl);
+
+    r = &S.repos[S.n_repos++];
+    r->id = "test-org/parquet-set"; /* a dataset held only as parquet */
+    r->commit = COMMIT;
+    r->dataset = 1;
+    add_file(r, "README.md", "# parquet\n", 0, 0);
+    add_file(r, "data/test-00000-of-00001.parquet", NULL, 3000, 10);
+    add_file(r, "data/train-00000-of-00001.parquet", NULL, 3000, 11);
+
+    r = &S.repos[S.n_repos++];
+    r->id = "test-org/json-set"; /* a split as a JSON array under data/ */
+    r->commit = COMMIT;
+    r->dataset = 1;
+    add_file(r, "data/test.json", "[{\"question\": \"What is 2 + 2?\", \"answer\": 4},\n"
+                                  " {\"question\": \"What is 3 + 3?\", \"answer\": 6}]\n", 0, 0);
+
+    r = &S.repos[S.n_repos++];
     r->id = "test-org/badjson";
     r->raw_listing = "{\"sha\": \"" COMMIT "\", \"siblings\": [{\"rfilename\": \"config.json\", \"size\": 3},";
 
@@ -166,12 +224,20 @@ static void setup_repos(void) {
 static void free_repos(void) {
     for (int i = 0; i < S.n_repos; i++)
         for (int j = 0; j < S.repos[i].n; j++) free(S.repos[i].files[j].data);
+    free(g_test_jsonl);
+    free(g_train_jsonl);
+}
+
+/* The repo of this kind (model or dataset) with this id. */
+static frepo *find_kind(const char *id, size_t n, int dataset) {
+    for (int i = 0; i < S.n_repos; i++)
+        if (strlen(S.repos[i].id) == n && !strncmp(S.repos[i].id, id, n) && S.repos[i].dataset == dataset)
+            return &S.repos[i];
+    return NULL;
 }
 
 static frepo *find_repo(const char *id, size_t n) {
-    for (int i = 0; i < S.n_repos; i++)
-        if (strlen(S.repos[i].id) == n && !strncmp(S.repos[i].id, id, n)) return &S.repos[i];
-    return NULL;
+    return find_kind(id, n, 0);
 }
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *body, const char *err_code) {
@@ -273,8 +339,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         snprintf(e->auth, sizeof e->auth, "%s", auth ? auth : "");
         snprintf(e->blobs, sizeof e->blobs, "%s", blobs ? blobs : "");
     }
-    int cut = 0, fail = 0;
-    if (!strncmp(url, "/cdn/", 5)) {
+    int cut = 0, fail = 0, dead = S.dead;
+    if (!dead && !strncmp(url, "/cdn/", 5)) {
         if (S.fail_next > 0) {
             S.fail_next--;
             fail = 1;
@@ -282,16 +348,19 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
             S.cut_next = 0;
             cut = 1;
             S.fail_next = S.fail_after_cut;
+            S.dead = S.die_after_cut;
         }
     }
     pthread_mutex_unlock(&S.mu);
+    if (dead) return MHD_NO; /* close the connection without an answer */
     if (strcmp(method, "GET")) return reply(conn, 405, "method", NULL);
     int authed = auth && !strcmp(auth, "Bearer " TOKEN);
 
-    if (!strncmp(url, "/api/models/", 12)) {
-        const char *id = url + 12, *rev = strstr(id, "/revision/");
+    int api_dataset = !strncmp(url, "/api/datasets/", 14);
+    if (!strncmp(url, "/api/models/", 12) || api_dataset) {
+        const char *id = url + (api_dataset ? 14 : 12), *rev = strstr(id, "/revision/");
         if (!rev) return reply(conn, 404, "no", NULL);
-        frepo *r = find_repo(id, (size_t)(rev - id));
+        frepo *r = find_kind(id, (size_t)(rev - id), api_dataset);
         rev += 10;
         if (!r || (r->private && !authed)) /* like the hub: unknown and private look alike */
             return r ? reply(conn, 401, "{\"error\": \"Invalid credentials\"}", "RepoNotFound")
@@ -316,7 +385,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     }
     const char *res = strstr(url, "/resolve/");
     if (res) {
-        frepo *r = find_repo(url + 1, (size_t)(res - url - 1));
+        int ds = !strncmp(url, "/datasets/", 10);
+        const char *id = url + (ds ? 10 : 1);
+        frepo *r = find_kind(id, (size_t)(res - id), ds);
         if (!r || (r->private && !authed)) return reply(conn, 401, "auth", "RepoNotFound");
         const char *c = res + 9, *slash = strchr(c, '/');
         if (!slash || (size_t)(slash - c) != 40 || strncmp(c, r->commit, 40))
@@ -794,15 +865,17 @@ static void t_pull_full_and_noop(void) {
     snprintf(path, sizeof path, "%s/refs/%s", repo, COMMIT);
     CHECK(!exists_nofollow(path));
 
-    /* --include adds files: a nested one gets a deeper relative link */
+    /* --include selects files (only those): a nested one gets a deeper relative link */
     const char *inc[] = {"original/*", "*.bin"};
     o.revision = NULL;
     o.include = inc;
     o.n_include = 2;
+    mark = log_mark();
     rc = pd_hub_pull("test-org/tiny-model", &o, &res, &err);
     CHECK_MSG(rc == 0, "%s", err.msg);
-    CHECK_EQ_INT(res.n_files, 5);
+    CHECK_EQ_INT(res.n_files, 2);
     CHECK_EQ_INT(res.n_downloaded, 2);
+    CHECK_EQ_INT(log_count(mark, "/test-org/tiny-model/resolve/" COMMIT "/config.json"), 0);
     const ffile *params = repo_file("test-org/tiny-model", "original/params.json");
     snprintf(path, sizeof path, "%s/original/params.json", snap);
     k = readlink(path, target, sizeof target - 1);
@@ -1162,6 +1235,245 @@ static void t_cli_pull(void) {
     CHECK_MSG(!strncmp(line, "ponder pull: ", 13) && strstr(line, "404"), "%s", line);
 }
 
+
+/* ---- GGUF repos: --include picks one file ---- */
+
+static void t_pull_gguf_include(void) {
+    const char *cache = fresh_home("gguf");
+    pd_hub_pull_opts o = test_opts();
+    pd_hub_pull_result res;
+    pd_error err = {0};
+    /* without --include: refused, naming the files to choose from, nothing downloaded */
+    int mark = log_mark();
+    int rc = pd_hub_pull("test-org/tiny-gguf", &o, &res, &err);
+    CHECK_EQ_INT(rc, PD_EINVAL);
+    CHECK_MSG(strstr(err.msg, "GGUF") && strstr(err.msg, "tiny-Q4_K_M.gguf") && strstr(err.msg, "tiny-f16.gguf") &&
+                  strstr(err.msg, "--include"), "%s", err.msg);
+    CHECK_EQ_INT(log_count(mark, "/test-org/") + log_count(mark, "/cdn/"), 0);
+    /* --include '*Q4_K_M.gguf': that one file, not README.md nor the other quantizations */
+    const char *inc[] = {"*Q4_K_M.gguf"};
+    o.include = inc;
+    o.n_include = 1;
+    mark = log_mark();
+    rc = pd_hub_pull("test-org/tiny-gguf", &o, &res, &err);
+    CHECK_MSG(rc == 0, "%s", err.msg);
+    CHECK_EQ_INT(res.n_files, 1);
+    CHECK_EQ_INT(res.n_downloaded, 1);
+    CHECK_EQ_INT(log_count(mark, "/test-org/tiny-gguf/resolve/"), 1);
+    CHECK_EQ_INT(log_count(mark, "/test-org/tiny-gguf/resolve/" COMMIT "/tiny-Q4_K_M.gguf"), 1);
+    CHECK_EQ_INT(log_count(mark, "/cdn/"), 1);
+    const ffile *q4 = repo_file("test-org/tiny-gguf", "tiny-Q4_K_M.gguf");
+    char snap[800], path[900];
+    snprintf(snap, sizeof snap, "%s/models--test-org--tiny-gguf/snapshots/%s", cache, COMMIT);
+    snprintf(path, sizeof path, "%s/tiny-Q4_K_M.gguf", snap);
+    CHECK(file_equals(path, q4->data, q4->len));
+    const char *absent[] = {"tiny-Q8_0.gguf", "tiny-f16.gguf", "README.md", ".gitattributes"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/%s", snap, absent[i]);
+        CHECK_MSG(!exists_nofollow(path), "%s", absent[i]);
+    }
+    CHECK_STR(res.dir, snap);
+    /* a glob that matches nothing says what the repo holds */
+    const char *none[] = {"*Q2_K.gguf"};
+    o.include = none;
+    rc = pd_hub_pull("test-org/tiny-gguf", &o, &res, &err);
+    CHECK_EQ_INT(rc, PD_ENOTFOUND);
+    CHECK_MSG(strstr(err.msg, "--include") && strstr(err.msg, "tiny-Q8_0.gguf"), "%s", err.msg);
+    /* the CLI: one file, the snapshot on stdout */
+    fresh_home("gguf-cli");
+    char cmd[1024], out[2048] = "";
+    snprintf(cmd, sizeof cmd, "%s pull test-org/tiny-gguf --include '*Q4_K_M.gguf' --quiet", ponder_bin());
+    CHECK_EQ_INT(run_capture(cmd, out, sizeof out), 0);
+    CHECK_MSG(strstr(out, "models--test-org--tiny-gguf/snapshots/" COMMIT), "%s", out);
+}
+
+/* ---- datasets ---- */
+
+static void t_split_files(void) {
+    CHECK_EQ_INT(pd_hub_split_file("test.jsonl", "test", ".jsonl"), 1);
+    CHECK_EQ_INT(pd_hub_split_file("data/test.jsonl", "test", ".jsonl"), 2);
+    CHECK_EQ_INT(pd_hub_split_file("test/test.jsonl", "test", ".jsonl"), 3);
+    CHECK_EQ_INT(pd_hub_split_file("data/test-00000-of-00002.jsonl", "test", ".jsonl"), 4);
+    CHECK_EQ_INT(pd_hub_split_file("test-00001-of-00002.jsonl", "test", ".jsonl"), 5);
+    CHECK_EQ_INT(pd_hub_split_file("data/test-00000-of-00001.parquet", "test", ".parquet"), 4);
+    CHECK_EQ_INT(pd_hub_split_file("test.json", "test", ".jsonl"), 0);
+    CHECK_EQ_INT(pd_hub_split_file("testing.jsonl", "test", ".jsonl"), 0);
+    CHECK_EQ_INT(pd_hub_split_file("test-.jsonl", "test", ".jsonl"), 0);
+    CHECK_EQ_INT(pd_hub_split_file("test-a/b.jsonl", "test", ".jsonl"), 0);
+    CHECK_EQ_INT(pd_hub_split_file("data/x/test.jsonl", "test", ".jsonl"), 0);
+    CHECK_EQ_INT(pd_hub_split_file("train/test.jsonl", "test", ".jsonl"), 0);
+    CHECK_EQ_INT(pd_hub_split_file("data/train.jsonl", "test", ".jsonl"), 0);
+    CHECK_EQ_INT(pd_hub_split_file(".jsonl", "test", ".jsonl"), 0);
+    CHECK(pd_hub_default_dataset_file("test.jsonl") && pd_hub_default_dataset_file("data/a/b.json") &&
+          pd_hub_default_dataset_file("README.md"));
+    CHECK(!pd_hub_default_dataset_file("data/test.parquet") && !pd_hub_default_dataset_file(".gitattributes") &&
+          !pd_hub_default_dataset_file("x.csv"));
+}
+
+static void t_dataset_fetch(void) {
+    const char *cache = fresh_home("dataset");
+    pd_hub_pull_opts o = test_opts();
+    pd_error err = {0};
+    char path[4200], want[900];
+    int mark = log_mark();
+    int rc = pd_dataset_fetch("test-org/math-set", "test", &o, path, sizeof path, &err);
+    CHECK_MSG(rc == 0, "%s", err.msg);
+    snprintf(want, sizeof want, "%s/datasets--test-org--math-set/snapshots/%s/test.jsonl", cache, COMMIT);
+    CHECK_STR(path, want);
+    /* the dataset API and resolve URLs; only the split's file (not train, not README.md) */
+    CHECK_EQ_INT(log_count(mark, "/api/datasets/test-org/math-set/revision/main"), 1);
+    CHECK_EQ_INT(log_count(mark, "/datasets/test-org/math-set/resolve/" COMMIT "/test.jsonl"), 1);
+    CHECK_EQ_INT(log_count(mark, "/datasets/test-org/math-set/resolve/"), 1);
+    CHECK_EQ_INT(log_count(mark, "/api/models/"), 0);
+    pd_dataset ds = {0};
+    CHECK_EQ_INT(pd_dataset_load(path, &ds, &err), 0);
+    CHECK_EQ_INT(ds.n, N_TEST_RECORDS);
+    CHECK_EQ_INT(ds.n_skipped, 0);
+    pd_dataset_free(&ds);
+    snprintf(want, sizeof want, "%s/datasets--test-org--math-set/refs/main", cache);
+    CHECK(exists_nofollow(want));
+    /* a second time: read from the cache, nothing asked of the server */
+    mark = log_mark();
+    rc = pd_dataset_fetch("test-org/math-set", "test", &o, path, sizeof path, &err);
+    CHECK_MSG(rc == 0, "%s", err.msg);
+    CHECK_EQ_INT(log_mark() - mark, 0);
+    /* another split: the listing again and that split's file only */
+    mark = log_mark();
+    rc = pd_dataset_fetch("test-org/math-set", "train", &o, path, sizeof path, &err);
+    CHECK_MSG(rc == 0, "%s", err.msg);
+    CHECK_MSG(strstr(path, "/data/train-00000-of-00001.jsonl") != NULL, "%s", path);
+    CHECK_EQ_INT(log_count(mark, "/datasets/test-org/math-set/resolve/"), 1);
+    /* a split the repo does not have: says what it holds */
+    rc = pd_dataset_fetch("test-org/math-set", "validation", &o, path, sizeof path, &err);
+    CHECK_EQ_INT(rc, PD_ENOTFOUND);
+    CHECK_MSG(strstr(err.msg, "validation.jsonl") && strstr(err.msg, "test.jsonl") && strstr(err.msg, "test-org/math-set"),
+              "%s", err.msg);
+    /* a dataset that does not exist (a model of that name is not a dataset): 404 */
+    rc = pd_dataset_fetch("test-org/tiny-model", NULL, &o, path, sizeof path, &err);
+    CHECK_EQ_INT(rc, PD_ENOTFOUND);
+    CHECK_MSG(strstr(err.msg, "404") && strstr(err.msg, "dataset repository 'test-org/tiny-model'"), "%s", err.msg);
+    /* JSON (an array of records) is read too */
+    rc = pd_dataset_fetch("test-org/json-set", "test", &o, path, sizeof path, &err);
+    CHECK_MSG(rc == 0, "%s", err.msg);
+    CHECK_MSG(strstr(path, "/data/test.json") != NULL, "%s", path);
+    CHECK_EQ_INT(pd_dataset_load(path, &ds, &err), 0);
+    CHECK_EQ_INT(ds.n, 2);
+    CHECK(ds.n == 2 && !strcmp(ds.items[1].answer, "6"));
+    pd_dataset_free(&ds);
+    /* parquet only: a clear error with the conversion, nothing downloaded */
+    mark = log_mark();
+    rc = pd_dataset_fetch("test-org/parquet-set", "test", &o, path, sizeof path, &err);
+    CHECK_EQ_INT(rc, PD_EFORMAT);
+    CHECK_MSG(strstr(err.msg, "parquet") && strstr(err.msg, "data/test-00000-of-00001.parquet") &&
+                  !strstr(err.msg, "train-00000") &&
+                  strstr(err.msg, "load_dataset('test-org/parquet-set', split='test').to_json('test.jsonl')"),
+              "%s", err.msg);
+    CHECK_EQ_INT(log_count(mark, "/datasets/") + log_count(mark, "/cdn/"), 0);
+    /* HF_HUB_OFFLINE: the cache only, and the message says why */
+    setenv("HF_HUB_OFFLINE", "1", 1);
+    mark = log_mark();
+    rc = pd_dataset_fetch("test-org/json-set", "train", &o, path, sizeof path, &err);
+    unsetenv("HF_HUB_OFFLINE");
+    CHECK_EQ_INT(rc, PD_ENOTFOUND);
+    CHECK_MSG(strstr(err.msg, "HF_HUB_OFFLINE"), "%s", err.msg);
+    CHECK_EQ_INT(log_mark() - mark, 0);
+}
+
+static void t_dataset_server_dies(void) {
+    const char *cache = fresh_home("dataset-dies");
+    pd_hub_pull_opts o = test_opts();
+    o.max_retries = -1;
+    pd_error err = {0};
+    char path[4200], repo[800], p[1200];
+    snprintf(repo, sizeof repo, "%s/datasets--test-org--math-set", cache);
+    const ffile *f = find_kind("test-org/math-set", 17, 1)->files + 2; /* test.jsonl */
+    CHECK_STR(f->path, "test.jsonl");
+    /* the body stops half-way and the server is gone: a clear error, and no file that looks whole */
+    pthread_mutex_lock(&S.mu);
+    S.cut_next = 1;
+    S.die_after_cut = 1;
+    pthread_mutex_unlock(&S.mu);
+    int rc = pd_dataset_fetch("test-org/math-set", "test", &o, path, sizeof path, &err);
+    pthread_mutex_lock(&S.mu);
+    S.die_after_cut = S.dead = 0;
+    pthread_mutex_unlock(&S.mu);
+    CHECK_EQ_INT(rc, PD_ENET);
+    CHECK_MSG(strstr(err.msg, "test.jsonl") && strstr(err.msg, "giving up") && strstr(err.msg, "test-org/math-set"),
+              "%s", err.msg);
+    snprintf(p, sizeof p, "%s/snapshots/%s/test.jsonl", repo, COMMIT);
+    CHECK(!exists_nofollow(p));
+    snprintf(p, sizeof p, "%s/refs/main", repo);
+    CHECK(!exists_nofollow(p));
+    snprintf(p, sizeof p, "%s/blobs/%s", repo, f->sha);
+    CHECK(!exists_nofollow(p));
+    snprintf(p, sizeof p, "%s/blobs/%s.incomplete", repo, f->sha);
+    struct stat sb;
+    CHECK(stat(p, &sb) == 0 && (size_t)sb.st_size == f->len / 2);
+    CHECK_EQ_INT(pd_dataset_resolve("test-org/math-set", "test", path, sizeof path, &err), PD_ENOTFOUND);
+    /* the server is back: the next run resumes the file where it stopped */
+    int mark = log_mark();
+    rc = pd_dataset_fetch("test-org/math-set", "test", &o, path, sizeof path, &err);
+    CHECK_MSG(rc == 0, "%s", err.msg);
+    char range[64];
+    snprintf(range, sizeof range, "bytes=%zu-", f->len / 2);
+    int found = 0;
+    pthread_mutex_lock(&S.mu);
+    for (int i = mark; i < S.n_log; i++) found |= !strncmp(S.log[i].url, "/cdn/", 5) && !strcmp(S.log[i].range, range);
+    pthread_mutex_unlock(&S.mu);
+    CHECK_MSG(found, "no CDN request with Range %s", range);
+    CHECK(file_equals(path, f->data, f->len));
+    snprintf(p, sizeof p, "%s/blobs", repo);
+    CHECK_EQ_INT(count_suffix(p, ".incomplete"), 0);
+}
+
+static void t_dataset_cli(void) {
+    const char *cache = fresh_home("dataset-cli");
+    char cmd[1200], out[4096] = "", want[900];
+    /* ponder pull --dataset: the split's files; the snapshot on stdout */
+    int mark = log_mark();
+    snprintf(cmd, sizeof cmd, "%s pull --dataset test-org/math-set --split test 2>&1", ponder_bin());
+    CHECK_EQ_INT(run_capture(cmd, out, sizeof out), 0);
+    snprintf(want, sizeof want, "%s/datasets--test-org--math-set/snapshots/%s", cache, COMMIT);
+    CHECK_MSG(strstr(out, want) && strstr(out, "test.jsonl") && strstr(out, "dataset test-org/math-set@main: 1 files"),
+              "%s", out);
+    CHECK_EQ_INT(log_count(mark, "/datasets/test-org/math-set/resolve/"), 1);
+    /* datasets/ORG/NAME: every JSONL/JSON file and README.md */
+    mark = log_mark();
+    snprintf(cmd, sizeof cmd, "%s pull datasets/test-org/math-set --quiet", ponder_bin());
+    CHECK_EQ_INT(run_capture(cmd, out, sizeof out), 0);
+    CHECK_MSG(strstr(out, want) != NULL, "%s", out);
+    CHECK_EQ_INT(log_count(mark, "/datasets/test-org/math-set/resolve/"), 2); /* README.md, train; test was there */
+    snprintf(cmd, sizeof cmd, "%s pull test-org/tiny-model --split test 2>&1", ponder_bin());
+    CHECK(run_capture(cmd, out, sizeof out) != 0);
+    CHECK_MSG(strstr(out, "--split is for datasets") != NULL, "%s", out);
+    snprintf(cmd, sizeof cmd, "%s pull --dataset test-org/parquet-set 2>&1", ponder_bin());
+    CHECK(run_capture(cmd, out, sizeof out) != 0);
+    CHECK_MSG(strstr(out, "parquet") && strstr(out, "to_json"), "%s", out);
+
+    /* ponder eval --dataset ORG/NAME: downloaded on the first run, read from the cache after */
+    fresh_home("dataset-eval");
+    mark = log_mark();
+    CHECK_EQ_INT(run_ponder("eval --policy sim --prm sim --dataset test-org/math-set --dataset-split test --n 1 "
+                            "--quiet --out " TMP "/dataset-eval/run1"), 0);
+    CHECK_EQ_INT(log_count(mark, "/datasets/test-org/math-set/resolve/"), 1);
+    char *cfg = NULL;
+    size_t n = 0;
+    CHECK_EQ_INT(pd_file_read(TMP "/dataset-eval/run1/config.json", &cfg, &n, NULL), 0);
+    char np[64];
+    snprintf(np, sizeof np, "\"dataset_problems\": %d", N_TEST_RECORDS);
+    CHECK_MSG(cfg && strstr(cfg, "\"dataset\": \"test-org/math-set\"") && strstr(cfg, np), "%s", cfg ? cfg : "");
+    free(cfg);
+    mark = log_mark();
+    CHECK_EQ_INT(run_ponder("eval --policy sim --prm sim --dataset test-org/math-set --dataset-split test --n 1 "
+                            "--quiet --out " TMP "/dataset-eval/run2"), 0);
+    CHECK_EQ_INT(log_mark() - mark, 0);
+    /* a dataset the hub does not have: the eval fails saying so */
+    snprintf(cmd, sizeof cmd, "%s eval --policy sim --prm sim --dataset test-org/nothing-here --quiet --out "
+             TMP "/dataset-eval/run3 2>&1", ponder_bin());
+    CHECK(run_capture(cmd, out, sizeof out) != 0);
+    CHECK_MSG(strstr(out, "404") && strstr(out, "test-org/nothing-here"), "%s", out);
+}
+
 int main(void) {
     if (system("rm -rf " TMP)) {}
     pd_mkdirs(TMP, NULL);
@@ -1175,6 +1487,7 @@ int main(void) {
     RUN(t_listing_parse);
     RUN(t_header_parsers);
     RUN(t_default_files);
+    RUN(t_split_files);
     RUN(t_repo_ids);
     RUN(t_cache_dir_env);
     RUN(t_resolve_handmade);
@@ -1197,6 +1510,10 @@ int main(void) {
     RUN(t_pull_without_blob_info);
     RUN(t_pull_locked);
     RUN(t_cli_pull);
+    RUN(t_pull_gguf_include);
+    RUN(t_dataset_fetch);
+    RUN(t_dataset_server_dies);
+    RUN(t_dataset_cli);
     MHD_stop_daemon(S.d);
     free_repos();
     return test_done();

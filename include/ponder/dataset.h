@@ -44,8 +44,9 @@ int pd_dataset_set_subject(pd_dataset *ds, size_t i, const char *subject);
 
 /* The JSONL file a --dataset spec names: an existing file as it is; a Hugging Face dataset id
  * ORG/NAME[@REVISION] as the split's JSONL file in the Hugging Face cache (datasets--ORG--NAME;
- * split NULL: "test"). PD_ENOTFOUND (not cached: the message says how to fetch it), PD_EFORMAT
- * (the split is parquet or JSON: the message says how to convert it). src/eval/hf_dataset.c */
+ * split NULL: "test"; the split's .jsonl file, else its .json file). PD_ENOTFOUND (not cached:
+ * the message says how to fetch it), PD_EFORMAT (the split is parquet, or in several shards: the
+ * message says how to convert or join it). src/eval/hf_dataset.c */
 int pd_dataset_resolve(const char *spec, const char *split, char *path, size_t size, pd_error *err);
 /* The same, downloading a dataset id's split first when the cache does not hold it
  * (pd_hub_pull with dataset = 1 and the split: only that split's JSONL/JSON files; pull:
@@ -57,8 +58,9 @@ int pd_dataset_fetch(const char *spec, const char *split, const struct pd_hub_pu
 /* Keep only problems [start, end) (end 0 or past the last: to the end); PD_EINVAL when that
  * leaves none. (search-and-learn's dataset_start / dataset_end.) */
 int pd_dataset_slice(pd_dataset *ds, size_t start, size_t end, pd_error *err);
-/* Load a JSONL dataset. Fails only when the file cannot be read; bad lines are skipped
- * and listed in ds->skipped_msgs. */
+/* Load a JSONL dataset (or a JSON array of the same records: the first thing in the file is
+ * '['). Fails only when the file cannot be read or the array does not parse; bad lines and
+ * records are skipped and listed in ds->skipped_msgs. */
 int pd_dataset_load(const char *path, pd_dataset *ds, pd_error *err);
 /* Add one problem (strings are copied; solution may be NULL). */
 int pd_dataset_add(pd_dataset *ds, const char *id, const char *problem, const char *answer,

@@ -42,8 +42,8 @@ typedef void (*pd_hub_progress_fn)(void *user, const char *file, size_t index, s
 
 typedef struct pd_hub_pull_opts {
     const char *revision;               /* branch, tag or commit; NULL = "main" */
-    const char *const *include;         /* extra globs (fnmatch, '*' crosses '/') added to */
-    size_t n_include;                   /*   the default model files; "*" = everything */
+    const char *const *include;         /* globs (fnmatch, '*' crosses '/'): when given, only */
+    size_t n_include;                   /*   the files they match are fetched; "*" = everything */
     const char *endpoint;               /* NULL = $HF_ENDPOINT, else https://huggingface.co */
     const char *token;                  /* NULL = $HF_TOKEN, else $HF_HOME/token if present */
     const char *cache_dir;              /* NULL = pd_hub_cache_dir() */
@@ -51,6 +51,9 @@ typedef struct pd_hub_pull_opts {
     double retry_base_s;                /* first backoff delay, doubled each time; <=0 = 1 */
     pd_hub_progress_fn progress;        /* NULL = silent */
     void *progress_user;
+    int dataset;                        /* a dataset repo: api/datasets/, CACHE/datasets--ORG--NAME */
+    const char *split;                  /* datasets: fetch this split's JSONL/JSON files
+                                         *   (pd_hub_split_file), with any include matches */
 } pd_hub_pull_opts;
 
 typedef struct pd_hub_pull_result {
@@ -61,12 +64,18 @@ typedef struct pd_hub_pull_result {
     int64_t bytes_downloaded;           /* body bytes received for them */
 } pd_hub_pull_result;
 
-/* Download repo_id (models only) at opts->revision into the hub cache with libcurl:
+/* Download repo_id (a model, or a dataset with opts->dataset) at opts->revision into the
+ * hub cache with libcurl:
  * lists the files with the hub API, downloads the selected ones into blobs/ (resuming a
  * partial blobs/X.incomplete with an HTTP Range request, retrying transient failures
  * with backoff), checks each size and each LFS file's sha256, links them into
  * snapshots/COMMIT/ and finally writes refs/REVISION. A file already in the cache with
  * the right size is not fetched again. opts may be NULL (all defaults); res may be NULL.
+ * The selection: the include globs (and a dataset's split files) when given, else the
+ * default files (pd_hub_default_file, pd_hub_default_dataset_file). Selecting nothing is an
+ * error that says what the repo holds: PD_ENOTFOUND, PD_EINVAL for a GGUF repo pulled
+ * without --include (the message names its .gguf files), PD_EFORMAT for a dataset whose
+ * files are parquet (the message says how to convert them).
  * Errors: PD_EINVAL (bad id or revision), PD_ENOTFOUND (401/404), PD_ENET (network,
  * HTTP or integrity failure), PD_EFORMAT (bad listing), PD_EIO (cache writes). */
 int pd_hub_pull(const char *repo_id, const pd_hub_pull_opts *opts, pd_hub_pull_result *res,
@@ -78,6 +87,16 @@ int pd_hub_pull(const char *repo_id, const pd_hub_pull_opts *opts, pd_hub_pull_r
  * *.pt, *.gguf, *.onnx, *.h5, *.msgpack, nor Mistral's consolidated.* / params.json, nor
  * anything in a subdirectory. */
 int pd_hub_default_file(const char *path);
+
+/* The same for a dataset repo: *.jsonl and *.json files at any depth (what ponder reads)
+ * and a top-level README.md; not parquet, arrow, csv or anything else. */
+int pd_hub_default_dataset_file(const char *path);
+
+/* Whether a dataset repo file holds split `split` in format ext (".jsonl", ".json",
+ * ".parquet"): 0 if not, else its rank, the first form that matches (lower is preferred):
+ * 1 SPLIT.EXT, 2 data/SPLIT.EXT, 3 SPLIT/SPLIT.EXT, 4 data/SPLIT-*.EXT, 5 SPLIT-*.EXT (the
+ * '*' part without '/'; the shards of a split, data/test-00000-of-00002.jsonl, ...). */
+int pd_hub_split_file(const char *path, const char *split, const char *ext);
 
 #ifdef __cplusplus
 }

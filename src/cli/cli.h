@@ -56,6 +56,10 @@ int cli_parse_int_list(const char *s, int *out, int max);
 int cli_recipe_argv(const char *cmd, int argc, char **argv, int eval_keys, pd_recipe *rec, int *out_argc,
                     char ***out_argv);
 
+/* Point o's progress callback at `ponder pull`'s display on stderr (cmd_pull.c): a line
+ * redrawn in place on a terminal, one line per finished file otherwise. */
+void cli_pull_progress(pd_hub_pull_opts *o);
+
 /* Reading JSONL one object per line, as grade and score do. */
 typedef struct cli_jsonl {
     char *line;

@@ -33,8 +33,10 @@ static const char *HELP =
     "                        local cache (the embedded engine), or 'sim' (the simulated policy)\n"
     "  --prm SPEC            process reward model: a PRM directory or repo id (its kind from\n"
     "                        config.json, the repo id or --prm-kind), or 'sim'\n"
-    "  --dataset FILE        JSONL problems, or a Hugging Face dataset id ORG/NAME[@REV] in the\n"
-    "                        Hugging Face cache (its --dataset-split file, test by default)\n"
+    "  --dataset FILE        JSONL (or JSON array) problems, or a Hugging Face dataset id\n"
+    "                        ORG/NAME[@REV] (its --dataset-split file, test by default), read from\n"
+    "                        the Hugging Face cache, downloaded into it first when missing\n"
+    "                        (HF_ENDPOINT, HF_TOKEN; `ponder pull --dataset`)\n"
     "  --dataset-start I, --dataset-end J  only problems I..J-1 of the dataset (recorded; a\n"
     "                        resume takes the same)\n"
     "  --dataset-split S     the split of a Hugging Face dataset id (a local file is one split)\n"
@@ -282,7 +284,10 @@ static int eval_main(int argc, char **argv) {
     }
     pd_dataset ds = {0};
     char ds_path[4200];
-    if (pd_dataset_resolve(dataset, o.dataset_split, ds_path, sizeof ds_path, &err) || pd_dataset_load(ds_path, &ds, &err)) {
+    pd_hub_pull_opts pull = {0}; /* a dataset id not in the cache is downloaded, as `ponder pull --dataset` does */
+    if (!quiet) cli_pull_progress(&pull);
+    if (pd_dataset_fetch(dataset, o.dataset_split, &pull, ds_path, sizeof ds_path, &err) ||
+        pd_dataset_load(ds_path, &ds, &err)) {
         pd_verifier_close(&ver);
         pd_policy_close(&pol);
         rc = cli_fail_err("eval", &err);

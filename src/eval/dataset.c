@@ -1,6 +1,9 @@
-/* dataset.c — problems with reference answers, read from JSONL.
+/* dataset.c — problems with reference answers, read from JSONL (or a JSON array).
  *
- * One JSON object per line. The field names of the common math benchmarks are accepted:
+ * One JSON object per line; or, when the first thing in the file is '[', one JSON array of
+ * such objects (the other layout Hugging Face datasets use for .json files; a broken array
+ * fails as a whole, with its line and column, a bad record in it is skipped like a bad line,
+ * "FILE: record N: reason"). The field names of the common math benchmarks are accepted:
  *   MATH-500: problem, answer, solution, level (int or "Level N"), unique_id
  *   AIME 2024: id (int or string), problem (or question), answer (string or number)
  *   GSM8K:    question, answer = "<worked solution>\n#### <final value>"
@@ -129,12 +132,12 @@ static int id_set_grow(id_set *s, size_t need) {
     return 0;
 }
 
-/* Record a skipped line. */
-static int skip_line(pd_dataset *ds, const char *path, size_t line, const char *why) {
+/* Record a skipped line (record: the record of a JSON array). */
+static int skip_line(pd_dataset *ds, const char *path, size_t line, int record, const char *why) {
     if (pd_grow((void **)&ds->skipped_msgs, &ds->skipped_cap, ds->n_skipped + 1, sizeof(char *)))
         return PD_ENOMEM;
     pd_buf b = {0};
-    if (pd_buf_printf(&b, "%s:%zu: %s", path, line, why)) return PD_ENOMEM;
+    if (pd_buf_printf(&b, record ? "%s: record %zu: %s" : "%s:%zu: %s", path, line, why)) return PD_ENOMEM;
     ds->skipped_msgs[ds->n_skipped++] = pd_buf_steal(&b);
     return 0;
 }
@@ -156,14 +159,9 @@ static int read_level(json_t *v) {
     return -1;
 }
 
-/* Parse one JSON line into ds. Returns 0, or writes a reason into why and returns 1. */
-static int parse_line(pd_dataset *ds, const char *text, size_t len, size_t lineno, char *why, size_t whysz) {
-    json_error_t jerr;
-    json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!o) {
-        snprintf(why, whysz, "invalid JSON at column %d: %s", jerr.column, jerr.text);
-        return 1;
-    }
+/* Add one record (a parsed JSON value, line or record `lineno`) to ds. Returns 0, or writes
+ * a reason into why and returns 1. */
+static int parse_record(pd_dataset *ds, json_t *o, size_t lineno, int record, char *why, size_t whysz) {
     int rc = 1;
     char *answer = NULL, *solution = NULL, numbuf[64], idbuf[64];
     if (!json_is_object(o)) {
@@ -210,7 +208,7 @@ static int parse_line(pd_dataset *ds, const char *text, size_t len, size_t linen
         snprintf(idbuf, sizeof idbuf, "%" JSON_INTEGER_FORMAT, json_integer_value(id));
         ids = idbuf;
     } else {
-        snprintf(idbuf, sizeof idbuf, "line-%zu", lineno);
+        snprintf(idbuf, sizeof idbuf, "%s-%zu", record ? "record" : "line", lineno);
         ids = idbuf;
     }
     if (pd_dataset_add(ds, ids, json_string_value(q), answer, sol, level)) {
@@ -228,7 +226,72 @@ static int parse_line(pd_dataset *ds, const char *text, size_t len, size_t linen
 done:
     free(answer);
     free(solution);
+    return rc;
+}
+
+/* Parse one JSON line into ds. Returns 0, or writes a reason into why and returns 1. */
+static int parse_line(pd_dataset *ds, const char *text, size_t len, size_t lineno, char *why, size_t whysz) {
+    json_error_t jerr;
+    json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!o) {
+        snprintf(why, whysz, "invalid JSON at column %d: %s", jerr.column, jerr.text);
+        return 1;
+    }
+    int rc = parse_record(ds, o, lineno, 0, why, whysz);
     json_decref(o);
+    return rc;
+}
+
+/* After a record was parsed (or not: bad), check its id against ids; a bad or duplicate
+ * record is recorded as skipped. Returns 0 or PD_ENOMEM. */
+static int settle_record(pd_dataset *ds, id_set *ids, const char *path, size_t lineno, int record, size_t before,
+                         int bad, char *why, size_t whysz) {
+    size_t first = 0;
+    int dup = bad || ds->n == before ? 0 : id_set_add(ids, ds->items[ds->n - 1].id, lineno, &first);
+    if (dup < 0) return PD_ENOMEM;
+    if (dup) {
+        /* the id in the message is cut to keep it one readable line */
+        if (first) snprintf(why, whysz, "duplicate id '%.120s' (first on %s %zu)", ds->items[ds->n - 1].id,
+                            record ? "record" : "line", first);
+        else snprintf(why, whysz, "duplicate id '%.120s' (already in the dataset)", ds->items[ds->n - 1].id);
+        pd_dataset_drop_last(ds);
+        bad = 1;
+    }
+    return bad && skip_line(ds, path, lineno, record, why) ? PD_ENOMEM : 0;
+}
+
+/* The JSON-array layout: `head` (the first line, from its '[') and the rest of f. */
+static int read_array(FILE *f, const char *path, const char *head, size_t head_len, pd_dataset *ds, id_set *ids,
+                      pd_error *err) {
+    pd_buf b = {0};
+    char chunk[1 << 16];
+    size_t n;
+    int rc = pd_buf_append(&b, head, head_len) ? PD_ENOMEM : 0;
+    while (!rc && (n = fread(chunk, 1, sizeof chunk, f)) > 0) rc = pd_buf_append(&b, chunk, n) ? PD_ENOMEM : 0;
+    if (rc) {
+        pd_buf_free(&b);
+        return pd_err_set(err, PD_ENOMEM, "dataset %s: out of memory", path);
+    }
+    if (ferror(f)) {
+        pd_buf_free(&b);
+        return pd_err_set(err, PD_EIO, "dataset %s: read error", path);
+    }
+    json_error_t jerr;
+    json_t *a = json_loadb(b.data ? b.data : "", b.len, JSON_REJECT_DUPLICATES, &jerr);
+    pd_buf_free(&b);
+    if (!a || !json_is_array(a)) {
+        json_decref(a);
+        return pd_err_set(err, PD_EFORMAT, "dataset %s: a JSON array that does not parse: line %d column %d: %s", path,
+                          jerr.line, jerr.column, jerr.text);
+    }
+    char why[300];
+    for (size_t i = 0; i < json_array_size(a) && !rc; i++) {
+        size_t before = ds->n;
+        int bad = parse_record(ds, json_array_get(a, i), i + 1, 1, why, sizeof why);
+        if (settle_record(ds, ids, path, i + 1, 1, before, bad, why, sizeof why))
+            rc = pd_err_set(err, PD_ENOMEM, "dataset %s: out of memory", path);
+    }
+    json_decref(a);
     return rc;
 }
 
@@ -244,7 +307,7 @@ int pd_dataset_read(FILE *f, const char *path, pd_dataset *ds, pd_error *err) {
     char *line = NULL, why[300];
     size_t cap = 0, lineno = 0;
     ssize_t len;
-    int rc = 0;
+    int rc = 0, seen = 0; /* seen: a non-blank line was read */
     id_set ids = {0};
     for (size_t k = 0; k < ds->n; k++) {
         size_t first;
@@ -261,27 +324,20 @@ int pd_dataset_read(FILE *f, const char *path, pd_dataset *ds, pd_error *err) {
         if (lineno == 1 && n >= 3 && !memcmp(line, "\xEF\xBB\xBF", 3)) i = 3; /* byte-order mark */
         while (i < n && isspace((unsigned char)line[i])) i++;
         if (i == n) continue;
+        if (!seen && line[i] == '[') { /* a JSON array, not JSON lines */
+            rc = read_array(f, path, line + i, (size_t)len - i, ds, &ids, err);
+            break;
+        }
+        seen = 1;
         int bad;
+        size_t before = ds->n;
         if (n > PD_DATASET_MAX_LINE) {
             snprintf(why, sizeof why, "line longer than %u bytes", PD_DATASET_MAX_LINE);
             bad = 1;
         } else {
-            size_t before = ds->n, first = 0;
             bad = parse_line(ds, line + i, n - i, lineno, why, sizeof why);
-            int dup = bad || ds->n == before ? 0 : id_set_add(&ids, ds->items[ds->n - 1].id, lineno, &first);
-            if (dup < 0) {
-                rc = pd_err_set(err, PD_ENOMEM, "dataset %s: out of memory", path);
-                break;
-            }
-            if (dup) {
-                /* the id in the message is cut to keep it one readable line */
-                if (first) snprintf(why, sizeof why, "duplicate id '%.120s' (first on line %zu)", ds->items[ds->n - 1].id, first);
-                else snprintf(why, sizeof why, "duplicate id '%.120s' (already in the dataset)", ds->items[ds->n - 1].id);
-                pd_dataset_drop_last(ds);
-                bad = 1;
-            }
         }
-        if (bad && skip_line(ds, path, lineno, why)) {
+        if (settle_record(ds, &ids, path, lineno, 0, before, bad, why, sizeof why)) {
             rc = pd_err_set(err, PD_ENOMEM, "dataset %s: out of memory", path);
             break;
         }

@@ -4,11 +4,16 @@
  *   CACHE/datasets--ORG--NAME/refs/REVISION          the commit REVISION points at
  *   CACHE/datasets--ORG--NAME/snapshots/COMMIT/FILE  the repository's files
  *
- * (CACHE as for models: pd_hub_cache_dir.) The split's file is the first of SPLIT.jsonl,
- * data/SPLIT.jsonl, SPLIT/SPLIT.jsonl, then the first (by name) data/SPLIT-*.jsonl or
- * SPLIT-*.jsonl. A split held only as parquet (or JSON that is not JSONL) is refused with the
- * command that converts it. Downloading a dataset that is not in the cache is not built: the
- * error says how to fetch it. */
+ * (CACHE as for models: pd_hub_cache_dir.) The split's file is the best-ranked of
+ * pd_hub_split_file's forms (SPLIT.jsonl, data/SPLIT.jsonl, SPLIT/SPLIT.jsonl,
+ * data/SPLIT-*.jsonl, SPLIT-*.jsonl), JSONL before JSON (a JSON array of records, or JSON
+ * lines under a .json name: pd_dataset_read reads both). A split held only as parquet is
+ * refused with the command that converts it; a split in several shards is refused with
+ * the command that joins them (one file per run keeps resume and config.json simple).
+ *
+ * pd_dataset_fetch downloads a split that is not in the cache (pd_hub_pull in its dataset
+ * mode: the same HTTP client, resume, checks, HF_ENDPOINT and HF_TOKEN as `ponder pull`),
+ * then reads it from the cache like any other; once there, nothing is asked of the network. */
 #include "ponder/dataset.h"
 #include "ponder/hub.h"
 
@@ -16,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 static int is_file(const char *p) {
@@ -23,56 +29,84 @@ static int is_file(const char *p) {
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* The first file (by name) in dir whose name starts with prefix and ends with ext, into out. */
-static int first_match(const char *dir, const char *prefix, const char *ext, char *out, size_t size) {
+/* The best split file found so far. */
+typedef struct split_pick {
+    int rank;           /* pd_hub_split_file's, 0 = none yet */
+    int n_at_rank;      /* files with that rank (shards when rank >= 4) */
+    char rel[512];      /* its path in the snapshot */
+    char other[512];    /* another file of the same rank (a second shard) */
+} split_pick;
+
+/* Rank the files of snap/rel (one directory, not below) as split files with extension ext. */
+static void scan_dir(const char *snap, const char *rel, const char *split, const char *ext, split_pick *b) {
+    char dir[4800], full[5400], relpath[512];
+    snprintf(dir, sizeof dir, "%s/%s", snap, rel);
     DIR *d = opendir(dir);
-    if (!d) return 0;
-    char best[256] = "";
+    if (!d) return;
     struct dirent *e;
-    size_t pl = strlen(prefix), el = strlen(ext);
     while ((e = readdir(d))) {
-        size_t n = strlen(e->d_name);
-        if (n < pl + el || n >= sizeof best || strncmp(e->d_name, prefix, pl) || strcmp(e->d_name + n - el, ext)) continue;
-        if (!best[0] || strcmp(e->d_name, best) < 0) snprintf(best, sizeof best, "%s", e->d_name);
+        if (e->d_name[0] == '.' || (size_t)snprintf(relpath, sizeof relpath, "%s%s", rel, e->d_name) >= sizeof relpath)
+            continue;
+        int r = pd_hub_split_file(relpath, split, ext);
+        snprintf(full, sizeof full, "%s/%s", snap, relpath);
+        if (!r || !is_file(full) || (b->rank && r > b->rank)) continue;
+        if (r == b->rank) {
+            b->n_at_rank++;
+            if (strcmp(relpath, b->rel) > 0) {
+                memcpy(b->other, relpath, sizeof b->other);
+                continue;
+            }
+            memcpy(b->other, b->rel, sizeof b->other);
+        } else {
+            b->n_at_rank = 1;
+        }
+        b->rank = r;
+        memcpy(b->rel, relpath, sizeof b->rel);
     }
     closedir(d);
-    if (!best[0]) return 0;
-    return snprintf(out, size, "%s/%s", dir, best) < (int)size;
 }
 
-/* The split's file with extension ext under snap (see the top). */
-static int find_split(const char *snap, const char *split, const char *ext, char *out, size_t size) {
-    char p[4608];
-    const char *forms[] = {"%s/%s%s", "%s/data/%s%s", "%s/%s/%s"};
-    for (int i = 0; i < 3; i++) {
-        if (i < 2) snprintf(p, sizeof p, forms[i], snap, split, ext);
-        else snprintf(p, sizeof p, "%s/%s/%s%s", snap, split, split, ext);
-        if (is_file(p)) return snprintf(out, size, "%s", p) < (int)size;
-    }
-    char pre[300];
-    snprintf(pre, sizeof pre, "%s-", split);
-    snprintf(p, sizeof p, "%s/data", snap);
-    return first_match(p, pre, ext, out, size) || first_match(snap, pre, ext, out, size);
+/* Find the split's file with extension ext under snap (see the top). */
+static int find_split(const char *snap, const char *split, const char *ext, split_pick *b) {
+    memset(b, 0, sizeof *b);
+    char sub[300];
+    snprintf(sub, sizeof sub, "%s/", split);
+    scan_dir(snap, "", split, ext, b);
+    scan_dir(snap, "data/", split, ext, b);
+    scan_dir(snap, sub, split, ext, b);
+    return b->rank != 0;
+}
+
+/* Split a dataset id spec ORG/NAME[@REVISION] into id and rev ("main" without '@').
+ * Returns 1 when it is one, else 0. */
+static int parse_id(const char *spec, char id[256], char rev[256]) {
+    const char *at = strchr(spec, '@');
+    size_t il = at ? (size_t)(at - spec) : strlen(spec);
+    if (il >= 256 || (at && strlen(at + 1) >= 256)) return 0;
+    memcpy(id, spec, il);
+    id[il] = 0;
+    snprintf(rev, 256, "%s", at ? at + 1 : "main");
+    pd_error e = {0};
+    return !pd_hub_check_repo_id(id, &e) && !pd_hub_check_revision(rev, &e);
+}
+
+/* Check a split name (it becomes part of file names). */
+static int check_split(const char *split, pd_error *err) {
+    if (strchr(split, '/') || strstr(split, "..") || strlen(split) > 100 || !*split)
+        return pd_err_set(err, PD_EINVAL, "dataset split '%s' is not a split name", split);
+    return 0;
 }
 
 int pd_dataset_resolve(const char *spec, const char *split, char *path, size_t size, pd_error *err) {
     if (is_file(spec)) return snprintf(path, size, "%s", spec) < (int)size ? 0 : pd_err_set(err, PD_EINVAL, "path too long");
     if (!split || !*split) split = "test";
-    if (strchr(split, '/') || strstr(split, "..") || strlen(split) > 100)
-        return pd_err_set(err, PD_EINVAL, "dataset split '%s' is not a split name", split);
-    char id[256], rev[256] = "main";
-    const char *at = strchr(spec, '@');
-    size_t il = at ? (size_t)(at - spec) : strlen(spec);
-    if (il >= sizeof id) return pd_err_set(err, PD_ENOTFOUND, "%s: no such file, nor a Hugging Face dataset id", spec);
-    memcpy(id, spec, il);
-    id[il] = 0;
-    if (at) snprintf(rev, sizeof rev, "%s", at + 1);
-    pd_error e2 = {0};
-    if (pd_hub_check_repo_id(id, &e2) || (at && pd_hub_check_revision(rev, &e2)))
+    int rc = check_split(split, err);
+    if (rc) return rc;
+    char id[256], rev[256];
+    if (!parse_id(spec, id, rev))
         return pd_err_set(err, PD_ENOTFOUND, "%s: no such file, nor a Hugging Face dataset id (ORG/NAME[@REVISION])", spec);
     char cache[4096];
-    int rc = pd_hub_cache_dir(cache, sizeof cache, err);
-    if (rc) return rc;
+    if ((rc = pd_hub_cache_dir(cache, sizeof cache, err))) return rc;
     const char *slash = strchr(id, '/');
     char repo[4608], snap[4800];
     snprintf(repo, sizeof repo, "%s/datasets--%.*s--%s", cache, (int)(slash - id), id, slash + 1);
@@ -93,20 +127,57 @@ int pd_dataset_resolve(const char *spec, const char *split, char *path, size_t s
     }
     snprintf(snap, sizeof snap, "%s/snapshots/%s", repo, commit);
     struct stat st;
-    if (!commit[0] || stat(snap, &st) != 0 || !S_ISDIR(st.st_mode))
+    if (!commit[0] || strchr(commit, '/') || stat(snap, &st) != 0 || !S_ISDIR(st.st_mode))
         return pd_err_set(err, PD_ENOTFOUND,
                           "%s: not a file, and dataset %s (revision %s) is not in the Hugging Face cache (looked in %s); "
-                          "ponder does not download datasets yet: fetch it once with `huggingface-cli download "
-                          "--repo-type dataset %s` (HF_HOME / HF_HUB_CACHE as for ponder), or give a JSONL file",
-                          spec, id, rev, repo, id);
-    if (find_split(snap, split, ".jsonl", path, size)) return 0;
-    char other[4900];
-    if (find_split(snap, split, ".parquet", other, sizeof other) || find_split(snap, split, ".json", other, sizeof other))
+                          "fetch it with `ponder pull --dataset %s%s%s` (`ponder eval` does it by itself when it may "
+                          "download), or give a JSONL file",
+                          spec, id, rev, repo, id, strcmp(rev, "main") ? " --revision " : "", strcmp(rev, "main") ? rev : "");
+    split_pick b;
+    const char *exts[] = {".jsonl", ".json"};
+    for (int k = 0; k < 2; k++) {
+        if (!find_split(snap, split, exts[k], &b)) continue;
+        if (b.n_at_rank > 1)
+            return pd_err_set(err, PD_EFORMAT,
+                              "%s: split '%s' is in %d shards (%s, %s%s) and ponder reads one file per run; join them "
+                              "once: cat %s/%.*s*%s > %s%s and give --dataset %s%s",
+                              spec, split, b.n_at_rank, b.rel, b.other, b.n_at_rank > 2 ? ", ..." : "", snap,
+                              (int)((b.rank == 4 ? 5 : 0) + strlen(split) + 1), b.rel, exts[k], split, exts[k], split,
+                              exts[k]);
+        if ((size_t)snprintf(path, size, "%s/%s", snap, b.rel) >= size)
+            return pd_err_set(err, PD_ELIMIT, "%s: dataset path too long", spec);
+        return 0;
+    }
+    if (find_split(snap, split, ".parquet", &b))
         return pd_err_set(err, PD_EFORMAT,
-                          "%s: split '%s' is %s, which ponder does not read (it reads JSONL); convert it once: python3 -c "
-                          "\"import pandas as p; p.read_%s('%s').to_json('%s.jsonl', orient='records', lines=True)\" and "
-                          "give --dataset %s.jsonl",
-                          spec, split, other, strstr(other, ".parquet") ? "parquet" : "json", other, split, split);
+                          "%s: split '%s' is %s/%s, parquet, which ponder does not read (Debian has no parquet library "
+                          "for C); convert it once to JSONL: python3 -c \"import pandas as p; p.read_parquet('%s/%s')"
+                          ".to_json('%s.jsonl', orient='records', lines=True)\" and give --dataset %s.jsonl",
+                          spec, split, snap, b.rel, snap, b.rel, split, split);
     return pd_err_set(err, PD_ENOTFOUND, "%s: no file for split '%s' in %s (looked for %s.jsonl, data/%s.jsonl, "
-                      "%s/%s.jsonl, data/%s-*.jsonl, %s-*.jsonl)", spec, split, snap, split, split, split, split, split, split);
+                      "%s/%s.jsonl, data/%s-*.jsonl, %s-*.jsonl, and the same .json)", spec, split, snap, split, split,
+                      split, split, split, split);
+}
+
+int pd_dataset_fetch(const char *spec, const char *split, const pd_hub_pull_opts *pull, char *path, size_t size,
+                     pd_error *err) {
+    pd_error first = {0};
+    int rc = pd_dataset_resolve(spec, split, path, size, &first);
+    char id[256], rev[256];
+    if (rc != PD_ENOTFOUND || is_file(spec) || !parse_id(spec, id, rev)) {
+        if (err) *err = first;
+        return rc;
+    }
+    const char *off = getenv("HF_HUB_OFFLINE");
+    if (off && *off && strcmp(off, "0") && strcasecmp(off, "false")) {
+        if (err) *err = first;
+        return pd_err_prefix(err, "HF_HUB_OFFLINE is set, not downloading");
+    }
+    pd_hub_pull_opts o = {0};
+    if (pull) o = *pull;
+    o.dataset = 1;
+    o.split = split && *split ? split : "test";
+    o.revision = rev;
+    if ((rc = pd_hub_pull(id, &o, NULL, err))) return pd_err_prefix(err, "--dataset %s", spec);
+    return pd_dataset_resolve(spec, split, path, size, err);
 }

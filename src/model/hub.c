@@ -97,6 +97,28 @@ int pd_hub_default_file(const char *path) {
     return !strcmp(path, "tokenizer.model") || !strcmp(path, "README.md") || !strncmp(path, "LICENSE", 7);
 }
 
+int pd_hub_default_dataset_file(const char *path) {
+    if (!strcmp(path, "README.md")) return 1;
+    return ends_with(path, ".jsonl") || ends_with(path, ".json");
+}
+
+int pd_hub_split_file(const char *path, const char *split, const char *ext) {
+    size_t n = strlen(path), sl = strlen(split), el = strlen(ext);
+    if (!sl || n < el || strcmp(path + n - el, ext)) return 0;
+    size_t stem = n - el; /* path without ext */
+    const char *p = path;
+    int in_data = !strncmp(p, "data/", 5);
+    if (stem == sl && !memcmp(p, split, sl)) return 1;
+    if (in_data && stem == 5 + sl && !memcmp(p + 5, split, sl)) return 2;
+    if (stem == 2 * sl + 1 && !memcmp(p, split, sl) && p[sl] == '/' && !memcmp(p + sl + 1, split, sl)) return 3;
+    /* SPLIT-*.EXT, in data/ (4) or at the top (5); the '*' part holds no '/' */
+    const char *base = in_data ? p + 5 : p;
+    size_t bl = stem - (size_t)(base - p);
+    if (bl > sl + 1 && !memcmp(base, split, sl) && base[sl] == '-' && !memchr(base, '/', bl))
+        return in_data ? 4 : 5;
+    return 0;
+}
+
 /* Read refs/REV into commit (41 bytes). */
 static int read_ref(const char *path, char commit[41], pd_error *err) {
     char *data = NULL;

@@ -1,11 +1,15 @@
-/* hub_pull.c — `ponder pull`: download a model repo into the Hugging Face hub cache.
+/* hub_pull.c — `ponder pull`: download a model or dataset repo into the Hugging Face hub cache.
  *
  * The flow, for repo ORG/NAME at revision REV (a branch, tag or commit):
  *
- *   1. GET {endpoint}/api/models/ORG/NAME/revision/REV?blobs=true: the commit REV points
- *      at ("sha") and the files ("siblings": path, size, git blob id, LFS sha256).
- *   2. Pick the files a model needs (pd_hub_default_file) plus any --include globs.
+ *   1. GET {endpoint}/api/models/ORG/NAME/revision/REV?blobs=true (api/datasets/ for a
+ *      dataset): the commit REV points at ("sha") and the files ("siblings": path, size,
+ *      git blob id, LFS sha256).
+ *   2. Pick the files: those the --include globs match (and a dataset's split files) when
+ *      any are given, else what a model needs (pd_hub_default_file) or the JSONL/JSON files
+ *      of a dataset (pd_hub_default_dataset_file).
  *   3. For each file not already in the cache: GET {endpoint}/ORG/NAME/resolve/COMMIT/PATH
+ *      ({endpoint}/datasets/ORG/NAME/... for a dataset)
  *      (redirects followed: LFS files live on a CDN) into blobs/BLOB.incomplete, hashing as
  *      the bytes arrive; a partial file left by a cut connection or an earlier run is
  *      resumed with "Range: bytes=N-". Check the size, and the sha256 of LFS files, then
@@ -27,7 +31,8 @@
  *
  * Not done: parallel downloads (one file at a time keeps the code simple; a single
  * stream usually fills the link), checking git blob ids of small non-LFS files (that
- * needs SHA-1; their size is checked), repo types other than models. */
+ * needs SHA-1; their size is checked), spaces. Datasets and models share every step; the
+ * cache folder is datasets--ORG--NAME for a dataset, as huggingface_hub names it. */
 #include "hub_internal.h"
 
 #include <curl/curl.h>
@@ -51,6 +56,7 @@
 /* One pull: settings and where things go. */
 typedef struct pull_ctx {
     const char *repo, *rev;
+    int dataset;              /* a dataset repo (api/datasets/, /datasets/ORG/NAME/resolve/) */
     char endpoint[1024];
     char *auth;               /* "Authorization: Bearer TOKEN", or NULL */
     char repo_dir[4608];      /* CACHE/models--ORG--NAME */
@@ -359,8 +365,8 @@ static int http_error(pull_ctx *c, xfer *x, const char *what, pd_error *err) {
         if (file)
             return pd_err_set(err, PD_ENOTFOUND, "%s: HTTP 404 from %s%s: the file is listed but not found in '%s' "
                               "at commit %s", what, c->endpoint, detail, c->repo, c->commit);
-        return pd_err_set(err, PD_ENOTFOUND, "%s: HTTP 404 from %s%s: repository '%s' or revision '%s' not found",
-                          what, c->endpoint, detail, c->repo, c->rev);
+        return pd_err_set(err, PD_ENOTFOUND, "%s: HTTP 404 from %s%s: %s repository '%s' or revision '%s' not found",
+                          what, c->endpoint, detail, c->dataset ? "dataset" : "model", c->repo, c->rev);
     default:
         return pd_err_set(err, PD_ENET, "%s: HTTP %d from %s%s", what, x->status, c->endpoint, detail);
     }
@@ -404,7 +410,7 @@ static int backoff(pull_ctx *c, int *failures, int *total, int progressed, pd_er
 /* GET the API listing of the revision and parse it. */
 static int fetch_listing(pull_ctx *c, pd_hub_listing *l, pd_error *err) {
     pd_buf url = {0}, body = {0};
-    int rc = pd_buf_printf(&url, "%s/api/models/%s/revision/", c->endpoint, c->repo);
+    int rc = pd_buf_printf(&url, "%s/api/%s/%s/revision/", c->endpoint, c->dataset ? "datasets" : "models", c->repo);
     if (!rc) rc = url_encode(&url, c->rev, 0);
     if (!rc) rc = pd_buf_puts(&url, "?blobs=true");
     if (rc) {
@@ -508,7 +514,7 @@ static int pull_file(pull_ctx *c, const pd_hub_file *f, pd_error *err) {
 
     /* The URL. */
     pd_buf url = {0};
-    pd_buf_printf(&url, "%s/%s/resolve/%s/", c->endpoint, c->repo, c->commit);
+    pd_buf_printf(&url, "%s%s/%s/resolve/%s/", c->endpoint, c->dataset ? "/datasets" : "", c->repo, c->commit);
     if (url_encode(&url, f->path, 1) || !url.data) {
         pd_buf_free(&url);
         return pd_err_set(err, PD_ENOMEM, "out of memory");
@@ -669,18 +675,71 @@ static int read_token(const char *given, char **auth, pd_error *err) {
     return rc;
 }
 
-/* Whether a file is selected: default model files, or a match of an include glob. */
+/* Whether a file is selected: a match of an include glob or of the dataset split when
+ * either is given, else a default file of the repo's kind. */
 static int selected(const pd_hub_file *f, const pd_hub_pull_opts *o) {
-    if (pd_hub_default_file(f->path)) return 1;
-    for (size_t i = 0; o && i < o->n_include; i++)
+    int split = o->dataset && o->split && *o->split;
+    if (!split && o->n_include == 0)
+        return o->dataset ? pd_hub_default_dataset_file(f->path) : pd_hub_default_file(f->path);
+    for (size_t i = 0; i < o->n_include; i++)
         if (o->include[i] && !fnmatch(o->include[i], f->path, 0)) return 1;
-    return 0;
+    return split && (pd_hub_split_file(f->path, o->split, ".jsonl") || pd_hub_split_file(f->path, o->split, ".json"));
+}
+
+/* Append up to max paths of the listing that end with ext (all when ext is NULL) to b,
+ * ", "-separated, "..." after the last; returns how many there are in all. */
+static size_t list_paths(pd_buf *b, const pd_hub_listing *l, const char *ext, const char *split, size_t max) {
+    size_t n = 0, el = ext ? strlen(ext) : 0;
+    for (size_t i = 0; i < l->n_files; i++) {
+        const char *p = l->files[i].path;
+        size_t pl = strlen(p);
+        if (ext && (pl < el || strcmp(p + pl - el, ext))) continue;
+        if (ext && split && !pd_hub_split_file(p, split, ext)) continue;
+        if (n < max) pd_buf_printf(b, "%s%s", n ? ", " : "", p);
+        else if (n == max) pd_buf_puts(b, ", ...");
+        n++;
+    }
+    return n;
+}
+
+/* The error for a pull that selected no file: what the repo holds and what to do. */
+static int nothing_selected(const pull_ctx *c, const pd_hub_listing *l, const pd_hub_pull_opts *o, pd_error *err) {
+    pd_buf b = {0};
+    int rc;
+    const char *split = o->dataset && o->split && *o->split ? o->split : NULL;
+    if (o->dataset && list_paths(&b, l, ".parquet", split, 4)) {
+        rc = pd_err_set(err, PD_EFORMAT,
+                        "dataset %s@%s: %s%s%s is only in parquet (%s), which ponder does not read (Debian has no "
+                        "parquet library for C); convert it once to JSONL: python3 -c \"from datasets import "
+                        "load_dataset; load_dataset('%s', split='%s').to_json('%s.jsonl')\" and give --dataset %s.jsonl",
+                        c->repo, c->rev, split ? "split '" : "the data", split ? split : "", split ? "'" : "",
+                        b.data ? b.data : "", c->repo, split ? split : "test", split ? split : "test",
+                        split ? split : "test");
+    } else if (!o->dataset && o->n_include == 0 && list_paths(&b, l, ".gguf", NULL, 6)) {
+        rc = pd_err_set(err, PD_EINVAL,
+                        "pull %s@%s: a GGUF repository (%s); choose the file with --include, e.g. --include "
+                        "'*Q4_K_M.gguf'", c->repo, c->rev, b.data ? b.data : "");
+    } else {
+        size_t n = list_paths(&b, l, NULL, NULL, 8);
+        const char *want = split ? "the split's JSONL/JSON files (" : o->n_include ? "--include" :
+                           o->dataset ? "JSONL/JSON files" : "the model files";
+        pd_buf w = {0};
+        if (split)
+            pd_buf_printf(&w, "%s%s.jsonl, data/%s.jsonl, %s/%s.jsonl, data/%s-*.jsonl, %s-*.jsonl or .json)%s", want,
+                          split, split, split, split, split, split, o->n_include ? " or --include" : "");
+        rc = pd_err_set(err, PD_ENOTFOUND, "pull %s%s@%s: no files to download: none matches %s (%zu in the repo%s%s)",
+                        o->dataset ? "dataset " : "", c->repo, c->rev, w.data ? w.data : want, n, n ? ": " : "",
+                        b.data ? b.data : "");
+        pd_buf_free(&w);
+    }
+    pd_buf_free(&b);
+    return rc;
 }
 
 int pd_hub_pull(const char *repo_id, const pd_hub_pull_opts *opts, pd_hub_pull_result *res, pd_error *err) {
     pd_hub_pull_opts none = {0};
     const pd_hub_pull_opts *o = opts ? opts : &none;
-    pull_ctx c = {.repo = repo_id, .rev = o->revision && *o->revision ? o->revision : "main"};
+    pull_ctx c = {.repo = repo_id, .rev = o->revision && *o->revision ? o->revision : "main", .dataset = o->dataset};
     c.max_retries = o->max_retries > 0 ? o->max_retries : o->max_retries < 0 ? 0 : 5;
     c.retry_base_s = o->retry_base_s > 0 ? o->retry_base_s : 1.0;
     c.progress = o->progress;
@@ -706,8 +765,8 @@ int pd_hub_pull(const char *repo_id, const pd_hub_pull_opts *opts, pd_hub_pull_r
     else rc = pd_hub_cache_dir(cache, sizeof cache, err);
     if (rc) return rc;
     const char *slash = strchr(repo_id, '/');
-    if ((rc = path_fmt(c.repo_dir, sizeof c.repo_dir, err, "%s/models--%.*s--%s", cache, (int)(slash - repo_id),
-                       repo_id, slash + 1)))
+    if ((rc = path_fmt(c.repo_dir, sizeof c.repo_dir, err, "%s/%s--%.*s--%s", cache, o->dataset ? "datasets" : "models",
+                       (int)(slash - repo_id), repo_id, slash + 1)))
         return rc;
     if ((rc = read_token(o->token, &c.auth, err))) return rc;
 
@@ -733,12 +792,21 @@ int pd_hub_pull(const char *repo_id, const pd_hub_pull_opts *opts, pd_hub_pull_r
     }
     memcpy(c.commit, l.commit, sizeof c.commit);
 
-    /* 2. The selection. */
-    for (size_t i = 0; i < l.n_files; i++) c.n_selected += selected(&l.files[i], o);
+    /* 2. The selection. Refused when it holds nothing to use: no file; a dataset without
+     * JSONL/JSON data (only README.md); a GGUF repo (no safetensors) without --include. */
+    size_t n_data = 0, n_safetensors = 0, n_gguf = 0;
+    for (size_t i = 0; i < l.n_files; i++) {
+        const char *p = l.files[i].path;
+        size_t pl = strlen(p);
+        int sel = selected(&l.files[i], o);
+        c.n_selected += sel;
+        n_data += sel && ((pl > 6 && !strcmp(p + pl - 6, ".jsonl")) || (pl > 5 && !strcmp(p + pl - 5, ".json")));
+        n_safetensors += pl > 12 && !strcmp(p + pl - 12, ".safetensors");
+        n_gguf += pl > 5 && !strcmp(p + pl - 5, ".gguf");
+    }
     if (res) res->n_files = c.n_selected;
-    if (c.n_selected == 0) {
-        rc = pd_err_set(err, PD_ENOTFOUND, "pull %s@%s: no files to download (%zu in the repo; none matches the "
-                        "model files or --include)", repo_id, c.rev, l.n_files);
+    if (c.n_selected == 0 || (o->dataset && n_data == 0) || (!o->dataset && !o->n_include && n_gguf && !n_safetensors)) {
+        rc = nothing_selected(&c, &l, o, err);
         goto done;
     }
     char blobs[PATH_SIZE];

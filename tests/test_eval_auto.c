@@ -194,6 +194,45 @@ static void t_auto_runs_the_plan(void) {
     json_decref(sw);
 }
 
+/* The "plan" object of a result names beam_width only for the strategies that have one (beam
+ * search and DVTS), however the plan file is written: eval and serve build it with the same
+ * pd_plan_trace_json (eval used to write it for every strategy but best-of-N). */
+static void t_auto_trace_beam_width(void) {
+    FILE *f = fopen(DIR "/pf.json", "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    fprintf(f, "{\"ponder_plan\": 1, \"probe\": {\"statistic\": \"prm\", \"samples\": 4}, \"thresholds\": [%.17g],\n"
+               " \"budgets\": [{\"budget\": 4, \"bins\": [{\"strategy\": \"dvts\", \"selection\": \"naive\", \"n\": 4, "
+               "\"beam_width\": 2}, {\"strategy\": \"particle_filter\", \"selection\": \"weighted\", \"n\": 4, "
+               "\"beam_width\": 2}]}]}\n", thr_used);
+    fclose(f);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s eval --policy sim --prm sim --dataset " DIR "/d.jsonl --strategy auto --plan " DIR
+             "/pf.json --n 4 --beam-width 2 --sim-prm-noise 1.5 --sim-policy-acc 0.85 --quiet --out " DIR "/pf",
+             ponder_bin());
+    CHECK_MSG(run(cmd) == 0, "%s", out);
+    json_t *lines = load_lines(DIR "/pf/results.jsonl");
+    int n_dvts = 0, n_pf = 0;
+    const char *k;
+    json_t *j;
+    json_object_foreach(lines, k, j) {
+        json_t *pl = json_object_get(j, "plan");
+        const char *st = json_string_value(json_object_get(pl, "strategy"));
+        CHECK(st != NULL);
+        if (!st) continue;
+        if (!strcmp(st, "dvts")) {
+            n_dvts++;
+            CHECK_EQ_INT(json_integer_value(json_object_get(pl, "beam_width")), 2);
+        } else {
+            n_pf++;
+            CHECK_STR(st, "particle_filter");
+            CHECK_MSG(!json_object_get(pl, "beam_width"), "%s: %s", k, json_dumps(pl, 0));
+        }
+    }
+    CHECK_MSG(n_dvts > 0 && n_pf > 0, "dvts %d, particle_filter %d", n_dvts, n_pf);
+    json_decref(lines);
+}
+
 static void t_auto_solve(void) {
     char cmd[4096];
     /* a level-1 problem has a high probe score (easy: best_of_n), a level-5 one a low one */
@@ -265,6 +304,7 @@ static void t_auto_errors(void) {
 
 int main(void) {
     RUN(t_auto_runs_the_plan);
+    RUN(t_auto_trace_beam_width);
     RUN(t_auto_solve);
     RUN(t_auto_errors);
     return test_done();

@@ -324,14 +324,7 @@ static json_t *result_json(const run_ctx *x, const pd_sched_job *jb, size_t dsi,
         }
     if (r->auto_bin >= 0) { /* auto: what the probe found, what ran, its own selection's answer */
         const pd_plan_choice *ch = &r->auto_choice;
-        json_t *pl = json_object();
-        json_object_set_new(pl, "stat", json_real(r->auto_stat));
-        json_object_set_new(pl, "bin", json_integer(r->auto_bin));
-        json_object_set_new(pl, "strategy", json_string(pd_strategy_name((pd_strategy)ch->strategy)));
-        json_object_set_new(pl, "selection", json_string(pd_select_name((pd_select)ch->sel)));
-        json_object_set_new(pl, "n", json_integer(ch->n));
-        if (ch->strategy != PD_BEST_OF_N) json_object_set_new(pl, "beam_width", json_integer(ch->beam_width));
-        json_object_set_new(o, "plan", pl);
+        json_object_set_new(o, "plan", pd_plan_trace_json(r->auto_stat, r->auto_bin, ch));
         int32_t pick = pd_select_pick(r->c, r->n, r->n, (pd_select)ch->sel);
         const char *ans = pick >= 0 ? r->c[pick].answer : NULL;
         json_object_set_new(o, "pred_plan", ans ? pd_eval_jstr(ans) : json_null());

@@ -32,6 +32,12 @@ int pd_eval_line_key(const json_t *line, pd_buf *b);
  * is silently dropped. */
 json_t *pd_eval_jstr(const char *s);
 
+/* The "plan" object of a strategy-auto search (results.jsonl lines, serve's "ponder" trace):
+ * the probe's statistic and bin, and the choice that ran: strategy, selection, n, and
+ * beam_width only for the strategies that have one (beam search and DVTS). plan.c; used by
+ * eval.c and src/serve/engine.c. */
+json_t *pd_plan_trace_json(double stat, int bin, const pd_plan_choice *ch);
+
 /* ---- JSONL files of a run ---- */
 
 /* Call fn(ud, line, lineno) for every whole line of path (a missing file has none). A last

@@ -36,6 +36,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+json_t *pd_plan_trace_json(double stat, int bin, const pd_plan_choice *ch) {
+    json_t *pl = json_object();
+    json_object_set_new(pl, "stat", json_real(stat));
+    json_object_set_new(pl, "bin", json_integer(bin));
+    json_object_set_new(pl, "strategy", json_string(pd_strategy_name((pd_strategy)ch->strategy)));
+    json_object_set_new(pl, "selection", json_string(pd_select_name((pd_select)ch->sel)));
+    json_object_set_new(pl, "n", json_integer(ch->n));
+    if (ch->strategy == PD_BEAM_SEARCH || ch->strategy == PD_DVTS)
+        json_object_set_new(pl, "beam_width", json_integer(ch->beam_width));
+    return pl;
+}
+
 void pd_plan_opts_default(pd_plan_opts *o) {
     memset(o, 0, sizeof *o);
     o->probe_samples = 4;

@@ -30,6 +30,7 @@
  * prompt_tokens_details.cached_tokens). */
 #include "serve_int.h"
 #include "search/search_int.h"
+#include "eval/eval_int.h"
 #include "ponder/grade.h"
 #include "ponder/hub.h"
 #include "ponder/prm.h"
@@ -723,17 +724,8 @@ static json_t *search_trace(const sv_job *j, const pd_search_result *r, int32_t 
     pd_select sel = r->auto_bin >= 0 && !j->req.select_given ? (pd_select)r->auto_choice.sel : j->req.select;
     json_object_set_new(t, "selection", json_string(pd_select_name(sel)));
     json_object_set_new(t, "selected", json_integer(pick));
-    if (r->auto_bin >= 0) { /* auto: the probe's statistic and bin, and what the plan ran */
-        const pd_plan_choice *ch = &r->auto_choice;
-        json_t *pl = json_object();
-        json_object_set_new(pl, "stat", json_real(r->auto_stat));
-        json_object_set_new(pl, "bin", json_integer(r->auto_bin));
-        json_object_set_new(pl, "strategy", json_string(pd_strategy_name((pd_strategy)ch->strategy)));
-        json_object_set_new(pl, "selection", json_string(pd_select_name((pd_select)ch->sel)));
-        json_object_set_new(pl, "n", json_integer(ch->n));
-        if (ch->strategy == PD_BEAM_SEARCH || ch->strategy == PD_DVTS) json_object_set_new(pl, "beam_width", json_integer(ch->beam_width));
-        json_object_set_new(t, "plan", pl);
-    }
+    if (r->auto_bin >= 0) /* auto: the probe's statistic and bin, and what the plan ran */
+        json_object_set_new(t, "plan", pd_plan_trace_json(r->auto_stat, r->auto_bin, &r->auto_choice));
     json_object_set_new(t, "iterations", json_integer(r->iterations));
     for (int32_t i = 0; i < r->n; i++) {
         const pd_completion *c = &r->c[i];

@@ -149,13 +149,203 @@ static void t_fixture_tensors(void) {
     CHECK(seen[PD_GGML_Q8_0] && seen[PD_GGML_Q4_0] && seen[PD_GGML_Q5_0] && seen[PD_GGML_Q4_K] && seen[PD_GGML_Q6_K]);
 }
 
+
+/* ---- 8-bit activations and integer dots ---- */
+
+static const pd_qikernels *isets[3];
+static int n_isets;
+
+/* x (rows, n): random values, or (exact) integers in [-31, 31] with one +-127 per block, so
+ * that every block's dx is exactly 1. */
+static float *rnd_act(int rows, int n, int exact) {
+    float *x = malloc((size_t)rows * n * sizeof *x);
+    for (int i = 0; i < rows * n; i++) {
+        if (!exact) x[i] = rndf() * (rnd() % 4 == 0 ? 4.0f : 1.0f);
+        else x[i] = i % 32 == 0 ? (rnd() & 1 ? 127.0f : -127.0f) : (float)((int)(rnd() % 63) - 31);
+    }
+    return x;
+}
+
+/* Every set quantizes to the same bytes; each value within dx / 2 of x; the sums are right. */
+static void t_q8_quantize(void) {
+    const int ns[] = {32, 96, 288, 896, 4864};
+    for (size_t k = 0; k < sizeof ns / sizeof *ns; k++) {
+        int n = ns[k];
+        float *x = rnd_act(1, n, 0);
+        x[5] = 0; /* a block of zeros, a block with ties at .5 */
+        if (n >= 64) for (int i = 32; i < 64; i++) x[i] = 0;
+        if (n >= 96) for (int i = 64; i < 96; i++) x[i] = (float)(i - 80) * 0.5f;
+        size_t nb = pd_q8_row_bytes(n);
+        uint8_t *ref = malloc(nb), *got = malloc(nb);
+        isets[0]->quantize(x, n, ref);
+        const int8_t *q = (const int8_t *)ref;
+        int bad = 0;
+        for (int b = 0; b < n / 32; b++) {
+            float dx = PD_Q8_DX(ref, n)[b];
+            int s0 = 0, s1 = 0;
+            for (int i = 0; i < 32; i++) {
+                int v = q[32 * b + i];
+                bad += v < -127 || v > 127 || fabsf(dx * (float)v - x[32 * b + i]) > 0.5001f * dx;
+                if (i < 16) s0 += v; else s1 += v;
+            }
+            bad += PD_Q8_S16(ref, n)[2 * b] != s0 || PD_Q8_S16(ref, n)[2 * b + 1] != s1;
+            bad += PD_Q8_DXS(ref, n)[b] != dx * (float)(s0 + s1);
+            for (int l = 0; l < 8; l++)
+                bad += PD_Q8_C8(ref, n)[8 * b + l] != -8 * (q[32 * b + 4 * l] + q[32 * b + 4 * l + 1] + q[32 * b + 4 * l + 2] + q[32 * b + 4 * l + 3]) ||
+                       PD_Q8_DX8(ref, n)[8 * b + l] != dx;
+        }
+        CHECK_MSG(!bad, "n=%d: %d quantized values or sums wrong", n, bad);
+        if (n >= 96) CHECK(PD_Q8_DX(ref, n)[1] == 0 && q[32] == 0 && q[64] == -127 && q[95] == 119); /* 7.5 * 127 / 8 = 119.06 */
+        for (int si = 1; si < n_isets; si++) {
+            memset(got, 0xa5, nb);
+            isets[si]->quantize(x, n, got);
+            CHECK_MSG(!memcmp(ref, got, nb), "n=%d: %s quantizes differently from portable", n, isets[si]->name);
+        }
+        free(x), free(ref), free(got);
+    }
+}
+
+/* One matrix of type t (rows, cols), activations x (Tmax, cols), through every integer set and
+ * batch width. Checks: the portable reference against a double-precision sum of the
+ * dequantized weights times the dequantized activations; every set's outputs against the
+ * portable ones within the bound of quant.c (bit for bit when exact: every partial sum an
+ * integer below 2^24); every output the same whatever the batch width and task split. */
+static void check_int(const char *what, int t, const void *data, int rows, int cols, const float *x, size_t Tmax, int exact) {
+    pd_wmat w = {data, PD_DT_QUANT + t, rows, cols};
+    size_t rb = pd_wmat_row_bytes(&w), ldq = pd_q8_row_stride(cols);
+    const size_t Ts[] = {1, 2, 3, 4, 5, 7, 8, 9, 13, 16, 70};
+    uint8_t *xq = malloc(Tmax * ldq);
+    float *deq = malloc((size_t)rows * cols * sizeof *deq), *bias = malloc((size_t)rows * sizeof *bias);
+    float *port = malloc(Tmax * rows * sizeof *port), *y = malloc(Tmax * rows * sizeof *y), *full = malloc(Tmax * rows * sizeof *full);
+    double *mag = malloc(Tmax * rows * sizeof *mag);
+    float **yr = malloc(Tmax * sizeof *yr);
+    for (int r = 0; r < rows; r++) bias[r] = exact ? 0.0f : rndf();
+    for (int r = 0; r < rows; r++) pd_dequant_row_ref(t, (const uint8_t *)data + r * rb, deq + (size_t)r * cols, cols);
+    for (size_t i = 0; i < Tmax; i++) isets[0]->quantize(x + i * cols, cols, xq + i * ldq);
+    /* the reference against double precision */
+    pd_quant_rows_q8(isets[0], &w, xq, ldq, Tmax, bias, port, NULL, 0, rows);
+    double worst = 0;
+    int n_exact = 0;
+    for (size_t i = 0; i < Tmax; i++)
+        for (int r = 0; r < rows; r++) {
+            const int8_t *q = (const int8_t *)(xq + i * ldq);
+            double s = 0, m = 0;
+            for (int k = 0; k < cols; k++) {
+                double v = (double)deq[(size_t)r * cols + k] * (double)PD_Q8_DX(xq + i * ldq, cols)[k / 32] * q[k];
+                s += v, m += fabs(v);
+            }
+            mag[i * rows + r] = m + fabs(bias[r]);
+            double d = fabs(s + bias[r] - port[i * rows + r]) / (mag[i * rows + r] + 1e-30);
+            if (d > worst) worst = d;
+            n_exact += m < 16777216.0;
+        }
+    CHECK_MSG(worst < 1e-4, "%s: portable integer dot vs double: %.3g", what, worst);
+    if (exact) CHECK_MSG(n_exact > (int)(Tmax * rows) / 2, "%s: only %d of the exact case's sums below 2^24", what, n_exact);
+    for (int si = 0; si < n_isets; si++) {
+        const pd_qikernels *ik = isets[si];
+        pd_quant_rows_q8(ik, &w, xq, ldq, Tmax, bias, full, NULL, 0, rows);
+        double dw = 0;
+        int nbad = 0;
+        for (size_t i = 0; i < Tmax * rows; i++) {
+            double d = fabs((double)full[i] - port[i]);
+            if (exact && mag[i] < 16777216.0) nbad += full[i] != port[i];
+            if (d / (mag[i] + 1e-30) > dw) dw = d / (mag[i] + 1e-30);
+        }
+        /* (n / 32 + 16) * 2^-24 of sum |terms| (quant.c); mag bounds sum |terms| up to the
+         * weights' own rounding */
+        double bound = (cols / 32 + 16) * 0x1p-24 * 1.01;
+        CHECK_MSG(dw <= bound, "%s %s vs portable: %.3g (bound %.3g)", what, ik->name, dw, bound);
+        CHECK_MSG(!nbad, "%s %s: %d exact sums differ from portable", what, ik->name, nbad);
+        for (size_t ti = 0; ti < sizeof Ts / sizeof *Ts; ti++) {
+            size_t T = Ts[ti];
+            if (T > Tmax) break;
+            int bad = 0;
+            pd_quant_rows_q8(ik, &w, xq, ldq, T, bias, y, NULL, 0, rows);
+            for (size_t i = 0; i < T * rows; i++) bad += y[i] != full[i];
+            memset(y, 0, T * rows * sizeof *y);
+            for (size_t i = 0; i < T; i++) yr[i] = y + i * rows;
+            int split = rows > 5 ? 5 : rows;
+            pd_quant_rows_q8(ik, &w, xq, ldq, T, bias, NULL, yr, 0, split);
+            pd_quant_rows_q8(ik, &w, xq, ldq, T, bias, NULL, yr, split, rows);
+            for (size_t i = 0; i < T * rows; i++) bad += y[i] != full[i];
+            CHECK_MSG(!bad, "%s %s T=%zu: %d outputs depend on the batch width or the split", what, ik->name, T, bad);
+        }
+    }
+    free(xq), free(deq), free(bias), free(port), free(y), free(full), free(mag), free(yr);
+}
+
+/* Scales of 1.0 (and small Q6_K scales) for the exact case. */
+static void exact_scales(int t, uint8_t *w, size_t nb) {
+    size_t bb = pd_ggml_block_bytes(t);
+    for (size_t i = 0; i < nb; i++) {
+        uint8_t *b = w + i * bb;
+        if (t == PD_GGML_Q6_K) {
+            put_half(b + 208, 0x3c00);
+            for (int s = 0; s < 16; s++) b[192 + s] = (uint8_t)(int8_t)((int)(rnd() % 17) - 8);
+        } else {
+            put_half(b, 0x3c00);
+            if (t == PD_GGML_Q4_K || t == PD_GGML_Q5_K) put_half(b + 2, 0x3c00);
+        }
+    }
+}
+
+static void t_int_random(void) {
+    const int types[] = {PD_GGML_Q8_0, PD_GGML_Q4_0, PD_GGML_Q5_0, PD_GGML_Q4_K, PD_GGML_Q5_K, PD_GGML_Q6_K};
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
+        int t = types[i], k = t == PD_GGML_Q4_K || t == PD_GGML_Q5_K || t == PD_GGML_Q6_K;
+        /* odd block counts (the AVX-512 kernels' lone last block), odd row counts */
+        const int colss[2] = {k ? 512 : 416, k ? 768 : 96};
+        for (int c = 0; c < 2; c++)
+            for (int exact = 0; exact < 2; exact++) {
+                int rows = c ? 6 : 37, cols = colss[c];
+                uint8_t *w = rnd_matrix(t, rows, cols);
+                if (exact) exact_scales(t, w, (size_t)rows * cols / pd_ggml_block_elems(t));
+                float *x = rnd_act(70, cols, exact);
+                char what[64];
+                snprintf(what, sizeof what, "type %d %dx%d%s", t, rows, cols, exact ? " exact" : "");
+                check_int(what, t, w, rows, cols, x, 70, exact);
+                free(w), free(x);
+            }
+    }
+}
+
+/* The fixtures' real matrices (the first 40 rows of each) with random activations. */
+static void t_int_fixtures(void) {
+    const char *files[] = {DIR "/llama-kquant.gguf", DIR "/llama-q4_0.gguf", DIR "/qwen2-kquant.gguf", DIR "/llama-q8_0.gguf",
+                           DIR "/qwen2-q5_0.gguf"};
+    for (int f = 0; f < 5; f++) {
+        pd_gguf g;
+        pd_error err = {0};
+        CHECK_MSG(pd_gguf_open(files[f], &g, &err) == 0, "%s", err.msg);
+        if (err.code) continue;
+        for (size_t i = 0; i < g.n_tensors; i++) {
+            const pd_gguf_tensor *t = &g.tensors[i];
+            if (!pd_quant_int(t->type) || t->n_dims != 2) continue;
+            int cols = (int)t->ne[0], rows = (int)t->ne[1] < 40 ? (int)t->ne[1] : 40;
+            float *x = rnd_act(16, cols, 0);
+            char what[256];
+            snprintf(what, sizeof what, "%s %s", files[f], t->name);
+            check_int(what, t->type, t->data, rows, cols, x, 16, 0);
+            free(x);
+        }
+        pd_gguf_close(&g);
+    }
+}
+
 int main(void) {
     sets[n_sets++] = pd_kernels_portable();
     if (pd_kernels_avx2()) sets[n_sets++] = pd_kernels_avx2();
     if (pd_kernels_avx512()) sets[n_sets++] = pd_kernels_avx512();
     printf("kernel sets: %d (fused: avx2 %s, avx512 %s)\n", n_sets, pd_qkernels_avx2() ? "yes" : "no",
            pd_qkernels_avx512() ? "yes" : "no");
+    isets[n_isets++] = pd_qikernels_portable();
+    if (pd_qikernels_avx2()) isets[n_isets++] = pd_qikernels_avx2();
+    if (pd_qikernels_avx512()) isets[n_isets++] = pd_qikernels_avx512();
+    printf("integer sets: %d (avx2 %s, avx512 vnni %s)\n", n_isets, pd_qikernels_avx2() ? "yes" : "no", pd_qikernels_avx512() ? "yes" : "no");
     RUN(t_random_blocks);
     RUN(t_fixture_tensors);
+    RUN(t_q8_quantize);
+    RUN(t_int_random);
+    RUN(t_int_fixtures);
     return test_done();
 }

@@ -21,6 +21,7 @@ struct pd_model {
     pd_weights w;
     pd_kv_pool *kv_pool;
     const pd_kernel_ops *ops;
+    int quant_act;            /* quantized weights: 1 = 8-bit activations, integer dots (quant.c); 0 = fp32 */
     pd_pool *pool;
     int n_threads;
     float *inv_freq;          /* (head_dim / 2) RoPE frequencies, scaling applied */

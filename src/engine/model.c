@@ -74,6 +74,18 @@ pd_model *pd_model_load(const char *dir, const pd_model_opts *opts, pd_error *er
         pd_model_free(m);
         return NULL;
     }
+    /* quantized weights: 8-bit activations and integer dots (the default), or fp32
+     * activations (exact against the dequantized weights): PONDER_QUANT_ACT=q8|f32 */
+    const char *qa = getenv("PONDER_QUANT_ACT");
+    m->quant_act = 1;
+    if (qa && *qa && strcmp(qa, "q8")) {
+        if (strcmp(qa, "f32")) {
+            pd_err_set(err, PD_EINVAL, "%s: PONDER_QUANT_ACT=%s: expected q8 or f32", dir, qa);
+            pd_model_free(m);
+            return NULL;
+        }
+        m->quant_act = 0;
+    }
     int nt = opts && opts->n_threads > 0 ? opts->n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     m->n_threads = nt < 1 ? 1 : nt > 64 ? 64 : nt;
     size_t max_in = (size_t)c->hidden_size;

@@ -36,6 +36,8 @@
  * portable reference (multiplies and subtracts, never fused). */
 #include "engine/quant.h"
 
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "model/gguf.h"
@@ -280,9 +282,149 @@ float pd_wmat_row_dot(const pd_model *m, const pd_wmat *w, int row, const float 
     const pd_qkernels *qk = pd_qkernels_for(m->ops);
     const void *rows[4] = {p, p, p, p};
     float out[4];
+    if (m->quant_act && pd_quant_int(t)) { /* the 8-bit path, as pd_quant_matmul: tmp holds the quantized x */
+        const pd_qikernels *ik = pd_qikernels_for(m->ops);
+        ik->quantize(x, w->cols, tmp);
+        ik->dot(t, rows, tmp, 0, 1, w->cols, out);
+        return out[0];
+    }
     if (qk && pd_quant_fused(t) && qk->dot(t, rows, x, (size_t)w->cols, 1, w->cols, out) == 0) return out[0];
     deq(m, t, p, tmp, w->cols);
     return m->ops->dot(tmp, x, w->cols);
+}
+
+/* ---- 8-bit activations: the portable reference ----
+ *
+ * An activation row is quantized in blocks of 32 (dx = amax / 127, q = x * (1 / dx) rounded
+ * to nearest even: lrintf in the default rounding mode, vcvtps2dq in the SIMD sets, so the
+ * bytes are the same on every set). The integer kernels compute, per 32-value block (per
+ * 16-value sub-block for Q6_K), the exact integer sum of the weights' stored integers times q
+ * and add it to an fp32 sum scaled by (weight scale * dx):
+ *   Q8_0  (dw dx) * sum qw qx                    Q4_0  (dw dx) * sum (qw - 8) qx
+ *   Q5_0  (dw dx) * sum (qw - 16) qx             Q6_K  ((d sc_g) dx) * sum_(16) (qw - 32) qx
+ *   Q4_K, Q5_K  ((d sc_s) dx) * sum qw qx, less (dmin m_s) * (dx * sum qx), the mins summed apart
+ * The reference adds block by block; the SIMD sets keep a vector of partial integer sums per
+ * block (lane l: 4 consecutive values) and add its scaled lanes into a vector accumulator,
+ * reduced at the end. The integer parts are exact in every set; only the fp32 combination
+ * differs in order, so the sets differ from the reference by at most about
+ * (n / 32 + 16) * 2^-24 * sum over blocks |scale * partial sum| (the usual bound for
+ * recursive summation), and equal it bit for bit when every partial sum is exact in fp32
+ * (tests/test_quant_kernels.c checks both). Against the fp32 path (dequantized weights times
+ * fp32 activations) the difference is the activations' rounding: up to dx / 2 per value. */
+
+size_t pd_q8_row_bytes(int n) { return 3 * (size_t)n + (size_t)n / 4 + (size_t)n / 8; }
+size_t pd_q8_row_stride(int n) { return (pd_q8_row_bytes(n) + 63) / 64 * 64; }
+
+int pd_quant_int(int t) {
+    return t == PD_GGML_Q8_0 || t == PD_GGML_Q4_0 || t == PD_GGML_Q5_0 || t == PD_GGML_Q4_K || t == PD_GGML_Q5_K || t == PD_GGML_Q6_K;
+}
+
+/* The parts after the q of one block b, once its 32 q are written (every set calls this, so
+ * the buffer is the same bytes on every set). */
+void pd_q8_block_tail(void *a, int n, int b, float dx) {
+    const int8_t *q = (const int8_t *)a + 32 * b;
+    int s0 = 0, s1 = 0;
+    for (int k = 0; k < 16; k++) s0 += q[k], s1 += q[16 + k];
+    for (int l = 0; l < 8; l++) {
+        PD_Q8_C8(a, n)[8 * b + l] = -8 * (q[4 * l] + q[4 * l + 1] + q[4 * l + 2] + q[4 * l + 3]);
+        PD_Q8_DX8(a, n)[8 * b + l] = dx;
+    }
+    PD_Q8_DX(a, n)[b] = dx;
+    PD_Q8_DXS(a, n)[b] = dx * (float)(s0 + s1);
+    PD_Q8_S16(a, n)[2 * b] = (int16_t)s0, PD_Q8_S16(a, n)[2 * b + 1] = (int16_t)s1;
+}
+
+static void q8_quantize_ref(const float *x, int n, void *dst) {
+    int8_t *q = dst;
+    for (int b = 0; b < n / 32; b++) {
+        float amax = 0;
+        for (int k = 0; k < 32; k++) amax = fmaxf(amax, fabsf(x[32 * b + k]));
+        float dx = amax / 127.0f, id = dx != 0.0f ? 1.0f / dx : 0.0f;
+        for (int k = 0; k < 32; k++) q[32 * b + k] = (int8_t)lrintf(x[32 * b + k] * id);
+        pd_q8_block_tail(dst, n, b, dx);
+    }
+}
+
+/* One weight row of type t against one activation row: the reference order (block by block). */
+static float q8_dot_ref(int t, const uint8_t *w, const void *a, int n) {
+    const int8_t *x = a;
+    const float *dx = PD_Q8_DX(a, n), *dxs = PD_Q8_DXS(a, n);
+    float acc = 0, accm = 0;
+    switch (t) {
+    case PD_GGML_Q8_0:
+    case PD_GGML_Q4_0:
+    case PD_GGML_Q5_0: {
+        size_t bb = pd_ggml_block_bytes(t);
+        for (int b = 0; b < n / 32; b++, w += bb, x += 32) {
+            int s = 0;
+            if (t == PD_GGML_Q8_0)
+                for (int k = 0; k < 32; k++) s += (int8_t)w[2 + k] * x[k];
+            else if (t == PD_GGML_Q4_0)
+                for (int k = 0; k < 16; k++) s += ((w[2 + k] & 0xf) - 8) * x[k] + ((w[2 + k] >> 4) - 8) * x[16 + k];
+            else {
+                uint32_t qh = (uint32_t)w[2] | (uint32_t)w[3] << 8 | (uint32_t)w[4] << 16 | (uint32_t)w[5] << 24;
+                for (int k = 0; k < 16; k++)
+                    s += (((w[6 + k] & 0xf) | ((qh >> k) & 1) << 4) - 16) * x[k] +
+                         (((w[6 + k] >> 4) | ((qh >> (k + 16)) & 1) << 4) - 16) * x[16 + k];
+            }
+            acc += (h2f(w) * dx[b]) * (float)s;
+        }
+        return acc;
+    }
+    case PD_GGML_Q4_K:
+    case PD_GGML_Q5_K: {
+        int five = t == PD_GGML_Q5_K;
+        for (int sb = 0; sb < n / 256; sb++, w += five ? 176 : 144) {
+            float d = h2f(w), dmin = h2f(w + 2);
+            const uint8_t *qh = w + 16, *q = w + (five ? 48 : 16);
+            for (int s = 0; s < 8; s++) {
+                int sc, mn, is = 0, blk = 8 * sb + s;
+                scale_min_k4(s, w + 4, &sc, &mn);
+                for (int l = 0; l < 32; l++) {
+                    int v = s & 1 ? q[32 * (s / 2) + l] >> 4 : q[32 * (s / 2) + l] & 0xf;
+                    if (five) v |= ((qh[l] >> s) & 1) << 4;
+                    is += v * x[32 * blk + l];
+                }
+                acc += ((d * (float)sc) * dx[blk]) * (float)is;
+                accm += (dmin * (float)mn) * dxs[blk];
+            }
+        }
+        return acc - accm;
+    }
+    case PD_GGML_Q6_K:
+        for (int sb = 0; sb < n / 256; sb++, w += 210) {
+            const uint8_t *ql = w, *qh = w + 128;
+            const int8_t *sc = (const int8_t *)(w + 192);
+            float d = h2f(w + 208);
+            for (int v = 0; v < 256; v += 16) { /* value v: half h, group g of 32 within it, l */
+                int h = v / 128, g = v % 128 / 32, is = 0;
+                for (int e = v; e < v + 16; e++) {
+                    int l = e % 32, ql_b = ql[64 * h + 32 * (g & 1) + l], qh_b = qh[32 * h + l];
+                    int qv = ((g < 2 ? ql_b & 0xf : ql_b >> 4) | ((qh_b >> (2 * g)) & 3) << 4) - 32;
+                    is += qv * x[256 * sb + e];
+                }
+                acc += ((d * (float)sc[v / 16]) * dx[8 * sb + v / 32]) * (float)is;
+            }
+        }
+        return acc;
+    default: return 0; /* unreachable: callers check pd_quant_int */
+    }
+}
+
+static int q8_dot_portable(int t, const void *const *w, const void *xq, size_t ldq, int nx, int n, float *out) {
+    if (!pd_quant_int(t)) return -1;
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < nx; j++) out[i * nx + j] = q8_dot_ref(t, w[i], (const uint8_t *)xq + (size_t)j * ldq, n);
+    return 0;
+}
+
+static const pd_qikernels qi_portable = {.name = "portable", .max_nx = 4, .quantize = q8_quantize_ref, .dot = q8_dot_portable};
+const pd_qikernels *pd_qikernels_portable(void) { return &qi_portable; }
+
+const pd_qikernels *pd_qikernels_for(const pd_kernel_ops *ops) {
+    if (ops == pd_kernels_avx512() && pd_qikernels_avx512()) return pd_qikernels_avx512();
+    if ((ops == pd_kernels_avx512() || ops == pd_kernels_avx2()) && pd_qikernels_avx2()) return pd_qikernels_avx2();
+    return &qi_portable;
 }
 
 /* ---- matmul ---- */
@@ -344,6 +486,33 @@ void pd_quant_rows(const pd_kernel_ops *ops, const pd_wmat *w, const float *x, s
     }
 }
 
+void pd_quant_rows_q8(const pd_qikernels *ik, const pd_wmat *w, const void *xq, size_t ldq, size_t T, const float *bias,
+                      float *y, float *const *y_rows, int r0, int r1) {
+    const int cols = w->cols, type = w->dtype - PD_DT_QUANT;
+    const size_t rb_bytes = pd_wmat_row_bytes(w);
+    const uint8_t *wd = w->data, *xb = xq;
+    /* TB activation rows (~100 KB of them for 1K-wide rows) stay in cache while every group
+     * of 4 weight rows of the range passes over them */
+    enum { TB = 32 };
+    for (size_t tb = 0; tb < T; tb += TB) {
+        size_t te = T - tb < TB ? T : tb + TB;
+        for (int r = r0; r < r1; r += 4) {
+            int nr = r1 - r < 4 ? r1 - r : 4;
+            const void *rows[4];
+            for (int i = 0; i < 4; i++) rows[i] = wd + (size_t)(r + (i < nr ? i : nr - 1)) * rb_bytes;
+            for (size_t t0 = tb; t0 < te; t0 += (size_t)ik->max_nx) {
+                int nx = te - t0 < (size_t)ik->max_nx ? (int)(te - t0) : ik->max_nx;
+                float o[4 * 8];
+                ik->dot(type, rows, xb + t0 * ldq, ldq, nx, cols, o);
+                for (int j = 0; j < nx; j++) {
+                    float *yo = y_rows ? y_rows[t0 + j] : y + (t0 + j) * (size_t)w->rows;
+                    for (int i = 0; i < nr; i++) yo[r + i] = o[i * nx + j] + (bias ? bias[r + i] : 0.0f);
+                }
+            }
+        }
+    }
+}
+
 typedef struct qmm_job {
     const pd_model *m;
     const float *x;       /* (T, cols) */
@@ -353,12 +522,19 @@ typedef struct qmm_job {
     float *y;             /* (T, rows), unless y_rows */
     float *const *y_rows;
     int rows_per_task;
+    const pd_qikernels *ik; /* the 8-bit path: integer kernels and the quantized activations */
+    const void *xq;       /* (T, ldq bytes) */
+    size_t ldq;
 } qmm_job;
 
 static void qmm_task(void *ctx, size_t task, int thread) {
     const qmm_job *j = ctx;
     int r0 = (int)task * j->rows_per_task, r1 = r0 + j->rows_per_task;
     if (r1 > j->w->rows) r1 = j->w->rows;
+    if (j->ik) {
+        pd_quant_rows_q8(j->ik, j->w, j->xq, j->ldq, j->T, j->bias, j->y, j->y_rows, r0, r1);
+        return;
+    }
     pd_quant_rows(j->m->ops, j->w, j->x, j->T, j->bias, j->y, j->y_rows, r0, r1,
                   j->m->scratch + (size_t)thread * j->m->scratch_per_thread);
 }
@@ -369,13 +545,25 @@ void pd_quant_matmul(pd_model *m, const float *x, size_t T, const pd_wmat *w, co
      * row blocks when blocks are dequantized */
     int per = (w->rows + m->n_threads * 8 - 1) / (m->n_threads * 8);
     if (per < 8) per = 8;
-    if (!(pd_qkernels_for(m->ops) && pd_quant_fused(w->dtype - PD_DT_QUANT) && T < WIDE_MIN))
-        per = (per + PD_ROW_BLOCK - 1) / PD_ROW_BLOCK * PD_ROW_BLOCK;
-    qmm_job j = {m, x, T, w, bias, y, y_rows, per};
-    size_t n_tasks = (size_t)((w->rows + per - 1) / per);
-    if ((size_t)w->rows * (size_t)w->cols * T < SMALL_WORK) {
-        for (size_t t = 0; t < n_tasks; t++) qmm_task(&j, t, 0);
-        return;
+    qmm_job j = {m, x, T, w, bias, y, y_rows, per, NULL, NULL, 0};
+    void *xq = NULL;
+    const int type = w->dtype - PD_DT_QUANT;
+    if (m->quant_act && pd_quant_int(type)) {
+        /* the 8-bit path, every batch width (a row's result never depends on its batch):
+         * each activation row quantized once here, then integer dots in the tasks */
+        j.ik = pd_qikernels_for(m->ops), j.ldq = pd_q8_row_stride(w->cols);
+        xq = malloc(T * j.ldq);
+        if (xq) {
+            for (size_t t = 0; t < T; t++) j.ik->quantize(x + t * w->cols, w->cols, (uint8_t *)xq + t * j.ldq);
+            j.xq = xq, j.rows_per_task = (per + 3) / 4 * 4;
+        } else j.ik = NULL; /* out of memory: the fp32 path needs nothing more */
     }
-    pd_pool_run(m->pool, n_tasks, qmm_task, &j);
+    if (!j.ik && !(pd_qkernels_for(m->ops) && pd_quant_fused(type) && T < WIDE_MIN))
+        j.rows_per_task = (per + PD_ROW_BLOCK - 1) / PD_ROW_BLOCK * PD_ROW_BLOCK;
+    per = j.rows_per_task;
+    size_t n_tasks = (size_t)((w->rows + per - 1) / per);
+    if ((size_t)w->rows * (size_t)w->cols * T < SMALL_WORK)
+        for (size_t t = 0; t < n_tasks; t++) qmm_task(&j, t, 0);
+    else pd_pool_run(m->pool, n_tasks, qmm_task, &j);
+    free(xq);
 }

@@ -43,6 +43,55 @@ const pd_qkernels *pd_qkernels_for(const pd_kernel_ops *ops);
 /* Does every SIMD set have a fused kernel for ggml type t (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K)? */
 int pd_quant_fused(int ggml_type);
 
+/* ---- 8-bit activations and integer dot products (the default for quantized matmuls) ----
+ *
+ * An activation row of n values (n a multiple of 32) is quantized once per matmul to int8 in
+ * blocks of 32: dx = amax / 127, q = round-to-nearest-even(x * (1 / dx)), the same bytes on
+ * every kernel set. Its buffer (pd_q8_row_bytes(n), see quant.c for the layout) also holds
+ * what the integer kernels need per block: the sums of each 16 q, -8 times the sum of each 4
+ * q (the start of the integer accumulators for weights stored with an offset), dx spread to 8
+ * lanes, and dx times the block's sum. The integer kernels then compute, for 4 weight rows and
+ * up to max_nx activation rows, the exact integer sum of q_w * q_x per block (or per 16-value
+ * sub-block) and combine the blocks in fp32 with the weight and activation scales. */
+typedef struct pd_qikernels {
+    const char *name;
+    int max_nx;
+    /* quantize n values of x into dst (pd_q8_row_bytes(n) bytes) */
+    void (*quantize)(const float *x, int n, void *dst);
+    /* out[i * nx + j] = dot(row w[i] of ggml type `type`, activation row xq + j * ldq), n
+     * values, i < 4 (a caller with fewer rows repeats one), j < nx <= max_nx; 0, or -1 for a
+     * type without an integer kernel (see pd_quant_int) */
+    int (*dot)(int type, const void *const *w, const void *xq, size_t ldq, int nx, int n, float *out);
+} pd_qikernels;
+
+/* The parts of a quantized activation row of n values (nb = n / 32 blocks; quant.c):
+ * int8 q[n] at the start, then these. */
+#define PD_Q8_C8(a, n) ((int32_t *)((uint8_t *)(a) + (size_t)(n)))                  /* (8 nb) -8 * sum of each 4 q */
+#define PD_Q8_DX8(a, n) ((float *)((uint8_t *)(a) + 2 * (size_t)(n)))                /* (8 nb) dx, 8 times per block */
+#define PD_Q8_DX(a, n) ((float *)((uint8_t *)(a) + 3 * (size_t)(n)))                 /* (nb) dx */
+#define PD_Q8_DXS(a, n) ((float *)((uint8_t *)(a) + 3 * (size_t)(n) + (size_t)(n) / 8)) /* (nb) dx * block sum */
+#define PD_Q8_S16(a, n) ((int16_t *)((uint8_t *)(a) + 3 * (size_t)(n) + (size_t)(n) / 4)) /* (2 nb) sum of each 16 q */
+
+/* Bytes of one quantized activation row of n values, and the stride between rows. */
+size_t pd_q8_row_bytes(int n);
+size_t pd_q8_row_stride(int n);
+/* Fill block b's parts after its 32 q (the sums, dx): every set's quantizer calls this. */
+void pd_q8_block_tail(void *a, int n, int b, float dx);
+/* Does ggml type t have integer kernels (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K)? */
+int pd_quant_int(int ggml_type);
+const pd_qikernels *pd_qikernels_portable(void); /* the reference: plain C, integer sums per block */
+const pd_qikernels *pd_qikernels_avx2(void);     /* AVX2 maddubs; NULL when the CPU lacks AVX2 */
+const pd_qikernels *pd_qikernels_avx512(void);   /* AVX-512 VNNI vpdpbusd; NULL without AVX512_VNNI */
+/* The integer kernels that go with a kernel set: portable -> portable, AVX2 -> AVX2, AVX-512 ->
+ * AVX-512 VNNI when the CPU has it, else AVX2. */
+const pd_qikernels *pd_qikernels_for(const pd_kernel_ops *ops);
+
+/* Output columns [r0, r1) of Y(T, rows) = Xq @ W.T + bias with the integer kernels ik, Xq
+ * the T activation rows quantized by ik->quantize (stride ldq bytes): the body of one
+ * pd_quant_matmul task on the 8-bit path. */
+void pd_quant_rows_q8(const pd_qikernels *ik, const pd_wmat *w, const void *xq, size_t ldq, size_t T, const float *bias,
+                      float *y, float *const *y_rows, int r0, int r1);
+
 /* Output columns [r0, r1) of Y(T, rows) = X(T, cols) @ W.T + bias for a quantized W, every
  * activation row, with kernel set ops: the body of one pd_quant_matmul task (tests call it
  * per set). scratch: (PD_ROW_BLOCK, cols) floats. */

@@ -249,6 +249,195 @@ static const pd_qkernels qk_avx2 = {.name = "avx2", .lanes = 8, .mr = MR, .max_n
 const pd_qkernels *pd_qkernels_avx2(void) {
     return pd_kernels_avx2() ? &qk_avx2 : NULL; /* the same CPU test as the AVX2 kernel set */
 }
+
+/* ---- 8-bit activations: integer dots with AVX2 (vpmaddubsw + vpmaddwd) ----
+ *
+ * One 32-value block per register: vpmaddubsw multiplies unsigned weight bytes by the signed
+ * activation bytes and adds pairs to 16 bits (no saturation here: |weight| <= 128 and |q| <=
+ * 127 give at most 32512 per pair), vpmaddwd against ones adds pairs to 8 exact 32-bit partial
+ * sums (lane l: values 4l..4l+3), the same lanes as the AVX-512 VNNI kernels. Q8_0's signed
+ * weights go in as |w| with the activation's sign flipped where w < 0 (vpsignb); the others are
+ * stored unsigned and their offset is removed by adding the activation buffer's -8 * (sum of
+ * each 4 q), shifted. Then, as the VNNI kernels, each lane times (weight scale * dx) into a
+ * vector accumulator per (weight row, activation row): 4 x up to 2 per call (8 of the 16
+ * registers). */
+#define INX 2
+
+AVX2 static void q8_quantize_avx2(const float *x, int n, void *dst) {
+    int8_t *q = dst;
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int b = 0; b < n / 32; b++) {
+        __m256 a[4], m = _mm256_setzero_ps();
+        for (int k = 0; k < 4; k++) a[k] = _mm256_loadu_ps(x + 32 * b + 8 * k), m = _mm256_max_ps(m, _mm256_andnot_ps(sign, a[k]));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+        float amax = _mm_cvtss_f32(h);
+        float dx = amax / 127.0f, id = dx != 0.0f ? 1.0f / dx : 0.0f;
+        __m256 vid = _mm256_set1_ps(id);
+        __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(a[0], vid)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(a[1], vid));
+        __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(a[2], vid)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(a[3], vid));
+        __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+        _mm256_storeu_si256((__m256i *)(q + 32 * b), _mm256_permutevar8x32_epi32(p, order));
+        pd_q8_block_tail(dst, n, b, dx);
+    }
+}
+
+/* acc[i][j] += (S * dx8) * float(partial sums of W (unsigned) x q + (c8 << SH, none if SH < 0)) over block k of every
+ * activation row j; Q8 (W signed): |W| x q with q's sign flipped where W < 0. */
+#define IACC(i, W, S, k, SH, Q8)                                                                                    \
+    do {                                                                                                             \
+        __m256i wa_ = (Q8) ? _mm256_abs_epi8(W) : (W);                                                               \
+        _Pragma("GCC unroll 2") for (int j_ = 0; j_ < NX; j_++) {                                                    \
+            const uint8_t *a_ = xq + (size_t)j_ * ldq;                                                               \
+            __m256i q_ = _mm256_loadu_si256((const __m256i *)(a_ + 32 * (size_t)(k)));                              \
+            if (Q8) q_ = _mm256_sign_epi8(q_, (W));                                                                  \
+            __m256i p_ = _mm256_madd_epi16(_mm256_maddubs_epi16(wa_, q_), ones);                                     \
+            if ((SH) >= 0)                                                                                           \
+                p_ = _mm256_add_epi32(p_, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(PD_Q8_C8(a_, n) + 8 * (k))), (SH) < 0 ? 0 : (SH))); \
+            __m256 s_ = _mm256_mul_ps((S), _mm256_loadu_ps(PD_Q8_DX8(a_, n) + 8 * (k)));                             \
+            acc[i][j_] = _mm256_fmadd_ps(s_, _mm256_cvtepi32_ps(p_), acc[i][j_]);                                    \
+        }                                                                                                            \
+    } while (0)
+
+#define IBEGIN                                                                                                       \
+    const ptrdiff_t ahead = MR * (w[1] - w[0]);                                                                      \
+    const __m256i ones = _mm256_set1_epi16(1);                                                                       \
+    __m256 acc[MR][INX];                                                                                             \
+    _Pragma("GCC unroll 4") for (int i = 0; i < MR; i++) _Pragma("GCC unroll 2") for (int j = 0; j < NX; j++)      \
+        acc[i][j] = _mm256_setzero_ps()
+#define IEND                                                                                                         \
+    _Pragma("GCC unroll 4") for (int i = 0; i < MR; i++) _Pragma("GCC unroll 2") for (int j = 0; j < NX; j++)      \
+        out[i * NX + j] = hsum8(acc[i][j])
+
+/* Q8_0, Q4_0, Q5_0: one 32-value block per step. */
+AVX2 INLINE void i32_gen(const int TYPE, const int NX, const uint8_t *const *w, const uint8_t *xq, size_t ldq, int n, float *out) {
+    IBEGIN;
+    const int bb = TYPE == PD_GGML_Q8_0 ? 34 : TYPE == PD_GGML_Q4_0 ? 18 : 22;
+    const int SH = TYPE == PD_GGML_Q8_0 ? -1 : TYPE == PD_GGML_Q4_0 ? 0 : 1;
+    const __m256i m4 = _mm256_set1_epi8(0xf), five = _mm256_set1_epi8(16);
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bits = _mm256_set1_epi64x(0x8040201008040201LL);
+    for (int k = 0; k < n / 32; k++) {
+        _Pragma("GCC unroll 4") ROWS {
+            const uint8_t *b = w[i] + (size_t)k * bb;
+            if (TYPE == PD_GGML_Q8_0 || !(k & 1)) PREFETCH(b);
+            __m256 S = _mm256_set1_ps(h2f(b));
+            __m256i W;
+            if (TYPE == PD_GGML_Q8_0) W = _mm256_loadu_si256((const __m256i *)(b + 2));
+            else {
+                __m128i v = _mm_loadu_si128((const __m128i *)(b + (TYPE == PD_GGML_Q4_0 ? 2 : 6)));
+                W = _mm256_and_si256(_mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1), m4);
+                if (TYPE == PD_GGML_Q5_0) { /* byte l gets bit l of qh: spread its 4 bytes 8 times each, test one bit per byte */
+                    uint32_t qh;
+                    memcpy(&qh, b + 2, 4);
+                    __m256i hb = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), spread), bits);
+                    W = _mm256_or_si256(W, _mm256_and_si256(_mm256_cmpeq_epi8(hb, bits), five));
+                }
+            }
+            IACC(i, W, S, k, SH, TYPE == PD_GGML_Q8_0);
+        }
+    }
+    IEND;
+}
+
+/* Q4_K (FIVE 0), Q5_K (FIVE 1): per super-block the eight (d * scale_s), (dmin * min_s). */
+AVX2 INLINE void ik45_gen(const int NX, const int FIVE, const uint8_t *const *w, const uint8_t *xq, size_t ldq, int n, float *out) {
+    IBEGIN;
+    const size_t bb = FIVE ? 176 : 144;
+    const __m256i m4 = _mm256_set1_epi8(0xf), one = _mm256_set1_epi8(1);
+    for (int sb = 0; sb < n / 256; sb++) {
+        __m256 dsc[MR];
+        _Pragma("GCC unroll 4") ROWS {
+            const uint8_t *b = w[i] + sb * bb;
+            PREFETCH(b), PREFETCH(b + 64), PREFETCH(b + 128);
+            uint32_t u[3];
+            memcpy(u, b + 4, 12);
+            uint32_t sc_lo = u[0] & 0x3f3f3f3f, mn_lo = u[1] & 0x3f3f3f3f;
+            uint32_t sc_hi = (u[2] & 0x0f0f0f0f) | ((u[0] >> 6) & 0x03030303) << 4;
+            uint32_t mn_hi = ((u[2] >> 4) & 0x0f0f0f0f) | ((u[1] >> 6) & 0x03030303) << 4;
+            __m256 scf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)((uint64_t)sc_hi << 32 | sc_lo))));
+            __m256 mnf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)((uint64_t)mn_hi << 32 | mn_lo))));
+            dsc[i] = _mm256_mul_ps(_mm256_set1_ps(h2f(b)), scf);
+            __m256 dmm = _mm256_mul_ps(_mm256_set1_ps(h2f(b + 2)), mnf);
+            _Pragma("GCC unroll 2") for (int j = 0; j < NX; j++) /* the mins */
+                acc[i][j] = _mm256_fnmadd_ps(dmm, _mm256_loadu_ps(PD_Q8_DXS(xq + (size_t)j * ldq, n) + 8 * sb), acc[i][j]);
+        }
+        for (int q = 0; q < 4; q++) {
+            _Pragma("GCC unroll 4") ROWS {
+                const uint8_t *b = w[i] + sb * bb;
+                __m256i v = _mm256_loadu_si256((const __m256i *)(b + (FIVE ? 48 : 16) + 32 * q));
+                __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+                if (FIVE) {
+                    __m256i h = _mm256_loadu_si256((const __m256i *)(b + 16));
+                    lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(h, _mm_cvtsi32_si128(2 * q)), one), 4));
+                    hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(h, _mm_cvtsi32_si128(2 * q + 1)), one), 4));
+                }
+                IACC(i, lo, _mm256_permutevar8x32_ps(dsc[i], _mm256_set1_epi32(2 * q)), 8 * sb + 2 * q, -1, 0);
+                IACC(i, hi, _mm256_permutevar8x32_ps(dsc[i], _mm256_set1_epi32(2 * q + 1)), 8 * sb + 2 * q + 1, -1, 0);
+            }
+        }
+    }
+    IEND;
+}
+
+/* Q6_K: per half of 128, four blocks (low / high nibbles of ql[0..31] / ql[32..63], with
+ * bit pairs 0-1, 2-3, 4-5, 6-7 of qh); lanes 0-3 and 4-7 of block g take scales 2g, 2g + 1. */
+AVX2 INLINE void iq6_k_gen(const int NX, const uint8_t *const *w, const uint8_t *xq, size_t ldq, int n, float *out) {
+    IBEGIN;
+    const __m256i m4 = _mm256_set1_epi8(0xf), m2 = _mm256_set1_epi8(3);
+    for (int sb = 0; sb < n / 256; sb++) {
+        for (int h = 0; h < 2; h++) {
+            _Pragma("GCC unroll 4") ROWS {
+                const uint8_t *b = w[i] + sb * 210;
+                if (!h) PREFETCH(b), PREFETCH(b + 64), PREFETCH(b + 128), PREFETCH(b + 192);
+                __m256 dsc = _mm256_mul_ps(_mm256_set1_ps(h2f(b + 208)), _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b + 192 + 8 * h)))));
+                __m256i qa = _mm256_loadu_si256((const __m256i *)(b + 64 * h)), qb = _mm256_loadu_si256((const __m256i *)(b + 64 * h + 32));
+                __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h));
+                _Pragma("GCC unroll 4") for (int g = 0; g < 4; g++) {
+                    __m256i ql = g & 1 ? qb : qa;
+                    __m256i W = _mm256_and_si256(g < 2 ? ql : _mm256_srli_epi16(ql, 4), m4);
+                    W = _mm256_or_si256(W, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * g), m2), 4));
+                    __m256 S = _mm256_permutevar8x32_ps(dsc, _mm256_setr_epi32(2 * g, 2 * g, 2 * g, 2 * g, 2 * g + 1, 2 * g + 1, 2 * g + 1, 2 * g + 1));
+                    IACC(i, W, S, 8 * sb + 4 * h + g, 2, 0);
+                }
+            }
+        }
+    }
+    IEND;
+}
+
+typedef void (*ifn)(const uint8_t *const *, const uint8_t *, size_t, int, float *);
+#define IFN(NAME, NX, CALL) \
+    AVX2 static void NAME##_##NX(const uint8_t *const *w, const uint8_t *xq, size_t ldq, int n, float *out) { CALL; }
+#define IFNS(NAME, CALL_NX) IFN(NAME, 1, CALL_NX(1)) IFN(NAME, 2, CALL_NX(2)) \
+    static const ifn NAME##_fns[INX + 1] = {NULL, NAME##_1, NAME##_2};
+#define IQ8_0_CALL(NX) i32_gen(PD_GGML_Q8_0, NX, w, xq, ldq, n, out)
+#define IQ4_0_CALL(NX) i32_gen(PD_GGML_Q4_0, NX, w, xq, ldq, n, out)
+#define IQ5_0_CALL(NX) i32_gen(PD_GGML_Q5_0, NX, w, xq, ldq, n, out)
+#define IQ4_K_CALL(NX) ik45_gen(NX, 0, w, xq, ldq, n, out)
+#define IQ5_K_CALL(NX) ik45_gen(NX, 1, w, xq, ldq, n, out)
+#define IQ6_K_CALL(NX) iq6_k_gen(NX, w, xq, ldq, n, out)
+IFNS(iq8_0, IQ8_0_CALL)
+IFNS(iq4_0, IQ4_0_CALL)
+IFNS(iq5_0, IQ5_0_CALL)
+IFNS(iq4_k, IQ4_K_CALL)
+IFNS(iq5_k, IQ5_K_CALL)
+IFNS(iq6_k, IQ6_K_CALL)
+
+static int idot_avx2(int type, const void *const *w, const void *xq, size_t ldq, int nx, int n, float *out) {
+    const ifn *f = type == PD_GGML_Q8_0 ? iq8_0_fns : type == PD_GGML_Q4_0 ? iq4_0_fns : type == PD_GGML_Q5_0 ? iq5_0_fns
+                 : type == PD_GGML_Q4_K ? iq4_k_fns : type == PD_GGML_Q5_K ? iq5_k_fns : type == PD_GGML_Q6_K ? iq6_k_fns : NULL;
+    if (!f) return -1;
+    f[nx]((const uint8_t *const *)w, xq, ldq, n, out);
+    return 0;
+}
+
+static const pd_qikernels qi_avx2 = {.name = "avx2", .max_nx = INX, .quantize = q8_quantize_avx2, .dot = idot_avx2};
+
+const pd_qikernels *pd_qikernels_avx2(void) { return pd_kernels_avx2() ? &qi_avx2 : NULL; }
 #else
 const pd_qkernels *pd_qkernels_avx2(void) { return NULL; }
+const pd_qikernels *pd_qikernels_avx2(void) { return NULL; }
 #endif

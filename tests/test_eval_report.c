@@ -2,7 +2,9 @@
  * problem, PRM cost only where the selection uses it, spread over seeds), baselines, and
  * report.html rendered in headless Chromium (Debian's chromium, installed by scripts/deps.sh):
  * every plot must be on the page with its axes (tick labels laid out) and every mark and
- * series visible inside its plot. The page must hold no script and load nothing. */
+ * series visible inside its plot. The page must hold no script and load nothing. A run of
+ * strategy auto is drawn with the plan's own selection (accuracy_plan), and --plan-curve draws
+ * `ponder plan`'s held-out compute-optimal frontier on the FLOPs plot, rendered the same way. */
 #include "test.h"
 #include "ponder.h"
 
@@ -162,16 +164,20 @@ static const char *chromium(void) {
     return NULL;
 }
 
-static void t_render_chromium(void) {
-    if (!make_runs()) SKIP("runs not made");
+/* Render page (under DIR) with the probe in headless Chromium: want_plots plots, each laid
+ * out with both axes, every mark and series inside it; want_base baselines on the big plots;
+ * for each id in need (NULL-ended), at least min_series[i] series drawn in that plot. */
+static void render_check(const char *page, int want_plots, int want_base, const char *const *need,
+                         const int *min_series) {
     const char *chr = chromium();
     /* not a skip: the plots must be checked where the tests run (scripts/deps.sh installs it) */
     CHECK_MSG(chr != NULL, "chromium is not installed: `sh scripts/deps.sh` installs Debian's chromium");
     if (!chr) return;
-    char *html = NULL;
+    char *html = NULL, path[512];
     size_t len = 0;
     pd_error err = {0};
-    CHECK_EQ_INT(pd_file_read(DIR "/report.html", &html, &len, &err), 0);
+    snprintf(path, sizeof path, DIR "/%s", page);
+    CHECK_EQ_INT(pd_file_read(path, &html, &len, &err), 0);
     if (!html) return;
     char *body_end = strstr(html, "</body>");
     CHECK(body_end != NULL);
@@ -212,14 +218,156 @@ static void t_render_chromium(void) {
         CHECK_MSG(marks > 0 && vis == marks, "%s", line);     /* every mark drawn inside the plot */
         CHECK_MSG(xt >= 2 && yt == 6, "%s", line);            /* both axes with their tick labels */
         CHECK_MSG(ser > 0 && servis == ser, "%s", line);      /* lines through the budgets */
-        if (strncmp(id, "acc-level", 9)) CHECK_MSG(base == 2, "%s", line); /* both baselines */
+        if (strncmp(id, "acc-level", 9)) CHECK_MSG(base == want_base, "%s", line); /* every baseline */
+        for (int i = 0; need && need[i]; i++)
+            if (!strcmp(id, need[i])) CHECK_MSG(ser >= min_series[i], "%s: want %d series", line, min_series[i]);
     }
-    CHECK_EQ_INT(plots, 8);
+    CHECK_EQ_INT(plots, want_plots);
+}
+
+static void t_render_chromium(void) {
+    if (!make_runs()) SKIP("runs not made");
+    render_check("report.html", 8, 2, NULL, NULL);
+}
+
+/* A run of strategy auto (a plan made from run a): its rows with the plan's own selection are
+ * summary.json's accuracy_plan, per level too; other runs have none. */
+static void t_plan_rows(void) {
+    if (!make_runs()) SKIP("runs not made");
+    char cmd[4096];
+    const char *P = ponder_bin();
+    snprintf(cmd, sizeof cmd, "%s plan " DIR "/a --out " DIR "/plan.json > /dev/null && %s eval --policy sim --prm sim "
+             "--dataset " DIR "/data.jsonl --strategy auto --plan " DIR "/plan.json --n 4,16 --quiet --out " DIR "/c",
+             P, P);
+    CHECK_MSG(run(cmd) == 0, "%s", out);
+    pd_eval_report rep;
+    pd_error err = {0};
+    CHECK_EQ_INT(pd_eval_load(DIR "/c", &rep, &err), 0);
+    json_t *sum = json_load_file(DIR "/c/summary.json", 0, NULL);
+    CHECK(sum != NULL);
+    pd_report_row *rows = NULL;
+    size_t n = 0, cap = 0;
+    CHECK_EQ_INT(pd_report_rows_from_eval(&rep, "c", PD_REPORT_SEL_PLAN, &rows, &n, &cap, &err), 0);
+    int overall = 0;
+    for (int budget = 4; budget <= 16; budget *= 4) {
+        double acc = -1, lv_sum = 0, flops = -1;
+        uint32_t probs = 0;
+        for (size_t i = 0; i < n; i++) {
+            const pd_report_row *r = &rows[i];
+            CHECK_STR(r->selection, "plan");
+            CHECK_STR(r->strategy, "auto");
+            if (r->n != budget) continue;
+            if (r->level) lv_sum += r->accuracy * r->problems;
+            else acc = r->accuracy, probs = r->problems, flops = r->flops_per_problem, overall++;
+        }
+        json_t *cell = NULL, *cs = json_object_get(sum, "results");
+        for (size_t i = 0; i < json_array_size(cs); i++)
+            if (json_integer_value(json_object_get(json_array_get(cs, i), "n")) == budget) cell = json_array_get(cs, i);
+        CHECK(cell != NULL && probs == 30);
+        double want = json_number_value(json_object_get(cell, "accuracy_plan"));
+        CHECK_MSG(fabs(acc - want) < 1e-9, "N=%d: row %g, summary %g", budget, acc, want);
+        CHECK_MSG(fabs(lv_sum - acc * probs) < 1e-6, "N=%d: levels sum to %g correct, overall %g", budget, lv_sum, acc * probs);
+        const pd_eval_cell *c = NULL;
+        for (size_t k = 0; k < rep.n_cells; k++)
+            if (rep.cells[k].n == budget) c = &rep.cells[k];
+        CHECK(c && fabs(flops - (c->policy_flops + c->prm_flops) / 30) < 1e-3 * flops); /* auto always scores */
+    }
+    CHECK_EQ_INT(overall, 2);
+    free(rows);
+    rows = NULL;
+    n = cap = 0;
+    /* the plain selections of the same run have no plan rows, and a fixed strategy's run none at all */
+    CHECK_EQ_INT(pd_report_rows_from_eval(&rep, "c", 1u << PD_SEL_MAJ, &rows, &n, &cap, &err), 0);
+    for (size_t i = 0; i < n; i++) CHECK_STR(rows[i].selection, "maj");
+    pd_eval_report_free(&rep);
+    free(rows);
+    rows = NULL;
+    n = cap = 0;
+    CHECK_EQ_INT(pd_eval_load(DIR "/a", &rep, &err), 0);
+    CHECK_EQ_INT(pd_report_rows_from_eval(&rep, "a", PD_REPORT_SEL_PLAN, &rows, &n, &cap, &err), 0);
+    CHECK_EQ_INT(n, 0);
+    pd_eval_report_free(&rep);
+    free(rows);
+    json_decref(sum);
+    /* the page: auto's plan series, with the others */
+    snprintf(cmd, sizeof cmd, "%s report " DIR "/c --selection maj,plan --out " DIR "/auto.html", P);
+    CHECK_MSG(run(cmd) == 0, "%s", out);
+    char *html = NULL;
+    size_t len = 0;
+    CHECK_EQ_INT(pd_file_read(DIR "/auto.html", &html, &len, &err), 0);
+    CHECK(html && strstr(html, ">c auto (plan)<") && strstr(html, ">c auto (maj)<") && !strstr(html, "(weighted)<"));
+    free(html);
+    snprintf(cmd, sizeof cmd, "%s report " DIR "/c --selection best", P);
+    CHECK(run(cmd) != 0);
+    CHECK_MSG(strstr(out, "not naive, weighted, maj or plan"), "%s", out);
+}
+
+/* --plan-curve: ponder plan's held-out frontier (probe bins and oracle bins) on the FLOPs plot,
+ * the numbers pd_plan_make measures, nothing on the N axis; rendered with every mark inside. */
+static void t_plan_curve(void) {
+    if (!make_runs()) SKIP("runs not made");
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s report " DIR "/a --plan-curve --out " DIR "/curve.html", ponder_bin());
+    CHECK_MSG(run(cmd) == 0, "%s", out);
+    pd_plan_opts po;
+    pd_plan_opts_default(&po);
+    pd_plan_result pr;
+    pd_error err = {0};
+    const char *dirs[] = {DIR "/a"};
+    CHECK_EQ_INT(pd_plan_make(dirs, 1, &po, NULL, &pr, &err), 0);
+    CHECK(pr.n_front > 1);
+    json_t *j = json_load_file(DIR "/curve.json", 0, NULL);
+    json_t *rows = json_object_get(j, "rows");
+    size_t n_prm = 0, n_oracle = 0;
+    for (size_t i = 0; i < json_array_size(rows); i++) {
+        json_t *r = json_array_get(rows, i);
+        if (strcmp(json_string_value(json_object_get(r, "strategy")), "optimal")) continue;
+        const char *sel = json_string_value(json_object_get(r, "selection"));
+        int b = !strcmp(sel, "prm probe") ? PD_BINS_PRM : PD_BINS_ORACLE_QUINTILE;
+        size_t k = b == PD_BINS_PRM ? n_prm++ : n_oracle++;
+        CHECK_MSG(b == PD_BINS_PRM || !strcmp(sel, "oracle"), "%s", sel);
+        CHECK_STR(json_string_value(json_object_get(r, "model")), "plan");
+        CHECK_EQ_INT(json_integer_value(json_object_get(r, "n")), 0);
+        if (k < pr.n_front) {
+            CHECK(fabs(json_number_value(json_object_get(r, "accuracy")) - pr.front[k].acc[b]) < 1e-9);
+            CHECK(fabs(json_number_value(json_object_get(r, "flops_per_problem")) - pr.front[k].flops[b]) <=
+                  1e-9 * pr.front[k].flops[b]);
+        }
+    }
+    CHECK_EQ_INT(n_prm, pr.n_front);
+    CHECK_EQ_INT(n_oracle, pr.n_front);
+    json_decref(j);
+    pd_plan_result_free(&pr);
+    char *html = NULL;
+    size_t len = 0;
+    CHECK_EQ_INT(pd_file_read(DIR "/curve.html", &html, &len, &err), 0);
+    if (html) {
+        char *flops = strstr(html, "id=\"acc-vs-flops\""), *end = flops ? strstr(flops, "</svg>") : NULL;
+        char *nplot = strstr(html, "id=\"acc-vs-n\""), *nend = nplot ? strstr(nplot, "</svg>") : NULL;
+        CHECK(flops && end && nplot && nend);
+        if (flops && end && nplot && nend) {
+            *end = *nend = 0;
+            CHECK_MSG(strstr(flops, ">plan optimal (prm probe)<") && strstr(flops, ">plan optimal (oracle)<") &&
+                          strstr(flops, "compute-optimal (prm probe bins, held out)"), "%.300s", flops);
+            CHECK(!strstr(nplot, "plan optimal"));
+        }
+        free(html);
+    }
+    /* the runs must allow a plan: one without best_of_n is refused, saying so */
+    snprintf(cmd, sizeof cmd, "%s report " DIR "/c --plan-curve --out " DIR "/bad.html", ponder_bin());
+    CHECK(run(cmd) != 0);
+    CHECK_MSG(strstr(out, "--plan-curve"), "%s", out);
+    /* rendered: 8 plots, the FLOPs plot with a's 6 series and the 2 frontier lines */
+    static const char *const need[] = {"acc-vs-flops", NULL};
+    static const int min_series[] = {8};
+    render_check("curve.html", 8, 0, need, min_series);
 }
 
 int main(void) {
     RUN(t_rows);
     RUN(t_page_text);
     RUN(t_render_chromium);
+    RUN(t_plan_rows);
+    RUN(t_plan_curve);
     return test_done();
 }

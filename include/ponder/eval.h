@@ -94,6 +94,7 @@ typedef struct pd_eval_cell {
     uint32_t failed;          /* problems whose backend requests failed for good (counted as
                                * wrong, `failed` in results) */
     uint32_t plan_correct;    /* auto: right with the plan's own selection (correct_plan) */
+    uint32_t level_plan_correct[PD_EVAL_MAX_LEVEL + 1]; /* the same per level */
 } pd_eval_cell;
 
 typedef struct pd_eval_report {
@@ -184,9 +185,13 @@ int pd_report_write_json(const char *path, const pd_report_row *rows, size_t n, 
 int pd_report_write_html(const char *path, const char *title, const char *intro, const pd_report_row *rows, size_t n,
                          pd_error *err);
 
+/* The bit of a report's selection mask for strategy auto's own selection (selection "plan":
+ * each bin's choice picks its answer as the plan says, accuracy_plan in summary.json). */
+#define PD_REPORT_SEL_PLAN (1u << PD_N_SELECT)
 /* Append the rows of an evaluation (rep) labelled `model` to *rows (*n rows, *cap capacity;
  * grown with pd_grow): one per strategy x selection (bit s of sel_mask: pd_select s) x N,
- * overall (level 0) and per level present. */
+ * overall (level 0) and per level present; for strategy auto also selection "plan" (bit
+ * PD_REPORT_SEL_PLAN), whose FLOPs count the PRM (the search scores every step). */
 int pd_report_rows_from_eval(const pd_eval_report *rep, const char *model, unsigned sel_mask, pd_report_row **rows,
                              size_t *n, size_t *cap, pd_error *err);
 
@@ -286,6 +291,12 @@ typedef struct pd_plan_result {
 int pd_plan_make(const char *const *dirs, size_t n_dirs, const pd_plan_opts *o, const char *plan_path,
                  pd_plan_result *res, pd_error *err);
 void pd_plan_result_free(pd_plan_result *r);
+/* Append the held-out compute-optimal frontier of a plan (r->front) to report rows: for each
+ * way of binning b with bit b of bins_mask, one row per frontier point, model "plan",
+ * strategy "optimal", selection the bins ("oracle", "oracle-abs", "prm probe", "agreement
+ * probe"), n 0 (not on the N axis), accuracy and FLOPs per problem of that point. */
+int pd_report_rows_from_plan(const pd_plan_result *r, unsigned bins_mask, pd_report_row **rows, size_t *n,
+                             size_t *cap, pd_error *err);
 void pd_plan_print(const pd_plan_result *r, const pd_plan_opts *o, FILE *f);
 
 /* Read a plan written by pd_plan_make (plan.json) for strategy auto (pd_search_cfg.plan).

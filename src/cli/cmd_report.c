@@ -9,20 +9,28 @@
 
 static const char *HELP =
     "usage: ponder report DIR... [--out FILE] [--title T] [--labels A,B,...]\n"
-    "                     [--baseline \"LABEL=ACC\"]... [--selection LIST]\n"
+    "                     [--baseline \"LABEL=ACC\"]... [--selection LIST] [--plan-curve]\n"
     "\n"
     "Writes one HTML file with SVG plots of the runs in DIR... (run directories of `ponder\n"
     "eval`; several are overlaid): accuracy against N (log scale) per strategy and selection,\n"
     "against FLOPs per problem, against backend seconds per problem, and per difficulty level;\n"
     "whiskers show the spread over seeds; baselines are dashed lines. Then a table of every\n"
     "result. The page needs no network and no script. The rows also go to FILE's .json twin.\n"
+    "A run of --strategy auto is drawn with the plan's own selection too (selection plan:\n"
+    "summary.json's accuracy_plan).\n"
     "\n"
     "  --out FILE          the page (DIR/report.html for one run, ./report.html for several)\n"
     "  --title T           the page's title\n"
     "  --labels A,B        a name for each run in the plots (default: each DIR's last part)\n"
     "  --baseline L=ACC    a reference line, e.g. \"Llama-3.1-8B greedy=0.52\" or \"8B=52%\";\n"
     "                      may be given several times\n"
-    "  --selection LIST    comma list of naive, weighted, maj to plot (all three)\n";
+    "  --selection LIST    comma list of naive, weighted, maj, plan to plot (all)\n"
+    "  --plan-curve        also draw `ponder plan`'s compute-optimal curve of the runs on the\n"
+    "                      FLOPs plot: per bin the best option for each accuracy/FLOPs\n"
+    "                      trade-off, fitted and measured on different halves of the problems,\n"
+    "                      for the probe's bins (prm, what --strategy auto can use) and the\n"
+    "                      oracle's (quintiles of pass@1); the runs must be of one policy and\n"
+    "                      dataset, with best_of_n, as for `ponder plan`\n";
 
 #define MAX_BASE 16
 
@@ -31,7 +39,8 @@ int cmd_report(int argc, char **argv) {
     const char **dirs = calloc((size_t)argc, sizeof *dirs);
     pd_report_baseline base[MAX_BASE];
     size_t n_dirs = 0, n_base = 0;
-    unsigned sel_mask = (1u << PD_N_SELECT) - 1;
+    unsigned sel_mask = (1u << PD_N_SELECT) - 1 + PD_REPORT_SEL_PLAN;
+    int plan_curve = 0;
     pd_error err = {0};
     if (!dirs) return cli_fail("report", "out of memory");
     int rc = 0;
@@ -44,6 +53,10 @@ int cmd_report(int argc, char **argv) {
         }
         if (strncmp(a, "--", 2)) {
             dirs[n_dirs++] = a;
+            continue;
+        }
+        if (!strcmp(a, "--plan-curve")) {
+            plan_curve = 1;
             continue;
         }
         char name[32];
@@ -64,7 +77,8 @@ int cmd_report(int argc, char **argv) {
                 int found = 0;
                 for (int s = 0; s < PD_N_SELECT; s++)
                     if (!strcmp(t, pd_select_name((pd_select)s))) sel_mask |= 1u << s, found = 1;
-                if (!found) rc = cli_fail("report", "--selection: '%s' is not naive, weighted or maj", t);
+                if (!strcmp(t, "plan")) sel_mask |= PD_REPORT_SEL_PLAN, found = 1;
+                if (!found) rc = cli_fail("report", "--selection: '%s' is not naive, weighted, maj or plan", t);
             }
             if (!rc && !sel_mask) rc = cli_fail("report", "--selection: empty");
         } else rc = cli_fail("report", "unknown option '--%s' (see --help)", name);
@@ -103,6 +117,19 @@ int cmd_report(int argc, char **argv) {
                     rep.n_done, rep.n_jobs);
         if (pd_report_rows_from_eval(&rep, lab[i], sel_mask, &rows, &n_rows, &cap, &err)) rc = cli_fail_err("report", &err);
         pd_eval_report_free(&rep);
+    }
+    if (!rc && plan_curve) { /* ponder plan's held-out frontier, without writing a plan */
+        pd_plan_opts po;
+        pd_plan_opts_default(&po);
+        pd_plan_result pr;
+        if (pd_plan_make(dirs, n_dirs, &po, NULL, &pr, &err)) {
+            pd_err_prefix(&err, "--plan-curve");
+            rc = cli_fail_err("report", &err);
+        } else {
+            if (pd_report_rows_from_plan(&pr, (1u << po.probe) | (1u << PD_BINS_ORACLE_QUINTILE), &rows, &n_rows, &cap, &err))
+                rc = cli_fail_err("report", &err);
+            pd_plan_result_free(&pr);
+        }
     }
     char path[4200], jpath[4300];
     if (!rc) {

@@ -201,8 +201,10 @@ int pd_report_rows_from_eval(const pd_eval_report *rep, const char *model, unsig
         const pd_eval_cell *c = &rep->cells[i];
         if (!c->problems) continue;
         int last = c->n_k - 1;
-        for (int sel = 0; sel < PD_N_SELECT; sel++) {
+        for (int sel = 0; sel <= PD_N_SELECT; sel++) {
             if (!(sel_mask & (1u << sel))) continue;
+            int plan = sel == PD_N_SELECT; /* auto's own selection */
+            if (plan && c->strategy != PD_AUTO) continue;
             /* the PRM's cost counts where it is used: always in tree searches, in best-of-N
              * for the selections that read its scores */
             int prm = c->strategy != PD_BEST_OF_N || sel != PD_SEL_MAJ;
@@ -212,7 +214,7 @@ int pd_report_rows_from_eval(const pd_eval_report *rep, const char *model, unsig
             /* spread over seeds */
             double mean = 0, m2 = 0;
             int k = 0;
-            for (int s = 0; s < rep->n_seeds; s++) {
+            for (int s = 0; s < rep->n_seeds && !plan; s++) { /* (not kept per seed for the plan) */
                 if (!c->seed_problems[s]) continue;
                 double a = (double)c->seed_correct[sel][s] / c->seed_problems[s], d = a - mean;
                 k++;
@@ -228,16 +230,40 @@ int pd_report_rows_from_eval(const pd_eval_report *rep, const char *model, unsig
                 memset(r, 0, sizeof *r);
                 snprintf(r->model, sizeof r->model, "%s", model);
                 snprintf(r->strategy, sizeof r->strategy, "%s", pd_strategy_name(c->strategy));
-                snprintf(r->selection, sizeof r->selection, "%s", pd_select_name((pd_select)sel));
+                snprintf(r->selection, sizeof r->selection, "%s", plan ? "plan" : pd_select_name((pd_select)sel));
                 r->n = c->n;
                 r->level = lv;
                 r->problems = probs;
-                r->accuracy = (double)(lv ? c->level_correct[sel][lv] : c->correct[sel][last]) / probs;
+                if (plan) r->accuracy = (double)(lv ? c->level_plan_correct[lv] : c->plan_correct) / probs;
+                else r->accuracy = (double)(lv ? c->level_correct[sel][lv] : c->correct[sel][last]) / probs;
                 r->flops_per_problem = flops;
                 r->seconds_per_problem = secs;
                 r->wall_s = rep->seconds;
                 r->accuracy_sd = !lv && k > 1 ? sqrt(m2 / (k - 1)) : 0;
             }
+        }
+    }
+    return 0;
+}
+
+int pd_report_rows_from_plan(const pd_plan_result *pr, unsigned bins_mask, pd_report_row **rows, size_t *n,
+                             size_t *cap, pd_error *err) {
+    /* short names: the legend has 250 pixels */
+    static const char *bins[] = {"oracle", "oracle-abs", "prm probe", "agreement probe"};
+    for (int b = 0; b < 4; b++) {
+        if (!(bins_mask & (1u << b))) continue;
+        for (size_t i = 0; i < pr->n_front; i++) {
+            const pd_plan_front *f = &pr->front[i];
+            if (!(f->flops[b] > 0)) continue;
+            if (pd_grow((void **)rows, cap, *n + 1, sizeof **rows)) return pd_err_set(err, PD_ENOMEM, "report: out of memory");
+            pd_report_row *r = &(*rows)[(*n)++];
+            memset(r, 0, sizeof *r);
+            snprintf(r->model, sizeof r->model, "plan");
+            snprintf(r->strategy, sizeof r->strategy, "optimal");
+            snprintf(r->selection, sizeof r->selection, "%s", bins[b]);
+            r->problems = (uint32_t)pr->n_problems;
+            r->accuracy = f->acc[b];
+            r->flops_per_problem = f->flops[b];
         }
     }
     return 0;
@@ -399,7 +425,8 @@ static void put_plot(page *p, const char *id, const char *title, const char *xla
             pd_buf_printf(b, "<circle class=\"mark\" cx=\"%.1f\" cy=\"%.1f\" r=\"%s\" fill=\"%s\"><title>", x, y,
                           legend ? "4" : "3", col);
             put_html(b, r->model);
-            pd_buf_printf(b, " %s %s N=%d: %.1f%%", r->strategy, r->selection, r->n, 100 * r->accuracy);
+            if (r->n) pd_buf_printf(b, " %s %s N=%d: %.1f%%", r->strategy, r->selection, r->n, 100 * r->accuracy);
+            else pd_buf_printf(b, " compute-optimal (%s bins, held out): %.1f%%", r->selection, 100 * r->accuracy);
             if (r->accuracy_sd > 0) pd_buf_printf(b, " ± %.1f", 100 * r->accuracy_sd);
             pd_buf_printf(b, " (%u problems), %.3g FLOPs", r->problems, r->flops_per_problem);
             if (r->seconds_per_problem > 0) pd_buf_printf(b, ", %.3g s", r->seconds_per_problem);
@@ -507,7 +534,8 @@ int pd_report_write_page(const char *path, const char *title, const char *intro,
         put_html(&b, r->strategy);
         pd_buf_puts(&b, "</td><td>");
         put_html(&b, r->selection);
-        pd_buf_printf(&b, "</td><td>%d</td><td>%.1f%%", r->n, 100 * r->accuracy);
+        if (r->n) pd_buf_printf(&b, "</td><td>%d</td><td>%.1f%%", r->n, 100 * r->accuracy);
+        else pd_buf_printf(&b, "</td><td>&mdash;</td><td>%.1f%%", 100 * r->accuracy); /* a frontier point */
         if (r->accuracy_sd > 0) pd_buf_printf(&b, " ± %.1f", 100 * r->accuracy_sd);
         pd_buf_puts(&b, "</td>");
         for (int l = 1; l <= PD_EVAL_MAX_LEVEL; l++) {

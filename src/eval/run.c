@@ -490,6 +490,7 @@ int pd_eval_tally(pd_eval_report *rep, const json_t *line, const char **why) {
     cell->prm_flops += num(cost, "prm_flops");
     cell->failed += json_is_true(json_object_get(line, "failed"));
     cell->plan_correct += json_is_true(json_object_get(line, "correct_plan"));
+    cell->level_plan_correct[lv] += json_is_true(json_object_get(line, "correct_plan"));
     rep->n_done++;
     return cell_i;
 }

@@ -69,6 +69,11 @@ static void t_resolve(void) {
               "%s", err.msg);
     CHECK_EQ_INT(pd_dataset_resolve("no/such/file.jsonl", NULL, path, sizeof path, &err), PD_ENOTFOUND);
     CHECK_MSG(strstr(err.msg, "no such file, nor a Hugging Face dataset id"), "%s", err.msg);
+    /* a missing file named like one is not a dataset id to look up (nor to download) */
+    CHECK_EQ_INT(pd_dataset_resolve("data/math.jsonl", NULL, path, sizeof path, &err), PD_ENOTFOUND);
+    CHECK_MSG(strstr(err.msg, "data/math.jsonl: no such file"), "%s", err.msg);
+    CHECK_EQ_INT(pd_dataset_fetch("data/math.json", NULL, NULL, path, sizeof path, &err), PD_ENOTFOUND);
+    CHECK_MSG(strstr(err.msg, "data/math.json: no such file") && !strstr(err.msg, "OFFLINE"), "%s", err.msg);
     CHECK_EQ_INT(pd_dataset_resolve("Org/Math.Set", "../x", path, sizeof path, &err), PD_EINVAL);
     /* a file is a file, whatever the split */
     CHECK_EQ_INT(pd_dataset_resolve(SNAP "/test.jsonl", "train", path, sizeof path, &err), 0);

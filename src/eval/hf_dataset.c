@@ -78,8 +78,15 @@ static int find_split(const char *snap, const char *split, const char *ext, spli
 }
 
 /* Split a dataset id spec ORG/NAME[@REVISION] into id and rev ("main" without '@').
- * Returns 1 when it is one, else 0. */
+ * Returns 1 when it is one, else 0: also for a name ending like a data file ("data/x.jsonl"
+ * is a file that is missing, not a dataset to download). */
 static int parse_id(const char *spec, char id[256], char rev[256]) {
+    static const char *file_ext[] = {".jsonl", ".json", ".parquet", ".csv", ".txt"};
+    size_t sl = strlen(spec);
+    for (int i = 0; i < 5; i++) {
+        size_t el = strlen(file_ext[i]);
+        if (sl >= el && !strcmp(spec + sl - el, file_ext[i])) return 0;
+    }
     const char *at = strchr(spec, '@');
     size_t il = at ? (size_t)(at - spec) : strlen(spec);
     if (il >= 256 || (at && strlen(at + 1) >= 256)) return 0;

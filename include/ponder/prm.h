@@ -53,6 +53,7 @@ typedef struct pd_prm_opts {
     int format_only;           /* read config.json and the tokenizer but no weights: the PRM can
                                 * render inputs (pd_prm_render) but not score; for a PRM that
                                 * runs on a remote server */
+    size_t kv_memory;          /* bytes its KV pool may take (--kv-memory; 0: no bound) */
 } pd_prm_opts;
 
 typedef struct pd_prm pd_prm;

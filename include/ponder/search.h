@@ -40,6 +40,8 @@ typedef struct pd_cost {
     uint64_t scored;        /* nodes the verifier scored */
     double policy_flops;    /* 2 * policy params * (policy_tokens + prefix_tokens) */
     double prm_flops;       /* 2 * verifier params * prm_tokens */
+    uint64_t kv_waits;      /* backend calls in which some of its work waited for KV memory
+                             * (--kv-memory: served in a later turn, or after evicting caches) */
 } pd_cost;
 
 /* ---- the tree ---- */
@@ -247,6 +249,9 @@ typedef struct pd_backend_opts {
                                    * prompt; "" for none) */
     char step_delimiter[64];      /* where a step ends ("\n\n"); also stripped before PRMs read */
     int n_threads;                /* engine threads per model (0: one per CPU) */
+    size_t kv_memory;             /* bytes of KV cache per model: the policy's pool and the
+                                   * PRM's each (--kv-memory; 0: no bound) */
+    size_t prm_kv_memory;         /* the PRM's pool instead (--prm-kv-memory; 0: kv_memory) */
     int prm_kind;                 /* pd_prm_kind: 0 = detect */
     const char *prm_step_tag;     /* math-shepherd step tag (NULL: " ки") */
     const char *prm_good_token;   /* judgment tokens (NULL: "+", "-") */
@@ -271,6 +276,7 @@ void pd_backend_opts_default(pd_backend_opts *o);
 void pd_backend_opts_free(pd_backend_opts *o);
 /* Set one option by its command-line name without "--": "system-prompt",
  * "system-prompt-file", "step-delimiter" (C escapes \n \t \\ understood), "threads",
+ * "kv-memory", "prm-kv-memory" (sizes: pd_kv_memory_parse),
  * "prm-kind", "prm-step-tag", "prm-good-token", "prm-bad-token", "prm-system-prompt", and
  * "sim-*" (pd_sim_params_set). String values are not copied (except from files and the
  * delimiter): they must outlive the opts. Returns 0, PD_ENOTFOUND for an unknown name, or
@@ -295,6 +301,18 @@ int pd_verifier_open(pd_verifier *ver, const char *spec, const pd_policy *pol,
                      const pd_sim_params *sim, pd_error *err);
 void pd_policy_close(pd_policy *pol);
 void pd_verifier_close(pd_verifier *ver);
+
+/* The KV-cache memory of a backend on the embedded engine (its model's block pool). */
+typedef struct pd_kv_usage {
+    uint64_t bytes_live;     /* KV blocks held now */
+    uint64_t bytes_peak;     /* the most held at once */
+    uint64_t bytes_budget;   /* --kv-memory (0: no bound) */
+    uint64_t deferred;       /* calls whose work did not fit at once and was served in turns */
+    uint64_t evicted;        /* caches dropped to make room (recomputed when needed) */
+} pd_kv_usage;
+/* Fill *u for a local policy / PRM verifier; -1 (u zeroed) for other backends. */
+int pd_policy_kv_usage(const pd_policy *pol, pd_kv_usage *u);
+int pd_verifier_kv_usage(const pd_verifier *ver, pd_kv_usage *u);
 
 /* ---- strategies ---- */
 
@@ -438,6 +456,8 @@ typedef struct pd_sched_stats {
     uint64_t expand_reqs, score_reqs; /* requests over all calls */
     uint64_t max_expand_batch, max_score_batch;
     uint64_t nodes;           /* nodes created over all trees */
+    uint64_t held_back;       /* rounds that started no new search because a backend's KV
+                               * memory was at its bound (back-pressure) */
 } pd_sched_stats;
 
 /* Called once per finished job, in completion order; `r` is freed after it returns. A
@@ -446,7 +466,8 @@ typedef int (*pd_sched_cb)(void *ud, size_t job, const pd_search_result *r, pd_e
 
 /* Run the jobs with at most max_inflight searches at once (<= 0: 256). Every round gathers
  * the pending expansions of all searches into one policy call and the pending scores into
- * one verifier call. stats may be NULL. */
+ * one verifier call. After a round in which some search's work waited for KV memory
+ * (pd_cost.kv_waits), no new search starts (back-pressure). stats may be NULL. */
 int pd_sched_run(const pd_policy *pol, const pd_verifier *ver, const pd_sched_job *jobs,
                  size_t n_jobs, int max_inflight, pd_sched_cb cb, void *ud, pd_sched_stats *stats,
                  pd_error *err);

@@ -6,6 +6,7 @@
  * remote_prm.c): "http(s)://..." as policy, "vllm-pooling+http..." or "logprob+http..." as PRM. */
 #include "backend_int.h"
 #include "remote_int.h"
+#include "ponder/model.h"
 #include "ponder/prm.h"
 
 #include <errno.h>
@@ -35,6 +36,10 @@ const char *pd_backend_opts_help(void) {
            "  --system-prompt-file FILE  the same, read from a file\n"
            "  --step-delimiter S    where a step ends (\\n\\n; C escapes \\n \\t \\\\ understood)\n"
            "  --threads T           engine threads per model (one per CPU)\n"
+           "  --kv-memory SIZE      local engine: KV cache memory of each model, the policy's and\n"
+           "                        the PRM's pools apart (512M, 2G, bytes; no bound by default);\n"
+           "                        a batch that does not fit waits and is served in turns\n"
+           "  --prm-kv-memory SIZE  the PRM's pool alone (--kv-memory)\n"
            "  --prm-kind K          qwen2-prm, skywork, rlhflow or math-shepherd (detected from\n"
            "                        config.json's architectures or the repo id)\n"
            "  --prm-step-tag S      math-shepherd: text after each step (' ки')\n"
@@ -100,6 +105,13 @@ int pd_backend_opts_set(pd_backend_opts *o, const char *name, const char *v, pd_
         long t = strtol(v, &end, 10);
         if (errno || *end || end == v || t < 1 || t > 64) return pd_err_set(err, PD_EINVAL, "--threads: bad value '%.40s' (1..64)", v);
         o->n_threads = (int)t;
+    } else if (!strcmp(name, "kv-memory") || !strcmp(name, "prm-kv-memory")) {
+        size_t b;
+        if (pd_kv_memory_parse(v, &b))
+            return pd_err_set(err, PD_EINVAL, "--%s: bad size '%.40s' (bytes, or a number with K, M, G or T: 512M, 2G)",
+                              name, v);
+        if (!strcmp(name, "kv-memory")) o->kv_memory = b;
+        else o->prm_kv_memory = b;
     } else if (!strcmp(name, "prm-kind")) {
         pd_prm_kind k;
         if (pd_prm_kind_parse(v, &k))
@@ -152,7 +164,7 @@ int pd_policy_open_opts(pd_policy *pol, const char *spec, const pd_backend_opts 
     if (!spec || !*spec) return pd_err_set(err, PD_EINVAL, "policy: empty spec");
     if (!strcmp(spec, "sim")) return pd_sim_policy_open(pol, &o->sim, err);
     if (is_remote(spec)) return pd_remote_policy_open(pol, spec, o, err);
-    return pd_local_policy_open(pol, spec, o->system_prompt, o->step_delimiter, o->n_threads, err);
+    return pd_local_policy_open(pol, spec, o->system_prompt, o->step_delimiter, o->n_threads, o->kv_memory, err);
 }
 
 int pd_verifier_open_opts(pd_verifier *ver, const char *spec, const pd_policy *pol, const pd_backend_opts *o,
@@ -177,7 +189,8 @@ int pd_verifier_open_opts(pd_verifier *ver, const char *spec, const pd_policy *p
         return pd_err_set(err, PD_EINVAL, "prm '%s': say how to score on a remote server: vllm-pooling+%s (vLLM's /pooling) or "
                           "logprob+%s (token-judgment probes on any completions server)", spec, spec, spec);
     pd_prm_opts po = {.kind = (pd_prm_kind)o->prm_kind, .step_tag = o->prm_step_tag, .good_token = o->prm_good_token,
-                      .bad_token = o->prm_bad_token, .system_prompt = o->prm_system_prompt, .n_threads = o->n_threads};
+                      .bad_token = o->prm_bad_token, .system_prompt = o->prm_system_prompt, .n_threads = o->n_threads,
+                      .kv_memory = o->prm_kv_memory ? o->prm_kv_memory : o->kv_memory};
     return pd_prm_verifier_open(ver, spec, &po, o->step_delimiter, err);
 }
 
@@ -195,6 +208,10 @@ int pd_verifier_open(pd_verifier *ver, const char *spec, const pd_policy *pol, c
     if (sim) o.sim = *sim;
     return pd_verifier_open_opts(ver, spec, pol, &o, err);
 }
+
+int pd_policy_kv_usage(const pd_policy *pol, pd_kv_usage *u) { return pd_local_policy_kv_usage(pol, u); }
+
+int pd_verifier_kv_usage(const pd_verifier *ver, pd_kv_usage *u) { return pd_prm_verifier_kv_usage(ver, u); }
 
 void pd_policy_close(pd_policy *pol) {
     if (pol && pol->free) pol->free(pol->ctx);

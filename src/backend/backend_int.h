@@ -44,15 +44,20 @@ int pd_conf_track_push(pd_conf_track *t, double conf, double cert, int *window_l
  * and stopped (when `last`). */
 void pd_conf_track_node(const pd_conf_track *t, pd_node *nd, size_t a, size_t b, int last);
 
-/* A causal LM on the embedded engine as the policy (policy_local.c). */
+/* A causal LM on the embedded engine as the policy (policy_local.c); kv_memory bounds its KV
+ * pool (bytes; 0: no bound). */
 int pd_local_policy_open(pd_policy *pol, const char *spec, const char *system_prompt, const char *delim,
-                         int n_threads, pd_error *err);
+                         int n_threads, size_t kv_memory, pd_error *err);
 extern const char PD_SAL_SYSTEM_PROMPT[];
+/* Its KV memory; -1 when pol is not a local policy. */
+int pd_local_policy_kv_usage(const pd_policy *pol, pd_kv_usage *u);
 
 /* A PRM on the embedded engine as a verifier (prm_local.c); delim is the search's step
  * delimiter, stripped from step texts before the PRM reads them. */
 struct pd_prm_opts;
 int pd_prm_verifier_open(pd_verifier *ver, const char *spec, const struct pd_prm_opts *o, const char *delim,
                          pd_error *err);
+/* Its KV memory; -1 when ver is not a local PRM verifier. */
+int pd_prm_verifier_kv_usage(const pd_verifier *ver, pd_kv_usage *u);
 
 #endif

@@ -50,6 +50,18 @@ const char PD_SAL_SYSTEM_PROMPT[] =
     "Therefore, the final answer is: $\\boxed{answer}$. I hope it is correct.\n\n"
     "Where [answer] is just the final number or expression that solves the problem.";
 
+/* A node's cache: kv holds the sequence but its pending tokens. Every cache is on its
+ * policy's list of caches, oldest first, for eviction. */
+typedef struct pnode {
+    pd_kv *kv;
+    int32_t *pending;
+    size_t n_pending;
+    struct pnode *prev, *next;  /* the list (a ring through pol_ctx.caches) */
+    pd_tree *t;                 /* the node it belongs to */
+    int32_t id;
+    int busy;                   /* a leaf of the expand call in progress: not evicted */
+} pnode;
+
 typedef struct pol_ctx {
     pd_model *m;
     pd_tokenizer *tok;
@@ -58,17 +70,14 @@ typedef struct pol_ctx {
     char *delim;
     size_t delim_len;
     size_t vocab;
+    pnode caches;          /* ring of the nodes' caches, oldest first (a sentinel) */
+    uint64_t deferred;     /* expand calls served in more than one turn */
+    uint64_t evicted;      /* caches dropped to make room */
 } pol_ctx;
-
-/* A node's cache: kv holds the sequence but its pending tokens. */
-typedef struct pnode {
-    pd_kv *kv;
-    int32_t *pending;
-    size_t n_pending;
-} pnode;
 
 static void pnode_free(pnode *p) {
     if (!p) return;
+    if (p->next) p->prev->next = p->next, p->next->prev = p->prev;
     pd_kv_free(p->kv);
     free(p->pending);
     free(p);
@@ -79,6 +88,17 @@ static pnode *node_cache(const pd_tree *t, int32_t id) { return (pnode *)(uintpt
 static void drop_cache(pd_tree *t, int32_t id) {
     pnode_free(node_cache(t, id));
     t->nodes[id].handle = 0;
+}
+
+/* Make p node id's cache, the newest on the list. */
+static void set_cache(pol_ctx *c, pd_tree *t, int32_t id, pnode *p) {
+    p->t = t;
+    p->id = id;
+    p->prev = c->caches.prev;
+    p->next = &c->caches;
+    p->prev->next = p;
+    c->caches.prev = p;
+    t->nodes[id].handle = (uint64_t)(uintptr_t)p;
 }
 
 static void pol_release(void *ctx, pd_tree *t, int32_t node) {
@@ -125,7 +145,7 @@ static int ensure_cache(pol_ctx *c, pd_tree *t, int32_t leaf, pd_error *err) {
     }
     p->pending = ids;
     p->n_pending = n;
-    t->nodes[leaf].handle = (uint64_t)(uintptr_t)p;
+    set_cache(c, t, leaf, p);
     return 0;
 }
 
@@ -144,6 +164,7 @@ typedef struct gen {
     pd_buf text;            /* raw bytes of the generated text (special tokens excluded) */
     int32_t next;
     int status;             /* 0 while live, else the pd_node_status it ended with */
+    int waited;             /* served in a later turn, or after evicting caches (KV memory) */
     size_t cut;             /* text length kept (the delimiter's end, or all) */
     int eos;                /* the last id is an end-of-sequence id (not kept) */
     size_t scanned;         /* text bytes already searched for the delimiter */
@@ -222,7 +243,7 @@ static int32_t add_step_node(pol_ctx *c, gen *g, pd_error *err) {
     int rc = 0;
     if (g->status == PD_NODE_STEP_ENDED) {
         pd_steps_cut(c->tok, g->ids, g->n_ids, g->ends, g->text.data, &g->cut, &n_keep, &tail, &n_tail);
-        if (!(pn = calloc(1, sizeof *pn))) rc = PD_ENOMEM;
+        if (g->kv && !(pn = calloc(1, sizeof *pn))) rc = PD_ENOMEM; /* no kv: evicted, rebuilt from the ids */
     }
     /* ids of the step: the kept sampled ids, then the re-tokenized tail */
     int32_t *ids = malloc((n_keep + n_tail + 1) * sizeof *ids);
@@ -252,7 +273,7 @@ static int32_t add_step_node(pol_ctx *c, gen *g, pd_error *err) {
         } else {
             rc = PD_ENOMEM;
         }
-        if (!rc) t->nodes[id].handle = (uint64_t)(uintptr_t)pn, pn = NULL;
+        if (!rc) set_cache(c, t, id, pn), pn = NULL;
     }
     if (!rc) g->req->cost->expansions++;
     pnode_free(pn);
@@ -300,48 +321,60 @@ static int32_t add_rollout_chain(pol_ctx *c, gen *g, pd_error *err) {
     return -1;
 }
 
-/* Serve a batch of expansion requests; see the top of the file. */
-static int pol_expand(void *ctx, pd_expand_req *reqs, size_t n, pd_error *err) {
-    pol_ctx *c = ctx;
-    const pd_model_config *cfg = pd_model_get_config(c->m);
-    size_t max_pos = (size_t)cfg->max_positions;
-    int rc = 0;
-    /* 1. leaves: one record per distinct (tree, leaf), their pending tokens computed */
-    typedef struct leaf_t { pd_tree *t; int32_t id; float *logits; size_t users; int overflow; pd_cost *cost; } leaf_t;
-    leaf_t *lv = calloc(n ? n : 1, sizeof *lv);
-    size_t *req_leaf = calloc(n ? n : 1, sizeof *req_leaf), nl = 0, n_gen = 0;
-    gen *gs = NULL;
-    pd_seq_step *steps = NULL;
-    if (!lv || !req_leaf) rc = pd_err_set(err, PD_ENOMEM, "policy: out of memory");
-    for (size_t q = 0; q < n && !rc; q++) {
-        pd_expand_req *r = &reqs[q];
-        if (r->leaf < 0 || r->leaf >= r->tree->n_nodes || pd_node_done(&r->tree->nodes[r->leaf])) {
-            rc = pd_err_set(err, PD_EINVAL, "policy: node %d cannot be extended", (int)r->leaf);
-            break;
-        }
-        size_t k = 0;
-        while (k < nl && !(lv[k].t == r->tree && lv[k].id == r->leaf)) k++;
-        if (k == nl) {
-            lv[nl++] = (leaf_t){r->tree, r->leaf, NULL, 0, 0, r->cost};
-            if ((rc = ensure_cache(c, r->tree, r->leaf, err))) break;
-        }
-        req_leaf[q] = k;
-        lv[k].users += (size_t)(r->k > 0 ? r->k : 0);
-        n_gen += (size_t)(r->k > 0 ? r->k : 0);
+/* A leaf of one expand call. */
+typedef struct leaf_t {
+    pd_tree *t;
+    int32_t id;
+    float *logits;          /* (vocab) of its next token, once prefilled */
+    size_t users;           /* children not yet started */
+    int overflow;           /* no room to generate: its children are empty and truncated */
+    int ready;              /* prefilled */
+    int want;               /* to prefill in this turn */
+    pd_cost *cost;
+} leaf_t;
+
+/* Blocks a leaf's prefill may add: its pending tokens, and a copy of a shared tail block. */
+static size_t leaf_need(const pnode *p) {
+    size_t len = p->kv ? pd_kv_len(p->kv) : 0;
+    return pd_kv_blocks_for(len + p->n_pending) - len / pd_kv_block_positions();
+}
+
+/* Blocks a child of a prefilled leaf holding `len` positions may add, at worst: a copy of
+ * the shared tail block and a whole step (the step cap, within the context). */
+static size_t child_need(const pol_ctx *c, const pd_tree *t, size_t len) {
+    size_t cap = t->step_max_tokens > 0 ? (size_t)t->step_max_tokens : 1;
+    size_t max_pos = (size_t)pd_model_get_config(c->m)->max_positions, end = len + cap;
+    if (end > max_pos) end = max_pos;
+    return pd_kv_blocks_for(end) - len / pd_kv_block_positions();
+}
+
+/* Make room: drop the KV blocks of idle caches (oldest first; nodes outside this call), until
+ * `want` blocks are free or none is left. The nodes are rebuilt from their ids if expanded. */
+static void evict_idle(pol_ctx *c, size_t want) {
+    for (pnode *p = c->caches.next, *nx; p != &c->caches && pd_kv_blocks_free(c->m) < want; p = nx) {
+        nx = p->next;
+        if (p->busy || !p->kv) continue;
+        drop_cache(p->t, p->id);
+        c->evicted++;
     }
-    steps = malloc((nl + n_gen + 1) * sizeof *steps);
-    if (!rc && !steps) rc = pd_err_set(err, PD_ENOMEM, "policy: out of memory");
+}
+
+/* Prefill the leaves marked `want`: their pending tokens in calls of at most PREFILL_CHUNK
+ * tokens, each ending with the logits of its next token. */
+static int prefill(pol_ctx *c, leaf_t *lv, size_t nl, pd_seq_step *steps, pd_error *err) {
+    int rc = 0;
     for (size_t k = 0; k < nl && !rc; k++) {
         pnode *p = node_cache(lv[k].t, lv[k].id);
+        if (!lv[k].want || lv[k].ready) continue;
         if (!p->kv && !(p->kv = pd_kv_new(c->m, err))) rc = err ? err->code : PD_ENOMEM;
-        else if (!(lv[k].logits = malloc(c->vocab * sizeof(float)))) rc = pd_err_set(err, PD_ENOMEM, "policy: out of memory");
-        else if (!p->n_pending || pd_kv_len(p->kv) + p->n_pending > max_pos) lv[k].overflow = 1; /* no room to generate */
+        else if (!lv[k].logits && !(lv[k].logits = malloc(c->vocab * sizeof(float))))
+            rc = pd_err_set(err, PD_ENOMEM, "policy: out of memory");
     }
-    while (!rc) { /* prefill in calls of at most PREFILL_CHUNK tokens */
+    while (!rc) {
         size_t ns = 0, budget = PREFILL_CHUNK;
         for (size_t k = 0; k < nl && budget; k++) {
             pnode *p = node_cache(lv[k].t, lv[k].id);
-            if (lv[k].overflow || !p->n_pending) continue;
+            if (!lv[k].want || lv[k].ready || !p->n_pending) continue;
             size_t take = p->n_pending < budget ? p->n_pending : budget;
             budget -= take;
             int last = take == p->n_pending;
@@ -359,39 +392,18 @@ static int pol_expand(void *ctx, pd_expand_req *reqs, size_t n, pd_error *err) {
                 p->n_pending -= steps[s].n_tokens;
             }
     }
-    /* 2. children: a copy of the leaf's cache each (the last one takes the leaf's own) */
-    if (!rc && !(gs = calloc(n_gen ? n_gen : 1, sizeof *gs))) rc = pd_err_set(err, PD_ENOMEM, "policy: out of memory");
-    size_t ng = 0;
-    for (size_t q = 0; q < n && !rc; q++) {
-        pd_expand_req *r = &reqs[q];
-        leaf_t *L = &lv[req_leaf[q]];
-        pnode *p = node_cache(r->tree, r->leaf);
-        for (int32_t i = 0; i < r->k && !rc; i++) {
-            gen *g = &gs[ng++];
-            g->req = r;
-            g->index = i;
-            g->samp = r->greedy ? pd_sampling_greedy()
-                                : (pd_sampling){.temperature = r->tree->temperature, .top_p = r->tree->top_p};
-            pd_rng_seed(&g->rng, pd_expand_child_seed(r, i));
-            if (L->overflow) { /* the prompt or path fills the context: an empty, truncated child */
-                g->status = PD_NODE_TRUNCATED;
-                continue;
-            }
-            if (--L->users == 0) {
-                g->kv = p->kv, p->kv = NULL;
-            } else if (!(g->kv = pd_kv_clone(p->kv, err))) {
-                rc = err ? err->code : PD_ENOMEM;
-                break;
-            }
-            if (!(g->logits = malloc(c->vocab * sizeof(float))) || pd_conf_track_init(&g->ct, r->conf_window, r->conf_stop))
-                rc = pd_err_set(err, PD_ENOMEM, "policy: out of memory");
-            else memcpy(g->logits, L->logits, c->vocab * sizeof(float));
-        }
-    }
-    /* 3. decode: sample for every live child, then one forward call for all survivors */
+    for (size_t k = 0; k < nl && !rc; k++)
+        if (lv[k].want) lv[k].ready = 1, lv[k].want = 0;
+    return rc;
+}
+
+/* Generate children [a, b) to the end of their steps: sample for every live child, then one
+ * forward call for all survivors. */
+static int decode(pol_ctx *c, gen *gs, size_t a, size_t b, pd_seq_step *steps, pd_error *err) {
+    int rc = 0;
     while (!rc) {
         size_t ns = 0;
-        for (size_t i = 0; i < ng && !rc; i++) {
+        for (size_t i = a; i < b && !rc; i++) {
             gen *g = &gs[i];
             if (g->status) continue;
             if ((rc = gen_step(c, g, err))) break;
@@ -401,6 +413,155 @@ static int pol_expand(void *ctx, pd_expand_req *reqs, size_t n, pd_error *err) {
         if (rc || !ns) break;
         rc = pd_model_forward(c->m, steps, ns, err);
     }
+    /* only a step that ended at the delimiter keeps its cache (as its node's) */
+    for (size_t i = a; i < b; i++)
+        if (gs[i].status != PD_NODE_STEP_ENDED) pd_kv_free(gs[i].kv), gs[i].kv = NULL;
+    return rc;
+}
+
+/* The children of the next turn: from gs[a], in order, as many as the pool has room for at
+ * worst (a leaf's prefill and each child's whole step); marks their leaves to prefill.
+ * Returns the end b (b == a: not even the first fits). */
+static size_t admit(pol_ctx *c, leaf_t *lv, const size_t *gen_leaf, gen *gs, size_t a, size_t ng) {
+    size_t avail = pd_kv_blocks_free(c->m), b = a;
+    for (; b < ng; b++) {
+        leaf_t *L = &lv[gen_leaf[b]];
+        const pnode *p = node_cache(L->t, L->id);
+        size_t len = (p->kv ? pd_kv_len(p->kv) : 0) + (L->ready ? 0 : p->n_pending);
+        size_t need = child_need(c, L->t, len) + (L->ready || L->want ? 0 : leaf_need(p));
+        if (gs[b].status) need = 0; /* a child of an overflowing leaf: nothing to compute */
+        if (avail != SIZE_MAX) {
+            if (need > avail) break;
+            avail -= need;
+        }
+        if (!L->ready && !gs[b].status) L->want = 1;
+    }
+    return b;
+}
+
+/* Room for gs[a], the first child waiting, when admit() found none: evict idle caches, then
+ * the caches of this call's finished steps, then those of leaves not started yet (last
+ * first); all are rebuilt from their ids when needed. If it still does not fit, the sequence
+ * alone is larger than the budget: PD_ELIMIT naming the model and both sizes. */
+static int make_room(pol_ctx *c, leaf_t *lv, size_t nl, const size_t *gen_leaf, gen *gs, size_t a, pd_error *err) {
+    leaf_t *L = &lv[gen_leaf[a]];
+    pnode *p = node_cache(L->t, L->id);
+    size_t len = (p->kv ? pd_kv_len(p->kv) : 0) + (L->ready ? 0 : p->n_pending);
+    size_t need = child_need(c, L->t, len) + (L->ready ? 0 : leaf_need(p));
+    evict_idle(c, need);
+    for (size_t i = 0; i < a && pd_kv_blocks_free(c->m) < need; i++)
+        if (gs[i].kv) pd_kv_free(gs[i].kv), gs[i].kv = NULL, c->evicted++;
+    for (size_t k = nl; k-- > 0 && pd_kv_blocks_free(c->m) < need;) {
+        pnode *q = node_cache(lv[k].t, lv[k].id);
+        if (&lv[k] == L || lv[k].ready || !q->kv) continue;
+        int32_t id = lv[k].id;
+        drop_cache(lv[k].t, id); /* its path's ids again, from scratch */
+        int rc = ensure_cache(c, lv[k].t, id, err);
+        if (rc) return rc;
+        node_cache(lv[k].t, id)->busy = 1;
+        c->evicted++;
+    }
+    if (pd_kv_blocks_free(c->m) >= need) return 0;
+    size_t blk = pd_kv_block_bytes(c->m), held = pd_kv_blocks_live(c->m) + need; /* live: this sequence's own */
+    return pd_err_set(err, PD_ELIMIT,
+                      "policy %s: one sequence (%zu positions of prompt and path, then a step of up to %d tokens) needs "
+                      "%.1f MiB of KV cache, but --kv-memory allows %.1f MiB (%zu blocks of %zu KiB); raise --kv-memory "
+                      "or lower --max-step-tokens", c->dir, len, (int)L->t->step_max_tokens,
+                      (double)held * (double)blk / 1048576.0, (double)pd_kv_blocks_budget(c->m) * (double)blk / 1048576.0,
+                      pd_kv_blocks_budget(c->m), blk >> 10);
+}
+
+/* Serve a batch of expansion requests; see the top of the file. */
+static int pol_expand(void *ctx, pd_expand_req *reqs, size_t n, pd_error *err) {
+    pol_ctx *c = ctx;
+    const pd_model_config *cfg = pd_model_get_config(c->m);
+    size_t max_pos = (size_t)cfg->max_positions;
+    int rc = 0, deferred = 0;
+    /* 1. leaves: one record per distinct (tree, leaf), with a cache record */
+    leaf_t *lv = calloc(n ? n : 1, sizeof *lv);
+    size_t *req_leaf = calloc(n ? n : 1, sizeof *req_leaf), nl = 0, n_gen = 0, *gen_leaf = NULL;
+    gen *gs = NULL;
+    pd_seq_step *steps = NULL;
+    if (!lv || !req_leaf) rc = pd_err_set(err, PD_ENOMEM, "policy: out of memory");
+    for (size_t q = 0; q < n && !rc; q++) {
+        pd_expand_req *r = &reqs[q];
+        if (r->leaf < 0 || r->leaf >= r->tree->n_nodes || pd_node_done(&r->tree->nodes[r->leaf])) {
+            rc = pd_err_set(err, PD_EINVAL, "policy: node %d cannot be extended", (int)r->leaf);
+            break;
+        }
+        size_t k = 0;
+        while (k < nl && !(lv[k].t == r->tree && lv[k].id == r->leaf)) k++;
+        if (k == nl) {
+            lv[nl++] = (leaf_t){.t = r->tree, .id = r->leaf, .cost = r->cost};
+            if ((rc = ensure_cache(c, r->tree, r->leaf, err))) break;
+            node_cache(r->tree, r->leaf)->busy = 1; /* not evicted while this call needs it */
+        }
+        req_leaf[q] = k;
+        lv[k].users += (size_t)(r->k > 0 ? r->k : 0);
+        n_gen += (size_t)(r->k > 0 ? r->k : 0);
+    }
+    for (size_t k = 0; k < nl && !rc; k++) {
+        pnode *p = node_cache(lv[k].t, lv[k].id);
+        if (!p->n_pending || (p->kv ? pd_kv_len(p->kv) : 0) + p->n_pending > max_pos) lv[k].overflow = 1; /* no room to generate */
+    }
+    steps = malloc((nl + n_gen + 1) * sizeof *steps);
+    gs = calloc(n_gen ? n_gen : 1, sizeof *gs);
+    gen_leaf = malloc((n_gen ? n_gen : 1) * sizeof *gen_leaf);
+    if (!rc && (!steps || !gs || !gen_leaf)) rc = pd_err_set(err, PD_ENOMEM, "policy: out of memory");
+    /* 2. children, in request order; each with its own RNG (its sample does not depend on the batch) */
+    size_t ng = 0;
+    for (size_t q = 0; q < n && !rc; q++) {
+        pd_expand_req *r = &reqs[q];
+        for (int32_t i = 0; i < r->k && !rc; i++) {
+            gen *g = &gs[ng];
+            gen_leaf[ng++] = req_leaf[q];
+            g->req = r;
+            g->index = i;
+            g->samp = r->greedy ? pd_sampling_greedy()
+                                : (pd_sampling){.temperature = r->tree->temperature, .top_p = r->tree->top_p};
+            pd_rng_seed(&g->rng, pd_expand_child_seed(r, i));
+            if (lv[req_leaf[q]].overflow) g->status = PD_NODE_TRUNCATED; /* the prompt or path fills the context */
+            else if (pd_conf_track_init(&g->ct, r->conf_window, r->conf_stop)) rc = pd_err_set(err, PD_ENOMEM, "policy: out of memory");
+        }
+    }
+    /* 3. in turns, as many children as the pool holds at worst (all of them when unbounded):
+     * prefill their leaves, start each from a copy of its leaf's cache and logits (the last
+     * one takes the leaf's own), decode them to the ends of their steps */
+    for (size_t a = 0; a < ng && !rc;) {
+        size_t b = admit(c, lv, gen_leaf, gs, a, ng);
+        int made_room = b == a;
+        if (made_room) {
+            if ((rc = make_room(c, lv, nl, gen_leaf, gs, a, err))) break;
+            b = admit(c, lv, gen_leaf, gs, a, ng);
+            if (b == a) { /* cannot happen: make_room made room for gs[a] */
+                rc = pd_err_set(err, PD_ELIMIT, "policy %s: no room in the KV pool", c->dir);
+                break;
+            }
+        }
+        deferred |= b < ng;
+        for (size_t i = a; i < b && (a > 0 || made_room); i++) gs[i].waited = 1;
+        if ((rc = prefill(c, lv, nl, steps, err))) break;
+        for (size_t i = a; i < b && !rc; i++) {
+            gen *g = &gs[i];
+            leaf_t *L = &lv[gen_leaf[i]];
+            pnode *p = node_cache(L->t, L->id);
+            if (g->status) continue;
+            if (--L->users == 0) {
+                g->kv = p->kv, p->kv = NULL;
+            } else if (!(g->kv = pd_kv_clone(p->kv, err))) {
+                rc = err ? err->code : PD_ENOMEM;
+                break;
+            }
+            if (!(g->logits = malloc(c->vocab * sizeof(float)))) rc = pd_err_set(err, PD_ENOMEM, "policy: out of memory");
+            else memcpy(g->logits, L->logits, c->vocab * sizeof(float));
+        }
+        if (!rc) rc = decode(c, gs, a, b, steps, err);
+        a = b;
+    }
+    c->deferred += (uint64_t)deferred;
+    for (size_t i = 0; i < ng; i++) /* once per search (a search's requests come together) */
+        if (gs[i].waited && (i == 0 || !gs[i - 1].waited || gs[i - 1].req->cost != gs[i].req->cost))
+            gs[i].req->cost->kv_waits++;
     /* 4. nodes, in request and child order */
     for (size_t i = 0; i < ng && !rc; i++) {
         gen *g = &gs[i];
@@ -420,10 +581,25 @@ static int pol_expand(void *ctx, pd_expand_req *reqs, size_t n, pd_error *err) {
     }
     for (size_t k = 0; lv && k < nl; k++) free(lv[k].logits);
     free(gs);
+    free(gen_leaf);
     free(lv);
     free(req_leaf);
     free(steps);
     return rc;
+}
+
+/* The policy model's KV memory; see pd_kv_usage. */
+int pd_local_policy_kv_usage(const pd_policy *pol, pd_kv_usage *u) {
+    memset(u, 0, sizeof *u);
+    if (pol->expand != pol_expand) return -1;
+    const pol_ctx *c = pol->ctx;
+    uint64_t blk = pd_kv_block_bytes(c->m), budget = pd_kv_blocks_budget(c->m);
+    u->bytes_live = pd_kv_blocks_live(c->m) * blk;
+    u->bytes_peak = pd_kv_blocks_peak(c->m) * blk;
+    u->bytes_budget = budget == SIZE_MAX ? 0 : budget * blk;
+    u->deferred = c->deferred;
+    u->evicted = c->evicted;
+    return 0;
 }
 
 static void pol_free(void *ctx) {
@@ -437,13 +613,15 @@ static void pol_free(void *ctx) {
 }
 
 int pd_local_policy_open(pd_policy *pol, const char *spec, const char *system_prompt, const char *delim, int n_threads,
-                         pd_error *err) {
+                         size_t kv_memory, pd_error *err) {
     memset(pol, 0, sizeof *pol);
     pol_ctx *c = calloc(1, sizeof *c);
     if (!c) return pd_err_set(err, PD_ENOMEM, "out of memory");
+    c->caches.prev = c->caches.next = &c->caches;
     int rc = pd_hub_resolve(spec, c->dir, sizeof c->dir, err);
     pd_model_opts mo = {.n_threads = n_threads};
     if (!rc && !(c->m = pd_model_load(c->dir, &mo, err))) rc = err ? err->code : PD_EINVAL;
+    if (!rc) pd_kv_set_memory(c->m, kv_memory);
     if (!rc && !(c->tok = pd_tokenizer_load(c->dir, err))) rc = err ? err->code : PD_EINVAL;
     if (!rc && pd_model_get_config(c->m)->head != PD_HEAD_LM)
         rc = pd_err_set(err, PD_EINVAL, "policy %s: %s is a reward model, not a causal LM", spec,

@@ -41,6 +41,37 @@
 
 static const char *QWEN_PRM_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}.";
 
+/* A cached input: kv holds ids[0..n). Every state that holds blocks is on its PRM's list,
+ * oldest first, for eviction; an evicted state keeps its place on its node but no kv. */
+typedef struct pstate {
+    pd_kv *kv;                  /* NULL once evicted */
+    int32_t *ids;
+    size_t n;
+    struct pstate *prev, *next; /* the list (a ring through pd_prm.states); NULL when off it */
+    int pins;                   /* jobs of the call in progress that start from it */
+} pstate;
+
+static void pstate_unlink(pstate *s) {
+    if (s->next) s->prev->next = s->next, s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+}
+
+static void pstate_free(pstate *s) {
+    if (!s) return;
+    pstate_unlink(s);
+    pd_kv_free(s->kv);
+    free(s->ids);
+    free(s);
+}
+
+/* Give back a state's blocks; jobs that would have started from it start from scratch. */
+static void pstate_evict(pstate *s) {
+    pstate_unlink(s);
+    pd_kv_free(s->kv);
+    s->kv = NULL;
+    s->n = 0;
+}
+
 struct pd_prm {
     pd_prm_kind kind;
     pd_model *m;               /* NULL when opened format_only */
@@ -56,6 +87,9 @@ struct pd_prm {
     int32_t nl_id;             /* skywork: the "\n" token */
     int32_t bos_id;            /* skywork: the BOS token (-1: none) */
     int out_width;             /* floats per read-out row */
+    pstate states;             /* ring of the nodes' states that hold blocks, oldest first (a sentinel) */
+    uint64_t deferred;         /* score calls served in more than one turn */
+    uint64_t evicted;          /* states and jobs' caches dropped to make room */
 };
 
 static const char *KIND_NAMES[] = {"auto", "qwen2-prm", "skywork", "rlhflow", "math-shepherd"};
@@ -235,6 +269,7 @@ pd_prm *pd_prm_open(const char *spec, const pd_prm_opts *o, pd_error *err) {
         return NULL;
     }
     p->bos_id = -1;
+    p->states.prev = p->states.next = &p->states;
     if (pd_hub_resolve(spec, p->dir, sizeof p->dir, err)) goto fail;
     pd_model_opts mo = {.n_threads = o ? o->n_threads : 0};
     if (o && o->format_only) {
@@ -247,6 +282,7 @@ pd_prm *pd_prm_open(const char *spec, const pd_prm_opts *o, pd_error *err) {
         if (rc) goto fail;
     } else {
         if (!(p->m = pd_model_load(p->dir, &mo, err))) goto fail;
+        pd_kv_set_memory(p->m, o ? o->kv_memory : 0);
         p->cfg = *pd_model_get_config(p->m);
     }
     if (!(p->tok = pd_tokenizer_load(p->dir, err))) goto fail;
@@ -421,22 +457,9 @@ static float row_reward(const pd_prm *p, const float *o) {
 
 /* ---- computing inputs on top of cached prefixes ---- */
 
-/* A cached input: kv holds ids[0..n). */
-typedef struct pstate {
-    pd_kv *kv;
-    int32_t *ids;
-    size_t n;
-} pstate;
-
-static void pstate_free(pstate *s) {
-    if (!s) return;
-    pd_kv_free(s->kv);
-    free(s->ids);
-    free(s);
-}
 
 typedef struct prm_job {
-    const pstate *base;  /* cached prefix to start from, or NULL */
+    pstate *base;        /* cached prefix to start from, or NULL */
     int32_t *ids;        /* (n_ids) the input through its last read-out (owned) */
     size_t n_ids;
     size_t *pos;         /* (n_pos) read-out positions, increasing (owned) */
@@ -446,6 +469,8 @@ typedef struct prm_job {
     float *rew;          /* (n_pos) rewards; NAN for read-outs inside the cached prefix */
     size_t start;        /* first position computed */
     int failed;          /* PD_ELIMIT: longer than the context (nothing computed) */
+    int started;         /* kv made (it may have been evicted since: then no state is kept) */
+    int waited;          /* started in a later turn, or after evicting caches (KV memory) */
     /* progress */
     size_t at_pos, next_pos;
     int32_t *at;         /* (n_pos) per-call read-out rows */
@@ -462,9 +487,84 @@ static void job_clear(prm_job *j) {
     memset(j, 0, sizeof *j);
 }
 
+/* Where job j starts computing: the common prefix of its ids and its base's (at least the
+ * last token is computed). */
+static size_t job_lcp(const prm_job *j) {
+    size_t lcp = 0;
+    if (j->base && j->base->kv) {
+        size_t m = j->base->n < j->n_ids ? j->base->n : j->n_ids;
+        while (lcp < m && j->base->ids[lcp] == j->ids[lcp]) lcp++;
+    }
+    return lcp >= j->n_ids ? j->n_ids - 1 : lcp;
+}
+
+/* Blocks job j adds: those of its positions past the common prefix (and a copy of the
+ * shared block the prefix ends in). */
+static size_t job_need(const prm_job *j) { return pd_kv_blocks_for(j->n_ids) - job_lcp(j) / pd_kv_block_positions(); }
+
+/* Start job j: from its base's longest common prefix (a copy of the base's cache cut there),
+ * or from scratch. */
+static int job_start(pd_prm *p, prm_job *j, pd_error *err) {
+    size_t lcp = job_lcp(j);
+    j->start = lcp;
+    j->kv = lcp ? pd_kv_clone(j->base->kv, err) : pd_kv_new(p->m, err);
+    if (!j->kv) return err ? err->code : PD_ENOMEM;
+    pd_kv_truncate(j->kv, lcp);
+    j->at_pos = lcp;
+    j->next_pos = 0;
+    while (j->next_pos < j->n_pos && j->pos[j->next_pos] < lcp) j->next_pos++;
+    if (j->base) j->base->pins--;
+    j->started = 1;
+    return 0;
+}
+
+/* The jobs of the next turn: from jobs[a], in order, as many as the pool has room for, each
+ * started. Returns the end b (b == a: not even the first fits). */
+static int admit_jobs(pd_prm *p, prm_job *jobs, size_t a, size_t n, size_t *b_out, pd_error *err) {
+    size_t avail = pd_kv_blocks_free(p->m), b = a;
+    int rc = 0;
+    for (; b < n && !rc; b++) {
+        prm_job *j = &jobs[b];
+        if (j->failed) continue;
+        size_t need = job_need(j);
+        if (avail != SIZE_MAX) {
+            if (need > avail) break;
+            avail -= need;
+        }
+        rc = job_start(p, j, err);
+    }
+    *b_out = b;
+    return rc;
+}
+
+/* Room for jobs[a] when admit_jobs found none: evict idle states (oldest first), then the
+ * caches of this call's computed jobs (they keep no state), then the states later jobs
+ * would start from, then its own base (it starts from scratch). If it still does not fit,
+ * the input alone is larger than the budget: PD_ELIMIT naming the PRM and both sizes. */
+static int make_room(pd_prm *p, prm_job *jobs, size_t a, size_t n, pd_error *err) {
+    prm_job *j = &jobs[a];
+    for (pstate *s = p->states.next, *nx; s != &p->states && pd_kv_blocks_free(p->m) < job_need(j); s = nx) {
+        nx = s->next;
+        if (!s->pins) pstate_evict(s), p->evicted++;
+    }
+    for (size_t i = 0; i < a && pd_kv_blocks_free(p->m) < job_need(j); i++)
+        if (jobs[i].kv) pd_kv_free(jobs[i].kv), jobs[i].kv = NULL, p->evicted++;
+    for (size_t i = n; i-- > a && pd_kv_blocks_free(p->m) < job_need(j);)
+        if (jobs[i].base && jobs[i].base->kv) pstate_evict(jobs[i].base), p->evicted++;
+    if (pd_kv_blocks_free(p->m) >= job_need(j)) return 0;
+    size_t blk = pd_kv_block_bytes(p->m);
+    return pd_err_set(err, PD_ELIMIT,
+                      "prm %s: one input (%zu tokens) needs %.1f MiB of KV cache, but --kv-memory allows %.1f MiB "
+                      "(%zu blocks of %zu KiB); raise --kv-memory (or --prm-kv-memory)", p->dir, j->n_ids,
+                      (double)pd_kv_blocks_for(j->n_ids) * (double)blk / 1048576.0,
+                      (double)pd_kv_blocks_budget(p->m) * (double)blk / 1048576.0, pd_kv_blocks_budget(p->m), blk >> 10);
+}
+
 /* Compute every job: each starts from its base's longest common prefix, and the new tokens
- * of all jobs share forward calls of at most PRM_CHUNK tokens. */
-static int run_jobs(pd_prm *p, prm_job *jobs, size_t n, pd_error *err) {
+ * of all jobs share forward calls of at most PRM_CHUNK tokens. When the PRM's KV pool is
+ * bounded and the jobs do not fit together, they go in turns (make_room evicting what can be
+ * recomputed); the rewards are the same. */
+static int run_jobs(pd_prm *p, prm_job *jobs, size_t n, int *deferred, pd_error *err) {
     size_t ctx = pd_prm_context(p), W = (size_t)p->out_width;
     if (!p->m) return pd_err_set(err, PD_EINVAL, "%s: opened for its format only (no weights): it cannot score", p->dir);
     for (size_t i = 0; i < n; i++) {
@@ -474,54 +574,56 @@ static int run_jobs(pd_prm *p, prm_job *jobs, size_t n, pd_error *err) {
             j->failed = PD_ELIMIT;
             continue;
         }
-        size_t lcp = 0;
-        if (j->base) {
-            size_t m = j->base->n < j->n_ids ? j->base->n : j->n_ids;
-            while (lcp < m && j->base->ids[lcp] == j->ids[lcp]) lcp++;
-        }
-        if (lcp >= j->n_ids) lcp = j->n_ids - 1; /* recompute at least the last token */
-        j->start = lcp;
-        j->kv = lcp ? pd_kv_clone(j->base->kv, err) : pd_kv_new(p->m, err);
         j->rew = malloc((j->n_pos ? j->n_pos : 1) * sizeof *j->rew);
         j->at = malloc((j->n_pos ? j->n_pos : 1) * sizeof *j->at);
         j->raw = malloc((j->n_pos ? j->n_pos : 1) * W * sizeof *j->raw);
-        if (!j->kv || !j->rew || !j->at || !j->raw) return pd_err_set(err, PD_ENOMEM, "prm: out of memory");
-        pd_kv_truncate(j->kv, lcp);
-        j->at_pos = lcp;
-        j->next_pos = 0;
+        if (!j->rew || !j->at || !j->raw) return pd_err_set(err, PD_ENOMEM, "prm: out of memory");
         for (size_t k = 0; k < j->n_pos; k++) j->rew[k] = NAN;
-        while (j->next_pos < j->n_pos && j->pos[j->next_pos] < lcp) j->next_pos++;
+        if (j->base && !j->base->kv) j->base = NULL;
+        if (j->base) j->base->pins++;
     }
     pd_seq_step *steps = malloc((n ? n : 1) * sizeof *steps);
-    size_t *first = malloc((n ? n : 1) * sizeof *first), *who = malloc((n ? n : 1) * sizeof *who);
     int rc = 0;
-    if (!steps || !first || !who) rc = pd_err_set(err, PD_ENOMEM, "prm: out of memory");
-    while (!rc) {
-        size_t ns = 0, budget = PRM_CHUNK;
-        for (size_t i = 0; i < n && budget; i++) {
-            prm_job *j = &jobs[i];
-            if (j->failed || !j->kv || j->at_pos >= j->n_ids) continue;
-            size_t take = j->n_ids - j->at_pos;
-            if (take > budget) take = budget;
-            budget -= take;
-            size_t na = 0;
-            first[ns] = j->next_pos;
-            while (j->next_pos + na < j->n_pos && j->pos[j->next_pos + na] < j->at_pos + take) {
-                j->at[na] = (int32_t)(j->pos[j->next_pos + na] - j->at_pos);
-                na++;
+    if (!steps) rc = pd_err_set(err, PD_ENOMEM, "prm: out of memory");
+    for (size_t a = 0, b = 0; a < n && !rc; a = b) {
+        if ((rc = admit_jobs(p, jobs, a, n, &b, err))) break;
+        int made_room = b == a;
+        if (made_room) {
+            if ((rc = make_room(p, jobs, a, n, err)) || (rc = admit_jobs(p, jobs, a, n, &b, err))) break;
+            if (b == a) { /* cannot happen: make_room made room for jobs[a] */
+                rc = pd_err_set(err, PD_ELIMIT, "prm %s: no room in the KV pool", p->dir);
+                break;
             }
-            steps[ns] = (pd_seq_step){.kv = j->kv, .tokens = j->ids + j->at_pos, .n_tokens = take,
-                                      .logits = na ? PD_LOGITS_AT : PD_LOGITS_NONE, .out = j->raw + j->next_pos * W,
-                                      .at = j->at, .n_at = na, .head = p->kind == PD_PRM_QWEN2 || p->kind == PD_PRM_SKYWORK,
-                                      .vocab_ids = p->judge, .n_vocab_ids = p->out_width == 2 && p->kind != PD_PRM_QWEN2 ? 2 : 0};
-            who[ns++] = i;
-            j->at_pos += take;
-            j->next_pos += na;
         }
-        if (!ns) break;
-        /* the at arrays are per job and reused by the next call: run this one now */
-        rc = pd_model_forward(p->m, steps, ns, err);
+        if (b < n && deferred) *deferred = 1;
+        for (size_t i = a; i < b && (a > 0 || made_room); i++) jobs[i].waited = 1;
+        while (!rc) { /* jobs [a, b) in calls of at most PRM_CHUNK tokens */
+            size_t ns = 0, budget = PRM_CHUNK;
+            for (size_t i = a; i < b && budget; i++) {
+                prm_job *j = &jobs[i];
+                if (j->failed || !j->kv || j->at_pos >= j->n_ids) continue;
+                size_t take = j->n_ids - j->at_pos;
+                if (take > budget) take = budget;
+                budget -= take;
+                size_t na = 0;
+                while (j->next_pos + na < j->n_pos && j->pos[j->next_pos + na] < j->at_pos + take) {
+                    j->at[na] = (int32_t)(j->pos[j->next_pos + na] - j->at_pos);
+                    na++;
+                }
+                steps[ns++] = (pd_seq_step){.kv = j->kv, .tokens = j->ids + j->at_pos, .n_tokens = take,
+                                          .logits = na ? PD_LOGITS_AT : PD_LOGITS_NONE, .out = j->raw + j->next_pos * W,
+                                          .at = j->at, .n_at = na, .head = p->kind == PD_PRM_QWEN2 || p->kind == PD_PRM_SKYWORK,
+                                          .vocab_ids = p->judge, .n_vocab_ids = p->out_width == 2 && p->kind != PD_PRM_QWEN2 ? 2 : 0};
+                j->at_pos += take;
+                j->next_pos += na;
+            }
+            if (!ns) break;
+            /* the at arrays are per job and reused by the next call: run this one now */
+            rc = pd_model_forward(p->m, steps, ns, err);
+        }
     }
+    for (size_t i = 0; i < n; i++) /* jobs never started (an error) give their pins back */
+        if (!jobs[i].failed && !jobs[i].started && jobs[i].base) jobs[i].base->pins--;
     for (size_t i = 0; i < n && !rc; i++) {
         prm_job *j = &jobs[i];
         if (j->failed) continue;
@@ -529,8 +631,6 @@ static int run_jobs(pd_prm *p, prm_job *jobs, size_t n, pd_error *err) {
             if (j->pos[k] >= j->start) j->rew[k] = row_reward(p, j->raw + k * W);
     }
     free(steps);
-    free(first);
-    free(who);
     return rc;
 }
 
@@ -542,7 +642,7 @@ int pd_prm_score(pd_prm *p, const char *problem, const char *const *steps, size_
     int rc = pd_prm_render(p, problem, steps, n, &j.ids, &j.n_ids, &j.pos, err);
     if (rc) return rc;
     j.n_pos = n;
-    rc = run_jobs(p, &j, 1, err);
+    rc = run_jobs(p, &j, 1, NULL, err);
     if (!rc && j.failed)
         rc = pd_err_set(err, PD_ELIMIT, "the input (%zu tokens) does not fit the PRM's context (%zu)", j.n_ids,
                         pd_prm_context(p));
@@ -600,7 +700,7 @@ static int make_job(prm_vctx *v, pd_tree *t, int32_t node, prm_job *j, pd_error 
     for (int32_t k = 0; k < depth; k++) free(steps[k]);
     free(steps);
     for (int32_t a = node; !rc && a >= 0 && !j->base; a = a ? t->nodes[a].parent : -1)
-        if (a != node) j->base = node_state(t, a);
+        if (a != node && node_state(t, a) && node_state(t, a)->kv) j->base = node_state(t, a);
     return rc;
 }
 
@@ -611,11 +711,15 @@ static int wave_of(const pd_tree *t, int32_t node) {
     return w;
 }
 
-/* Keep a job's cache as the node's state (it now owns kv and ids). */
-static int keep_state(pd_tree *t, int32_t node, prm_job *j) {
+/* Keep a job's cache as the node's state, the newest on the list (it now owns kv and ids);
+ * a job whose cache was evicted keeps none. */
+static int keep_state(pd_prm *p, pd_tree *t, int32_t node, prm_job *j) {
+    if (!j->kv) return 0;
     pstate *s = malloc(sizeof *s);
     if (!s) return PD_ENOMEM;
-    *s = (pstate){j->kv, j->ids, j->n_ids};
+    *s = (pstate){.kv = j->kv, .ids = j->ids, .n = j->n_ids, .prev = p->states.prev, .next = &p->states};
+    s->prev->next = s;
+    p->states.prev = s;
     j->kv = NULL;
     j->ids = NULL;
     drop_state(t, node);
@@ -627,11 +731,12 @@ static int keep_state(pd_tree *t, int32_t node, prm_job *j) {
  * one set of forward calls across every tree in the batch. */
 static int prm_score(void *ctx, pd_score_req *reqs, size_t n, pd_error *err) {
     prm_vctx *v = ctx;
-    int rc = 0, max_wave = 0;
+    int rc = 0, max_wave = 0, deferred = 0;
     int *wave = malloc((n ? n : 1) * sizeof *wave);
     prm_job *jobs = calloc(n ? n : 1, sizeof *jobs);
     size_t *idx = malloc((n ? n : 1) * sizeof *idx);
-    if (!wave || !jobs || !idx) rc = pd_err_set(err, PD_ENOMEM, "prm: out of memory");
+    char *waited = calloc(n ? n : 1, 1); /* per request: some of its work waited for KV memory */
+    if (!wave || !jobs || !idx || !waited) rc = pd_err_set(err, PD_ENOMEM, "prm: out of memory");
     for (size_t i = 0; i < n && !rc; i++) {
         wave[i] = wave_of(reqs[i].tree, reqs[i].node);
         if (wave[i] > max_wave) max_wave = wave[i];
@@ -642,7 +747,7 @@ static int prm_score(void *ctx, pd_score_req *reqs, size_t n, pd_error *err) {
         pd_tree *t = reqs[i].tree;
         int has_base = 0;
         for (int32_t a = t->nodes[reqs[i].node].parent; a >= 0 && !has_base; a = a ? t->nodes[a].parent : -1)
-            has_base = node_state(t, a) != NULL;
+            has_base = node_state(t, a) && node_state(t, a)->kv;
         if (has_base || wave[i] || t->nodes[0].pruned) continue;
         int dup = 0;
         for (size_t k = 0; k < nj && !dup; k++) dup = reqs[idx[k]].tree == t;
@@ -650,11 +755,12 @@ static int prm_score(void *ctx, pd_score_req *reqs, size_t n, pd_error *err) {
         idx[nj] = i;
         if (!(rc = make_job(v, t, 0, &jobs[nj], err))) nj++;
     }
-    if (!rc && nj && !(rc = run_jobs(v->p, jobs, nj, err)))
+    if (!rc && nj && !(rc = run_jobs(v->p, jobs, nj, &deferred, err)))
         for (size_t k = 0; k < nj && !rc; k++) {
+            waited[idx[k]] |= (char)jobs[k].waited;
             if (jobs[k].failed) continue;
             reqs[idx[k]].cost->prm_tokens += jobs[k].n_ids - jobs[k].start;
-            if (keep_state(reqs[idx[k]].tree, 0, &jobs[k])) rc = pd_err_set(err, PD_ENOMEM, "prm: out of memory");
+            if (keep_state(v->p, reqs[idx[k]].tree, 0, &jobs[k])) rc = pd_err_set(err, PD_ENOMEM, "prm: out of memory");
         }
     for (size_t k = 0; k < nj; k++) job_clear(&jobs[k]);
 
@@ -665,11 +771,12 @@ static int prm_score(void *ctx, pd_score_req *reqs, size_t n, pd_error *err) {
                 idx[nj] = i;
                 if (!(rc = make_job(v, reqs[i].tree, reqs[i].node, &jobs[nj], err))) nj++;
             }
-        if (!rc) rc = run_jobs(v->p, jobs, nj, err);
+        if (!rc) rc = run_jobs(v->p, jobs, nj, &deferred, err);
         for (size_t k = 0; k < nj && !rc; k++) {
             pd_score_req *r = &reqs[idx[k]];
             pd_tree *t = r->tree;
             prm_job *j = &jobs[k];
+            waited[idx[k]] |= (char)j->waited;
             r->cost->scored++;
             if (j->failed) { /* longer than the PRM's context: documented as reward 0 */
                 t->nodes[r->node].reward = 0.0f;
@@ -689,7 +796,7 @@ static int prm_score(void *ctx, pd_score_req *reqs, size_t n, pd_error *err) {
                     nd->reward = j->rew[d];
             }
             t->nodes[r->node].reward = isnan(j->rew[depth - 1]) ? 0.0f : j->rew[depth - 1];
-            if (!pd_node_done(&t->nodes[r->node]) && keep_state(t, r->node, j))
+            if (!pd_node_done(&t->nodes[r->node]) && keep_state(v->p, t, r->node, j))
                 rc = pd_err_set(err, PD_ENOMEM, "prm: out of memory");
         }
         for (size_t k = 0; k < nj; k++) job_clear(&jobs[k]);
@@ -697,10 +804,28 @@ static int prm_score(void *ctx, pd_score_req *reqs, size_t n, pd_error *err) {
     /* parents that were not scored in this call have had their children scored: done */
     for (size_t i = 0; i < n && !rc; i++)
         if (wave[i] == 0) drop_state(reqs[i].tree, reqs[i].tree->nodes[reqs[i].node].parent);
+    v->p->deferred += (uint64_t)deferred;
+    for (size_t i = 0; i < n && !rc; i++) /* once per search (a search's requests come together) */
+        if (waited[i] && (i == 0 || !waited[i - 1] || reqs[i - 1].cost != reqs[i].cost)) reqs[i].cost->kv_waits++;
+    free(waited);
     free(wave);
     free(jobs);
     free(idx);
     return rc;
+}
+
+/* The PRM model's KV memory; see pd_kv_usage. */
+int pd_prm_verifier_kv_usage(const pd_verifier *ver, pd_kv_usage *u) {
+    memset(u, 0, sizeof *u);
+    if (ver->score != prm_score) return -1;
+    const pd_prm *p = ((const prm_vctx *)ver->ctx)->p;
+    uint64_t blk = pd_kv_block_bytes(p->m), budget = pd_kv_blocks_budget(p->m);
+    u->bytes_live = pd_kv_blocks_live(p->m) * blk;
+    u->bytes_peak = pd_kv_blocks_peak(p->m) * blk;
+    u->bytes_budget = budget == SIZE_MAX ? 0 : budget * blk;
+    u->deferred = p->deferred;
+    u->evicted = p->evicted;
+    return 0;
 }
 
 static void prm_vfree(void *ctx) {

@@ -19,7 +19,8 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: ponder bench --model M [--prompt-tokens N] [--gen-tokens N] [--threads T] [--batch B] [--portable]\n"
             "       ponder bench --model M --workload tree [--prm P] [--prm-kind K] [--n 16] [--beam-width 4]\n"
-            "                    [--steps 10] [--step-tokens 64] [--prompt-tokens 200] [--ref-sample 16] [--json]\n\n"
+            "                    [--steps 10] [--step-tokens 64] [--prompt-tokens 200] [--ref-sample 16]\n"
+            "                    [--kv-memory SIZE] [--json]\n\n"
             "Measure prompt and generation tokens per second of the embedded engine; or (--workload tree)\n"
             "one beam search on a policy and a PRM against the same search done the reference way\n"
             "(every branch and every PRM call re-encoding its whole prefix).\n\n"
@@ -34,6 +35,7 @@ static void usage(FILE *f) {
             "  --prm-kind K       tree: how P is read (qwen2-prm, skywork, rlhflow, math-shepherd; default: detect)\n"
             "  --n N, --beam-width M, --steps S, --step-tokens N   tree: the search (16, 4, 10, 64)\n"
             "  --ref-sample K     tree: time 1 in K of the reference's prefills and scale (default 16)\n"
+            "  --kv-memory SIZE   tree: bound each model's KV cache (512M, 2G; default: no bound)\n"
             "  --json             tree: one JSON object\n");
 }
 
@@ -52,6 +54,7 @@ int cmd_bench(int argc, char **argv) {
     long n = 16, beam_width = 4, n_steps = 10, step_tokens = 64, ref_sample = 16;
     const char *prm = NULL, *prm_kind = NULL;
     int prompt_set = 0;
+    size_t kv_memory = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -63,6 +66,10 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "--model")) model = v, i++;
         else if (!strcmp(a, "--prm")) prm = v, i++;
         else if (!strcmp(a, "--prm-kind")) prm_kind = v, i++;
+        else if (!strcmp(a, "--kv-memory")) {
+            if (pd_kv_memory_parse(v, &kv_memory)) return cli_fail("bench", "bad --kv-memory '%s' (512M, 2G, bytes)", v);
+            i++;
+        }
         else if (!strcmp(a, "--workload")) {
             if (strcmp(v, "tree") && strcmp(v, "speed")) return cli_fail("bench", "unknown --workload '%s' (tree or speed)", v);
             tree = !strcmp(v, "tree");
@@ -94,7 +101,7 @@ int cmd_bench(int argc, char **argv) {
     if (portable) setenv("PONDER_KERNELS", "portable", 1);
     if (tree) {
         bench_tree_opts o = {model, prm, prm_kind, (int)threads, (int)n, (int)beam_width, (int)n_steps, (int)step_tokens,
-                             prompt_set ? (int)n_prompt : 200, (int)ref_sample, json};
+                             prompt_set ? (int)n_prompt : 200, (int)ref_sample, json, kv_memory};
         return bench_tree(&o);
     }
     char dir[4096];

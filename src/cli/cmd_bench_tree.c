@@ -19,7 +19,10 @@
  *     --ref-sample are timed and scaled up (the full replay takes about an hour on 2 cores);
  *     the decode rounds are timed in full. The token ids of the replay are random (speed
  *     does not depend on them), the lengths are the tree's.
- * Also the process's peak resident memory at the end of the search (before the replay).
+ * Also the process's peak resident memory at the end of the search (before the replay), and
+ * the peak KV-cache memory of the two models' block pools (kv_bytes_peak; per live branch:
+ * divided by N). With --kv-memory each pool is bounded; the search then waits for memory
+ * (kv_waits) and gives the same tree.
  * Prints one JSON object with --json, a few readable lines otherwise. */
 #include "cli.h"
 
@@ -228,6 +231,7 @@ int bench_tree(const bench_tree_opts *o) {
     pd_backend_opts_default(&bo);
     bo.system_prompt = "";
     bo.n_threads = o->threads;
+    bo.kv_memory = o->kv_memory;
     if (o->prm_kind && pd_backend_opts_set(&bo, "prm-kind", o->prm_kind, &err)) return cli_fail_err("bench", &err);
     spy s = {0};
     int rc = 1;
@@ -283,7 +287,12 @@ int bench_tree(const bench_tree_opts *o) {
     for (size_t i = 0; i < s.n_scored; i++) ref_tokens += s.nodes[s.scored[i]].pathlen;
     uint64_t pol_tokens = res.cost.policy_tokens + res.cost.prefix_tokens, prm_tokens = res.cost.prm_tokens;
     int iterations = res.iterations;
+    uint64_t kv_waits = res.cost.kv_waits;
     pd_search_result_free(&res);
+    pd_kv_usage ku_pol, ku_prm;
+    pd_policy_kv_usage(&s.pol, &ku_pol);
+    pd_verifier_kv_usage(&s.ver, &ku_prm);
+    uint64_t kv_peak = ku_pol.bytes_peak + ku_prm.bytes_peak;
     /* the backends go before the replay loads its own copies of the models */
     pd_verifier_close(&s.ver);
     pd_policy_close(&s.pol);
@@ -296,12 +305,16 @@ int bench_tree(const bench_tree_opts *o) {
                "\"nodes\":%zu,\"scored\":%zu,\"policy_tokens_computed\":%llu,\"prm_tokens_computed\":%llu,"
                "\"tokens_computed\":%llu,\"unique_tree_tokens\":%llu,\"computed_per_unique\":%.3f,\"wall_s\":%.3f,"
                "\"ref_tokens_computed\":%llu,\"ref_wall_s\":%.3f,\"ref_sample\":%d,\"token_ratio\":%.2f,"
-               "\"wall_ratio\":%.2f,\"peak_rss_mb\":%.0f}\n",
+               "\"wall_ratio\":%.2f,\"peak_rss_mb\":%.0f,\"kv_bytes_peak\":%llu,\"kv_bytes_peak_policy\":%llu,"
+               "\"kv_bytes_peak_prm\":%llu,\"kv_bytes_peak_per_branch\":%llu,\"kv_memory\":%llu,\"kv_waits\":%llu}\n",
                pol_dir, prm_dir, o->threads, o->n, o->beam_width, o->steps, iterations, o->step_tokens,
                (unsigned long long)s.prompt_tokens, s.n_children, s.n_scored, (unsigned long long)pol_tokens,
                (unsigned long long)prm_tokens, (unsigned long long)computed, (unsigned long long)unique,
                (double)computed / (2.0 * (double)unique), wall, (unsigned long long)ref_tokens, ref_wall, o->ref_sample,
-               (double)ref_tokens / (double)computed, ref_wall / wall, peak_mb);
+               (double)ref_tokens / (double)computed, ref_wall / wall, peak_mb, (unsigned long long)kv_peak,
+               (unsigned long long)ku_pol.bytes_peak, (unsigned long long)ku_prm.bytes_peak,
+               (unsigned long long)(kv_peak / (uint64_t)o->n), (unsigned long long)o->kv_memory,
+               (unsigned long long)kv_waits);
     else {
         printf("tree: beam search N=%d M=%d, %d rounds of up to %d tokens, prompt %llu tokens: %zu nodes, %zu scored\n",
                o->n, o->beam_width, iterations, o->step_tokens, (unsigned long long)s.prompt_tokens, s.n_children,
@@ -310,6 +323,9 @@ int bench_tree(const bench_tree_opts *o) {
                (unsigned long long)computed, (unsigned long long)pol_tokens, (unsigned long long)prm_tokens,
                (double)computed / (2.0 * (double)unique), (unsigned long long)unique, wall);
         printf("           peak resident memory %.0f MB (both models mapped, KV caches, workspace)\n", peak_mb);
+        printf("           peak KV cache %.1f MiB (policy %.1f, PRM %.1f; %.2f MiB per live branch)%s\n",
+               (double)kv_peak / 1048576.0, (double)ku_pol.bytes_peak / 1048576.0, (double)ku_prm.bytes_peak / 1048576.0,
+               (double)kv_peak / 1048576.0 / o->n, o->kv_memory ? " under --kv-memory" : "");
         printf("reference: %llu tokens computed (%.1f x) in %.2f s (%.1f x; prefills timed on 1 in %d)\n",
                (unsigned long long)ref_tokens, (double)ref_tokens / (double)computed, ref_wall, ref_wall / wall,
                o->ref_sample);

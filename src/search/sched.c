@@ -11,6 +11,13 @@
  * backend therefore sees batches as wide as the number of searches in flight times their
  * requests, and the number of backend calls grows with the rounds, not with the problems.
  *
+ * Back-pressure. A backend on the embedded engine whose KV pool is bounded (--kv-memory)
+ * serves a batch that does not fit in turns, evicting idle caches to make room
+ * (policy_local.c, prm_local.c), and counts that in the searches' pd_cost.kv_waits. After a
+ * round in which that happened, step 1 starts no new search (while one is in flight): new
+ * work waits for the searches in flight to finish and free their blocks. Results do not
+ * depend on it (seeds are per node, not per batch).
+ *
  * Requests are copied into the round's arrays; their `out` pointers point into the searches'
  * own arrays, which do not move while a round is in progress. Single-threaded: the backends
  * are where parallelism lives. */
@@ -18,6 +25,13 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+/* The KV waits of the searches in flight (pd_cost.kv_waits). */
+static uint64_t kv_waits(pd_search *const *fl, int n_fl) {
+    uint64_t w = 0;
+    for (int i = 0; i < n_fl; i++) w += fl[i]->cost.kv_waits;
+    return w;
+}
 
 /* Run jobs; see pd_sched_run. With take = 1 the callback owns the result's arrays. */
 int pd_sched_run_owned(const pd_policy *pol, const pd_verifier *ver, const pd_sched_job *jobs,
@@ -43,10 +57,12 @@ int pd_sched_run_owned(const pd_policy *pol, const pd_verifier *ver, const pd_sc
         goto out;
     }
     size_t next = 0;
-    int n_fl = 0;
+    int n_fl = 0, pressed = 0;
     while (next < n_jobs || n_fl > 0) {
-        /* 1. fill free slots */
-        while (n_fl < max_inflight && next < n_jobs) {
+        /* 1. fill free slots, unless the last round waited for KV memory and searches are in flight */
+        int hold = pressed && n_fl > 0 && n_fl < max_inflight && next < n_jobs;
+        st.held_back += (uint64_t)hold;
+        while (!hold && n_fl < max_inflight && next < n_jobs) {
             pd_search *s;
             rc = pd_search_create(&s, pol, ver, jobs[next].prob, &jobs[next].cfg, err);
             if (rc) goto out;
@@ -76,6 +92,7 @@ int pd_sched_run_owned(const pd_policy *pol, const pd_verifier *ver, const pd_sc
                 ns += s->n_sreq;
             }
         }
+        uint64_t waits = kv_waits(fl, n_fl);
         if (ne) {
             uint64_t before = 0;
             for (int i = 0; i < n_fl; i++) before += (uint64_t)fl[i]->tree.n_nodes;
@@ -95,6 +112,7 @@ int pd_sched_run_owned(const pd_policy *pol, const pd_verifier *ver, const pd_sc
             st.score_reqs += ns;
             if (ns > st.max_score_batch) st.max_score_batch = ns;
         }
+        pressed = kv_waits(fl, n_fl) != waits;
         st.rounds++;
         /* 4. advance; retire finished searches (keeping the order of the rest) */
         int w = 0;

@@ -49,6 +49,30 @@ static void t_tree_json(void) {
     CHECK(ref > computed);
     CHECK(json_number_value(json_object_get(j, "wall_s")) > 0);
     CHECK(json_number_value(json_object_get(j, "ref_wall_s")) > 0);
+    /* KV memory: the two pools' peaks, per live branch the sum over N */
+    long long kv_pol = num(j, "kv_bytes_peak_policy"), kv_prm = num(j, "kv_bytes_peak_prm");
+    CHECK(kv_pol > 0 && kv_prm > 0);
+    CHECK_EQ_INT(num(j, "kv_bytes_peak"), kv_pol + kv_prm);
+    CHECK_EQ_INT(num(j, "kv_bytes_peak_per_branch"), (kv_pol + kv_prm) / 8);
+    CHECK_EQ_INT(num(j, "kv_memory"), 0);
+    CHECK_EQ_INT(num(j, "kv_waits"), 0);
+    /* the same search under --kv-memory of half the smaller peak: the same tree, within the
+     * bound, having waited */
+    char args[256];
+    long long budget = (kv_pol < kv_prm ? kv_pol : kv_prm) / 2;
+    snprintf(args, sizeof args, "--n 8 --beam-width 4 --steps 3 --step-tokens 12 --prompt-tokens 80 --ref-sample 3 "
+             "--kv-memory %lld", budget);
+    json_t *b = run_bench(args);
+    CHECK(b != NULL);
+    if (b) {
+        CHECK_EQ_INT(num(b, "nodes"), nodes);
+        CHECK_EQ_INT(num(b, "scored"), scored);
+        CHECK_EQ_INT(num(b, "unique_tree_tokens"), unique);
+        CHECK_EQ_INT(num(b, "kv_memory"), budget);
+        CHECK(num(b, "kv_bytes_peak_policy") <= budget && num(b, "kv_bytes_peak_prm") <= budget);
+        CHECK(num(b, "kv_waits") > 0);
+        json_decref(b);
+    }
     json_decref(j);
 }
 

@@ -6,7 +6,8 @@
  * Decode from memory is bound by bandwidth only while the kernels decode faster than memory
  * delivers; on a busy machine (a fraction of a core each) it is this compute cost that shows.
  * Prints, for T = 1 (decode) and T = 16 (tree branches), multiply-adds per second of each
- * type and of bf16 measured just before it, and their ratio. Prints figures, never fails. */
+ * type on fp32 activations (the exact path) and on 8-bit activations (integer dots, the
+ * activations quantized in each call), against bf16 measured just before. Never fails. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,19 +16,25 @@
 #include "engine/quant.h"
 #include "model/gguf.h"
 
+/* This thread's CPU time: on a shared machine, time spent descheduled does not count. */
 static double now(void) {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-/* Multiply-adds per second of one matmul, repeated for about 0.5 s. */
-static double rate(const pd_kernel_ops *ops, const pd_wmat *qw, const pd_mm *bf, const float *x, size_t T, float *y,
-                   float *scratch) {
+/* Multiply-adds per CPU second of one matmul, repeated for about 0.5 s of CPU; ik: the 8-bit path
+ * (the activations quantized in every call, as pd_quant_matmul does). */
+static double rate(const pd_kernel_ops *ops, const pd_qikernels *ik, const pd_wmat *qw, const pd_mm *bf, const float *x,
+                   size_t T, float *y, float *scratch, uint8_t *xq, void *qscratch) {
     int it = 0;
     double t0 = now(), el;
     do {
-        if (qw) pd_quant_rows(ops, qw, x, T, NULL, y, NULL, 0, qw->rows, scratch);
+        if (ik) {
+            size_t ldq = pd_q8_row_stride(qw->cols);
+            for (size_t t = 0; t < T; t++) ik->quantize(x + t * qw->cols, qw->cols, xq + t * ldq);
+            pd_quant_rows_q8(ik, qw, xq, ldq, T, NULL, y, NULL, 0, qw->rows, qscratch);
+        } else if (qw) pd_quant_rows(ops, qw, x, T, NULL, y, NULL, 0, qw->rows, scratch);
         else pd_matmul_rows(ops, bf, 0, bf->rows, scratch);
         it++;
         el = now() - t0;
@@ -53,8 +60,11 @@ int main(int argc, char **argv) {
     srand(1);
     for (int i = 0; i < 16 * cols; i++) x[i] = (float)rand() / (float)RAND_MAX - 0.5f;
     for (size_t i = 0; i < (size_t)rows * cols; i++) wb[i] = (uint16_t)(0x3c00 + rand() % 0x400); /* bf16 in [0.0078, 0.0156) */
-    printf("kernel set %s, one thread, %d x %d weights\n", ops->name, rows, cols);
-    printf("%-5s %4s %12s %12s %7s\n", "type", "T", "GMAC/s", "bf16 GMAC/s", "ratio");
+    const pd_qikernels *ik = pd_qikernels_for(ops);
+    uint8_t *xq = malloc(16 * pd_q8_row_stride(cols));
+    void *qscratch = malloc(pd_quant_q8_scratch(ik, cols) + 1);
+    printf("kernel set %s (integer: %s), one thread, %d x %d weights\n", ops->name, ik->name, rows, cols);
+    printf("%-5s %4s %12s %12s %7s %12s %7s\n", "type", "T", "f32 GMAC/s", "bf16 GMAC/s", "ratio", "q8 GMAC/s", "ratio");
     for (size_t k = 0; k < sizeof types / sizeof *types; k++) {
         int t = types[k];
         size_t bb = pd_ggml_block_bytes(t), nb = (size_t)rows * cols / pd_ggml_block_elems(t);
@@ -68,11 +78,14 @@ int main(int argc, char **argv) {
         pd_wmat qw = {w, PD_DT_QUANT + t, rows, cols};
         for (size_t T = 1; T <= 16; T += 15) {
             pd_mm bf = {wb, PD_DT_BF16, rows, cols, x, T, NULL, y, NULL};
-            double rb = rate(ops, NULL, &bf, x, T, y, scratch), rq = rate(ops, &qw, NULL, x, T, y, scratch);
-            printf("%-5s %4zu %12.2f %12.2f %7.2f\n", names[k], T, rq / 1e9, rb / 1e9, rq / rb);
+            double rb = rate(ops, NULL, NULL, &bf, x, T, y, scratch, xq, NULL), rq = rate(ops, NULL, &qw, NULL, x, T, y, scratch, xq, NULL);
+            if (pd_quant_int(t)) {
+                double ri = rate(ops, ik, &qw, NULL, x, T, y, scratch, xq, qscratch);
+                printf("%-5s %4zu %12.2f %12.2f %7.2f %12.2f %7.2f\n", names[k], T, rq / 1e9, rb / 1e9, rq / rb, ri / 1e9, ri / rb);
+            } else printf("%-5s %4zu %12.2f %12.2f %7.2f %12s %7s\n", names[k], T, rq / 1e9, rb / 1e9, rq / rb, "-", "-");
         }
         free(w);
     }
-    free(x), free(y), free(scratch), free(wb);
+    free(x), free(y), free(scratch), free(wb), free(xq), free(qscratch);
     return 0;
 }

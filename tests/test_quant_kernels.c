@@ -223,7 +223,7 @@ static void check_int(const char *what, int t, const void *data, int rows, int c
     for (int r = 0; r < rows; r++) pd_dequant_row_ref(t, (const uint8_t *)data + r * rb, deq + (size_t)r * cols, cols);
     for (size_t i = 0; i < Tmax; i++) isets[0]->quantize(x + i * cols, cols, xq + i * ldq);
     /* the reference against double precision */
-    pd_quant_rows_q8(isets[0], &w, xq, ldq, Tmax, bias, port, NULL, 0, rows);
+    pd_quant_rows_q8(isets[0], &w, xq, ldq, Tmax, bias, port, NULL, 0, rows, NULL);
     double worst = 0;
     int n_exact = 0;
     for (size_t i = 0; i < Tmax; i++)
@@ -243,7 +243,11 @@ static void check_int(const char *what, int t, const void *data, int rows, int c
     if (exact) CHECK_MSG(n_exact > (int)(Tmax * rows) / 2, "%s: only %d of the exact case's sums below 2^24", what, n_exact);
     for (int si = 0; si < n_isets; si++) {
         const pd_qikernels *ik = isets[si];
-        pd_quant_rows_q8(ik, &w, xq, ldq, Tmax, bias, full, NULL, 0, rows);
+        /* the direct kernels, one activation row at a time, are what every width must give */
+        pd_quant_rows_q8(ik, &w, xq, ldq, 1, bias, full, NULL, 0, rows, NULL);
+        for (size_t i = 1; i < Tmax; i++) pd_quant_rows_q8(ik, &w, xq + i * ldq, ldq, 1, bias, full + i * rows, NULL, 0, rows, NULL);
+        size_t sb = pd_quant_q8_scratch(ik, cols);
+        void *scratch = sb ? malloc(sb) : NULL;
         double dw = 0;
         int nbad = 0;
         for (size_t i = 0; i < Tmax * rows; i++) {
@@ -260,16 +264,17 @@ static void check_int(const char *what, int t, const void *data, int rows, int c
             size_t T = Ts[ti];
             if (T > Tmax) break;
             int bad = 0;
-            pd_quant_rows_q8(ik, &w, xq, ldq, T, bias, y, NULL, 0, rows);
+            pd_quant_rows_q8(ik, &w, xq, ldq, T, bias, y, NULL, 0, rows, scratch); /* packed from PACK_MIN rows */
             for (size_t i = 0; i < T * rows; i++) bad += y[i] != full[i];
             memset(y, 0, T * rows * sizeof *y);
             for (size_t i = 0; i < T; i++) yr[i] = y + i * rows;
             int split = rows > 5 ? 5 : rows;
-            pd_quant_rows_q8(ik, &w, xq, ldq, T, bias, NULL, yr, 0, split);
-            pd_quant_rows_q8(ik, &w, xq, ldq, T, bias, NULL, yr, split, rows);
+            pd_quant_rows_q8(ik, &w, xq, ldq, T, bias, NULL, yr, 0, split, scratch);
+            pd_quant_rows_q8(ik, &w, xq, ldq, T, bias, NULL, yr, split, rows, NULL);
             for (size_t i = 0; i < T * rows; i++) bad += y[i] != full[i];
-            CHECK_MSG(!bad, "%s %s T=%zu: %d outputs depend on the batch width or the split", what, ik->name, T, bad);
+            CHECK_MSG(!bad, "%s %s T=%zu: %d outputs depend on the batch width, the split or the packing", what, ik->name, T, bad);
         }
+        free(scratch);
     }
     free(xq), free(deq), free(bias), free(port), free(y), free(full), free(mag), free(yr);
 }

@@ -486,14 +486,55 @@ void pd_quant_rows(const pd_kernel_ops *ops, const pd_wmat *w, const float *x, s
     }
 }
 
+/* Activation rows from which groups of 4 weight rows are packed once (ik->pack) rather than
+ * decoded by the direct kernel for every max_nx activation rows. */
+#define PACK_MIN 8
+
+size_t pd_quant_q8_scratch(const pd_qikernels *ik, int n) { return ik->pack_bytes ? 4 * ik->pack_bytes(n) : 0; }
+
+/* Write the outputs o (4 x nx) of rows [r, r + nr) for activation rows t0.. */
+static void put_out(const pd_wmat *w, const float *o, int nr, int nx, int r, size_t t0, const float *bias, float *y,
+                    float *const *y_rows) {
+    for (int j = 0; j < nx; j++) {
+        float *yo = y_rows ? y_rows[t0 + j] : y + (t0 + j) * (size_t)w->rows;
+        for (int i = 0; i < nr; i++) yo[r + i] = o[i * nx + j] + (bias ? bias[r + i] : 0.0f);
+    }
+}
+
 void pd_quant_rows_q8(const pd_qikernels *ik, const pd_wmat *w, const void *xq, size_t ldq, size_t T, const float *bias,
-                      float *y, float *const *y_rows, int r0, int r1) {
+                      float *y, float *const *y_rows, int r0, int r1, void *scratch) {
     const int cols = w->cols, type = w->dtype - PD_DT_QUANT;
     const size_t rb_bytes = pd_wmat_row_bytes(w);
     const uint8_t *wd = w->data, *xb = xq;
     /* TB activation rows (~100 KB of them for 1K-wide rows) stay in cache while every group
      * of 4 weight rows of the range passes over them */
     enum { TB = 32 };
+    if (ik->pack && T >= PACK_MIN && scratch) {
+        /* wide batches: 16 rows (4 groups of 4) packed at a time, then every activation row */
+        const size_t pb = ik->pack_bytes(cols);
+        for (int rb = r0; rb < r1; rb += 16) {
+            int re = r1 - rb < 16 ? r1 : rb + 16;
+            for (int r = rb; r < re; r += 4) {
+                int nr = re - r < 4 ? re - r : 4;
+                const void *rows[4];
+                for (int i = 0; i < 4; i++) rows[i] = wd + (size_t)(r + (i < nr ? i : nr - 1)) * rb_bytes;
+                ik->pack(type, rows, (uint8_t *)scratch + (size_t)(r - rb) / 4 * pb, cols);
+            }
+            for (size_t tb = 0; tb < T; tb += TB) {
+                size_t te = T - tb < TB ? T : tb + TB;
+                for (int r = rb; r < re; r += 4) {
+                    int nr = re - r < 4 ? re - r : 4;
+                    for (size_t t0 = tb; t0 < te; t0 += (size_t)ik->max_nx) {
+                        int nx = te - t0 < (size_t)ik->max_nx ? (int)(te - t0) : ik->max_nx;
+                        float o[4 * 8];
+                        ik->dot_packed(type, (const uint8_t *)scratch + (size_t)(r - rb) / 4 * pb, xb + t0 * ldq, ldq, nx, cols, o);
+                        put_out(w, o, nr, nx, r, t0, bias, y, y_rows);
+                    }
+                }
+            }
+        }
+        return;
+    }
     for (size_t tb = 0; tb < T; tb += TB) {
         size_t te = T - tb < TB ? T : tb + TB;
         for (int r = r0; r < r1; r += 4) {
@@ -504,10 +545,7 @@ void pd_quant_rows_q8(const pd_qikernels *ik, const pd_wmat *w, const void *xq, 
                 int nx = te - t0 < (size_t)ik->max_nx ? (int)(te - t0) : ik->max_nx;
                 float o[4 * 8];
                 ik->dot(type, rows, xb + t0 * ldq, ldq, nx, cols, o);
-                for (int j = 0; j < nx; j++) {
-                    float *yo = y_rows ? y_rows[t0 + j] : y + (t0 + j) * (size_t)w->rows;
-                    for (int i = 0; i < nr; i++) yo[r + i] = o[i * nx + j] + (bias ? bias[r + i] : 0.0f);
-                }
+                put_out(w, o, nr, nx, r, t0, bias, y, y_rows);
             }
         }
     }
@@ -523,7 +561,7 @@ typedef struct qmm_job {
     float *const *y_rows;
     int rows_per_task;
     const pd_qikernels *ik; /* the 8-bit path: integer kernels and the quantized activations */
-    const void *xq;       /* (T, ldq bytes) */
+    void *xq;             /* (T, ldq bytes) */
     size_t ldq;
 } qmm_job;
 
@@ -532,11 +570,20 @@ static void qmm_task(void *ctx, size_t task, int thread) {
     int r0 = (int)task * j->rows_per_task, r1 = r0 + j->rows_per_task;
     if (r1 > j->w->rows) r1 = j->w->rows;
     if (j->ik) {
-        pd_quant_rows_q8(j->ik, j->w, j->xq, j->ldq, j->T, j->bias, j->y, j->y_rows, r0, r1);
+        int fits = pd_quant_q8_scratch(j->ik, j->w->cols) <= j->m->scratch_per_thread * sizeof(float);
+        pd_quant_rows_q8(j->ik, j->w, j->xq, j->ldq, j->T, j->bias, j->y, j->y_rows, r0, r1,
+                         fits ? j->m->scratch + (size_t)thread * j->m->scratch_per_thread : NULL);
         return;
     }
     pd_quant_rows(j->m->ops, j->w, j->x, j->T, j->bias, j->y, j->y_rows, r0, r1,
                   j->m->scratch + (size_t)thread * j->m->scratch_per_thread);
+}
+
+/* Quantize activation row `task` of a job on the 8-bit path. */
+static void quantize_task(void *ctx, size_t task, int thread) {
+    const qmm_job *j = ctx;
+    (void)thread;
+    j->ik->quantize(j->x + task * j->w->cols, j->w->cols, (uint8_t *)j->xq + task * j->ldq);
 }
 
 void pd_quant_matmul(pd_model *m, const float *x, size_t T, const pd_wmat *w, const float *bias, float *y,
@@ -554,8 +601,9 @@ void pd_quant_matmul(pd_model *m, const float *x, size_t T, const pd_wmat *w, co
         j.ik = pd_qikernels_for(m->ops), j.ldq = pd_q8_row_stride(w->cols);
         xq = malloc(T * j.ldq);
         if (xq) {
-            for (size_t t = 0; t < T; t++) j.ik->quantize(x + t * w->cols, w->cols, (uint8_t *)xq + t * j.ldq);
             j.xq = xq, j.rows_per_task = (per + 3) / 4 * 4;
+            if (T >= 16 * (size_t)m->n_threads) pd_pool_run(m->pool, T, quantize_task, &j); /* prefill: on every thread */
+            else for (size_t t = 0; t < T; t++) quantize_task(&j, t, 0);
         } else j.ik = NULL; /* out of memory: the fp32 path needs nothing more */
     }
     if (!j.ik && !(pd_qkernels_for(m->ops) && pd_quant_fused(type) && T < WIDE_MIN))

@@ -62,6 +62,11 @@ typedef struct pd_qikernels {
      * values, i < 4 (a caller with fewer rows repeats one), j < nx <= max_nx; 0, or -1 for a
      * type without an integer kernel (see pd_quant_int) */
     int (*dot)(int type, const void *const *w, const void *xq, size_t ldq, int nx, int n, float *out);
+    /* Optional (wide batches): pack 4 rows w[0..3] once into dst (pack_bytes(n) bytes), then
+     * dot_packed gives the same outputs as dot, bit for bit, without decoding the rows again. */
+    size_t (*pack_bytes)(int n);
+    int (*pack)(int type, const void *const *w, void *dst, int n);
+    void (*dot_packed)(int type, const void *pk, const void *xq, size_t ldq, int nx, int n, float *out);
 } pd_qikernels;
 
 /* The parts of a quantized activation row of n values (nb = n / 32 blocks; quant.c):
@@ -90,7 +95,9 @@ const pd_qikernels *pd_qikernels_for(const pd_kernel_ops *ops);
  * the T activation rows quantized by ik->quantize (stride ldq bytes): the body of one
  * pd_quant_matmul task on the 8-bit path. */
 void pd_quant_rows_q8(const pd_qikernels *ik, const pd_wmat *w, const void *xq, size_t ldq, size_t T, const float *bias,
-                      float *y, float *const *y_rows, int r0, int r1);
+                      float *y, float *const *y_rows, int r0, int r1, void *scratch);
+/* Bytes of scratch pd_quant_rows_q8 needs for rows of n values (at most 64 n + 4096). */
+size_t pd_quant_q8_scratch(const pd_qikernels *ik, int n);
 
 /* Output columns [r0, r1) of Y(T, rows) = X(T, cols) @ W.T + bias for a quantized W, every
  * activation row, with kernel set ops: the body of one pd_quant_matmul task (tests call it

@@ -314,15 +314,22 @@ VNNI static void q8_quantize_avx512(const float *x, int n, void *dst) {
     }
 }
 
-/* Two halves' values in lanes 0-7 and 8-15. */
-VNNI INLINE __m512 pair8(float a, float b) {
-    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(a)), _mm256_set1_ps(b), 1);
+/* The IEEE halves at a and b (b NULL: 0) in lanes 0-7 and 8-15 (one conversion, one permute). */
+VNNI INLINE __m512 pair8(const uint8_t *a, const uint8_t *b) {
+    uint16_t ha, hb = 0;
+    memcpy(&ha, a, 2);
+    if (b) memcpy(&hb, b, 2);
+    __m128 f = _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)hb << 16 | ha)));
+    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), _mm512_castps128_ps512(f));
 }
 
 /* acc[i][j] += (S * dx8) * float(vpdpbusd(c8 << SH (or 0 if SH < 0), W, q)) over chunk c (64
  * values) of every activation row j; MASK: only the first block of the chunk exists. */
 #define IACC(i, W, S, c, SH, MASK)                                                                                   \
-    do { _Pragma("GCC unroll 4") for (int j_ = 0; j_ < NX; j_++) {                                                        \
+    do { if (NX == 0) { /* packing: W and S of row i, chunk c */                                                     \
+        _mm512_storeu_si512((uint8_t *)out + (size_t)(i) * PK_ROW(n) + 64 * (size_t)(c), (W));                       \
+        _mm512_storeu_ps((float *)((uint8_t *)out + (size_t)(i) * PK_ROW(n) + PK_S(n)) + 16 * (size_t)(c), (S));     \
+    } _Pragma("GCC unroll 4") for (int j_ = 0; j_ < NX; j_++) {                                                        \
         const uint8_t *a_ = xq + (size_t)j_ * ldq;                                                                   \
         const __mmask16 m_ = (MASK) ? 0x00ff : 0xffff;                                                               \
         __m512i init_ = (SH) < 0 ? _mm512_setzero_si512()                                                            \
@@ -331,6 +338,15 @@ VNNI INLINE __m512 pair8(float a, float b) {
         __m512 s_ = _mm512_mul_ps((S), _mm512_maskz_loadu_ps(m_, PD_Q8_DX8(a_, n) + 16 * (c)));                      \
         acc[i][j_] = _mm512_fmadd_ps(s_, _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(init_, (W), q_)), acc[i][j_]);          \
     } } while (0)
+
+/* A packed group of 4 rows (wide batches: the rows' integer bytes W and lane scales S made once,
+ * then run against every activation row), per row: W (64 per chunk, the last chunk's second
+ * half zero when the block count is odd), S (16 floats per chunk), and the K-quants' eight
+ * (dmin * min) per super-block. The packed kernel repeats the direct kernels' operations on
+ * them in the same order, so the results are the same bits. */
+#define PK_S(n) ((size_t)(n) + 32)
+#define PK_M(n) (2 * ((size_t)(n) + 32))
+#define PK_ROW(n) (2 * ((size_t)(n) + 32) + (size_t)(n) / 8)
 
 #define IBEGIN                                                                                                       \
     const ptrdiff_t ahead = MR * (w[1] - w[0]);                                                                      \
@@ -354,7 +370,7 @@ VNNI INLINE void i32_gen(const int TYPE, const int NX, const uint8_t *const *w, 
         _Pragma("GCC unroll 4") ROWS {
             const uint8_t *b0 = w[i] + (size_t)(2 * c) * bb, *b1 = b0 + bb;
             PREFETCH(b0), PREFETCH(b0 + 64);
-            __m512 S = pair8(h2f(b0), two ? h2f(b1) : 0.0f);
+            __m512 S = pair8(b0, two ? b1 : NULL);
             __m512i W;
             if (TYPE == PD_GGML_Q8_0) {
                 __m256i lo = _mm256_loadu_si256((const __m256i *)(b0 + 2));
@@ -402,6 +418,7 @@ VNNI INLINE void ik45_gen(const int NX, const int FIVE, const uint8_t *const *w,
             __m256 mnf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)((uint64_t)mn_hi << 32 | mn_lo))));
             dsc[i] = _mm512_castps256_ps512(_mm256_mul_ps(_mm256_set1_ps(h2f(b)), scf));
             dmm[i] = _mm512_zextps256_ps512(_mm256_mul_ps(_mm256_set1_ps(h2f(b + 2)), mnf));
+            if (NX == 0) _mm256_storeu_ps((float *)((uint8_t *)out + (size_t)i * PK_ROW(n) + PK_M(n)) + 8 * sb, _mm512_castps512_ps256(dmm[i]));
             _Pragma("GCC unroll 4") for (int j = 0; j < NX; j++) /* the mins, in lanes 0-7 */
                 acc[i][j] = _mm512_fnmadd_ps(dmm[i], _mm512_zextps256_ps512(_mm256_loadu_ps(PD_Q8_DXS(xq + (size_t)j * ldq, n) + 8 * sb)),
                                              acc[i][j]);
@@ -459,11 +476,38 @@ VNNI INLINE void iq6_k_gen(const int NX, const uint8_t *const *w, const uint8_t 
     IEND;
 }
 
+/* The packed kernel: SH as in the direct kernels (-1: none), K45: the mins first in each
+ * super-block, as ik45_gen does. */
+VNNI INLINE void ipk_gen(const int NX, const int SH, const int K45, const uint8_t *pk, const uint8_t *xq, size_t ldq, int n, float *out) {
+    __m512 acc[MR][INX];
+    _Pragma("GCC unroll 4") for (int i = 0; i < MR; i++) _Pragma("GCC unroll 4") for (int j = 0; j < NX; j++)
+        acc[i][j] = _mm512_setzero_ps();
+    const int nb = n / 32;
+    for (int c = 0; 2 * c < nb; c++) {
+        if (K45 && !(c & 3))
+            _Pragma("GCC unroll 4") ROWS {
+                __m512 dmm = _mm512_zextps256_ps512(_mm256_loadu_ps((const float *)(pk + (size_t)i * PK_ROW(n) + PK_M(n)) + 2 * c));
+                _Pragma("GCC unroll 4") for (int j = 0; j < NX; j++)
+                    acc[i][j] = _mm512_fnmadd_ps(dmm, _mm512_zextps256_ps512(_mm256_loadu_ps(PD_Q8_DXS(xq + (size_t)j * ldq, n) + 2 * c)),
+                                                 acc[i][j]);
+            }
+        const int two = 2 * c + 1 < nb;
+        _Pragma("GCC unroll 4") ROWS {
+            const uint8_t *r = pk + (size_t)i * PK_ROW(n);
+            __m512i W = _mm512_loadu_si512(r + 64 * (size_t)c);
+            __m512 S = _mm512_loadu_ps((const float *)(r + PK_S(n)) + 16 * (size_t)c);
+            if (two) IACC(i, W, S, c, SH, 0);
+            else IACC(i, W, S, c, SH, 1);
+        }
+    }
+    IEND;
+}
+
 typedef void (*ifn)(const uint8_t *const *, const uint8_t *, size_t, int, float *);
 #define IFN(NAME, NX, CALL) \
     VNNI static void NAME##_##NX(const uint8_t *const *w, const uint8_t *xq, size_t ldq, int n, float *out) { CALL; }
-#define IFNS(NAME, CALL_NX) IFN(NAME, 1, CALL_NX(1)) IFN(NAME, 2, CALL_NX(2)) IFN(NAME, 3, CALL_NX(3)) IFN(NAME, 4, CALL_NX(4)) \
-    static const ifn NAME##_fns[INX + 1] = {NULL, NAME##_1, NAME##_2, NAME##_3, NAME##_4};
+#define IFNS(NAME, CALL_NX) IFN(NAME, 0, CALL_NX(0)) IFN(NAME, 1, CALL_NX(1)) IFN(NAME, 2, CALL_NX(2)) IFN(NAME, 3, CALL_NX(3)) \
+    IFN(NAME, 4, CALL_NX(4)) static const ifn NAME##_fns[INX + 1] = {NAME##_0, NAME##_1, NAME##_2, NAME##_3, NAME##_4};
 #define IQ8_0_CALL(NX) i32_gen(PD_GGML_Q8_0, NX, w, xq, ldq, n, out)
 #define IQ4_0_CALL(NX) i32_gen(PD_GGML_Q4_0, NX, w, xq, ldq, n, out)
 #define IQ5_0_CALL(NX) i32_gen(PD_GGML_Q5_0, NX, w, xq, ldq, n, out)
@@ -477,6 +521,34 @@ IFNS(iq4_k, IQ4_K_CALL)
 IFNS(iq5_k, IQ5_K_CALL)
 IFNS(iq6_k, IQ6_K_CALL)
 
+/* Packed kernels per (offset shift, activation rows); the 4-row group is pk. */
+typedef void (*pfn)(const uint8_t *, const uint8_t *, size_t, int, float *);
+#define PFN(NAME, SH, K45, NX) \
+    VNNI static void NAME##_##NX(const uint8_t *pk, const uint8_t *xq, size_t ldq, int n, float *out) { ipk_gen(NX, SH, K45, pk, xq, ldq, n, out); }
+#define PFNS(NAME, SH, K45) PFN(NAME, SH, K45, 1) PFN(NAME, SH, K45, 2) PFN(NAME, SH, K45, 3) PFN(NAME, SH, K45, 4) \
+    static const pfn NAME##_fns[INX + 1] = {NULL, NAME##_1, NAME##_2, NAME##_3, NAME##_4};
+PFNS(pk_sh4, 4, 0)
+PFNS(pk_sh0, 0, 0)
+PFNS(pk_sh1, 1, 0)
+PFNS(pk_sh2, 2, 0)
+PFNS(pk_k45, -1, 1)
+
+static size_t ipack_bytes_avx512(int n) { return MR * PK_ROW(n); }
+
+static int ipack_avx512(int type, const void *const *w, void *dst, int n) {
+    const ifn *f = type == PD_GGML_Q8_0 ? iq8_0_fns : type == PD_GGML_Q4_0 ? iq4_0_fns : type == PD_GGML_Q5_0 ? iq5_0_fns
+                 : type == PD_GGML_Q4_K ? iq4_k_fns : type == PD_GGML_Q5_K ? iq5_k_fns : type == PD_GGML_Q6_K ? iq6_k_fns : NULL;
+    if (!f) return -1;
+    f[0]((const uint8_t *const *)w, NULL, 0, n, dst);
+    return 0;
+}
+
+static void ipdot_avx512(int type, const void *pk, const void *xq, size_t ldq, int nx, int n, float *out) {
+    const pfn *f = type == PD_GGML_Q8_0 ? pk_sh4_fns : type == PD_GGML_Q4_0 ? pk_sh0_fns : type == PD_GGML_Q5_0 ? pk_sh1_fns
+                 : type == PD_GGML_Q6_K ? pk_sh2_fns : pk_k45_fns;
+    f[nx](pk, xq, ldq, n, out);
+}
+
 static int idot_avx512(int type, const void *const *w, const void *xq, size_t ldq, int nx, int n, float *out) {
     const ifn *f = type == PD_GGML_Q8_0 ? iq8_0_fns : type == PD_GGML_Q4_0 ? iq4_0_fns : type == PD_GGML_Q5_0 ? iq5_0_fns
                  : type == PD_GGML_Q4_K ? iq4_k_fns : type == PD_GGML_Q5_K ? iq5_k_fns : type == PD_GGML_Q6_K ? iq6_k_fns : NULL;
@@ -485,7 +557,8 @@ static int idot_avx512(int type, const void *const *w, const void *xq, size_t ld
     return 0;
 }
 
-static const pd_qikernels qi_avx512 = {.name = "avx512vnni", .max_nx = INX, .quantize = q8_quantize_avx512, .dot = idot_avx512};
+static const pd_qikernels qi_avx512 = {.name = "avx512vnni", .max_nx = INX, .quantize = q8_quantize_avx512, .dot = idot_avx512,
+                                       .pack_bytes = ipack_bytes_avx512, .pack = ipack_avx512, .dot_packed = ipdot_avx512};
 
 const pd_qikernels *pd_qikernels_avx512(void) {
     __builtin_cpu_init();

@@ -262,6 +262,9 @@ const pd_qkernels *pd_qkernels_avx2(void) {
  * vector accumulator per (weight row, activation row): 4 x up to 2 per call (8 of the 16
  * registers). */
 #define INX 2
+/* A packed group of 4 rows (as quant_avx512.c), per row: W (32 bytes per block), S (8 floats
+ * per block), the K-quants' eight (dmin * min) per super-block. */
+#define PK_ROW(n) (2 * (size_t)(n) + (size_t)(n) / 8)
 
 AVX2 static void q8_quantize_avx2(const float *x, int n, void *dst) {
     int8_t *q = dst;
@@ -288,6 +291,10 @@ AVX2 static void q8_quantize_avx2(const float *x, int n, void *dst) {
  * activation row j; Q8 (W signed): |W| x q with q's sign flipped where W < 0. */
 #define IACC(i, W, S, k, SH, Q8)                                                                                    \
     do {                                                                                                             \
+        if (NX == 0) { /* packing: W and S of row i, block k */                                                      \
+            _mm256_storeu_si256((__m256i *)((uint8_t *)out + (size_t)(i) * PK_ROW(n) + 32 * (size_t)(k)), (W));     \
+            _mm256_storeu_ps((float *)((uint8_t *)out + (size_t)(i) * PK_ROW(n) + (size_t)(n)) + 8 * (size_t)(k), (S)); \
+        }                                                                                                            \
         __m256i wa_ = (Q8) ? _mm256_abs_epi8(W) : (W);                                                               \
         _Pragma("GCC unroll 2") for (int j_ = 0; j_ < NX; j_++) {                                                    \
             const uint8_t *a_ = xq + (size_t)j_ * ldq;                                                               \
@@ -361,6 +368,7 @@ AVX2 INLINE void ik45_gen(const int NX, const int FIVE, const uint8_t *const *w,
             __m256 mnf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)((uint64_t)mn_hi << 32 | mn_lo))));
             dsc[i] = _mm256_mul_ps(_mm256_set1_ps(h2f(b)), scf);
             __m256 dmm = _mm256_mul_ps(_mm256_set1_ps(h2f(b + 2)), mnf);
+            if (NX == 0) _mm256_storeu_ps((float *)((uint8_t *)out + (size_t)i * PK_ROW(n) + 2 * (size_t)n) + 8 * sb, dmm);
             _Pragma("GCC unroll 2") for (int j = 0; j < NX; j++) /* the mins */
                 acc[i][j] = _mm256_fnmadd_ps(dmm, _mm256_loadu_ps(PD_Q8_DXS(xq + (size_t)j * ldq, n) + 8 * sb), acc[i][j]);
         }
@@ -408,11 +416,35 @@ AVX2 INLINE void iq6_k_gen(const int NX, const uint8_t *const *w, const uint8_t 
     IEND;
 }
 
+/* The packed kernel: the direct kernels' operations on a packed group, in the same order. */
+AVX2 INLINE void ipk_gen(const int NX, const int SH, const int Q8, const int K45, const uint8_t *pk, const uint8_t *xq, size_t ldq,
+                         int n, float *out) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[MR][INX];
+    _Pragma("GCC unroll 4") for (int i = 0; i < MR; i++) _Pragma("GCC unroll 2") for (int j = 0; j < NX; j++)
+        acc[i][j] = _mm256_setzero_ps();
+    for (int k = 0; k < n / 32; k++) {
+        if (K45 && !(k & 7))
+            _Pragma("GCC unroll 4") ROWS {
+                __m256 dmm = _mm256_loadu_ps((const float *)(pk + (size_t)i * PK_ROW(n) + 2 * (size_t)n) + k);
+                _Pragma("GCC unroll 2") for (int j = 0; j < NX; j++)
+                    acc[i][j] = _mm256_fnmadd_ps(dmm, _mm256_loadu_ps(PD_Q8_DXS(xq + (size_t)j * ldq, n) + k), acc[i][j]);
+            }
+        _Pragma("GCC unroll 4") ROWS {
+            const uint8_t *r = pk + (size_t)i * PK_ROW(n);
+            __m256i W = _mm256_loadu_si256((const __m256i *)(r + 32 * (size_t)k));
+            __m256 S = _mm256_loadu_ps((const float *)(r + n) + 8 * (size_t)k);
+            IACC(i, W, S, k, SH, Q8);
+        }
+    }
+    IEND;
+}
+
 typedef void (*ifn)(const uint8_t *const *, const uint8_t *, size_t, int, float *);
 #define IFN(NAME, NX, CALL) \
     AVX2 static void NAME##_##NX(const uint8_t *const *w, const uint8_t *xq, size_t ldq, int n, float *out) { CALL; }
-#define IFNS(NAME, CALL_NX) IFN(NAME, 1, CALL_NX(1)) IFN(NAME, 2, CALL_NX(2)) \
-    static const ifn NAME##_fns[INX + 1] = {NULL, NAME##_1, NAME##_2};
+#define IFNS(NAME, CALL_NX) IFN(NAME, 0, CALL_NX(0)) IFN(NAME, 1, CALL_NX(1)) IFN(NAME, 2, CALL_NX(2)) \
+    static const ifn NAME##_fns[INX + 1] = {NAME##_0, NAME##_1, NAME##_2};
 #define IQ8_0_CALL(NX) i32_gen(PD_GGML_Q8_0, NX, w, xq, ldq, n, out)
 #define IQ4_0_CALL(NX) i32_gen(PD_GGML_Q4_0, NX, w, xq, ldq, n, out)
 #define IQ5_0_CALL(NX) i32_gen(PD_GGML_Q5_0, NX, w, xq, ldq, n, out)
@@ -426,6 +458,33 @@ IFNS(iq4_k, IQ4_K_CALL)
 IFNS(iq5_k, IQ5_K_CALL)
 IFNS(iq6_k, IQ6_K_CALL)
 
+typedef void (*pfn)(const uint8_t *, const uint8_t *, size_t, int, float *);
+#define PFN(NAME, SH, Q8, K45, NX) \
+    AVX2 static void NAME##_##NX(const uint8_t *pk, const uint8_t *xq, size_t ldq, int n, float *out) { ipk_gen(NX, SH, Q8, K45, pk, xq, ldq, n, out); }
+#define PFNS(NAME, SH, Q8, K45) PFN(NAME, SH, Q8, K45, 1) PFN(NAME, SH, Q8, K45, 2) \
+    static const pfn NAME##_fns[INX + 1] = {NULL, NAME##_1, NAME##_2};
+PFNS(pk_q8, -1, 1, 0)
+PFNS(pk_sh0, 0, 0, 0)
+PFNS(pk_sh1, 1, 0, 0)
+PFNS(pk_sh2, 2, 0, 0)
+PFNS(pk_k45, -1, 0, 1)
+
+static size_t ipack_bytes_avx2(int n) { return MR * PK_ROW(n); }
+
+static int ipack_avx2(int type, const void *const *w, void *dst, int n) {
+    const ifn *f = type == PD_GGML_Q8_0 ? iq8_0_fns : type == PD_GGML_Q4_0 ? iq4_0_fns : type == PD_GGML_Q5_0 ? iq5_0_fns
+                 : type == PD_GGML_Q4_K ? iq4_k_fns : type == PD_GGML_Q5_K ? iq5_k_fns : type == PD_GGML_Q6_K ? iq6_k_fns : NULL;
+    if (!f) return -1;
+    f[0]((const uint8_t *const *)w, NULL, 0, n, dst);
+    return 0;
+}
+
+static void ipdot_avx2(int type, const void *pk, const void *xq, size_t ldq, int nx, int n, float *out) {
+    const pfn *f = type == PD_GGML_Q8_0 ? pk_q8_fns : type == PD_GGML_Q4_0 ? pk_sh0_fns : type == PD_GGML_Q5_0 ? pk_sh1_fns
+                 : type == PD_GGML_Q6_K ? pk_sh2_fns : pk_k45_fns;
+    f[nx](pk, xq, ldq, n, out);
+}
+
 static int idot_avx2(int type, const void *const *w, const void *xq, size_t ldq, int nx, int n, float *out) {
     const ifn *f = type == PD_GGML_Q8_0 ? iq8_0_fns : type == PD_GGML_Q4_0 ? iq4_0_fns : type == PD_GGML_Q5_0 ? iq5_0_fns
                  : type == PD_GGML_Q4_K ? iq4_k_fns : type == PD_GGML_Q5_K ? iq5_k_fns : type == PD_GGML_Q6_K ? iq6_k_fns : NULL;
@@ -434,7 +493,8 @@ static int idot_avx2(int type, const void *const *w, const void *xq, size_t ldq,
     return 0;
 }
 
-static const pd_qikernels qi_avx2 = {.name = "avx2", .max_nx = INX, .quantize = q8_quantize_avx2, .dot = idot_avx2};
+static const pd_qikernels qi_avx2 = {.name = "avx2", .max_nx = INX, .quantize = q8_quantize_avx2, .dot = idot_avx2,
+                                     .pack_bytes = ipack_bytes_avx2, .pack = ipack_avx2, .dot_packed = ipdot_avx2};
 
 const pd_qikernels *pd_qikernels_avx2(void) { return pd_kernels_avx2() ? &qi_avx2 : NULL; }
 #else

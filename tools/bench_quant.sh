@@ -12,7 +12,8 @@
 #                896-wide rows are not a multiple of 256, so llama.cpp stores them as Q5_0 (and
 #                Q8_0 for attn_v), Q4_K/Q6_K only ffn_down: by bytes ~44% Q5_0, 37% Q8_0
 #                (token embedding = tied output head), 11% Q6_K, 7% Q4_K.
-# Workloads: decode at batch 1 (after a 128-token prompt), prompt processing (512 tokens), and
+# Workloads: decode at batch 1 (after a 128-token prompt; ponder on 8-bit activations, the
+# default, and on fp32 activations, the exact path), prompt processing (512 tokens), and
 # 16 branches of 64 tokens after one shared 200-token prompt. ponder's bf16 decode (HF dir) is
 # printed once for the "quantized vs bf16" ratio. Prints the machine's load before and after:
 # on a shared machine compare ratios of back-to-back runs (and per CPU second), not tokens/s.
@@ -34,9 +35,11 @@ echo "== ponder bf16 (HF dir), decode at batch 1"
 $PONDER bench --model $M/hf --threads "$T" --prompt-tokens 128 --gen-tokens 32 | grep -E "engine|generation"
 for ty in ${*:-q8_0 q4_k_m}; do
     f=$M/$ty.gguf
-    echo "== $ty: ponder, prompt 128 + decode 32 at batch 1; prompt 512"
+    echo "== $ty: ponder (8-bit activations, the default), prompt 128 + decode 32 at batch 1; prompt 512"
     $PONDER bench --model $f --threads "$T" --prompt-tokens 128 --gen-tokens 32 | grep -E "engine|prompt|generation"
     $PONDER bench --model $f --threads "$T" --prompt-tokens 512 --gen-tokens 0 | grep -E "prompt"
+    echo "== $ty: ponder, fp32 activations (PONDER_QUANT_ACT=f32): decode 32 at batch 1"
+    PONDER_QUANT_ACT=f32 $PONDER bench --model $f --threads "$T" --prompt-tokens 128 --gen-tokens 32 | grep -E "generation"
     echo "== $ty: llama.cpp llama-bench pp128, pp512, tg32"
     $B/llama-bench -m $f -t "$T" -p 128,512 -n 32 -r 2 -o md 2>/dev/null | grep -E "pp|tg"
     echo "== $ty: ponder, 16 branches x 64 tokens after one shared 200-token prompt"

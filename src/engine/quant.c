@@ -16,7 +16,19 @@
  * ones gguf's Python dequantizer and ggml use), so the dequantized weights are bit-exact and
  * a model's logits match a reference computed on the dequantized weights to fp32 rounding.
  *
- * The matmul (pd_quant_rows, one pool task per range of weight rows) has two paths:
+ * The matmul has two modes. By default (PONDER_QUANT_ACT=q8, pd_model.quant_act) the types
+ * with integer kernels (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K) run on 8-bit activations: each
+ * activation row is quantized once per matmul (blocks of 32, see "8-bit activations" below)
+ * and pd_quant_rows_q8 computes exact integer block sums (AVX-512 VNNI vpdpbusd, AVX2
+ * vpmaddubsw, or the portable reference) for every batch width: decode and narrow batches
+ * decode each group of 4 weight rows in registers, wide batches pack the group once and run
+ * every activation row against it (the same bits). This is llama.cpp's trade: decode reads
+ * the same bytes with a fraction of the arithmetic, and the logits move by the activations'
+ * rounding (tests/test_gguf_model.c: within 6e-2 of the largest logit on the tiny fixtures).
+ * With PONDER_QUANT_ACT=f32 (and for Q4_1, Q5_1) the fp32 path below is used. Either way a
+ * row's result never depends on its batch.
+ *
+ * The fp32 path (pd_quant_rows, one pool task per range of weight rows) has two paths:
  *   - decode and narrow batches (T < WIDE_MIN) on a SIMD set: fused dequantize-and-dot
  *     kernels (quant_avx2.c, quant_avx512.c) read each row's blocks straight from memory,
  *     decode them in registers and multiply them into up to max_nx activation rows at once;
@@ -25,8 +37,7 @@
  *     of PD_ROW_BLOCK rows is dequantized once into a per-thread buffer and run through the
  *     kernel set's register tiles (kernels.c's pd_matmul_rows, the same micro-kernel as
  *     bf16 weights), reused by every activation row.
- * Activations stay fp32 (llama.cpp instead rounds them to 8 bits per block and dots integers).
- * The cost is more arithmetic per weight, which decode (bound by memory bandwidth) does not
+ * On this path activations stay fp32. The cost is more arithmetic per weight, which decode (bound by memory bandwidth) does not
  * feel; the gain is accuracy and exactness: both paths compute, bit for bit, the kernel set's
  * fp32 dot on the bit-exact dequantized weights (the fused kernels decode with the same
  * operations and accumulate in the set's lane order), so quantized logits match a reference

@@ -6,6 +6,8 @@
  * order, reduced by pd_kernel_reduce's tree: bit for bit the AVX2 set's dot (and tile) on the
  * dequantized row. MR (4) weight rows and up to QNX (2) activation rows per call (16 ymm
  * registers: 8 accumulators, the weight vector, an activation vector, scales and masks).
+ * These are the fp32-activation kernels (PONDER_QUANT_ACT=f32); the integer kernels on 8-bit
+ * activations (the default) are at the end of the file.
  *
  * Only reached through pd_qkernels_avx2(), which asks the CPU first. */
 #include "engine/quant.h"

@@ -8,7 +8,8 @@
  * contract for the AVX-512 set on the dequantized row, so every result is bit for bit what
  * dequantizing the row and calling the set's dot (or its tile, on a dequantized block) gives:
  * decode, few-row batches and wide prefill blocks agree, and a row's result never depends on
- * the batch. The activations stay fp32 (no 8-bit activation quantization; see quant.c).
+ * the batch. These are the fp32-activation kernels (PONDER_QUANT_ACT=f32); the integer
+ * kernels on 8-bit activations (the default) are at the end of the file.
  *
  * Only reached through pd_qkernels_avx512(), which asks the CPU first. */
 #include "engine/quant.h"

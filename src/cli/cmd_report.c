@@ -101,7 +101,7 @@ int cmd_report(int argc, char **argv) {
             size_t l = strlen(d);
             while (l > 1 && d[l - 1] == '/') d[--l] = 0;
             const char *s = strrchr(d, '/');
-            snprintf(lab[k], 64, "%s", s ? s + 1 : d);
+            snprintf(lab[k], 64, "%.63s", s ? s + 1 : d);
         }
     }
     pd_report_row *rows = NULL;

@@ -12,13 +12,13 @@
  *
  * The pool. Each model has its own (a policy's and a PRM's never compete): it counts the live
  * blocks (pd_kv_blocks_live, so that tests can check that forks and prunes never leak) and
- * their peak, and may have a budget (pd_kv_set_memory, --kv-memory): a block past
- * it is refused, and pd_model_forward fails with PD_ELIMIT before computing anything. The
- * engine itself never waits or evicts; the backends (src/backend/policy_local.c,
- * prm_local.c) plan their batches with pd_kv_blocks_free and pd_kv_blocks_for so that a
- * forward call never meets the bound: they hold back work until in-flight work finishes and
- * evict idle caches to make room (docs/ENGINE.md). Blocks come from malloc; the budget
- * bounds how many are live, not a preallocated arena, so an unbounded model pays nothing. */
+ * their peak, and may have a budget (pd_kv_set_memory, --kv-memory): a block past it is
+ * refused, and pd_model_forward fails with PD_ELIMIT before computing anything. The engine
+ * itself never waits or evicts; the backends (src/backend/policy_local.c, prm_local.c) plan
+ * their batches with pd_kv_blocks_free and pd_kv_blocks_for so that a forward call never
+ * meets the bound: they hold work back until in-flight work finishes and evict idle caches
+ * to make room (docs/SEARCH.md, KV memory). Blocks come from malloc: the budget bounds how
+ * many are live, it is not a preallocated arena, so an unbounded model pays nothing. */
 #include "engine/engine.h"
 
 #include <stdlib.h>

@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     pd_hub_default_file(s);
     pd_hub_default_dataset_file(s);
     /* the bytes as a split name against a path that holds it in each form */
-    if (n && !strchr(s, '/')) {
+    if (s[0] && !strchr(s, '/')) {
         char path[700];
         snprintf(path, sizeof path, "data/%s-00000-of-00001.jsonl", s);
         if (!pd_hub_split_file(path, s, ".jsonl")) abort();

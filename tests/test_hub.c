@@ -1449,6 +1449,11 @@ static void t_dataset_cli(void) {
     snprintf(cmd, sizeof cmd, "%s pull --dataset test-org/parquet-set 2>&1", ponder_bin());
     CHECK(run_capture(cmd, out, sizeof out) != 0);
     CHECK_MSG(strstr(out, "parquet") && strstr(out, "to_json"), "%s", out);
+    /* ... unless --include asks for the files anyway */
+    mark = log_mark();
+    snprintf(cmd, sizeof cmd, "%s pull --dataset test-org/parquet-set --include 'data/test-*' --quiet", ponder_bin());
+    CHECK_EQ_INT(run_capture(cmd, out, sizeof out), 0);
+    CHECK_EQ_INT(log_count(mark, "/datasets/test-org/parquet-set/resolve/"), 1);
 
     /* ponder eval --dataset ORG/NAME: downloaded on the first run, read from the cache after */
     fresh_home("dataset-eval");

@@ -793,7 +793,8 @@ int pd_hub_pull(const char *repo_id, const pd_hub_pull_opts *opts, pd_hub_pull_r
     memcpy(c.commit, l.commit, sizeof c.commit);
 
     /* 2. The selection. Refused when it holds nothing to use: no file; a dataset without
-     * JSONL/JSON data (only README.md); a GGUF repo (no safetensors) without --include. */
+     * JSONL/JSON data (only README.md) unless --include chose it; a GGUF repo (no
+     * safetensors) without --include. */
     size_t n_data = 0, n_safetensors = 0, n_gguf = 0;
     for (size_t i = 0; i < l.n_files; i++) {
         const char *p = l.files[i].path;
@@ -805,7 +806,8 @@ int pd_hub_pull(const char *repo_id, const pd_hub_pull_opts *opts, pd_hub_pull_r
         n_gguf += pl > 5 && !strcmp(p + pl - 5, ".gguf");
     }
     if (res) res->n_files = c.n_selected;
-    if (c.n_selected == 0 || (o->dataset && n_data == 0) || (!o->dataset && !o->n_include && n_gguf && !n_safetensors)) {
+    if (c.n_selected == 0 || (o->dataset && !o->n_include && n_data == 0) ||
+        (!o->dataset && !o->n_include && n_gguf && !n_safetensors)) {
         rc = nothing_selected(&c, &l, o, err);
         goto done;
     }

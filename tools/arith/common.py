@@ -9,6 +9,7 @@ where the solution is the generator's (`ponder data arith`): steps separated by 
 one ending in \\boxed{answer}. The PRM's input is Qwen2.5-Math-PRM's: a system turn with
 PRM_SYSTEM, the problem as the user turn, the steps each followed by <extra_0>.
 """
+import itertools
 import json
 import os
 import re
@@ -35,9 +36,15 @@ def prm_text(problem, steps):
             % (PRM_SYSTEM, problem, "".join(s + "<extra_0>" for s in steps)))
 
 
-def ponder_data(n, seed, levels="1-5"):
-    """Problems from `ponder data arith` (list of dicts: problem, solution, answer, level)."""
-    out = subprocess.run([PONDER, "data", "arith", "--n", str(n), "--levels", levels, "--seed", str(seed)],
+# The task the models learn: "sums" (`ponder data sums`, a search task: which numbers of a list
+# make a target) since the expression task ("arith") gave no room for search to beat a larger
+# model (docs/ARITH.md). The expression task's checker stays below for `ponder data arith`.
+TASK = "sums"
+
+
+def ponder_data(n, seed, levels="1-5", task=None):
+    """Problems from `ponder data TASK` (list of dicts: problem, solution, answer, level)."""
+    out = subprocess.run([PONDER, "data", task or TASK, "--n", str(n), "--levels", levels, "--seed", str(seed)],
                          check=True, capture_output=True, text=True).stdout
     return [json.loads(l) for l in out.splitlines() if l.strip()]
 
@@ -203,6 +210,18 @@ _PROBLEM = re.compile(r"^Compute \$(.+)\$\.$", re.S)
 
 
 def label_steps(problem, steps):
+    if _SUMS.match(problem):
+        return sums_label_steps(problem, steps)
+    return expr_label_steps(problem, steps)
+
+
+def first_error(problem, steps):
+    if _SUMS.match(problem):
+        return sums_first_error(problem, steps)
+    return expr_first_error(problem, steps)
+
+
+def expr_label_steps(problem, steps):
     """Exact labels for a solution's steps (texts without the delimiter). A step is right (1)
     when every earlier step is right and it is, character for character, a right next step of
     the expression so far: one operation whose operands are both numbers, its exact value, and
@@ -226,7 +245,7 @@ def label_steps(problem, steps):
     return labels, bool(labels) and all(labels) and done
 
 
-def first_error(problem, steps):
+def expr_first_error(problem, steps):
     """Where a solution first goes wrong: (step index, character index in that step) of the
     first character that no right continuation has (the longest common prefix with the right
     next steps), or None when every step is right. A step that is a strict prefix of a right
@@ -283,6 +302,12 @@ def wrong_value(v, op, a, b, rng):
 
 
 def corrupt_solution(problem, steps, rng):
+    if _SUMS.match(problem):
+        raise SystemExit("--synthetic makes wrong values for the expression task (ponder data arith) only")
+    return expr_corrupt_solution(problem, steps, rng)
+
+
+def expr_corrupt_solution(problem, steps, rng):
     """A right solution turned wrong at one step: the steps before it, then that step with a
     wrong value (the expression rewritten with it, as a model that believes it would). Returns
     (steps, labels) with labels [1, ..., 1, 0], or None when no step can be corrupted."""
@@ -312,3 +337,61 @@ def corrupt_solution(problem, steps, rng):
 
 def solution_steps(solution):
     return solution.split(DELIM)
+
+
+# ------------------------------------------------------------------ the target-sum task's checker
+# "Three of the numbers 14, 27, 35, 8, 19 and 42 add up to 76. What is the smallest of the three?"
+# Exactly one choice of that many numbers makes the target (src/eval/sums.c), and the right
+# solution is unique: the chosen numbers from the largest down, one subtraction per step. The
+# checker finds the choice by trying every subset and writes the right steps as the generator does.
+
+_SUMS = re.compile(r"^(Two|Three|Four) of the numbers ([\d, and]+) add up to (\d+)\. What is the (smaller|smallest) of the")
+_WORDS = {"Two": 2, "Three": 3, "Four": 4}
+_LOWER = {2: "two", 3: "three", 4: "four"}
+
+
+def sums_right_steps(problem):
+    """The right solution's steps of a target-sum problem (texts without the delimiter)."""
+    m = _SUMS.match(problem)
+    pick, target = _WORDS[m.group(1)], int(m.group(3))
+    nums = [int(x) for x in re.findall(r"\d+", m.group(2))]
+    sols = [c for c in itertools.combinations(nums, pick) if sum(c) == target]
+    if len(sols) != 1:
+        raise ValueError("%d choices make the target in %r" % (len(sols), problem))
+    chosen = sorted(sols[0], reverse=True)
+    steps, rest = [], target
+    for i in range(pick - 1):
+        left = rest - chosen[i]
+        if i + 2 < pick:
+            steps.append("$%d - %d = %d$ is left for the other %s." % (rest, chosen[i], left, _LOWER[pick - 1 - i]))
+        else:
+            steps.append("$%d - %d = %d$, and %d is one of the numbers, so the %s is $\\boxed{%d}$."
+                         % (rest, chosen[i], left, left, m.group(4), left))
+        rest = left
+    return steps
+
+
+def sums_label_steps(problem, steps):
+    """Exact labels: a step is right (1) when every earlier step is right and it is the right
+    solution's step, character for character; every later step is wrong (0). Returns (labels,
+    solved)."""
+    right = sums_right_steps(problem)
+    labels, ok = [], True
+    for k, s in enumerate(steps):
+        ok = ok and k < len(right) and s == right[k]
+        labels.append(1 if ok else 0)
+    return labels, labels == [1] * len(right)
+
+
+def sums_first_error(problem, steps):
+    """(step index, character index) of the first character off the right solution, or None."""
+    right = sums_right_steps(problem)
+    for k, s in enumerate(steps):
+        if k >= len(right):
+            return k, 0
+        if s != right[k]:
+            i = 0
+            while i < min(len(s), len(right[k])) and s[i] == right[k][i]:
+                i += 1
+            return k, i
+    return None

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""make_tokenizer.py — the arith models' tokenizer: a byte-level BPE trained on `ponder data arith`
-text, in Qwen2's layout (tokenizer.json normalizer NFC, pre-tokenizer Split with Qwen2's regex,
+"""make_tokenizer.py — the arith models' tokenizer: a byte-level BPE trained on the task's text
+(`ponder data sums`, common.TASK), in Qwen2's layout (tokenizer.json normalizer NFC, pre-tokenizer Split with Qwen2's regex,
 so that every digit is its own token, then ByteLevel; decoder ByteLevel), special tokens
 <|endoftext|> <|im_start|> <|im_end|> <extra_0> after the learned vocabulary, and a
 tokenizer_config.json with Qwen2.5's ChatML chat template minus its default system prompt

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """sample_prm_data.py — the PRM's training data: the small policy's own solutions, sampled with
 ponder (best_of_n, temperature 0.8, no system prompt, batched over all problems), each step
-labelled exactly by common.label_steps (the step's operation, value and rewritten expression
-checked against the expression so far; every step after a wrong one is wrong).
+labelled exactly by common.label_steps (a step is right when it is the unique right solution's
+step, character for character: the right number taken, the subtraction right; every step after a
+wrong one is wrong).
 
 Writes OUT/samples.jsonl: {"problem", "level", "steps", "labels", "source"} per distinct
 solution (source "policy"), plus the generator's reference solution of every problem

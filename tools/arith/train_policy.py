@@ -4,7 +4,7 @@
 The model learns the chat format of common.py: prompt = ChatML user turn with the problem (no
 system turn), target = the generator's solution (steps separated by "\\n\\n", last step ending
 in \\boxed{answer}) followed by <|im_end|> (the model's EOS). Loss on the target tokens only.
-Problems come from `ponder data arith` with a seed of their own (evaluation seeds differ).
+Problems come from `ponder data sums` (common.TASK) with a seed of their own (evaluation seeds differ).
 Batches hold examples of similar length (right-padded; causal attention never looks at the
 padding), a fixed number of steps with AdamW, linear warm-up and cosine decay: the run is
 reproducible (fixed seeds, deterministic data order) and its length does not depend on speed.
@@ -38,9 +38,9 @@ import common  # noqa: E402
 # (grow(): wider and deeper, computing the same function) and trains on from there.
 SIZES = {
     "small": dict(hidden=128, layers=4, heads=4, kv=4, inter=384, steps=2000, batch_tokens=2048, lr=1e-3,
-                  data_seed=101, levels=(1, 2, 3, 3, 3), drills=0.5, easy_steps=0.3),
+                  data_seed=101, levels=(1, 2, 3, 3, 3), drills=0.0, easy_steps=0.3),
     "large": dict(hidden=256, layers=8, heads=8, kv=4, inter=1152, steps=1000, batch_tokens=2048, lr=5e-4,
-                  data_seed=102, levels=(1, 2, 3, 3, 3), drills=0.5, easy_steps=0.0),
+                  data_seed=102, levels=(1, 2, 3, 3, 3), drills=0.0, easy_steps=0.0),
 }
 MAX_LEN = 1024
 
@@ -147,6 +147,8 @@ def make_examples(tok, n, seed, level_weights, drill_share=0.0):
     n_drill = int(n * drill_share / (1 - drill_share)) if drill_share else 0
     rows = []
     for part, count in ((0, n), (1, n_drill)):
+        if not count:
+            continue
         per = [0] * 5
         for _ in range(count if part == 0 else count // 3 + 1):  # a problem gives ~3 drills
             per[rng.choices(range(5), weights=level_weights)[0]] += 1

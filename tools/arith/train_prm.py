@@ -37,7 +37,8 @@ import common  # noqa: E402
 STEPS = 1000
 BATCH_TOKENS = 4096
 LR = 5e-4
-HEAD_LR = 2e-3
+HEAD_LR = 3e-4
+HEAD_BIAS = 0.5  # the head's hidden units start active: with a zero bias and a fast head they all died (ReLU)
 LM_WEIGHT = 0.5  # auxiliary next-token loss on the right steps' tokens
 EXTRA_REFS = 8000
 SYNTHETIC = 0
@@ -297,6 +298,9 @@ def main():
     ap.add_argument("--data", required=True, help="samples.jsonl of sample_prm_data.py (several: comma-separated)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--steps", type=int, default=STEPS)
+    ap.add_argument("--lr", type=float, default=LR, help="learning rate of the body")
+    ap.add_argument("--head-lr", type=float, default=HEAD_LR, help="learning rate of the two-layer head")
+    ap.add_argument("--head-bias", type=float, default=HEAD_BIAS, help="initial bias of the head's hidden layer")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dtype", choices=("bf16", "f32"), default="bf16")
     ap.add_argument("--threads", type=int, default=0)
@@ -323,6 +327,7 @@ def main():
     pstate = load_file(os.path.join(a.policy, "model.safetensors"))
     body = {k[len("model."):]: v.float() for k, v in pstate.items() if k.startswith("model.")}
     model.model.load_state_dict(body, strict=True)
+    nn.init.constant_(model.score[0].bias, a.head_bias)
     rows = [r for path in a.data.split(",") for r in common.read_jsonl(path)]
     if a.synthetic:
         # reference solutions made wrong at one step with a plausible wrong value: more of the
@@ -353,8 +358,8 @@ def main():
     # classes weighted to balance right and wrong steps
     w = torch.tensor([n_all / (2.0 * (n_all - n_pos)), n_all / (2.0 * n_pos)])
     head = list(model.score.parameters())
-    opt = torch.optim.AdamW([{"params": list(model.model.parameters()), "lr": LR, "base": LR},
-                             {"params": head, "lr": HEAD_LR, "base": HEAD_LR}], betas=(0.9, 0.98),
+    opt = torch.optim.AdamW([{"params": list(model.model.parameters()), "lr": a.lr, "base": a.lr},
+                             {"params": head, "lr": a.head_lr, "base": a.head_lr}], betas=(0.9, 0.98),
                             weight_decay=0.01)
     print("before training:", evaluate(model, va, pad), flush=True)
     bl = []
@@ -398,7 +403,7 @@ def main():
     assert diff < 1e-4
     with open(os.path.join(a.out, "train_log.json"), "w") as f:
         json.dump(dict(params=sum(p.numel() for p in model.parameters()), steps=a.steps, batch_tokens=BATCH_TOKENS,
-                       lr=LR, head_lr=HEAD_LR, lm_weight=a.lm_weight, dense_weight=a.dense_weight,
+                       lr=a.lr, head_lr=a.head_lr, lm_weight=a.lm_weight, dense_weight=a.dense_weight,
                        synthetic=a.synthetic, extra_refs=a.extra_refs, seed=a.seed, problems=len(problems), train_solutions=len(tr), train_steps=n_all,
                        train_right_share=round(n_pos / n_all, 4), heldout=ev, heldout_saved_weights=ev_saved,
                        ponder_vs_transformers_max_diff=diff,

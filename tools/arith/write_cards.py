@@ -50,11 +50,12 @@ def arch(cfg):
                                                  cfg["max_position_embeddings"], cfg.get("tie_word_embeddings")))
 
 
-TASK = ("`ponder data arith` problems (src/eval/arith.c): integer expressions such as "
-        "\"Compute $(15 + 19 + (8 - 2)) \\times 7$.\", levels 1-5 (2 to 6 numbers, operands 1..9 at level 1 up "
-        "to 1..25 at level 5, + - from level 1, × from level 2, ÷ and nesting from level 3; every × and ÷ has a "
-        "one-digit operand); the solution reduces one operation per step, steps separated by a blank line, the "
-        "last one ending in \\boxed{answer}.")
+TASK = ("`ponder data sums` problems (src/eval/sums.c), a search task: \"Three of the numbers 14, 27, 35, 8, 19 "
+        "and 42 add up to 76. What is the smallest of the three?\" (exactly one choice works); levels 1-5 choose 2 of "
+        "4, 2 of 5, 3 of 6, 3 of 7 and 4 of 8 numbers (values up to 30, 40, 50, 60, 70); the solution takes the "
+        "chosen numbers from the largest down, one subtraction per step (\"$76 - 35 = 41$ is left for the other "
+        "two.\"), steps separated by a blank line, the last one naming a number of the list and ending in "
+        "\\boxed{answer}. Each step is easy to check and hard to produce.")
 
 
 def policy_card(name, d, ev, t, stage, other):
@@ -74,7 +75,7 @@ A {what} policy for ponder's arithmetic world (issue 9), trained from scratch on
 - **Task and format**: {task} The model answers in the chat format with no system turn:
   `<|im_start|>user\\n{{problem}}<|im_end|>\\n<|im_start|>assistant\\n` then the solution exactly as the
   generator writes it, then `<|im_end|>`. Run it with `--system-prompt ''`.
-- **Data**: {examples:,} generated problems (`ponder data arith`, seeds of their own; evaluation seeds
+- **Data**: {examples:,} generated problems (`ponder data sums`, seeds of their own; evaluation seeds
   differ), levels weighted {lv} (1 to 5); loss on the answer tokens only.
 {grown}- **Training**: {steps} AdamW steps of about {bt} tokens (length-bucketed batches), peak learning rate {lr},
   warm-up then cosine decay, weight decay 0.1, seed {seed}; {secs} s of training ({threads} torch thread(s){stage}).
@@ -152,9 +153,9 @@ Qwen2.5-Math-PRM's format, trained on CPU by `tools/arith/train_all.sh`. {params
   the reward of a step is softmax(score)[1] at its `<extra_0>`.
 - **Data**: the small policy's own solutions, sampled with ponder (best_of_n N=8, temperature 0.8, no system
   prompt) on {probs} problems, distinct solutions kept, plus each problem's reference solution; every step
-  labelled exactly by tools/arith/common.py's checker (the step's operation must be one whose operands are
-  both numbers, with its exact value and the expression rewritten exactly; every step after a wrong one is
-  wrong). {nsol:,} training solutions, {nsteps:,} steps, {right:.0%} right.
+  labelled exactly by tools/arith/common.py's checker (a step is right when it is the unique right solution's
+  step character for character: the right number taken, largest first, and the subtraction right; every
+  step after a wrong one is wrong). {nsol:,} training solutions, {nsteps:,} steps, {right:.0%} right.
 {samp}
 {extra_data}- **Training**: body initialised from models/arith-small, head from a seeded init; {steps} AdamW steps of
   about {bt} tokens, class-balanced cross-entropy on the step labels at `<extra_0>`{dense}; {secs} s

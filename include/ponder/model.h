@@ -9,9 +9,9 @@
  *
  * One forward call takes a BATCH of sequences, each with its own KV cache and its new tokens
  * (a prefill chunk or one decode token); the weights are streamed once per call for all of
- * them. A pd_kv is opaque so that it can become a list of shared, reference-counted blocks
- * without changing this API. A model is not thread-safe: one forward call at a time (it
- * runs its own thread pool inside). */
+ * them. A pd_kv is an opaque table of shared, reference-counted blocks from the model's own
+ * pool, which pd_kv_set_memory may bound. A model is not thread-safe: one forward call at a
+ * time (it runs its own thread pool inside). */
 #ifndef PONDER_MODEL_H
 #define PONDER_MODEL_H
 

@@ -36,10 +36,12 @@ def prm_text(problem, steps):
             % (PRM_SYSTEM, problem, "".join(s + "<extra_0>" for s in steps)))
 
 
-# The task the models learn: "sums" (`ponder data sums`, a search task: which numbers of a list
-# make a target) since the expression task ("arith") gave no room for search to beat a larger
-# model (docs/ARITH.md). The expression task's checker stays below for `ponder data arith`.
-TASK = "sums"
+# The task the models learn: "arith" (`ponder data arith`, expressions: what models/ holds) or
+# "sums" (`ponder data sums`, a search task: which numbers of a list make a target; ARITH_TASK=sums,
+# docs/ARITH.md says why and how far it got). Both checkers are below.
+TASK = os.environ.get("ARITH_TASK", "arith")
+if TASK not in ("arith", "sums"):
+    raise SystemExit("ARITH_TASK must be arith or sums, not %r" % TASK)
 
 
 def ponder_data(n, seed, levels="1-5", task=None):
@@ -303,7 +305,7 @@ def wrong_value(v, op, a, b, rng):
 
 def corrupt_solution(problem, steps, rng):
     if _SUMS.match(problem):
-        raise SystemExit("--synthetic makes wrong values for the expression task (ponder data arith) only")
+        return sums_corrupt_solution(problem, rng)
     return expr_corrupt_solution(problem, steps, rng)
 
 
@@ -395,3 +397,60 @@ def sums_first_error(problem, steps):
                 i += 1
             return k, i
     return None
+
+
+def _sums_parse(problem):
+    m = _SUMS.match(problem)
+    return _WORDS[m.group(1)], [int(x) for x in re.findall(r"\d+", m.group(2))], int(m.group(3)), m.group(4)
+
+
+def _sums_text(chain, pick, extreme):
+    """Steps of a chain [(rest, taken, left), ...] written as the generator writes them."""
+    out = []
+    for i, (r, c, l) in enumerate(chain):
+        if i + 2 < pick:
+            out.append("$%d - %d = %d$ is left for the other %s." % (r, c, l, _LOWER[pick - 1 - i]))
+        else:
+            out.append("$%d - %d = %d$, and %d is one of the numbers, so the %s is $\\boxed{%d}$."
+                       % (r, c, l, l, extreme, l))
+    return out
+
+
+def sums_corrupt_solution(problem, rng):
+    """A wrong solution of the kinds the small policy writes, labelled exactly (sums_label_steps):
+    other numbers taken (largest first, the subtractions right, so the last remainder is usually
+    not in the list); the right numbers with one subtraction off (the later steps believing it);
+    or other numbers taken and the last subtraction bent to land on a number of the list. Returns
+    (steps, labels), or None when the draw came out right."""
+    for _ in range(20):  # redrawn while a remainder goes below 1 (the policy does not write those)
+        got = _sums_corrupt_once(problem, rng)
+        if got != "negative":
+            return got
+    return None
+
+
+def _sums_corrupt_once(problem, rng):
+    pick, nums, target, extreme = _sums_parse(problem)
+    kind = rng.random()
+    if kind < 0.5 or kind >= 0.8:
+        taken = sorted(rng.sample(nums, pick - 1), reverse=True)
+    else:
+        sol = [c for c in itertools.combinations(nums, pick) if sum(c) == target][0]
+        taken = sorted(sol, reverse=True)[:pick - 1]
+    chain, rest = [], target
+    bad_at = rng.randrange(pick - 1) if 0.5 <= kind < 0.8 else -1
+    for i, c in enumerate(taken):
+        left = rest - c
+        if i == bad_at:
+            left += rng.choice((-10, -2, -1, 1, 2, 10))
+        if kind >= 0.8 and i == pick - 2:  # bent onto a number of the list
+            others = [x for x in nums if x not in taken and x != left]
+            if others:
+                left = rng.choice(others)
+        if left < 1:
+            return "negative"
+        chain.append((rest, c, left))
+        rest = left
+    steps = _sums_text(chain, pick, extreme)
+    labels, solved = sums_label_steps(problem, steps)
+    return None if solved else (steps, labels)

@@ -22,6 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
 VOCAB = 512  # upper bound; the templated text runs out of merges before it
+VOCAB_NUMBERS = 2048  # with --numbers: room for every number the task writes as one token
 
 
 def chat_template():
@@ -56,9 +57,9 @@ def chat_template():
     return t
 
 
-def training_text(seed):
+def training_text(seed, numbers=False):
     rows = common.ponder_data(20000, seed)
-    text = []
+    text = [" ".join(str(k) for k in range(1000))] * 3 if numbers else []  # every number, even rare ones
     for r in rows:
         text.append(r["problem"])
         text.append(r["solution"])
@@ -71,19 +72,23 @@ def added(i, content):
             "normalized": False, "special": True}
 
 
-def build(seed):
+def build(seed, numbers=False):
     with open(os.path.join(common.QWEN_TOK_DIR, "tokenizer.json"), encoding="utf-8") as f:
         real = json.load(f)
     split = real["pre_tokenizer"]["pretokenizers"][0]
     assert split["type"] == "Split"
+    if numbers:  # numbers of up to three digits stay one piece (Llama 3's rule), and BPE learns them
+        pat = split["pattern"]["Regex"]
+        assert pat.count("|\\p{N}|") == 1
+        split["pattern"]["Regex"] = pat.replace("|\\p{N}|", "|\\p{N}{1,3}|")
     tok = Tokenizer(models.BPE())
     tok.normalizer = normalizers.NFC()
     tok.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Split(Regex(split["pattern"]["Regex"]), behavior="isolated"),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
-    tr = trainers.BpeTrainer(vocab_size=VOCAB, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    tr = trainers.BpeTrainer(vocab_size=VOCAB_NUMBERS if numbers else VOCAB, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                              min_frequency=2, show_progress=False)
-    tok.train_from_iterator(training_text(seed), tr)
+    tok.train_from_iterator(training_text(seed, numbers), tr)
     j = json.loads(tok.to_str())
     for k in ("normalizer", "pre_tokenizer", "post_processor", "decoder"):
         j[k] = real[k]
@@ -96,7 +101,7 @@ def build(seed):
     return j
 
 
-def write(d, tj):
+def write(d, tj, numbers=False):
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, "tokenizer.json"), "w", encoding="utf-8") as f:
         json.dump(tj, f, ensure_ascii=False, indent=1)
@@ -108,13 +113,14 @@ def write(d, tj):
            "additional_special_tokens": common.SPECIALS[1:], "bos_token": None, "chat_template": chat_template(),
            "clean_up_tokenization_spaces": False, "eos_token": "<|im_end|>", "errors": "replace",
            "model_max_length": 1024, "pad_token": "<|endoftext|>", "split_special_tokens": False,
-           "tokenizer_class": "Qwen2Tokenizer", "unk_token": None}
+           # Qwen2Tokenizer would impose Qwen2's own digit split over tokenizer.json's
+           "tokenizer_class": "PreTrainedTokenizerFast" if numbers else "Qwen2Tokenizer", "unk_token": None}
     with open(os.path.join(d, "tokenizer_config.json"), "w", encoding="utf-8") as f:
         json.dump(cfg, f, ensure_ascii=False, indent=2, sort_keys=True)
         f.write("\n")
 
 
-def check(d):
+def check(d, numbers=False):
     from transformers import AutoTokenizer
     hf = AutoTokenizer.from_pretrained(d)
     raw = Tokenizer.from_file(os.path.join(d, "tokenizer.json"))
@@ -130,7 +136,11 @@ def check(d):
     assert hf(txt, add_special_tokens=False)["input_ids"] == ids
     assert ids.count(raw.token_to_id("<extra_0>")) == 2
     digits = raw.encode("1234567890", add_special_tokens=False).ids
-    assert len(digits) == 10, digits
+    if numbers:  # every number the task writes (values to 70, sums to 280) is one token
+        whole = [k for k in range(1000) if len(raw.encode(str(k), add_special_tokens=False).ids) == 1]
+        assert len(whole) == 1000, sorted(set(range(1000)) - set(whole))[:20]
+    else:
+        assert len(digits) == 10, digits
     return hf
 
 
@@ -138,10 +148,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.path.join(common.ROOT, "build", "arith", "tokenizer"))
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--numbers", action="store_true",
+                    help="numbers of up to three digits as single tokens (the PRM's tokenizer: checking whether a "
+                         "number is in the list is then matching one token)")
     a = ap.parse_args()
-    tj = build(a.seed)
-    write(a.out, tj)
-    hf = check(a.out)
+    tj = build(a.seed, a.numbers)
+    write(a.out, tj, a.numbers)
+    hf = check(a.out, a.numbers)
     ex = common.ponder_data(1000, a.seed + 1)
     lens = [len(hf(common.prompt_text(r["problem"]) + r["solution"] + "<|im_end|>")["input_ids"]) for r in ex]
     print("tokenizer: %d tokens (%d learned merges) -> %s; chat tokens per problem: mean %.0f, max %d"

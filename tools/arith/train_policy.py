@@ -38,9 +38,9 @@ import common  # noqa: E402
 # (grow(): wider and deeper, computing the same function) and trains on from there.
 SIZES = {
     "small": dict(hidden=128, layers=4, heads=4, kv=4, inter=384, steps=2000, batch_tokens=2048, lr=1e-3,
-                  data_seed=101, levels=(1, 2, 3, 3, 3), drills=0.0, easy_steps=0.3),
+                  data_seed=101, levels=(1, 2, 3, 3, 3), drills=0.5 if common.TASK == "arith" else 0.0, easy_steps=0.3),
     "large": dict(hidden=256, layers=8, heads=8, kv=4, inter=1152, steps=1000, batch_tokens=2048, lr=5e-4,
-                  data_seed=102, levels=(1, 2, 3, 3, 3), drills=0.0, easy_steps=0.0),
+                  data_seed=102, levels=(1, 2, 3, 3, 3), drills=0.5 if common.TASK == "arith" else 0.0, easy_steps=0.0),
 }
 MAX_LEN = 1024
 

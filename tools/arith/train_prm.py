@@ -37,8 +37,12 @@ import common  # noqa: E402
 STEPS = 1000
 BATCH_TOKENS = 4096
 LR = 5e-4
-HEAD_LR = 3e-4
-HEAD_BIAS = 0.5  # the head's hidden units start active: with a zero bias and a fast head they all died (ReLU)
+# The committed PRM (the expression task) was trained with HEAD_LR 2e-3, the head's default init
+# and batches of one length in data order; on the target-sum task those gave constant rewards
+# (every ReLU unit of the head died; each batch held one class), hence the task's own settings.
+SUMS = common.TASK == "sums"
+HEAD_LR = 3e-4 if SUMS else 2e-3
+HEAD_BIAS = 0.5 if SUMS else None  # the head's hidden units start active
 LM_WEIGHT = 0.5  # auxiliary next-token loss on the right steps' tokens
 EXTRA_REFS = 8000
 SYNTHETIC = 0
@@ -118,7 +122,14 @@ def token_labels(txt, offs, r, n):
 
 
 def batches(ex, batch_tokens, rng):
-    idx = sorted(range(len(ex)), key=lambda i: (len(ex[i][0]), i))
+    """Length-bucketed batches (at most batch_tokens padded tokens each), in a seeded order.
+    On the target-sum task, examples of one length are shuffled before bucketing: in data order, a length's policy
+    samples (mostly wrong on hard levels) and reference solutions (all right) sat in separate
+    batches, and the head learned each batch's class, not the step's (constant rewards)."""
+    idx = list(range(len(ex)))
+    if SUMS:
+        rng.shuffle(idx)
+    idx.sort(key=lambda i: len(ex[i][0]))
     out, cur, width = [], [], 0
     for i in idx:
         w = max(width, len(ex[i][0]))
@@ -162,11 +173,13 @@ def evaluate(model, ex, pad):
     model.eval()
     right = n = 0
     tp = fp = fn = 0
+    scored = []  # (reward, label) of every step: the ranking quality (AUC), which search uses
     first = first_caught = 0  # the first wrong step of a solution: the one that needs checking
     for b in batches(ex, 8192, random.Random(0)):
         x, r, c, y = collate(ex, b, pad)
         p = torch.softmax(model(x)[r, c].float(), -1)[:, 1]
         pred = (p > 0.5).long()
+        scored += zip(p.tolist(), y.tolist())
         right += (pred == y).sum().item()
         n += len(y)
         tp += ((pred == 0) & (y == 0)).sum().item()
@@ -181,7 +194,18 @@ def evaluate(model, ex, pad):
                 first += 1
                 first_caught += pred[k].item() == 0
     model.train()
-    return dict(step_accuracy=round(right / max(1, n), 4), steps=n,
+    scored.sort()  # AUC: P(a right step outscores a wrong one), ties counted half
+    n_pos = sum(l for _, l in scored)
+    n_neg = len(scored) - n_pos
+    rank_sum, i = 0.0, 0
+    while i < len(scored):
+        j = i
+        while j < len(scored) and scored[j][0] == scored[i][0]:
+            j += 1
+        rank_sum += sum(l for _, l in scored[i:j]) * (i + j + 1) / 2.0
+        i = j
+    auc = (rank_sum - n_pos * (n_pos + 1) / 2.0) / max(1, n_pos * n_neg)
+    return dict(step_accuracy=round(right / max(1, n), 4), steps=n, auc=round(auc, 4),
                 wrong_step_recall=round(tp / max(1, tp + fn), 4), wrong_step_precision=round(tp / max(1, tp + fp), 4),
                 first_wrong_recall=round(first_caught / max(1, first), 4))
 
@@ -300,6 +324,8 @@ def main():
     ap.add_argument("--steps", type=int, default=STEPS)
     ap.add_argument("--lr", type=float, default=LR, help="learning rate of the body")
     ap.add_argument("--head-lr", type=float, default=HEAD_LR, help="learning rate of the two-layer head")
+    ap.add_argument("--tokenizer", help="a tokenizer of the PRM's own (make_tokenizer.py --numbers); the body is "
+                    "then trained from scratch in the policy's shape")
     ap.add_argument("--head-bias", type=float, default=HEAD_BIAS, help="initial bias of the head's hidden layer")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dtype", choices=("bf16", "f32"), default="bf16")
@@ -318,16 +344,25 @@ def main():
     torch.set_flush_denormal(True)  # denormals slow CPU matmuls down by orders of magnitude
     torch.manual_seed(3000 + a.seed)
     rng = random.Random(3000 + a.seed)
-    tok = AutoTokenizer.from_pretrained(a.policy)
+    tok_dir = a.tokenizer or a.policy
+    tok = AutoTokenizer.from_pretrained(tok_dir)
     with open(os.path.join(a.policy, "config.json")) as f:
         pcfg = json.load(f)
     cfg = Qwen2Config.from_pretrained(a.policy)
+    if a.tokenizer:  # a vocabulary of its own: the policy's shape, the body trained from scratch
+        ids = {t: tok.convert_tokens_to_ids(t) for t in common.SPECIALS}
+        pcfg.update(vocab_size=len(tok), bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"],
+                    pad_token_id=ids["<|endoftext|>"])
+        cfg.vocab_size, cfg.bos_token_id, cfg.eos_token_id, cfg.pad_token_id = (
+            len(tok), ids["<|endoftext|>"], ids["<|im_end|>"], ids["<|endoftext|>"])
     cfg._attn_implementation = "sdpa"
     model = Qwen2ProcessRewardModel(cfg)
-    pstate = load_file(os.path.join(a.policy, "model.safetensors"))
-    body = {k[len("model."):]: v.float() for k, v in pstate.items() if k.startswith("model.")}
-    model.model.load_state_dict(body, strict=True)
-    nn.init.constant_(model.score[0].bias, a.head_bias)
+    if not a.tokenizer:  # the body starts as the policy's
+        pstate = load_file(os.path.join(a.policy, "model.safetensors"))
+        body = {k[len("model."):]: v.float() for k, v in pstate.items() if k.startswith("model.")}
+        model.model.load_state_dict(body, strict=True)
+    if a.head_bias is not None:
+        nn.init.constant_(model.score[0].bias, a.head_bias)
     rows = [r for path in a.data.split(",") for r in common.read_jsonl(path)]
     if a.synthetic:
         # reference solutions made wrong at one step with a plausible wrong value: more of the
@@ -395,7 +430,7 @@ def main():
     secs = time.time() - t0
     ev = evaluate(model, va, pad)
     print("held-out:", ev, flush=True)
-    save(model, pcfg, a.policy, a.out, a.dtype)
+    save(model, pcfg, tok_dir, a.out, a.dtype)
     ev_saved = evaluate(load_prm(a.out), va, pad)
     write_reference(a.out, pick_cases([r for r in rows if r["problem"] in held], random.Random(5)))
     diff = check_with_ponder(a.out)

@@ -9,11 +9,11 @@
  *
  *   $41 - 27 = 14$, and 14 is one of the numbers, so the smallest is $\boxed{14}$.
  *
- * This is the arithmetic world's search task (Countdown-like). Every step is easy to check
- * (a two- or three-digit subtraction, and at the end whether the rest is in the list) but hard
- * to produce: the first step already needs the whole choice, which no forward pass of a small
- * model can work out reliably, so a policy guesses, and a verifier that checks the steps turns
- * more guesses into more solved problems. The answer depends on every step (the smallest
+ * The arithmetic world's second task (Countdown-like), made for search: every step is easy
+ * to check by rule (a two- or three-digit subtraction, and at the end whether the rest is in
+ * the list) but hard to produce (the first step already needs the whole choice), so more
+ * guesses solve more problems when a verifier picks among them. How the tiny models trained
+ * on it fared is in docs/ARITH.md. The answer depends on every step (the smallest
  * number is the last remainder). Difficulty grows with the level:
  *
  *   level  numbers  chosen  values   choices

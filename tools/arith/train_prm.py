@@ -161,7 +161,7 @@ def collate(ex, b, pad, lm=False):
         labels += lab
         if lm:
             for p, l in zip(pos, lab):
-                if l:  # predict tokens start..p-1 from their prefixes
+                if l == 1:  # predict tokens start..p-1 from their prefixes
                     y[r, start - 1:p - 1] = torch.tensor(ids[start:p])
                 start = p + 1
     out = (x, torch.tensor(rows), torch.tensor(cols), torch.tensor(labels))
@@ -326,6 +326,8 @@ def main():
     ap.add_argument("--head-lr", type=float, default=HEAD_LR, help="learning rate of the two-layer head")
     ap.add_argument("--tokenizer", help="a tokenizer of the PRM's own (make_tokenizer.py --numbers); the body is "
                     "then trained from scratch in the policy's shape")
+    ap.add_argument("--last-only", action="store_true",
+                    help="train on the last step's label only (on sums the earlier steps' labels need the whole choice)")
     ap.add_argument("--head-bias", type=float, default=HEAD_BIAS, help="initial bias of the head's hidden layer")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dtype", choices=("bf16", "f32"), default="bf16")
@@ -385,8 +387,10 @@ def main():
     train_rows = [r for r in rows if r["problem"] not in held]
     val_rows = [r for r in rows if r["problem"] in held and r["source"] == "policy"]
     tr, va = encode_all(tok, train_rows), encode_all(tok, val_rows)
-    n_pos = sum(sum(e[2]) for e in tr)
-    n_all = sum(len(e[2]) for e in tr)
+    if a.last_only:  # only the last step's label is trained (-100: ignored by the loss)
+        tr = [(ids, pos, [-100] * (len(lab) - 1) + lab[-1:], start, dense) for ids, pos, lab, start, dense in tr]
+    n_pos = sum(sum(l for l in e[2] if l == 1) for e in tr)
+    n_all = sum(sum(1 for l in e[2] if l != -100) for e in tr)
     print("PRM: %.3fM parameters; %d train solutions (%d steps, %.2f right), %d held-out" %
           (sum(p.numel() for p in model.parameters()) / 1e6, len(tr), n_all, n_pos / n_all, len(va)), flush=True)
     pad = tok.convert_tokens_to_ids("<|endoftext|>")

@@ -23,6 +23,8 @@
  * respects precedence because the tree encodes it. */
 #include "ponder/dataset.h"
 
+#include "eval_int.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,7 +149,7 @@ static int reducible(const expr *e, int i) {
 }
 
 /* Write the problem, the step-by-step solution and the answer of one expression. */
-static int write_problem(expr *e, pd_buf *problem, pd_buf *solution, pd_buf *answer) {
+static void write_problem(expr *e, pd_buf *problem, pd_buf *solution, pd_buf *answer) {
     pd_buf_puts(problem, "Compute $");
     render(e, e->root, 1, problem);
     pd_buf_puts(problem, "$.");
@@ -176,32 +178,39 @@ static int write_problem(expr *e, pd_buf *problem, pd_buf *solution, pd_buf *ans
             pd_buf_puts(solution, "$.");
         }
     }
-    return problem->len && solution->len && answer->len ? 0 : PD_ENOMEM;
 }
 
-int pd_arith_generate(pd_dataset *ds, size_t n, int level_lo, int level_hi, uint64_t seed, pd_error *err) {
+/* One problem of `level`: a random expression, fixed so that every step is exact and small. */
+static void write_arith(pd_rng *r, int level, pd_buf *problem, pd_buf *solution, pd_buf *answer) {
+    expr e = {.count = 0};
+    e.root = build(&e, r, level, LEVELS[level].leaves);
+    fix_eval(&e, e.root, r);
+    write_problem(&e, problem, solution, answer);
+}
+
+int pd_generate_problems(pd_dataset *ds, const char *name, uint64_t salt, size_t n, int level_lo,
+                         int level_hi, uint64_t seed, pd_problem_writer write, pd_error *err) {
     if (level_lo < 1 || level_hi > 5 || level_lo > level_hi)
-        return pd_err_set(err, PD_EINVAL, "arith levels must lie in 1-5 (got %d-%d)", level_lo, level_hi);
+        return pd_err_set(err, PD_EINVAL, "%s levels must lie in 1-5 (got %d-%d)", name, level_lo, level_hi);
     pd_buf problem = {0}, solution = {0}, answer = {0};
     int rc = 0;
     int span = level_hi - level_lo + 1;
     for (size_t k = 0; k < n && !rc; k++) {
         int level = level_lo + (int)(k % (size_t)span); /* levels spread evenly */
         pd_rng r;
-        pd_rng_seed(&r, pd_hash_mix(pd_hash_mix(seed, 0xa417), k));
-        expr e = {.count = 0};
-        e.root = build(&e, &r, level, LEVELS[level].leaves);
-        fix_eval(&e, e.root, &r);
+        pd_rng_seed(&r, pd_hash_mix(pd_hash_mix(seed, salt), k));
         pd_buf_reset(&problem), pd_buf_reset(&solution), pd_buf_reset(&answer);
-        if (write_problem(&e, &problem, &solution, &answer)) {
-            rc = pd_err_set(err, PD_ENOMEM, "out of memory generating problems");
-            break;
-        }
+        write(&r, level, &problem, &solution, &answer);
         char id[64];
-        snprintf(id, sizeof id, "arith/%llu/%zu", (unsigned long long)seed, k);
-        if (pd_dataset_add(ds, id, problem.data, answer.data, solution.data, level))
+        snprintf(id, sizeof id, "%s/%llu/%zu", name, (unsigned long long)seed, k);
+        if (!problem.len || !solution.len || !answer.len ||
+            pd_dataset_add(ds, id, problem.data, answer.data, solution.data, level))
             rc = pd_err_set(err, PD_ENOMEM, "out of memory generating problems");
     }
     pd_buf_free(&problem), pd_buf_free(&solution), pd_buf_free(&answer);
     return rc;
+}
+
+int pd_arith_generate(pd_dataset *ds, size_t n, int level_lo, int level_hi, uint64_t seed, pd_error *err) {
+    return pd_generate_problems(ds, "arith", 0xa417, n, level_lo, level_hi, seed, write_arith, err);
 }

@@ -8,6 +8,14 @@
 
 #include <jansson.h>
 
+/* ---- generated problems (arith.c, sums.c) ---- */
+/* Writes one problem of `level` drawn from r: its text, step-by-step solution and answer. */
+typedef void (*pd_problem_writer)(pd_rng *r, int level, pd_buf *problem, pd_buf *solution, pd_buf *answer);
+/* The generators' shared loop: n problems with levels spread evenly over [level_lo, level_hi]
+ * (in 1-5), problem k drawn from its own rng (seed, salt, k), ids "<name>/<seed>/<k>". */
+int pd_generate_problems(pd_dataset *ds, const char *name, uint64_t salt, size_t n, int level_lo,
+                         int level_hi, uint64_t seed, pd_problem_writer write, pd_error *err);
+
 /* ---- a string -> index map (open addressing; keys copied) ---- */
 typedef struct pd_keymap {
     char **keys;

@@ -27,6 +27,8 @@
  * choice of as many numbers also makes is drawn again. */
 #include "ponder/dataset.h"
 
+#include "eval_int.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -109,29 +111,13 @@ static void write_problem(int level, const int *v, const int *chosen, int target
     pd_buf_printf(answer, "%d", chosen[pick - 1]);
 }
 
+/* One problem of `level`. */
+static void write_sums(pd_rng *r, int level, pd_buf *problem, pd_buf *solution, pd_buf *answer) {
+    int v[MAX_NUMS], chosen[MAX_NUMS], target;
+    draw(r, level, v, chosen, &target);
+    write_problem(level, v, chosen, target, problem, solution, answer);
+}
+
 int pd_sums_generate(pd_dataset *ds, size_t n, int level_lo, int level_hi, uint64_t seed, pd_error *err) {
-    if (level_lo < 1 || level_hi > 5 || level_lo > level_hi)
-        return pd_err_set(err, PD_EINVAL, "sums levels must lie in 1-5 (got %d-%d)", level_lo, level_hi);
-    pd_buf problem = {0}, solution = {0}, answer = {0};
-    int rc = 0;
-    int span = level_hi - level_lo + 1;
-    for (size_t k = 0; k < n && !rc; k++) {
-        int level = level_lo + (int)(k % (size_t)span); /* levels spread evenly */
-        pd_rng r;
-        pd_rng_seed(&r, pd_hash_mix(pd_hash_mix(seed, 0x5a35), k));
-        int v[MAX_NUMS], chosen[MAX_NUMS], target;
-        draw(&r, level, v, chosen, &target);
-        pd_buf_reset(&problem), pd_buf_reset(&solution), pd_buf_reset(&answer);
-        write_problem(level, v, chosen, target, &problem, &solution, &answer);
-        if (!problem.len || !solution.len || !answer.len) {
-            rc = pd_err_set(err, PD_ENOMEM, "out of memory generating problems");
-            break;
-        }
-        char id[64];
-        snprintf(id, sizeof id, "sums/%llu/%zu", (unsigned long long)seed, k);
-        if (pd_dataset_add(ds, id, problem.data, answer.data, solution.data, level))
-            rc = pd_err_set(err, PD_ENOMEM, "out of memory generating problems");
-    }
-    pd_buf_free(&problem), pd_buf_free(&solution), pd_buf_free(&answer);
-    return rc;
+    return pd_generate_problems(ds, "sums", 0x5a35, n, level_lo, level_hi, seed, write_sums, err);
 }

@@ -209,6 +209,15 @@ int pd_verifier_open(pd_verifier *ver, const char *spec, const pd_policy *pol, c
     return pd_verifier_open_opts(ver, spec, pol, &o, err);
 }
 
+void pd_kv_usage_of_model(const pd_model *m, uint64_t deferred, uint64_t evicted, pd_kv_usage *u) {
+    uint64_t blk = pd_kv_block_bytes(m), budget = pd_kv_blocks_budget(m);
+    u->bytes_live = pd_kv_blocks_live(m) * blk;
+    u->bytes_peak = pd_kv_blocks_peak(m) * blk;
+    u->bytes_budget = budget == SIZE_MAX ? 0 : budget * blk;
+    u->deferred = deferred;
+    u->evicted = evicted;
+}
+
 int pd_policy_kv_usage(const pd_policy *pol, pd_kv_usage *u) { return pd_local_policy_kv_usage(pol, u); }
 
 int pd_verifier_kv_usage(const pd_verifier *ver, pd_kv_usage *u) { return pd_prm_verifier_kv_usage(ver, u); }

@@ -51,6 +51,9 @@ int pd_local_policy_open(pd_policy *pol, const char *spec, const char *system_pr
 extern const char PD_SAL_SYSTEM_PROMPT[];
 /* Its KV memory; -1 when pol is not a local policy. */
 int pd_local_policy_kv_usage(const pd_policy *pol, pd_kv_usage *u);
+/* *u's byte figures from model m's block pool, with the backend's own counts (backend.c). */
+struct pd_model;
+void pd_kv_usage_of_model(const struct pd_model *m, uint64_t deferred, uint64_t evicted, pd_kv_usage *u);
 
 /* A PRM on the embedded engine as a verifier (prm_local.c); delim is the search's step
  * delimiter, stripped from step texts before the PRM reads them. */

@@ -593,12 +593,7 @@ int pd_local_policy_kv_usage(const pd_policy *pol, pd_kv_usage *u) {
     memset(u, 0, sizeof *u);
     if (pol->expand != pol_expand) return -1;
     const pol_ctx *c = pol->ctx;
-    uint64_t blk = pd_kv_block_bytes(c->m), budget = pd_kv_blocks_budget(c->m);
-    u->bytes_live = pd_kv_blocks_live(c->m) * blk;
-    u->bytes_peak = pd_kv_blocks_peak(c->m) * blk;
-    u->bytes_budget = budget == SIZE_MAX ? 0 : budget * blk;
-    u->deferred = c->deferred;
-    u->evicted = c->evicted;
+    pd_kv_usage_of_model(c->m, c->deferred, c->evicted, u);
     return 0;
 }
 

@@ -819,12 +819,7 @@ int pd_prm_verifier_kv_usage(const pd_verifier *ver, pd_kv_usage *u) {
     memset(u, 0, sizeof *u);
     if (ver->score != prm_score) return -1;
     const pd_prm *p = ((const prm_vctx *)ver->ctx)->p;
-    uint64_t blk = pd_kv_block_bytes(p->m), budget = pd_kv_blocks_budget(p->m);
-    u->bytes_live = pd_kv_blocks_live(p->m) * blk;
-    u->bytes_peak = pd_kv_blocks_peak(p->m) * blk;
-    u->bytes_budget = budget == SIZE_MAX ? 0 : budget * blk;
-    u->deferred = p->deferred;
-    u->evicted = p->evicted;
+    pd_kv_usage_of_model(p->m, p->deferred, p->evicted, u);
     return 0;
 }
 

@@ -15,6 +15,7 @@
 #include "ponder/search.h"
 #include "ponder/eval.h"
 #include "ponder/model.h"
+#include "ponder/quantize.h"
 #include "ponder/prm.h"
 #include "ponder/serve.h"
 #include "ponder/recipe.h"

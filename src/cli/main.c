@@ -23,6 +23,7 @@ static const struct {
     {"logits", cmd_logits, "print the last position's logits of a local model"},
     {"tokenize", cmd_tokenize, "tokenize stdin (or --decode ids) with a model's tokenizer"},
     {"bench", cmd_bench, "measure prompt and generation speed of a local model"},
+    {"quantize", cmd_quantize, "write a model directory as a GGUF file (q8_0, q4_0, q4_k_m, ...), as llama.cpp would"},
     {"pull", cmd_pull, "download a model from the Hugging Face hub into its cache"},
     {"serve", cmd_serve, "an OpenAI-compatible API on the engine that thinks longer (searches per request)"},
 };

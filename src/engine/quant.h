@@ -110,4 +110,17 @@ void pd_quant_rows(const pd_kernel_ops *ops, const pd_wmat *w, const float *x, s
 void pd_quant_matmul(pd_model *m, const float *x, size_t T, const pd_wmat *w, const float *bias, float *y,
                      float *const *y_rows);
 
+/* ---- quantizers (src/engine/quantize.c): fp32 rows into GGUF tensor types ----
+ * Can pd_quantize_row write ggml type t? (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K,
+ * Q5_K, Q6_K) */
+int pd_quantize_supported(int ggml_type);
+/* Write n values of x (n a multiple of the type's block) as ggml type t into dst, in the
+ * block layout pd_dequant_row_ref reads; deterministic. Returns the bytes written (0 for a
+ * type pd_quantize_supported refuses). */
+size_t pd_quantize_row(int ggml_type, const float *x, void *dst, int n);
+/* fp32 to IEEE half / bfloat16, rounded to nearest even (NaN stays a quiet NaN; halves
+ * overflow to infinity past 65504). */
+uint16_t pd_f32_to_f16(float f);
+uint16_t pd_f32_to_bf16(float f);
+
 #endif

@@ -46,6 +46,19 @@ static const struct {
     {"gpt-2", NULL, 0, 0, 0},
 };
 
+/* The tokenizer.ggml.pre name of a byte-level tokenizer.json's pre-tokenizer: its Split regex
+ * (NULL for ByteLevel's own GPT-2 regex), NFC normaliser and ignore_merges; NULL when no
+ * name here reads back as that tokenizer. For `ponder quantize` (gguf_convert.c). */
+const char *tok_gguf_pre_name(const char *regex, int nfc, int ignore_merges) {
+    for (size_t i = 0; i < sizeof pre_types / sizeof *pre_types; i++) {
+        const char *r = pre_types[i].regex;
+        if (((!r && !regex) || (r && regex && !strcmp(r, regex))) && pre_types[i].nfc == !!nfc &&
+            pre_types[i].ignore_merges == !!ignore_merges)
+            return pre_types[i].pre;
+    }
+    return NULL;
+}
+
 /* The metadata a tokenizer needs, checked. */
 typedef struct gtok {
     const pd_gguf *g;

@@ -184,6 +184,9 @@ extern const char TOK_EXTRA_L[], TOK_EXTRA_N[];
 struct pd_gguf;
 int tok_gguf_json(const struct pd_gguf *g, const char *name, pd_buf *tj, pd_buf *cj, pd_error *err);
 pd_tokenizer *tok_load_gguf(const char *path, pd_error *err);
+/* The tokenizer.ggml.pre name that reads back as this byte-level pre-tokenizer (Split regex, or
+ * NULL for ByteLevel's GPT-2 regex; NFC normaliser; ignore_merges), or NULL. */
+const char *tok_gguf_pre_name(const char *regex, int nfc, int ignore_merges);
 
 /* chat.c: recognise tok->chat_template into tok->chat (never fails; sets chat.why). */
 void tok_chat_recognise(pd_tokenizer *tok);

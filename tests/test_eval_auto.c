@@ -10,7 +10,12 @@
  * twice); the hard half's completions equal to the beam_search line's, with the probe's tokens
  * on top of its cost; the plan's own selection's answer. A plan with its bins swapped must
  * swap the strategies. Also solve with auto, the errors (no plan, a bad plan naming the field,
- * N below the plan's budgets) and a resume with another plan refused. */
+ * N below the plan's budgets) and a resume with another plan refused.
+ *
+ * A first-step probe (P first steps of the root, their mean PRM score) must bin by that mean,
+ * and the strategy that runs must take the probe's steps over: beam search, DVTS and
+ * best-of-N with N >= P give the same completions for the same cost as on their own (the
+ * probe costs nothing extra), best-of-2 pays for the two first steps it does not use. */
 #include "test.h"
 #include "ponder.h"
 
@@ -45,17 +50,27 @@ static json_t *load_lines(const char *path) {
     return m;
 }
 
-static double median_probe(json_t *lines, int P) {
+/* A probe's statistic from a best-of-N line: the mean score of its first P samples, or
+ * (first_step) the mean PRM score of their first steps. */
+static double probe_of(json_t *bon, int P, int first_step) {
+    json_t *c = json_object_get(bon, "completions");
+    double s = 0;
+    for (int i = 0; i < P; i++) {
+        json_t *ci = json_array_get(c, (size_t)i);
+        s += json_number_value(first_step ? json_array_get(json_object_get(ci, "step_rewards"), 0)
+                                          : json_object_get(ci, "score"));
+    }
+    return s / P;
+}
+
+static double median_probe(json_t *lines, int P, int first_step) {
     double v[1024];
     size_t n = 0;
     const char *k;
     json_t *j;
     json_object_foreach(lines, k, j) {
         if (strncmp(k, "best_of_n 8 ", 12) || n >= 1024) continue;
-        json_t *c = json_object_get(j, "completions");
-        double s = 0;
-        for (int i = 0; i < P; i++) s += json_number_value(json_object_get(json_array_get(c, (size_t)i), "score"));
-        v[n++] = s / P;
+        v[n++] = probe_of(j, P, first_step);
     }
     for (size_t a = 1; a < n; a++)
         for (size_t b = a; b > 0 && v[b - 1] > v[b]; b--) {
@@ -109,7 +124,7 @@ static void t_auto_runs_the_plan(void) {
              ponder_bin(), ponder_bin());
     CHECK_MSG(run(cmd) == 0, "%s", out);
     json_t *fixed = load_lines(DIR "/fixed/results.jsonl");
-    double thr = median_probe(fixed, 4);
+    double thr = median_probe(fixed, 4, 0);
     thr_used = thr;
     write_plan(DIR "/plan.json", thr, 0);
     write_plan(DIR "/swapped.json", thr, 1);
@@ -137,8 +152,7 @@ static void t_auto_runs_the_plan(void) {
         if (!bon || !beam || !pl || !other) continue;
         /* the statistic: the mean score of the first 4 best-of-N samples */
         json_t *c = json_object_get(bon, "completions");
-        double s = 0;
-        for (int i = 0; i < 4; i++) s += json_number_value(json_object_get(json_array_get(c, (size_t)i), "score"));
+        double s = 4 * probe_of(bon, 4, 0);
         double stat = json_number_value(json_object_get(pl, "stat"));
         CHECK_MSG(fabs(stat - s / 4) < 1e-5, "%s: stat %g, samples say %g", id, stat, s / 4);
         int bin = (int)json_integer_value(json_object_get(pl, "bin"));
@@ -302,8 +316,91 @@ static void t_auto_errors(void) {
     CHECK_MSG(run(cmd) == 0, "%s", out);
 }
 
+/* A first-step plan at budget 8: hard problems to `hard`, easy ones to `easy`. */
+static void write_first_step_plan(const char *path, double thr, const char *hard, const char *easy) {
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    fprintf(f, "{\"ponder_plan\": 1, \"probe\": {\"statistic\": \"first-step\", \"samples\": 4}, "
+               "\"thresholds\": [%.17g], \"budgets\": [{\"budget\": 8, \"bins\": [%s, %s]}]}\n", thr, hard, easy);
+    fclose(f);
+}
+
+static void t_auto_first_step(void) {
+    char cmd[4096];
+    const char *sim = "--beam-width 2 --sim-prm-noise 1.5 --sim-policy-acc 0.85 --quiet";
+    snprintf(cmd, sizeof cmd, "%s eval --policy sim --prm sim --dataset " DIR "/d.jsonl --strategy best_of_n,beam_search,dvts "
+             "--n 8 %s --out " DIR "/fs_fixed", ponder_bin(), sim);
+    CHECK_MSG(run(cmd) == 0, "%s", out);
+    json_t *fixed = load_lines(DIR "/fs_fixed/results.jsonl");
+    double thr = median_probe(fixed, 4, 1);
+    write_first_step_plan(DIR "/fs_a.json", thr, "{\"strategy\": \"beam_search\", \"selection\": \"naive\", \"n\": 8, \"beam_width\": 2}",
+                          "{\"strategy\": \"best_of_n\", \"selection\": \"maj\", \"n\": 8}");
+    write_first_step_plan(DIR "/fs_b.json", thr, "{\"strategy\": \"dvts\", \"selection\": \"weighted\", \"n\": 8, \"beam_width\": 2}",
+                          "{\"strategy\": \"best_of_n\", \"selection\": \"weighted\", \"n\": 2}");
+    snprintf(cmd, sizeof cmd, "%s eval --policy sim --prm sim --dataset " DIR "/d.jsonl --strategy auto --plan " DIR
+             "/fs_a.json --n 8 %s --out " DIR "/fs_a && %s eval --policy sim --prm sim --dataset " DIR "/d.jsonl "
+             "--strategy auto --plan " DIR "/fs_b.json --n 8 %s --out " DIR "/fs_b", ponder_bin(), sim, ponder_bin(), sim);
+    CHECK_MSG(run(cmd) == 0, "%s", out);
+    json_t *ra = load_lines(DIR "/fs_a/results.jsonl"), *rb = load_lines(DIR "/fs_b/results.jsonl");
+    CHECK_EQ_INT(json_object_size(ra), 60);
+    CHECK_EQ_INT(json_object_size(rb), 60);
+    int n_easy = 0, n_hard = 0;
+    const char *k;
+    json_t *ja;
+    json_object_foreach(ra, k, ja) {
+        const char *id = json_string_value(json_object_get(ja, "id"));
+        char key[256];
+        snprintf(key, sizeof key, "best_of_n 8 %s", id);
+        json_t *bon = json_object_get(fixed, key);
+        snprintf(key, sizeof key, "beam_search 8 %s", id);
+        json_t *beam = json_object_get(fixed, key);
+        snprintf(key, sizeof key, "dvts 8 %s", id);
+        json_t *dvts = json_object_get(fixed, key);
+        snprintf(key, sizeof key, "auto 8 %s", id);
+        json_t *jb = json_object_get(rb, key), *pa = json_object_get(ja, "plan"), *pb = json_object_get(jb, "plan");
+        CHECK(bon && beam && dvts && jb && pa && pb);
+        if (!bon || !beam || !dvts || !jb || !pa || !pb) continue;
+        double want = probe_of(bon, 4, 1);
+        CHECK_MSG(fabs(json_number_value(json_object_get(pa, "stat")) - want) < 1e-5, "%s: stat %g, first steps say %g",
+                  id, json_number_value(json_object_get(pa, "stat")), want);
+        int bin = (int)json_integer_value(json_object_get(pa, "bin"));
+        CHECK_EQ_INT(bin, want >= thr ? 1 : 0);
+        CHECK_EQ_INT(json_integer_value(json_object_get(pb, "bin")), bin);
+        /* what ran is what runs on its own, for what it costs on its own: the probe was free */
+        json_t *run_a = bin ? bon : beam, *run_b = bin ? NULL : dvts;
+        CHECK_MSG(same_completions(ja, run_a), "%s: auto (bin %d) differs from its strategy's own run", id, bin);
+        CHECK_EQ_INT(cost_of(ja, "policy_tokens"), cost_of(run_a, "policy_tokens"));
+        CHECK_EQ_INT(cost_of(ja, "prm_tokens"), cost_of(run_a, "prm_tokens"));
+        if (run_b) {
+            n_hard++;
+            CHECK_MSG(same_completions(jb, run_b), "%s: auto's dvts differs from dvts@8", id);
+            CHECK_EQ_INT(cost_of(jb, "policy_tokens"), cost_of(run_b, "policy_tokens"));
+            CHECK_EQ_INT(cost_of(jb, "prm_tokens"), cost_of(run_b, "prm_tokens"));
+            continue;
+        }
+        /* best-of-2 under a 4-step probe: best-of-8's first two samples, and the first steps of
+         * samples 2 and 3 paid on top (more than nothing, at most those whole samples) */
+        n_easy++;
+        json_t *cb = json_object_get(jb, "completions"), *c8 = json_object_get(bon, "completions");
+        CHECK_EQ_INT(json_array_size(cb), 2);
+        long long t[4];
+        for (int i = 0; i < 4; i++) t[i] = (long long)json_integer_value(json_object_get(json_array_get(c8, (size_t)i), "tokens"));
+        for (size_t i = 0; i < 2 && json_array_size(cb) == 2; i++)
+            CHECK(json_equal(json_array_get(cb, i), json_array_get(c8, i)));
+        long long pt = cost_of(jb, "policy_tokens");
+        CHECK_MSG(pt > t[0] + t[1] && pt <= t[0] + t[1] + t[2] + t[3], "%s: %lld policy tokens; samples %lld %lld %lld %lld",
+                  id, pt, t[0], t[1], t[2], t[3]);
+    }
+    CHECK_MSG(n_easy >= 20 && n_hard >= 20, "easy %d, hard %d", n_easy, n_hard);
+    json_decref(fixed);
+    json_decref(ra);
+    json_decref(rb);
+}
+
 int main(void) {
     RUN(t_auto_runs_the_plan);
+    RUN(t_auto_first_step);
     RUN(t_auto_trace_beam_width);
     RUN(t_auto_solve);
     RUN(t_auto_errors);

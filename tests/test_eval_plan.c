@@ -3,8 +3,10 @@
  * all answers different, low scores); beam search is right on all of them and costs more.
  * The compute-optimal plan must send easy problems to the cheapest best-of-N option and hard
  * ones to beam search, keep every problem right on the held-out folds, and cost what that
- * costs (probe included for the predicted bins); adaptive consistency must stop exactly where
- * its rules say. Also: a run on the sim end to end through the CLI. */
+ * costs (probe included for the predicted bins; a first-step probe is taken over by beam
+ * search and charged in part to best-of-k below its P); adaptive consistency must stop exactly
+ * where its rules say; the first-step plan file read back. Also: a run on the sim end to end
+ * through the CLI. */
 #include "test.h"
 #include "ponder.h"
 
@@ -20,7 +22,8 @@ static char out[65536];
 static int run(const char *cmd) { return run_capture(cmd, out, sizeof out); }
 
 /* A results line: strategy st at N n for problem i; ok: every selection right; samples'
- * answers (NULL: "w<j>" per sample j, all different) and score. */
+ * answers (NULL: "w<j>" per sample j, all different) and score. Each sample has two steps of
+ * 50 tokens, the first scored 0.8 when ok, else 0.3. */
 static void put_line(FILE *f, const char *st, int n, int i, int ok, const char *ans, double score, double pf, double qf) {
     json_t *o = json_object();
     char id[16];
@@ -35,6 +38,10 @@ static void put_line(FILE *f, const char *st, int n, int i, int ok, const char *
         json_t *c = json_object();
         char a[16];
         snprintf(a, sizeof a, "w%d", j);
+        json_t *rw = json_array();
+        json_array_append_new(rw, json_real(ok ? 0.8 : 0.3));
+        json_array_append_new(rw, json_real(score));
+        json_object_set_new(c, "step_rewards", rw);
         json_object_set_new(c, "score", json_real(score));
         json_object_set_new(c, "answer", json_string(ans ? ans : a));
         json_object_set_new(c, "correct", json_boolean(ok));
@@ -51,6 +58,8 @@ static void put_line(FILE *f, const char *st, int n, int i, int ok, const char *
     json_t *cost = json_object();
     json_object_set_new(cost, "policy_flops", json_real(pf));
     json_object_set_new(cost, "prm_flops", json_real(qf));
+    json_object_set_new(cost, "policy_tokens", json_integer(100 * n));
+    json_object_set_new(cost, "prm_tokens", json_integer(100 * n));
     json_object_set_new(o, "cost", cost);
     char *s = json_dumps(o, JSON_COMPACT);
     fprintf(f, "%s\n", s);
@@ -104,6 +113,14 @@ static void t_known_plan(void) {
             CHECK_MSG(fabs(p8->acc[k] - 1) < 1e-12, "bins %d: %g", k, p8->acc[k]);
             CHECK_MSG(fabs(p8->flops[k] - (20 * 8e9 + 20 * (2e10 + 8e9)) / 40) < 1, "bins %d: %g", k, p8->flops[k]);
         }
+        /* a first-step probe: 4 first steps of 50 tokens (5e8 policy + 5e8 PRM FLOPs each at
+         * 1e7 per token). Beam search takes all four over: hard problems cost 2e10. Easy ones
+         * go to best-of-1 by majority: its sample (1e9) starts from the probe's first step,
+         * whose PRM score (5e8) majority voting would not have paid, and the 3 other first
+         * steps are extra (3e9): 4.5e9 */
+        CHECK_MSG(fabs(p8->acc[PD_BINS_FIRST_STEP] - 1) < 1e-12, "%g", p8->acc[PD_BINS_FIRST_STEP]);
+        CHECK_MSG(fabs(p8->flops[PD_BINS_FIRST_STEP] - (20 * 4.5e9 + 20 * 2e10) / 40) < 1, "%g",
+                  p8->flops[PD_BINS_FIRST_STEP]);
     }
     /* the frontier at lambda = 0 is that choice; large lambdas fall back to one sample */
     CHECK(r.n_front > 2);
@@ -139,6 +156,29 @@ static void t_known_plan(void) {
     CHECK(json_integer_value(json_object_get(json_array_get(bins, 4), "n")) >= 4);
     CHECK_STR(json_string_value(json_object_get(json_object_get(pl, "probe"), "statistic")), "prm");
     json_decref(pl);
+    /* a first-step plan, read back as strategy auto reads it */
+    o.probe = PD_BINS_FIRST_STEP;
+    CHECK_MSG(pd_plan_make(dirs, 1, &o, DIR "/plan_fs.json", &r, &err) == 0, "%s", err.msg);
+    pd_plan_result_free(&r);
+    pd_auto_plan ap;
+    CHECK_MSG(pd_plan_load(DIR "/plan_fs.json", &ap, &err) == 0, "%s", err.msg);
+    CHECK_EQ_INT(ap.statistic, PD_PROBE_FIRST_STEP);
+    CHECK_EQ_INT(ap.probe_samples, 4);
+    CHECK_EQ_INT(ap.n_budgets, 4);
+    CHECK_EQ_INT(ap.n_bins, 5);
+    if (ap.n_budgets == 4 && ap.n_bins == 5) {
+        CHECK_EQ_INT(ap.budgets[3], 8);
+        /* the bins of a hard problem's probe (0.3) and an easy one's (0.8), as auto finds them
+         * (rewards are floats in the search and in the planner) */
+        int hard = 0, easy = 0;
+        while (hard < ap.n_bins - 1 && (double)0.3f >= ap.thresholds[hard]) hard++;
+        while (easy < ap.n_bins - 1 && (double)0.8f >= ap.thresholds[easy]) easy++;
+        CHECK_MSG(hard < easy, "hard bin %d, easy bin %d", hard, easy);
+        CHECK_EQ_INT(ap.choice[3][hard].strategy, PD_BEAM_SEARCH);
+        CHECK_EQ_INT(ap.choice[3][easy].strategy, PD_BEST_OF_N);
+        CHECK_EQ_INT(ap.choice[3][easy].sel, PD_SEL_MAJ);
+        CHECK_EQ_INT(ap.choice[3][easy].n, 1);
+    }
 }
 
 static void t_plan_errors(void) {

@@ -222,12 +222,16 @@ typedef enum pd_plan_bins {
     PD_BINS_ORACLE_ABS,          /* pass@1 < 10%, < 50%, >= 50% (Liu et al.) */
     PD_BINS_PRM,                 /* quintiles of a probe's mean PRM score (usable at inference) */
     PD_BINS_AGREEMENT,           /* quintiles of a probe's answer agreement (usable at inference) */
+    PD_BINS_FIRST_STEP,          /* quintiles of the mean PRM score of a probe's first steps
+                                    (usable at inference; the tree searches take them over) */
 } pd_plan_bins;
+#define PD_PLAN_N_BINS 5         /* ways of binning */
 const char *pd_plan_bins_name(pd_plan_bins b);
 
 typedef struct pd_plan_opts {
-    int probe_samples;   /* P: best-of-N samples the probe draws (4) */
-    pd_plan_bins probe;  /* the plan file's bins: PD_BINS_PRM (default) or PD_BINS_AGREEMENT */
+    int probe_samples;   /* P: best-of-N samples (or first steps) the probe draws (4) */
+    pd_plan_bins probe;  /* the plan file's bins: PD_BINS_PRM (default), PD_BINS_AGREEMENT or
+                            PD_BINS_FIRST_STEP */
     int n_bins;          /* quantile bins (5) */
     double tolerance;    /* a cheaper option within this accuracy of the best is chosen (0) */
     double ac_threshold; /* adaptive consistency, vote rule: stop at P(leader stays ahead) >= (0.95) */
@@ -245,7 +249,7 @@ typedef struct pd_plan_point {
     int n;
     char fixed[96];      /* the best fixed option chosen on the first training fold */
     double fixed_acc, fixed_flops;
-    double acc[4], flops[4];
+    double acc[PD_PLAN_N_BINS], flops[PD_PLAN_N_BINS];
 } pd_plan_point;
 
 /* Adaptive consistency at a best-of-N budget N: [0] the vote rule against maj@N, [1] the PRM
@@ -260,7 +264,7 @@ typedef struct pd_plan_ac {
  * lambda x FLOPs (fitted on the training fold), measured on the held-out fold. */
 typedef struct pd_plan_front {
     double lambda;
-    double acc[4], flops[4]; /* per way of binning */
+    double acc[PD_PLAN_N_BINS], flops[PD_PLAN_N_BINS]; /* per way of binning */
 } pd_plan_front;
 
 /* A fixed option over every problem (no fitting). */
@@ -294,7 +298,7 @@ void pd_plan_result_free(pd_plan_result *r);
 /* Append the held-out compute-optimal frontier of a plan (r->front) to report rows: for each
  * way of binning b with bit b of bins_mask, one row per frontier point, model "plan",
  * strategy "optimal", selection the bins ("oracle", "oracle-abs", "prm probe", "agreement
- * probe"), n 0 (not on the N axis), accuracy and FLOPs per problem of that point. */
+ * probe", "first-step probe"), n 0 (not on the N axis), accuracy and FLOPs per problem of that point. */
 int pd_report_rows_from_plan(const pd_plan_result *r, unsigned bins_mask, pd_report_row **rows, size_t *n,
                              size_t *cap, pd_error *err);
 void pd_plan_print(const pd_plan_result *r, const pd_plan_opts *o, FILE *f);

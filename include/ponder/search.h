@@ -325,9 +325,10 @@ typedef enum pd_strategy {
     PD_DEEPCONF,        /* best-of-N with DeepConf online: warm-up traces set a confidence
                            threshold, the rest stop early below it; filtered, weighted vote */
     PD_N_STRATEGIES,    /* the concrete strategies above; loops over them leave auto out */
-    PD_AUTO = PD_N_STRATEGIES /* compute-optimal (cfg.plan): a probe of P best-of-N samples
-                           estimates the difficulty, then the plan's strategy for that bin and
-                           budget runs; the probe's cost is in the search's cost (src/search/auto.c) */
+    PD_AUTO = PD_N_STRATEGIES /* compute-optimal (cfg.plan): a probe (P best-of-N samples, or P
+                           first steps) estimates the difficulty, then the plan's strategy for that
+                           bin and budget runs; the probe's cost is in the search's cost
+                           (src/search/auto.c) */
 } pd_strategy;
 
 /* How particle filtering resamples. */
@@ -337,7 +338,7 @@ int pd_strategy_parse(const char *s, pd_strategy *out); /* 0, or -1 for an unkno
 
 /* A compute-optimal plan for strategy auto: `ponder plan`'s plan.json, read by pd_plan_load
  * (ponder/eval.h). Per budget (the largest N a search may use) and difficulty bin, the
- * option to run; the bin comes from a probe of probe_samples best-of-N samples. */
+ * option to run; the bin comes from a probe of probe_samples samples (pd_probe_stat). */
 #define PD_PLAN_MAX_BINS 20
 #define PD_PLAN_MAX_BUDGETS 64
 typedef struct pd_plan_choice {
@@ -345,9 +346,16 @@ typedef struct pd_plan_choice {
     int32_t sel;         /* pd_select: how the answer is picked */
     int32_t n, beam_width;
 } pd_plan_choice;
+/* What a plan's probe draws and measures (pd_auto_plan.statistic). */
+typedef enum pd_probe_stat {
+    PD_PROBE_PRM = 0,    /* P whole best-of-N samples: their mean aggregated PRM score */
+    PD_PROBE_AGREEMENT,  /* P whole samples: their answer agreement (the largest group's share) */
+    PD_PROBE_FIRST_STEP, /* P first steps of the root (children 0..P-1), each scored: their mean
+                            PRM score; best_of_n, beam_search and dvts take them as their own
+                            first steps, so the probe costs them nothing when N >= P */
+} pd_probe_stat;
 typedef struct pd_auto_plan {
-    int agreement;       /* the probe's statistic: 0 the mean aggregated PRM score of its
-                            samples, 1 their answer agreement (the largest group's share) */
+    int statistic;       /* pd_probe_stat */
     int32_t probe_samples; /* P */
     int n_bins;
     double thresholds[PD_PLAN_MAX_BINS - 1]; /* ascending; a problem's bin is how many of them

@@ -8,14 +8,15 @@
 #include <string.h>
 
 static const char *HELP =
-    "usage: ponder plan DIR... [--out PLAN.json] [--probe prm|agreement] [--probe-samples P]\n"
+    "usage: ponder plan DIR... [--out PLAN.json] [--probe prm|agreement|first-step] [--probe-samples P]\n"
     "                   [--bins K] [--tolerance T] [--ac-threshold X] [--ac-prm-share S]\n"
     "\n"
     "Reads finished runs of one dataset (`ponder eval`; they need best_of_n, whose samples\n"
     "estimate each problem's difficulty) and chooses, per difficulty bin and budget N, the\n"
     "strategy, selection, beam width and N that do best, the cheapest among equals. Bins:\n"
     "oracle (the policy's pass@1: quintiles, or < 10% / < 50% / >= 50%) and predicted (a probe\n"
-    "of P best-of-N samples: their mean PRM score, or their answer agreement; quintiles).\n"
+    "of P best-of-N samples: their mean PRM score, or their answer agreement; or of only their\n"
+    "first steps: their mean PRM score; quintiles).\n"
     "Every choice is fitted on half of the problems and measured on the other half (2-fold\n"
     "cross-validation), and so is the best single fixed option it is compared with. Prints\n"
     "the held-out accuracy and mean FLOPs per problem of each, per budget, and what adaptive\n"
@@ -23,8 +24,11 @@ static const char *HELP =
     "Writes the plan (predicted bins, fitted on every problem) to --out.\n"
     "\n"
     "  --out FILE          the plan (default: DIR/plan.json of the first run)\n"
-    "  --probe KIND        prm (mean PRM score, default) or agreement: the plan's bins\n"
-    "  --probe-samples P   best-of-N samples the probe draws (4)\n"
+    "  --probe KIND        the plan's bins: prm (P samples' mean PRM score, default),\n"
+    "                      agreement (their answer agreement) or first-step (the mean PRM\n"
+    "                      score of P first steps: best_of_n, beam_search and dvts reuse\n"
+    "                      them, so with N >= P the probe costs nothing extra)\n"
+    "  --probe-samples P   samples (or first steps) the probe draws (4)\n"
     "  --bins K            quantile bins (5)\n"
     "  --tolerance T       choose the cheapest option within T of the best accuracy (0)\n"
     "  --ac-threshold X    adaptive consistency: stop when P(leader stays ahead) >= X (0.95)\n"
@@ -65,7 +69,8 @@ int cmd_plan(int argc, char **argv) {
         else if (!strcmp(name, "probe")) {
             if (!strcmp(val, "prm")) o.probe = PD_BINS_PRM;
             else if (!strcmp(val, "agreement")) o.probe = PD_BINS_AGREEMENT;
-            else rc = cli_fail("plan", "--probe: '%s' is not prm or agreement", val);
+            else if (!strcmp(val, "first-step")) o.probe = PD_BINS_FIRST_STEP;
+            else rc = cli_fail("plan", "--probe: '%s' is not prm, agreement or first-step", val);
         } else if (!strcmp(name, "probe-samples")) {
             if (cli_parse_long(val, &v) || v < 1 || v > 4096) rc = cli_fail("plan", "--probe-samples: bad value '%s'", val);
             else o.probe_samples = (int)v;
@@ -96,7 +101,8 @@ int cmd_plan(int argc, char **argv) {
         if (pd_plan_make(dirs, n, &o, path, &r, &err)) rc = cli_fail_err("plan", &err);
         else {
             pd_plan_print(&r, &o, stdout);
-            printf("\nwrote %s (bins: %s of %d best-of-N samples)\n", path, pd_plan_bins_name(o.probe), o.probe_samples);
+            printf("\nwrote %s (bins: %s of %d best-of-N %s)\n", path, pd_plan_bins_name(o.probe), o.probe_samples,
+                   o.probe == PD_BINS_FIRST_STEP ? "first steps" : "samples");
             pd_plan_result_free(&r);
         }
     }

@@ -139,8 +139,10 @@ static int solve_main(int argc, char **argv) {
         if (cfg.lookahead) printf(" lookahead=%d", cfg.lookahead);
         if (r.auto_bin >= 0) {
             const pd_plan_choice *ch = &r.auto_choice;
-            printf(": probe of %d samples, %s %.3f -> bin %d of %d -> %s N=%d", plan->probe_samples,
-                   plan->agreement ? "agreement" : "mean PRM score", r.auto_stat, r.auto_bin, plan->n_bins,
+            static const char *stats[] = {"mean PRM score", "agreement", "mean first-step PRM score"};
+            printf(": probe of %d %s, %s %.3f -> bin %d of %d -> %s N=%d", plan->probe_samples,
+                   plan->statistic == PD_PROBE_FIRST_STEP ? "first steps" : "samples", stats[plan->statistic],
+                   r.auto_stat, r.auto_bin, plan->n_bins,
                    pd_strategy_name((pd_strategy)ch->strategy), ch->n);
             if (ch->strategy == PD_BEAM_SEARCH || ch->strategy == PD_DVTS) printf(" M=%d", ch->beam_width);
             printf(" %s;", pd_select_name((pd_select)ch->sel));

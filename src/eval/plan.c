@@ -13,16 +13,21 @@
  *             Not usable at inference time (it reads the answers); shown as the ceiling.
  *   predicted from a probe an inference-time caller can run: P best-of-N samples (the first P
  *             of the run's, exactly what a best-of-P probe draws), their mean PRM score or
- *             their answer agreement (the largest group's share); quintiles.
+ *             their answer agreement (the largest group's share); or only the first steps of
+ *             those P samples, their mean PRM score (the first entry of step_rewards); quintiles.
  * For each bin and budget N the plan chooses, among the options whose N is at most the
  * budget, the most accurate on the training problems, and the cheapest (FLOPs) of those
  * within the tolerance: easy bins get a small N, hard bins the whole budget. The choice is
  * fitted on one half of the problems and measured on the other (2-fold cross-validation, the
  * folds by a hash of the problem id), so the reported gain is not fitted to the test set; the
  * best single fixed option is chosen the same way. The probe's FLOPs are charged to the
- * predicted plan unless the chosen option is best-of-N (the probe's samples are then its
- * first samples: with N >= P only the rest is added, with N < P the probe is the whole cost;
- * strategy auto runs it so, src/search/auto.c). The plan file is fitted on every problem.
+ * predicted plan unless the chosen option reuses them (strategy auto runs it so,
+ * src/search/auto.c): a best-of-N option starts with a sample probe's samples (with N >= P
+ * only the rest is added, with N < P the probe is the whole cost); best-of-N, beam search and
+ * DVTS start with a first-step probe's steps (only the first steps beyond their N are added).
+ * A first step's FLOPs are not in the runs: they are estimated as its sample's mean FLOPs per
+ * step (tokens / steps of that sample at the line's FLOPs per token). The plan file is fitted
+ * on every problem.
  *
  * Adaptive consistency (Aggarwal et al. 2023) stops sampling a problem once its vote is
  * settled: after each sample (from the third), with v1 and v2 the two largest answer groups,
@@ -60,8 +65,8 @@ void pd_plan_opts_default(pd_plan_opts *o) {
 }
 
 const char *pd_plan_bins_name(pd_plan_bins b) {
-    static const char *names[] = {"oracle-quintile", "oracle-abs", "prm", "agreement"};
-    return (unsigned)b < 4 ? names[b] : "?";
+    static const char *names[PD_PLAN_N_BINS] = {"oracle-quintile", "oracle-abs", "prm", "agreement", "first-step"};
+    return (unsigned)b < PD_PLAN_N_BINS ? names[b] : "?";
 }
 
 /* ---- what the runs hold ---- */
@@ -75,16 +80,17 @@ typedef struct option {
 
 typedef struct bon_sample { /* a best-of-N completion, for adaptive consistency */
     char *key;           /* pd_grade_key of its answer, NULL without one */
-    float score;
+    float score, first; /* aggregated score; its first step's PRM score */
     uint8_t correct;
     double tokens;
+    double first_policy_flops, first_prm_flops; /* its first step's (estimated) */
 } bon_sample;
 
 typedef struct unit {   /* one problem at one seed */
     char *id;
     int fold, bin;
     int bon_n;           /* N of the best-of-N line the probe and pass@1 come from */
-    double pass1, probe_prm, probe_agree;
+    double pass1, probe_prm, probe_agree, probe_first; /* probe_first: first steps' mean PRM score */
     double probe_policy_flops, probe_prm_flops; /* what the probe's P samples cost */
     bon_sample *bon;     /* (bon_n) */
     double bon_policy_flops, bon_prm_flops;
@@ -140,25 +146,36 @@ static int take_bon(plan_ctx *x, unit *u, const json_t *line, int n) {
     if (!u->bon) return PD_ENOMEM;
     u->bon_n = (int)nc;
     int correct = 0;
-    for (size_t i = 0; i < nc; i++) {
-        json_t *c = json_array_get(comps, i);
-        const char *ans = json_string_value(json_object_get(c, "answer"));
-        u->bon[i].key = ans ? pd_grade_key(ans) : NULL;
-        u->bon[i].score = (float)jnum(c, "score");
-        u->bon[i].correct = json_is_true(json_object_get(c, "correct"));
-        u->bon[i].tokens = jnum(c, "tokens");
-        correct += u->bon[i].correct;
-    }
     json_t *cost = json_object_get(line, "cost");
     u->bon_policy_flops = jnum(cost, "policy_flops");
     u->bon_prm_flops = jnum(cost, "prm_flops");
+    /* FLOPs per token of each model (the policy's prompt included: charged once per tree) */
+    double pt = jnum(cost, "policy_tokens") + jnum(cost, "prefix_tokens"), qt = jnum(cost, "prm_tokens");
+    double pol_tok = pt > 0 ? u->bon_policy_flops / pt : 0, prm_tok = qt > 0 ? u->bon_prm_flops / qt : 0;
+    for (size_t i = 0; i < nc; i++) {
+        json_t *c = json_array_get(comps, i);
+        const char *ans = json_string_value(json_object_get(c, "answer"));
+        bon_sample *b = &u->bon[i];
+        b->key = ans ? pd_grade_key(ans) : NULL;
+        b->score = (float)jnum(c, "score");
+        b->correct = json_is_true(json_object_get(c, "correct"));
+        b->tokens = jnum(c, "tokens");
+        json_t *rw = json_object_get(c, "step_rewards");
+        size_t steps = json_array_size(rw);
+        b->first = steps ? (float)json_number_value(json_array_get(rw, 0)) : 0;
+        double first_tokens = b->tokens / (double)(steps ? steps : 1);
+        b->first_policy_flops = first_tokens * pol_tok;
+        b->first_prm_flops = first_tokens * prm_tok;
+        correct += b->correct;
+    }
     u->pass1 = (double)correct / (double)nc;
     /* the probe: the first P samples */
     int P = x->o->probe_samples < (int)nc ? x->o->probe_samples : (int)nc;
-    double s = 0;
+    double s = 0, sf = 0;
     int best = 0;
     for (int i = 0; i < P; i++) {
         s += u->bon[i].score;
+        sf += u->bon[i].first;
         if (!u->bon[i].key) continue;
         int cnt = 0;
         for (int j = 0; j < P; j++) cnt += u->bon[j].key && !strcmp(u->bon[j].key, u->bon[i].key);
@@ -166,6 +183,7 @@ static int take_bon(plan_ctx *x, unit *u, const json_t *line, int n) {
     }
     u->probe_prm = P ? s / P : 0;
     u->probe_agree = P ? (double)best / P : 0;
+    u->probe_first = P ? sf / P : 0;
     u->probe_policy_flops = u->bon_policy_flops * P / (double)nc;
     u->probe_prm_flops = u->bon_prm_flops * P / (double)nc;
     if ((int)nc < x->o->probe_samples) u->bon_n = -u->bon_n; /* too few samples for the probe */
@@ -230,7 +248,12 @@ static int plan_line(void *ud, json_t *line, size_t lineno, pd_error *err) {
 /* ---- bins and choices ---- */
 
 static double stat_of(const unit *u, pd_plan_bins kind) {
-    return kind == PD_BINS_PRM ? u->probe_prm : kind == PD_BINS_AGREEMENT ? u->probe_agree : u->pass1;
+    switch (kind) {
+    case PD_BINS_PRM: return u->probe_prm;
+    case PD_BINS_AGREEMENT: return u->probe_agree;
+    case PD_BINS_FIRST_STEP: return u->probe_first;
+    default: return u->pass1;
+    }
 }
 
 static int cmp_d(const void *a, const void *b) {
@@ -266,10 +289,30 @@ static int bin_of(double s, const double *thr, int n_bins) {
     return b;
 }
 
+/* FLOPs of a first-step probe and then option o on unit u. Best-of-N, beam search and DVTS
+ * take the probe's first min(N, P) steps as their own first steps (their PRM scores come on
+ * top only for best-of-N with majority voting, whose FLOPs leave the PRM out); the steps
+ * beyond N, and the whole probe for other strategies, are added. */
+static double cost_with_first_steps(const plan_ctx *x, size_t u, int o) {
+    const option *op = &x->opts[o];
+    const unit *un = &x->units[u];
+    int P = x->o->probe_samples;
+    int takes = op->strategy == PD_BEST_OF_N || op->strategy == PD_BEAM_SEARCH || op->strategy == PD_DVTS;
+    int reused = takes ? (op->n < P ? op->n : P) : 0;
+    double f = x->fl[u * x->n_opts + (size_t)o];
+    for (int i = 0; i < P; i++) {
+        const bon_sample *b = &un->bon[i];
+        if (i >= reused) f += b->first_policy_flops + b->first_prm_flops;
+        else if (op->strategy == PD_BEST_OF_N && op->sel == PD_SEL_MAJ) f += b->first_prm_flops;
+    }
+    return f;
+}
+
 /* FLOPs of the probe and then option o on unit u (predicted bins). A best-of-N option with
- * N >= P starts with the probe's samples: only the probe's PRM scores come on top, when the
- * option's selection does not read them anyway (majority voting). */
-static double cost_with_probe(const plan_ctx *x, size_t u, int o) {
+ * N >= P starts with a sample probe's samples: only the probe's PRM scores come on top, when
+ * the option's selection does not read them anyway (majority voting). */
+static double cost_with_probe(const plan_ctx *x, size_t u, int o, int kind) {
+    if (kind == PD_BINS_FIRST_STEP) return cost_with_first_steps(x, u, o);
     const option *op = &x->opts[o];
     const unit *un = &x->units[u];
     double f = x->fl[u * x->n_opts + (size_t)o];
@@ -282,7 +325,7 @@ static double cost_with_probe(const plan_ctx *x, size_t u, int o) {
 
 /* The cost of option o on unit u under a way of binning (the probe's for predicted bins). */
 static double cost_of(const plan_ctx *x, size_t u, int o, int kind) {
-    return kind >= PD_BINS_PRM ? cost_with_probe(x, u, o) : x->fl[u * x->n_opts + (size_t)o];
+    return kind >= PD_BINS_PRM ? cost_with_probe(x, u, o, kind) : x->fl[u * x->n_opts + (size_t)o];
 }
 
 /* The option chosen for the units with in[u] set (and, when bin >= 0, in that bin) among
@@ -395,8 +438,8 @@ int pd_plan_make(const char *const *dirs, size_t n_dirs, const pd_plan_opts *o, 
                  pd_plan_result *res, pd_error *err) {
     memset(res, 0, sizeof *res);
     if (n_dirs < 1) return pd_err_set(err, PD_EINVAL, "plan: no run directories given");
-    if (o->probe_samples < 1 || o->n_bins < 2 || o->n_bins > 20 || (o->probe != PD_BINS_PRM && o->probe != PD_BINS_AGREEMENT))
-        return pd_err_set(err, PD_EINVAL, "plan: the probe needs >= 1 samples, 2..20 bins, and is prm or agreement");
+    if (o->probe_samples < 1 || o->n_bins < 2 || o->n_bins > 20 || o->probe < PD_BINS_PRM || o->probe >= PD_PLAN_N_BINS)
+        return pd_err_set(err, PD_EINVAL, "plan: the probe needs >= 1 samples, 2..20 bins, and is prm, agreement or first-step");
     plan_ctx x = {0};
     x.o = o;
     int rc = 0;
@@ -487,7 +530,7 @@ int pd_plan_make(const char *const *dirs, size_t n_dirs, const pd_plan_opts *o, 
             int fixed = choose(&x, train, -1, pt->n, o->tolerance, 0);
             if (fixed < 0) continue;
             if (fold == 0) snprintf(pt->fixed, sizeof pt->fixed, "%s", x.opts[fixed].label);
-            for (int kind = 0; kind < 4; kind++) {
+            for (int kind = 0; kind < PD_PLAN_N_BINS; kind++) {
                 double thr[20];
                 int nbins = fit_bins(x.units, x.n_units, train, (pd_plan_bins)kind, o->n_bins, thr);
                 for (size_t u = 0; u < x.n_units; u++) x.units[u].bin = bin_of(stat_of(&x.units[u], (pd_plan_bins)kind), thr, nbins);
@@ -512,7 +555,7 @@ int pd_plan_make(const char *const *dirs, size_t n_dirs, const pd_plan_opts *o, 
         }
         double d = n_test ? (double)n_test : 1;
         pt->fixed_acc /= d, pt->fixed_flops /= d;
-        for (int kind = 0; kind < 4; kind++) pt->acc[kind] /= d, pt->flops[kind] /= d;
+        for (int kind = 0; kind < PD_PLAN_N_BINS; kind++) pt->acc[kind] /= d, pt->flops[kind] /= d;
     }
     /* the frontier: lambda trades accuracy for FLOPs; each bin takes the option that
      * maximises accuracy - lambda x FLOPs on the training fold (probe included for the
@@ -557,7 +600,7 @@ int pd_plan_make(const char *const *dirs, size_t n_dirs, const pd_plan_opts *o, 
             size_t n_test = 0;
             for (int fold = 0; fold < 2; fold++) {
                 for (size_t u = 0; u < x.n_units; u++) train[u] = in[u] && x.units[u].fold != fold;
-                for (int kind = 0; kind < 4; kind++) {
+                for (int kind = 0; kind < PD_PLAN_N_BINS; kind++) {
                     double thr[20];
                     int nbins = fit_bins(x.units, x.n_units, train, (pd_plan_bins)kind, o->n_bins, thr);
                     for (size_t u = 0; u < x.n_units; u++) x.units[u].bin = bin_of(stat_of(&x.units[u], (pd_plan_bins)kind), thr, nbins);
@@ -598,7 +641,7 @@ int pd_plan_make(const char *const *dirs, size_t n_dirs, const pd_plan_opts *o, 
                     }
                 }
             }
-            for (int kind = 0; kind < 4; kind++) pf->acc[kind] /= (double)n_test, pf->flops[kind] /= (double)n_test;
+            for (int kind = 0; kind < PD_PLAN_N_BINS; kind++) pf->acc[kind] /= (double)n_test, pf->flops[kind] /= (double)n_test;
         }
         free(acc);
         free(fl);
@@ -702,24 +745,24 @@ out:
 void pd_plan_print(const pd_plan_result *r, const pd_plan_opts *o, FILE *f) {
     fprintf(f, "%zu problems (x seeds) with every option's result, %zu options; held-out accuracy (2-fold "
                "cross-validation) and mean FLOPs per problem:\n\n", r->n_problems, r->n_options);
-    fprintf(f, "%6s  %-34s %-17s  %-17s  %-17s  %-17s  %-17s\n", "budget", "best fixed option", "fixed",
-            "oracle quintiles", "oracle abs", "predicted: prm", "predicted: agree");
+    fprintf(f, "%6s  %-34s %-17s  %-17s  %-17s  %-17s  %-17s  %-17s\n", "budget", "best fixed option", "fixed",
+            "oracle quintiles", "oracle abs", "predicted: prm", "predicted: agree", "predicted: 1st step");
     for (size_t i = 0; i < r->n_points; i++) {
         const pd_plan_point *p = &r->points[i];
         fprintf(f, "%6d  %-34.34s %5.1f%% %9.3g ", p->n, p->fixed, 100 * p->fixed_acc, p->fixed_flops);
-        for (int k = 0; k < 4; k++) fprintf(f, "  %5.1f%% %9.3g ", 100 * p->acc[k], p->flops[k]);
+        for (int k = 0; k < PD_PLAN_N_BINS; k++) fprintf(f, "  %5.1f%% %9.3g ", 100 * p->acc[k], p->flops[k]);
         fputc('\n', f);
     }
     fprintf(f, "\n(budget: the largest N a bin may use; oracle bins read the answers, predicted bins come from a "
-               "probe of %d best-of-N samples, whose FLOPs are included)\n", o->probe_samples);
+               "probe of %d best-of-N samples, or of their first steps, whose FLOPs are included)\n", o->probe_samples);
     if (r->n_front && o->curve) {
         fprintf(f, "\nthe frontier, held out (lambda: accuracy - lambda x FLOPs is maximised per bin):\n%12s", "lambda");
-        for (int k = 0; k < 4; k++) fprintf(f, "  %-17.17s", pd_plan_bins_name((pd_plan_bins)k));
+        for (int k = 0; k < PD_PLAN_N_BINS; k++) fprintf(f, "  %-17.17s", pd_plan_bins_name((pd_plan_bins)k));
         fputc('\n', f);
         for (size_t j = 0; j < r->n_front; j++) {
             const pd_plan_front *p = &r->front[j];
             fprintf(f, "%12.3g", p->lambda);
-            for (int k = 0; k < 4; k++) fprintf(f, "  %5.1f%% %9.3g", 100 * p->acc[k], p->flops[k]);
+            for (int k = 0; k < PD_PLAN_N_BINS; k++) fprintf(f, "  %5.1f%% %9.3g", 100 * p->acc[k], p->flops[k]);
             fputc('\n', f);
         }
     }
@@ -728,13 +771,14 @@ void pd_plan_print(const pd_plan_result *r, const pd_plan_opts *o, FILE *f) {
     if (r->n_front) {
         fprintf(f, "\ncompute-optimal frontier (per bin: the option maximising accuracy - lambda x FLOPs, held out) "
                    "against the Pareto-optimal fixed options:\n");
-        fprintf(f, "%-30s %7s %9s  %-25s  %-25s  %-25s  %-25s\n", "fixed option", "acc", "FLOPs",
-                "oracle quintiles: same", "oracle abs: same acc", "predicted prm: same acc", "predicted agree: same");
+        fprintf(f, "%-30s %7s %9s  %-25s  %-25s  %-25s  %-25s  %-25s\n", "fixed option", "acc", "FLOPs",
+                "oracle quintiles: same", "oracle abs: same acc", "predicted prm: same acc", "predicted agree: same",
+                "predicted 1st step: same");
         for (size_t i = 0; i < r->n_fixed; i++) {
             const pd_plan_fixed *x = &r->fixed[i];
             if (!x->pareto) continue;
             fprintf(f, "%-30.30s %6.1f%% %9.3g", x->label, 100 * x->acc, x->flops);
-            for (int k = 0; k < 4; k++) {
+            for (int k = 0; k < PD_PLAN_N_BINS; k++) {
                 const pd_plan_front *best = NULL;
                 for (size_t j = 0; j < r->n_front; j++) {
                     const pd_plan_front *p = &r->front[j];
@@ -776,11 +820,12 @@ int pd_plan_load(const char *path, pd_auto_plan *p, pd_error *err) {
     json_t *pr = json_object_get(j, "probe");
     const char *st = json_string_value(json_object_get(pr, "statistic"));
     json_t *ps = json_object_get(pr, "samples");
-    if (!st || (strcmp(st, "prm") && strcmp(st, "agreement")))
-        BAD("%s: probe.statistic must be \"prm\" or \"agreement\"", path);
+    p->statistic = -1;
+    for (int k = PD_BINS_PRM; st && k < PD_PLAN_N_BINS; k++)
+        if (!strcmp(st, pd_plan_bins_name((pd_plan_bins)k))) p->statistic = k - PD_BINS_PRM; /* pd_probe_stat */
+    if (p->statistic < 0) BAD("%s: probe.statistic must be \"prm\", \"agreement\" or \"first-step\"", path);
     if (!json_is_integer(ps) || json_integer_value(ps) < 1 || json_integer_value(ps) > (1 << 20))
         BAD("%s: probe.samples must be an integer 1..%d", path, 1 << 20);
-    p->agreement = !strcmp(st, "agreement");
     p->probe_samples = (int32_t)json_integer_value(ps);
     json_t *thr = json_object_get(j, "thresholds");
     if (!json_is_array(thr) || json_array_size(thr) > PD_PLAN_MAX_BINS - 1)

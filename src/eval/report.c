@@ -249,8 +249,9 @@ int pd_report_rows_from_eval(const pd_eval_report *rep, const char *model, unsig
 int pd_report_rows_from_plan(const pd_plan_result *pr, unsigned bins_mask, pd_report_row **rows, size_t *n,
                              size_t *cap, pd_error *err) {
     /* short names: the legend has 250 pixels */
-    static const char *bins[] = {"oracle", "oracle-abs", "prm probe", "agreement probe"};
-    for (int b = 0; b < 4; b++) {
+    static const char *bins[PD_PLAN_N_BINS] = {"oracle", "oracle-abs", "prm probe", "agreement probe",
+                                               "first-step probe"};
+    for (int b = 0; b < PD_PLAN_N_BINS; b++) {
         if (!(bins_mask & (1u << b))) continue;
         for (size_t i = 0; i < pr->n_front; i++) {
             const pd_plan_front *f = &pr->front[i];

@@ -276,7 +276,7 @@ json_t *pd_eval_config_json(const pd_eval_opts *o, const pd_dataset *ds, size_t 
     if (o->plan) { /* strategy auto: the plan's file and a fingerprint of what it says */
         const pd_auto_plan *p = o->plan;
         pd_buf t = {0};
-        pd_buf_printf(&t, "%d %d %d", p->agreement, p->probe_samples, p->n_bins);
+        pd_buf_printf(&t, "%d %d %d", p->statistic, p->probe_samples, p->n_bins);
         for (int b = 0; b + 1 < p->n_bins; b++) pd_buf_printf(&t, " %.17g", p->thresholds[b]);
         for (int i = 0; i < p->n_budgets; i++) {
             pd_buf_printf(&t, " | %d:", p->budgets[i]);

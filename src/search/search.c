@@ -223,12 +223,19 @@ void pd_search_destroy(pd_search *s) {
     free(s->weight);
     free(s->done);
     free(s->refs);
+    free(s->auto_pre);
     free(s);
 }
 
 /* Queue an expansion request. Returns 0 or PD_ENOMEM. */
 int pd_search_push_expand(pd_search *s, int32_t leaf, int32_t k, int32_t child_base, int mode,
                           int greedy, int32_t *out) {
+    if (leaf == 0 && !greedy && child_base < s->n_auto_pre) { /* auto: the probe drew these first steps */
+        int32_t used = pd_auto_reuse(s, k, child_base, mode, out);
+        if (used < 0) return PD_ENOMEM;
+        k -= used, child_base += used, out += used;
+        if (k == 0) return 0;
+    }
     if (s->n_ereq == s->cap_ereq &&
         pd_grow((void **)&s->ereq, &s->cap_ereq, s->n_ereq + 1, sizeof *s->ereq))
         return PD_ENOMEM;

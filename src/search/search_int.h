@@ -74,6 +74,11 @@ typedef struct pd_search {
     int32_t auto_bin;
     double auto_stat;
     pd_plan_choice auto_choice;
+    /* a first-step probe's nodes (root children 0..n_auto_pre-1), each with one hold, offered
+     * to the planned strategy's first expansion of the root (pd_auto_reuse) and let go once
+     * that round is expanded (pd_auto_let_go) */
+    int32_t *auto_pre;
+    int32_t n_auto_pre;
 
     pd_error fail;          /* set by a backend when one of this search's requests failed for
                              * good (pd_expand_req.fail): the search ends as failed */
@@ -131,6 +136,11 @@ void pd_softmax_allocate(const double *score, int32_t n, int32_t budget, double 
 int pd_auto_check(const pd_search_cfg *c, pd_error *err); /* a plan with a budget <= N, sound choices */
 int pd_auto_start(pd_search *s);          /* the probe: P best-of-N rollouts of the root */
 int pd_auto_probe_scored(pd_search *s);   /* the probe scored: bin, choice, and its first round */
+/* The planned strategy expands the root with children child_base..child_base+k-1: serve the
+ * prefix of them that a first-step probe already drew (out[i] = the probe's node, or a rollout
+ * from it queued in rollout mode). Returns how many were served, or -1 when out of memory. */
+int32_t pd_auto_reuse(pd_search *s, int32_t k, int32_t child_base, int mode, int32_t *out);
+void pd_auto_let_go(pd_search *s);        /* drop the probe's holds on its first steps */
 
 /* ---- the strategies (strategies.c) ---- */
 int pd_strat_start(pd_search *s);     /* emit the first round */

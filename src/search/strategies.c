@@ -530,7 +530,9 @@ int pd_strat_start(pd_search *s) {
 }
 
 int pd_strat_expanded(pd_search *s) {
-    return pd_search_after_expand(s);
+    int rc = pd_search_after_expand(s);
+    if (!rc && s->n_auto_pre) pd_auto_let_go(s); /* the first round holds what it took of the probe */
+    return rc;
 }
 
 int pd_strat_scored(pd_search *s) {

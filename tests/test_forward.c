@@ -5,7 +5,9 @@
  * to 1e-4; bf16/f16 models must match the fp32 computation on their stored weights to 1e-4
  * and transformers' native low-precision run to the documented BF16_NATIVE_TOL. Also:
  * batched = one by one, prefill + decode = full prefill, AVX2 = portable, 1 thread = 3
- * threads, greedy generation = transformers' greedy ids. */
+ * threads, greedy generation = transformers' greedy ids. The AVX512-BF16 set (bf16 weights
+ * times activations rounded to bf16) is held to BF16_ACT_TOL on bf16 models and to every
+ * bit-for-bit property like the others. */
 #include <jansson.h>
 #include <math.h>
 
@@ -20,6 +22,10 @@
  * 0.6-1.3% on these fixtures), 0.5% for f16 (measured <0.1%). */
 #define NATIVE_TOL_BF16 0.03
 #define NATIVE_TOL_F16 0.005
+/* The AVX512-BF16 set rounds a matmul's activations to bf16 for bf16 weights (as llama.cpp
+ * does): relative to the largest |logit| of the row, measured 0.40-0.80% on these fixtures
+ * (transformers' own bf16 run differs from the fp32 reference by about as much); 2% allowed. */
+#define BF16_ACT_TOL 0.02
 
 static const char *variants[] = {
     "llama_f32", "llama_tied_gqa4_hd16_f32", "llama3_rope_f32", "qwen2_bias_f32", "mistral_swa_f32",
@@ -62,13 +68,22 @@ static double row_diff(const float *a, json_t *row, size_t vocab) {
     return mx;
 }
 
-/* The kernel sets this CPU runs, widest first (so index 0 is what AUTO picks). */
+/* The kernel sets this CPU runs, widest first (so index 0 is what AUTO picks), then the
+ * opt-in AVX512-BF16 set. */
 static int kernel_kinds(pd_kernels *k) {
     int n = 0;
     if (pd_kernels_avx512()) k[n++] = PD_KERNELS_AVX512;
     if (pd_kernels_avx2()) k[n++] = PD_KERNELS_AVX2;
     k[n++] = PD_KERNELS_PORTABLE;
+    if (pd_kernels_avx512bf16()) k[n++] = PD_KERNELS_AVX512BF16;
     return n;
+}
+
+/* Max |x| over one reference row (JSON array). */
+static double row_max(json_t *row) {
+    double mx = 0;
+    for (size_t i = 0; i < json_array_size(row); i++) mx = fmax(mx, fabs(json_number_value(json_array_get(row, i))));
+    return mx;
 }
 
 static pd_model *load(const char *name, pd_kernels k, int threads) {
@@ -103,12 +118,14 @@ static void t_logits_match_reference(void) {
             CHECK_MSG(0, "%s: no reference.json", variants[v]);
             continue;
         }
-        pd_kernels kinds[3];
+        pd_kernels kinds[4];
         int n_kinds = kernel_kinds(kinds);
         for (int kern = 0; kern < n_kinds; kern++) {
             pd_model *m = load(variants[v], kinds[kern], 2);
             if (!m) break;
             size_t V = (size_t)pd_model_get_config(m)->vocab_size;
+            /* bf16 products: relative to each row's largest |logit| */
+            int rel = kinds[kern] == PD_KERNELS_AVX512BF16 && strstr(variants[v], "bf16");
             double worst = 0;
             for (size_t p = 0; p < r.n_prompts; p++) {
                 float *lg = all_logits(m, r.prompt[p], r.len[p]);
@@ -116,6 +133,7 @@ static void t_logits_match_reference(void) {
                 CHECK_EQ_INT(json_array_size(rows), r.len[p]);
                 for (size_t t = 0; t < r.len[p]; t++) {
                     double d = row_diff(lg + t * V, json_array_get(rows, t), V);
+                    if (rel) d /= row_max(json_array_get(rows, t));
                     if (!(d <= worst)) worst = d;
                 }
                 json_t *native = json_object_get(r.root, "native_logits_last");
@@ -130,8 +148,11 @@ static void t_logits_match_reference(void) {
                 }
                 free(lg);
             }
-            CHECK_MSG(worst <= F32_TOL, "%s (%s): max |logit diff| %g > %g", variants[v], pd_model_kernels_name(m), worst, F32_TOL);
-            if (kern == 0) printf("  %s (%s): max |logit diff| = %.2e\n", variants[v], pd_model_kernels_name(m), worst);
+            double tol = rel ? BF16_ACT_TOL : F32_TOL;
+            CHECK_MSG(worst <= tol, "%s (%s): max |logit diff|%s %g > %g", variants[v], pd_model_kernels_name(m),
+                      rel ? " / max |logit|" : "", worst, tol);
+            if (kern == 0 || rel)
+                printf("  %s (%s): max |logit diff|%s = %.2e\n", variants[v], pd_model_kernels_name(m), rel ? " / max |logit|" : "", worst);
             pd_model_free(m);
         }
         json_decref(r.root);
@@ -145,7 +166,7 @@ static void t_batched_equals_single(void) {
     for (size_t v = 0; v < 3; v++) {
         ref r;
         if (load_ref(names[v], &r)) continue;
-        pd_kernels kinds[3];
+        pd_kernels kinds[4];
         int n_kinds = kernel_kinds(kinds);
         for (int kern = 0; kern < n_kinds; kern++) {
             pd_model *m = load(names[v], kinds[kern], 2);
@@ -211,19 +232,23 @@ static void t_batched_equals_single(void) {
     }
 }
 
-/* The thread count does not change a single bit. */
+/* The thread count does not change a single bit (the default set, and bf16 products). */
 static void t_threads_agree(void) {
     ref r;
     if (load_ref("llama_bf16", &r)) SKIP("no fixture");
-    pd_model *a = load("llama_bf16", PD_KERNELS_AUTO, 1), *b = load("llama_bf16", PD_KERNELS_AUTO, 3);
-    if (a && b) {
-        float *la = all_logits(a, r.prompt[0], r.len[0]), *lb = all_logits(b, r.prompt[0], r.len[0]);
-        CHECK(memcmp(la, lb, r.len[0] * 256 * sizeof(float)) == 0);
-        free(la);
-        free(lb);
+    pd_kernels kinds[] = {PD_KERNELS_AUTO, PD_KERNELS_AVX512BF16};
+    for (int k = 0; k < 2; k++) {
+        if (kinds[k] == PD_KERNELS_AVX512BF16 && !pd_kernels_avx512bf16()) continue;
+        pd_model *a = load("llama_bf16", kinds[k], 1), *b = load("llama_bf16", kinds[k], 3);
+        if (a && b) {
+            float *la = all_logits(a, r.prompt[0], r.len[0]), *lb = all_logits(b, r.prompt[0], r.len[0]);
+            CHECK_MSG(memcmp(la, lb, r.len[0] * 256 * sizeof(float)) == 0, "%s", pd_model_kernels_name(a));
+            free(la);
+            free(lb);
+        }
+        pd_model_free(a);
+        pd_model_free(b);
     }
-    pd_model_free(a);
-    pd_model_free(b);
     json_decref(r.root);
 }
 
@@ -325,7 +350,7 @@ static void t_wide_batch_equals_single(void) {
     const char *names[] = {"qwen2_bias_bf16", "mistral_f16", "llama_f32"};
     enum { NSEQ = 5, LEN = 9 };
     for (size_t v = 0; v < 3; v++) {
-        pd_kernels kinds[3];
+        pd_kernels kinds[4];
         int n_kinds = kernel_kinds(kinds);
         for (int kern = 0; kern < n_kinds; kern++) {
             pd_model *m = load(names[v], kinds[kern], 2);

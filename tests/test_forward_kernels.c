@@ -1,6 +1,8 @@
 /* test_forward_kernels.c — every kernel set the CPU runs agrees with the portable one, and
  * with itself whatever the batch; conversions are exact; the thread pool runs every task
- * exactly once. */
+ * exactly once. A set with bf16 products (AVX512-BF16) agrees with portable within the
+ * activations' bf16 rounding (2^-8 of sum |w x|) and with a scalar model of its own
+ * arithmetic to fp32 rounding. */
 #include <math.h>
 #include <stdatomic.h>
 
@@ -17,14 +19,42 @@ static uint16_t to_bf16(float f) {
     return (uint16_t)(u >> 16);
 }
 
-/* Every kernel set this CPU runs, portable first. */
+/* Every kernel set this CPU runs, portable first, the opt-in AVX512-BF16 set last. */
 static int kernel_sets(const pd_kernel_ops **sets) {
     int n = 0;
     sets[n++] = pd_kernels_portable();
     if (pd_kernels_avx2()) sets[n++] = pd_kernels_avx2();
     if (pd_kernels_avx512()) sets[n++] = pd_kernels_avx512();
+    if (pd_kernels_avx512bf16()) sets[n++] = pd_kernels_avx512bf16();
     return n;
 }
+
+/* fp32 -> bf16 as bf16 products round activations: to nearest even, NaNs quiet, subnormal
+ * inputs to zero (vcvtne2ps2bf16 treats them as zero). */
+static uint16_t round_bf16_ref(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffff) > 0x7f800000) return (uint16_t)((u >> 16) | 0x40);
+    if (!(u & 0x7f800000)) return (uint16_t)((u >> 16) & 0x8000);
+    u += 0x7fff + ((u >> 16) & 1);
+    return (uint16_t)(u >> 16);
+}
+
+/* sum_i w[i] * bf16(x[i]) in double, and the scale sum |w[i] * bf16(x[i])|. */
+static double dot_bf16_ref(const uint16_t *w, const float *x, int n, double *scale) {
+    double s = 0;
+    *scale = 0;
+    for (int i = 0; i < n; i++) {
+        double p = (double)pd_bf16_to_f32(w[i]) * pd_bf16_to_f32(round_bf16_ref(x[i]));
+        s += p;
+        *scale += fabs(p);
+    }
+    return s;
+}
+
+/* Agreement of a bf16-product dot with an fp32 one: each activation rounded to 8 significant
+ * bits moves by at most 2^-9 of itself; twice that for the fp32 sums on either side. */
+static int close_bf16(float x, float y, float scale) { return fabsf(x - y) <= 0x1p-8f * scale + 1e-6f; }
 
 static void t_conversions(void) {
     CHECK(pd_f16_to_f32(0x3c00) == 1.0f);
@@ -39,7 +69,7 @@ static void t_conversions(void) {
     CHECK(pd_bf16_to_f32(0x3f80) == 1.0f);
     CHECK(pd_bf16_to_f32(0xc0a0) == -5.0f);
     /* every f16 bit pattern converts the same in both kernel sets */
-    const pd_kernel_ops *c = pd_kernels_portable(), *sets[3];
+    const pd_kernel_ops *c = pd_kernels_portable(), *sets[4];
     int n_sets = kernel_sets(sets);
     if (n_sets == 1) SKIP("no SIMD kernel set on this CPU");
     static uint16_t all[65536];
@@ -64,10 +94,13 @@ static void t_conversions(void) {
 static int close_to(float x, float y, float scale) { return fabsf(x - y) <= 1e-5f * scale + 1e-6f; }
 
 static void t_sets_match_portable(void) {
-    const pd_kernel_ops *sets[3], *c = pd_kernels_portable();
+    const pd_kernel_ops *sets[4], *c = pd_kernels_portable();
     int n_sets = kernel_sets(sets);
     if (n_sets == 1) SKIP("no SIMD kernel set on this CPU");
-    CHECK_STR(pd_kernels_best()->name, sets[n_sets - 1]->name);
+    /* the best is the widest set with fp32 products: bf16 products are opt-in */
+    int widest = n_sets - 1;
+    while (sets[widest]->round_bf16) widest--;
+    CHECK_STR(pd_kernels_best()->name, sets[widest]->name);
     pd_rng r;
     pd_rng_seed(&r, 3);
     enum { N = 203 };
@@ -89,12 +122,15 @@ static void t_sets_match_portable(void) {
             for (int i = 0; i < n; i++) scale += fabsf(w[i] * x[i]);
             CHECK_MSG(close_to(a->dot(w, x, n), c->dot(w, x, n), scale), "%s dot n=%d", a->name, n);
             CHECK_MSG(close_to(a->dot_w(w, PD_DT_F32, x, n), c->dot_w(w, PD_DT_F32, x, n), scale), "%s dot_w f32 n=%d", a->name, n);
-            CHECK_MSG(close_to(a->dot_w(wb, PD_DT_BF16, x, n), c->dot_w(wb, PD_DT_BF16, x, n), scale), "%s dot_w bf16 n=%d", a->name, n);
+            if (a->round_bf16) /* bf16 products: within the activations' rounding */
+                CHECK_MSG(close_bf16(a->dot_w(wb, PD_DT_BF16, x, n), c->dot_w(wb, PD_DT_BF16, x, n), scale), "%s dot_w bf16 n=%d", a->name, n);
+            else
+                CHECK_MSG(close_to(a->dot_w(wb, PD_DT_BF16, x, n), c->dot_w(wb, PD_DT_BF16, x, n), scale), "%s dot_w bf16 n=%d", a->name, n);
             CHECK_MSG(close_to(a->dot_w(wh, PD_DT_F16, x, n), c->dot_w(wh, PD_DT_F16, x, n), scale + 1), "%s dot_w f16 n=%d", a->name, n);
             /* dot_w on stored weights = dot on the converted row, bit for bit (batch independence) */
             float conv[N];
             a->to_f32(wb, PD_DT_BF16, conv, n);
-            CHECK(a->dot_w(wb, PD_DT_BF16, x, n) == a->dot(conv, x, n));
+            CHECK(a->round_bf16 || a->dot_w(wb, PD_DT_BF16, x, n) == a->dot(conv, x, n));
             CHECK(c->dot_w(wb, PD_DT_BF16, x, n) == c->dot(conv, x, n));
             a->to_f32(wh, PD_DT_F16, conv, n);
             CHECK(a->dot_w(wh, PD_DT_F16, x, n) == a->dot(conv, x, n));
@@ -114,7 +150,7 @@ static void t_sets_match_portable(void) {
  * dot_w of the row alone, bit for bit (so a row never depends on its batch), and agrees with
  * the portable set to rounding. */
 static void t_matmul_rows(void) {
-    const pd_kernel_ops *sets[3];
+    const pd_kernel_ops *sets[4];
     int n_sets = kernel_sets(sets);
     pd_rng r;
     pd_rng_seed(&r, 11);
@@ -126,6 +162,8 @@ static void t_matmul_rows(void) {
         uint16_t *wh = malloc((size_t)rows * cols * sizeof *wh);
         float *bias = malloc((size_t)rows * sizeof *bias), *ref = malloc((size_t)T * rows * sizeof *ref);
         float *yv = malloc((size_t)T * rows * sizeof *yv), *scratch = malloc((size_t)PD_ROW_BLOCK * cols * sizeof *scratch);
+        float *yp = malloc((size_t)T * rows * sizeof *yp);
+        uint16_t *xb = malloc((size_t)T * cols * sizeof *xb);
         for (int i = 0; i < rows * cols; i++) wf[i] = (float)pd_rng_normal(&r);
         for (int i = 0; i < T * cols; i++) x[i] = (float)pd_rng_normal(&r);
         for (int i = 0; i < rows; i++) bias[i] = (float)pd_rng_normal(&r);
@@ -145,6 +183,16 @@ static void t_matmul_rows(void) {
                 int split = rows / 3;
                 pd_matmul_rows(k, &a, 0, split, scratch);
                 pd_matmul_rows(k, &a, split, rows, scratch);
+                const int bf16 = dt == PD_DT_BF16 && k->round_bf16;
+                if (bf16) { /* activations rounded once by the caller: the same bits */
+                    for (int t = 0; t < T; t++) k->round_bf16(x + (size_t)t * cols, xb + (size_t)t * cols, cols);
+                    pd_mm ap = a;
+                    ap.y = yp;
+                    pd_matmul_rows_bf16(k, &ap, xb, 0, split, scratch);
+                    pd_matmul_rows_bf16(k, &ap, xb, split, rows, scratch);
+                    CHECK_MSG(memcmp(yp, yv, (size_t)T * rows * sizeof *yp) == 0, "%s: matmul %dx%d T=%d: rounded once vs in the tiles",
+                              k->name, rows, cols, T);
+                }
                 int same = 1, close = 1;
                 for (int t = 0; t < T; t++)
                     for (int i = 0; i < rows; i++) {
@@ -157,19 +205,69 @@ static void t_matmul_rows(void) {
                             float wq = dt == PD_DT_F32 ? wf[(size_t)i * cols + q] : dt == PD_DT_BF16 ? pd_bf16_to_f32(wh[(size_t)i * cols + q]) : pd_f16_to_f32(wh[(size_t)i * cols + q]);
                             scale += fabsf(wq * x[(size_t)t * cols + q]);
                         }
-                        close &= close_to(yv[(size_t)t * rows + i], ref[(size_t)t * rows + i], scale + fabsf(bias[i]));
+                        close &= (bf16 ? close_bf16 : close_to)(yv[(size_t)t * rows + i], ref[(size_t)t * rows + i], scale + fabsf(bias[i]));
                     }
                 CHECK_MSG(same, "%s: matmul %dx%d T=%d dtype %d: a row differs from the same row alone", k->name, rows, cols, T, dt);
                 CHECK_MSG(close, "%s: matmul %dx%d T=%d dtype %d: differs from portable", k->name, rows, cols, T, dt);
             }
         }
-        free(wf), free(x), free(wh), free(bias), free(ref), free(yv), free(scratch);
+        free(wf), free(x), free(wh), free(bias), free(ref), free(yv), free(scratch), free(yp), free(xb);
+    }
+}
+
+/* A set with bf16 products: round_bf16 rounds to nearest even (ties, tails, subnormals,
+ * infinities, NaN); dot_w on bf16 weights equals a scalar model of its arithmetic (each
+ * activation rounded, exact products) to fp32 rounding, and gives the same bits on the
+ * activations rounded beforehand. */
+static void t_bf16_products(void) {
+    const pd_kernel_ops *k = pd_kernels_avx512bf16();
+    if (!k) SKIP("no AVX512-BF16 on this CPU");
+    CHECK(k->tile_bf16 != NULL);
+    pd_rng r;
+    pd_rng_seed(&r, 21);
+    enum { N = 300 };
+    static float x[N], xr[N];
+    static uint16_t got[N], w[N];
+    uint32_t special[] = {0x3f808000, 0x3f818000, 0x3f807fff, 0xbf808000, 0x00000001, 0x807fffff, 0x00800000,
+                          0x7f7fffff, 0x7f800000, 0xff800000, 0x7fc00001, 0xff800001, 0x00000000, 0x80000000};
+    for (int i = 0; i < N; i++) {
+        uint32_t u = (uint32_t)pd_rng_below(&r, 0x7fffffff) * 2 + (uint32_t)pd_rng_below(&r, 2);
+        if (i < (int)(sizeof special / sizeof *special)) u = special[i];
+        else if (i % 3 == 0) u = (u & 0xffff0000u) | 0x8000; /* a tie */
+        memcpy(&x[i], &u, 4);
+    }
+    for (int n = 1; n <= 70; n++) { /* every tail length */
+        memset(got, 0xff, sizeof got);
+        k->round_bf16(x, got, n);
+        int ok = got[n] == 0xffff;
+        for (int i = 0; i < n; i++) ok &= got[i] == round_bf16_ref(x[i]);
+        CHECK_MSG(ok, "round_bf16 n=%d", n);
+    }
+    k->round_bf16(x, got, N);
+    int ok = 1;
+    for (int i = 0; i < N; i++) ok &= got[i] == round_bf16_ref(x[i]);
+    CHECK(ok);
+    /* dot products on finite values */
+    for (int i = 0; i < N; i++) {
+        x[i] = (float)pd_rng_normal(&r);
+        xr[i] = pd_bf16_to_f32(round_bf16_ref(x[i]));
+        w[i] = to_bf16((float)pd_rng_normal(&r));
+    }
+    int lens[] = {0, 1, 2, 15, 31, 32, 33, 63, 64, 100, 257, N};
+    for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+        int n = lens[li];
+        double scale, ref = dot_bf16_ref(w, x, n, &scale);
+        float d = k->dot_w(w, PD_DT_BF16, x, n);
+        CHECK_MSG(fabs(d - ref) <= 1e-6 * scale + 1e-7, "dot_w n=%d: %.9g vs %.9g", n, d, ref);
+        CHECK_MSG(d == k->dot_w(w, PD_DT_BF16, xr, n), "dot_w n=%d: rounded beforehand", n);
+        /* and so far from the fp32 product that the test could tell them apart */
+        if (n == N) CHECK(d != pd_kernels_avx512()->dot_w(w, PD_DT_BF16, x, n));
     }
 }
 
 /* reduce4 is pd_kernel_reduce four times, bit for bit, in every set. */
 static void t_reduce4(void) {
-    const pd_kernel_ops *sets[3];
+    const pd_kernel_ops *sets[4];
     int n_sets = kernel_sets(sets);
     pd_rng r;
     pd_rng_seed(&r, 5);
@@ -229,10 +327,11 @@ static void t_model_kernels_agree(void) {
     pd_kv *kc = pd_kv_new(c, &err);
     pd_seq_step sc = {.kv = kc, .tokens = ids, .n_tokens = 8, .logits = PD_LOGITS_ALL, .out = lc};
     CHECK(pd_model_forward(c, &sc, 1, &err) == 0);
-    pd_kernels kinds[] = {PD_KERNELS_AVX2, PD_KERNELS_AVX512};
-    const char *names[] = {"avx2", "avx512"};
-    const pd_kernel_ops *have[] = {pd_kernels_avx2(), pd_kernels_avx512()};
-    for (int k = 0; k < 2; k++) {
+    /* (f16 weights: the AVX512-BF16 set multiplies them in fp32 like the AVX-512 set) */
+    pd_kernels kinds[] = {PD_KERNELS_AVX2, PD_KERNELS_AVX512, PD_KERNELS_AVX512BF16};
+    const char *names[] = {"avx2", "avx512", "avx512bf16"};
+    const pd_kernel_ops *have[] = {pd_kernels_avx2(), pd_kernels_avx512(), pd_kernels_avx512bf16()};
+    for (int k = 0; k < 3; k++) {
         pd_model_opts pa = {2, kinds[k]};
         pd_model *a = pd_model_load("tests/fixtures/models/mistral_f16", &pa, &err);
         if (!have[k]) { /* a set the CPU lacks is refused, naming it */
@@ -259,6 +358,7 @@ int main(void) {
     RUN(t_conversions);
     RUN(t_sets_match_portable);
     RUN(t_matmul_rows);
+    RUN(t_bf16_products);
     RUN(t_reduce4);
     RUN(t_pool);
     RUN(t_model_kernels_agree);

@@ -29,7 +29,7 @@ static void usage(FILE *f) {
             "  --gen-tokens N     tokens generated per sequence (default 64)\n"
             "  --threads T        worker threads (default: one per CPU)\n"
             "  --batch B          decode B sequences together (default 1)\n"
-            "  --portable         use the portable C kernels (PONDER_KERNELS=portable|avx2|avx512 picks any)\n"
+            "  --portable         use the portable C kernels (PONDER_KERNELS=portable|avx2|avx512|avx512bf16 picks any)\n"
             "  --workload tree    the tree search workload (options below; --batch/--gen-tokens unused)\n"
             "  --prm P            tree: the PRM (default: the policy's model again, as a second instance)\n"
             "  --prm-kind K       tree: how P is read (qwen2-prm, skywork, rlhflow, math-shepherd; default: detect)\n"

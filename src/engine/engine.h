@@ -36,6 +36,8 @@ struct pd_model {
     float *k, *v;             /* (T, kv_dim) */
     float *xo;                /* (T, dim) projection output before the residual add */
     float *hb, *hb2;          /* (T, hidden) MLP */
+    uint16_t *xbf;            /* (T, max(dim, q_dim, hidden)) a matmul's input rounded to bf16
+                                 (kernel sets with bf16 products only) */
     float *rope;              /* (T, head_dim) cos | sin per token */
     int *row_seq;             /* (T) which step a row belongs to */
     int *row_pos;             /* (T) its position in its sequence */

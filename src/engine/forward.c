@@ -37,6 +37,7 @@
 typedef struct mm_job {
     const pd_model *m;
     pd_mm a;
+    const uint16_t *xb;       /* a.x rounded to bf16 (kernel sets with bf16 products), or NULL */
     int rows_per_task;
 } mm_job;
 
@@ -45,7 +46,9 @@ static void mm_task(void *ctx, size_t task, int thread) {
     const mm_job *j = ctx;
     int r0 = (int)task * j->rows_per_task, r1 = r0 + j->rows_per_task;
     if (r1 > j->a.rows) r1 = j->a.rows;
-    pd_matmul_rows(j->m->ops, &j->a, r0, r1, j->m->scratch + (size_t)thread * j->m->scratch_per_thread);
+    float *scratch = j->m->scratch + (size_t)thread * j->m->scratch_per_thread;
+    if (j->xb) pd_matmul_rows_bf16(j->m->ops, &j->a, j->xb, r0, r1, scratch);
+    else pd_matmul_rows(j->m->ops, &j->a, r0, r1, scratch);
 }
 
 /* Y = X @ W.T + bias over the pool; y_rows (optional) scatters output rows. Tasks are whole
@@ -58,7 +61,11 @@ static void matmul(pd_model *m, const float *x, size_t T, const pd_wmat *w, cons
     }
     int blocks = (w->rows + PD_ROW_BLOCK - 1) / PD_ROW_BLOCK;
     int per = (blocks + m->n_threads * 4 - 1) / (m->n_threads * 4) * PD_ROW_BLOCK;
-    mm_job j = {m, {w->data, w->dtype, w->rows, w->cols, x, T, bias, y, y_rows}, per};
+    mm_job j = {m, {w->data, w->dtype, w->rows, w->cols, x, T, bias, y, y_rows}, NULL, per};
+    if (w->dtype == PD_DT_BF16 && m->ops->round_bf16) { /* bf16 products: x rounded once, here */
+        for (size_t t = 0; t < T; t++) m->ops->round_bf16(x + t * w->cols, m->xbf + t * w->cols, w->cols);
+        j.xb = m->xbf;
+    }
     size_t n_tasks = (size_t)((w->rows + per - 1) / per);
     if ((size_t)w->rows * (size_t)w->cols * T < SMALL_WORK) {
         /* too small to pay for waking the workers: same tasks, on this thread */
@@ -170,6 +177,11 @@ static int ensure_workspace(pd_model *m, size_t T, size_t max_len) {
             grow_f(&m->k, n, kv_dim) || grow_f(&m->v, n, kv_dim) || grow_f(&m->xo, n, dim) ||
             grow_f(&m->hb, n, hid) || grow_f(&m->hb2, n, hid) || grow_f(&m->rope, n, (size_t)c->head_dim))
             return PD_ENOMEM;
+        if (m->ops->round_bf16) { /* two bf16 per float: half as many floats as the widest input */
+            size_t in = dim > q_dim ? dim : q_dim;
+            if (hid > in) in = hid;
+            if (grow_f((float **)&m->xbf, n, (in + 1) / 2)) return PD_ENOMEM;
+        }
         int *rs = realloc(m->row_seq, n * sizeof *rs);
         if (!rs) return PD_ENOMEM;
         m->row_seq = rs;

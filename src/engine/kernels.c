@@ -12,7 +12,9 @@
  * same row computed alone (tile on stored weights, or dot_w): a sequence's logits, hence its
  * samples, never depend on the batch it is in. Across sets the results agree to rounding
  * only (lanes differ: 8 portable and AVX2, 16 AVX-512; the portable set has no fused
- * multiply-add); tests check ~1e-5 relative.
+ * multiply-add); tests check ~1e-5 relative. The AVX512-BF16 set is the exception by design:
+ * for BF16 weights it multiplies activations rounded to bf16 (kernels.h: bf16 products), which
+ * moves a dot product by up to ~2^-9 of sum |w x|; tests hold it to that bound.
  *
  * The driver (pd_matmul_rows) is common to every set. For a range of weight rows it walks
  * blocks of PD_ROW_BLOCK rows; for wide batches each block is first converted to fp32 once
@@ -20,7 +22,10 @@
  * converts in registers (decode streams each weight once, straight from memory). Inside a
  * block, activation rows go nr at a time and the reduction dimension in chunks of at most
  * PD_K_CHUNK, so that a chunk of nr activation rows stays in L1 while the block's weight
- * rows pass over it; the lane sums are carried between chunks in a small buffer. */
+ * rows pass over it; the lane sums are carried between chunks in a small buffer. With bf16
+ * products (BF16 weights, a set that has them) nothing is converted: the tiles multiply the
+ * weights as stored, and the activations rounded to bf16 once per matmul by the caller
+ * (pd_matmul_rows_bf16) when it did, else in registers by every tile (the same bits). */
 #include "engine/kernels.h"
 
 #include <string.h>
@@ -31,7 +36,7 @@
  * registers by every tile (conversion costs the tile a few instructions per weight vector,
  * repeated once per nr activation rows). */
 #define PD_CONVERT_MIN_ROWS 24
-/* Reduction-dimension chunk (a multiple of every set's lanes). */
+/* Reduction-dimension chunk (a multiple of twice every set's lanes). */
 #define PD_K_CHUNK 512
 
 /* bf16 is the top half of an fp32. */
@@ -71,11 +76,13 @@ float pd_kernel_reduce(const float *acc, int lanes) {
 
 /* ---- the matmul driver ---- */
 
-/* Output columns [r0, r1) for every activation row; see the top of the file. */
-void pd_matmul_rows(const pd_kernel_ops *ops, const pd_mm *a, int r0, int r1, float *scratch) {
+/* Output columns [r0, r1) for every activation row; see the top of the file. xb: the
+ * activations rounded to bf16, or NULL. */
+static void matmul_rows(const pd_kernel_ops *ops, const pd_mm *a, const uint16_t *xb, int r0, int r1, float *scratch) {
     const int L = ops->lanes, MR = ops->mr, NR = ops->nr, cols = a->cols;
     const size_t es = pd_dtype_size(a->dtype), T = a->T;
-    const int convert = a->dtype != PD_DT_F32 && T >= PD_CONVERT_MIN_ROWS;
+    const int bf16 = a->dtype == PD_DT_BF16 && ops->tile_bf16; /* bf16 products */
+    const int convert = a->dtype != PD_DT_F32 && !bf16 && T >= PD_CONVERT_MIN_ROWS;
     /* narrow batches stream each weight row once, start to end (what the hardware prefetcher
      * follows best); wide ones go in chunks that keep the activation tile in L1 */
     const int kc = T >= PD_CONVERT_MIN_ROWS ? PD_K_CHUNK : cols;
@@ -100,7 +107,9 @@ void pd_matmul_rows(const pd_kernel_ops *ops, const pd_mm *a, int r0, int r1, fl
                 for (int g = 0; g < nb; g += MR) {
                     const void *w[PD_KERNEL_MAX_MR];
                     for (int i = 0; i < MR; i++) w[i] = wb + (size_t)(g + (g + i < nb ? i : nb - 1 - g)) * cols * wes;
-                    ops->tile(nx, w, dt, x, (size_t)cols, k0, k1, acc + (size_t)g * NR * L, k0 == 0);
+                    float *ag = acc + (size_t)g * NR * L;
+                    if (bf16 && xb) ops->tile_bf16(nx, w, xb + t0 * cols, (size_t)cols, k0, k1, ag, k0 == 0);
+                    else ops->tile(nx, w, dt, x, (size_t)cols, k0, k1, ag, k0 == 0);
                 }
             }
             /* each output's lane sums, reduced four outputs (rows i..i+3 of column j) at a time */
@@ -114,6 +123,14 @@ void pd_matmul_rows(const pd_kernel_ops *ops, const pd_mm *a, int r0, int r1, fl
             }
         }
     }
+}
+
+void pd_matmul_rows(const pd_kernel_ops *ops, const pd_mm *a, int r0, int r1, float *scratch) {
+    matmul_rows(ops, a, NULL, r0, r1, scratch);
+}
+
+void pd_matmul_rows_bf16(const pd_kernel_ops *ops, const pd_mm *a, const uint16_t *xb, int r0, int r1, float *scratch) {
+    matmul_rows(ops, a, xb, r0, r1, scratch);
 }
 
 /* ---- portable C: 8 lanes, no fused multiply-add ---- */

@@ -1,9 +1,11 @@
 /* kernels.h — the inner loops of the forward pass, behind a small table of function pointers.
  *
- * Three kernel sets: portable C (the reference), AVX2+FMA+F16C (kernels_avx2.c) and AVX-512
- * (kernels_avx512.c), the SIMD ones chosen at run time when the CPU has them. Every set
- * follows one summation order (see kernels.c), so a row's result never depends on how many
- * other rows were computed with it; tests run every set the CPU has and compare them. */
+ * Four kernel sets: portable C (the reference), AVX2+FMA+F16C (kernels_avx2.c), AVX-512
+ * (kernels_avx512.c) and AVX512-BF16 (kernels_avx512bf16.c: bf16 weights times activations
+ * rounded to bf16; only when asked for), the SIMD ones chosen at run time when the CPU has
+ * them. Every set follows one summation order (see kernels.c), so a row's result never
+ * depends on how many other rows were computed with it; tests run every set the CPU has and
+ * compare them. */
 #ifndef PD_ENGINE_KERNELS_H
 #define PD_ENGINE_KERNELS_H
 
@@ -40,6 +42,15 @@ typedef struct pd_kernel_ops {
                  int first);
     /* out[q] = pd_kernel_reduce(acc + q * stride) for q < 4, bit for bit, in a few vector ops */
     void (*reduce4)(const float *acc, size_t stride, float out[4]);
+    /* bf16 products, NULL in the sets that multiply in fp32. In a set that has them, every
+     * product with a BF16 weight (dot_w, tile, tile_bf16) multiplies the weight by the
+     * activation rounded to bf16 (round to nearest even), and elements 2p, 2p + 1 go to lane
+     * p % lanes together (the pair's two products summed into the lane by one instruction).
+     * round_bf16: dst[i] = bf16(x[i]), the rounding those products use. tile_bf16: tile for
+     * BF16 weights on activation rows already rounded by round_bf16 (x: bf16 rows, ldx apart;
+     * k0 a multiple of 2 * lanes), bit for bit what tile gives on the fp32 rows. */
+    void (*round_bf16)(const float *x, uint16_t *dst, int n);
+    void (*tile_bf16)(int nx, const void *const *w, const uint16_t *x, size_t ldx, int k0, int k1, float *acc, int first);
 } pd_kernel_ops;
 
 /* One matmul's operands: Y(T, rows) = X(T, cols) @ W(rows, cols).T + bias. */
@@ -60,6 +71,10 @@ typedef struct pd_mm {
 
 /* Output columns [r0, r1) of a matmul, every activation row, with the tiles of ops. */
 void pd_matmul_rows(const pd_kernel_ops *ops, const pd_mm *a, int r0, int r1, float *scratch);
+/* The same for BF16 weights in a set with bf16 products, a->x already rounded by
+ * ops->round_bf16 into xb (T, cols) once for every task: the same bits, without every tile
+ * rounding the activations again. */
+void pd_matmul_rows_bf16(const pd_kernel_ops *ops, const pd_mm *a, const uint16_t *xb, int r0, int r1, float *scratch);
 
 /* The fixed reduction of one accumulator of `lanes` (8 or 16) lanes to a float. */
 float pd_kernel_reduce(const float *acc, int lanes);
@@ -69,7 +84,19 @@ const pd_kernel_ops *pd_kernels_portable(void);
 const pd_kernel_ops *pd_kernels_avx2(void);
 /* The AVX-512 table (F, BW, VL), or NULL when the CPU (or compiler) lacks it. */
 const pd_kernel_ops *pd_kernels_avx512(void);
-/* The best set this CPU runs. */
+/* The AVX512-BF16 table (the AVX-512 set with bf16 products), or NULL when the CPU (or
+ * compiler) lacks AVX512_BF16. Never picked by pd_kernels_best: it rounds activations. */
+const pd_kernel_ops *pd_kernels_avx512bf16(void);
+/* The AVX-512 set's entries (kernels_avx512.c), which the AVX512-BF16 set shares; only
+ * defined where x86 intrinsics are, only called where pd_kernels_avx512() is not NULL. */
+float pd_avx512_dot(const float *a, const float *b, int n);
+float pd_avx512_dot_w(const void *w, int dtype, const float *x, int n);
+void pd_avx512_to_f32(const void *src, int dtype, float *dst, int n);
+void pd_avx512_axpy(float a, const float *x, float *y, int n);
+void pd_avx512_tile(int nx, const void *const *w, int dtype, const float *x, size_t ldx, int k0, int k1, float *acc,
+                    int first);
+void pd_avx512_reduce4(const float *acc, size_t stride, float out[4]);
+/* The best set this CPU runs (never the AVX512-BF16 one). */
 const pd_kernel_ops *pd_kernels_best(void);
 
 float pd_bf16_to_f32(uint16_t h);

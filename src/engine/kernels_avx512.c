@@ -10,7 +10,10 @@
  * multiply-adds against 10 loads, so it can run near the FMA ports' rate from L1/L2. Weights
  * arrive either as fp32 (converted once per block by the driver) or stored as BF16/F16 and
  * converted in registers (decode: each weight is read once, from memory, and used for every
- * activation row of the tile), prefetching the next group of rows while one is in flight. */
+ * activation row of the tile), prefetching the next group of rows while one is in flight.
+ *
+ * The AVX512-BF16 set (kernels_avx512bf16.c) reuses these entries for everything but bf16
+ * weight products, hence their pd_avx512_ names (declared in kernels.h). */
 #include "engine/kernels.h"
 
 #include <stddef.h>
@@ -64,16 +67,16 @@ AVX512 INLINE float dot_gen(const void *w, int dt, const float *x, int n) {
     return hsum16(s);
 }
 
-AVX512 static float dot_avx512(const float *a, const float *b, int n) { return dot_gen(a, PD_DT_F32, b, n); }
+AVX512 float pd_avx512_dot(const float *a, const float *b, int n) { return dot_gen(a, PD_DT_F32, b, n); }
 
 /* Dispatch on dtype once so each loop is specialised (no per-load branch). */
-AVX512 static float dot_w_avx512(const void *w, int dt, const float *x, int n) {
+AVX512 float pd_avx512_dot_w(const void *w, int dt, const float *x, int n) {
     if (dt == PD_DT_BF16) return dot_gen(w, PD_DT_BF16, x, n);
     if (dt == PD_DT_F16) return dot_gen(w, PD_DT_F16, x, n);
     return dot_gen(w, PD_DT_F32, x, n);
 }
 
-AVX512 static void to_f32_avx512(const void *src, int dt, float *dst, int n) {
+AVX512 void pd_avx512_to_f32(const void *src, int dt, float *dst, int n) {
     if (dt == PD_DT_F32) {
         memcpy(dst, src, (size_t)n * sizeof *dst);
         return;
@@ -86,7 +89,7 @@ AVX512 static void to_f32_avx512(const void *src, int dt, float *dst, int n) {
     }
 }
 
-AVX512 static void axpy_avx512(float a, const float *x, float *y, int n) {
+AVX512 void pd_avx512_axpy(float a, const float *x, float *y, int n) {
     __m512 av = _mm512_set1_ps(a);
     int i = 0;
     for (; i + LANES <= n; i += LANES)
@@ -96,7 +99,7 @@ AVX512 static void axpy_avx512(float a, const float *x, float *y, int n) {
 
 /* Four accumulators reduced at once in pd_kernel_reduce's order: fold 16 -> 8 lanes two
  * accumulators per register, 8 -> 4 four per register, then the last two steps in-lane. */
-AVX512 static void reduce4_avx512(const float *acc, size_t stride, float out[4]) {
+AVX512 void pd_avx512_reduce4(const float *acc, size_t stride, float out[4]) {
     __m512 a = _mm512_loadu_ps(acc), b = _mm512_loadu_ps(acc + stride);
     __m512 c = _mm512_loadu_ps(acc + 2 * stride), d = _mm512_loadu_ps(acc + 3 * stride);
     /* [a0-7 | b0-7] + [a8-15 | b8-15]: lane l + lane l + 8 */
@@ -175,16 +178,16 @@ static const tile_fn tiles_f32[NR] = {tile_F32_1, tile_F32_2, tile_F32_3, tile_F
 static const tile_fn tiles_bf16[NR] = {tile_BF16_1, tile_BF16_2, tile_BF16_3, tile_BF16_4, tile_BF16_5, tile_BF16_6};
 static const tile_fn tiles_f16[NR] = {tile_F16_1, tile_F16_2, tile_F16_3, tile_F16_4, tile_F16_5, tile_F16_6};
 
-static void tile_avx512(int nx, const void *const *w, int dt, const float *x, size_t ldx, int k0, int k1, float *acc,
-                        int first) {
+void pd_avx512_tile(int nx, const void *const *w, int dt, const float *x, size_t ldx, int k0, int k1, float *acc,
+                    int first) {
     const tile_fn *t = dt == PD_DT_BF16 ? tiles_bf16 : dt == PD_DT_F16 ? tiles_f16 : tiles_f32;
     t[nx - 1](w, x, ldx, k0, k1, acc, first);
 }
 
 static const pd_kernel_ops avx512_ops = {
     .name = "avx512", .lanes = LANES, .mr = MR, .nr = NR,
-    .dot = dot_avx512, .dot_w = dot_w_avx512, .to_f32 = to_f32_avx512, .axpy = axpy_avx512, .tile = tile_avx512,
-    .reduce4 = reduce4_avx512,
+    .dot = pd_avx512_dot, .dot_w = pd_avx512_dot_w, .to_f32 = pd_avx512_to_f32, .axpy = pd_avx512_axpy,
+    .tile = pd_avx512_tile, .reduce4 = pd_avx512_reduce4,
 };
 
 const pd_kernel_ops *pd_kernels_avx512(void) {

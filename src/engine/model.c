@@ -45,16 +45,21 @@ static int pick_kernels(pd_model *m, pd_kernels k, const char *dir, pd_error *er
         if (!strcmp(env, "portable")) k = PD_KERNELS_PORTABLE;
         else if (!strcmp(env, "avx2")) k = PD_KERNELS_AVX2;
         else if (!strcmp(env, "avx512")) k = PD_KERNELS_AVX512;
+        else if (!strcmp(env, "avx512bf16")) k = PD_KERNELS_AVX512BF16;
         else if (strcmp(env, "auto"))
-            return pd_err_set(err, PD_EINVAL, "%s: PONDER_KERNELS=%s: expected portable, avx2, avx512 or auto", dir, env);
+            return pd_err_set(err, PD_EINVAL, "%s: PONDER_KERNELS=%s: expected portable, avx2, avx512, avx512bf16 or auto",
+                              dir, env);
     }
     switch (k) {
     case PD_KERNELS_PORTABLE: m->ops = pd_kernels_portable(); break;
     case PD_KERNELS_AVX2: m->ops = pd_kernels_avx2(); break;
     case PD_KERNELS_AVX512: m->ops = pd_kernels_avx512(); break;
+    case PD_KERNELS_AVX512BF16: m->ops = pd_kernels_avx512bf16(); break;
     default: m->ops = pd_kernels_best(); break;
     }
-    if (!m->ops) return pd_err_set(err, PD_EINVAL, "%s: this CPU cannot run the %s kernels", dir, k == PD_KERNELS_AVX2 ? "avx2" : "avx512");
+    if (!m->ops)
+        return pd_err_set(err, PD_EINVAL, "%s: this CPU cannot run the %s kernels", dir,
+                          k == PD_KERNELS_AVX2 ? "avx2" : k == PD_KERNELS_AVX512 ? "avx512" : "avx512bf16");
     return 0;
 }
 
@@ -120,7 +125,7 @@ void pd_model_free(pd_model *m) {
     free(m->inv_freq);
     free(m->scratch);
     free(m->row_tmp);
-    free(m->x), free(m->xb), free(m->q), free(m->k), free(m->v), free(m->xo), free(m->hb), free(m->hb2), free(m->rope);
+    free(m->x), free(m->xb), free(m->q), free(m->k), free(m->v), free(m->xo), free(m->hb), free(m->hb2), free(m->xbf), free(m->rope);
     free(m->row_seq), free(m->row_pos), free(m->out_rows), free(m->att);
     free(m->kv_pool);
     free(m);

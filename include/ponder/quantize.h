@@ -25,6 +25,7 @@ typedef struct pd_quantize_opts {
     /* f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k_s, q4_k_m (also q4_k), q5_k_s,
      * q5_k_m (also q5_k), q6_k: llama-quantize's file types (case does not matter) */
     const char *type;
+    int n_threads;            /* 0: one per online CPU (at most 64); the bytes never depend on it */
     /* Called after each tensor (optional): tensors done of total, the tensor written. */
     void (*progress)(void *user, size_t done, size_t total, const char *tensor);
     void *user;

@@ -16,8 +16,9 @@
  *     in the layers use_more_bits picks, and a row length the type's block does not divide
  *     falls back as llama.cpp does (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, others -> F16).
  * The source is read through the loaders the engine uses (pd_weights_load, the tokenizer),
- * so everything is checked before anything is written. Tensors are streamed row by row
- * (src/engine/quantize.c), so memory stays small whatever the model's size. Before the file
+ * so everything is checked before anything is written. Tensors are streamed in chunks of
+ * rows, each chunk quantized by a thread pool (src/engine/quantize.c; each row on its own, so
+ * the bytes never depend on the threads), so memory stays small whatever the model's size. Before the file
  * is renamed into place it is read back with ponder's own GGUF loaders: the weights bind with
  * the source's configuration, and the tokenizer rebuilt from the metadata tokenizes a check
  * text (mixed scripts, digits, whitespace runs, every added token) to the same ids as
@@ -31,8 +32,10 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "engine/kernels.h"
+#include "engine/pool.h"
 #include "engine/quant.h"
 #include "model/gguf_write.h"
 #include "model/weights.h"
@@ -112,6 +115,7 @@ typedef struct conv {
     tjob *jobs;
     size_t n_jobs, cap_jobs;
     pd_gguf_writer gw;
+    pd_pool *pool;
     pd_error *err;
 } conv;
 
@@ -216,32 +220,57 @@ static void row_f32(const pd_wmat *m, int r, float *dst) {
     }
 }
 
-/* Quantize and write every tensor's data, in order. */
+/* One chunk of a matrix's rows, quantized by the pool: task i is row r0 + i. */
+typedef struct chunk {
+    const tjob *j;
+    int r0;
+    size_t row_bytes;
+    uint8_t *out;         /* (rows in the chunk, row_bytes) */
+    float *scratch;       /* (threads, cols) */
+} chunk;
+
+static void quantize_task(void *ctx, size_t i, int thread) {
+    const chunk *k = ctx;
+    const pd_wmat *m = k->j->m;
+    float *x = k->scratch + (size_t)thread * (size_t)m->cols;
+    row_f32(m, source_row(k->r0 + (int)i, k->j->heads, m->rows), x);
+    pd_quantize_row(k->j->type, x, k->out + i * k->row_bytes, m->cols);
+}
+
+/* Values quantized per pool run (then written), about 8 MiB of fp32. */
+#define CHUNK_VALUES (1 << 21)
+
+/* Quantize and write every tensor's data, in order: a matrix in chunks of rows, each chunk's
+ * rows spread over the pool's threads (the bytes do not depend on the threads). */
 static int write_tensors(conv *c, const pd_quantize_opts *o) {
     int max_cols = 1;
     for (size_t i = 0; i < c->n_jobs; i++) {
         int n = c->jobs[i].m ? c->jobs[i].m->cols : c->jobs[i].n;
         if (n > max_cols) max_cols = n;
     }
-    float *x = malloc((size_t)max_cols * sizeof *x);
-    uint8_t *q = malloc((size_t)max_cols * 4);
-    int rc = x && q ? 0 : pd_err_set(c->err, PD_ENOMEM, "out of memory");
+    int nt = pd_pool_size(c->pool);
+    size_t chunk_rows = (size_t)(CHUNK_VALUES / max_cols > 0 ? CHUNK_VALUES / max_cols : 1);
+    float *scratch = malloc((size_t)nt * (size_t)max_cols * sizeof *scratch);
+    uint8_t *buf = malloc(chunk_rows * (size_t)max_cols * 4);
+    int rc = scratch && buf ? 0 : pd_err_set(c->err, PD_ENOMEM, "out of memory");
     for (size_t i = 0; i < c->n_jobs && !rc; i++) {
         const tjob *j = &c->jobs[i];
         if (j->m) {
-            for (int r = 0; r < j->m->rows && !rc; r++) {
-                row_f32(j->m, source_row(r, j->heads, j->m->rows), x);
-                size_t n = pd_quantize_row(j->type, x, q, j->m->cols);
-                rc = pd_gguf_w_data(&c->gw, q, n, c->err);
+            chunk k = {.j = j, .out = buf, .scratch = scratch};
+            k.row_bytes = (size_t)j->m->cols / pd_ggml_block_elems(j->type) * pd_ggml_block_bytes(j->type);
+            for (k.r0 = 0; k.r0 < j->m->rows && !rc; k.r0 += (int)chunk_rows) {
+                size_t n = (size_t)(j->m->rows - k.r0) < chunk_rows ? (size_t)(j->m->rows - k.r0) : chunk_rows;
+                pd_pool_run(c->pool, n, quantize_task, &k);
+                rc = pd_gguf_w_data(&c->gw, buf, n * k.row_bytes, c->err);
             }
         } else {
-            for (int r = 0; r < j->n; r++) x[r] = j->v[source_row(r, j->heads, j->n)];
-            rc = pd_gguf_w_data(&c->gw, x, (size_t)j->n * 4, c->err);
+            for (int r = 0; r < j->n; r++) scratch[r] = j->v[source_row(r, j->heads, j->n)];
+            rc = pd_gguf_w_data(&c->gw, scratch, (size_t)j->n * 4, c->err);
         }
         if (!rc && o->progress) o->progress(o->user, i + 1, c->n_jobs, j->name);
     }
-    free(x);
-    free(q);
+    free(scratch);
+    free(buf);
     return rc;
 }
 
@@ -474,6 +503,12 @@ static int open_source(conv *c) {
     return 0;
 }
 
+/* One thread per online CPU, at most 64 (as the engine). */
+static int default_threads(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 64 ? 64 : (int)n;
+}
+
 int pd_model_quantize(const char *in, const char *out, const pd_quantize_opts *o, pd_quantize_result *res, pd_error *err) {
     pd_quantize_opts none = {0};
     if (!o) o = &none;
@@ -490,6 +525,7 @@ int pd_model_quantize(const char *in, const char *out, const pd_quantize_opts *o
         rc = put_tokenizer(&c);
     }
     if (!rc) rc = plan_tensors(&c);
+    if (!rc && !(c.pool = pd_pool_new(o->n_threads > 0 ? o->n_threads : default_threads(), err))) rc = err ? err->code : PD_ENOMEM;
     if (!rc) rc = pd_gguf_w_open(&c.gw, out, err);
     if (!rc) rc = write_tensors(&c, o);
     if (!rc) rc = pd_gguf_w_finish(&c.gw, err);
@@ -510,6 +546,7 @@ int pd_model_quantize(const char *in, const char *out, const pd_quantize_opts *o
     }
     if (!rc) rc = pd_gguf_w_commit(&c.gw, err);
     pd_gguf_writer_free(&c.gw);
+    if (c.pool) pd_pool_free(c.pool);
     pd_tokenizer_free(c.tok);
     pd_weights_free(&c.w);
     free(c.rope_factors);

@@ -27,6 +27,7 @@
 
 #include "engine/quant.h"
 #include "model/gguf.h"
+#include "model/safetensors.h"
 #include "model/weights.h"
 #include "ponder.h"
 #include "test.h"
@@ -468,6 +469,45 @@ static void t_errors(void) {
     CHECK_EQ_INT(leftovers(), 0);
 }
 
+/* A NaN in the source is refused, naming the tensor and row; nothing is written. */
+static void t_nan(void) {
+    setup();
+    pd_error err = {0};
+    char *buf = NULL;
+    size_t len = 0;
+    pd_st_file f;
+    CHECK(pd_file_read(LLAMA "/model.safetensors", &buf, &len, &err) == 0);
+    if (!buf || pd_st_parse((const uint8_t *)buf, len, "rlhflow", &f, &err)) {
+        CHECK_MSG(0, "%s", err.msg);
+        free(buf);
+        return;
+    }
+    const pd_st_tensor *t = pd_st_find(&f, "model.layers.1.mlp.up_proj.weight");
+    CHECK(t && t->dtype == PD_DT_F32 && t->shape[1] == 32);
+    if (t) {
+        float nan = NAN;
+        memcpy(buf + (t->data - (const uint8_t *)buf) + (3 * 32 + 5) * 4, &nan, 4);
+    }
+    pd_st_close(&f);
+    mkdir(TMP "/nan", 0755);
+    CHECK(pd_file_write(TMP "/nan/model.safetensors", buf, len, &err) == 0);
+    free(buf);
+    const char *files[] = {"config.json", "tokenizer.json", "tokenizer_config.json"};
+    for (int i = 0; i < 3; i++) {
+        char src[256], dst[256];
+        snprintf(src, sizeof src, "../../../../" LLAMA "/%s", files[i]);
+        snprintf(dst, sizeof dst, TMP "/nan/%s", files[i]);
+        unlink(dst);
+        CHECK(symlink(src, dst) == 0);
+    }
+    pd_quantize_opts o = {.type = "q8_0"};
+    unlink(TMP "/nan.gguf");
+    CHECK(pd_model_quantize(TMP "/nan", TMP "/nan.gguf", &o, NULL, &err) == PD_EFORMAT);
+    CHECK_MSG(strstr(err.msg, "blk.1.ffn_up.weight") && strstr(err.msg, "row 3"), "%s", err.msg);
+    CHECK(!pd_file_exists(TMP "/nan.gguf"));
+    CHECK_EQ_INT(leftovers(), 0);
+}
+
 static void t_cli(void) {
     setup();
     char out[4096], cmd[512];
@@ -495,6 +535,7 @@ int main(void) {
     RUN(t_tokenizer);
     RUN(t_metadata);
     RUN(t_errors);
+    RUN(t_nan);
     RUN(t_cli);
     return test_done();
 }

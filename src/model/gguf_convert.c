@@ -227,13 +227,17 @@ typedef struct chunk {
     size_t row_bytes;
     uint8_t *out;         /* (rows in the chunk, row_bytes) */
     float *scratch;       /* (threads, cols) */
+    int bad_row;          /* a row holding a NaN or infinity, + 1 (0: none) */
 } chunk;
 
 static void quantize_task(void *ctx, size_t i, int thread) {
     const chunk *k = ctx;
     const pd_wmat *m = k->j->m;
     float *x = k->scratch + (size_t)thread * (size_t)m->cols;
-    row_f32(m, source_row(k->r0 + (int)i, k->j->heads, m->rows), x);
+    int r = source_row(k->r0 + (int)i, k->j->heads, m->rows);
+    row_f32(m, r, x);
+    for (int c = 0; c < m->cols; c++)
+        if (!isfinite(x[c])) ((chunk *)ctx)->bad_row = r + 1; /* any one of them will do */
     pd_quantize_row(k->j->type, x, k->out + i * k->row_bytes, m->cols);
 }
 
@@ -261,7 +265,10 @@ static int write_tensors(conv *c, const pd_quantize_opts *o) {
             for (k.r0 = 0; k.r0 < j->m->rows && !rc; k.r0 += (int)chunk_rows) {
                 size_t n = (size_t)(j->m->rows - k.r0) < chunk_rows ? (size_t)(j->m->rows - k.r0) : chunk_rows;
                 pd_pool_run(c->pool, n, quantize_task, &k);
-                rc = pd_gguf_w_data(&c->gw, buf, n * k.row_bytes, c->err);
+                if (k.bad_row)
+                    rc = pd_err_set(c->err, PD_EFORMAT, "%s: the source of tensor '%s' has a NaN or infinity in row %d", c->in,
+                                    j->name, k.bad_row - 1);
+                if (!rc) rc = pd_gguf_w_data(&c->gw, buf, n * k.row_bytes, c->err);
             }
         } else {
             for (int r = 0; r < j->n; r++) scratch[r] = j->v[source_row(r, j->heads, j->n)];

@@ -27,6 +27,7 @@
 
 #include "engine/quant.h"
 #include "model/gguf.h"
+#include "model/gguf_convert.h"
 #include "model/safetensors.h"
 #include "model/weights.h"
 #include "ponder.h"
@@ -367,6 +368,75 @@ static void t_tokenizer(void) {
     if (pd_dir_exists(ARITH_SMALL)) check_tokenizer(ARITH_SMALL, "arith-small");
 }
 
+/* The real families' tokenizers (../shared/tokenizers: Qwen2.5, Llama 3.2, DeepSeek-R1
+ * distill; 128k-152k tokens) written as GGUF metadata alone and read back: the same ids as the
+ * directory's tokenizer on llama.cpp's tokenizer test texts (../shared/tokvec), with and
+ * without special tokens; the same special ids and chat rendering. */
+static void t_shared_tokenizers(void) {
+    setup();
+    const char *dirs[3][2] = {{"qwen2.5-0.5b-instruct", "qwen2"}, {"llama-3.2-1b-instruct", "llama-bpe"},
+                              {"deepseek-r1-distill-qwen-1.5b", "deepseek-r1-qwen"}};
+    int n_done = 0;
+    for (int d = 0; d < 3; d++) {
+        char rel[256], inp[4096], path[256];
+        snprintf(rel, sizeof rel, "tokenizers/%s", dirs[d][0]);
+        const char *sp = shared_path(rel);
+        if (!sp) continue;
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", sp);
+        snprintf(rel, sizeof rel, "tokvec/ggml-vocab-%s.gguf.inp", dirs[d][1]);
+        snprintf(inp, sizeof inp, "%s", shared_path(rel) ? shared_path(rel) : "");
+        snprintf(path, sizeof path, TMP "/tok-%s.gguf", dirs[d][1]);
+        pd_error err = {0};
+        pd_tokenizer *a = pd_tokenizer_load(dir, &err), *b = NULL;
+        CHECK_MSG(a, "%s", err.msg);
+        if (!a) continue;
+        pd_gguf_writer w;
+        pd_gguf_writer_init(&w, 32);
+        int rc = pd_gguf_put_tokenizer(&w, dir, a, (int)pd_tokenizer_vocab_size(a) + 7, -1, -1, &err);
+        if (!rc) rc = pd_gguf_w_open(&w, path, &err);
+        if (!rc) rc = pd_gguf_w_commit(&w, &err);
+        pd_gguf_writer_free(&w);
+        CHECK_MSG(rc == 0, "%s: %s", dirs[d][0], err.msg);
+        b = rc ? NULL : pd_tokenizer_load(path, &err);
+        CHECK_MSG(b, "%s: %s", path, err.msg);
+        char *text = NULL;
+        size_t len = 0, n_texts = 0;
+        if (b && *inp && pd_file_read(inp, &text, &len, &err) == 0) {
+            const char *sep = "\n__ggml_vocab_test__\n";
+            for (char *p = text, *end; p < text + len; p = end + strlen(sep), n_texts++) {
+                if (!(end = strstr(p, sep))) end = text + len;
+                *end = 0;
+                for (int special = 0; special < 2; special++) {
+                    int32_t *x = NULL, *y = NULL;
+                    size_t nx = 0, ny = 0;
+                    CHECK(pd_tokenizer_encode(a, p, strlen(p), special, &x, &nx, &err) == 0 &&
+                          pd_tokenizer_encode(b, p, strlen(p), special, &y, &ny, &err) == 0);
+                    CHECK_MSG(nx == ny && (!nx || !memcmp(x, y, nx * sizeof *x)), "%s text %zu", dirs[d][0], n_texts);
+                    free(x), free(y);
+                }
+            }
+        }
+        free(text);
+        CHECK(n_texts >= 10);
+        if (b) {
+            CHECK_EQ_INT(pd_tokenizer_bos_id(a), pd_tokenizer_bos_id(b));
+            CHECK_EQ_INT(pd_tokenizer_eos_id(a), pd_tokenizer_eos_id(b));
+            CHECK(pd_tokenizer_chat_family(a) != PD_CHAT_NONE && pd_tokenizer_chat_family(a) == pd_tokenizer_chat_family(b));
+            pd_chat_msg msgs[2] = {{"system", "Be brief."}, {"user", "What is 2+2?"}};
+            pd_chat_opts co = {.date_string = "26 Jul 2024"};
+            pd_buf ra = {0}, rb = {0};
+            CHECK(pd_chat_render_opts(a, msgs, 2, 1, 0, &co, &ra, &err) == 0 && pd_chat_render_opts(b, msgs, 2, 1, 0, &co, &rb, &err) == 0);
+            CHECK(ra.len && ra.len == rb.len && !memcmp(ra.data, rb.data, ra.len));
+            pd_buf_free(&ra), pd_buf_free(&rb);
+            n_done++;
+        }
+        pd_tokenizer_free(a);
+        pd_tokenizer_free(b);
+    }
+    if (!n_done) SKIP("../shared/tokenizers is absent");
+}
+
 /* Metadata and tensor types as llama.cpp writes them. */
 static void t_metadata(void) {
     setup();
@@ -533,6 +603,7 @@ int main(void) {
     RUN(t_arith_small);
     RUN(t_arith_large);
     RUN(t_tokenizer);
+    RUN(t_shared_tokenizers);
     RUN(t_metadata);
     RUN(t_errors);
     RUN(t_nan);

@@ -37,7 +37,7 @@
 #include "engine/kernels.h"
 #include "engine/pool.h"
 #include "engine/quant.h"
-#include "model/gguf_write.h"
+#include "model/gguf_convert.h"
 #include "model/weights.h"
 #include "tokenizer_internal.h"
 
@@ -319,13 +319,13 @@ static void put_hparams(conv *c) {
 
 /* The Split regex of tokenizer.json's pre-tokenizer into *regex (malloc'd; NULL for a lone
  * ByteLevel step with its own regex). */
-static int read_split_regex(conv *c, char **regex) {
+static int read_split_regex(const char *dir, char **regex, pd_error *err) {
     char path[4096];
     *regex = NULL;
-    snprintf(path, sizeof path, "%s/tokenizer.json", c->in);
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
     json_error_t je;
     json_t *root = json_load_file(path, 0, &je);
-    if (!root) return pd_err_set(c->err, PD_EFORMAT, "%s: %s", path, je.text);
+    if (!root) return pd_err_set(err, PD_EFORMAT, "%s: %s", path, je.text);
     json_t *pt = json_object_get(root, "pre_tokenizer"), *list = json_object_get(pt, "pretokenizers");
     int rc = 0, n_split = 0;
     size_t n = json_is_array(list) ? json_array_size(list) : 1;
@@ -334,21 +334,21 @@ static int read_split_regex(conv *c, char **regex) {
         const char *type = json_string_value(json_object_get(s, "type"));
         if (!type || strcmp(type, "Split")) continue;
         const char *re = json_string_value(json_object_get(json_object_get(s, "pattern"), "Regex"));
-        if (!re || n_split++) rc = pd_err_set(c->err, PD_EUNSUPPORTED, "%s: pre_tokenizer: GGUF names one Split regex "
+        if (!re || n_split++) rc = pd_err_set(err, PD_EUNSUPPORTED, "%s: pre_tokenizer: GGUF names one Split regex "
                                               "(llama-bpe, qwen2, gpt-2); this one has %s", path, re ? "several" : "a string pattern");
-        else if (!(*regex = strdup(re))) rc = pd_err_set(c->err, PD_ENOMEM, "out of memory");
+        else if (!(*regex = strdup(re))) rc = pd_err_set(err, PD_ENOMEM, "out of memory");
     }
     json_decref(root);
     return rc;
 }
 
 /* The pad token of tokenizer_config.json (a string or {"content": ...}), -1 when none. */
-static int32_t read_pad_id(conv *c) {
+static int32_t read_pad_id(const char *dir, const pd_tokenizer *tok) {
     char path[4096];
-    snprintf(path, sizeof path, "%s/tokenizer_config.json", c->in);
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
     json_t *root = json_load_file(path, 0, NULL), *p = json_object_get(root, "pad_token");
     const char *s = json_is_object(p) ? json_string_value(json_object_get(p, "content")) : json_string_value(p);
-    int32_t id = s ? pd_tokenizer_token_id(c->tok, s) : -1;
+    int32_t id = s ? pd_tokenizer_token_id(tok, s) : -1;
     json_decref(root);
     return id;
 }
@@ -358,35 +358,33 @@ static int merge_rank_cmp(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* tokenizer.ggml.*: the byte-level BPE tokenizer as llama.cpp's converter writes it: one
- * token per id up to the model's vocab_size ("[PAD<id>]", type unused, for ids without one),
- * added tokens as control (special) or user-defined ones, the merges in rank order. */
-static int put_tokenizer(conv *c) {
-    const pd_tokenizer *t = c->tok;
-    const pd_model_config *cfg = &c->w.cfg;
-    pd_gguf_writer *g = &c->gw;
+/* See gguf_convert.h: the byte-level BPE tokenizer as llama.cpp's converter writes it: one
+ * token per id up to vocab_size ("[PAD<id>]", type unused, for ids without one), added tokens
+ * as control (special) or user-defined ones, the merges in rank order. */
+int pd_gguf_put_tokenizer(pd_gguf_writer *g, const char *dir, const pd_tokenizer *t, int vocab_size, int bos_id, int eos_id,
+                          pd_error *err) {
     if (t->spm)
-        return pd_err_set(c->err, PD_EUNSUPPORTED, "%s/tokenizer.json: SentencePiece-style tokenizers (Llama 2, Mistral) are "
-                          "not written to GGUF yet; byte-level BPE (Llama 3, Qwen2) is", c->in);
-    if (t->n_ids > (size_t)cfg->vocab_size)
-        return pd_err_set(c->err, PD_EFORMAT, "%s/tokenizer.json: token ids up to %zu, past config.json's vocab_size %d", c->in,
-                          t->n_ids - 1, cfg->vocab_size);
+        return pd_err_set(err, PD_EUNSUPPORTED, "%s/tokenizer.json: SentencePiece-style tokenizers (Llama 2, Mistral) are "
+                          "not written to GGUF yet; byte-level BPE (Llama 3, Qwen2) is", dir);
+    if (t->n_ids > (size_t)vocab_size)
+        return pd_err_set(err, PD_EFORMAT, "%s/tokenizer.json: token ids up to %zu, past config.json's vocab_size %d", dir,
+                          t->n_ids - 1, vocab_size);
     char *regex = NULL;
-    int rc = read_split_regex(c, &regex);
+    int rc = read_split_regex(dir, &regex, err);
     if (rc) return rc;
     const char *pre = tok_gguf_pre_name(regex, t->nfc, t->ignore_merges);
     free(regex);
     if (!pre)
-        return pd_err_set(c->err, PD_EUNSUPPORTED, "%s/tokenizer.json: its pre-tokenizer (split regex, normalizer, "
-                          "ignore_merges) is none that GGUF's tokenizer.ggml.pre names here (llama-bpe, qwen2, gpt-2)", c->in);
-    size_t V = (size_t)cfg->vocab_size;
+        return pd_err_set(err, PD_EUNSUPPORTED, "%s/tokenizer.json: its pre-tokenizer (split regex, normalizer, "
+                          "ignore_merges) is none that GGUF's tokenizer.ggml.pre names here (llama-bpe, qwen2, gpt-2)", dir);
+    size_t V = (size_t)vocab_size;
     const char **tokens = calloc(V, sizeof *tokens);
     size_t *lens = calloc(V, sizeof *lens);
     int32_t *types = calloc(V, sizeof *types);
     char *pads = malloc(V * 20);
     const tok_merge **merges = malloc((t->n_merges ? t->n_merges : 1) * sizeof *merges);
     char **merge_text = calloc(t->n_merges ? t->n_merges : 1, sizeof *merge_text);
-    if (!tokens || !lens || !types || !pads || !merges || !merge_text) rc = pd_err_set(c->err, PD_ENOMEM, "out of memory");
+    if (!tokens || !lens || !types || !pads || !merges || !merge_text) rc = pd_err_set(err, PD_ENOMEM, "out of memory");
     for (size_t i = 0; i < V && !rc; i++) {
         if (i < t->n_ids && t->tokens[i].present) {
             tokens[i] = tok_form(t, (int32_t)i);
@@ -405,7 +403,7 @@ static int put_tokenizer(conv *c) {
     for (size_t i = 0; i < nm && !rc; i++) {
         int32_t l = (int32_t)(merges[i]->key >> 32), r = (int32_t)(uint32_t)merges[i]->key;
         pd_buf b = {0};
-        if (pd_buf_printf(&b, "%s %s", tok_form(t, l), tok_form(t, r))) rc = pd_err_set(c->err, PD_ENOMEM, "out of memory");
+        if (pd_buf_printf(&b, "%s %s", tok_form(t, l), tok_form(t, r))) rc = pd_err_set(err, PD_ENOMEM, "out of memory");
         merge_text[i] = pd_buf_steal(&b);
     }
     if (!rc) {
@@ -414,8 +412,8 @@ static int put_tokenizer(conv *c) {
         pd_gguf_w_arr_str(g, "tokenizer.ggml.tokens", tokens, lens, V);
         pd_gguf_w_arr_i32(g, "tokenizer.ggml.token_type", types, V);
         pd_gguf_w_arr_str(g, "tokenizer.ggml.merges", (const char *const *)merge_text, NULL, nm);
-        int32_t bos = t->bos_id >= 0 ? t->bos_id : cfg->bos_id, eos = t->eos_id >= 0 ? t->eos_id : cfg->n_eos ? cfg->eos_ids[0] : -1;
-        int32_t pad = read_pad_id(c);
+        int32_t bos = t->bos_id >= 0 ? t->bos_id : bos_id, eos = t->eos_id >= 0 ? t->eos_id : eos_id;
+        int32_t pad = read_pad_id(dir, t);
         if (bos >= 0) pd_gguf_w_u32(g, "tokenizer.ggml.bos_token_id", (uint32_t)bos);
         if (eos >= 0) pd_gguf_w_u32(g, "tokenizer.ggml.eos_token_id", (uint32_t)eos);
         if (pad >= 0) pd_gguf_w_u32(g, "tokenizer.ggml.padding_token_id", (uint32_t)pad);
@@ -529,7 +527,8 @@ int pd_model_quantize(const char *in, const char *out, const pd_quantize_opts *o
     int rc = open_source(&c);
     if (!rc) {
         put_hparams(&c);
-        rc = put_tokenizer(&c);
+        const pd_model_config *cfg = &c.w.cfg;
+        rc = pd_gguf_put_tokenizer(&c.gw, in, c.tok, cfg->vocab_size, cfg->bos_id, cfg->n_eos ? cfg->eos_ids[0] : -1, err);
     }
     if (!rc) rc = plan_tensors(&c);
     if (!rc && !(c.pool = pd_pool_new(o->n_threads > 0 ? o->n_threads : default_threads(), err))) rc = err ? err->code : PD_ENOMEM;

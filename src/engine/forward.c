@@ -51,6 +51,13 @@ static void mm_task(void *ctx, size_t task, int thread) {
     else pd_matmul_rows(j->m->ops, &j->a, r0, r1, scratch);
 }
 
+/* One task: activation row t rounded to bf16 for a kernel set with bf16 products. */
+static void round_task(void *ctx, size_t t, int thread) {
+    const mm_job *j = ctx;
+    size_t n = (size_t)j->a.cols;
+    j->m->ops->round_bf16(j->a.x + t * n, j->m->xbf + t * n, j->a.cols);
+}
+
 /* Y = X @ W.T + bias over the pool; y_rows (optional) scatters output rows. Tasks are whole
  * row blocks, about 4 per thread so that a slow thread (a busy machine) is waited for less. */
 static void matmul(pd_model *m, const float *x, size_t T, const pd_wmat *w, const float *bias, float *y,
@@ -63,8 +70,10 @@ static void matmul(pd_model *m, const float *x, size_t T, const pd_wmat *w, cons
     int per = (blocks + m->n_threads * 4 - 1) / (m->n_threads * 4) * PD_ROW_BLOCK;
     mm_job j = {m, {w->data, w->dtype, w->rows, w->cols, x, T, bias, y, y_rows}, NULL, per};
     if (w->dtype == PD_DT_BF16 && m->ops->round_bf16) { /* bf16 products: x rounded once, here */
-        for (size_t t = 0; t < T; t++) m->ops->round_bf16(x + t * w->cols, m->xbf + t * w->cols, w->cols);
         j.xb = m->xbf;
+        if (T >= 16 * (size_t)m->n_threads && m->n_threads > 1) pd_pool_run(m->pool, T, round_task, &j); /* prefill */
+        else
+            for (size_t t = 0; t < T; t++) round_task(&j, t, 0);
     }
     size_t n_tasks = (size_t)((w->rows + per - 1) / per);
     if ((size_t)w->rows * (size_t)w->cols * T < SMALL_WORK) {

@@ -159,6 +159,17 @@ static void t_demo_models_cli(void) {
     CHECK(pd_file_read(DIR "/demo2/report.html", &js, &len, &err) == 0);
     CHECK(js && strstr(js, "<svg") && strstr(js, "<polyline") && strstr(js, "arith-small"));
     free(js);
+    /* --task sums: the problems written and searched are target sums */
+    snprintf(cmd, sizeof cmd, "%s demo --task sums --problems 3 --n 1 --iterations 2 --max-step-tokens 8 --models " DIR
+             "/models --out " DIR "/demo4", ponder);
+    rc = run_capture(cmd, out, sizeof out);
+    CHECK_MSG(rc == 0 && strstr(out, "target-sum problems"), "%s", out);
+    CHECK(pd_file_read(DIR "/demo4/problems.jsonl", &js, &len, &err) == 0);
+    CHECK(js && strstr(js, "add up to") && !strstr(js, "Compute"));
+    free(js);
+    snprintf(cmd, sizeof cmd, "%s demo --task words --models " DIR "/models --out " DIR "/demo5", ponder);
+    CHECK(run_capture(cmd, out, sizeof out) != 0);
+    CHECK_MSG(strstr(out, "words") && strstr(out, "sums"), "%s", out);
     /* without models it says where it looked and what to do */
     snprintf(cmd, sizeof cmd, "%s demo --models " DIR "/nowhere --out " DIR "/demo3", ponder);
     CHECK(run_capture(cmd, out, sizeof out) != 0);

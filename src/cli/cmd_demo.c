@@ -25,7 +25,7 @@ int cmd_demo_sim(int argc, char **argv);
 
 static const char *HELP =
     "usage: ponder demo [--problems P] [--n LIST] [--seed S] [--out DIR] [--models DIR]\n"
-    "                   [--threads T] [--beam-width M] | --sim [...]\n"
+    "                   [--task arith|sums] [--threads T] [--beam-width M] | --sim [...]\n"
     "\n"
     "Runs the project's tiny trained models (models/arith-small, arith-large, arith-prm) on P\n"
     "generated arithmetic problems (levels 1-5): the small policy greedy, best-of-N with\n"
@@ -38,6 +38,8 @@ static const char *HELP =
     "  --seed S       seed of the problems and of the searches (1)\n"
     "  --out DIR      output directory (runs/demo)\n"
     "  --models DIR   where arith-small, arith-large and arith-prm are (models)\n"
+    "  --task T       the problems the models were trained on: arith (expressions, what models/\n"
+    "                 holds) or sums (target sums; `ponder data --help`) (arith)\n"
     "  --beam-width M beam search / DVTS width (4)\n"
     "  --iterations I at most I rounds of expansion (12)\n"
     "  --max-step-tokens T  token cap of a step and of a rollout (160)\n"
@@ -327,7 +329,7 @@ int cmd_demo(int argc, char **argv) {
         if (!strcmp(argv[i], "--sim")) return cmd_demo_sim(argc, argv);
     long problems = 200;
     uint64_t seed = 1;
-    const char *out = "runs/demo", *models = "models";
+    const char *out = "runs/demo", *models = "models", *task = "arith";
     int models_given = 0;
     int ns[PD_EVAL_MAX_N] = {1, 2, 4, 8, 16}, n_ns = 5;
     pd_backend_opts bo;
@@ -360,6 +362,10 @@ int cmd_demo(int argc, char **argv) {
             seed = (uint64_t)v;
         } else if (!strcmp(name, "out")) {
             out = val;
+        } else if (!strcmp(name, "task")) {
+            if (strcmp(val, "arith") && strcmp(val, "sums"))
+                return cli_fail("demo", "--task: unknown task '%s' (known: arith, sums)", val);
+            task = val;
         } else if (!strcmp(name, "models")) {
             models = val;
             models_given = 1;
@@ -391,7 +397,9 @@ int cmd_demo(int argc, char **argv) {
                                 "repository root or give --models DIR; `ponder demo --sim` runs the simulated backend",
                         models);
 
-    if (pd_arith_generate(&d.ds, (size_t)problems, 1, 5, seed, &err)) return cli_fail_err("demo", &err);
+    int sums = !strcmp(task, "sums");
+    if ((sums ? pd_sums_generate : pd_arith_generate)(&d.ds, (size_t)problems, 1, 5, seed, &err))
+        return cli_fail_err("demo", &err);
     for (size_t i = 0; i < d.ds.n; i++)
         if (d.ds.items[i].level > d.max_level) d.max_level = d.ds.items[i].level;
     if (d.max_level > PD_EVAL_MAX_LEVEL) d.max_level = PD_EVAL_MAX_LEVEL;
@@ -410,8 +418,8 @@ int cmd_demo(int argc, char **argv) {
     if (!rc) rc = pd_policy_open_opts(&pol_l, large, &bo, &err);
     if (!rc) rc = pd_verifier_open_opts(&ver, prm, &pol_s, &bo, &err);
     if (!rc) {
-        printf("ponder demo: %zu arithmetic problems (levels 1-%d, seed %llu) -> %s\n", d.ds.n, d.max_level,
-               (unsigned long long)seed, path);
+        printf("ponder demo: %zu %s problems (levels 1-%d, seed %llu) -> %s\n", d.ds.n,
+               sums ? "target-sum" : "arithmetic", d.max_level, (unsigned long long)seed, path);
         printf("models: arith-small %.2fM parameters, arith-large %.2fM, arith-prm %.2fM (%s)\n\n",
                pol_s.n_params / 1e6, pol_l.n_params / 1e6, ver.n_params / 1e6, models);
         printf("  %-12s %-12s %-5s accuracy\n", "model", "strategy", "N");
@@ -439,15 +447,17 @@ int cmd_demo(int argc, char **argv) {
         print_table(&d);
         print_findings(&d, ns, n_ns);
         snprintf(path, sizeof path, "%s/summary.json", out);
-        rc = pd_report_write_json(path, d.rows, d.n_rows, "ponder demo: arithmetic, small policy + search vs large policy",
+        rc = pd_report_write_json(path, d.rows, d.n_rows,
+                                  sums ? "ponder demo: target sums, small policy + search vs large policy"
+                                       : "ponder demo: arithmetic, small policy + search vs large policy",
                                   &err);
     }
     if (!rc) {
         char intro[512];
         snprintf(intro, sizeof intro,
-                 "%zu generated arithmetic problems, levels 1-%d (seed %llu). FLOPs per problem count the policy and, "
+                 "%zu generated %s problems, levels 1-%d (seed %llu). FLOPs per problem count the policy and, "
                  "where the selection uses it, the PRM (2 x parameters x computed tokens).",
-                 d.ds.n, d.max_level, (unsigned long long)seed);
+                 d.ds.n, sums ? "target-sum" : "arithmetic", d.max_level, (unsigned long long)seed);
         snprintf(path, sizeof path, "%s/report.html", out);
         rc = pd_report_write_html(path, "ponder demo: a small model that thinks longer", intro, d.rows, d.n_rows, &err);
     }

@@ -1,0 +1,153 @@
+/* bench_kernels.c — bf16 weights in the AVX-512 set (converted to fp32, fp32 FMA) against the
+ * AVX512-BF16 set (vdpbf16ps on activations rounded to bf16), one thread, back to back.
+ *
+ *   make bench && build/bench/bench_kernels
+ *
+ * Prints, per CPU second of the thread (time spent descheduled on a shared machine does not
+ * count; a busy hyperthread sibling still does):
+ *   1. the instructions themselves: vfmadd231ps and vdpbf16ps on registers only (24
+ *      independent accumulators), as instructions and as multiply-adds per second;
+ *   2. the 4 x 6 register tile alone, operands in L1 (k = 512);
+ *   3. whole matmuls of Qwen2.5-0.5B's shapes (896 -> 896, 896 -> 4864, 4864 -> 896) at
+ *      T = 1 (decode), 16 (tree branches) and 128 (prefill), through pd_matmul_rows (the
+ *      AVX512-BF16 set with the activations rounded once per call, as the forward pass does).
+ * Never fails; a set the CPU lacks is skipped. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/kernels.h"
+#include "model/safetensors.h"
+
+/* This thread's CPU time. */
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define CHAINS 24
+
+/* Instructions per CPU second of 24 independent vfmadd231ps chains. */
+__attribute__((target("avx512f"))) static double fma_rate(long iters) {
+    __m512 c[CHAINS], a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-3f);
+    for (int i = 0; i < CHAINS; i++) c[i] = _mm512_set1_ps((float)i);
+    double t0 = now();
+    for (long r = 0; r < iters; r++)
+#pragma GCC unroll 24
+        for (int i = 0; i < CHAINS; i++) c[i] = _mm512_fmadd_ps(a, b, c[i]);
+    double el = now() - t0;
+    volatile float sink = 0;
+    for (int i = 0; i < CHAINS; i++) sink += _mm512_reduce_add_ps(c[i]);
+    return (double)CHAINS * iters / el;
+}
+
+/* The same for vdpbf16ps (32 multiply-adds each, against 16). */
+__attribute__((target("avx512f,avx512bf16"))) static double dpbf16_rate(long iters) {
+    __m512 c[CHAINS];
+    __m512bh a = (__m512bh)_mm512_set1_epi16(0x3f7f), b = (__m512bh)_mm512_set1_epi16(0x3a80);
+    for (int i = 0; i < CHAINS; i++) c[i] = _mm512_set1_ps((float)i);
+    double t0 = now();
+    for (long r = 0; r < iters; r++)
+#pragma GCC unroll 24
+        for (int i = 0; i < CHAINS; i++) c[i] = _mm512_dpbf16_ps(c[i], a, b);
+    double el = now() - t0;
+    volatile float sink = 0;
+    for (int i = 0; i < CHAINS; i++) sink += _mm512_reduce_add_ps(c[i]);
+    return (double)CHAINS * iters / el;
+}
+#endif
+
+/* Multiply-adds per CPU second of the 4 x 6 tile on operands in L1, best of 5 runs. */
+static double tile_rate(const pd_kernel_ops *ops, int bf16, const void *const *w, const void *x, int k) {
+    float acc[4 * 8 * 16];
+    double best = 0;
+    for (int rep = 0; rep < 5; rep++) {
+        double t0 = now();
+        for (int n = 0; n < 20000; n++) {
+            if (bf16) ops->tile_bf16(6, w, x, (size_t)k, 0, k, acc, 1);
+            else ops->tile(6, w, PD_DT_F32, x, (size_t)k, 0, k, acc, 1);
+        }
+        double r = 20000.0 * 24 * k / (now() - t0);
+        if (r > best) best = r;
+    }
+    return best;
+}
+
+/* Multiply-adds per CPU second of one matmul, repeated for about 0.3 s, best of 3. */
+static double mm_rate(const pd_kernel_ops *ops, const pd_mm *a, uint16_t *xb, float *scratch) {
+    double best = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        int it = 0;
+        double t0 = now(), el;
+        do {
+            if (ops->round_bf16) {
+                for (size_t t = 0; t < a->T; t++) ops->round_bf16(a->x + t * a->cols, xb + t * a->cols, a->cols);
+                pd_matmul_rows_bf16(ops, a, xb, 0, a->rows, scratch);
+            } else pd_matmul_rows(ops, a, 0, a->rows, scratch);
+            it++;
+            el = now() - t0;
+        } while (el < 0.3);
+        double r = (double)a->rows * a->cols * (double)a->T * it / el;
+        if (r > best) best = r;
+    }
+    return best;
+}
+
+int main(void) {
+    const pd_kernel_ops *sets[] = {pd_kernels_avx512(), pd_kernels_avx512bf16()};
+    if (!sets[0]) {
+        printf("no AVX-512 on this CPU\n");
+        return 0;
+    }
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+    double f = fma_rate(20000000);
+    printf("vfmadd231ps zmm: %.2f G/s = %.1f GMAC/s\n", f / 1e9, 16 * f / 1e9);
+    if (sets[1]) {
+        double d = dpbf16_rate(5000000);
+        printf("vdpbf16ps zmm:   %.2f G/s = %.1f GMAC/s (%.2fx the instructions, %.2fx the multiply-adds)\n", d / 1e9,
+               32 * d / 1e9, d / f, 2 * d / f);
+    }
+#endif
+    /* the tile, operands in L1 */
+    enum { K = 512 };
+    float *wf = malloc(4 * K * sizeof *wf), *xf = malloc(6 * K * sizeof *xf);
+    uint16_t *wb = malloc(4 * K * sizeof *wb), *xq = malloc(6 * K * sizeof *xq);
+    srand(1);
+    for (int i = 0; i < 4 * K; i++) wf[i] = (float)rand() / RAND_MAX - 0.5f, wb[i] = (uint16_t)(0x3c00 + rand() % 0x800);
+    for (int i = 0; i < 6 * K; i++) xf[i] = (float)rand() / RAND_MAX - 0.5f, xq[i] = (uint16_t)(0x3c00 + rand() % 0x800);
+    const void *wfr[4] = {wf, wf + K, wf + 2 * K, wf + 3 * K}, *wbr[4] = {wb, wb + K, wb + 2 * K, wb + 3 * K};
+    printf("tile 4x6, k = %d, in L1: %s %.1f GMAC/s", K, sets[0]->name, tile_rate(sets[0], 0, wfr, xf, K) / 1e9);
+    if (sets[1]) printf(", %s %.1f GMAC/s", sets[1]->name, tile_rate(sets[1], 1, wbr, xq, K) / 1e9);
+    printf("\n");
+    /* matmuls of the model's shapes */
+    int shapes[][2] = {{896, 896}, {4864, 896}, {896, 4864}};
+    size_t Ts[] = {1, 16, 128};
+    printf("matmul (rows x cols), bf16 weights, GMAC per CPU second:\n");
+    for (int s = 0; s < 3; s++) {
+        int rows = shapes[s][0], cols = shapes[s][1];
+        uint16_t *w = malloc((size_t)rows * cols * sizeof *w), *xb = malloc(128 * (size_t)cols * sizeof *xb);
+        float *x = malloc(128 * (size_t)cols * sizeof *x), *y = malloc(128 * (size_t)rows * sizeof *y);
+        float *scratch = malloc((size_t)PD_ROW_BLOCK * cols * sizeof *scratch);
+        for (size_t i = 0; i < (size_t)rows * cols; i++) w[i] = (uint16_t)(0x3c00 + rand() % 0x800) | (rand() & 1 ? 0x8000 : 0);
+        for (size_t i = 0; i < 128 * (size_t)cols; i++) x[i] = (float)rand() / RAND_MAX - 0.5f;
+        for (int ti = 0; ti < 3; ti++) {
+            pd_mm a = {w, PD_DT_BF16, rows, cols, x, Ts[ti], NULL, y, NULL};
+            printf("  %4d x %4d T = %3zu:", rows, cols, Ts[ti]);
+            double base = 0;
+            for (int k = 0; k < 2 && sets[k]; k++) {
+                double r = mm_rate(sets[k], &a, xb, scratch);
+                if (!k) base = r;
+                printf("  %s %5.1f", sets[k]->name, r / 1e9);
+                if (k) printf(" (%.2fx)", r / base);
+            }
+            printf("\n");
+        }
+        free(w), free(xb), free(x), free(y), free(scratch);
+    }
+    free(wf), free(xf), free(wb), free(xq);
+    return 0;
+}

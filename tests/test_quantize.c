@@ -462,6 +462,7 @@ static void t_metadata(void) {
     CHECK(pd_gguf_get_str(&g, "tokenizer.ggml.pre", &s, &n, &err) == 0 && n == 9 && !memcmp(s, "llama-bpe", 9));
     CHECK(pd_gguf_get_str(&g, "tokenizer.ggml.model", &s, &n, &err) == 0 && n == 4 && !memcmp(s, "gpt2", 4));
     CHECK(pd_gguf_find(&g, "tokenizer.chat_template") != NULL);
+    CHECK(pd_gguf_get_str(&g, "general.name", &s, &n, &err) == 0 && n == 7 && !memcmp(s, "rlhflow", 7));
     const pd_gguf_tensor *t;
     CHECK((t = pd_gguf_tensor_find(&g, "blk.1.ffn_norm.weight")) && t->type == PD_GGML_F32);
     CHECK((t = pd_gguf_tensor_find(&g, "rope_freqs.weight")) && t->type == PD_GGML_F32 && t->ne[0] == 4);

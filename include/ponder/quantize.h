@@ -26,6 +26,7 @@ typedef struct pd_quantize_opts {
      * q5_k_m (also q5_k), q6_k: llama-quantize's file types (case does not matter) */
     const char *type;
     int n_threads;            /* 0: one per online CPU (at most 64); the bytes never depend on it */
+    const char *name;         /* general.name: its last '/' component (NULL: the directory's) */
     /* Called after each tensor (optional): tensors done of total, the tensor written. */
     void (*progress)(void *user, size_t done, size_t total, const char *tensor);
     void *user;

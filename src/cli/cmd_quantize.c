@@ -57,7 +57,7 @@ int cmd_quantize(int argc, char **argv) {
     pd_error err = {0};
     char dir[4096];
     if (pd_hub_resolve(pos[0], dir, sizeof dir, &err)) return cli_fail_err("quantize", &err);
-    pd_quantize_opts o = {.type = type, .n_threads = (int)threads, .progress = !quiet && isatty(2) ? progress : NULL};
+    pd_quantize_opts o = {.type = type, .n_threads = (int)threads, .name = pos[0], .progress = !quiet && isatty(2) ? progress : NULL};
     pd_quantize_result r;
     if (pd_model_quantize(dir, pos[1], &o, &r, &err)) return cli_fail_err("quantize", &err);
     printf("%s: %s, %zu tensors (%s), %.1f MiB, %zu parameters\n", pos[1], type, r.n_tensors, r.types,

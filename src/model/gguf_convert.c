@@ -107,7 +107,7 @@ typedef struct tjob {
 } tjob;
 
 typedef struct conv {
-    const char *in, *out;
+    const char *in, *out, *name;
     const ftype *ft;
     pd_weights w;
     pd_tokenizer *tok;
@@ -290,12 +290,13 @@ static void put_hparams(conv *c) {
     char k[96];
 #define KEY(s) (snprintf(k, sizeof k, "%s.%s", arch, s), k)
     pd_gguf_w_str(g, "general.architecture", arch);
-    /* the directory's last component names the model */
-    size_t n = strlen(c->in);
-    while (n > 1 && c->in[n - 1] == '/') n--;
+    /* the last component of the name given (or of the directory) names the model */
+    const char *name = c->name ? c->name : c->in;
+    size_t n = strlen(name);
+    while (n > 1 && name[n - 1] == '/') n--;
     size_t b = n;
-    while (b > 0 && c->in[b - 1] != '/') b--;
-    pd_gguf_w_strn(g, "general.name", c->in + b, n - b);
+    while (b > 0 && name[b - 1] != '/') b--;
+    pd_gguf_w_strn(g, "general.name", name + b, n - b);
     pd_gguf_w_u32(g, "general.file_type", (uint32_t)c->ft->ftype);
     pd_gguf_w_u32(g, "general.quantization_version", 2);
     pd_gguf_w_u32(g, KEY("context_length"), (uint32_t)cfg->max_positions);
@@ -517,7 +518,7 @@ static int default_threads(void) {
 int pd_model_quantize(const char *in, const char *out, const pd_quantize_opts *o, pd_quantize_result *res, pd_error *err) {
     pd_quantize_opts none = {0};
     if (!o) o = &none;
-    conv c = {.in = in, .out = out, .err = err};
+    conv c = {.in = in, .out = out, .name = o->name, .err = err};
     if (res) memset(res, 0, sizeof *res);
     if (!(c.ft = find_ftype(o->type ? o->type : "")))
         return pd_err_set(err, PD_EINVAL, "unknown type '%s' (one of: %s)", o->type ? o->type : "", pd_quantize_type_names());

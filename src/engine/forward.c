@@ -186,10 +186,13 @@ static int ensure_workspace(pd_model *m, size_t T, size_t max_len) {
             grow_f(&m->k, n, kv_dim) || grow_f(&m->v, n, kv_dim) || grow_f(&m->xo, n, dim) ||
             grow_f(&m->hb, n, hid) || grow_f(&m->hb2, n, hid) || grow_f(&m->rope, n, (size_t)c->head_dim))
             return PD_ENOMEM;
-        if (m->ops->round_bf16) { /* two bf16 per float: half as many floats as the widest input */
-            size_t in = dim > q_dim ? dim : q_dim;
+        if (m->ops->round_bf16) { /* bf16 products: the widest matmul input, rounded */
+            size_t in = dim > q_dim ? dim : q_dim, bytes;
             if (hid > in) in = hid;
-            if (grow_f((float **)&m->xbf, n, (in + 1) / 2)) return PD_ENOMEM;
+            if (pd_mul_size(n, in, &bytes) || pd_mul_size(bytes, sizeof *m->xbf, &bytes)) return PD_ENOMEM;
+            uint16_t *xbf = realloc(m->xbf, bytes ? bytes : 1);
+            if (!xbf) return PD_ENOMEM;
+            m->xbf = xbf;
         }
         int *rs = realloc(m->row_seq, n * sizeof *rs);
         if (!rs) return PD_ENOMEM;

@@ -41,7 +41,9 @@ static void t_prm_reference(void) {
     CHECK_EQ_INT(pd_prm_get_kind(p), PD_PRM_QWEN2);
     json_t *cases = json_object_get(ref, "cases");
     CHECK(json_array_size(cases) >= 5);
-    int wrong_low = 0, right_high = 0, n_right = 0, n_wrong = 0;
+    /* the last step's reward of each solution (what the searches rank answers by), by label */
+    double last_right[64], last_wrong[64];
+    int n_right = 0, n_wrong = 0;
     for (size_t ci = 0; ci < json_array_size(cases); ci++) {
         json_t *c = json_array_get(cases, ci);
         json_t *st = json_object_get(c, "steps");
@@ -67,16 +69,23 @@ static void t_prm_reference(void) {
         for (size_t i = 0; i < n; i++) {
             double want = json_real_value(json_array_get(rr, i));
             CHECK_MSG(fabs(rew[i] - want) < 1e-4, "case %zu step %zu: %.7f vs %.7f", ci, i, rew[i], want);
-            /* and the PRM is a trained one: it mostly tells right steps from wrong ones */
-            if (json_integer_value(json_array_get(lab, i))) n_right++, right_high += rew[i] > 0.5f;
-            else n_wrong++, wrong_low += rew[i] < 0.5f;
+        }
+        if (json_integer_value(json_array_get(lab, n - 1))) {
+            if (n_right < 64) last_right[n_right++] = rew[n - 1];
+        } else if (n_wrong < 64) {
+            last_wrong[n_wrong++] = rew[n - 1];
         }
         free(ids);
         free(pos);
     }
+    /* and the PRM is a trained one: a right solution's last step mostly outscores a wrong one's
+     * (the share of (right, wrong) pairs ordered so: the ranking best-of-N relies on) */
     CHECK(n_right > 0 && n_wrong > 0);
-    CHECK_MSG(right_high * 10 >= n_right * 7 && wrong_low * 10 >= n_wrong * 7,
-              "right steps above 0.5: %d/%d, wrong steps below: %d/%d", right_high, n_right, wrong_low, n_wrong);
+    int ordered = 0;
+    for (int i = 0; i < n_right; i++)
+        for (int j = 0; j < n_wrong; j++) ordered += last_right[i] > last_wrong[j];
+    CHECK_MSG(ordered * 4 >= n_right * n_wrong * 3, "right solutions' last step above a wrong one's: %d of %d pairs",
+              ordered, n_right * n_wrong);
     pd_prm_close(p);
     json_decref(ref);
 }

@@ -159,13 +159,16 @@ static void t_demo_models_cli(void) {
     CHECK(pd_file_read(DIR "/demo2/report.html", &js, &len, &err) == 0);
     CHECK(js && strstr(js, "<svg") && strstr(js, "<polyline") && strstr(js, "arith-small"));
     free(js);
-    /* --task sums: the problems written and searched are target sums */
-    snprintf(cmd, sizeof cmd, "%s demo --task sums --problems 3 --n 1 --iterations 2 --max-step-tokens 8 --models " DIR
+    CHECK(pd_file_read(DIR "/demo2/problems.jsonl", &js, &len, &err) == 0); /* sums by default */
+    CHECK(js && strstr(js, "add up to") && !strstr(js, "Compute"));
+    free(js);
+    /* --task arith: the problems written and searched are expressions (sums is the default) */
+    snprintf(cmd, sizeof cmd, "%s demo --task arith --problems 3 --n 1 --iterations 2 --max-step-tokens 8 --models " DIR
              "/models --out " DIR "/demo4", ponder);
     rc = run_capture(cmd, out, sizeof out);
-    CHECK_MSG(rc == 0 && strstr(out, "target-sum problems"), "%s", out);
+    CHECK_MSG(rc == 0 && strstr(out, "arithmetic problems"), "%s", out);
     CHECK(pd_file_read(DIR "/demo4/problems.jsonl", &js, &len, &err) == 0);
-    CHECK(js && strstr(js, "add up to") && !strstr(js, "Compute"));
+    CHECK(js && strstr(js, "Compute") && !strstr(js, "add up to"));
     free(js);
     snprintf(cmd, sizeof cmd, "%s demo --task words --models " DIR "/models --out " DIR "/demo5", ponder);
     CHECK(run_capture(cmd, out, sizeof out) != 0);

@@ -1,5 +1,6 @@
 /* cmd_demo.c — `ponder demo`: a small model that thinks longer against a model ten times its
- * size, on generated arithmetic problems, with the project's own trained models (models/).
+ * size, on generated target-sum problems (`ponder data sums`; --task arith for expression
+ * models), with the project's own trained models (models/).
  *
  * It generates problems across levels 1-5 (fixed seed), then runs, each as its own
  * evaluation:
@@ -28,7 +29,7 @@ static const char *HELP =
     "                   [--task arith|sums] [--threads T] [--beam-width M] | --sim [...]\n"
     "\n"
     "Runs the project's tiny trained models (models/arith-small, arith-large, arith-prm) on P\n"
-    "generated arithmetic problems (levels 1-5): the small policy greedy, best-of-N with\n"
+    "generated target-sum problems (levels 1-5): the small policy greedy, best-of-N with\n"
     "majority and PRM-weighted voting, beam search and DVTS at each budget N, and the large\n"
     "policy (about 10x the parameters) greedy. Prints accuracy against FLOPs per problem and\n"
     "writes DIR/summary.json, DIR/report.html and each run's results under DIR/runs/.\n"
@@ -38,8 +39,8 @@ static const char *HELP =
     "  --seed S       seed of the problems and of the searches (1)\n"
     "  --out DIR      output directory (runs/demo)\n"
     "  --models DIR   where arith-small, arith-large and arith-prm are (models)\n"
-    "  --task T       the problems the models were trained on: arith (expressions, what models/\n"
-    "                 holds) or sums (target sums; `ponder data --help`) (arith)\n"
+    "  --task T       the problems the models were trained on: sums (target sums, what models/\n"
+    "                 holds) or arith (expressions; `ponder data --help`) (sums)\n"
     "  --beam-width M beam search / DVTS width (4)\n"
     "  --iterations I at most I rounds of expansion (12)\n"
     "  --max-step-tokens T  token cap of a step and of a rollout (160)\n"
@@ -299,17 +300,26 @@ static void print_findings(const demo *d, const int *ns, int n_ns) {
         printf("  - no small-policy strategy beats the large policy's greedy %.1f%% at fewer FLOPs in this run\n",
                100 * big->accuracy);
     if (g && big) printf("  - greedy: small %.1f%%, large %.1f%%\n", 100 * g->accuracy, 100 * big->accuracy);
-    /* 3. tree search against best-of-N at equal N on the hardest level */
-    int L = d->max_level;
-    for (int i = n_ns - 1; i >= 0; i--) {
+    /* 3. tree search against best-of-N at equal N on the hardest level, at every N both ran */
+    int L = d->max_level, shown = 0, problems = 0;
+    char ahead[256] = "";
+    for (int i = 0; i < n_ns; i++) {
         const pd_report_row *bon = find(d, "arith-small", "best_of_n", "weighted", ns[i], L);
         const pd_report_row *bs = find(d, "arith-small", "beam_search", "weighted", ns[i], L);
         const pd_report_row *dv = find(d, "arith-small", "dvts", "weighted", ns[i], L);
         if (!bon || (!bs && !dv)) continue;
-        printf("  - level %d at N=%d: best-of-N %.0f%%, beam search %.0f%%, DVTS %.0f%%\n", L, ns[i], 100 * bon->accuracy,
-               bs ? 100 * bs->accuracy : 0.0, dv ? 100 * dv->accuracy : 0.0);
-        break;
+        if (!shown++) printf("  - level %d, best-of-N / beam search / DVTS (PRM-weighted):", L);
+        problems = (int)bon->problems;
+        printf(" N=%d %.0f/%.0f/%.0f%%", ns[i], 100 * bon->accuracy, bs ? 100 * bs->accuracy : 0.0,
+               dv ? 100 * dv->accuracy : 0.0);
+        if ((bs && bs->accuracy > bon->accuracy) || (dv && dv->accuracy > bon->accuracy)) {
+            size_t k = strlen(ahead);
+            snprintf(ahead + k, sizeof ahead - k, "%sN=%d", k ? ", " : "", ns[i]);
+        }
     }
+    if (shown)
+        printf(" (%d problems): %s%s\n", problems, ahead[0] ? "tree search ahead of best-of-N at " : "",
+               ahead[0] ? ahead : "tree search never ahead of best-of-N");
     /* 4. PRM-weighted voting against majority voting */
     const pd_report_row *bw = NULL, *bm = NULL;
     for (int i = 0; i < n_ns; i++) {
@@ -329,7 +339,7 @@ int cmd_demo(int argc, char **argv) {
         if (!strcmp(argv[i], "--sim")) return cmd_demo_sim(argc, argv);
     long problems = 200;
     uint64_t seed = 1;
-    const char *out = "runs/demo", *models = "models", *task = "arith";
+    const char *out = "runs/demo", *models = "models", *task = "sums";
     int models_given = 0;
     int ns[PD_EVAL_MAX_N] = {1, 2, 4, 8, 16}, n_ns = 5;
     pd_backend_opts bo;

@@ -36,10 +36,10 @@ def prm_text(problem, steps):
             % (PRM_SYSTEM, problem, "".join(s + "<extra_0>" for s in steps)))
 
 
-# The task the models learn: "arith" (`ponder data arith`, expressions: what models/ holds) or
-# "sums" (`ponder data sums`, a search task: which numbers of a list make a target; ARITH_TASK=sums,
-# docs/ARITH.md says why and how far it got). Both checkers are below.
-TASK = os.environ.get("ARITH_TASK", "arith")
+# The task the models learn: "sums" (`ponder data sums`, a search task: which numbers of a list
+# make a target; what models/ holds) or "arith" (`ponder data arith`, expressions: the first
+# world, ARITH_TASK=arith; docs/ARITH.md says why the models moved). Both checkers are below.
+TASK = os.environ.get("ARITH_TASK", "sums")
 if TASK not in ("arith", "sums"):
     raise SystemExit("ARITH_TASK must be arith or sums, not %r" % TASK)
 

@@ -20,8 +20,8 @@
 #
 # Usage: tools/arith/train_all.sh            (PY=... for another Python than ~/ponder-venv)
 #
-# ARITH_TASK=sums trains the same pipeline on the target-sum task (`ponder data sums`; the PRM
-# then wants train_prm.py --lm-weight 0 --extra-refs 0): an experiment so far, docs/ARITH.md.
+# The task is the target-sum search (`ponder data sums`, what models/ holds); ARITH_TASK=arith
+# trains the same pipeline on the first world's expressions (docs/ARITH.md).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-$HOME/ponder-venv/bin/python}

@@ -34,18 +34,22 @@ from transformers import AutoTokenizer, Qwen2Config, Qwen2Model
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
-STEPS = 1000
+SUMS = common.TASK == "sums"
+STEPS = 2500 if SUMS else 1000
 BATCH_TOKENS = 4096
 LR = 5e-4
-# The committed PRM (the expression task) was trained with HEAD_LR 2e-3, the head's default init
-# and batches of one length in data order; on the target-sum task those gave constant rewards
-# (every ReLU unit of the head died; each batch held one class), hence the task's own settings.
-SUMS = common.TASK == "sums"
+# The expression task's PRM was trained with HEAD_LR 2e-3, the head's default init and batches of
+# one length in data order; on the target-sum task those gave constant rewards (every ReLU unit
+# of the head died; each batch held one class), hence the task's own settings.
 HEAD_LR = 3e-4 if SUMS else 2e-3
 HEAD_BIAS = 0.5 if SUMS else None  # the head's hidden units start active
 LM_WEIGHT = 0.5  # auxiliary next-token loss on the right steps' tokens
 EXTRA_REFS = 8000
-SYNTHETIC = 0
+# Target sums: 20,000 synthetic wrong solutions (common.sums_corrupt_solution) and the per-number
+# membership loss (membership_labels). Without that loss no PRM learned to rank a problem's
+# samples (docs/ARITH.md: the top-scored of 16 was right less often than a random one).
+SYNTHETIC = 20000 if SUMS else 0
+MEMBERSHIP_WEIGHT = 1.0 if SUMS else 0.0
 DENSE_WEIGHT = 0.0
 
 
@@ -65,7 +69,7 @@ class Qwen2ProcessRewardModel(nn.Module):
         """Score-head outputs and next-token logits (the policy's tied embedding as LM head:
         the auxiliary loss that keeps the body's arithmetic; not part of the saved model)."""
         h = self.model(input_ids=ids, use_cache=False).last_hidden_state
-        return self.score(h), h @ self.model.embed_tokens.weight.t()
+        return self.score(h), h @ self.model.embed_tokens.weight.t(), h
 
 
 def prm_template():
@@ -99,8 +103,30 @@ def encode_all(tok, rows):
         head = head[:head.rindex("<|im_end|>")]
         start = len(tok(head, add_special_tokens=False)["input_ids"])
         assert ids[:start] == tok(head, add_special_tokens=False)["input_ids"]
-        out.append((ids[:pos[-1] + 1], pos, r["labels"], start, token_labels(txt, offs, r, pos[-1] + 1)))
+        out.append((ids[:pos[-1] + 1], pos, r["labels"], start, token_labels(txt, offs, r, pos[-1] + 1),
+                    membership_labels(tok, ids[:pos[-1] + 1], start, r["problem"]) if SUMS else None))
     return out
+
+
+def membership_labels(tok, ids, start, problem):
+    """Target-sum task: for each number the assistant turn writes (at its last token), 1 when the
+    problem's list holds it, else 0; -100 elsewhere. The check a right last step passes and most
+    wrong ones fail ("14 is one of the numbers"), taught where it is local (at the number itself)
+    so that the read-out only has to carry it to the step's end."""
+    nums = set(common._sums_parse(problem)[1])
+    toks = tok.convert_ids_to_tokens(ids)
+    lab = [-100] * len(ids)
+    t = start
+    while t < len(ids):
+        if toks[t].isdigit():
+            u = t
+            while u + 1 < len(ids) and toks[u + 1].isdigit():
+                u += 1
+            lab[u] = int(int("".join(toks[t:u + 1])) in nums)
+            t = u + 1
+        else:
+            t += 1
+    return lab
 
 
 def token_labels(txt, offs, r, n):
@@ -151,11 +177,14 @@ def collate(ex, b, pad, lm=False):
     x = torch.full((len(b), T), pad, dtype=torch.long)
     y = torch.full((len(b), T), -100, dtype=torch.long)
     yd = torch.full((len(b), T), -100, dtype=torch.long)
+    ym = torch.full((len(b), T), -100, dtype=torch.long)
     rows, cols, labels = [], [], []
     for r, i in enumerate(b):
-        ids, pos, lab, start, dense = ex[i]
+        ids, pos, lab, start, dense, memb = ex[i]
         x[r, :len(ids)] = torch.tensor(ids)
         yd[r, :len(ids)] = torch.tensor(dense)
+        if memb is not None:
+            ym[r, :len(ids)] = torch.tensor(memb)
         rows += [r] * len(pos)
         cols += pos
         labels += lab
@@ -165,7 +194,7 @@ def collate(ex, b, pad, lm=False):
                     y[r, start - 1:p - 1] = torch.tensor(ids[start:p])
                 start = p + 1
     out = (x, torch.tensor(rows), torch.tensor(cols), torch.tensor(labels))
-    return out + (y, yd) if lm else out
+    return out + (y, yd, ym) if lm else out
 
 
 @torch.no_grad()
@@ -339,6 +368,8 @@ def main():
     ap.add_argument("--synthetic-seed", type=int, default=5100)
     ap.add_argument("--dense-weight", type=float, default=DENSE_WEIGHT,
                     help="weight of the per-token labels (token_labels) beside the step read-outs")
+    ap.add_argument("--membership-weight", type=float, default=MEMBERSHIP_WEIGHT,
+                    help="target-sum task: weight of an auxiliary per-number membership loss (membership_labels)")
     ap.add_argument("--eval-every", type=int, default=0, help="held-out figures every this many steps")
     a = ap.parse_args()
     if a.threads:
@@ -388,7 +419,8 @@ def main():
     val_rows = [r for r in rows if r["problem"] in held and r["source"] == "policy"]
     tr, va = encode_all(tok, train_rows), encode_all(tok, val_rows)
     if a.last_only:  # only the last step's label is trained (-100: ignored by the loss)
-        tr = [(ids, pos, [-100] * (len(lab) - 1) + lab[-1:], start, dense) for ids, pos, lab, start, dense in tr]
+        tr = [(ids, pos, [-100] * (len(lab) - 1) + lab[-1:], start, dense, memb)
+              for ids, pos, lab, start, dense, memb in tr]
     n_pos = sum(sum(l for l in e[2] if l == 1) for e in tr)
     n_all = sum(sum(1 for l in e[2] if l != -100) for e in tr)
     print("PRM: %.3fM parameters; %d train solutions (%d steps, %.2f right), %d held-out" %
@@ -397,6 +429,9 @@ def main():
     # classes weighted to balance right and wrong steps
     w = torch.tensor([n_all / (2.0 * (n_all - n_pos)), n_all / (2.0 * n_pos)])
     head = list(model.score.parameters())
+    # the membership probe (--membership-weight): a linear read-out trained beside the head, not saved
+    membership_head = nn.Linear(cfg.hidden_size, 2)
+    head += list(membership_head.parameters())
     opt = torch.optim.AdamW([{"params": list(model.model.parameters()), "lr": a.lr, "base": a.lr},
                              {"params": head, "lr": a.head_lr, "base": a.head_lr}], betas=(0.9, 0.98),
                             weight_decay=0.01)
@@ -410,14 +445,17 @@ def main():
         if not bl:
             bl = batches(tr, BATCH_TOKENS, rng)
         b = bl.pop()
-        x, r, c, y, ylm, yd = collate(tr, b, pad, lm=True)
+        x, r, c, y, ylm, yd, ym = collate(tr, b, pad, lm=True)
         for g in opt.param_groups:
             g["lr"] = g["base"] * lr_scale(step, a.steps)
-        head, logits = model.forward_both(x)
+        head, logits, hid = model.forward_both(x)
         loss = nn.functional.cross_entropy(head[r, c].float(), y, weight=w)
         if a.dense_weight:
             loss = loss + a.dense_weight * nn.functional.cross_entropy(
                 head.reshape(-1, 2).float(), yd.reshape(-1), weight=w, ignore_index=-100)
+        if a.membership_weight and (ym != -100).any():
+            loss = loss + a.membership_weight * nn.functional.cross_entropy(
+                membership_head(hid).reshape(-1, 2).float(), ym.reshape(-1), ignore_index=-100)
         if a.lm_weight and (ylm != -100).any():
             loss = loss + a.lm_weight * nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
                                                                     ylm.reshape(-1), ignore_index=-100)
@@ -443,6 +481,7 @@ def main():
     with open(os.path.join(a.out, "train_log.json"), "w") as f:
         json.dump(dict(params=sum(p.numel() for p in model.parameters()), steps=a.steps, batch_tokens=BATCH_TOKENS,
                        lr=a.lr, head_lr=a.head_lr, lm_weight=a.lm_weight, dense_weight=a.dense_weight,
+                       membership_weight=a.membership_weight,
                        synthetic=a.synthetic, extra_refs=a.extra_refs, seed=a.seed, problems=len(problems), train_solutions=len(tr), train_steps=n_all,
                        train_right_share=round(n_pos / n_all, 4), heldout=ev, heldout_saved_weights=ev_saved,
                        ponder_vs_transformers_max_diff=diff,

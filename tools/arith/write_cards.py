@@ -55,7 +55,7 @@ TASK = ("`ponder data sums` problems (src/eval/sums.c), a search task: \"Three o
         "4, 2 of 5, 3 of 6, 3 of 7 and 4 of 8 numbers (values up to 30, 40, 50, 60, 70); the solution takes the "
         "chosen numbers from the largest down, one subtraction per step (\"$76 - 35 = 41$ is left for the other "
         "two.\"), steps separated by a blank line, the last one naming a number of the list and ending in "
-        "\\boxed{answer}. Each step is easy to check and hard to produce.")
+        "\\boxed{answer}. The choice is hard to make; the last step is easy to check.")
 
 
 def policy_card(name, d, ev, t, stage, other):
@@ -103,7 +103,12 @@ checks ponder against.
 def extra_data(log):
     """The card's line on the data beside the policy's samples, from what the log records."""
     out = []
-    if log.get("synthetic"):
+    if log.get("synthetic") and common.TASK == "sums":
+        out.append("%d synthetic wrong solutions of generated problems, of the kinds the small policy writes "
+                   "(other numbers taken; the right numbers with one subtraction off; the last subtraction bent "
+                   "onto a number of the list: common.sums_corrupt_solution), labelled by the checker"
+                   % log["synthetic"])
+    elif log.get("synthetic"):
         out.append("%d reference solutions made wrong at one step with a plausible wrong value (off by one or "
                    "ten, a digit changed or swapped, a product off by one row: common.corrupt_solution), "
                    "labelled right up to that step and wrong there" % log["synthetic"])
@@ -115,10 +120,16 @@ def extra_data(log):
 
 
 def dense(log):
-    if not log.get("dense_weight"):
-        return ""
-    return (" plus (weight %g) on per-token labels: every token right up to the first wrong character of the "
-            "solution, wrong from there on (train_prm.token_labels)" % log["dense_weight"])
+    out = ""
+    if log.get("dense_weight"):
+        out += (" plus (weight %g) on per-token labels: every token right up to the first wrong character of the "
+                "solution, wrong from there on (train_prm.token_labels)" % log["dense_weight"])
+    if log.get("membership_weight"):
+        out += (", plus (weight %g) an auxiliary per-number loss: at the last token of every number the steps "
+                "write, a linear probe (not saved) is trained to tell whether the problem's list holds that number "
+                "(train_prm.membership_labels). Without it no PRM trained here learned to rank a problem's samples "
+                "(docs/ARITH.md)" % log["membership_weight"])
+    return out
 
 
 def first(h):
@@ -162,9 +173,11 @@ Qwen2.5-Math-PRM's format, trained on CPU by `tools/arith/train_all.sh`. {params
   ({threads} torch thread(s){tstage}).
 - **Held-out step classification** (a tenth of the problems, the small policy's solutions, the saved bf16
   weights, threshold 0.5): accuracy {acc:.3f} on {n} steps; wrong steps caught {rec:.3f}, flagged steps
-  really wrong {prec:.3f}.{first} This is the PRM's weakness: to tell `23 × 9 = 297` from `23 × 9 = 207`
-  it must do the multiplication, as well as a model of the small policy's size can; docs/ARITH.md says
-  what that means for the search, and what was tried to do better.
+  really wrong {prec:.3f}; ranking (AUC: a right step scored above a wrong one) {auc:.3f}.{first} The
+  threshold means little (the synthetic data shifts the classes); the ranking is what the searches use.
+  An intermediate step is right only when it takes a number of the unique solution, which the PRM cannot
+  know without solving the problem; the last step it can check (the subtraction, and whether the number
+  left is in the list), and that is where it earns its keep: docs/ARITH.md.
 - `reference.json`: rewards computed by transformers (float32) on held-out solutions of every level;
   `ponder score` agrees within {diff:.1e} (tests/test_arith_models.c checks 1e-4).
 """.format(params=log["params"], mb=size_mb(d), arch=arch(cfg), sys=common.PRM_SYSTEM, probs=log.get("problems", "?"),
@@ -173,7 +186,7 @@ Qwen2.5-Math-PRM's format, trained on CPU by `tools/arith/train_all.sh`. {params
            tstage="; stage wall times in train_all.sh: sampling %d s, training %d s" % (t["sample"], t["prm"])
            if "sample" in t and "prm" in t else "", acc=h["step_accuracy"], n=h["steps"],
            extra_data=extra_data(log), dense=dense(log), first=first(h),
-           rec=h["wrong_step_recall"], prec=h["wrong_step_precision"], diff=log["ponder_vs_transformers_max_diff"])
+           rec=h["wrong_step_recall"], prec=h["wrong_step_precision"], auc=h.get("auc", float("nan")), diff=log["ponder_vs_transformers_max_diff"])
 
 
 def main():

@@ -354,6 +354,9 @@ typedef enum pd_probe_stat {
                             PRM score; best_of_n, beam_search and dvts take them as their own
                             first steps, so the probe costs them nothing when N >= P */
 } pd_probe_stat;
+/* 1 when strategy s begins by expanding the root into children 0..N-1 (best_of_n, beam_search,
+ * dvts): auto then hands it a first-step probe's steps as its own first steps. */
+int pd_strategy_takes_first_steps(pd_strategy s);
 typedef struct pd_auto_plan {
     int statistic;       /* pd_probe_stat */
     int32_t probe_samples; /* P */

@@ -297,8 +297,7 @@ static double cost_with_first_steps(const plan_ctx *x, size_t u, int o) {
     const option *op = &x->opts[o];
     const unit *un = &x->units[u];
     int P = x->o->probe_samples;
-    int takes = op->strategy == PD_BEST_OF_N || op->strategy == PD_BEAM_SEARCH || op->strategy == PD_DVTS;
-    int reused = takes ? (op->n < P ? op->n : P) : 0;
+    int reused = pd_strategy_takes_first_steps(op->strategy) ? (op->n < P ? op->n : P) : 0;
     double f = x->fl[u * x->n_opts + (size_t)o];
     for (int i = 0; i < P; i++) {
         const bon_sample *b = &un->bon[i];

@@ -107,10 +107,8 @@ static double probe_stat(pd_search *s, const int32_t *nodes, int32_t n, int stat
     return (double)best / n;
 }
 
-/* Strategies whose first round expands the root into children 0..N-1: they can take over a
- * first-step probe's nodes. */
-static int takes_first_steps(pd_strategy st) {
-    return st == PD_BEST_OF_N || st == PD_BEAM_SEARCH || st == PD_DVTS;
+int pd_strategy_takes_first_steps(pd_strategy s) {
+    return s == PD_BEST_OF_N || s == PD_BEAM_SEARCH || s == PD_DVTS;
 }
 
 int pd_auto_probe_scored(pd_search *s) {
@@ -146,7 +144,7 @@ int pd_auto_probe_scored(pd_search *s) {
     if (s->cfg.strategy != PD_BEAM_SEARCH && s->cfg.strategy != PD_DVTS) s->cfg.lookahead = 0;
     s->auto_choice.beam_width = s->cfg.beam_width;
     if (first_step) {
-        if (!takes_first_steps(s->cfg.strategy)) pd_auto_let_go(s); /* it starts afresh */
+        if (!pd_strategy_takes_first_steps(s->cfg.strategy)) pd_auto_let_go(s); /* it starts afresh */
         return pd_strat_start(s);
     }
     if (s->cfg.strategy == PD_BEST_OF_N) {

@@ -310,7 +310,7 @@ static void print_findings(const demo *d, const int *ns, int n_ns) {
         if (!bon || (!bs && !dv)) continue;
         if (!shown++) printf("  - level %d, best-of-N / beam search / DVTS (PRM-weighted):", L);
         problems = (int)bon->problems;
-        printf(" N=%d %.0f/%.0f/%.0f%%", ns[i], 100 * bon->accuracy, bs ? 100 * bs->accuracy : 0.0,
+        printf("%s N=%d %.0f/%.0f/%.0f%%", shown > 1 ? "," : "", ns[i], 100 * bon->accuracy, bs ? 100 * bs->accuracy : 0.0,
                dv ? 100 * dv->accuracy : 0.0);
         if ((bs && bs->accuracy > bon->accuracy) || (dv && dv->accuracy > bon->accuracy)) {
             size_t k = strlen(ahead);

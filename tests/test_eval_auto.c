@@ -13,7 +13,7 @@
  * N below the plan's budgets) and a resume with another plan refused.
  *
  * A first-step probe (P first steps of the root, their mean PRM score) must bin by that mean,
- * and the strategy that runs must take the probe's steps over: beam search, DVTS and
+ * and the strategy that runs must take the probe's steps over: beam search, DVTS, REBASE and
  * best-of-N with N >= P give the same completions for the same cost as on their own (the
  * probe costs nothing extra), best-of-2 pays for the two first steps it does not use. */
 #include "test.h"
@@ -329,8 +329,8 @@ static void write_first_step_plan(const char *path, double thr, const char *hard
 static void t_auto_first_step(void) {
     char cmd[4096];
     const char *sim = "--beam-width 2 --sim-prm-noise 1.5 --sim-policy-acc 0.85 --quiet";
-    snprintf(cmd, sizeof cmd, "%s eval --policy sim --prm sim --dataset " DIR "/d.jsonl --strategy best_of_n,beam_search,dvts "
-             "--n 8 %s --out " DIR "/fs_fixed", ponder_bin(), sim);
+    snprintf(cmd, sizeof cmd, "%s eval --policy sim --prm sim --dataset " DIR "/d.jsonl --strategy best_of_n,beam_search,dvts,"
+             "rebase --n 8 %s --out " DIR "/fs_fixed", ponder_bin(), sim);
     CHECK_MSG(run(cmd) == 0, "%s", out);
     json_t *fixed = load_lines(DIR "/fs_fixed/results.jsonl");
     double thr = median_probe(fixed, 4, 1);
@@ -338,13 +338,19 @@ static void t_auto_first_step(void) {
                           "{\"strategy\": \"best_of_n\", \"selection\": \"maj\", \"n\": 8}");
     write_first_step_plan(DIR "/fs_b.json", thr, "{\"strategy\": \"dvts\", \"selection\": \"weighted\", \"n\": 8, \"beam_width\": 2}",
                           "{\"strategy\": \"best_of_n\", \"selection\": \"weighted\", \"n\": 2}");
+    const char *rebase = "{\"strategy\": \"rebase\", \"selection\": \"weighted\", \"n\": 8}";
+    write_first_step_plan(DIR "/fs_c.json", thr, rebase, rebase);
     snprintf(cmd, sizeof cmd, "%s eval --policy sim --prm sim --dataset " DIR "/d.jsonl --strategy auto --plan " DIR
              "/fs_a.json --n 8 %s --out " DIR "/fs_a && %s eval --policy sim --prm sim --dataset " DIR "/d.jsonl "
-             "--strategy auto --plan " DIR "/fs_b.json --n 8 %s --out " DIR "/fs_b", ponder_bin(), sim, ponder_bin(), sim);
+             "--strategy auto --plan " DIR "/fs_b.json --n 8 %s --out " DIR "/fs_b && %s eval --policy sim --prm sim "
+             "--dataset " DIR "/d.jsonl --strategy auto --plan " DIR "/fs_c.json --n 8 %s --out " DIR "/fs_c",
+             ponder_bin(), sim, ponder_bin(), sim, ponder_bin(), sim);
     CHECK_MSG(run(cmd) == 0, "%s", out);
     json_t *ra = load_lines(DIR "/fs_a/results.jsonl"), *rb = load_lines(DIR "/fs_b/results.jsonl");
+    json_t *rc = load_lines(DIR "/fs_c/results.jsonl");
     CHECK_EQ_INT(json_object_size(ra), 60);
     CHECK_EQ_INT(json_object_size(rb), 60);
+    CHECK_EQ_INT(json_object_size(rc), 60);
     int n_easy = 0, n_hard = 0;
     const char *k;
     json_t *ja;
@@ -357,10 +363,16 @@ static void t_auto_first_step(void) {
         json_t *beam = json_object_get(fixed, key);
         snprintf(key, sizeof key, "dvts 8 %s", id);
         json_t *dvts = json_object_get(fixed, key);
+        snprintf(key, sizeof key, "rebase 8 %s", id);
+        json_t *reb = json_object_get(fixed, key);
         snprintf(key, sizeof key, "auto 8 %s", id);
-        json_t *jb = json_object_get(rb, key), *pa = json_object_get(ja, "plan"), *pb = json_object_get(jb, "plan");
-        CHECK(bon && beam && dvts && jb && pa && pb);
-        if (!bon || !beam || !dvts || !jb || !pa || !pb) continue;
+        json_t *jb = json_object_get(rb, key), *jc = json_object_get(rc, key);
+        json_t *pa = json_object_get(ja, "plan"), *pb = json_object_get(jb, "plan");
+        CHECK(bon && beam && dvts && reb && jb && jc && pa && pb);
+        if (!bon || !beam || !dvts || !reb || !jb || !jc || !pa || !pb) continue;
+        CHECK_MSG(same_completions(jc, reb), "%s: auto's rebase differs from rebase@8", id);
+        CHECK_EQ_INT(cost_of(jc, "policy_tokens"), cost_of(reb, "policy_tokens"));
+        CHECK_EQ_INT(cost_of(jc, "prm_tokens"), cost_of(reb, "prm_tokens"));
         double want = probe_of(bon, 4, 1);
         CHECK_MSG(fabs(json_number_value(json_object_get(pa, "stat")) - want) < 1e-5, "%s: stat %g, first steps say %g",
                   id, json_number_value(json_object_get(pa, "stat")), want);
@@ -396,6 +408,7 @@ static void t_auto_first_step(void) {
     json_decref(fixed);
     json_decref(ra);
     json_decref(rb);
+    json_decref(rc);
 }
 
 int main(void) {

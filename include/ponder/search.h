@@ -351,11 +351,11 @@ typedef enum pd_probe_stat {
     PD_PROBE_PRM = 0,    /* P whole best-of-N samples: their mean aggregated PRM score */
     PD_PROBE_AGREEMENT,  /* P whole samples: their answer agreement (the largest group's share) */
     PD_PROBE_FIRST_STEP, /* P first steps of the root (children 0..P-1), each scored: their mean
-                            PRM score; best_of_n, beam_search and dvts take them as their own
-                            first steps, so the probe costs them nothing when N >= P */
+                            PRM score; best_of_n, beam_search, dvts and rebase take them as
+                            their own first steps, so the probe costs them nothing when N >= P */
 } pd_probe_stat;
 /* 1 when strategy s begins by expanding the root into children 0..N-1 (best_of_n, beam_search,
- * dvts): auto then hands it a first-step probe's steps as its own first steps. */
+ * dvts, rebase): auto then hands it a first-step probe's steps as its own first steps. */
 int pd_strategy_takes_first_steps(pd_strategy s);
 typedef struct pd_auto_plan {
     int statistic;       /* pd_probe_stat */

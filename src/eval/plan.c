@@ -23,8 +23,9 @@
  * best single fixed option is chosen the same way. The probe's FLOPs are charged to the
  * predicted plan unless the chosen option reuses them (strategy auto runs it so,
  * src/search/auto.c): a best-of-N option starts with a sample probe's samples (with N >= P
- * only the rest is added, with N < P the probe is the whole cost); best-of-N, beam search and
- * DVTS start with a first-step probe's steps (only the first steps beyond their N are added).
+ * only the rest is added, with N < P the probe is the whole cost); best-of-N, beam search,
+ * DVTS and REBASE start with a first-step probe's steps (only the first steps beyond their N
+ * are added).
  * A first step's FLOPs are not in the runs: they are estimated as its sample's mean FLOPs per
  * step (tokens / steps of that sample at the line's FLOPs per token). The plan file is fitted
  * on every problem.
@@ -289,8 +290,8 @@ static int bin_of(double s, const double *thr, int n_bins) {
     return b;
 }
 
-/* FLOPs of a first-step probe and then option o on unit u. Best-of-N, beam search and DVTS
- * take the probe's first min(N, P) steps as their own first steps (their PRM scores come on
+/* FLOPs of a first-step probe and then option o on unit u. The strategies that take first
+ * steps over (pd_strategy_takes_first_steps) take the probe's first min(N, P) steps as their own first steps (their PRM scores come on
  * top only for best-of-N with majority voting, whose FLOPs leave the PRM out); the steps
  * beyond N, and the whole probe for other strategies, are added. */
 static double cost_with_first_steps(const plan_ctx *x, size_t u, int o) {

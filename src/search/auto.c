@@ -10,21 +10,23 @@
  *             statistic is the mean aggregated PRM score, or the answer agreement (the
  *             largest answer group's share of the P samples);
  *           - P first steps of the root (child indices 0..P-1, each scored): their mean PRM
- *             score. They are exactly the first steps that best_of_n, beam_search and dvts
- *             draw first (children 0..N-1 of the root, whatever the strategy), so those take
- *             them over (pd_auto_reuse): the planned search then costs what it costs alone;
+ *             score. They are exactly the first steps that best_of_n, beam_search, dvts and
+ *             rebase draw first (children 0..N-1 of the root), so those take them over
+ *             (pd_auto_reuse): the planned search then costs what it costs alone;
  *             the probe adds only the first steps beyond its N (when N < P);
  *   planned the plan's choice for the budget (its largest budget <= N) and that bin.
  *           After a rollout probe, best_of_n keeps the probe's first min(n, P) samples as its
  *           first samples (they are the same samples) and draws the rest (indices P..n-1);
- *           any other strategy starts afresh at the root, exactly as it would on its own with
- *           this seed (the probe's completions are dropped).
+ *           any other strategy starts afresh at the root, as it would on its own with this
+ *           seed (the probe's completions are dropped; particle_filter alone numbers its
+ *           particles after the root's existing children, so its samples are other draws from
+ *           the same distribution).
  * The search's cost holds both phases: the probe counts in the budget. The root is held
  * from the start to the end, so that the planned search can start there after the probe's
  * samples were released.
  *
- * Taking over a first step is exact for beam_search and dvts (the same node: same text, same
- * score). best_of_n rolls the rest of sample i out from the probe's step i with that node's
+ * Taking over a first step is exact for beam_search, dvts and rebase (the same node: same
+ * text, same score). best_of_n rolls the rest of sample i out from the probe's step i with that node's
  * own child seed: on the sim exactly sample i of a best-of-N run, on an engine a sample from
  * the same distribution (its sampler is seeded per request). */
 #include "search_int.h"
@@ -108,7 +110,7 @@ static double probe_stat(pd_search *s, const int32_t *nodes, int32_t n, int stat
 }
 
 int pd_strategy_takes_first_steps(pd_strategy s) {
-    return s == PD_BEST_OF_N || s == PD_BEAM_SEARCH || s == PD_DVTS;
+    return s == PD_BEST_OF_N || s == PD_BEAM_SEARCH || s == PD_DVTS || s == PD_REBASE;
 }
 
 int pd_auto_probe_scored(pd_search *s) {

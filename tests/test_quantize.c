@@ -486,13 +486,15 @@ static void t_metadata(void) {
     pd_gguf_close(&g);
 }
 
-/* Temporary files left in TMP. */
-static int leftovers(void) {
+/* Temporary files of output `name` left in TMP. */
+static int leftovers(const char *name) {
     DIR *d = opendir(TMP);
     int n = 0;
     struct dirent *e;
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "%s.ponder-tmp-", name);
     while (d && (e = readdir(d)))
-        if (strstr(e->d_name, ".ponder-tmp-")) n++;
+        if (!strncmp(e->d_name, prefix, strlen(prefix))) n++;
     if (d) closedir(d);
     return n;
 }
@@ -523,7 +525,7 @@ static void t_errors(void) {
     size_t len = 0;
     CHECK(pd_file_read(TMP "/keep.gguf", &text, &len, &err) == 0 && len == 4 && !memcmp(text, "keep", 4));
     free(text);
-    CHECK_EQ_INT(leftovers(), 0);
+    CHECK_EQ_INT(leftovers("keep.gguf"), 0);
     /* the same input, the same bytes, whatever the threads (over an existing file: replaced whole) */
     char a[256], b[256];
     pd_quantize_opts k = {.type = "q4_k_m", .n_threads = 3};
@@ -537,7 +539,7 @@ static void t_errors(void) {
     CHECK(pd_file_read(a, &x, &nx, &err) == 0 && pd_file_read(b, &y, &ny, &err) == 0);
     CHECK(nx == ny && nx > 0 && !memcmp(x, y, nx));
     free(x), free(y);
-    CHECK_EQ_INT(leftovers(), 0);
+    CHECK_EQ_INT(leftovers("keep.gguf"), 0);
 }
 
 /* A NaN in the source is refused, naming the tensor and row; nothing is written. */
@@ -576,7 +578,7 @@ static void t_nan(void) {
     CHECK(pd_model_quantize(TMP "/nan", TMP "/nan.gguf", &o, NULL, &err) == PD_EFORMAT);
     CHECK_MSG(strstr(err.msg, "blk.1.ffn_up.weight") && strstr(err.msg, "row 3"), "%s", err.msg);
     CHECK(!pd_file_exists(TMP "/nan.gguf"));
-    CHECK_EQ_INT(leftovers(), 0);
+    CHECK_EQ_INT(leftovers("nan.gguf"), 0);
 }
 
 static void t_cli(void) {

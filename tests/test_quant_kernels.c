@@ -46,7 +46,7 @@ static uint8_t *rnd_matrix(int t, int rows, int cols) {
     return w;
 }
 
-static const pd_kernel_ops *sets[3];
+static const pd_kernel_ops *sets[4];
 static int n_sets;
 
 /* One matrix through every set and batch width; returns the number of outputs checked. */
@@ -337,16 +337,26 @@ static void t_int_fixtures(void) {
     }
 }
 
+/* Quantized weights under the AVX512-BF16 set run the AVX-512 set's kernels (its bf16 products
+ * are for bf16 weights only); t_random_blocks and t_fixture_tensors then check it bit for bit. */
+static void t_avx512bf16_quant_kernels(void) {
+    if (!pd_kernels_avx512bf16()) SKIP("this CPU has no AVX512_BF16");
+    CHECK(pd_qkernels_for(pd_kernels_avx512bf16()) == pd_qkernels_for(pd_kernels_avx512()));
+    CHECK(pd_qikernels_for(pd_kernels_avx512bf16()) == pd_qikernels_for(pd_kernels_avx512()));
+}
+
 int main(void) {
     sets[n_sets++] = pd_kernels_portable();
     if (pd_kernels_avx2()) sets[n_sets++] = pd_kernels_avx2();
     if (pd_kernels_avx512()) sets[n_sets++] = pd_kernels_avx512();
+    if (pd_kernels_avx512bf16()) sets[n_sets++] = pd_kernels_avx512bf16();
     printf("kernel sets: %d (fused: avx2 %s, avx512 %s)\n", n_sets, pd_qkernels_avx2() ? "yes" : "no",
            pd_qkernels_avx512() ? "yes" : "no");
     isets[n_isets++] = pd_qikernels_portable();
     if (pd_qikernels_avx2()) isets[n_isets++] = pd_qikernels_avx2();
     if (pd_qikernels_avx512()) isets[n_isets++] = pd_qikernels_avx512();
     printf("integer sets: %d (avx2 %s, avx512 vnni %s)\n", n_isets, pd_qikernels_avx2() ? "yes" : "no", pd_qikernels_avx512() ? "yes" : "no");
+    RUN(t_avx512bf16_quant_kernels);
     RUN(t_random_blocks);
     RUN(t_fixture_tensors);
     RUN(t_q8_quantize);

@@ -268,7 +268,14 @@ static void deq_ops(const pd_kernel_ops *ops, int t, const void *src, float *dst
 
 static void deq(const pd_model *m, int t, const void *src, float *dst, int n) { deq_ops(m->ops, t, src, dst, n); }
 
+/* The AVX512-BF16 set is the AVX-512 set with bf16 products for bf16 weights; quantized weights
+ * take the AVX-512 set's kernels under it. */
+static const pd_kernel_ops *quant_family(const pd_kernel_ops *ops) {
+    return ops && ops == pd_kernels_avx512bf16() ? pd_kernels_avx512() : ops;
+}
+
 const pd_qkernels *pd_qkernels_for(const pd_kernel_ops *ops) {
+    ops = quant_family(ops);
     if (ops == pd_kernels_avx512()) return pd_qkernels_avx512();
     if (ops == pd_kernels_avx2()) return pd_qkernels_avx2();
     return NULL;
@@ -433,6 +440,7 @@ static const pd_qikernels qi_portable = {.name = "portable", .max_nx = 4, .quant
 const pd_qikernels *pd_qikernels_portable(void) { return &qi_portable; }
 
 const pd_qikernels *pd_qikernels_for(const pd_kernel_ops *ops) {
+    ops = quant_family(ops);
     if (ops == pd_kernels_avx512() && pd_qikernels_avx512()) return pd_qikernels_avx512();
     if ((ops == pd_kernels_avx512() || ops == pd_kernels_avx2()) && pd_qikernels_avx2()) return pd_qikernels_avx2();
     return &qi_portable;

@@ -76,6 +76,18 @@ static float max_mag(const float *x, int n) {
     return v;
 }
 
+/* The 32 levels of a 32-value block after its scale(s): for 5 bits first the fifth bits as a
+ * little-endian 32-bit mask, then the low nibbles, element j and j + 16 sharing a byte. */
+static void pack_q32(const uint8_t q[32], uint8_t *out, int bits) {
+    if (bits == 5) {
+        uint32_t qh = 0;
+        for (int j = 0; j < 32; j++) qh |= (uint32_t)(q[j] >> 4) << j;
+        for (int k = 0; k < 4; k++) out[k] = (uint8_t)(qh >> (8 * k));
+        out += 4;
+    }
+    for (int j = 0; j < 16; j++) out[j] = (uint8_t)((q[j] & 0xf) | (q[j + 16] & 0xf) << 4);
+}
+
 /* Q4_0 (bits 4) and Q5_0 (bits 5): levels q - 2^(bits-1), v -> the lowest. */
 static void q_0_block(const float *x, uint8_t *b, int bits) {
     int half = 1 << (bits - 1), top = 2 * half - 1;
@@ -86,14 +98,7 @@ static void q_0_block(const float *x, uint8_t *b, int bits) {
         int v = (int)(x[j] * id + ((float)half + 0.5f)); /* >= 0.5 for finite x: truncation rounds */
         q[j] = (uint8_t)(v < 0 ? 0 : v > top ? top : v);
     }
-    uint8_t *qs = b + 2;
-    if (bits == 5) {
-        uint32_t qh = 0;
-        for (int j = 0; j < 32; j++) qh |= (uint32_t)(q[j] >> 4) << j;
-        for (int k = 0; k < 4; k++) b[2 + k] = (uint8_t)(qh >> (8 * k));
-        qs += 4;
-    }
-    for (int j = 0; j < 16; j++) qs[j] = (uint8_t)((q[j] & 0xf) | (q[j + 16] & 0xf) << 4);
+    pack_q32(q, b + 2, bits);
 }
 
 /* Q4_1 (bits 4) and Q5_1 (bits 5): w = d q + m. */
@@ -109,14 +114,7 @@ static void q_1_block(const float *x, uint8_t *b, int bits) {
         int v = (int)((x[j] - lo) * id + 0.5f);
         q[j] = (uint8_t)(v < 0 ? 0 : v > top ? top : v);
     }
-    uint8_t *qs = b + 4;
-    if (bits == 5) {
-        uint32_t qh = 0;
-        for (int j = 0; j < 32; j++) qh |= (uint32_t)(q[j] >> 4) << j;
-        for (int k = 0; k < 4; k++) b[4 + k] = (uint8_t)(qh >> (8 * k));
-        qs += 4;
-    }
-    for (int j = 0; j < 16; j++) qs[j] = (uint8_t)((q[j] & 0xf) | (q[j + 16] & 0xf) << 4);
+    pack_q32(q, b + 4, bits);
 }
 
 /* ---- K-quant fits ---- */

@@ -24,6 +24,8 @@
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
+#include "engine/avx512_inl.h"
+
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 #define INLINE __attribute__((always_inline)) static inline
 #define LANES 16
@@ -46,15 +48,6 @@ AVX512 INLINE __m512 load16_tail(const void *p, int dt, size_t i, __mmask16 m) {
     return _mm512_cvtph_ps(h);
 }
 
-/* pd_kernel_reduce's tree on a register: 16 -> 8 lanes, then the AVX horizontal sum. */
-AVX512 INLINE float hsum16(__m512 v) {
-    __m256 e = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-    __m128 lo = _mm_add_ps(_mm256_castps256_ps128(e), _mm256_extractf128_ps(e, 1));
-    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-    lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 1));
-    return _mm_cvtss_f32(lo);
-}
-
 /* One dot product in the contract's order; the body of dot and dot_w. */
 AVX512 INLINE float dot_gen(const void *w, int dt, const float *x, int n) {
     __m512 s = _mm512_setzero_ps();
@@ -64,7 +57,7 @@ AVX512 INLINE float dot_gen(const void *w, int dt, const float *x, int n) {
         __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
         s = _mm512_fmadd_ps(load16_tail(w, dt, (size_t)i, m), _mm512_maskz_loadu_ps(m, x + i), s);
     }
-    return hsum16(s);
+    return pd_avx512_hsum16(s);
 }
 
 AVX512 float pd_avx512_dot(const float *a, const float *b, int n) { return dot_gen(a, PD_DT_F32, b, n); }

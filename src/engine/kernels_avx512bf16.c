@@ -34,6 +34,8 @@
     (defined(__clang__) || __GNUC__ >= 10)
 #include <immintrin.h>
 
+#include "engine/avx512_inl.h"
+
 #define BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma,f16c")))
 #define INLINE __attribute__((always_inline)) static inline
 #define LANES 16
@@ -62,15 +64,6 @@ BF16 INLINE __m512bh load_bh_tail(const void *p, size_t i, int n) {
     return (__m512bh)_mm512_maskz_loadu_epi16(tail_mask(n), (const uint16_t *)p + i);
 }
 
-/* pd_kernel_reduce's tree on a register (as the AVX-512 set's hsum). */
-BF16 INLINE float hsum16(__m512 v) {
-    __m256 e = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-    __m128 lo = _mm_add_ps(_mm256_castps256_ps128(e), _mm256_extractf128_ps(e, 1));
-    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-    lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 1));
-    return _mm_cvtss_f32(lo);
-}
-
 /* x rounded to bf16: dst[i] = bf16(x[i]), round to nearest even (what the tiles multiply). */
 BF16 static void round_bf16_avx512bf16(const float *x, uint16_t *dst, int n) {
     int i = 0;
@@ -84,7 +77,7 @@ BF16 static float dot_bf16(const void *w, const float *x, int n) {
     int i = 0;
     for (; i + STEP <= n; i += STEP) s = _mm512_dpbf16_ps(s, round32(x, (size_t)i), load_bh(w, (size_t)i));
     if (i < n) s = _mm512_dpbf16_ps(s, round32_tail(x, (size_t)i, n - i), load_bh_tail(w, (size_t)i, n - i));
-    return hsum16(s);
+    return pd_avx512_hsum16(s);
 }
 
 BF16 static float dot_w_avx512bf16(const void *w, int dt, const float *x, int n) {

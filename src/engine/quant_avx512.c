@@ -22,6 +22,8 @@
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
+#include "engine/avx512_inl.h"
+
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 #define INLINE __attribute__((always_inline)) static inline
 #define MR 4
@@ -32,15 +34,6 @@ AVX512 INLINE float h2f(const uint8_t *p) {
     uint16_t h;
     memcpy(&h, p, 2);
     return _cvtsh_ss(h);
-}
-
-/* pd_kernel_reduce's tree on a register: 16 -> 8 lanes, then the AVX horizontal sum. */
-AVX512 INLINE float hsum16(__m512 v) {
-    __m256 e = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-    __m128 lo = _mm_add_ps(_mm256_castps256_ps128(e), _mm256_extractf128_ps(e, 1));
-    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-    lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 1));
-    return _mm_cvtss_f32(lo);
 }
 
 /* 16 bytes at p, zero-extended to 16 int32 lanes. */
@@ -64,7 +57,7 @@ AVX512 INLINE __m512i u8x16(const uint8_t *p) { return _mm512_cvtepu8_epi32(_mm_
         c[i][j] = _mm512_setzero_ps()
 #define END                                                                                                          \
     _Pragma("GCC unroll 4") for (int i = 0; i < MR; i++) _Pragma("GCC unroll 4") for (int j = 0; j < NX; j++)      \
-        out[i * NX + j] = hsum16(c[i][j])
+        out[i * NX + j] = pd_avx512_hsum16(c[i][j])
 #define ROWS for (int i = 0; i < MR; i++)
 
 /* The same bytes of the next group of MR rows (contiguous after these: a matrix's rows

@@ -408,6 +408,7 @@ int cmd_demo(int argc, char **argv) {
                         models);
 
     int sums = !strcmp(task, "sums");
+    const char *what = sums ? "target-sum" : "arithmetic";
     if ((sums ? pd_sums_generate : pd_arith_generate)(&d.ds, (size_t)problems, 1, 5, seed, &err))
         return cli_fail_err("demo", &err);
     for (size_t i = 0; i < d.ds.n; i++)
@@ -429,7 +430,7 @@ int cmd_demo(int argc, char **argv) {
     if (!rc) rc = pd_verifier_open_opts(&ver, prm, &pol_s, &bo, &err);
     if (!rc) {
         printf("ponder demo: %zu %s problems (levels 1-%d, seed %llu) -> %s\n", d.ds.n,
-               sums ? "target-sum" : "arithmetic", d.max_level, (unsigned long long)seed, path);
+               what, d.max_level, (unsigned long long)seed, path);
         printf("models: arith-small %.2fM parameters, arith-large %.2fM, arith-prm %.2fM (%s)\n\n",
                pol_s.n_params / 1e6, pol_l.n_params / 1e6, ver.n_params / 1e6, models);
         printf("  %-12s %-12s %-5s accuracy\n", "model", "strategy", "N");
@@ -467,7 +468,7 @@ int cmd_demo(int argc, char **argv) {
         snprintf(intro, sizeof intro,
                  "%zu generated %s problems, levels 1-%d (seed %llu). FLOPs per problem count the policy and, "
                  "where the selection uses it, the PRM (2 x parameters x computed tokens).",
-                 d.ds.n, sums ? "target-sum" : "arithmetic", d.max_level, (unsigned long long)seed);
+                 d.ds.n, what, d.max_level, (unsigned long long)seed);
         snprintf(path, sizeof path, "%s/report.html", out);
         rc = pd_report_write_html(path, "ponder demo: a small model that thinks longer", intro, d.rows, d.n_rows, &err);
     }

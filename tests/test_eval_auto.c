@@ -411,9 +411,63 @@ static void t_auto_first_step(void) {
     json_decref(rc);
 }
 
+/* A plan whose budgets are FLOPs (plan.json "budget_kind": "flops") at budget 4 with a probe
+ * of 4 samples: the hard bin draws best-of-8 (above its budget), the easy one best-of-4. Both
+ * reuse the probe's samples whole: the hard problems' completions and cost are best_of_n@8's
+ * run alone (4 more samples after the probe, nothing twice), the easy ones' are best_of_n@4's
+ * run alone (the probe is the answer: nothing after it). */
+static void t_auto_flops_budget(void) {
+    FILE *f = fopen(DIR "/flops.json", "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    fprintf(f, "{\"ponder_plan\": 1, \"probe\": {\"statistic\": \"prm\", \"samples\": 4}, \"budget_kind\": \"flops\",\n"
+               " \"thresholds\": [%.17g], \"budgets\": [{\"budget\": 4, \"bins\": [\n"
+               "  {\"strategy\": \"best_of_n\", \"selection\": \"weighted\", \"n\": 8},\n"
+               "  {\"strategy\": \"best_of_n\", \"selection\": \"naive\", \"n\": 4}]}]}\n", thr_used);
+    fclose(f);
+    char cmd[4096];
+    const char *sim = "--policy sim --prm sim --dataset " DIR "/d.jsonl --beam-width 2 --sim-prm-noise 1.5 "
+                      "--sim-policy-acc 0.85 --quiet";
+    snprintf(cmd, sizeof cmd, "%s eval %s --strategy best_of_n --n 4 --out " DIR "/bon4 && "
+             "%s eval %s --strategy auto --plan " DIR "/flops.json --n 4 --out " DIR "/aflops",
+             ponder_bin(), sim, ponder_bin(), sim);
+    CHECK_MSG(run(cmd) == 0, "%s", out);
+    json_t *fixed = load_lines(DIR "/fixed/results.jsonl"), *b4 = load_lines(DIR "/bon4/results.jsonl");
+    json_t *au = load_lines(DIR "/aflops/results.jsonl");
+    CHECK_EQ_INT(json_object_size(au), 60);
+    int n_hard = 0, n_easy = 0;
+    const char *k;
+    json_t *j;
+    json_object_foreach(au, k, j) {
+        const char *id = json_string_value(json_object_get(j, "id"));
+        char k8[256], k4[256];
+        snprintf(k8, sizeof k8, "best_of_n 8 %s", id);
+        snprintf(k4, sizeof k4, "best_of_n 4 %s", id);
+        json_t *bon8 = json_object_get(fixed, k8), *bon4 = json_object_get(b4, k4), *pl = json_object_get(j, "plan");
+        CHECK(bon8 && bon4 && pl);
+        if (!bon8 || !bon4 || !pl) continue;
+        int bin = (int)json_integer_value(json_object_get(pl, "bin"));
+        json_t *same = bin ? bon4 : bon8;
+        CHECK_EQ_INT(json_integer_value(json_object_get(pl, "n")), bin ? 4 : 8);
+        CHECK_EQ_INT(json_array_size(json_object_get(j, "completions")), bin ? 4 : 8);
+        CHECK_MSG(same_completions(j, same), "%s: auto's best-of-%d differs from best_of_n@%d alone", id, bin ? 4 : 8,
+                  bin ? 4 : 8);
+        CHECK_EQ_INT(cost_of(j, "policy_tokens"), cost_of(same, "policy_tokens")); /* the probe reused, not added */
+        CHECK_EQ_INT(cost_of(j, "prm_tokens"), cost_of(same, "prm_tokens"));
+        CHECK_EQ_INT(cost_of(j, "prefix_tokens"), cost_of(same, "prefix_tokens"));
+        CHECK(json_equal(json_object_get(j, "correct_plan"), json_object_get(same, bin ? "correct_naive@4" : "correct_weighted@8")));
+        bin ? n_easy++ : n_hard++;
+    }
+    CHECK_MSG(n_easy >= 20 && n_hard >= 20, "easy %d, hard %d", n_easy, n_hard);
+    json_decref(fixed);
+    json_decref(b4);
+    json_decref(au);
+}
+
 int main(void) {
     RUN(t_auto_runs_the_plan);
     RUN(t_auto_first_step);
+    RUN(t_auto_flops_budget);
     RUN(t_auto_trace_beam_width);
     RUN(t_auto_solve);
     RUN(t_auto_errors);

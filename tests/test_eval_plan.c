@@ -181,6 +181,127 @@ static void t_known_plan(void) {
     }
 }
 
+/* A FLOPs budget shared by the bins (--budget flops): 90 problems, best-of-8 only (1e9 policy
+ * and 1e9 PRM FLOPs a sample, so best-of-k costs 2e9 k; majority voting always wrong). 60 easy
+ * ones are right at every k, 15 medium ones from k = 4, 15 hard ones only at k = 8. At budget
+ * 4 the best fixed option is best-of-4 (75 right, 8e9); a plan capped at N = 4 cannot solve
+ * the hard ones, but sharing 8e9 it can: easy bins take one sample (or, with a probe of 2
+ * samples, best-of-2: the probe itself), medium best-of-4, hard best-of-8, every problem right
+ * for less than best-of-4's FLOPs. The plan file says so and is read back with n above its
+ * budget. */
+static void put_graded(FILE *f, int i, int from_k, double score) {
+    json_t *o = json_object();
+    char id[16];
+    snprintf(id, sizeof id, "q%d", i);
+    json_object_set_new(o, "id", json_string(id));
+    json_object_set_new(o, "level", json_integer(from_k == 1 ? 1 : 5));
+    json_object_set_new(o, "strategy", json_string("best_of_n"));
+    json_object_set_new(o, "n", json_integer(8));
+    json_object_set_new(o, "seed", json_integer(0));
+    json_t *comps = json_array();
+    for (int j = 0; j < 8; j++) {
+        json_t *c = json_object(), *rw = json_array();
+        char a[16];
+        snprintf(a, sizeof a, "w%d", j);
+        json_array_append_new(rw, json_real(score));
+        json_object_set_new(c, "step_rewards", rw);
+        json_object_set_new(c, "score", json_real(score));
+        json_object_set_new(c, "answer", json_string(from_k == 1 ? "1" : a));
+        json_object_set_new(c, "correct", json_boolean(from_k == 1 || (from_k == 4 && j < 2)));
+        json_object_set_new(c, "tokens", json_integer(100));
+        json_array_append_new(comps, c);
+    }
+    json_object_set_new(o, "completions", comps);
+    for (int k = 1; k <= 8; k *= 2)
+        for (int sl = 0; sl < PD_N_SELECT; sl++) {
+            char key[48];
+            snprintf(key, sizeof key, "correct_%s@%d", pd_select_name((pd_select)sl), k);
+            json_object_set_new(o, key, json_boolean(sl != PD_SEL_MAJ && k >= from_k));
+        }
+    json_t *cost = json_object();
+    json_object_set_new(cost, "policy_flops", json_real(8e9));
+    json_object_set_new(cost, "prm_flops", json_real(8e9));
+    json_object_set_new(cost, "policy_tokens", json_integer(800));
+    json_object_set_new(cost, "prm_tokens", json_integer(800));
+    json_object_set_new(o, "cost", cost);
+    char *txt = json_dumps(o, JSON_COMPACT);
+    fprintf(f, "%s\n", txt);
+    free(txt);
+    json_decref(o);
+}
+
+static void t_flops_budget(void) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "rm -rf " DIR "/graded && %s eval --policy sim --prm sim --dataset " DIR "/d.jsonl "
+             "--strategy best_of_n --n 8 --quiet --out " DIR "/graded", ponder_bin());
+    CHECK_MSG(run(cmd) == 0, "%s", out);
+    FILE *f = fopen(DIR "/graded/results.jsonl", "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    for (int i = 0; i < 90; i++) put_graded(f, i, i < 60 ? 1 : i < 75 ? 4 : 8, i < 60 ? 0.9 : i < 75 ? 0.5 : 0.2);
+    fclose(f);
+    pd_plan_opts o;
+    pd_plan_opts_default(&o);
+    o.probe_samples = 2;
+    pd_plan_result r;
+    pd_error err = {0};
+    const char *dirs[] = {DIR "/graded"};
+    for (int flops = 0; flops <= 1; flops++) {
+        o.flops_budget = flops;
+        CHECK_MSG(pd_plan_make(dirs, 1, &o, DIR "/plan_flops.json", &r, &err) == 0, "%s", err.msg);
+        const pd_plan_point *p4 = r.n_points == 4 ? &r.points[2] : NULL;
+        CHECK(p4 != NULL);
+        if (p4) {
+            CHECK_EQ_INT(p4->n, 4);
+            CHECK_MSG(strstr(p4->fixed, "@4"), "%s", p4->fixed);
+            CHECK(fabs(p4->fixed_acc - 75.0 / 90) < 1e-12 && fabs(p4->fixed_flops - 8e9) < 1);
+            if (!flops) { /* capped at N = 4: the hard ones stay wrong */
+                CHECK_MSG(fabs(p4->acc[PD_BINS_PRM] - 75.0 / 90) < 1e-12, "%g", p4->acc[PD_BINS_PRM]);
+            } else {
+                /* oracle: 60 x 2e9 + 15 x 8e9 + 15 x 16e9; the probe's 2 samples (4e9) are
+                 * best-of-2 for the easy ones and the first samples of the others */
+                CHECK_MSG(fabs(p4->acc[PD_BINS_ORACLE_QUINTILE] - 1) < 1e-12, "%g", p4->acc[PD_BINS_ORACLE_QUINTILE]);
+                CHECK_MSG(fabs(p4->flops[PD_BINS_ORACLE_QUINTILE] - 480e9 / 90) < 1, "%g",
+                          p4->flops[PD_BINS_ORACLE_QUINTILE]);
+                CHECK_MSG(fabs(p4->acc[PD_BINS_PRM] - 1) < 1e-12, "%g", p4->acc[PD_BINS_PRM]);
+                CHECK_MSG(fabs(p4->flops[PD_BINS_PRM] - 600e9 / 90) < 1, "%g", p4->flops[PD_BINS_PRM]);
+            }
+        }
+        pd_plan_result_free(&r);
+    }
+    /* the plan file: budget_kind flops, the hard bin at budget 4 takes best-of-8 */
+    json_t *pl = json_load_file(DIR "/plan_flops.json", 0, NULL);
+    CHECK(pl != NULL);
+    CHECK_STR(json_string_value(json_object_get(pl, "budget_kind")), "flops");
+    json_t *b4 = json_array_get(json_object_get(pl, "budgets"), 2);
+    CHECK(fabs(json_number_value(json_object_get(b4, "flops")) - 8e9) < 1);
+    json_decref(pl);
+    pd_auto_plan ap;
+    CHECK_MSG(pd_plan_load(DIR "/plan_flops.json", &ap, &err) == 0, "%s", err.msg);
+    CHECK_EQ_INT(ap.flops_budget, 1);
+    CHECK_EQ_INT(ap.probe_samples, 2);
+    if (ap.n_budgets == 4) {
+        CHECK_EQ_INT(ap.budgets[2], 4);
+        int hard = 0, easy = 0;
+        while (hard < ap.n_bins - 1 && (double)0.2f >= ap.thresholds[hard]) hard++;
+        while (easy < ap.n_bins - 1 && (double)0.9f >= ap.thresholds[easy]) easy++;
+        CHECK_EQ_INT(ap.choice[2][hard].strategy, PD_BEST_OF_N);
+        CHECK_EQ_INT(ap.choice[2][hard].n, 8);
+        CHECK_EQ_INT(ap.choice[2][easy].n, 2);
+    }
+    /* the same plan with the budgets as caps is refused: n 8 above budget 4 */
+    pl = json_load_file(DIR "/plan_flops.json", 0, NULL);
+    json_object_set_new(pl, "budget_kind", json_string("n"));
+    json_dump_file(pl, DIR "/plan_capped.json", 0);
+    json_object_set_new(pl, "budget_kind", json_string("joules"));
+    json_dump_file(pl, DIR "/plan_bogus.json", 0);
+    json_decref(pl);
+    CHECK(pd_plan_load(DIR "/plan_capped.json", &ap, &err) != 0);
+    CHECK_MSG(strstr(err.msg, "plan_capped.json") && strstr(err.msg, ".n must be an integer 1..4"), "%s", err.msg);
+    CHECK(pd_plan_load(DIR "/plan_bogus.json", &ap, &err) != 0);
+    CHECK_MSG(strstr(err.msg, "plan_bogus.json") && strstr(err.msg, "budget_kind"), "%s", err.msg);
+}
+
 static void t_plan_errors(void) {
     pd_plan_opts o;
     pd_plan_opts_default(&o);
@@ -220,6 +341,7 @@ static void t_plan_cli(void) {
 
 int main(void) {
     RUN(t_known_plan);
+    RUN(t_flops_budget);
     RUN(t_plan_errors);
     RUN(t_plan_cli);
     return test_done();

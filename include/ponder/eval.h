@@ -238,6 +238,9 @@ typedef struct pd_plan_opts {
     double ac_prm_share; /* PRM rule: stop when the leader holds this share of the score mass (0.8) */
     int ac_min;          /* never stop before this many samples (3) */
     int curve;           /* pd_plan_print: print the whole frontier curve too (0) */
+    int flops_budget;    /* 0: a budget N caps every bin's N; 1: the bins share the mean FLOPs of
+                            the best fixed option at N (fitted with it), any N per bin: easy bins
+                            may spend less, hard ones more (0) */
 } pd_plan_opts;
 void pd_plan_opts_default(pd_plan_opts *o);
 

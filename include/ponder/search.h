@@ -365,6 +365,9 @@ typedef struct pd_auto_plan {
                                                 its statistic reaches (bin 0: the hardest) */
     int n_budgets;
     int32_t budgets[PD_PLAN_MAX_BUDGETS];   /* ascending */
+    /* 0: a budget N caps every bin's n; 1 (plan.json "budget_kind": "flops"): the bins share the
+       mean FLOPs of the best fixed option at N, so a hard bin's n may exceed N */
+    int flops_budget;
     pd_plan_choice choice[PD_PLAN_MAX_BUDGETS][PD_PLAN_MAX_BINS];
 } pd_auto_plan;
 

@@ -9,7 +9,7 @@
 
 static const char *HELP =
     "usage: ponder plan DIR... [--out PLAN.json] [--probe prm|agreement|first-step] [--probe-samples P]\n"
-    "                   [--bins K] [--tolerance T] [--ac-threshold X] [--ac-prm-share S]\n"
+    "                   [--budget n|flops] [--bins K] [--tolerance T] [--ac-threshold X] [--ac-prm-share S]\n"
     "\n"
     "Reads finished runs of one dataset (`ponder eval`; they need best_of_n, whose samples\n"
     "estimate each problem's difficulty) and chooses, per difficulty bin and budget N, the\n"
@@ -29,6 +29,10 @@ static const char *HELP =
     "                      score of P first steps: best_of_n, beam_search, dvts and rebase\n"
     "                      reuse them, so with N >= P the probe costs nothing extra)\n"
     "  --probe-samples P   samples (or first steps) the probe draws (4)\n"
+    "  --budget KIND       what a budget N limits: n (every bin's N is at most N, default) or\n"
+    "                      flops (the bins share the mean FLOPs of the best fixed option at N,\n"
+    "                      probe included: easy bins may stop at the probe's samples, hard ones\n"
+    "                      draw more than N, up to the runs' largest N)\n"
     "  --bins K            quantile bins (5)\n"
     "  --tolerance T       choose the cheapest option within T of the best accuracy (0)\n"
     "  --ac-threshold X    adaptive consistency: stop when P(leader stays ahead) >= X (0.95)\n"
@@ -71,6 +75,10 @@ int cmd_plan(int argc, char **argv) {
             else if (!strcmp(val, "agreement")) o.probe = PD_BINS_AGREEMENT;
             else if (!strcmp(val, "first-step")) o.probe = PD_BINS_FIRST_STEP;
             else rc = cli_fail("plan", "--probe: '%s' is not prm, agreement or first-step", val);
+        } else if (!strcmp(name, "budget")) {
+            if (!strcmp(val, "n")) o.flops_budget = 0;
+            else if (!strcmp(val, "flops")) o.flops_budget = 1;
+            else rc = cli_fail("plan", "--budget: '%s' is not n or flops", val);
         } else if (!strcmp(name, "probe-samples")) {
             if (cli_parse_long(val, &v) || v < 1 || v > 4096) rc = cli_fail("plan", "--probe-samples: bad value '%s'", val);
             else o.probe_samples = (int)v;

@@ -29,6 +29,12 @@
  * A first step's FLOPs are not in the runs: they are estimated as its sample's mean FLOPs per
  * step (tokens / steps of that sample at the line's FLOPs per token). The plan file is fitted
  * on every problem.
+ * A budget N caps every bin's N, or (flops_budget, `--budget flops`) is the mean FLOPs of the
+ * best fixed option at N, shared by the bins: per bin the option maximising accuracy -
+ * lambda x FLOPs, whatever its N, with lambda the smallest that keeps the training mean cost
+ * (probe included) within the fixed option's (choose_flops). With a sample probe and best-of-N
+ * options that is an adaptive budget: bins whose probe samples agree stop at those P samples
+ * (best-of-P reuses them whole), the others draw more, beyond N where the runs have it.
  *
  * Adaptive consistency (Aggarwal et al. 2023) stops sampling a problem once its vote is
  * settled: after each sample (from the third), with v1 and v2 the two largest answer groups,
@@ -362,6 +368,79 @@ out:
     return pick;
 }
 
+/* The option bin b takes at trade-off lambda: the most of acc - lambda x fl (the training
+ * sums of bin b, fl in units of the budget), the cheaper at a tie, then the larger N. */
+static int pick_at(const plan_ctx *x, const double *acc, const double *fl, double lambda) {
+    int pick = -1;
+    double best = -INFINITY;
+    for (size_t o = 0; o < x->n_opts; o++) {
+        double v = acc[o] - lambda * fl[o];
+        if (pick < 0 || v > best + 1e-9 ||
+            (v > best - 1e-9 && (fl[o] < fl[pick] * (1 - 1e-12) ||
+                                 (fl[o] <= fl[pick] * (1 + 1e-12) && x->opts[o].n > x->opts[pick].n)))) {
+            best = v > best ? v : best;
+            pick = (int)o;
+        }
+    }
+    return pick;
+}
+
+/* A FLOPs budget shared by the bins (pd_plan_opts.flops_budget): for the units with in[u]
+ * set, binned in x->units[].bin (0..nbins), the option per bin (pick[b]) that maximises
+ * accuracy - lambda x FLOPs (under this way of binning: the probe counts for predicted bins),
+ * any option whatever its N, with lambda the smallest (bisection) whose picks keep the mean
+ * cost at most `target`; with none, the cheapest option per bin. A bin without training
+ * units takes `fixed`. Returns 0 or PD_ENOMEM. */
+static int choose_flops(const plan_ctx *x, const uint8_t *in, int nbins, double target, int kind, int fixed,
+                        int *pick) {
+    size_t no = x->n_opts, cnt = 0;
+    double *acc = calloc((size_t)nbins * no, sizeof *acc), *fl = calloc((size_t)nbins * no, sizeof *fl);
+    size_t *per = calloc((size_t)nbins, sizeof *per);
+    if (!acc || !fl || !per) {
+        free(acc), free(fl), free(per);
+        return PD_ENOMEM;
+    }
+    double unit = target > 0 ? target : 1; /* costs in budgets: lambda is then about 0..cnt */
+    for (size_t u = 0; u < x->n_units; u++) {
+        if (!in[u]) continue;
+        int b = x->units[u].bin;
+        cnt++, per[b]++;
+        for (size_t o = 0; o < no; o++) {
+            acc[(size_t)b * no + o] += x->ok[u * no + o];
+            fl[(size_t)b * no + o] += cost_of(x, u, (int)o, kind) / unit;
+        }
+    }
+    double lo = 0, hi = 0;
+    for (int it = 0; it < 200; it++) { /* hi: the first lambda whose picks fit (or the cheapest) */
+        double c = 0;
+        for (int b = 0; b < nbins; b++)
+            if (per[b]) c += fl[(size_t)b * no + (size_t)pick_at(x, acc + (size_t)b * no, fl + (size_t)b * no, hi)];
+        if (c <= (double)cnt * (1 + 1e-9)) break;
+        lo = hi;
+        hi = hi ? 2 * hi : 1e-3;
+    }
+    for (int it = 0; it < 100 && hi > 0; it++) {
+        double mid = (lo + hi) / 2, c = 0;
+        for (int b = 0; b < nbins; b++)
+            if (per[b]) c += fl[(size_t)b * no + (size_t)pick_at(x, acc + (size_t)b * no, fl + (size_t)b * no, mid)];
+        if (c <= (double)cnt * (1 + 1e-9)) hi = mid;
+        else lo = mid;
+    }
+    for (int b = 0; b < nbins; b++)
+        pick[b] = per[b] ? pick_at(x, acc + (size_t)b * no, fl + (size_t)b * no, hi) : fixed;
+    free(acc), free(fl), free(per);
+    return 0;
+}
+
+/* The mean cost (without a probe) of option o over the units with in[u] set. */
+static double mean_cost(const plan_ctx *x, const uint8_t *in, int o) {
+    double s = 0;
+    size_t cnt = 0;
+    for (size_t u = 0; u < x->n_units; u++)
+        if (in[u]) s += x->fl[u * x->n_opts + (size_t)o], cnt++;
+    return cnt ? s / (double)cnt : 0;
+}
+
 /* ---- adaptive consistency ---- */
 
 /* P(X > 1/2) for X ~ Beta(a, b), a and b positive integers: P(Binomial(a + b - 1, 1/2) < a). */
@@ -535,7 +614,14 @@ int pd_plan_make(const char *const *dirs, size_t n_dirs, const pd_plan_opts *o, 
                 int nbins = fit_bins(x.units, x.n_units, train, (pd_plan_bins)kind, o->n_bins, thr);
                 for (size_t u = 0; u < x.n_units; u++) x.units[u].bin = bin_of(stat_of(&x.units[u], (pd_plan_bins)kind), thr, nbins);
                 int pick[20];
-                for (int b = 0; b < nbins; b++) {
+                if (o->flops_budget) { /* the bins share the fixed option's FLOPs */
+                    if (choose_flops(&x, train, nbins, mean_cost(&x, train, fixed), kind, fixed, pick)) {
+                        free(train);
+                        rc = pd_err_set(err, PD_ENOMEM, "plan: out of memory");
+                        goto out;
+                    }
+                }
+                for (int b = 0; b < nbins && !o->flops_budget; b++) {
                     pick[b] = choose(&x, train, b, pt->n, o->tolerance, kind);
                     if (pick[b] < 0) pick[b] = fixed;
                 }
@@ -662,16 +748,27 @@ int pd_plan_make(const char *const *dirs, size_t n_dirs, const pd_plan_opts *o, 
         json_object_set_new(pr, "statistic", json_string(pd_plan_bins_name(o->probe)));
         json_object_set_new(pr, "samples", json_integer(o->probe_samples));
         json_object_set_new(plan, "probe", pr);
+        json_object_set_new(plan, "budget_kind", json_string(o->flops_budget ? "flops" : "n"));
         json_t *jt = json_array();
         for (int b = 0; b < nbins - 1; b++) json_array_append_new(jt, json_real(isfinite(thr[b]) ? thr[b] : 2.0));
         json_object_set_new(plan, "thresholds", jt);
         json_t *jb = json_array();
         for (int bi = 0; bi < nb; bi++) {
-            int fixed = choose(&x, in, -1, budgets[bi], o->tolerance, 0);
+            int fixed = choose(&x, in, -1, budgets[bi], o->tolerance, 0), pick[20];
             json_t *e = json_object(), *bins = json_array();
             json_object_set_new(e, "budget", json_integer(budgets[bi]));
+            if (o->flops_budget && fixed >= 0) { /* what the bins share: the fixed option's mean FLOPs */
+                double target = mean_cost(&x, in, fixed);
+                json_object_set_new(e, "fixed", json_string(x.opts[fixed].label));
+                json_object_set_new(e, "flops", json_real(target));
+                if (choose_flops(&x, in, nbins, target, o->probe, fixed, pick)) {
+                    json_decref(e), json_decref(bins);
+                    rc = pd_err_set(err, PD_ENOMEM, "plan: out of memory");
+                    goto out;
+                }
+            }
             for (int b = 0; b < nbins; b++) {
-                int c = choose(&x, in, b, budgets[bi], o->tolerance, o->probe);
+                int c = o->flops_budget && fixed >= 0 ? pick[b] : choose(&x, in, b, budgets[bi], o->tolerance, o->probe);
                 if (c < 0) c = fixed;
                 json_t *ch = json_object();
                 json_object_set_new(ch, "strategy", json_string(pd_strategy_name(x.opts[c].strategy)));
@@ -753,8 +850,11 @@ void pd_plan_print(const pd_plan_result *r, const pd_plan_opts *o, FILE *f) {
         for (int k = 0; k < PD_PLAN_N_BINS; k++) fprintf(f, "  %5.1f%% %9.3g ", 100 * p->acc[k], p->flops[k]);
         fputc('\n', f);
     }
-    fprintf(f, "\n(budget: the largest N a bin may use; oracle bins read the answers, predicted bins come from a "
-               "probe of %d best-of-N samples, or of their first steps, whose FLOPs are included)\n", o->probe_samples);
+    fprintf(f, "\n(budget: %s; oracle bins read the answers, predicted bins come from a "
+               "probe of %d best-of-N samples, or of their first steps, whose FLOPs are included)\n",
+            o->flops_budget ? "the mean FLOPs of the best fixed option at N, shared by the bins, any N per bin"
+                            : "the largest N a bin may use",
+            o->probe_samples);
     if (r->n_front && o->curve) {
         fprintf(f, "\nthe frontier, held out (lambda: accuracy - lambda x FLOPs is maximised per bin):\n%12s", "lambda");
         for (int k = 0; k < PD_PLAN_N_BINS; k++) fprintf(f, "  %-17.17s", pd_plan_bins_name((pd_plan_bins)k));
@@ -841,6 +941,12 @@ int pd_plan_load(const char *path, pd_auto_plan *p, pd_error *err) {
     if (!json_is_array(bud) || !json_array_size(bud) || json_array_size(bud) > PD_PLAN_MAX_BUDGETS)
         BAD("%s: budgets must be an array of 1..%d entries", path, PD_PLAN_MAX_BUDGETS);
     p->n_budgets = (int)json_array_size(bud);
+    json_t *bk = json_object_get(j, "budget_kind"); /* absent in plans before it: "n" */
+    const char *bks = json_string_value(bk);
+    if (bk && (!bks || (strcmp(bks, "n") && strcmp(bks, "flops"))))
+        BAD("%s: budget_kind must be \"n\" (a budget caps every bin's n) or \"flops\" (the bins share its FLOPs)", path);
+    p->flops_budget = bks && !strcmp(bks, "flops");
+    int32_t cap_all = 1 << 20;
     for (int i = 0; i < p->n_budgets; i++) {
         json_t *e = json_array_get(bud, (size_t)i), *jb = json_object_get(e, "budget"), *bins = json_object_get(e, "bins");
         if (!json_is_integer(jb) || json_integer_value(jb) < 1 || json_integer_value(jb) > (1 << 20))
@@ -863,8 +969,10 @@ int pd_plan_load(const char *path, pd_auto_plan *p, pd_error *err) {
             for (int k = 0; sl && k < PD_N_SELECT; k++)
                 if (!strcmp(sl, pd_select_name((pd_select)k))) ch->sel = k;
             if (ch->sel < 0) BAD("%s: budgets[%d].bins[%d].selection is not naive, weighted or maj", path, i, b);
-            if (!json_is_integer(cn) || json_integer_value(cn) < 1 || json_integer_value(cn) > p->budgets[i])
-                BAD("%s: budgets[%d].bins[%d].n must be an integer 1..%d (its budget)", path, i, b, p->budgets[i]);
+            int32_t cap = p->flops_budget ? cap_all : p->budgets[i];
+            if (!json_is_integer(cn) || json_integer_value(cn) < 1 || json_integer_value(cn) > cap)
+                BAD("%s: budgets[%d].bins[%d].n must be an integer 1..%d (%s)", path, i, b, cap,
+                    p->flops_budget ? "budget_kind flops" : "its budget");
             ch->n = (int32_t)json_integer_value(cn);
             if (cw && (!json_is_integer(cw) || json_integer_value(cw) < 0 || json_integer_value(cw) > (1 << 20)))
                 BAD("%s: budgets[%d].bins[%d].beam_width must be an integer 0..%d", path, i, b, 1 << 20);

@@ -14,7 +14,11 @@
  *             rebase draw first (children 0..N-1 of the root), so those take them over
  *             (pd_auto_reuse): the planned search then costs what it costs alone;
  *             the probe adds only the first steps beyond its N (when N < P);
- *   planned the plan's choice for the budget (its largest budget <= N) and that bin.
+ *   planned the plan's choice for the budget (its largest budget <= N) and that bin. In a
+ *           plan whose budgets are FLOPs (plan.json "budget_kind": "flops") the bins share
+ *           the cost of the best fixed option at N, so a hard bin's choice may draw more than
+ *           N samples while easy bins stop at the probe's P (the search's arrays are sized by
+ *           pd_auto_max_n).
  *           After a rollout probe, best_of_n keeps the probe's first min(n, P) samples as its
  *           first samples (they are the same samples) and draws the rest (indices P..n-1);
  *           any other strategy starts afresh at the root, as it would on its own with this
@@ -55,10 +59,11 @@ int pd_auto_check(const pd_search_cfg *c, pd_error *err) {
                           p->budgets[0]);
     for (int b = 0; b < p->n_bins; b++) {
         const pd_plan_choice *ch = &p->choice[bi][b];
+        int32_t cap = p->flops_budget ? 1 << 20 : p->budgets[bi]; /* a FLOPs budget: any n */
         if (ch->strategy < 0 || ch->strategy >= PD_N_STRATEGIES || ch->sel < 0 || ch->sel >= PD_N_SELECT ||
-            ch->n < 1 || ch->n > p->budgets[bi])
+            ch->n < 1 || ch->n > cap)
             return pd_err_set(err, PD_EINVAL, "auto: the plan's choice for budget %d, bin %d is not a strategy with "
-                              "1 <= n <= %d", p->budgets[bi], b, p->budgets[bi]);
+                              "1 <= n <= %d", p->budgets[bi], b, cap);
         pd_search_cfg sub = *c;
         sub.strategy = (pd_strategy)ch->strategy;
         sub.n = ch->n;
@@ -70,6 +75,15 @@ int pd_auto_check(const pd_search_cfg *c, pd_error *err) {
         if (rc) return rc;
     }
     return 0;
+}
+
+int32_t pd_auto_max_n(const pd_search_cfg *c) {
+    const pd_auto_plan *p = c->plan;
+    int32_t n = c->n > p->probe_samples ? c->n : p->probe_samples;
+    int bi = budget_index(p, c->n);
+    for (int b = 0; bi >= 0 && b < p->n_bins; b++)
+        if (p->choice[bi][b].n > n) n = p->choice[bi][b].n;
+    return n;
 }
 
 int pd_auto_start(pd_search *s) {

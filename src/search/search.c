@@ -178,7 +178,7 @@ int pd_search_create(pd_search **out, const pd_policy *pol, const pd_verifier *v
     s->ver = ver;
     uint64_t root = pd_hash_str(pd_hash_mix(0x706f6e646572ULL, cfg->seed), prob->id ? prob->id : "");
     size_t n = (size_t)cfg->n;
-    if (cfg->strategy == PD_AUTO && (size_t)cfg->plan->probe_samples > n) n = (size_t)cfg->plan->probe_samples;
+    if (cfg->strategy == PD_AUTO) n = (size_t)pd_auto_max_n(cfg); /* the probe's P, or a choice above N */
     s->cands = malloc(n * sizeof *s->cands);
     s->tips = malloc(n * sizeof *s->tips);
     s->sel = malloc(n * sizeof *s->sel);

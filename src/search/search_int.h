@@ -134,6 +134,7 @@ void pd_softmax_allocate(const double *score, int32_t n, int32_t budget, double 
 
 /* ---- strategy auto (auto.c) ---- */
 int pd_auto_check(const pd_search_cfg *c, pd_error *err); /* a plan with a budget <= N, sound choices */
+int32_t pd_auto_max_n(const pd_search_cfg *c); /* the most samples an auto search may hold: P or a choice's n */
 int pd_auto_start(pd_search *s);          /* the probe: P best-of-N rollouts of the root */
 int pd_auto_probe_scored(pd_search *s);   /* the probe scored: bin, choice, and its first round */
 /* The planned strategy expands the root with children child_base..child_base+k-1: serve the

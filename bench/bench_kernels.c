@@ -8,9 +8,12 @@
  *   1. the instructions themselves: vfmadd231ps and vdpbf16ps on registers only (24
  *      independent accumulators), as instructions and as multiply-adds per second;
  *   2. the 4 x 6 register tile alone, operands in L1 (k = 512);
- *   3. whole matmuls of Qwen2.5-0.5B's shapes (896 -> 896, 896 -> 4864, 4864 -> 896) at
- *      T = 1 (decode), 16 (tree branches) and 128 (prefill), through pd_matmul_rows (the
- *      AVX512-BF16 set with the activations rounded once per call, as the forward pass does).
+ *   3. whole matmuls of Qwen2.5-0.5B's shapes (896 -> 896, 896 -> 4864, 4864 -> 896 and the
+ *      lm_head, 896 -> 151936) at T = 1 (decode), 16 (tree branches), 128 and 512 (prefill):
+ *      the AVX-512 set on row-major weights (pd_matmul_rows), the same set on panel-packed
+ *      weights (mm_panels: what the forward pass runs), and the AVX512-BF16 set (rows, the
+ *      activations rounded once per call, as the forward pass does).
+ * Arguments (optional): a list of T to run instead of 1 16 128 512.
  * Never fails; a set the CPU lacks is skipped. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,14 +80,16 @@ static double tile_rate(const pd_kernel_ops *ops, int bf16, const void *const *w
     return best;
 }
 
-/* Multiply-adds per CPU second of one matmul, repeated for about 0.3 s, best of 3. */
-static double mm_rate(const pd_kernel_ops *ops, const pd_mm *a, uint16_t *xb, float *scratch) {
+/* Multiply-adds per CPU second of one matmul, repeated for about 0.3 s, best of 3; panels:
+ * a->w is packed and run by mm_panels. */
+static double mm_rate(const pd_kernel_ops *ops, const pd_mm *a, uint16_t *xb, float *scratch, int panels) {
     double best = 0;
     for (int rep = 0; rep < 3; rep++) {
         int it = 0;
         double t0 = now(), el;
         do {
-            if (ops->round_bf16) {
+            if (panels) ops->mm_panels(a, 0, (a->rows + PD_PANEL - 1) / PD_PANEL, scratch);
+            else if (ops->round_bf16) {
                 for (size_t t = 0; t < a->T; t++) ops->round_bf16(a->x + t * a->cols, xb + t * a->cols, a->cols);
                 pd_matmul_rows_bf16(ops, a, xb, 0, a->rows, scratch);
             } else pd_matmul_rows(ops, a, 0, a->rows, scratch);
@@ -97,7 +102,7 @@ static double mm_rate(const pd_kernel_ops *ops, const pd_mm *a, uint16_t *xb, fl
     return best;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     const pd_kernel_ops *sets[] = {pd_kernels_avx512(), pd_kernels_avx512bf16()};
     if (!sets[0]) {
         printf("no AVX-512 on this CPU\n");
@@ -124,29 +129,39 @@ int main(void) {
     if (sets[1]) printf(", %s %.1f GMAC/s", sets[1]->name, tile_rate(sets[1], 1, wbr, xq, K) / 1e9);
     printf("\n");
     /* matmuls of the model's shapes */
-    int shapes[][2] = {{896, 896}, {4864, 896}, {896, 4864}};
-    size_t Ts[] = {1, 16, 128};
+    int shapes[][2] = {{896, 896}, {4864, 896}, {896, 4864}, {151936, 896}};
+    size_t Ts[16] = {1, 16, 128, 512}, nT = 4, maxT = 0;
+    if (argc > 1) nT = 0;
+    for (int i = 1; i < argc && nT < 16; i++) Ts[nT++] = (size_t)atol(argv[i]);
+    for (size_t i = 0; i < nT; i++) maxT = Ts[i] > maxT ? Ts[i] : maxT;
     printf("matmul (rows x cols), bf16 weights, GMAC per CPU second:\n");
-    for (int s = 0; s < 3; s++) {
+    for (int s = 0; s < 4; s++) {
         int rows = shapes[s][0], cols = shapes[s][1];
-        uint16_t *w = malloc((size_t)rows * cols * sizeof *w), *xb = malloc(128 * (size_t)cols * sizeof *xb);
-        float *x = malloc(128 * (size_t)cols * sizeof *x), *y = malloc(128 * (size_t)rows * sizeof *y);
-        float *scratch = malloc((size_t)PD_ROW_BLOCK * cols * sizeof *scratch);
+        uint16_t *w = malloc((size_t)rows * cols * sizeof *w), *xb = malloc(maxT * (size_t)cols * sizeof *xb);
+        uint16_t *wp = malloc(pd_panel_elems(rows, cols) * sizeof *wp);
+        float *x = malloc(maxT * (size_t)cols * sizeof *x), *y = malloc(maxT * (size_t)rows * sizeof *y);
+        float *scratch = malloc(PD_PANEL_SCRATCH(cols) * sizeof *scratch);
         for (size_t i = 0; i < (size_t)rows * cols; i++) w[i] = (uint16_t)(0x3c00 + rand() % 0x800) | (rand() & 1 ? 0x8000 : 0);
-        for (size_t i = 0; i < 128 * (size_t)cols; i++) x[i] = (float)rand() / RAND_MAX - 0.5f;
-        for (int ti = 0; ti < 3; ti++) {
-            pd_mm a = {w, PD_DT_BF16, rows, cols, x, Ts[ti], NULL, y, NULL};
-            printf("  %4d x %4d T = %3zu:", rows, cols, Ts[ti]);
-            double base = 0;
-            for (int k = 0; k < 2 && sets[k]; k++) {
-                double r = mm_rate(sets[k], &a, xb, scratch);
-                if (!k) base = r;
-                printf("  %s %5.1f", sets[k]->name, r / 1e9);
-                if (k) printf(" (%.2fx)", r / base);
+        pd_panel_pack(w, PD_DT_BF16, rows, cols, 0, (rows + PD_PANEL - 1) / PD_PANEL, wp);
+        for (size_t i = 0; i < maxT * (size_t)cols; i++) x[i] = (float)rand() / RAND_MAX - 0.5f;
+        for (size_t ti = 0; ti < nT; ti++) {
+            pd_mm a = {w, PD_DT_BF16, rows, cols, x, Ts[ti], NULL, y, NULL}, ap = a;
+            ap.w = wp;
+            printf("  %6d x %4d T = %3zu:", rows, cols, Ts[ti]);
+            double base = mm_rate(sets[0], &a, xb, scratch, 0);
+            printf("  %s rows %5.1f", sets[0]->name, base / 1e9);
+            if (sets[0]->mm_panels) {
+                double r = mm_rate(sets[0], &ap, xb, scratch, 1);
+                printf("  panels %5.1f (%.2fx)", r / 1e9, r / base);
+            }
+            if (sets[1] && rows < 100000) {
+                double r = mm_rate(sets[1], &a, xb, scratch, 0);
+                printf("  %s %5.1f (%.2fx)", sets[1]->name, r / 1e9, r / base);
             }
             printf("\n");
+            fflush(stdout);
         }
-        free(w), free(xb), free(x), free(y), free(scratch);
+        free(w), free(wp), free(xb), free(x), free(y), free(scratch);
     }
     free(wf), free(xf), free(wb), free(xq);
     return 0;

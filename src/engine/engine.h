@@ -25,6 +25,8 @@ struct pd_model {
     pd_pool *pool;
     int n_threads;
     float *inv_freq;          /* (head_dim / 2) RoPE frequencies, scaling applied */
+    void *panels;             /* the matmul weights packed in panels (kernels.h), one anonymous mapping, or NULL */
+    size_t panels_bytes;
     float *scratch;           /* (n_threads, scratch_per_thread) */
     float *row_tmp;           /* (2, dim) scratch of the small read-outs (reward heads) */
     size_t scratch_per_thread;

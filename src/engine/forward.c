@@ -38,15 +38,21 @@ typedef struct mm_job {
     const pd_model *m;
     pd_mm a;
     const uint16_t *xb;       /* a.x rounded to bf16 (kernel sets with bf16 products), or NULL */
-    int rows_per_task;
+    int rows_per_task;        /* weight rows per task, or panels for packed weights */
+    int panels;               /* a.w packed in panels: the set's mm_panels */
 } mm_job;
 
-/* One task: a range of weight rows against every input row (kernels.c). */
+/* One task: a range of weight rows (or panels) against every input row (kernels.c). */
 static void mm_task(void *ctx, size_t task, int thread) {
     const mm_job *j = ctx;
     int r0 = (int)task * j->rows_per_task, r1 = r0 + j->rows_per_task;
-    if (r1 > j->a.rows) r1 = j->a.rows;
     float *scratch = j->m->scratch + (size_t)thread * j->m->scratch_per_thread;
+    if (j->panels) {
+        int np = (j->a.rows + PD_PANEL - 1) / PD_PANEL;
+        j->m->ops->mm_panels(&j->a, r0, r1 < np ? r1 : np, scratch);
+        return;
+    }
+    if (r1 > j->a.rows) r1 = j->a.rows;
     if (j->xb) pd_matmul_rows_bf16(j->m->ops, &j->a, j->xb, r0, r1, scratch);
     else pd_matmul_rows(j->m->ops, &j->a, r0, r1, scratch);
 }
@@ -59,7 +65,8 @@ static void round_task(void *ctx, size_t t, int thread) {
 }
 
 /* Y = X @ W.T + bias over the pool; y_rows (optional) scatters output rows. Tasks are whole
- * row blocks, about 4 per thread so that a slow thread (a busy machine) is waited for less. */
+ * row blocks, about 4 per thread so that a slow thread (a busy machine) is waited for less;
+ * for packed weights, groups of 4 panels (the tiles' width), about 8 tasks per thread. */
 static void matmul(pd_model *m, const float *x, size_t T, const pd_wmat *w, const float *bias, float *y,
                    float *const *y_rows) {
     if (pd_dtype_is_quant(w->dtype)) { /* GGUF block formats: src/engine/quant.c */
@@ -68,8 +75,12 @@ static void matmul(pd_model *m, const float *x, size_t T, const pd_wmat *w, cons
     }
     int blocks = (w->rows + PD_ROW_BLOCK - 1) / PD_ROW_BLOCK;
     int per = (blocks + m->n_threads * 4 - 1) / (m->n_threads * 4) * PD_ROW_BLOCK;
-    mm_job j = {m, {w->data, w->dtype, w->rows, w->cols, x, T, bias, y, y_rows}, NULL, per};
-    if (w->dtype == PD_DT_BF16 && m->ops->round_bf16) { /* bf16 products: x rounded once, here */
+    mm_job j = {m, {w->data, w->dtype, w->rows, w->cols, x, T, bias, y, y_rows}, NULL, per, w->panels};
+    if (w->panels) {
+        int np = (w->rows + PD_PANEL - 1) / PD_PANEL, groups = (np + 3) / 4;
+        j.rows_per_task = (groups + m->n_threads * 8 - 1) / (m->n_threads * 8) * 4;
+        per = j.rows_per_task * PD_PANEL;
+    } else if (w->dtype == PD_DT_BF16 && m->ops->round_bf16) { /* bf16 products: x rounded once, here */
         j.xb = m->xbf;
         if (T >= 16 * (size_t)m->n_threads && m->n_threads > 1) pd_pool_run(m->pool, T, round_task, &j); /* prefill */
         else
@@ -267,6 +278,7 @@ static void small_readout(const pd_model *m, const pd_seq_step *s, const float *
         size_t es = pd_dtype_size(w->lm_head.dtype);
         for (size_t k = 0; k < s->n_vocab_ids; k++)
             out[k] = pd_dtype_is_quant(w->lm_head.dtype) ? pd_wmat_row_dot(m, &w->lm_head, s->vocab_ids[k], h, tmp)
+                     : w->lm_head.panels ? ops->panel_dot(w->lm_head.data, w->lm_head.dtype, dim, s->vocab_ids[k], h)
                      : ops->dot_w((const uint8_t *)w->lm_head.data + (size_t)s->vocab_ids[k] * dim * es, w->lm_head.dtype, h, dim);
         return;
     }
@@ -342,7 +354,8 @@ int pd_model_forward(pd_model *m, pd_seq_step *steps, size_t n, pd_error *err) {
         for (size_t t = 0; t < steps[i].n_tokens; t++, r++) {
             m->row_seq[r] = (int)i;
             m->row_pos[r] = (int)(steps[i].kv->len + t);
-            pd_wmat_row_f32(m, &m->w.embed, steps[i].tokens[t], m->x + r * dim);
+            if (m->w.embed.panels) pd_panel_row_f32(m->w.embed.data, m->w.embed.dtype, dim, steps[i].tokens[t], m->x + r * dim);
+            else pd_wmat_row_f32(m, &m->w.embed, steps[i].tokens[t], m->x + r * dim);
             float *cs = m->rope + r * hd;
             for (int k = 0; k < half; k++) {
                 float ang = (float)m->row_pos[r] * m->inv_freq[k]; /* float32, as transformers */

@@ -16,6 +16,17 @@
  * for BF16 weights it multiplies activations rounded to bf16 (kernels.h: bf16 products), which
  * moves a dot product by up to ~2^-9 of sum |w x|; tests hold it to that bound.
  *
+ * Panels (kernels.h; the sets with mm_panels, AVX-512 only so far) change the form for the
+ * model's matmul weights, not the principle: there every output is ONE fp32 accumulator, a
+ * fused multiply-add chain over k in increasing order from zero (pd_panel_dot_ref, in C),
+ * then + bias. Weights are packed at load time in panels of 16 outputs ([cols][16]: one
+ * vector per k), so the kernels are outer products (weight vectors times broadcast
+ * activations) with no reduction; decode, narrow and wide batches, and panel_dot for single
+ * lm_head rows, only run different numbers of such chains at once, so the invariant above
+ * (a row's bits independent of the batch, the path and the threads) holds for them too. A
+ * set's two forms differ by rounding (each is exact to its own order); rows of the small
+ * read-outs (reward heads) and quantized weights keep the row form.
+ *
  * The driver (pd_matmul_rows) is common to every set. For a range of weight rows it walks
  * blocks of PD_ROW_BLOCK rows; for wide batches each block is first converted to fp32 once
  * (so that the tile's inner loop is loads and multiply-adds only), for narrow ones the tile
@@ -28,6 +39,7 @@
  * (pd_matmul_rows_bf16) when it did, else in registers by every tile (the same bits). */
 #include "engine/kernels.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "model/safetensors.h"
@@ -131,6 +143,51 @@ void pd_matmul_rows(const pd_kernel_ops *ops, const pd_mm *a, int r0, int r1, fl
 
 void pd_matmul_rows_bf16(const pd_kernel_ops *ops, const pd_mm *a, const uint16_t *xb, int r0, int r1, float *scratch) {
     matmul_rows(ops, a, xb, r0, r1, scratch);
+}
+
+/* ---- panels (kernels.h): the packed layout and its C reference ---- */
+
+size_t pd_panel_elems(int rows, int cols) { return (size_t)(rows + PD_PANEL - 1) / PD_PANEL * PD_PANEL * (size_t)cols; }
+
+/* Stored element i of a row as fp32 (defined below). */
+static inline float elem(const void *w, int dtype, size_t i);
+
+/* Each panel: its sixteen rows read side by side, each k's vector written once, in order. */
+void pd_panel_pack(const void *w, int dtype, int rows, int cols, int p0, int p1, void *dst) {
+    const size_t es = pd_dtype_size(dtype), n = (size_t)cols;
+    for (int p = p0; p < p1; p++) {
+        uint8_t *d = (uint8_t *)dst + (size_t)p * PD_PANEL * n * es;
+        int nr = rows - p * PD_PANEL < PD_PANEL ? rows - p * PD_PANEL : PD_PANEL;
+        const uint8_t *src = (const uint8_t *)w + (size_t)p * PD_PANEL * n * es;
+        if (nr < PD_PANEL) memset(d, 0, PD_PANEL * n * es);
+        if (es == 2) {
+            const uint16_t *s = (const uint16_t *)src;
+            uint16_t *o = (uint16_t *)d;
+            for (size_t k = 0; k < n; k++, o += PD_PANEL)
+                for (int i = 0; i < nr; i++) o[i] = s[(size_t)i * n + k];
+        } else {
+            const float *s = (const float *)src;
+            float *o = (float *)d;
+            for (size_t k = 0; k < n; k++, o += PD_PANEL)
+                for (int i = 0; i < nr; i++) o[i] = s[(size_t)i * n + k];
+        }
+    }
+}
+
+/* Element k of row `row` of a packed matrix, as fp32. */
+static inline float panel_elem(const void *w, int dtype, int cols, int row, int k) {
+    size_t i = ((size_t)(row / PD_PANEL) * (size_t)cols + (size_t)k) * PD_PANEL + (size_t)(row % PD_PANEL);
+    return elem(w, dtype, i);
+}
+
+void pd_panel_row_f32(const void *w, int dtype, int cols, int row, float *dst) {
+    for (int k = 0; k < cols; k++) dst[k] = panel_elem(w, dtype, cols, row, k);
+}
+
+float pd_panel_dot_ref(const void *w, int dtype, int cols, int row, const float *x) {
+    float s = 0.0f;
+    for (int k = 0; k < cols; k++) s = fmaf(panel_elem(w, dtype, cols, row, k), x[k], s);
+    return s;
 }
 
 /* ---- portable C: 8 lanes, no fused multiply-add ---- */

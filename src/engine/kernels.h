@@ -5,7 +5,10 @@
  * rounded to bf16; only when asked for), the SIMD ones chosen at run time when the CPU has
  * them. Every set follows one summation order (see kernels.c), so a row's result never
  * depends on how many other rows were computed with it; tests run every set the CPU has and
- * compare them. */
+ * compare them. Two forms: dot products of weight rows (every set: one accumulator of
+ * `lanes` lanes along k per output, then a fixed reduction), and, in the sets with panel
+ * kernels (mm_panels: AVX-512), the model's matmul weights packed in panels of 16 outputs
+ * and each output one fused multiply-add chain over k (an outer-product GEMM). */
 #ifndef PD_ENGINE_KERNELS_H
 #define PD_ENGINE_KERNELS_H
 
@@ -16,6 +19,8 @@
 #define PD_KERNEL_MAX_MR 4
 #define PD_KERNEL_MAX_NR 8
 #define PD_KERNEL_MAX_LANES 16
+
+typedef struct pd_mm pd_mm; /* one matmul's operands, below */
 
 typedef struct pd_kernel_ops {
     const char *name;
@@ -51,11 +56,27 @@ typedef struct pd_kernel_ops {
      * k0 a multiple of 2 * lanes), bit for bit what tile gives on the fp32 rows. */
     void (*round_bf16)(const float *x, uint16_t *dst, int n);
     void (*tile_bf16)(int nx, const void *const *w, const uint16_t *x, size_t ldx, int k0, int k1, float *acc, int first);
+    /* Panel-packed weights (see "panels" below), NULL in the sets that keep weight rows.
+     * mm_panels: the outputs of panels [p0, p1) of a->w (packed by pd_panel_pack) for every
+     * activation row; scratch: PD_PANEL_SCRATCH(cols) floats. Every output is one fp32
+     * fused multiply-add chain over k in increasing order, from zero, then + bias: the same
+     * bits whatever T, the panel range or the path inside (pd_panel_dot_ref is that chain in
+     * C). panel_dot: output `row` of a packed matrix against one activation row, bit for bit
+     * what mm_panels gives (without bias). */
+    void (*mm_panels)(const pd_mm *a, int p0, int p1, float *scratch);
+    float (*panel_dot)(const void *w, int dtype, int cols, int row, const float *x);
 } pd_kernel_ops;
 
+/* Panels: a matrix (rows, cols) packed for the sets with mm_panels, [ceil(rows / 16)][cols][16]
+ * in its stored dtype: panel p holds outputs 16 p .. 16 p + 15, element k of all sixteen side
+ * by side (one vector per k), the last panel zero-padded. Made once at model load. */
+#define PD_PANEL 16
+/* Scratch floats mm_panels needs per thread for rows of `cols` (four panels as fp32). */
+#define PD_PANEL_SCRATCH(cols) ((size_t)4 * PD_PANEL * (size_t)(cols))
+
 /* One matmul's operands: Y(T, rows) = X(T, cols) @ W(rows, cols).T + bias. */
-typedef struct pd_mm {
-    const void *w;            /* (rows, cols) stored as dtype */
+struct pd_mm {
+    const void *w;            /* (rows, cols) stored as dtype (panels, for mm_panels) */
     int dtype;
     int rows, cols;
     const float *x;           /* (T, cols) */
@@ -63,7 +84,7 @@ typedef struct pd_mm {
     const float *bias;        /* (rows) or NULL */
     float *y;                 /* (T, rows), unless y_rows */
     float *const *y_rows;     /* (T) output row pointers, or NULL */
-} pd_mm;
+};
 
 /* Weight rows per block: converted to fp32 together (wide batches) and kept in cache while
  * every activation row passes over them. Scratch for pd_matmul_rows: PD_ROW_BLOCK * cols. */
@@ -75,6 +96,15 @@ void pd_matmul_rows(const pd_kernel_ops *ops, const pd_mm *a, int r0, int r1, fl
  * ops->round_bf16 into xb (T, cols) once for every task: the same bits, without every tile
  * rounding the activations again. */
 void pd_matmul_rows_bf16(const pd_kernel_ops *ops, const pd_mm *a, const uint16_t *xb, int r0, int r1, float *scratch);
+
+/* Elements of the packed form of a (rows, cols) matrix, padding included. */
+size_t pd_panel_elems(int rows, int cols);
+/* Pack panels [p0, p1) of w (rows, cols, stored as dtype) into dst (the whole packed matrix). */
+void pd_panel_pack(const void *w, int dtype, int rows, int cols, int p0, int p1, void *dst);
+/* Row `row` of a packed matrix as fp32 (the token embedding, when tied to a packed lm_head). */
+void pd_panel_row_f32(const void *w, int dtype, int cols, int row, float *dst);
+/* The reference for mm_panels and panel_dot: fmaf(w[row][k], x[k], s) from s = 0, k increasing. */
+float pd_panel_dot_ref(const void *w, int dtype, int cols, int row, const float *x);
 
 /* The fixed reduction of one accumulator of `lanes` (8 or 16) lanes to a float. */
 float pd_kernel_reduce(const float *acc, int lanes);

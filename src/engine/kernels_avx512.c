@@ -177,10 +177,158 @@ void pd_avx512_tile(int nx, const void *const *w, int dt, const float *x, size_t
     t[nx - 1](w, x, ldx, k0, k1, acc, first);
 }
 
+
+/* ---- panels: weights packed [cols][16] per 16 outputs (kernels.h) ----
+ *
+ * Outer-product form: per k, the panels' weight vectors (16 outputs each) are multiplied by
+ * each activation row's element k broadcast, so every output is one accumulator lane, one
+ * fused multiply-add chain over k in increasing order, and no reduction is needed. The
+ * register tile is NP panels x NX activation rows (NP + NX NP + 1 of the 32 registers):
+ *   - decode (T <= 2): 8 panels x T rows on the stored weights, converted in registers: 128
+ *     outputs per k, eight independent chains to cover the FMA latency;
+ *   - otherwise 4 panels x 6 rows (24 accumulators; per k 4 weight loads and 6 broadcasts
+ *     for 24 multiply-adds), every activation row passing over the same four panels while
+ *     they stay in L1/L2: on the stored weights converted in registers for narrow batches
+ *     (each weight read from memory once), on the four panels converted to fp32 once per
+ *     matmul into scratch for wide ones (PANEL_CONVERT_MIN rows and more: the conversion's
+ *     cost is then spread over enough rows to beat converting in every tile).
+ * The tiles differ only in how many chains run at once, so a row's outputs are the same
+ * bits whatever T, the panel range of a thread, or the tile that computed them. */
+
+#define PANEL_CONVERT_MIN 48
+
+/* Element k's vector of a panel stored as DT (p: the panel's first element). */
+AVX512 INLINE __m512 panel_load(const int DT, const void *p, size_t k) {
+    if (DT == PD_DT_F32) return _mm512_loadu_ps((const float *)p + k * 16);
+    __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)p + k * 16));
+    if (DT == PD_DT_BF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    return _mm512_cvtph_ps(h);
+}
+
+/* The tile: NP panels (w, ps elements apart) x NX activation rows (x, ldx apart) over k in
+ * [0, n), lanes from zero; stored (+ bias) into rows yr[j] at columns col ..; the last
+ * panel's lanes from nlast on are not written. */
+AVX512 INLINE void ptile(const int NP, const int NX, const int DT, const void *w, size_t ps, const float *x, size_t ldx,
+                         int n, float *const *yr, int col, int nlast, const float *bias) {
+    __m512 c[24]; /* c[j * NP + p]; fixed sizes (not NX, NP) so that they stay in registers */
+    const size_t es = DT == PD_DT_F32 ? 4 : 2;
+    const char *wp[8];
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; p++) wp[p] = (const char *)w + (size_t)p * ps * es;
+#pragma GCC unroll 24
+    for (int i = 0; i < NX * NP; i++) c[i] = _mm512_setzero_ps();
+#pragma GCC unroll 2
+    for (int k = 0; k < n; k++) {
+        __m512 wv[8];
+#pragma GCC unroll 8
+        for (int p = 0; p < NP; p++) wv[p] = panel_load(DT, wp[p], (size_t)k);
+#pragma GCC unroll 6
+        for (int j = 0; j < NX; j++) {
+            __m512 xb = _mm512_set1_ps(x[(size_t)j * ldx + (size_t)k]);
+#pragma GCC unroll 8
+            for (int p = 0; p < NP; p++) c[j * NP + p] = _mm512_fmadd_ps(wv[p], xb, c[j * NP + p]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; p++) {
+        __mmask16 m = p == NP - 1 && nlast < 16 ? (__mmask16)((1u << nlast) - 1) : (__mmask16)0xffff;
+        __m512 b = bias ? _mm512_maskz_loadu_ps(m, bias + col + 16 * p) : _mm512_setzero_ps();
+#pragma GCC unroll 6
+        for (int j = 0; j < NX; j++) {
+            __m512 v = c[j * NP + p];
+            if (bias) v = _mm512_add_ps(v, b);
+            _mm512_mask_storeu_ps(yr[j] + col + 16 * p, m, v);
+        }
+    }
+}
+
+typedef void (*ptile_fn)(const void *w, size_t ps, const float *x, size_t ldx, int n, float *const *yr, int col, int nlast,
+                         const float *bias);
+#define PTILE_FN(NP, NX, DT)                                                                                     \
+    AVX512 static void ptile_##NP##_##NX##_##DT(const void *w, size_t ps, const float *x, size_t ldx, int n,     \
+                                                float *const *yr, int col, int nlast, const float *bias) {       \
+        ptile(NP, NX, PD_DT_##DT, w, ps, x, ldx, n, yr, col, nlast, bias);                                       \
+    }
+/* 8, 4, 2 or 1 panels x 1 or 2 rows (decode); 4 or 1 panels x 3 .. 6 rows */
+#define PTILE_FNS(DT)                                                                                            \
+    PTILE_FN(8, 1, DT) PTILE_FN(8, 2, DT) PTILE_FN(4, 1, DT) PTILE_FN(4, 2, DT) PTILE_FN(2, 1, DT)               \
+    PTILE_FN(2, 2, DT) PTILE_FN(1, 1, DT) PTILE_FN(1, 2, DT) PTILE_FN(4, 3, DT) PTILE_FN(4, 4, DT)               \
+    PTILE_FN(4, 5, DT) PTILE_FN(4, 6, DT) PTILE_FN(1, 3, DT) PTILE_FN(1, 4, DT) PTILE_FN(1, 5, DT) PTILE_FN(1, 6, DT)
+PTILE_FNS(F32)
+PTILE_FNS(BF16)
+PTILE_FNS(F16)
+
+/* [dtype][8, 4, 2, 1 panels][rows - 1] */
+#define PT_DEC(DT)                                                                                               \
+    {{ptile_8_1_##DT, ptile_8_2_##DT}, {ptile_4_1_##DT, ptile_4_2_##DT}, {ptile_2_1_##DT, ptile_2_2_##DT},      \
+     {ptile_1_1_##DT, ptile_1_2_##DT}}
+static const ptile_fn pt_dec[3][4][2] = {PT_DEC(F32), PT_DEC(BF16), PT_DEC(F16)};
+/* [dtype][4, 1 panels][rows - 1] */
+#define PT_NAR(DT)                                                                                               \
+    {{ptile_4_1_##DT, ptile_4_2_##DT, ptile_4_3_##DT, ptile_4_4_##DT, ptile_4_5_##DT, ptile_4_6_##DT},           \
+     {ptile_1_1_##DT, ptile_1_2_##DT, ptile_1_3_##DT, ptile_1_4_##DT, ptile_1_5_##DT, ptile_1_6_##DT}}
+static const ptile_fn pt_nar[3][2][6] = {PT_NAR(F32), PT_NAR(BF16), PT_NAR(F16)};
+
+static int dt_index(int dt) { return dt == PD_DT_BF16 ? 1 : dt == PD_DT_F16 ? 2 : 0; }
+
+/* Output row pointers of activation rows t0 .. t0 + n - 1. */
+static void out_rows(const pd_mm *a, size_t t0, int n, float **yr) {
+    for (int j = 0; j < n; j++) yr[j] = a->y_rows ? a->y_rows[t0 + (size_t)j] : a->y + (t0 + (size_t)j) * (size_t)a->rows;
+}
+
+/* Panels [p, p + np) of a packed BF16 or F16 matrix as fp32, into dst ([np][cols][16]). */
+AVX512 static void panels_to_f32(const void *w, int dt, int cols, int p, int np, float *dst) {
+    size_t n = (size_t)np * (size_t)cols;
+    const uint16_t *src = (const uint16_t *)w + (size_t)p * (size_t)cols * 16;
+    if (dt == PD_DT_BF16)
+        for (size_t i = 0; i < n; i++) _mm512_storeu_ps(dst + 16 * i, panel_load(PD_DT_BF16, src, i));
+    else
+        for (size_t i = 0; i < n; i++) _mm512_storeu_ps(dst + 16 * i, panel_load(PD_DT_F16, src, i));
+}
+
+AVX512 static void mm_panels(const pd_mm *a, int p0, int p1, float *scratch) {
+    const size_t T = a->T, K = (size_t)a->cols, es = pd_dtype_size(a->dtype), pe = 16 * K; /* elements per panel */
+    const int di = dt_index(a->dtype), last_panel = (a->rows - 1) / 16, nlast_rows = a->rows - 16 * last_panel;
+    float *yr[6];
+    if (T <= 2) {
+        out_rows(a, 0, (int)T, yr);
+        for (int p = p0; p < p1;) {
+            int np = p1 - p >= 8 ? 8 : p1 - p >= 4 ? 4 : p1 - p >= 2 ? 2 : 1, ni = np == 8 ? 0 : np == 4 ? 1 : np == 2 ? 2 : 3;
+            int nl = p + np - 1 == last_panel ? nlast_rows : 16;
+            pt_dec[di][ni][T - 1]((const uint8_t *)a->w + (size_t)p * pe * es, pe, a->x, K, a->cols, yr, 16 * p, nl, a->bias);
+            p += np;
+        }
+        return;
+    }
+    const int convert = a->dtype != PD_DT_F32 && T >= PANEL_CONVERT_MIN;
+    for (int p = p0; p < p1;) {
+        int np = p1 - p >= 4 ? 4 : 1, nl = p + np - 1 == last_panel ? nlast_rows : 16, d = di;
+        const void *w = (const uint8_t *)a->w + (size_t)p * pe * es;
+        if (convert) {
+            panels_to_f32(a->w, a->dtype, a->cols, p, np, scratch);
+            w = scratch, d = 0;
+        }
+        for (size_t t0 = 0; t0 < T; t0 += 6) {
+            int nx = T - t0 < 6 ? (int)(T - t0) : 6;
+            out_rows(a, t0, nx, yr);
+            pt_nar[d][np == 4 ? 0 : 1][nx - 1](w, pe, a->x + t0 * K, K, a->cols, yr, 16 * p, nl, a->bias);
+        }
+        p += np;
+    }
+}
+
+AVX512 static float panel_dot(const void *w, int dt, int cols, int row, const float *x) {
+    float out[16], *yr[1] = {out};
+    const size_t pe = 16 * (size_t)cols;
+    pt_dec[dt_index(dt)][3][0]((const uint8_t *)w + (size_t)(row / 16) * pe * pd_dtype_size(dt), pe, x, (size_t)cols, cols,
+                               yr, 0, 16, NULL);
+    return out[row % 16];
+}
+
 static const pd_kernel_ops avx512_ops = {
     .name = "avx512", .lanes = LANES, .mr = MR, .nr = NR,
     .dot = pd_avx512_dot, .dot_w = pd_avx512_dot_w, .to_f32 = pd_avx512_to_f32, .axpy = pd_avx512_axpy,
-    .tile = pd_avx512_tile, .reduce4 = pd_avx512_reduce4,
+    .tile = pd_avx512_tile, .reduce4 = pd_avx512_reduce4, .mm_panels = mm_panels, .panel_dot = panel_dot,
 };
 
 const pd_kernel_ops *pd_kernels_avx512(void) {

@@ -2,8 +2,8 @@
  *
  * pd_model_load binds the weights (src/model/weights.c), picks the kernels (the widest set
  * the CPU runs, unless the caller or PONDER_KERNELS asks for another), starts the thread
- * pool and precomputes the RoPE frequencies, including Llama 3's "llama3" frequency
- * scaling. The forward workspace is grown lazily by forward.c.
+ * pool, packs the matmul weights in panels when the kernels want them, and precomputes the
+ * RoPE frequencies, including Llama 3's "llama3" frequency scaling. The forward workspace is grown lazily by forward.c.
  *
  * The KV cache (reference-counted blocks shared between forks, from a pool bounded by
  * pd_kv_set_memory) is in kv.c. */
@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
+
+#include "model/gguf.h"
 
 /* RoPE inverse frequencies as transformers computes them (float32), with llama3 scaling. */
 static void compute_inv_freq(const pd_model_config *c, float *inv) {
@@ -63,6 +66,85 @@ static int pick_kernels(pd_model *m, pd_kernels k, const char *dir, pd_error *er
     return 0;
 }
 
+/* ---- weights packed in panels ----
+ *
+ * For a kernel set with panel kernels (kernels.h: mm_panels), every F32/F16/BF16 matrix a
+ * matmul reads (the layers' projections and the lm_head, hence the token embedding when it
+ * is tied) is packed once here into one anonymous mapping, and the file pages it came from
+ * are dropped (MADV_DONTNEED: nothing reads them again), so resident memory is not doubled.
+ * PONDER_PANELS=0 keeps the row-major layout and driver (comparisons). */
+
+typedef struct pack_job {
+    const pd_wmat *src;
+    void *dst;
+    int per;                  /* panels per task */
+} pack_job;
+
+static void pack_task(void *ctx, size_t task, int thread) {
+    const pack_job *j = ctx;
+    int np = (j->src->rows + PD_PANEL - 1) / PD_PANEL, p0 = (int)task * j->per, p1 = p0 + j->per < np ? p0 + j->per : np;
+    pd_panel_pack(j->src->data, j->src->dtype, j->src->rows, j->src->cols, p0, p1, j->dst);
+}
+
+/* Drop the pages wholly inside [p, p + n) when they belong to a mapped weights file. */
+static void release_file_pages(const pd_weights *w, const void *p, size_t n) {
+    const uint8_t *b = p;
+    int mapped = w->gguf && w->gguf->map.data && b >= w->gguf->map.data && b + n <= w->gguf->map.data + w->gguf->map.len;
+    for (size_t i = 0; i < w->st.n_files && !mapped; i++) {
+        const pd_mmap *f = &w->st.files[i].map;
+        mapped = f->data && b >= f->data && b + n <= f->data + f->len;
+    }
+    if (!mapped) return;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)b + page - 1) / page * page, hi = ((uintptr_t)b + n) / page * page;
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+static int packable(const pd_wmat *w) {
+    return w->data && !w->panels && (w->dtype == PD_DT_F32 || w->dtype == PD_DT_F16 || w->dtype == PD_DT_BF16);
+}
+
+static int pack_weights(pd_model *m, pd_error *err) {
+    const char *env = getenv("PONDER_PANELS");
+    if (!m->ops->mm_panels || (env && !strcmp(env, "0"))) return 0;
+    pd_weights *w = &m->w;
+    int nl = w->cfg.n_layers;
+    size_t n = 0, bytes = 0;
+    pd_wmat **mats = malloc(((size_t)nl * 7 + 1) * sizeof *mats);
+    if (!mats) return pd_err_set(err, PD_ENOMEM, "out of memory packing the weights");
+    for (int l = 0; l < nl; l++) {
+        pd_layer_weights *L = &w->layers[l];
+        pd_wmat *all[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (int i = 0; i < 7; i++)
+            if (packable(all[i])) mats[n++] = all[i];
+    }
+    if (packable(&w->lm_head)) mats[n++] = &w->lm_head;
+    for (size_t i = 0; i < n; i++) bytes += (pd_panel_elems(mats[i]->rows, mats[i]->cols) * pd_dtype_size(mats[i]->dtype) + 63) / 64 * 64;
+    void *buf = bytes ? mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) : NULL;
+    if (buf == MAP_FAILED) {
+        free(mats);
+        return pd_err_set(err, PD_ENOMEM, "out of memory packing the weights (%zu MiB)", bytes >> 20);
+    }
+    m->panels = buf, m->panels_bytes = bytes;
+#ifdef MADV_HUGEPAGE
+    if (buf) madvise(buf, bytes, MADV_HUGEPAGE); /* fewer page faults here, fewer TLB misses in the matmuls */
+#endif
+    uint8_t *dst = buf;
+    for (size_t i = 0; i < n; i++) {
+        pd_wmat *a = mats[i];
+        int np = (a->rows + PD_PANEL - 1) / PD_PANEL;
+        pack_job j = {a, dst, 64};
+        pd_pool_run(m->pool, (size_t)(np + j.per - 1) / (size_t)j.per, pack_task, &j);
+        size_t sz = pd_panel_elems(a->rows, a->cols) * pd_dtype_size(a->dtype);
+        release_file_pages(w, a->data, (size_t)a->rows * (size_t)a->cols * pd_dtype_size(a->dtype));
+        if (a == &w->lm_head && w->embed.data == a->data) w->embed.data = dst, w->embed.panels = 1; /* tied */
+        a->data = dst, a->panels = 1;
+        dst += (sz + 63) / 64 * 64;
+    }
+    free(mats);
+    return 0;
+}
+
 /* Load a model directory; see model.h. */
 pd_model *pd_model_load(const char *dir, const pd_model_opts *opts, pd_error *err) {
     pd_model *m = calloc(1, sizeof *m);
@@ -98,6 +180,7 @@ pd_model *pd_model_load(const char *dir, const pd_model_opts *opts, pd_error *er
     if (q_dim > max_in) max_in = q_dim;
     if ((size_t)c->intermediate_size > max_in) max_in = (size_t)c->intermediate_size;
     m->scratch_per_thread = PD_ROW_BLOCK * max_in;
+    if (m->ops->mm_panels && PD_PANEL_SCRATCH(max_in) > m->scratch_per_thread) m->scratch_per_thread = PD_PANEL_SCRATCH(max_in);
     m->inv_freq = malloc((size_t)(c->head_dim / 2) * sizeof *m->inv_freq);
     m->row_tmp = malloc(2 * (size_t)c->hidden_size * sizeof *m->row_tmp);
     m->scratch = malloc((size_t)m->n_threads * m->scratch_per_thread * sizeof *m->scratch);
@@ -111,7 +194,7 @@ pd_model *pd_model_load(const char *dir, const pd_model_opts *opts, pd_error *er
     compute_inv_freq(c, m->inv_freq);
     if (m->w.rope_factors) /* a GGUF file's rope_freqs (Llama 3.1+ scaling, precomputed) */
         for (int i = 0; i < c->head_dim / 2; i++) m->inv_freq[i] /= m->w.rope_factors[i];
-    if (!(m->pool = pd_pool_new(m->n_threads, err))) {
+    if (!(m->pool = pd_pool_new(m->n_threads, err)) || pack_weights(m, err)) {
         pd_model_free(m);
         return NULL;
     }
@@ -122,6 +205,7 @@ void pd_model_free(pd_model *m) {
     if (!m) return;
     pd_pool_free(m->pool);
     pd_weights_free(&m->w);
+    if (m->panels) munmap(m->panels, m->panels_bytes);
     free(m->inv_freq);
     free(m->scratch);
     free(m->row_tmp);

@@ -11,11 +11,14 @@
 static inline int pd_dtype_is_quant(int dtype) { return dtype >= PD_DT_QUANT; }
 
 /* A weight matrix (rows, cols), row-major, in its stored dtype (F32, F16, BF16, or a
- * GGUF block format: each row is cols / block elements x block bytes). */
+ * GGUF block format: each row is cols / block elements x block bytes); or, when panels is
+ * set (by pd_model_load, for a kernel set with panel kernels: engine/kernels.h), F32, F16 or
+ * BF16 packed in panels of 16 rows. */
 typedef struct pd_wmat {
     const void *data;
     int dtype;
     int rows, cols;
+    int panels;
 } pd_wmat;
 
 typedef struct pd_layer_weights {

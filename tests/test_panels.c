@@ -1,0 +1,133 @@
+/* test_panels.c — panel-packed weights (kernels.h "panels"): packing keeps every element;
+ * a set's mm_panels gives, for every output, exactly the C reference chain (fmaf over k in
+ * increasing order, then + bias) whatever the batch size, the panel range a thread takes or
+ * the path inside (decode, narrow, wide with chunks of k), and panel_dot the same bits; and
+ * the result agrees with the portable set's row-major matmul to rounding. */
+#include <math.h>
+
+#include "engine/kernels.h"
+#include "model/safetensors.h"
+#include "ponder.h"
+#include "test.h"
+
+/* Sets with panel kernels this CPU runs. */
+static int panel_sets(const pd_kernel_ops **sets) {
+    int n = 0;
+    const pd_kernel_ops *all[] = {pd_kernels_avx2(), pd_kernels_avx512()};
+    for (int i = 0; i < 2; i++)
+        if (all[i] && all[i]->mm_panels) sets[n++] = all[i];
+    return n;
+}
+
+static float rnd(pd_rng *r) { return (float)((double)(pd_rng_u64(r) >> 11) * 0x1p-53 - 0.5); }
+
+/* A (rows, cols) matrix stored as dtype with random values, as bytes. */
+static void *rand_mat(pd_rng *r, int dtype, int rows, int cols) {
+    size_t n = (size_t)rows * cols;
+    uint8_t *w = malloc(n * pd_dtype_size(dtype));
+    for (size_t i = 0; i < n; i++) {
+        float f = rnd(r);
+        uint32_t u;
+        memcpy(&u, &f, 4);
+        if (dtype == PD_DT_F32) memcpy(w + 4 * i, &f, 4);
+        else if (dtype == PD_DT_BF16) {
+            uint16_t h = (uint16_t)(u >> 16);
+            memcpy(w + 2 * i, &h, 2);
+        } else {
+            uint16_t h = (uint16_t)(0x3000 + (pd_rng_u64(r) % 0x1000)) | (uint16_t)(u & 0x80000000u ? 0x8000 : 0);
+            memcpy(w + 2 * i, &h, 2);
+        }
+    }
+    return w;
+}
+
+static void t_pack(void) {
+    pd_rng r;
+    pd_rng_seed(&r, 7);
+    int dts[] = {PD_DT_F32, PD_DT_BF16, PD_DT_F16};
+    for (int d = 0; d < 3; d++) {
+        int rows = 37, cols = 21;
+        void *w = rand_mat(&r, dts[d], rows, cols);
+        void *p = malloc(pd_panel_elems(rows, cols) * pd_dtype_size(dts[d]));
+        pd_panel_pack(w, dts[d], rows, cols, 0, (rows + 15) / 16, p);
+        float a[21], b[21];
+        const pd_kernel_ops *c = pd_kernels_portable();
+        for (int i = 0; i < rows; i++) {
+            pd_panel_row_f32(p, dts[d], cols, i, a);
+            c->to_f32((const uint8_t *)w + (size_t)i * cols * pd_dtype_size(dts[d]), dts[d], b, cols);
+            CHECK(!memcmp(a, b, sizeof a));
+        }
+        free(w), free(p);
+    }
+}
+
+/* Every output of mm_panels against the reference chain, bit for bit, for batch sizes that
+ * take every path, one panel range or several; then against the portable set's matmul. */
+static void t_matmul(void) {
+    const pd_kernel_ops *sets[2];
+    int n_sets = panel_sets(sets);
+    if (!n_sets) SKIP("no set with panel kernels on this CPU");
+    pd_rng r;
+    pd_rng_seed(&r, 11);
+    int dts[] = {PD_DT_F32, PD_DT_BF16, PD_DT_F16};
+    int shapes[][2] = {{45, 100}, {64, 300}, {130, 37}, {16, 16}};
+    size_t Ts[] = {1, 2, 3, 5, 16, 23, 24, 37, 61};
+    for (int si = 0; si < n_sets; si++)
+        for (int d = 0; d < 3; d++)
+            for (int s = 0; s < 4; s++) {
+                int rows = shapes[s][0], cols = shapes[s][1], np = (rows + 15) / 16, dt = dts[d];
+                void *w = rand_mat(&r, dt, rows, cols);
+                void *p = malloc(pd_panel_elems(rows, cols) * pd_dtype_size(dt));
+                pd_panel_pack(w, dt, rows, cols, 0, np, p);
+                float *x = malloc(61 * (size_t)cols * sizeof *x), *bias = malloc((size_t)rows * sizeof *bias);
+                float *y = malloc(61 * (size_t)rows * sizeof *y), *y2 = malloc(61 * (size_t)rows * sizeof *y2);
+                float *scratch = malloc(PD_PANEL_SCRATCH(cols) * sizeof *scratch);
+                float *scr = malloc((size_t)PD_ROW_BLOCK * cols * sizeof *scr);
+                for (int i = 0; i < 61 * cols; i++) x[i] = rnd(&r);
+                for (int i = 0; i < rows; i++) bias[i] = rnd(&r);
+                for (int ti = 0; ti < 9; ti++) {
+                    size_t T = Ts[ti];
+                    const float *b = ti & 1 ? bias : NULL;
+                    pd_mm a = {p, dt, rows, cols, x, T, b, y, NULL};
+                    memset(y, 0xff, T * (size_t)rows * sizeof *y);
+                    sets[si]->mm_panels(&a, 0, np, scratch);
+                    int exact = 1, dot_ok = 1;
+                    for (size_t t = 0; t < T; t++)
+                        for (int o = 0; o < rows; o++) {
+                            float ref = pd_panel_dot_ref(p, dt, cols, o, x + t * cols);
+                            float got = sets[si]->panel_dot(p, dt, cols, o, x + t * cols);
+                            if (got != ref) dot_ok = 0;
+                            if (b) ref += b[o];
+                            if (memcmp(&ref, &y[t * rows + o], 4)) exact = 0;
+                        }
+                    CHECK_MSG(exact, "%s dtype %d %dx%d T=%zu: not the reference chain", sets[si]->name, dt, rows, cols, T);
+                    CHECK_MSG(dot_ok, "%s dtype %d %dx%d: panel_dot differs", sets[si]->name, dt, rows, cols);
+                    /* one panel per call (as threads split it), rows scattered */
+                    float *rp[61];
+                    for (size_t t = 0; t < T; t++) rp[t] = y2 + (T - 1 - t) * rows;
+                    pd_mm a2 = {p, dt, rows, cols, x, T, b, NULL, rp};
+                    for (int q = 0; q < np; q++) sets[si]->mm_panels(&a2, q, q + 1, scratch);
+                    int same = 1;
+                    for (size_t t = 0; t < T; t++)
+                        if (memcmp(y + t * rows, rp[t], (size_t)rows * sizeof *y)) same = 0;
+                    CHECK_MSG(same, "%s %dx%d T=%zu: split by panel differs", sets[si]->name, rows, cols, T);
+                    /* the portable set, row-major weights: to rounding */
+                    pd_mm ar = {w, dt, rows, cols, x, T, b, y2, NULL};
+                    pd_matmul_rows(pd_kernels_portable(), &ar, 0, rows, scr);
+                    int close = 1;
+                    for (size_t t = 0; t < T; t++)
+                        for (int o = 0; o < rows; o++) {
+                            float u = y[t * rows + o], v = y2[t * rows + o];
+                            if (fabsf(u - v) > 1e-5f * (1.0f + fabsf(v)) * sqrtf((float)cols)) close = 0;
+                        }
+                    CHECK_MSG(close, "%s %dx%d T=%zu: far from portable", sets[si]->name, rows, cols, T);
+                }
+                free(w), free(p), free(x), free(bias), free(y), free(y2), free(scratch), free(scr);
+            }
+}
+
+int main(void) {
+    RUN(t_pack);
+    RUN(t_matmul);
+    return test_done();
+}

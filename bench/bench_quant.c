@@ -5,7 +5,7 @@
  *
  * Decode from memory is bound by bandwidth only while the kernels decode faster than memory
  * delivers; on a busy machine (a fraction of a core each) it is this compute cost that shows.
- * Prints, for T = 1 (decode) and T = 16 (tree branches), multiply-adds per second of each
+ * Prints, for T = 1 (decode), T = 16 (tree branches) and T = 64 (prefill), multiply-adds per second of each
  * type on fp32 activations (the exact path) and on 8-bit activations (integer dots, the
  * activations quantized in each call), against bf16 measured just before. Never fails. */
 #include <stdio.h>
@@ -54,14 +54,14 @@ int main(int argc, char **argv) {
     const int rows = 1024, cols = 1024;
     const int types[] = {PD_GGML_Q8_0, PD_GGML_Q4_0, PD_GGML_Q5_0, PD_GGML_Q4_K, PD_GGML_Q5_K, PD_GGML_Q6_K, PD_GGML_Q4_1};
     const char *names[] = {"Q8_0", "Q4_0", "Q5_0", "Q4_K", "Q5_K", "Q6_K", "Q4_1"};
-    float *x = malloc(16 * (size_t)cols * sizeof *x), *y = malloc(16 * (size_t)rows * sizeof *y);
+    float *x = malloc(64 * (size_t)cols * sizeof *x), *y = malloc(64 * (size_t)rows * sizeof *y);
     float *scratch = malloc((size_t)PD_ROW_BLOCK * cols * sizeof *scratch);
     uint16_t *wb = malloc((size_t)rows * cols * sizeof *wb);
     srand(1);
-    for (int i = 0; i < 16 * cols; i++) x[i] = (float)rand() / (float)RAND_MAX - 0.5f;
+    for (int i = 0; i < 64 * cols; i++) x[i] = (float)rand() / (float)RAND_MAX - 0.5f;
     for (size_t i = 0; i < (size_t)rows * cols; i++) wb[i] = (uint16_t)(0x3c00 + rand() % 0x400); /* bf16 in [0.0078, 0.0156) */
     const pd_qikernels *ik = pd_qikernels_for(ops);
-    uint8_t *xq = malloc(16 * pd_q8_row_stride(cols));
+    uint8_t *xq = malloc(64 * pd_q8_row_stride(cols));
     void *qscratch = malloc(pd_quant_q8_scratch(ik, cols) + 1);
     printf("kernel set %s (integer: %s), one thread, %d x %d weights\n", ops->name, ik->name, rows, cols);
     printf("%-5s %4s %12s %12s %7s %12s %7s\n", "type", "T", "f32 GMAC/s", "bf16 GMAC/s", "ratio", "q8 GMAC/s", "ratio");
@@ -75,8 +75,8 @@ int main(int argc, char **argv) {
             if (t == PD_GGML_Q6_K) b[208] = 0, b[209] = 0x3c;
             else b[0] = 0, b[1] = 0x3c, b[2] = 0, b[3] = 0x3c;
         }
-        pd_wmat qw = {w, PD_DT_QUANT + t, rows, cols};
-        for (size_t T = 1; T <= 16; T += 15) {
+        pd_wmat qw = {.data = w, .dtype = PD_DT_QUANT + t, .rows = rows, .cols = cols};
+        for (size_t T = 1; T <= 64; T = T == 1 ? 16 : T * 4) {
             pd_mm bf = {wb, PD_DT_BF16, rows, cols, x, T, NULL, y, NULL};
             double rb = rate(ops, NULL, NULL, &bf, x, T, y, scratch, xq, NULL), rq = rate(ops, NULL, &qw, NULL, x, T, y, scratch, xq, NULL);
             if (pd_quant_int(t)) {

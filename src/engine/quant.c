@@ -327,7 +327,9 @@ float pd_wmat_row_dot(const pd_model *m, const pd_wmat *w, int row, const float 
  * differs in order, so the sets differ from the reference by at most about
  * (n / 32 + 16) * 2^-24 * sum over blocks |scale * partial sum| (the usual bound for
  * recursive summation), and equal it bit for bit when every partial sum is exact in fp32
- * (tests/test_quant_kernels.c checks both). Against the fp32 path (dequantized weights times
+ * (tests/test_quant_kernels.c checks both). The AVX-512 VNNI set's 16-row panel kernels (Q8_0,
+ * Q4_0, Q5_0: rows in lanes, integer sums per whole block) do the reference's operations
+ * exactly and equal it bit for bit. Against the fp32 path (dequantized weights times
  * fp32 activations) the difference is the activations' rounding: up to dx / 2 per value. */
 
 size_t pd_q8_row_bytes(int n) { return 3 * (size_t)n + (size_t)n / 4 + (size_t)n / 8; }
@@ -509,7 +511,13 @@ void pd_quant_rows(const pd_kernel_ops *ops, const pd_wmat *w, const float *x, s
  * decoded by the direct kernel for every max_nx activation rows. */
 #define PACK_MIN 8
 
-size_t pd_quant_q8_scratch(const pd_qikernels *ik, int n) { return ik->pack_bytes ? 4 * ik->pack_bytes(n) : 0; }
+size_t pd_quant_q8_scratch(const pd_qikernels *ik, int n) {
+    size_t a = ik->pack_bytes ? 4 * ik->pack_bytes(n) : 0, b = ik->panel_bytes ? ik->panel_bytes(n) : 0;
+    return a > b ? a : b;
+}
+
+/* Does the 8-bit path of ik take 16-row panels for ggml type t? */
+static int use_panels(const pd_qikernels *ik, int t) { return ik->panel_type && ik->panel_type(t); }
 
 /* Write the outputs o (4 x nx) of rows [r, r + nr) for activation rows t0.. */
 static void put_out(const pd_wmat *w, const float *o, int nr, int nx, int r, size_t t0, const float *bias, float *y,
@@ -528,6 +536,28 @@ void pd_quant_rows_q8(const pd_qikernels *ik, const pd_wmat *w, const void *xq, 
     /* TB activation rows (~100 KB of them for 1K-wide rows) stay in cache while every group
      * of 4 weight rows of the range passes over them */
     enum { TB = 32 };
+    if (use_panels(ik, type)) {
+        /* 16 rows per panel: decoded in registers for a few activation rows (and without
+         * scratch), else packed once and run against every activation row, PD_PANEL_NX at a
+         * time; the same bits either way */
+        const int packed = T >= PACK_MIN && scratch;
+        for (int r = r0; r < r1; r += 16) {
+            int nr = r1 - r < 16 ? r1 - r : 16;
+            const void *rows[16];
+            for (int i = 0; i < 16; i++) rows[i] = wd + (size_t)(r + (i < nr ? i : nr - 1)) * rb_bytes;
+            if (packed) ik->panel_pack(type, rows, scratch, cols);
+            for (size_t t0 = 0; t0 < T; t0 += PD_PANEL_NX) {
+                int nx = T - t0 < PD_PANEL_NX ? (int)(T - t0) : PD_PANEL_NX;
+                float o[PD_PANEL_NX * 16];
+                ik->panel_dot(type, rows, packed ? scratch : NULL, xb + t0 * ldq, ldq, nx, cols, o);
+                for (int j = 0; j < nx; j++) {
+                    float *yo = y_rows ? y_rows[t0 + j] : y + (t0 + j) * (size_t)w->rows;
+                    for (int i = 0; i < nr; i++) yo[r + i] = o[16 * j + i] + (bias ? bias[r + i] : 0.0f);
+                }
+            }
+        }
+        return;
+    }
     if (ik->pack && T >= PACK_MIN && scratch) {
         /* wide batches: 16 rows (4 groups of 4) packed at a time, then every activation row */
         const size_t pb = ik->pack_bytes(cols);
@@ -620,7 +650,8 @@ void pd_quant_matmul(pd_model *m, const float *x, size_t T, const pd_wmat *w, co
         j.ik = pd_qikernels_for(m->ops), j.ldq = pd_q8_row_stride(w->cols);
         xq = malloc(T * j.ldq);
         if (xq) {
-            j.xq = xq, j.rows_per_task = (per + 3) / 4 * 4;
+            const int g = use_panels(j.ik, type) ? 16 : 4; /* whole panels (or groups of 4 rows) per task */
+            j.xq = xq, j.rows_per_task = (per + g - 1) / g * g;
             if (T >= 16 * (size_t)m->n_threads) pd_pool_run(m->pool, T, quantize_task, &j); /* prefill: on every thread */
             else for (size_t t = 0; t < T; t++) quantize_task(&j, t, 0);
         } else j.ik = NULL; /* out of memory: the fp32 path needs nothing more */

@@ -67,7 +67,17 @@ typedef struct pd_qikernels {
     size_t (*pack_bytes)(int n);
     int (*pack)(int type, const void *const *w, void *dst, int n);
     void (*dot_packed)(int type, const void *pk, const void *xq, size_t ldq, int nx, int n, float *out);
+    /* Optional (AVX-512 VNNI): 16-row panels for the types panel_type accepts (Q8_0, Q4_0,
+     * Q5_0), which then take these for every batch width and row split (dot included), bit for
+     * bit the portable reference. panel_pack: 16 rows w[0..15] (a caller with fewer repeats
+     * one) into dst (panel_bytes(n) bytes); panel_dot: nx (1..PD_PANEL_NX) activation rows
+     * against the rows w (pk NULL) or the packed panel pk, out[j * 16 + o]. */
+    int (*panel_type)(int type);
+    size_t (*panel_bytes)(int n);
+    void (*panel_pack)(int type, const void *const *w, void *dst, int n);
+    void (*panel_dot)(int type, const void *const *w, const void *pk, const void *xq, size_t ldq, int nx, int n, float *out);
 } pd_qikernels;
+#define PD_PANEL_NX 8
 
 /* The parts of a quantized activation row of n values (nb = n / 32 blocks; quant.c):
  * int8 q[n] at the start, then these. */

@@ -527,6 +527,164 @@ PFNS(pk_sh1, 1, 0)
 PFNS(pk_sh2, 2, 0)
 PFNS(pk_k45, -1, 1)
 
+/* ---- 16-row panels for Q8_0, Q4_0, Q5_0 (every batch width) ----
+ *
+ * Sixteen weight rows side by side, one per 32-bit lane: for each 32-value block the rows'
+ * values are transposed into eight vectors V_k (lane o: values 4k..4k+3 of row o, unsigned
+ * bytes as above) and the rows' half scales into one fp32 vector. One vpdpbusd per V_k
+ * against the activation row's 4 bytes broadcast gives the 16 rows' exact integer block sums
+ * after eight (the storage offset removed by one vpdpwssd of the block's two 16-value sums),
+ * so the fp32 work is per block, not per 4 values: cvt, (dw * dx) * s, add, per lane in
+ * increasing block order from 0 — exactly q8_dot_ref's operations, so these kernels equal
+ * the portable reference bit for bit. Decode transposes in registers (panel_dot with w);
+ * wide batches pack the panel once (panel_pack: per block 8 x 64 bytes of V_k and 16 fp32
+ * scales) and run 8 activation rows at a time against it. */
+#define PNX 8
+typedef int32_t __attribute__((may_alias, aligned(1))) i32u; /* 4 activation bytes, broadcast from memory */
+#define PANEL_BLOCK 576 /* bytes of one packed block: 8 x 64 + 64 */
+
+VNNI static int panel_type_avx512(int type) { return type == PD_GGML_Q8_0 || type == PD_GGML_Q4_0 || type == PD_GGML_Q5_0; }
+static size_t panel_bytes_avx512(int n) { return (size_t)(n / 32) * PANEL_BLOCK; }
+
+/* The rows' offsets from w[0], for the scale gathers. */
+VNNI INLINE void panel_offsets(const uint8_t *const *w, __m512i off[2]) {
+    long long o[16];
+    for (int i = 0; i < 16; i++) o[i] = (long long)(w[i] - w[0]);
+    off[0] = _mm512_loadu_si512(o), off[1] = _mm512_loadu_si512(o + 8);
+}
+
+/* Block b of the 16 rows w[0..15] (type TYPE): V[0..7] and the scales. */
+VNNI INLINE void panel_block(const int TYPE, const uint8_t *const *w, const __m512i off[2], int b, ptrdiff_t ahead, __m512i V[8], __m512 *dw) {
+    const int bb = TYPE == PD_GGML_Q8_0 ? 34 : TYPE == PD_GGML_Q4_0 ? 18 : 22;
+    __m512i Z[8];
+    _Pragma("GCC unroll 8") for (int p = 0; p < 8; p++) {
+        const uint8_t *a = w[p] + (size_t)b * bb, *c = w[p + 8] + (size_t)b * bb;
+        if (ahead && !(b & 1)) _mm_prefetch((const char *)a + ahead, _MM_HINT_T0), _mm_prefetch((const char *)c + ahead, _MM_HINT_T0);
+        if (TYPE == PD_GGML_Q8_0) {
+            Z[p] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(a + 2))),
+                                      _mm256_loadu_si256((const __m256i *)(c + 2)), 1);
+        } else {
+            const int o = TYPE == PD_GGML_Q4_0 ? 2 : 6;
+            __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(a + o))),
+                                                _mm_loadu_si128((const __m128i *)(c + o)), 1);
+            __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1);
+            Z[p] = _mm512_and_si512(_mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0)), _mm512_set1_epi8(0xf));
+            if (TYPE == PD_GGML_Q5_0) {
+                uint32_t h0, h1;
+                memcpy(&h0, a + 2, 4), memcpy(&h1, c + 2, 4);
+                Z[p] = _mm512_mask_add_epi8(Z[p], (__mmask64)h0 | (__mmask64)h1 << 32, Z[p], _mm512_set1_epi8(16));
+            }
+        }
+    }
+    /* the 16 half scales: two gathers of the blocks' first dwords (rows at w[0] + off) */
+    const uint8_t *base = w[0] + (size_t)b * bb;
+    __m512i d2 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_i64gather_epi32(off[0], base, 1)), _mm512_i64gather_epi32(off[1], base, 1), 1);
+    *dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d2));
+    /* 8 x 8 dword transposes in each 256-bit half: Z[p] = (row p | row p + 8) -> V[k] (lane o: dword k of row o) */
+    __m512i T[8], U[8];
+    _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) {
+        T[2 * q] = _mm512_unpacklo_epi32(Z[2 * q], Z[2 * q + 1]);
+        T[2 * q + 1] = _mm512_unpackhi_epi32(Z[2 * q], Z[2 * q + 1]);
+    }
+    _Pragma("GCC unroll 2") for (int g = 0; g < 2; g++) { /* rows 4g..4g+3 (and + 8) */
+        U[4 * g + 0] = _mm512_unpacklo_epi64(T[4 * g], T[4 * g + 2]);     /* dwords 0, 4 */
+        U[4 * g + 1] = _mm512_unpackhi_epi64(T[4 * g], T[4 * g + 2]);     /* 1, 5 */
+        U[4 * g + 2] = _mm512_unpacklo_epi64(T[4 * g + 1], T[4 * g + 3]); /* 2, 6 */
+        U[4 * g + 3] = _mm512_unpackhi_epi64(T[4 * g + 1], T[4 * g + 3]); /* 3, 7 */
+    }
+    const __m512i lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13), hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+    _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
+        V[k] = _mm512_permutex2var_epi64(U[k], lo, U[4 + k]);
+        V[k + 4] = _mm512_permutex2var_epi64(U[k], hi, U[4 + k]);
+    }
+    if (TYPE == PD_GGML_Q8_0) _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) V[k] = _mm512_xor_si512(V[k], _mm512_set1_epi8((char)0x80));
+}
+
+/* acc[j] += (dw * dx_j) * float(sum over the block of q_w q_x) for activation rows j < NX. */
+#define PANEL_ACC(V, dw, b)                                                                                          \
+    _Pragma("GCC unroll 8") for (int j = 0; j < NX; j++) {                                                          \
+        const uint8_t *a_ = xq + (size_t)j * ldq;                                                                    \
+        const i32u *x4_ = (const i32u *)(a_ + 32 * (size_t)(b));                                                     \
+        __m512i s_ = _mm512_dpwssd_epi32(_mm512_setzero_si512(), negoff, _mm512_set1_epi32(*(const i32u *)(PD_Q8_S16(a_, n) + 2 * (b)))); \
+        _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) s_ = _mm512_dpbusd_epi32(s_, (V)[k], _mm512_set1_epi32(x4_[k])); \
+        __m512 sc_ = _mm512_mul_ps((dw), _mm512_set1_ps(PD_Q8_DX(a_, n)[b]));                                         \
+        acc[j] = _mm512_add_ps(acc[j], _mm512_mul_ps(sc_, _mm512_cvtepi32_ps(s_)));                                  \
+    }
+
+#define PANEL_NEGOFF(TYPE) _mm512_set1_epi16((short)(TYPE == PD_GGML_Q8_0 ? -128 : TYPE == PD_GGML_Q4_0 ? -8 : -16))
+
+/* Direct: NX (1..8) activation rows against the 16 rows w (decoded here); out[j * 16 + o]. */
+VNNI INLINE void panel_direct(const int TYPE, const int NX, const uint8_t *const *w, const uint8_t *xq, size_t ldq, int n, float *out) {
+    const ptrdiff_t ahead = 16 * (w[1] - w[0]);
+    const __m512i negoff = PANEL_NEGOFF(TYPE);
+    __m512i off[2];
+    panel_offsets(w, off);
+    __m512 acc[PNX];
+    for (int j = 0; j < NX; j++) acc[j] = _mm512_setzero_ps();
+    for (int b = 0; b < n / 32; b++) {
+        __m512i V[8];
+        __m512 dw;
+        panel_block(TYPE, w, off, b, ahead, V, &dw);
+        PANEL_ACC(V, dw, b)
+    }
+    for (int j = 0; j < NX; j++) _mm512_storeu_ps(out + 16 * j, acc[j]);
+}
+
+/* Packed: the same from a panel_pack'ed panel pk. */
+VNNI INLINE void panel_packed(const int TYPE, const int NX, const uint8_t *pk, const uint8_t *xq, size_t ldq, int n, float *out) {
+    const __m512i negoff = PANEL_NEGOFF(TYPE);
+    __m512 acc[PNX];
+    for (int j = 0; j < NX; j++) acc[j] = _mm512_setzero_ps();
+    for (int b = 0; b < n / 32; b++, pk += PANEL_BLOCK) {
+        __m512i V[8];
+        _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) V[k] = _mm512_loadu_si512(pk + 64 * k);
+        __m512 dw = _mm512_loadu_ps(pk + 512);
+        PANEL_ACC(V, dw, b)
+    }
+    for (int j = 0; j < NX; j++) _mm512_storeu_ps(out + 16 * j, acc[j]);
+}
+
+VNNI static void panel_pack_avx512(int type, const void *const *wv, void *dst, int n) {
+    const uint8_t *const *w = (const uint8_t *const *)wv;
+    uint8_t *d = dst;
+    __m512i off[2];
+    panel_offsets(w, off);
+    for (int b = 0; b < n / 32; b++, d += PANEL_BLOCK) {
+        __m512i V[8];
+        __m512 dw;
+        if (type == PD_GGML_Q8_0) panel_block(PD_GGML_Q8_0, w, off, b, 0, V, &dw);
+        else if (type == PD_GGML_Q4_0) panel_block(PD_GGML_Q4_0, w, off, b, 0, V, &dw);
+        else panel_block(PD_GGML_Q5_0, w, off, b, 0, V, &dw);
+        for (int k = 0; k < 8; k++) _mm512_storeu_si512(d + 64 * k, V[k]);
+        _mm512_storeu_ps(d + 512, dw);
+    }
+}
+
+typedef void (*dfn)(const uint8_t *const *, const uint8_t *, size_t, int, float *);
+typedef void (*kfn)(const uint8_t *, const uint8_t *, size_t, int, float *);
+#define PDFN(NAME, TYPE, NX) \
+    VNNI static void NAME##_d##NX(const uint8_t *const *w, const uint8_t *xq, size_t ldq, int n, float *out) { panel_direct(TYPE, NX, w, xq, ldq, n, out); } \
+    VNNI static void NAME##_p##NX(const uint8_t *pk, const uint8_t *xq, size_t ldq, int n, float *out) { panel_packed(TYPE, NX, pk, xq, ldq, n, out); }
+#define PDFNS(NAME, TYPE) PDFN(NAME, TYPE, 1) PDFN(NAME, TYPE, 2) PDFN(NAME, TYPE, 3) PDFN(NAME, TYPE, 4) PDFN(NAME, TYPE, 5) \
+    PDFN(NAME, TYPE, 6) PDFN(NAME, TYPE, 7) PDFN(NAME, TYPE, 8) \
+    static const dfn NAME##_dfns[PNX + 1] = {NULL, NAME##_d1, NAME##_d2, NAME##_d3, NAME##_d4, NAME##_d5, NAME##_d6, NAME##_d7, NAME##_d8}; \
+    static const kfn NAME##_pfns[PNX + 1] = {NULL, NAME##_p1, NAME##_p2, NAME##_p3, NAME##_p4, NAME##_p5, NAME##_p6, NAME##_p7, NAME##_p8};
+PDFNS(pq8_0, PD_GGML_Q8_0)
+PDFNS(pq4_0, PD_GGML_Q4_0)
+PDFNS(pq5_0, PD_GGML_Q5_0)
+
+/* nx (1..8) activation rows against 16 rows: from the rows w when pk is NULL, else from the
+ * panel pk; out[j * 16 + o]. */
+static void panel_dot_avx512(int type, const void *const *w, const void *pk, const void *xq, size_t ldq, int nx, int n, float *out) {
+    if (pk) {
+        const kfn *f = type == PD_GGML_Q8_0 ? pq8_0_pfns : type == PD_GGML_Q4_0 ? pq4_0_pfns : pq5_0_pfns;
+        f[nx](pk, xq, ldq, n, out);
+    } else {
+        const dfn *f = type == PD_GGML_Q8_0 ? pq8_0_dfns : type == PD_GGML_Q4_0 ? pq4_0_dfns : pq5_0_dfns;
+        f[nx]((const uint8_t *const *)w, xq, ldq, n, out);
+    }
+}
+
 static size_t ipack_bytes_avx512(int n) { return MR * PK_ROW(n); }
 
 static int ipack_avx512(int type, const void *const *w, void *dst, int n) {
@@ -544,6 +702,15 @@ static void ipdot_avx512(int type, const void *pk, const void *xq, size_t ldq, i
 }
 
 static int idot_avx512(int type, const void *const *w, const void *xq, size_t ldq, int nx, int n, float *out) {
+    if (panel_type_avx512(type)) { /* the panel kernels (their results, whatever the batch) */
+        const void *r16[16];
+        float o[PNX * 16];
+        for (int i = 0; i < 16; i++) r16[i] = w[i < 4 ? i : 3];
+        panel_dot_avx512(type, r16, NULL, xq, ldq, nx, n, o);
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < nx; j++) out[i * nx + j] = o[j * 16 + i];
+        return 0;
+    }
     const ifn *f = type == PD_GGML_Q8_0 ? iq8_0_fns : type == PD_GGML_Q4_0 ? iq4_0_fns : type == PD_GGML_Q5_0 ? iq5_0_fns
                  : type == PD_GGML_Q4_K ? iq4_k_fns : type == PD_GGML_Q5_K ? iq5_k_fns : type == PD_GGML_Q6_K ? iq6_k_fns : NULL;
     if (!f) return -1;
@@ -552,7 +719,9 @@ static int idot_avx512(int type, const void *const *w, const void *xq, size_t ld
 }
 
 static const pd_qikernels qi_avx512 = {.name = "avx512vnni", .max_nx = INX, .quantize = q8_quantize_avx512, .dot = idot_avx512,
-                                       .pack_bytes = ipack_bytes_avx512, .pack = ipack_avx512, .dot_packed = ipdot_avx512};
+                                       .pack_bytes = ipack_bytes_avx512, .pack = ipack_avx512, .dot_packed = ipdot_avx512,
+                                       .panel_type = panel_type_avx512, .panel_bytes = panel_bytes_avx512,
+                                       .panel_pack = panel_pack_avx512, .panel_dot = panel_dot_avx512};
 
 const pd_qikernels *pd_qikernels_avx512(void) {
     __builtin_cpu_init();

@@ -527,60 +527,43 @@ PFNS(pk_sh1, 1, 0)
 PFNS(pk_sh2, 2, 0)
 PFNS(pk_k45, -1, 1)
 
-/* ---- 16-row panels for Q8_0, Q4_0, Q5_0 (every batch width) ----
+/* ---- 16-row panels (every batch width): Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K ----
  *
- * Sixteen weight rows side by side, one per 32-bit lane: for each 32-value block the rows'
+ * Sixteen weight rows side by side, one per 32-bit lane: for each 32-value chunk the rows'
  * values are transposed into eight vectors V_k (lane o: values 4k..4k+3 of row o, unsigned
- * bytes as above) and the rows' half scales into one fp32 vector. One vpdpbusd per V_k
- * against the activation row's 4 bytes broadcast gives the 16 rows' exact integer block sums
- * after eight (the storage offset removed by one vpdpwssd of the block's two 16-value sums),
- * so the fp32 work is per block, not per 4 values: cvt, (dw * dx) * s, add, per lane in
- * increasing block order from 0 — exactly q8_dot_ref's operations, so these kernels equal
- * the portable reference bit for bit. Decode transposes in registers (panel_dot with w);
- * wide batches pack the panel once (panel_pack: per block 8 x 64 bytes of V_k and 16 fp32
- * scales) and run 8 activation rows at a time against it. */
+ * bytes as above) and the rows' scales into fp32 vectors. One vpdpbusd per V_k against the
+ * activation row's 4 bytes broadcast gives the 16 rows' exact integer block sums after eight
+ * (four per Q6_K 16-value group; a storage offset removed by one vpdpwssd of the block's
+ * 16-value sums), so the fp32 work is per block, not per 4 values: cvt, (scale * dx) * s, add,
+ * per lane in increasing block order from 0 (the K-quants' mins summed apart and subtracted at
+ * the end) — exactly q8_dot_ref's operations, so these kernels equal the portable reference bit
+ * for bit. Decode transposes in registers (panel_dot with w); wide batches pack the panel once
+ * (panel_pack: per chunk 8 x 64 bytes of V_k and two vectors of 16 fp32 scales) and run 8
+ * activation rows at a time against it. */
 #define PNX 8
+#define PANEL_CHUNK 640 /* bytes of one packed 32-value chunk: 8 x 64 + 2 x 64 */
 typedef int32_t __attribute__((may_alias, aligned(1))) i32u; /* 4 activation bytes, broadcast from memory */
-#define PANEL_BLOCK 576 /* bytes of one packed block: 8 x 64 + 64 */
 
-VNNI static int panel_type_avx512(int type) { return type == PD_GGML_Q8_0 || type == PD_GGML_Q4_0 || type == PD_GGML_Q5_0; }
-static size_t panel_bytes_avx512(int n) { return (size_t)(n / 32) * PANEL_BLOCK; }
+VNNI static int panel_type_avx512(int type) {
+    return type == PD_GGML_Q8_0 || type == PD_GGML_Q4_0 || type == PD_GGML_Q5_0 || type == PD_GGML_Q4_K || type == PD_GGML_Q5_K ||
+           type == PD_GGML_Q6_K;
+}
+static size_t panel_bytes_avx512(int n) { return (size_t)(n / 32) * PANEL_CHUNK; }
 
-/* The rows' offsets from w[0], for the scale gathers. */
+/* The rows' offsets from w[0], for the gathers. */
 VNNI INLINE void panel_offsets(const uint8_t *const *w, __m512i off[2]) {
     long long o[16];
     for (int i = 0; i < 16; i++) o[i] = (long long)(w[i] - w[0]);
     off[0] = _mm512_loadu_si512(o), off[1] = _mm512_loadu_si512(o + 8);
 }
 
-/* Block b of the 16 rows w[0..15] (type TYPE): V[0..7] and the scales. */
-VNNI INLINE void panel_block(const int TYPE, const uint8_t *const *w, const __m512i off[2], int b, ptrdiff_t ahead, __m512i V[8], __m512 *dw) {
-    const int bb = TYPE == PD_GGML_Q8_0 ? 34 : TYPE == PD_GGML_Q4_0 ? 18 : 22;
-    __m512i Z[8];
-    _Pragma("GCC unroll 8") for (int p = 0; p < 8; p++) {
-        const uint8_t *a = w[p] + (size_t)b * bb, *c = w[p + 8] + (size_t)b * bb;
-        if (ahead && !(b & 1)) _mm_prefetch((const char *)a + ahead, _MM_HINT_T0), _mm_prefetch((const char *)c + ahead, _MM_HINT_T0);
-        if (TYPE == PD_GGML_Q8_0) {
-            Z[p] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(a + 2))),
-                                      _mm256_loadu_si256((const __m256i *)(c + 2)), 1);
-        } else {
-            const int o = TYPE == PD_GGML_Q4_0 ? 2 : 6;
-            __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(a + o))),
-                                                _mm_loadu_si128((const __m128i *)(c + o)), 1);
-            __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1);
-            Z[p] = _mm512_and_si512(_mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0)), _mm512_set1_epi8(0xf));
-            if (TYPE == PD_GGML_Q5_0) {
-                uint32_t h0, h1;
-                memcpy(&h0, a + 2, 4), memcpy(&h1, c + 2, 4);
-                Z[p] = _mm512_mask_add_epi8(Z[p], (__mmask64)h0 | (__mmask64)h1 << 32, Z[p], _mm512_set1_epi8(16));
-            }
-        }
-    }
-    /* the 16 half scales: two gathers of the blocks' first dwords (rows at w[0] + off) */
-    const uint8_t *base = w[0] + (size_t)b * bb;
-    __m512i d2 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_i64gather_epi32(off[0], base, 1)), _mm512_i64gather_epi32(off[1], base, 1), 1);
-    *dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d2));
-    /* 8 x 8 dword transposes in each 256-bit half: Z[p] = (row p | row p + 8) -> V[k] (lane o: dword k of row o) */
+/* The 16 rows' dwords at byte o of their blocks starting at base (row i at base + off[i]). */
+VNNI INLINE __m512i gather16(const uint8_t *base, const __m512i off[2]) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_i64gather_epi32(off[0], base, 1)), _mm512_i64gather_epi32(off[1], base, 1), 1);
+}
+
+/* 8 x 8 dword transposes in each 256-bit half: Z[p] = (row p | row p + 8) -> V[k] (lane o: dword k of row o). */
+VNNI INLINE void transpose16(const __m512i Z[8], __m512i V[8]) {
     __m512i T[8], U[8];
     _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) {
         T[2 * q] = _mm512_unpacklo_epi32(Z[2 * q], Z[2 * q + 1]);
@@ -597,92 +580,218 @@ VNNI INLINE void panel_block(const int TYPE, const uint8_t *const *w, const __m5
         V[k] = _mm512_permutex2var_epi64(U[k], lo, U[4 + k]);
         V[k + 4] = _mm512_permutex2var_epi64(U[k], hi, U[4 + k]);
     }
+}
+
+/* 32 bytes at a and at c as one vector. */
+VNNI INLINE __m512i pair32(const uint8_t *a, const uint8_t *c) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a)), _mm256_loadu_si256((const __m256i *)c), 1);
+}
+
+/* Chunk q (32 values) of the rows w[0..15]: block q for Q8_0/Q4_0/Q5_0, value 32 (q % 8)..
+ * of super-block q / 8 for the K-quants; V[0..7] (and for the 32-value block types the half
+ * scales in *dw). */
+VNNI INLINE void panel_values(const int TYPE, const uint8_t *const *w, const __m512i off[2], int q, ptrdiff_t ahead, __m512i V[8],
+                              __m512 *dw) {
+    const int K = TYPE == PD_GGML_Q4_K || TYPE == PD_GGML_Q5_K || TYPE == PD_GGML_Q6_K;
+    const int bb = TYPE == PD_GGML_Q8_0 ? 34 : TYPE == PD_GGML_Q4_0 ? 18 : TYPE == PD_GGML_Q5_0 ? 22 : TYPE == PD_GGML_Q4_K ? 144
+                 : TYPE == PD_GGML_Q5_K ? 176 : 210;
+    const size_t bo = K ? (size_t)(q / 8) * bb : (size_t)q * bb;
+    const int s = q % 8; /* K-quants: the chunk in the super-block */
+    const __m512i m4 = _mm512_set1_epi8(0xf);
+    __m512i Z[8];
+    _Pragma("GCC unroll 8") for (int p = 0; p < 8; p++) {
+        const uint8_t *a = w[p] + bo, *c = w[p + 8] + bo;
+        if (ahead && (K || !(q & 1))) { /* the same bytes of the next panel */
+            const int po = K ? 64 * (s & 3) : 0;
+            _mm_prefetch((const char *)a + ahead + po, _MM_HINT_T0), _mm_prefetch((const char *)c + ahead + po, _MM_HINT_T0);
+        }
+        if (TYPE == PD_GGML_Q8_0) Z[p] = pair32(a + 2, c + 2);
+        else if (TYPE == PD_GGML_Q4_0 || TYPE == PD_GGML_Q5_0) {
+            const int o = TYPE == PD_GGML_Q4_0 ? 2 : 6;
+            __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(a + o))),
+                                                _mm_loadu_si128((const __m128i *)(c + o)), 1);
+            __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1);
+            Z[p] = _mm512_and_si512(_mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0)), m4);
+            if (TYPE == PD_GGML_Q5_0) {
+                uint32_t h0, h1;
+                memcpy(&h0, a + 2, 4), memcpy(&h1, c + 2, 4);
+                Z[p] = _mm512_mask_add_epi8(Z[p], (__mmask64)h0 | (__mmask64)h1 << 32, Z[p], _mm512_set1_epi8(16));
+            }
+        } else if (TYPE == PD_GGML_Q4_K || TYPE == PD_GGML_Q5_K) {
+            const int o = (TYPE == PD_GGML_Q5_K ? 48 : 16) + 32 * (s / 2);
+            __m512i z = pair32(a + o, c + o);
+            Z[p] = _mm512_and_si512(s & 1 ? _mm512_srli_epi16(z, 4) : z, m4);
+            if (TYPE == PD_GGML_Q5_K)
+                Z[p] = _mm512_or_si512(Z[p], _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(pair32(a + 16, c + 16), s),
+                                                                               _mm512_set1_epi8(1)), 4));
+        } else { /* Q6_K: half h = s / 4, group g = s % 4 */
+            const int h = s / 4, g = s % 4;
+            __m512i z = pair32(a + 64 * h + 32 * (g & 1), c + 64 * h + 32 * (g & 1));
+            Z[p] = _mm512_or_si512(_mm512_and_si512(g >= 2 ? _mm512_srli_epi16(z, 4) : z, m4),
+                                   _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(pair32(a + 128 + 32 * h, c + 128 + 32 * h), 2 * g),
+                                                                      _mm512_set1_epi8(3)), 4));
+        }
+    }
+    if (!K) /* the 16 half scales: the blocks' first dwords */
+        *dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(gather16(w[0] + bo, off)));
+    transpose16(Z, V);
     if (TYPE == PD_GGML_Q8_0) _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) V[k] = _mm512_xor_si512(V[k], _mm512_set1_epi8((char)0x80));
 }
 
-/* acc[j] += (dw * dx_j) * float(sum over the block of q_w q_x) for activation rows j < NX. */
-#define PANEL_ACC(V, dw, b)                                                                                          \
+/* A K-quant super-block's scale words for the 16 rows (sb: its index): st[0] the dword at 0
+ * (Q4_K/Q5_K: d | dmin << 16), st[1..3] the 12 packed scale bytes; Q6_K: st[0] the dword at 206
+ * (d << 16), st[1..4] the 16 int8 scales. */
+VNNI INLINE void panel_kstate(const int TYPE, const uint8_t *const *w, const __m512i off[2], int sb, __m512i st[5]) {
+    const int bb = TYPE == PD_GGML_Q4_K ? 144 : TYPE == PD_GGML_Q5_K ? 176 : 210;
+    const uint8_t *base = w[0] + (size_t)sb * bb;
+    if (TYPE == PD_GGML_Q6_K) {
+        st[0] = gather16(base + 206, off);
+        for (int i = 0; i < 4; i++) st[1 + i] = gather16(base + 192 + 4 * i, off);
+    } else
+        for (int i = 0; i < 4; i++) st[i] = gather16(base + 4 * i, off);
+}
+
+/* The fp32 scale vectors of chunk s (0..7) of the super-block: Q4_K/Q5_K a = d * sc_s, b =
+ * dmin * m_s; Q6_K a = d * sc_(2s), b = d * sc_(2s+1) (quant.c's reference: the same products). */
+VNNI INLINE void panel_kscales(const int TYPE, const __m512i st[5], int s, __m512 *a, __m512 *b) {
+    const __m512i ff = _mm512_set1_epi32(0xff);
+    if (TYPE == PD_GGML_Q6_K) {
+        __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(st[0], 16)));
+        __m512i v = st[1 + s / 2]; /* scales 4 (s / 2) .. + 3 */
+        int sh = 16 * (s & 1);     /* bytes 2 (s & 1), + 1 */
+        *a = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(v, 24 - sh), 24)));
+        *b = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(v, 16 - sh), 24)));
+        return;
+    }
+    /* scale_min_k4: s < 4: sc = u0 byte s & 63, m = u1 byte s & 63; else sc = (u2 byte (s-4) & 15) |
+     * (u0 byte (s-4) >> 6) << 4, m = (u2 byte (s-4) >> 4) | (u1 byte (s-4) >> 6) << 4 */
+    __m512i sc, mn;
+    if (s < 4) {
+        sc = _mm512_and_si512(_mm512_srli_epi32(st[1], 8 * s), _mm512_set1_epi32(63));
+        mn = _mm512_and_si512(_mm512_srli_epi32(st[2], 8 * s), _mm512_set1_epi32(63));
+    } else {
+        const int sh = 8 * (s - 4);
+        __m512i u0 = _mm512_and_si512(_mm512_srli_epi32(st[1], sh), ff), u1 = _mm512_and_si512(_mm512_srli_epi32(st[2], sh), ff);
+        __m512i u2 = _mm512_and_si512(_mm512_srli_epi32(st[3], sh), ff);
+        sc = _mm512_or_si512(_mm512_and_si512(u2, _mm512_set1_epi32(15)), _mm512_slli_epi32(_mm512_srli_epi32(u0, 6), 4));
+        mn = _mm512_or_si512(_mm512_srli_epi32(u2, 4), _mm512_slli_epi32(_mm512_srli_epi32(u1, 6), 4));
+    }
+    __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(st[0])), dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(st[0], 16)));
+    *a = _mm512_mul_ps(d, _mm512_cvtepi32_ps(sc));
+    *b = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(mn));
+}
+
+/* Chunk q's contribution for activation rows j < NX: acc[j] += (A * dx_j) * float(integer sum)
+ * (Q6_K: two 16-value groups, A then B); Q4_K/Q5_K: accm[j] += B * (dx_j * sum of the block's q). */
+#define PANEL_ACC(TYPE, V, A, B, q)                                                                                  \
     _Pragma("GCC unroll 8") for (int j = 0; j < NX; j++) {                                                          \
         const uint8_t *a_ = xq + (size_t)j * ldq;                                                                    \
-        const i32u *x4_ = (const i32u *)(a_ + 32 * (size_t)(b));                                                     \
-        __m512i s_ = _mm512_dpwssd_epi32(_mm512_setzero_si512(), negoff, _mm512_set1_epi32(*(const i32u *)(PD_Q8_S16(a_, n) + 2 * (b)))); \
-        _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) s_ = _mm512_dpbusd_epi32(s_, (V)[k], _mm512_set1_epi32(x4_[k])); \
-        __m512 sc_ = _mm512_mul_ps((dw), _mm512_set1_ps(PD_Q8_DX(a_, n)[b]));                                         \
-        acc[j] = _mm512_add_ps(acc[j], _mm512_mul_ps(sc_, _mm512_cvtepi32_ps(s_)));                                  \
+        const i32u *x4_ = (const i32u *)(a_ + 32 * (size_t)(q));                                                     \
+        const __m512i pair_ = _mm512_set1_epi32(*(const i32u *)(PD_Q8_S16(a_, n) + 2 * (q)));                        \
+        const __m512 dx_ = _mm512_set1_ps(PD_Q8_DX(a_, n)[q]);                                                        \
+        if (TYPE == PD_GGML_Q6_K) {                                                                                  \
+            __m512i s0_ = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_set1_epi32(0x0000ffe0), pair_);       \
+            __m512i s1_ = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_set1_epi32((int)0xffe00000u), pair_); \
+            _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {                                                   \
+                s0_ = _mm512_dpbusd_epi32(s0_, (V)[k], _mm512_set1_epi32(x4_[k]));                                   \
+                s1_ = _mm512_dpbusd_epi32(s1_, (V)[k + 4], _mm512_set1_epi32(x4_[k + 4]));                           \
+            }                                                                                                        \
+            acc[j] = _mm512_add_ps(acc[j], _mm512_mul_ps(_mm512_mul_ps((A), dx_), _mm512_cvtepi32_ps(s0_)));         \
+            acc[j] = _mm512_add_ps(acc[j], _mm512_mul_ps(_mm512_mul_ps((B), dx_), _mm512_cvtepi32_ps(s1_)));         \
+        } else {                                                                                                     \
+            __m512i s_ = TYPE == PD_GGML_Q4_K || TYPE == PD_GGML_Q5_K ? _mm512_setzero_si512()                       \
+                       : _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_set1_epi16((short)(TYPE == PD_GGML_Q8_0 ? -128 : TYPE == PD_GGML_Q4_0 ? -8 : -16)), pair_); \
+            _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) s_ = _mm512_dpbusd_epi32(s_, (V)[k], _mm512_set1_epi32(x4_[k])); \
+            acc[j] = _mm512_add_ps(acc[j], _mm512_mul_ps(_mm512_mul_ps((A), dx_), _mm512_cvtepi32_ps(s_)));           \
+            if (TYPE == PD_GGML_Q4_K || TYPE == PD_GGML_Q5_K)                                                        \
+                accm[j] = _mm512_add_ps(accm[j], _mm512_mul_ps((B), _mm512_set1_ps(PD_Q8_DXS(a_, n)[q])));            \
+        }                                                                                                            \
     }
 
-#define PANEL_NEGOFF(TYPE) _mm512_set1_epi16((short)(TYPE == PD_GGML_Q8_0 ? -128 : TYPE == PD_GGML_Q4_0 ? -8 : -16))
+#define PANEL_BEGIN                                                                                                  \
+    __m512 acc[PNX], accm[PNX];                                                                                      \
+    for (int j = 0; j < NX; j++) acc[j] = _mm512_setzero_ps(), accm[j] = _mm512_setzero_ps()
+#define PANEL_END                                                                                                    \
+    for (int j = 0; j < NX; j++)                                                                                     \
+        _mm512_storeu_ps(out + 16 * j, TYPE == PD_GGML_Q4_K || TYPE == PD_GGML_Q5_K ? _mm512_sub_ps(acc[j], accm[j]) : acc[j])
 
 /* Direct: NX (1..8) activation rows against the 16 rows w (decoded here); out[j * 16 + o]. */
 VNNI INLINE void panel_direct(const int TYPE, const int NX, const uint8_t *const *w, const uint8_t *xq, size_t ldq, int n, float *out) {
+    const int K = TYPE == PD_GGML_Q4_K || TYPE == PD_GGML_Q5_K || TYPE == PD_GGML_Q6_K;
     const ptrdiff_t ahead = 16 * (w[1] - w[0]);
-    const __m512i negoff = PANEL_NEGOFF(TYPE);
-    __m512i off[2];
+    __m512i off[2], st[5];
     panel_offsets(w, off);
-    __m512 acc[PNX];
-    for (int j = 0; j < NX; j++) acc[j] = _mm512_setzero_ps();
-    for (int b = 0; b < n / 32; b++) {
+    PANEL_BEGIN;
+    for (int q = 0; q < n / 32; q++) {
         __m512i V[8];
-        __m512 dw;
-        panel_block(TYPE, w, off, b, ahead, V, &dw);
-        PANEL_ACC(V, dw, b)
+        __m512 A, B = _mm512_setzero_ps();
+        if (K && !(q & 7)) panel_kstate(TYPE, w, off, q / 8, st);
+        panel_values(TYPE, w, off, q, ahead, V, &A);
+        if (K) panel_kscales(TYPE, st, q & 7, &A, &B);
+        PANEL_ACC(TYPE, V, A, B, q)
     }
-    for (int j = 0; j < NX; j++) _mm512_storeu_ps(out + 16 * j, acc[j]);
+    PANEL_END;
 }
 
 /* Packed: the same from a panel_pack'ed panel pk. */
 VNNI INLINE void panel_packed(const int TYPE, const int NX, const uint8_t *pk, const uint8_t *xq, size_t ldq, int n, float *out) {
-    const __m512i negoff = PANEL_NEGOFF(TYPE);
-    __m512 acc[PNX];
-    for (int j = 0; j < NX; j++) acc[j] = _mm512_setzero_ps();
-    for (int b = 0; b < n / 32; b++, pk += PANEL_BLOCK) {
+    PANEL_BEGIN;
+    for (int q = 0; q < n / 32; q++, pk += PANEL_CHUNK) {
         __m512i V[8];
         _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) V[k] = _mm512_loadu_si512(pk + 64 * k);
-        __m512 dw = _mm512_loadu_ps(pk + 512);
-        PANEL_ACC(V, dw, b)
+        __m512 A = _mm512_loadu_ps(pk + 512), B = _mm512_loadu_ps(pk + 576);
+        PANEL_ACC(TYPE, V, A, B, q)
     }
-    for (int j = 0; j < NX; j++) _mm512_storeu_ps(out + 16 * j, acc[j]);
+    PANEL_END;
 }
 
-VNNI static void panel_pack_avx512(int type, const void *const *wv, void *dst, int n) {
-    const uint8_t *const *w = (const uint8_t *const *)wv;
-    uint8_t *d = dst;
-    __m512i off[2];
+VNNI INLINE void panel_pack_gen(const int TYPE, const uint8_t *const *w, uint8_t *d, int n) {
+    const int K = TYPE == PD_GGML_Q4_K || TYPE == PD_GGML_Q5_K || TYPE == PD_GGML_Q6_K;
+    __m512i off[2], st[5];
     panel_offsets(w, off);
-    for (int b = 0; b < n / 32; b++, d += PANEL_BLOCK) {
+    for (int q = 0; q < n / 32; q++, d += PANEL_CHUNK) {
         __m512i V[8];
-        __m512 dw;
-        if (type == PD_GGML_Q8_0) panel_block(PD_GGML_Q8_0, w, off, b, 0, V, &dw);
-        else if (type == PD_GGML_Q4_0) panel_block(PD_GGML_Q4_0, w, off, b, 0, V, &dw);
-        else panel_block(PD_GGML_Q5_0, w, off, b, 0, V, &dw);
+        __m512 A, B = _mm512_setzero_ps();
+        if (K && !(q & 7)) panel_kstate(TYPE, w, off, q / 8, st);
+        panel_values(TYPE, w, off, q, 0, V, &A);
+        if (K) panel_kscales(TYPE, st, q & 7, &A, &B);
         for (int k = 0; k < 8; k++) _mm512_storeu_si512(d + 64 * k, V[k]);
-        _mm512_storeu_ps(d + 512, dw);
+        _mm512_storeu_ps(d + 512, A), _mm512_storeu_ps(d + 576, B);
     }
 }
 
 typedef void (*dfn)(const uint8_t *const *, const uint8_t *, size_t, int, float *);
 typedef void (*kfn)(const uint8_t *, const uint8_t *, size_t, int, float *);
+typedef void (*packfn)(const uint8_t *const *, uint8_t *, int);
 #define PDFN(NAME, TYPE, NX) \
     VNNI static void NAME##_d##NX(const uint8_t *const *w, const uint8_t *xq, size_t ldq, int n, float *out) { panel_direct(TYPE, NX, w, xq, ldq, n, out); } \
     VNNI static void NAME##_p##NX(const uint8_t *pk, const uint8_t *xq, size_t ldq, int n, float *out) { panel_packed(TYPE, NX, pk, xq, ldq, n, out); }
 #define PDFNS(NAME, TYPE) PDFN(NAME, TYPE, 1) PDFN(NAME, TYPE, 2) PDFN(NAME, TYPE, 3) PDFN(NAME, TYPE, 4) PDFN(NAME, TYPE, 5) \
     PDFN(NAME, TYPE, 6) PDFN(NAME, TYPE, 7) PDFN(NAME, TYPE, 8) \
+    VNNI static void NAME##_pack(const uint8_t *const *w, uint8_t *d, int n) { panel_pack_gen(TYPE, w, d, n); } \
     static const dfn NAME##_dfns[PNX + 1] = {NULL, NAME##_d1, NAME##_d2, NAME##_d3, NAME##_d4, NAME##_d5, NAME##_d6, NAME##_d7, NAME##_d8}; \
     static const kfn NAME##_pfns[PNX + 1] = {NULL, NAME##_p1, NAME##_p2, NAME##_p3, NAME##_p4, NAME##_p5, NAME##_p6, NAME##_p7, NAME##_p8};
 PDFNS(pq8_0, PD_GGML_Q8_0)
 PDFNS(pq4_0, PD_GGML_Q4_0)
 PDFNS(pq5_0, PD_GGML_Q5_0)
+PDFNS(pq4_k, PD_GGML_Q4_K)
+PDFNS(pq5_k, PD_GGML_Q5_K)
+PDFNS(pq6_k, PD_GGML_Q6_K)
+
+#define PANEL_PICK(type, suffix) \
+    ((type) == PD_GGML_Q8_0 ? pq8_0_##suffix : (type) == PD_GGML_Q4_0 ? pq4_0_##suffix : (type) == PD_GGML_Q5_0 ? pq5_0_##suffix \
+     : (type) == PD_GGML_Q4_K ? pq4_k_##suffix : (type) == PD_GGML_Q5_K ? pq5_k_##suffix : pq6_k_##suffix)
+
+static void panel_pack_avx512(int type, const void *const *w, void *dst, int n) {
+    packfn f = PANEL_PICK(type, pack);
+    f((const uint8_t *const *)w, dst, n);
+}
 
 /* nx (1..8) activation rows against 16 rows: from the rows w when pk is NULL, else from the
  * panel pk; out[j * 16 + o]. */
 static void panel_dot_avx512(int type, const void *const *w, const void *pk, const void *xq, size_t ldq, int nx, int n, float *out) {
-    if (pk) {
-        const kfn *f = type == PD_GGML_Q8_0 ? pq8_0_pfns : type == PD_GGML_Q4_0 ? pq4_0_pfns : pq5_0_pfns;
-        f[nx](pk, xq, ldq, n, out);
-    } else {
-        const dfn *f = type == PD_GGML_Q8_0 ? pq8_0_dfns : type == PD_GGML_Q4_0 ? pq4_0_dfns : pq5_0_dfns;
-        f[nx]((const uint8_t *const *)w, xq, ldq, n, out);
-    }
+    if (pk) PANEL_PICK(type, pfns)[nx](pk, xq, ldq, n, out);
+    else PANEL_PICK(type, dfns)[nx]((const uint8_t *const *)w, xq, ldq, n, out);
 }
 
 static size_t ipack_bytes_avx512(int n) { return MR * PK_ROW(n); }

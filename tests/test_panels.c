@@ -2,7 +2,8 @@
  * a set's mm_panels gives, for every output, exactly the C reference chain (fmaf over k in
  * increasing order, then + bias) whatever the batch size, the panel range a thread takes or
  * the path inside (decode, narrow, wide with chunks of k), and panel_dot the same bits; and
- * the result agrees with the portable set's row-major matmul to rounding. */
+ * the result agrees with the portable set's row-major matmul to rounding. Also: axpy_rows
+ * (attention's weighted sum over several heads) is axpy repeated, bit for bit. */
 #include <math.h>
 
 #include "engine/kernels.h"
@@ -126,8 +127,35 @@ static void t_matmul(void) {
             }
 }
 
+/* axpy_rows is axpy repeated over positions, bit for bit, for any head count and width. */
+static void t_axpy_rows(void) {
+    const pd_kernel_ops *sets[] = {pd_kernels_portable(), pd_kernels_avx2(), pd_kernels_avx512(), pd_kernels_avx512bf16()};
+    pd_rng r;
+    pd_rng_seed(&r, 5);
+    int widths[] = {16, 48, 64, 128};
+    float a[7 * 20], x[13 * 160], y[7 * 128], y2[7 * 128];
+    for (int i = 0; i < 7 * 20; i++) a[i] = rnd(&r);
+    for (int i = 0; i < 13 * 160; i++) x[i] = rnd(&r);
+    int tested = 0;
+    for (int si = 0; si < 4; si++) {
+        if (!sets[si] || !sets[si]->axpy_rows) continue;
+        tested++;
+        for (int wi = 0; wi < 4; wi++)
+            for (int nh = 1; nh <= 7; nh++) {
+                int n = widths[wi];
+                for (int i = 0; i < 7 * 128; i++) y[i] = y2[i] = rnd(&r);
+                sets[si]->axpy_rows(a, 20, x, 160, 13, y, 128, nh, n);
+                for (int h = 0; h < nh; h++)
+                    for (int p = 0; p < 13; p++) sets[si]->axpy(a[h * 20 + p], x + p * 160, y2 + h * 128, n);
+                CHECK_MSG(!memcmp(y, y2, sizeof y), "%s n=%d heads=%d", sets[si]->name, n, nh);
+            }
+    }
+    if (!tested) SKIP("no set with axpy_rows on this CPU");
+}
+
 int main(void) {
     RUN(t_pack);
+    RUN(t_axpy_rows);
     RUN(t_matmul);
     return test_done();
 }

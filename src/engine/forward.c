@@ -131,47 +131,65 @@ typedef struct att_job {
     int layer;
 } att_job;
 
-/* One task: one (row, head) pair: softmax(q k.T * scale) v over the row's visible keys. */
+/* One task: one row and one KV group (the query heads sharing a key/value head):
+ * softmax(q k.T * scale) v over the row's visible keys, for each of those heads. Several heads
+ * go through one call (they read the same keys and values) only by keeping one accumulator
+ * each: every score is bit for bit what dot() gives, and every output element the same
+ * sequence of axpy steps over the positions, whatever the other rows of the batch. */
 static void att_task(void *ctx, size_t task, int thread) {
     const att_job *j = ctx;
     pd_model *m = j->m;
     const pd_model_config *c = &m->w.cfg;
-    int hd = c->head_dim, n_heads = c->n_heads;
+    int hd = c->head_dim, n_heads = c->n_heads, per_group = n_heads / c->n_kv_heads;
     size_t q_dim = (size_t)n_heads * hd;
-    size_t r = task / (size_t)n_heads;
-    int h = (int)(task % (size_t)n_heads), g = h / (n_heads / c->n_kv_heads);
+    size_t r = task / (size_t)c->n_kv_heads;
+    int g = (int)(task % (size_t)c->n_kv_heads), h0 = g * per_group;
     const pd_kv *kv = j->steps[m->row_seq[r]].kv;
     size_t pos = (size_t)m->row_pos[r], start = 0;
     int win = c->layer_sliding[j->layer] ? c->sliding_window : 0;
     if (win && pos + 1 > (size_t)win) start = pos + 1 - (size_t)win;
-    const float *q = m->q + r * q_dim + (size_t)h * hd;
-    size_t goff = (size_t)g * hd; /* this head's group within a position's kv_dim */
-    float *sc = m->att + (size_t)thread * m->att_cap;
-    float scale = 1.0f / sqrtf((float)hd), mx = -INFINITY;
-    /* scores four keys at a time through the matmul tile (one call and one 4-way reduction
-     * instead of four dot calls: for small heads the calls were the cost); the tile keeps the
-     * dot's summation order, so each score is bit for bit what dot() gives */
+    size_t n = pos + 1 - start, goff = (size_t)g * hd; /* this group's head within a position's kv_dim */
+    float *sc = m->att + (size_t)thread * m->att_cap * (size_t)per_group; /* (per_group, n) */
+    float scale = 1.0f / sqrtf((float)hd);
+    /* scores: four keys x up to nr heads per tile call, each (head, key) its own lane sums */
     const pd_kernel_ops *ops = m->ops;
-    size_t nr = (size_t)ops->nr, lanes = (size_t)ops->lanes;
+    int nr = ops->nr;
+    size_t lanes = (size_t)ops->lanes;
     float acc[4 * PD_KERNEL_MAX_NR * PD_KERNEL_MAX_LANES] __attribute__((aligned(64)));
-    for (size_t p = start; p <= pos; p += 4) {
-        const void *rows[4];
-        size_t nk = pos + 1 - p < 4 ? pos + 1 - p : 4;
-        for (size_t i = 0; i < 4; i++) rows[i] = pd_kv_at(kv, j->layer, 0, p + (i < nk ? i : nk - 1)) + goff;
-        float s4[4];
-        ops->tile(1, rows, PD_DT_F32, q, (size_t)hd, 0, hd, acc, 1);
-        ops->reduce4(acc, nr * lanes, s4);
-        for (size_t i = 0; i < nk; i++) {
-            float s = s4[i] * scale;
-            sc[p - start + i] = s;
-            if (s > mx) mx = s;
+    for (int h = 0; h < per_group; h += nr) {
+        int nh = per_group - h < nr ? per_group - h : nr;
+        const float *q = m->q + r * q_dim + (size_t)(h0 + h) * hd;
+        for (size_t p = start; p <= pos; p += 4) {
+            const void *rows[4];
+            size_t nk = pos + 1 - p < 4 ? pos + 1 - p : 4;
+            for (size_t i = 0; i < 4; i++) rows[i] = pd_kv_at(kv, j->layer, 0, p + (i < nk ? i : nk - 1)) + goff;
+            ops->tile(nh, rows, PD_DT_F32, q, (size_t)hd, 0, hd, acc, 1);
+            for (int e = 0; e < nh; e++) {
+                float s4[4];
+                ops->reduce4(acc + (size_t)e * lanes, (size_t)nr * lanes, s4);
+                for (size_t i = 0; i < nk; i++) sc[(size_t)(h + e) * n + p - start + i] = s4[i] * scale;
+            }
         }
     }
-    float sum = 0;
-    for (size_t p = start; p <= pos; p++) sum += (sc[p - start] = expf(sc[p - start] - mx));
-    float *out = m->xb + r * q_dim + (size_t)h * hd;
-    memset(out, 0, (size_t)hd * sizeof *out);
-    for (size_t p = start; p <= pos; p++) m->ops->axpy(sc[p - start] / sum, pd_kv_at(kv, j->layer, 1, p) + goff, out, hd);
+    for (int h = 0; h < per_group; h++) {
+        float *s = sc + (size_t)h * n, mx = -INFINITY, sum = 0;
+        for (size_t i = 0; i < n; i++) mx = s[i] > mx ? s[i] : mx;
+        for (size_t i = 0; i < n; i++) sum += (s[i] = expf(s[i] - mx));
+        for (size_t i = 0; i < n; i++) s[i] = s[i] / sum;
+        memset(m->xb + r * q_dim + (size_t)(h0 + h) * hd, 0, (size_t)hd * sizeof(float));
+    }
+    /* out_h = sum_p s[h][p] v_p, the positions in order, a KV block's run at a time */
+    float *out = m->xb + r * q_dim + (size_t)h0 * hd;
+    for (size_t p = start; p <= pos;) {
+        size_t run = PD_KV_BLOCK - p % PD_KV_BLOCK;
+        if (run > pos + 1 - p) run = pos + 1 - p;
+        const float *v = pd_kv_at(kv, j->layer, 1, p) + goff;
+        if (ops->axpy_rows) ops->axpy_rows(sc + (p - start), n, v, kv->kv_dim, (int)run, out, (size_t)hd, per_group, hd);
+        else
+            for (int h = 0; h < per_group; h++)
+                for (size_t i = 0; i < run; i++) ops->axpy(sc[(size_t)h * n + p - start + i], v + i * kv->kv_dim, out + (size_t)h * hd, hd);
+        p += run;
+    }
 }
 
 /* ---- workspace ---- */
@@ -218,7 +236,7 @@ static int ensure_workspace(pd_model *m, size_t T, size_t max_len) {
     }
     if (max_len > m->att_cap) {
         size_t n = max_len + max_len / 2;
-        if (grow_f(&m->att, (size_t)m->n_threads, n)) return PD_ENOMEM;
+        if (grow_f(&m->att, (size_t)m->n_threads, n * (size_t)(c->n_heads / c->n_kv_heads))) return PD_ENOMEM;
         m->att_cap = n;
     }
     return 0;
@@ -380,9 +398,9 @@ int pd_model_forward(pd_model *m, pd_seq_step *steps, size_t n, pd_error *err) {
         }
         att_job aj = {m, steps, l};
         if (T * (size_t)c->n_heads * max_len * (size_t)hd < SMALL_WORK)
-            for (size_t t = 0; t < T * (size_t)c->n_heads; t++) att_task(&aj, t, 0);
+            for (size_t t = 0; t < T * (size_t)c->n_kv_heads; t++) att_task(&aj, t, 0);
         else
-            pd_pool_run(m->pool, T * (size_t)c->n_heads, att_task, &aj);
+            pd_pool_run(m->pool, T * (size_t)c->n_kv_heads, att_task, &aj);
         matmul(m, m->xb, T, &L->wo, L->bo, m->xo, NULL);
         for (size_t i = 0; i < T * (size_t)dim; i++) m->x[i] += m->xo[i];
         /* MLP block */

@@ -56,6 +56,11 @@ typedef struct pd_kernel_ops {
      * k0 a multiple of 2 * lanes), bit for bit what tile gives on the fp32 rows. */
     void (*round_bf16)(const float *x, uint16_t *dst, int n);
     void (*tile_bf16)(int nx, const void *const *w, const uint16_t *x, size_t ldx, int k0, int k1, float *acc, int first);
+    /* y_h[i] += sum_p a[h * lda + p] * x_p[i] for heads h < nh (y_h = y + h * ldy), positions
+     * p < np (x_p = x + p * ldx), i < n: each y_h the same operations, in the same order, as
+     * axpy(a[h * lda + p], x_p, y_h, n) for p = 0, 1, ..., only with y_h kept in registers;
+     * NULL where a set has no such loop (the caller then calls axpy). */
+    void (*axpy_rows)(const float *a, size_t lda, const float *x, size_t ldx, int np, float *y, size_t ldy, int nh, int n);
     /* Panel-packed weights (see "panels" below), NULL in the sets that keep weight rows.
      * mm_panels: the outputs of panels [p0, p1) of a->w (packed by pd_panel_pack) for every
      * activation row; scratch: PD_PANEL_SCRATCH(cols) floats. Every output is one fp32

@@ -90,6 +90,45 @@ AVX512 void pd_avx512_axpy(float a, const float *x, float *y, int n) {
     for (; i < n; i++) y[i] += a * x[i];
 }
 
+/* axpy_rows (kernels.h) for rows of NV vectors, NH heads at once: per position NV loads and
+ * NV NH multiply-adds, the heads' outputs in registers; the same fmadd per element as axpy. */
+AVX512 INLINE void axpy_rows_gen(const int NV, const int NH, const float *a, size_t lda, const float *x, size_t ldx, int np,
+                                 float *y, size_t ldy) {
+    __m512 acc[16];
+#pragma GCC unroll 16
+    for (int i = 0; i < NV * NH; i++) acc[i] = _mm512_loadu_ps(y + (size_t)(i / NV) * ldy + 16 * (i % NV));
+    for (int p = 0; p < np; p++) {
+        __m512 xv[8];
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++) xv[v] = _mm512_loadu_ps(x + (size_t)p * ldx + 16 * v);
+#pragma GCC unroll 8
+        for (int h = 0; h < NH; h++) {
+            __m512 av = _mm512_set1_ps(a[(size_t)h * lda + (size_t)p]);
+#pragma GCC unroll 8
+            for (int v = 0; v < NV; v++) acc[h * NV + v] = _mm512_fmadd_ps(av, xv[v], acc[h * NV + v]);
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < NV * NH; i++) _mm512_storeu_ps(y + (size_t)(i / NV) * ldy + 16 * (i % NV), acc[i]);
+}
+
+AVX512 static void axpy_rows(const float *a, size_t lda, const float *x, size_t ldx, int np, float *y, size_t ldy, int nh,
+                             int n) {
+    for (int h = 0; h < nh;) {
+        const float *ah = a + (size_t)h * lda;
+        float *yh = y + (size_t)h * ldy;
+        int left = nh - h;
+        if (n == 64 && left >= 4) axpy_rows_gen(4, 4, ah, lda, x, ldx, np, yh, ldy), h += 4;
+        else if (n == 64) axpy_rows_gen(4, 1, ah, lda, x, ldx, np, yh, ldy), h += 1;
+        else if (n == 128 && left >= 2) axpy_rows_gen(8, 2, ah, lda, x, ldx, np, yh, ldy), h += 2;
+        else if (n == 128) axpy_rows_gen(8, 1, ah, lda, x, ldx, np, yh, ldy), h += 1;
+        else {
+            for (int p = 0; p < np; p++) pd_avx512_axpy(ah[p], x + (size_t)p * ldx, yh, n);
+            h += 1;
+        }
+    }
+}
+
 /* Four accumulators reduced at once in pd_kernel_reduce's order: fold 16 -> 8 lanes two
  * accumulators per register, 8 -> 4 four per register, then the last two steps in-lane. */
 AVX512 void pd_avx512_reduce4(const float *acc, size_t stride, float out[4]) {
@@ -329,6 +368,7 @@ static const pd_kernel_ops avx512_ops = {
     .name = "avx512", .lanes = LANES, .mr = MR, .nr = NR,
     .dot = pd_avx512_dot, .dot_w = pd_avx512_dot_w, .to_f32 = pd_avx512_to_f32, .axpy = pd_avx512_axpy,
     .tile = pd_avx512_tile, .reduce4 = pd_avx512_reduce4, .mm_panels = mm_panels, .panel_dot = panel_dot,
+    .axpy_rows = axpy_rows,
 };
 
 const pd_kernel_ops *pd_kernels_avx512(void) {

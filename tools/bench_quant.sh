@@ -3,7 +3,8 @@
 # Qwen2.5-0.5B-shape model: same file, same threads, one run after the other (figures for
 # docs/PERFORMANCE.md, section "Quantized GGUF weights").
 #
-#   sh tools/bench_quant.sh [TYPE ...]        TYPE: q8_0, q4_k_m (default: both); T=threads (2)
+#   sh tools/bench_quant.sh [TYPE ...]        TYPE: q8_0, q4_k_m (default: both); T=threads (2);
+#                                             PONDER=the ponder binary (build/ponder)
 #
 # Files (under build/bench-qwen0.5b, made once, not committed):
 #   q8_0.gguf    written by llama.cpp's converter (the `gguf` package) from the bf16 HF dir
@@ -40,6 +41,8 @@ for ty in ${*:-q8_0 q4_k_m}; do
     $PONDER bench --model $f --threads "$T" --prompt-tokens 512 --gen-tokens 0 | grep -E "prompt"
     echo "== $ty: ponder, fp32 activations (PONDER_QUANT_ACT=f32): decode 32 at batch 1"
     PONDER_QUANT_ACT=f32 $PONDER bench --model $f --threads "$T" --prompt-tokens 128 --gen-tokens 32 | grep -E "generation"
+    echo "== $ty: ponder, the pool polling 50 us before sleeping (PONDER_POOL_SPIN_US=50): decode 32 at batch 1"
+    PONDER_POOL_SPIN_US=50 $PONDER bench --model $f --threads "$T" --prompt-tokens 128 --gen-tokens 32 | grep -E "generation"
     echo "== $ty: llama.cpp llama-bench pp128, pp512, tg32"
     $B/llama-bench -m $f -t "$T" -p 128,512 -n 32 -r 2 -o md 2>/dev/null | grep -E "pp|tg"
     echo "== $ty: ponder, 16 branches x 64 tokens after one shared 200-token prompt"

@@ -6,21 +6,34 @@
  * condition variable, take task indices from an atomic counter until none are left, and
  * report done; the caller works as thread 0 meanwhile and then waits for the others.
  * Trade-off: condition variables instead of spinning cost a few microseconds per job but
- * never burn a core that another process (or a sibling sequence) could use. */
+ * never burn a core that another process (or a sibling sequence) could use. Decode issues
+ * ~190 jobs per token, so PONDER_POOL_SPIN_US=N (default 0: off) lets workers and the
+ * caller first poll for up to N microseconds (yielding the CPU between polls) before
+ * sleeping, to catch the next job of a forward pass without a wake-up; whether that pays on
+ * an idle machine is measured by tools/bench_quant.sh (docs/PERFORMANCE.md). */
 #include "engine/pool.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sched.h>
+#include <time.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#else
+#define CPU_RELAX() ((void)0)
+#endif
 
 struct pd_pool {
     int n_threads;
     pthread_t *threads;
     pthread_mutex_t mu;
     pthread_cond_t wake, done_cv;
-    unsigned long gen;       /* incremented per job */
-    int stop;
-    int n_done;              /* workers finished with the current job */
+    atomic_ulong gen;        /* incremented per job (under mu; polled without it) */
+    atomic_int stop;
+    atomic_int n_done;       /* workers finished with the current job */
+    long spin_ns;            /* how long to poll before sleeping */
     pd_pool_fn fn;
     void *ctx;
     size_t n_tasks;
@@ -41,20 +54,44 @@ static void drain(pd_pool *p, int thread) {
     }
 }
 
+static long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+/* Poll until done(p, arg) or spin_ns pass; returns done's last answer. */
+static int spin_until(const pd_pool *p, int (*done)(pd_pool *, unsigned long), unsigned long arg) {
+    if (p->spin_ns <= 0) return 0;
+    long end = now_ns() + p->spin_ns;
+    for (;;) {
+        for (int i = 0; i < 16; i++) {
+            if (done((pd_pool *)p, arg)) return 1;
+            CPU_RELAX();
+        }
+        if (now_ns() >= end) return done((pd_pool *)p, arg);
+        sched_yield(); /* on a busy machine, the thread that will publish the next job may need this CPU */
+    }
+}
+static int new_job(pd_pool *p, unsigned long seen) { return atomic_load(&p->gen) != seen || atomic_load(&p->stop); }
+static int all_done(pd_pool *p, unsigned long want) { return (unsigned long)atomic_load(&p->n_done) >= want; }
+
 static void *worker_main(void *arg) {
     worker_arg a = *(worker_arg *)arg;
     free(arg);
     pd_pool *p = a.p;
     unsigned long seen = 0;
-    pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (p->gen == seen && !p->stop) pthread_cond_wait(&p->wake, &p->mu);
-        if (p->stop) break;
-        seen = p->gen;
+        spin_until(p, new_job, seen);
+        pthread_mutex_lock(&p->mu);
+        while (atomic_load(&p->gen) == seen && !atomic_load(&p->stop)) pthread_cond_wait(&p->wake, &p->mu);
+        if (atomic_load(&p->stop)) break;
+        seen = atomic_load(&p->gen);
         pthread_mutex_unlock(&p->mu);
         drain(p, a.idx);
         pthread_mutex_lock(&p->mu);
-        if (++p->n_done == p->n_threads - 1) pthread_cond_signal(&p->done_cv);
+        if (atomic_fetch_add(&p->n_done, 1) + 1 == p->n_threads - 1) pthread_cond_signal(&p->done_cv);
+        pthread_mutex_unlock(&p->mu);
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -70,6 +107,11 @@ pd_pool *pd_pool_new(int n_threads, pd_error *err) {
         return NULL;
     }
     p->n_threads = 1;
+    const char *env = getenv("PONDER_POOL_SPIN_US");
+    p->spin_ns = (env && *env ? atol(env) : 0) * 1000L;
+    atomic_init(&p->gen, 0);
+    atomic_init(&p->stop, 0);
+    atomic_init(&p->n_done, 0);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
     pthread_cond_init(&p->done_cv, NULL);
@@ -97,7 +139,7 @@ pd_pool *pd_pool_new(int n_threads, pd_error *err) {
 void pd_pool_free(pd_pool *p) {
     if (!p) return;
     pthread_mutex_lock(&p->mu);
-    p->stop = 1;
+    atomic_store(&p->stop, 1);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
     for (int i = 1; i < p->n_threads; i++) pthread_join(p->threads[i], NULL);
@@ -122,12 +164,13 @@ void pd_pool_run(pd_pool *p, size_t n_tasks, pd_pool_fn fn, void *ctx) {
     p->ctx = ctx;
     p->n_tasks = n_tasks;
     atomic_store(&p->next, 0);
-    p->n_done = 0;
-    p->gen++;
+    atomic_store(&p->n_done, 0);
+    atomic_fetch_add(&p->gen, 1);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
     drain(p, 0);
+    if (spin_until(p, all_done, (unsigned long)(p->n_threads - 1))) return;
     pthread_mutex_lock(&p->mu);
-    while (p->n_done < p->n_threads - 1) pthread_cond_wait(&p->done_cv, &p->mu);
+    while (atomic_load(&p->n_done) < p->n_threads - 1) pthread_cond_wait(&p->done_cv, &p->mu);
     pthread_mutex_unlock(&p->mu);
 }

@@ -516,6 +516,8 @@ size_t pd_quant_q8_scratch(const pd_qikernels *ik, int n) {
     return a > b ? a : b;
 }
 
+static const float zero16[16]; /* the bias of a matrix without one: + 0.0f, as put_out */
+
 /* Does the 8-bit path of ik take 16-row panels for ggml type t? */
 static int use_panels(const pd_qikernels *ik, int t) { return ik->panel_type && ik->panel_type(t); }
 
@@ -551,8 +553,11 @@ void pd_quant_rows_q8(const pd_qikernels *ik, const pd_wmat *w, const void *xq, 
                 float o[PD_PANEL_NX * 16];
                 ik->panel_dot(type, rows, packed ? scratch : NULL, xb + t0 * ldq, ldq, nx, cols, o);
                 for (int j = 0; j < nx; j++) {
-                    float *yo = y_rows ? y_rows[t0 + j] : y + (t0 + j) * (size_t)w->rows;
-                    for (int i = 0; i < nr; i++) yo[r + i] = o[16 * j + i] + (bias ? bias[r + i] : 0.0f);
+                    float *yo = (y_rows ? y_rows[t0 + j] : y + (t0 + j) * (size_t)w->rows) + r;
+                    const float *oj = o + 16 * j;
+                    const float *bj = bias ? bias + r : zero16;
+                    if (nr == 16) for (int i = 0; i < 16; i++) yo[i] = oj[i] + bj[i]; /* a known count: vectorized */
+                    else for (int i = 0; i < nr; i++) yo[i] = oj[i] + bj[i];
                 }
             }
         }

@@ -283,15 +283,8 @@ const pd_qkernels *pd_qkernels_avx512(void) {
 
 /* ---- 8-bit activations: integer dots with AVX-512 VNNI (vpdpbusd) ----
  *
- * The weights' stored integers, made unsigned bytes (Q8_0: q + 128 by flipping the top bit;
- * the others are stored unsigned), 64 at a time: one vpdpbusd against 64 activation bytes
- * gives 16 exact partial sums (lane l: 4 consecutive values). The accumulator starts at the
- * activation buffer's -8 * (sum of each 4 q), shifted to -128 / -16 / -32 times it, which
- * removes the storage offset (q + 128, q - 16 stored as q, ...) exactly; the K-quants' mins go
- * into lanes 0-7 as dmin * m_s * (dx * sum q). Each lane's partial sum is converted to fp32
- * and multiplied into the row's vector accumulator by its scale (weight scale * dx); the 16
- * lanes are reduced at the end. See quant.c for what this equals. 4 weight rows x up to 4
- * activation rows per call (16 accumulators). */
+ * The quantizer, then the 16-row panel kernels below for every integer type (see quant.c for
+ * what they compute: q8_dot_ref, bit for bit). */
 #define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
 #define INX 4
 
@@ -307,225 +300,6 @@ VNNI static void q8_quantize_avx512(const float *x, int n, void *dst) {
         pd_q8_block_tail(dst, n, b, dx);
     }
 }
-
-/* The IEEE halves at a and b (b NULL: 0) in lanes 0-7 and 8-15 (one conversion, one permute). */
-VNNI INLINE __m512 pair8(const uint8_t *a, const uint8_t *b) {
-    uint16_t ha, hb = 0;
-    memcpy(&ha, a, 2);
-    if (b) memcpy(&hb, b, 2);
-    __m128 f = _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)hb << 16 | ha)));
-    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), _mm512_castps128_ps512(f));
-}
-
-/* acc[i][j] += (S * dx8) * float(vpdpbusd(c8 << SH (or 0 if SH < 0), W, q)) over chunk c (64
- * values) of every activation row j; MASK: only the first block of the chunk exists. */
-#define IACC(i, W, S, c, SH, MASK)                                                                                   \
-    do { if (NX == 0) { /* packing: W and S of row i, chunk c */                                                     \
-        _mm512_storeu_si512((uint8_t *)out + (size_t)(i) * PK_ROW(n) + 64 * (size_t)(c), (W));                       \
-        _mm512_storeu_ps((float *)((uint8_t *)out + (size_t)(i) * PK_ROW(n) + PK_S(n)) + 16 * (size_t)(c), (S));     \
-    } _Pragma("GCC unroll 4") for (int j_ = 0; j_ < NX; j_++) {                                                        \
-        const uint8_t *a_ = xq + (size_t)j_ * ldq;                                                                   \
-        const __mmask16 m_ = (MASK) ? 0x00ff : 0xffff;                                                               \
-        __m512i init_ = (SH) < 0 ? _mm512_setzero_si512()                                                            \
-                                 : _mm512_slli_epi32(_mm512_maskz_loadu_epi32(m_, PD_Q8_C8(a_, n) + 16 * (c)), (SH) < 0 ? 0 : (SH)); \
-        __m512i q_ = _mm512_maskz_loadu_epi32(m_, a_ + 64 * (size_t)(c));                                               \
-        __m512 s_ = _mm512_mul_ps((S), _mm512_maskz_loadu_ps(m_, PD_Q8_DX8(a_, n) + 16 * (c)));                      \
-        acc[i][j_] = _mm512_fmadd_ps(s_, _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(init_, (W), q_)), acc[i][j_]);          \
-    } } while (0)
-
-/* A packed group of 4 rows (wide batches: the rows' integer bytes W and lane scales S made once,
- * then run against every activation row), per row: W (64 per chunk, the last chunk's second
- * half zero when the block count is odd), S (16 floats per chunk), and the K-quants' eight
- * (dmin * min) per super-block. The packed kernel repeats the direct kernels' operations on
- * them in the same order, so the results are the same bits. */
-#define PK_S(n) ((size_t)(n) + 32)
-#define PK_M(n) (2 * ((size_t)(n) + 32))
-#define PK_ROW(n) (2 * ((size_t)(n) + 32) + (size_t)(n) / 8)
-
-#define IBEGIN                                                                                                       \
-    const ptrdiff_t ahead = MR * (w[1] - w[0]);                                                                      \
-    __m512 acc[MR][INX];                                                                                             \
-    _Pragma("GCC unroll 4") for (int i = 0; i < MR; i++) _Pragma("GCC unroll 4") for (int j = 0; j < NX; j++)      \
-        acc[i][j] = _mm512_setzero_ps()
-#define IEND                                                                                                         \
-    _Pragma("GCC unroll 4") for (int i = 0; i < MR; i++) _Pragma("GCC unroll 4") for (int j = 0; j < NX; j++)      \
-        out[i * NX + j] = _mm512_reduce_add_ps(acc[i][j])
-
-/* Q8_0, Q4_0, Q5_0: 32-value blocks, two per 64-value chunk (the last one alone when the row
- * has an odd number of blocks). */
-VNNI INLINE void i32_gen(const int TYPE, const int NX, const uint8_t *const *w, const uint8_t *xq, size_t ldq, int n, float *out) {
-    IBEGIN;
-    const int bb = TYPE == PD_GGML_Q8_0 ? 34 : TYPE == PD_GGML_Q4_0 ? 18 : 22;
-    const int SH = TYPE == PD_GGML_Q8_0 ? 4 : TYPE == PD_GGML_Q4_0 ? 0 : 1;
-    const __m512i m4 = _mm512_set1_epi8(0xf), top = _mm512_set1_epi8((char)0x80), five = _mm512_set1_epi8(16);
-    const int nb = n / 32;
-    for (int c = 0; 2 * c < nb; c++) {
-        const int two = 2 * c + 1 < nb;
-        _Pragma("GCC unroll 4") ROWS {
-            const uint8_t *b0 = w[i] + (size_t)(2 * c) * bb, *b1 = b0 + bb;
-            PREFETCH(b0), PREFETCH(b0 + 64);
-            __m512 S = pair8(b0, two ? b1 : NULL);
-            __m512i W;
-            if (TYPE == PD_GGML_Q8_0) {
-                __m256i lo = _mm256_loadu_si256((const __m256i *)(b0 + 2));
-                __m256i hi = two ? _mm256_loadu_si256((const __m256i *)(b1 + 2)) : _mm256_setzero_si256();
-                W = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), top);
-            } else {
-                const int o = TYPE == PD_GGML_Q4_0 ? 2 : 6;
-                __m128i q0 = _mm_loadu_si128((const __m128i *)(b0 + o));
-                __m128i q1 = two ? _mm_loadu_si128((const __m128i *)(b1 + o)) : _mm_setzero_si128();
-                __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(q0), q1, 1);
-                __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1);
-                W = _mm512_and_si512(_mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0)), m4);
-                if (TYPE == PD_GGML_Q5_0) {
-                    uint32_t h0, h1 = 0;
-                    memcpy(&h0, b0 + 2, 4);
-                    if (two) memcpy(&h1, b1 + 2, 4);
-                    W = _mm512_mask_add_epi8(W, (__mmask64)h0 | (__mmask64)h1 << 32, W, five);
-                }
-            }
-            if (two) IACC(i, W, S, c, SH, 0);
-            else IACC(i, W, S, c, SH, 1);
-        }
-    }
-    IEND;
-}
-
-/* Q4_K (FIVE 0), Q5_K (FIVE 1): per super-block the eight (d * scale_s) and (dmin * min_s)
- * as vectors (the 12 packed bytes unpacked with 32-bit operations), then four chunks of 64
- * (sub-blocks 2j, 2j + 1: the low and high nibbles of 32 bytes). */
-VNNI INLINE void ik45_gen(const int NX, const int FIVE, const uint8_t *const *w, const uint8_t *xq, size_t ldq, int n, float *out) {
-    IBEGIN;
-    const size_t bb = FIVE ? 176 : 144;
-    const __m256i m4 = _mm256_set1_epi8(0xf), one = _mm256_set1_epi8(1);
-    for (int sb = 0; sb < n / 256; sb++) {
-        __m512 dsc[MR], dmm[MR];
-        _Pragma("GCC unroll 4") ROWS {
-            const uint8_t *b = w[i] + sb * bb;
-            PREFETCH(b), PREFETCH(b + 64), PREFETCH(b + 128);
-            uint32_t u[3];
-            memcpy(u, b + 4, 12);
-            uint32_t sc_lo = u[0] & 0x3f3f3f3f, mn_lo = u[1] & 0x3f3f3f3f;
-            uint32_t sc_hi = (u[2] & 0x0f0f0f0f) | ((u[0] >> 6) & 0x03030303) << 4;
-            uint32_t mn_hi = ((u[2] >> 4) & 0x0f0f0f0f) | ((u[1] >> 6) & 0x03030303) << 4;
-            __m256 scf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)((uint64_t)sc_hi << 32 | sc_lo))));
-            __m256 mnf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)((uint64_t)mn_hi << 32 | mn_lo))));
-            dsc[i] = _mm512_castps256_ps512(_mm256_mul_ps(_mm256_set1_ps(h2f(b)), scf));
-            dmm[i] = _mm512_zextps256_ps512(_mm256_mul_ps(_mm256_set1_ps(h2f(b + 2)), mnf));
-            if (NX == 0) _mm256_storeu_ps((float *)((uint8_t *)out + (size_t)i * PK_ROW(n) + PK_M(n)) + 8 * sb, _mm512_castps512_ps256(dmm[i]));
-            _Pragma("GCC unroll 4") for (int j = 0; j < NX; j++) /* the mins, in lanes 0-7 */
-                acc[i][j] = _mm512_fnmadd_ps(dmm[i], _mm512_zextps256_ps512(_mm256_loadu_ps(PD_Q8_DXS(xq + (size_t)j * ldq, n) + 8 * sb)),
-                                             acc[i][j]);
-        }
-        for (int q = 0; q < 4; q++) {
-            const __m512i idx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(2 * q)), _mm256_set1_epi32(2 * q + 1), 1);
-            _Pragma("GCC unroll 4") ROWS {
-                const uint8_t *b = w[i] + sb * bb;
-                __m256i v = _mm256_loadu_si256((const __m256i *)(b + (FIVE ? 48 : 16) + 32 * q));
-                __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-                if (FIVE) {
-                    __m256i h = _mm256_loadu_si256((const __m256i *)(b + 16));
-                    lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(h, _mm_cvtsi32_si128(2 * q)), one), 4));
-                    hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(h, _mm_cvtsi32_si128(2 * q + 1)), one), 4));
-                }
-                __m512i W = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-                __m512 S = _mm512_permutexvar_ps(idx, dsc[i]);
-                IACC(i, W, S, 4 * sb + q, -1, 0);
-            }
-        }
-    }
-    IEND;
-}
-
-/* Q6_K: per super-block the 16 (d * scale) (one per 16 values: lanes 4g..4g+3 of a chunk),
- * per 128-value half two chunks: low nibbles | bits 0-1 (2-3) of qh, high nibbles | bits 4-5 (6-7). */
-VNNI INLINE void iq6_k_gen(const int NX, const uint8_t *const *w, const uint8_t *xq, size_t ldq, int n, float *out) {
-    IBEGIN;
-    const __m512i m4 = _mm512_set1_epi8(0xf), m2 = _mm512_set1_epi8(3);
-    const __m512i quarter = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-    for (int sb = 0; sb < n / 256; sb++) {
-        __m512 dsc[MR];
-        _Pragma("GCC unroll 4") ROWS {
-            const uint8_t *b = w[i] + sb * 210;
-            PREFETCH(b), PREFETCH(b + 64), PREFETCH(b + 128), PREFETCH(b + 192);
-            __m512 sc = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b + 192))));
-            dsc[i] = _mm512_mul_ps(_mm512_set1_ps(h2f(b + 208)), sc);
-        }
-        for (int h = 0; h < 2; h++) {
-            _Pragma("GCC unroll 4") ROWS {
-                const uint8_t *b = w[i] + sb * 210;
-                __m512i QL = _mm512_loadu_si512(b + 64 * h);
-                __m256i hv = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h));
-                __m512i QH = _mm512_inserti64x4(_mm512_castsi256_si512(hv), _mm256_srli_epi16(hv, 2), 1);
-                __m512i W0 = _mm512_or_si512(_mm512_and_si512(QL, m4), _mm512_slli_epi16(_mm512_and_si512(QH, m2), 4));
-                __m512i W1 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(QL, 4), m4),
-                                             _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(QH, 4), m2), 4));
-                __m512 S0 = _mm512_permutexvar_ps(_mm512_add_epi32(quarter, _mm512_set1_epi32(8 * h)), dsc[i]);
-                __m512 S1 = _mm512_permutexvar_ps(_mm512_add_epi32(quarter, _mm512_set1_epi32(8 * h + 4)), dsc[i]);
-                IACC(i, W0, S0, 4 * sb + 2 * h, 2, 0);
-                IACC(i, W1, S1, 4 * sb + 2 * h + 1, 2, 0);
-            }
-        }
-    }
-    IEND;
-}
-
-/* The packed kernel: SH as in the direct kernels (-1: none), K45: the mins first in each
- * super-block, as ik45_gen does. */
-VNNI INLINE void ipk_gen(const int NX, const int SH, const int K45, const uint8_t *pk, const uint8_t *xq, size_t ldq, int n, float *out) {
-    __m512 acc[MR][INX];
-    _Pragma("GCC unroll 4") for (int i = 0; i < MR; i++) _Pragma("GCC unroll 4") for (int j = 0; j < NX; j++)
-        acc[i][j] = _mm512_setzero_ps();
-    const int nb = n / 32;
-    for (int c = 0; 2 * c < nb; c++) {
-        if (K45 && !(c & 3))
-            _Pragma("GCC unroll 4") ROWS {
-                __m512 dmm = _mm512_zextps256_ps512(_mm256_loadu_ps((const float *)(pk + (size_t)i * PK_ROW(n) + PK_M(n)) + 2 * c));
-                _Pragma("GCC unroll 4") for (int j = 0; j < NX; j++)
-                    acc[i][j] = _mm512_fnmadd_ps(dmm, _mm512_zextps256_ps512(_mm256_loadu_ps(PD_Q8_DXS(xq + (size_t)j * ldq, n) + 2 * c)),
-                                                 acc[i][j]);
-            }
-        const int two = 2 * c + 1 < nb;
-        _Pragma("GCC unroll 4") ROWS {
-            const uint8_t *r = pk + (size_t)i * PK_ROW(n);
-            __m512i W = _mm512_loadu_si512(r + 64 * (size_t)c);
-            __m512 S = _mm512_loadu_ps((const float *)(r + PK_S(n)) + 16 * (size_t)c);
-            if (two) IACC(i, W, S, c, SH, 0);
-            else IACC(i, W, S, c, SH, 1);
-        }
-    }
-    IEND;
-}
-
-typedef void (*ifn)(const uint8_t *const *, const uint8_t *, size_t, int, float *);
-#define IFN(NAME, NX, CALL) \
-    VNNI static void NAME##_##NX(const uint8_t *const *w, const uint8_t *xq, size_t ldq, int n, float *out) { CALL; }
-#define IFNS(NAME, CALL_NX) IFN(NAME, 0, CALL_NX(0)) IFN(NAME, 1, CALL_NX(1)) IFN(NAME, 2, CALL_NX(2)) IFN(NAME, 3, CALL_NX(3)) \
-    IFN(NAME, 4, CALL_NX(4)) static const ifn NAME##_fns[INX + 1] = {NAME##_0, NAME##_1, NAME##_2, NAME##_3, NAME##_4};
-#define IQ8_0_CALL(NX) i32_gen(PD_GGML_Q8_0, NX, w, xq, ldq, n, out)
-#define IQ4_0_CALL(NX) i32_gen(PD_GGML_Q4_0, NX, w, xq, ldq, n, out)
-#define IQ5_0_CALL(NX) i32_gen(PD_GGML_Q5_0, NX, w, xq, ldq, n, out)
-#define IQ4_K_CALL(NX) ik45_gen(NX, 0, w, xq, ldq, n, out)
-#define IQ5_K_CALL(NX) ik45_gen(NX, 1, w, xq, ldq, n, out)
-#define IQ6_K_CALL(NX) iq6_k_gen(NX, w, xq, ldq, n, out)
-IFNS(iq8_0, IQ8_0_CALL)
-IFNS(iq4_0, IQ4_0_CALL)
-IFNS(iq5_0, IQ5_0_CALL)
-IFNS(iq4_k, IQ4_K_CALL)
-IFNS(iq5_k, IQ5_K_CALL)
-IFNS(iq6_k, IQ6_K_CALL)
-
-/* Packed kernels per (offset shift, activation rows); the 4-row group is pk. */
-typedef void (*pfn)(const uint8_t *, const uint8_t *, size_t, int, float *);
-#define PFN(NAME, SH, K45, NX) \
-    VNNI static void NAME##_##NX(const uint8_t *pk, const uint8_t *xq, size_t ldq, int n, float *out) { ipk_gen(NX, SH, K45, pk, xq, ldq, n, out); }
-#define PFNS(NAME, SH, K45) PFN(NAME, SH, K45, 1) PFN(NAME, SH, K45, 2) PFN(NAME, SH, K45, 3) PFN(NAME, SH, K45, 4) \
-    static const pfn NAME##_fns[INX + 1] = {NULL, NAME##_1, NAME##_2, NAME##_3, NAME##_4};
-PFNS(pk_sh4, 4, 0)
-PFNS(pk_sh0, 0, 0)
-PFNS(pk_sh1, 1, 0)
-PFNS(pk_sh2, 2, 0)
-PFNS(pk_k45, -1, 1)
 
 /* ---- 16-row panels (every batch width): Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K ----
  *
@@ -794,41 +568,19 @@ static void panel_dot_avx512(int type, const void *const *w, const void *pk, con
     else PANEL_PICK(type, dfns)[nx]((const uint8_t *const *)w, xq, ldq, n, out);
 }
 
-static size_t ipack_bytes_avx512(int n) { return MR * PK_ROW(n); }
-
-static int ipack_avx512(int type, const void *const *w, void *dst, int n) {
-    const ifn *f = type == PD_GGML_Q8_0 ? iq8_0_fns : type == PD_GGML_Q4_0 ? iq4_0_fns : type == PD_GGML_Q5_0 ? iq5_0_fns
-                 : type == PD_GGML_Q4_K ? iq4_k_fns : type == PD_GGML_Q5_K ? iq5_k_fns : type == PD_GGML_Q6_K ? iq6_k_fns : NULL;
-    if (!f) return -1;
-    f[0]((const uint8_t *const *)w, NULL, 0, n, dst);
-    return 0;
-}
-
-static void ipdot_avx512(int type, const void *pk, const void *xq, size_t ldq, int nx, int n, float *out) {
-    const pfn *f = type == PD_GGML_Q8_0 ? pk_sh4_fns : type == PD_GGML_Q4_0 ? pk_sh0_fns : type == PD_GGML_Q5_0 ? pk_sh1_fns
-                 : type == PD_GGML_Q6_K ? pk_sh2_fns : pk_k45_fns;
-    f[nx](pk, xq, ldq, n, out);
-}
-
+/* 4 rows w[0..3] against nx activation rows (pd_wmat_row_dot's few-ids reads): the panel kernel. */
 static int idot_avx512(int type, const void *const *w, const void *xq, size_t ldq, int nx, int n, float *out) {
-    if (panel_type_avx512(type)) { /* the panel kernels (their results, whatever the batch) */
-        const void *r16[16];
-        float o[PNX * 16];
-        for (int i = 0; i < 16; i++) r16[i] = w[i < 4 ? i : 3];
-        panel_dot_avx512(type, r16, NULL, xq, ldq, nx, n, o);
-        for (int i = 0; i < 4; i++)
-            for (int j = 0; j < nx; j++) out[i * nx + j] = o[j * 16 + i];
-        return 0;
-    }
-    const ifn *f = type == PD_GGML_Q8_0 ? iq8_0_fns : type == PD_GGML_Q4_0 ? iq4_0_fns : type == PD_GGML_Q5_0 ? iq5_0_fns
-                 : type == PD_GGML_Q4_K ? iq4_k_fns : type == PD_GGML_Q5_K ? iq5_k_fns : type == PD_GGML_Q6_K ? iq6_k_fns : NULL;
-    if (!f) return -1;
-    f[nx]((const uint8_t *const *)w, xq, ldq, n, out);
+    if (!panel_type_avx512(type)) return -1;
+    const void *r16[16];
+    float o[PNX * 16];
+    for (int i = 0; i < 16; i++) r16[i] = w[i < 4 ? i : 3];
+    panel_dot_avx512(type, r16, NULL, xq, ldq, nx, n, o);
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < nx; j++) out[i * nx + j] = o[j * 16 + i];
     return 0;
 }
 
 static const pd_qikernels qi_avx512 = {.name = "avx512vnni", .max_nx = INX, .quantize = q8_quantize_avx512, .dot = idot_avx512,
-                                       .pack_bytes = ipack_bytes_avx512, .pack = ipack_avx512, .dot_packed = ipdot_avx512,
                                        .panel_type = panel_type_avx512, .panel_bytes = panel_bytes_avx512,
                                        .panel_pack = panel_pack_avx512, .panel_dot = panel_dot_avx512};
 

@@ -244,7 +244,8 @@ typedef struct pd_plan_opts {
 } pd_plan_opts;
 void pd_plan_opts_default(pd_plan_opts *o);
 
-/* One budget (the largest N a bin may use), measured on held-out problems (2-fold
+/* One budget (the largest N a bin may use; with flops_budget, the mean FLOPs of the best fixed
+ * option at that N, shared by the bins), measured on held-out problems (2-fold
  * cross-validation): the best single option, and the compute-optimal choice per bin for each
  * way of binning (pd_plan_bins order); FLOPs are means per problem, with the probe's for the
  * predicted bins. */

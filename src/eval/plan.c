@@ -33,8 +33,9 @@
  * best fixed option at N, shared by the bins: per bin the option maximising accuracy -
  * lambda x FLOPs, whatever its N, with lambda the smallest that keeps the training mean cost
  * (probe included) within the fixed option's (choose_flops). With a sample probe and best-of-N
- * options that is an adaptive budget: bins whose probe samples agree stop at those P samples
- * (best-of-P reuses them whole), the others draw more, beyond N where the runs have it.
+ * options that is an adaptive budget: bins whose probe looks settled (high PRM scores, or
+ * agreement) stop at those P samples (best-of-P reuses them whole), the others draw more,
+ * beyond N where the runs have it.
  *
  * Adaptive consistency (Aggarwal et al. 2023) stops sampling a problem once its vote is
  * settled: after each sample (from the third), with v1 and v2 the two largest answer groups,
@@ -986,7 +987,6 @@ int pd_plan_load(const char *path, pd_auto_plan *p, pd_error *err) {
     if (bk && (!bks || (strcmp(bks, "n") && strcmp(bks, "flops"))))
         BAD("%s: budget_kind must be \"n\" (a budget caps every bin's n) or \"flops\" (the bins share its FLOPs)", path);
     p->flops_budget = bks && !strcmp(bks, "flops");
-    int32_t cap_all = 1 << 20;
     for (int i = 0; i < p->n_budgets; i++) {
         json_t *e = json_array_get(bud, (size_t)i), *jb = json_object_get(e, "budget"), *bins = json_object_get(e, "bins");
         if (!json_is_integer(jb) || json_integer_value(jb) < 1 || json_integer_value(jb) > (1 << 20))
@@ -1009,7 +1009,7 @@ int pd_plan_load(const char *path, pd_auto_plan *p, pd_error *err) {
             for (int k = 0; sl && k < PD_N_SELECT; k++)
                 if (!strcmp(sl, pd_select_name((pd_select)k))) ch->sel = k;
             if (ch->sel < 0) BAD("%s: budgets[%d].bins[%d].selection is not naive, weighted or maj", path, i, b);
-            int32_t cap = p->flops_budget ? cap_all : p->budgets[i];
+            int32_t cap = p->flops_budget ? 1 << 20 : p->budgets[i];
             if (!json_is_integer(cn) || json_integer_value(cn) < 1 || json_integer_value(cn) > cap)
                 BAD("%s: budgets[%d].bins[%d].n must be an integer 1..%d (%s)", path, i, b, cap,
                     p->flops_budget ? "budget_kind flops" : "its budget");

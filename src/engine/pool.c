@@ -5,12 +5,11 @@
  * reused. A job is published under a mutex with a generation counter; workers wake on a
  * condition variable, take task indices from an atomic counter until none are left, and
  * report done; the caller works as thread 0 meanwhile and then waits for the others.
- * Trade-off: condition variables instead of spinning cost a few microseconds per job but
- * never burn a core that another process (or a sibling sequence) could use. Decode issues
- * ~190 jobs per token, so PONDER_POOL_SPIN_US=N (default 0: off) lets workers and the
- * caller first poll for up to N microseconds (yielding the CPU between polls) before
- * sleeping, to catch the next job of a forward pass without a wake-up; whether that pays on
- * an idle machine is measured by tools/bench_quant.sh (docs/PERFORMANCE.md). */
+ * Trade-off: condition variables alone cost a wake-up per job, and decode issues ~190 jobs
+ * per token; so workers and the caller first poll for up to PONDER_POOL_SPIN_US microseconds
+ * (default 50; 0: sleep at once), yielding the CPU between polls, which catches the next job
+ * of a forward pass without a wake-up (near idle: Q8_0 decode 24 -> 32 tok/s, bf16 15 -> 18,
+ * docs/PERFORMANCE.md) and never holds a core longer than that between jobs. */
 #include "engine/pool.h"
 
 #include <pthread.h>
@@ -108,7 +107,7 @@ pd_pool *pd_pool_new(int n_threads, pd_error *err) {
     }
     p->n_threads = 1;
     const char *env = getenv("PONDER_POOL_SPIN_US");
-    p->spin_ns = (env && *env ? atol(env) : 0) * 1000L;
+    p->spin_ns = (env && *env ? atol(env) : 50) * 1000L;
     atomic_init(&p->gen, 0);
     atomic_init(&p->stop, 0);
     atomic_init(&p->n_done, 0);

@@ -23,6 +23,7 @@ and python3 (standard library only).
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -49,8 +50,8 @@ def floats(text, what):
         sys.exit("check_llama_logits: %s printed something that is not logits" % what)
 
 
-def run(cmd, env=None, what=""):
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+def run(cmd, env=None, what="", stdin=None):
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, input=stdin)
     if r.returncode:
         sys.exit("check_llama_logits: %s failed (%d): %s" % (what or cmd[0], r.returncode, r.stderr.strip()))
     return r.stdout
@@ -84,8 +85,7 @@ def main():
     arith = os.path.join(ROOT, "models", "arith-large")
     problem = "Three of the numbers 14, 27, 35, 8, 19 and 42 add up to 76. What is the smallest of the three?\n\n"
     if os.path.isdir(arith):
-        p = subprocess.run([args.ponder, "tokenize", "--model", arith], input=problem, capture_output=True, text=True)
-        ids = [int(v) for v in p.stdout.split()]
+        ids = [int(v) for v in run([args.ponder, "tokenize", "--model", arith], stdin=problem, what="ponder tokenize").split()]
         for t in ["f16", "bf16", "q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_0"]:
             out = os.path.join(tmp, "arith-large-%s.gguf" % t)
             run([args.ponder, "quantize", arith, out, "--type", t, "--quiet"], what="ponder quantize " + t)
@@ -98,25 +98,23 @@ def main():
         for pi, prompt in enumerate(prompts):
             s = " ".join(str(v) for v in prompt)
             ll = floats(run([exe, path, s, args.threads], what="llama_logits " + label), "llama.cpp")
-            env = dict(os.environ)
-            pq = floats(run([args.ponder, "logits", "--model", path, "--prompt-ids", s, "--threads", args.threads],
-                            env=env, what="ponder logits " + label), "ponder")
-            env["PONDER_QUANT_ACT"] = "f32"
-            pf = floats(run([args.ponder, "logits", "--model", path, "--prompt-ids", s, "--threads", args.threads],
-                            env=env, what="ponder logits (f32) " + label), "ponder")
+            pq, pf = (floats(run([args.ponder, "logits", "--model", path, "--prompt-ids", s, "--threads", args.threads],
+                                 env=dict(os.environ, PONDER_QUANT_ACT=acts), what="ponder logits (%s) %s" % (acts, label)),
+                             "ponder") for acts in ("q8", "f32"))
             dq, aq = compare(ll, pq)
             df, af = compare(ll, pf)
             cells = ["%.1e" % dq if dq is not None else "size differs", "%.1e" % df if df is not None else "size differs"]
             agree = aq and af
             if refs:
                 dl, al = compare(refs[pi], ll)
-                dp, ap_ = compare(refs[pi], pf)
+                dp, ap = compare(refs[pi], pf)
                 cells += ["%.1e" % dl, "%.1e" % dp]
-                agree = agree and al and ap_
+                agree = agree and al and ap
             else:
                 cells += ["—", "—"]
             worst[label] = max(worst.get(label, 0), dq or 0, df or 0)
             print("| %s | %d | %s | %s |" % (label, pi, " | ".join(cells), "yes" if agree else "**no**"))
+    shutil.rmtree(tmp)
     print()
     print("largest difference per file (either activation mode, relative to llama.cpp's largest |logit|):")
     for label, v in worst.items():

@@ -293,11 +293,8 @@ static void small_readout(const pd_model *m, const pd_seq_step *s, const float *
     int dim = w->cfg.hidden_size;
     const pd_kernel_ops *ops = m->ops;
     if (!s->head) {
-        size_t es = pd_dtype_size(w->lm_head.dtype);
         for (size_t k = 0; k < s->n_vocab_ids; k++)
-            out[k] = pd_dtype_is_quant(w->lm_head.dtype) ? pd_wmat_row_dot(m, &w->lm_head, s->vocab_ids[k], h, tmp)
-                     : w->lm_head.panels ? ops->panel_dot(w->lm_head.data, w->lm_head.dtype, dim, s->vocab_ids[k], h)
-                     : ops->dot_w((const uint8_t *)w->lm_head.data + (size_t)s->vocab_ids[k] * dim * es, w->lm_head.dtype, h, dim);
+            out[k] = pd_wmat_row_dot(m, &w->lm_head, s->vocab_ids[k], h, tmp);
         return;
     }
     size_t es1 = pd_dtype_size(w->head1.dtype);
@@ -372,8 +369,7 @@ int pd_model_forward(pd_model *m, pd_seq_step *steps, size_t n, pd_error *err) {
         for (size_t t = 0; t < steps[i].n_tokens; t++, r++) {
             m->row_seq[r] = (int)i;
             m->row_pos[r] = (int)(steps[i].kv->len + t);
-            if (m->w.embed.panels) pd_panel_row_f32(m->w.embed.data, m->w.embed.dtype, dim, steps[i].tokens[t], m->x + r * dim);
-            else pd_wmat_row_f32(m, &m->w.embed, steps[i].tokens[t], m->x + r * dim);
+            pd_wmat_row_f32(m, &m->w.embed, steps[i].tokens[t], m->x + r * dim);
             float *cs = m->rope + r * hd;
             for (int k = 0; k < half; k++) {
                 float ang = (float)m->row_pos[r] * m->inv_freq[k]; /* float32, as transformers */

@@ -289,11 +289,13 @@ int pd_quant_fused(int t) {
 
 void pd_wmat_row_f32(const pd_model *m, const pd_wmat *w, int row, float *dst) {
     const uint8_t *p = (const uint8_t *)w->data + (size_t)row * pd_wmat_row_bytes(w);
-    if (pd_dtype_is_quant(w->dtype)) deq(m, w->dtype - PD_DT_QUANT, p, dst, w->cols);
+    if (w->panels) pd_panel_row_f32(w->data, w->dtype, w->cols, row, dst); /* packed at load (model.c) */
+    else if (pd_dtype_is_quant(w->dtype)) deq(m, w->dtype - PD_DT_QUANT, p, dst, w->cols);
     else m->ops->to_f32(p, w->dtype, dst, w->cols);
 }
 
 float pd_wmat_row_dot(const pd_model *m, const pd_wmat *w, int row, const float *x, float *tmp) {
+    if (w->panels) return m->ops->panel_dot(w->data, w->dtype, w->cols, row, x); /* packed at load (model.c) */
     const uint8_t *p = (const uint8_t *)w->data + (size_t)row * pd_wmat_row_bytes(w);
     if (!pd_dtype_is_quant(w->dtype)) return m->ops->dot_w(p, w->dtype, x, w->cols);
     int t = w->dtype - PD_DT_QUANT;

@@ -18,10 +18,10 @@ size_t pd_wmat_row_bytes(const pd_wmat *w);
 void pd_dequant_row_ref(int ggml_type, const void *src, float *dst, int n);
 void pd_dequant_row(int ggml_type, const void *src, float *dst, int n);
 
-/* Row `row` of w as fp32 (any dtype). */
+/* Row `row` of w as fp32 (any dtype, row-major or packed in panels). */
 void pd_wmat_row_f32(const pd_model *m, const pd_wmat *w, int row, float *dst);
-/* dot(row `row` of w, x) (any dtype); tmp: (cols) scratch for a quantized row. The same
- * value as the matching element of pd_quant_matmul. */
+/* dot(row `row` of w, x) (any dtype, row-major or packed in panels); tmp: (cols) scratch for a
+ * quantized row. The same value as the matching element of the full matmul. */
 float pd_wmat_row_dot(const pd_model *m, const pd_wmat *w, int row, const float *x, float *tmp);
 
 /* Fused dequantize-and-dot kernels of a SIMD kernel set (quant_avx2.c, quant_avx512.c).

@@ -172,10 +172,7 @@ static void att_task(void *ctx, size_t task, int thread) {
         }
     }
     for (int h = 0; h < per_group; h++) {
-        float *s = sc + (size_t)h * n, mx = -INFINITY, sum = 0;
-        for (size_t i = 0; i < n; i++) mx = s[i] > mx ? s[i] : mx;
-        for (size_t i = 0; i < n; i++) sum += (s[i] = expf(s[i] - mx));
-        for (size_t i = 0; i < n; i++) s[i] = s[i] / sum;
+        ops->softmax(sc + (size_t)h * n, (int)n);
         memset(m->xb + r * q_dim + (size_t)(h0 + h) * hd, 0, (size_t)hd * sizeof(float));
     }
     /* out_h = sum_p s[h][p] v_p, the positions in order, a KV block's run at a time */
@@ -403,10 +400,7 @@ int pd_model_forward(pd_model *m, pd_seq_step *steps, size_t n, pd_error *err) {
         rmsnorm(m->xb, m->x, L->ffn_norm, T, dim, c->rms_norm_eps);
         matmul(m, m->xb, T, &L->w_gate, NULL, m->hb, NULL);
         matmul(m, m->xb, T, &L->w_up, NULL, m->hb2, NULL);
-        for (size_t i = 0; i < T * (size_t)hid; i++) {
-            float g = m->hb[i];
-            m->hb[i] = g / (1.0f + expf(-g)) * m->hb2[i];
-        }
+        for (size_t t = 0; t < T; t++) m->ops->silu_mul(m->hb + t * hid, m->hb2 + t * hid, m->hb + t * hid, hid);
         matmul(m, m->hb, T, &L->w_down, NULL, m->xo, NULL);
         for (size_t i = 0; i < T * (size_t)dim; i++) m->x[i] += m->xo[i];
     }

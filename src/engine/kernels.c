@@ -240,9 +240,21 @@ static void reduce4_c(const float *acc, size_t stride, float out[4]) {
     for (int q = 0; q < 4; q++) out[q] = pd_kernel_reduce(acc + q * stride, PORTABLE_LANES);
 }
 
+void pd_silu_mul_c(const float *g, const float *u, float *out, int n) {
+    for (int i = 0; i < n; i++) out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+void pd_softmax_c(float *s, int n) {
+    float mx = -INFINITY, sum = 0;
+    for (int i = 0; i < n; i++) mx = s[i] > mx ? s[i] : mx;
+    for (int i = 0; i < n; i++) sum += (s[i] = expf(s[i] - mx));
+    for (int i = 0; i < n; i++) s[i] = s[i] / sum;
+}
+
 static const pd_kernel_ops portable_ops = {
     .name = "portable", .lanes = PORTABLE_LANES, .mr = PORTABLE_MR, .nr = PORTABLE_NR,
     .dot = dot_c, .dot_w = dot_w_c, .to_f32 = to_f32_c, .axpy = axpy_c, .tile = tile_c, .reduce4 = reduce4_c,
+    .silu_mul = pd_silu_mul_c, .softmax = pd_softmax_c,
 };
 
 const pd_kernel_ops *pd_kernels_portable(void) { return &portable_ops; }

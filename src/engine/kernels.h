@@ -70,6 +70,14 @@ typedef struct pd_kernel_ops {
      * what mm_panels gives (without bias). */
     void (*mm_panels)(const pd_mm *a, int p0, int p1, float *scratch);
     float (*panel_dot)(const void *w, int dtype, int cols, int row, const float *x);
+    /* Elementwise pieces of the forward pass, in every set (the portable ones where a set has
+     * no faster form). silu_mul: out[i] = g[i] / (1 + exp(-g[i])) * u[i] (out may be g or u).
+     * softmax: s[i] = exp(s[i] - max_j s[j]) / sum_j exp(s[j] - max), in place, n >= 1. The
+     * portable forms use libm's expf and sum in increasing i; a SIMD set may evaluate exp as a
+     * vector polynomial (within 2 ulp of expf) and sum in lanes. Either way a row's result
+     * depends on that row alone, so batching still changes no bits within a set. */
+    void (*silu_mul)(const float *g, const float *u, float *out, int n);
+    void (*softmax)(float *s, int n);
 } pd_kernel_ops;
 
 /* Panels: a matrix (rows, cols) packed for the sets with mm_panels, [ceil(rows / 16)][cols][16]
@@ -113,6 +121,9 @@ float pd_panel_dot_ref(const void *w, int dtype, int cols, int row, const float 
 
 /* The fixed reduction of one accumulator of `lanes` (8 or 16) lanes to a float. */
 float pd_kernel_reduce(const float *acc, int lanes);
+/* The portable silu_mul and softmax (kernels.c), which the SIMD sets may share. */
+void pd_silu_mul_c(const float *g, const float *u, float *out, int n);
+void pd_softmax_c(float *s, int n);
 
 const pd_kernel_ops *pd_kernels_portable(void);
 /* The AVX2 table, or NULL when the CPU (or compiler) lacks AVX2, FMA or F16C. */

@@ -184,6 +184,7 @@ static const pd_kernel_ops avx2_ops = {
     .name = "avx2", .lanes = LANES, .mr = MR, .nr = NR,
     .dot = dot_avx2, .dot_w = dot_w_avx2, .to_f32 = to_f32_avx2, .axpy = axpy_avx2, .tile = tile_avx2,
     .reduce4 = reduce4_avx2,
+    .silu_mul = pd_silu_mul_c, .softmax = pd_softmax_c,
 };
 
 const pd_kernel_ops *pd_kernels_avx2(void) {

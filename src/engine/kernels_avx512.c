@@ -369,6 +369,7 @@ static const pd_kernel_ops avx512_ops = {
     .dot = pd_avx512_dot, .dot_w = pd_avx512_dot_w, .to_f32 = pd_avx512_to_f32, .axpy = pd_avx512_axpy,
     .tile = pd_avx512_tile, .reduce4 = pd_avx512_reduce4, .mm_panels = mm_panels, .panel_dot = panel_dot,
     .axpy_rows = axpy_rows,
+    .silu_mul = pd_silu_mul_c, .softmax = pd_softmax_c,
 };
 
 const pd_kernel_ops *pd_kernels_avx512(void) {

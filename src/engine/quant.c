@@ -672,3 +672,8 @@ void pd_quant_matmul(pd_model *m, const float *x, size_t T, const pd_wmat *w, co
     else pd_pool_run(m->pool, n_tasks, qmm_task, &j);
     free(xq);
 }
+
+void pd_quant_matmul_n(pd_model *m, const float *x, size_t T, int n, const pd_wmat *const *w, const float *const *bias,
+                       float *const *y) {
+    for (int i = 0; i < n; i++) pd_quant_matmul(m, x, T, w[i], bias[i], y[i], NULL);
+}

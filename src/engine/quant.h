@@ -119,6 +119,11 @@ void pd_quant_rows(const pd_kernel_ops *ops, const pd_wmat *w, const float *x, s
  * (optional) scatters the output rows as in forward.c's matmul. */
 void pd_quant_matmul(pd_model *m, const float *x, size_t T, const pd_wmat *w, const float *bias, float *y,
                      float *const *y_rows);
+/* Several quantized matmuls on the same input X (q/k/v; gate/up): Y_i(T, rows_i) = X @ W_i.T
+ * + bias_i for i < n, each output the same bits as pd_quant_matmul(m, x, T, w[i], bias[i],
+ * y[i], NULL) gives (bias[i] may be NULL). */
+void pd_quant_matmul_n(pd_model *m, const float *x, size_t T, int n, const pd_wmat *const *w, const float *const *bias,
+                       float *const *y);
 
 /* ---- quantizers (src/engine/quantize.c): fp32 rows into GGUF tensor types ----
  * Can pd_quantize_row write ggml type t? (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K,

@@ -3,6 +3,7 @@
  * object whose counts are consistent with each other and with the search's shape. No timing
  * is asserted (only that the times are there and positive). */
 #include <jansson.h>
+#include <math.h>
 
 #include "ponder.h"
 #include "test.h"
@@ -49,6 +50,15 @@ static void t_tree_json(void) {
     CHECK(ref > computed);
     CHECK(json_number_value(json_object_get(j, "wall_s")) > 0);
     CHECK(json_number_value(json_object_get(j, "ref_wall_s")) > 0);
+    /* the split of both wall times: the policy and the PRM inside the search's wall time; the
+     * reference's three parts add up to its total, every part having run */
+    double wall = json_number_value(json_object_get(j, "wall_s"));
+    double pol_s = json_number_value(json_object_get(j, "policy_s")), prm_s = json_number_value(json_object_get(j, "prm_s"));
+    CHECK(pol_s > 0 && prm_s > 0 && pol_s + prm_s <= wall);
+    double rp = json_number_value(json_object_get(j, "ref_prefill_s")), rd = json_number_value(json_object_get(j, "ref_decode_s"));
+    double rv = json_number_value(json_object_get(j, "ref_prm_s")), rw = json_number_value(json_object_get(j, "ref_wall_s"));
+    CHECK(rp > 0 && rd > 0 && rv > 0);
+    CHECK(fabs(rp + rd + rv - rw) < 0.01);
     /* KV memory: the two pools' peaks, per live branch the sum over N */
     long long kv_pol = num(j, "kv_bytes_peak_policy"), kv_prm = num(j, "kv_bytes_peak_prm");
     CHECK(kv_pol > 0 && kv_prm > 0);

@@ -19,6 +19,8 @@
  *     --ref-sample are timed and scaled up (the full replay takes about an hour on 2 cores);
  *     the decode rounds are timed in full. The token ids of the replay are random (speed
  *     does not depend on them), the lengths are the tree's.
+ * Both wall times are split: policy_s and prm_s (inside the search's expansions and scoring),
+ * ref_prefill_s, ref_decode_s and ref_prm_s (the replay's three parts, adding up to ref_wall_s).
  * Also the process's peak resident memory at the end of the search (before the replay), and
  * the peak KV-cache memory of the two models' block pools (kv_bytes_peak; per live branch:
  * divided by N). With --kv-memory each pool is bounded; the search then waits for memory
@@ -53,6 +55,7 @@ typedef struct spy {
     int32_t *scored;       /* nodes scored, in order */
     size_t n_scored, cap_scored;
     int oom;
+    double policy_s, prm_s; /* wall time inside the policy's expansions and the PRM's scoring */
 } spy;
 
 static int push(int32_t **a, size_t *n, size_t *cap, int32_t v) {
@@ -70,7 +73,9 @@ static int push(int32_t **a, size_t *n, size_t *cap, int32_t v) {
 static int spy_expand(void *ctx, pd_expand_req *reqs, size_t n, pd_error *err) {
     spy *s = ctx;
     uint64_t before = n ? reqs[0].cost->prefix_tokens : 0;
+    double t0 = pd_now();
     int rc = s->pol.expand(s->pol.ctx, reqs, n, err);
+    s->policy_s += pd_now() - t0;
     if (rc || !n) return rc;
     if (!s->tree) {
         s->tree = reqs[0].tree;
@@ -105,7 +110,10 @@ static int spy_score(void *ctx, pd_score_req *reqs, size_t n, pd_error *err) {
     spy *s = ctx;
     for (size_t i = 0; i < n; i++)
         if (push(&s->scored, &s->n_scored, &s->cap_scored, reqs[i].node)) s->oom = 1;
-    return s->ver.score(s->ver.ctx, reqs, n, err);
+    double t0 = pd_now();
+    int rc = s->ver.score(s->ver.ctx, reqs, n, err);
+    s->prm_s += pd_now() - t0;
+    return rc;
 }
 
 static void spy_ver_release(void *ctx, pd_tree *t, int32_t node) {
@@ -129,9 +137,14 @@ static int prefill(pd_model *m, pd_kv **kv, size_t len, pd_rng *rng, float *logi
     return 0;
 }
 
+/* The reference way's time, split as its parts were replayed (seconds, prefills scaled). */
+typedef struct ref_split {
+    double prefill_s, decode_s, prm_s;
+} ref_split;
+
 /* The reference way's work for the recorded tree, replayed; returns seconds (scaled), or < 0. */
 static double replay_reference(const spy *s, const char *pol_dir, const char *prm_dir, int threads, int sample,
-                               pd_error *err) {
+                               ref_split *split, pd_error *err) {
     pd_model_opts mo = {threads, PD_KERNELS_AUTO};
     pd_model *pm = pd_model_load(pol_dir, &mo, err), *vm = pm ? pd_model_load(prm_dir, &mo, err) : NULL;
     size_t V = pm ? (size_t)pd_model_get_config(pm)->vocab_size : 0;
@@ -165,7 +178,7 @@ static double replay_reference(const spy *s, const char *pol_dir, const char *pr
             }
             n_sampled++;
         }
-        total += (pd_now() - t0) * (double)(b - a) / (double)n_sampled;
+        split->prefill_s += (pd_now() - t0) * (double)(b - a) / (double)n_sampled;
         /* the round's generation: every child decodes its step, all together */
         size_t nb = b - a;
         uint32_t rounds = 0;
@@ -192,7 +205,7 @@ static double replay_reference(const spy *s, const char *pol_dir, const char *pr
                 goto out;
             }
         }
-        total += pd_now() - t0;
+        split->decode_s += pd_now() - t0;
         for (size_t i = 0; i < nb; i++) pd_kv_free(kvs[i]), kvs[i] = NULL;
         a = b;
     }
@@ -209,7 +222,8 @@ static double replay_reference(const spy *s, const char *pol_dir, const char *pr
         }
         n_sampled++;
     }
-    if (n_sampled) total += (pd_now() - t0) * (double)s->n_scored / (double)n_sampled;
+    if (n_sampled) split->prm_s = (pd_now() - t0) * (double)s->n_scored / (double)n_sampled;
+    total = split->prefill_s + split->decode_s + split->prm_s;
 out:
     for (size_t i = 0; kvs && i <= s->n_children; i++) pd_kv_free(kvs[i]);
     free(kvs);
@@ -296,7 +310,8 @@ int bench_tree(const bench_tree_opts *o) {
     /* the backends go before the replay loads its own copies of the models */
     pd_verifier_close(&s.ver);
     pd_policy_close(&s.pol);
-    double ref_wall = replay_reference(&s, pol_dir, prm_dir, o->threads, o->ref_sample, &err);
+    ref_split rs = {0};
+    double ref_wall = replay_reference(&s, pol_dir, prm_dir, o->threads, o->ref_sample, &rs, &err);
     if (ref_wall < 0) goto fail;
     uint64_t computed = pol_tokens + prm_tokens;
     if (o->json)
@@ -306,7 +321,8 @@ int bench_tree(const bench_tree_opts *o) {
                "\"tokens_computed\":%llu,\"unique_tree_tokens\":%llu,\"computed_per_unique\":%.3f,\"wall_s\":%.3f,"
                "\"ref_tokens_computed\":%llu,\"ref_wall_s\":%.3f,\"ref_sample\":%d,\"token_ratio\":%.2f,"
                "\"wall_ratio\":%.2f,\"peak_rss_mb\":%.0f,\"kv_bytes_peak\":%llu,\"kv_bytes_peak_policy\":%llu,"
-               "\"kv_bytes_peak_prm\":%llu,\"kv_bytes_peak_per_branch\":%llu,\"kv_memory\":%llu,\"kv_waits\":%llu}\n",
+               "\"kv_bytes_peak_prm\":%llu,\"kv_bytes_peak_per_branch\":%llu,\"kv_memory\":%llu,\"kv_waits\":%llu,"
+               "\"policy_s\":%.3f,\"prm_s\":%.3f,\"ref_prefill_s\":%.3f,\"ref_decode_s\":%.3f,\"ref_prm_s\":%.3f}\n",
                pol_dir, prm_dir, o->threads, o->n, o->beam_width, o->steps, iterations, o->step_tokens,
                (unsigned long long)s.prompt_tokens, s.n_children, s.n_scored, (unsigned long long)pol_tokens,
                (unsigned long long)prm_tokens, (unsigned long long)computed, (unsigned long long)unique,
@@ -314,7 +330,7 @@ int bench_tree(const bench_tree_opts *o) {
                (double)ref_tokens / (double)computed, ref_wall / wall, peak_mb, (unsigned long long)kv_peak,
                (unsigned long long)ku_pol.bytes_peak, (unsigned long long)ku_prm.bytes_peak,
                (unsigned long long)(kv_peak / (uint64_t)o->n), (unsigned long long)o->kv_memory,
-               (unsigned long long)kv_waits);
+               (unsigned long long)kv_waits, s.policy_s, s.prm_s, rs.prefill_s, rs.decode_s, rs.prm_s);
     else {
         printf("tree: beam search N=%d M=%d, %d rounds of up to %d tokens, prompt %llu tokens: %zu nodes, %zu scored\n",
                o->n, o->beam_width, iterations, o->step_tokens, (unsigned long long)s.prompt_tokens, s.n_children,
@@ -326,9 +342,12 @@ int bench_tree(const bench_tree_opts *o) {
         printf("           peak KV cache %.1f MiB (policy %.1f, PRM %.1f; %.2f MiB per live branch)%s\n",
                (double)kv_peak / 1048576.0, (double)ku_pol.bytes_peak / 1048576.0, (double)ku_prm.bytes_peak / 1048576.0,
                (double)kv_peak / 1048576.0 / o->n, o->kv_memory ? " under --kv-memory" : "");
+        printf("           of which the policy %.2f s, the PRM %.2f s\n", s.policy_s, s.prm_s);
         printf("reference: %llu tokens computed (%.1f x) in %.2f s (%.1f x; prefills timed on 1 in %d)\n",
                (unsigned long long)ref_tokens, (double)ref_tokens / (double)computed, ref_wall, ref_wall / wall,
                o->ref_sample);
+        printf("           of which policy prefills %.2f s, decode rounds %.2f s, PRM prefills %.2f s\n", rs.prefill_s,
+               rs.decode_s, rs.prm_s);
     }
     rc = 0;
     goto done;

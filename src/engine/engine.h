@@ -44,8 +44,10 @@ struct pd_model {
     int *row_seq;             /* (T) which step a row belongs to */
     int *row_pos;             /* (T) its position in its sequence */
     float **out_rows;         /* (T) where each logits row goes */
-    float *att;               /* (n_threads, att_cap) attention scores */
-    size_t att_cap;
+    int *chunk_row;           /* (chunks + 1) first row of each attention chunk (forward.c), then T */
+    float *att;               /* (n_threads, att_per_thread) attention scores and queries */
+    size_t att_cap;           /* positions the scores have room for */
+    size_t att_per_thread;
 };
 
 /* KV-cache blocks (kv.c): PD_KV_BLOCK positions of keys and values for every layer,

@@ -19,7 +19,8 @@
  *
  * Activations are fp32; weights stay in their stored dtype and are converted inside the
  * kernels with fp32 accumulation. Matmuls and attention are split into tasks for the thread
- * pool; the small elementwise steps run on the calling thread. */
+ * pool, the matmuls on one input as one job; the per-row steps (norms, RoPE, residual adds,
+ * SiLU) too for wide batches, on the calling thread for decode. */
 #include "engine/engine.h"
 #include "engine/quant.h"
 
@@ -32,62 +33,92 @@
  * result is the same either way: a task computes the same rows in the same order. */
 #define SMALL_WORK 65536
 
-/* ---- matmul: Y(T, rows) = X(T, cols) @ W(rows, cols).T + bias ---- */
+/* ---- matmul: Y(T, rows) = X(T, cols) @ W(rows, cols).T + bias ----
+ *
+ * Matmuls that read the same input (q/k/v; gate/up) run as one pool job whose tasks span the
+ * matrices: one wake-up and one tail instead of three or two, and the input rounded to bf16
+ * once. Each task still computes a range of one matrix's outputs with the same kernel call as
+ * a matmul of its own, so every output keeps its bits (the kernels' results never depend on
+ * the row or panel range: kernels.h). */
+
+#define MM_MAX 3
+
+/* One matrix of a job: its operands and its range of task indices. */
+typedef struct mm_part {
+    pd_mm a;
+    int panels;               /* a.w packed in panels: the set's mm_panels */
+    int per;                  /* weight rows per task, or panels for packed weights */
+    size_t task0, n_tasks;
+} mm_part;
 
 typedef struct mm_job {
     const pd_model *m;
-    pd_mm a;
-    const uint16_t *xb;       /* a.x rounded to bf16 (kernel sets with bf16 products), or NULL */
-    int rows_per_task;        /* weight rows per task, or panels for packed weights */
-    int panels;               /* a.w packed in panels: the set's mm_panels */
+    const float *x;           /* the input every part reads */
+    const uint16_t *xb;       /* x rounded to bf16 (kernel sets with bf16 products), or NULL */
+    int n;
+    mm_part part[MM_MAX];
 } mm_job;
 
-/* One task: a range of weight rows (or panels) against every input row (kernels.c). */
+/* One task: a range of one matrix's weight rows (or panels) against every input row. */
 static void mm_task(void *ctx, size_t task, int thread) {
     const mm_job *j = ctx;
-    int r0 = (int)task * j->rows_per_task, r1 = r0 + j->rows_per_task;
+    const mm_part *pt = j->part;
+    while (task >= pt->task0 + pt->n_tasks) pt++;
+    int r0 = (int)(task - pt->task0) * pt->per, r1 = r0 + pt->per;
     float *scratch = j->m->scratch + (size_t)thread * j->m->scratch_per_thread;
-    if (j->panels) {
-        int np = (j->a.rows + PD_PANEL - 1) / PD_PANEL;
-        j->m->ops->mm_panels(&j->a, r0, r1 < np ? r1 : np, scratch);
+    if (pt->panels) {
+        int np = (pt->a.rows + PD_PANEL - 1) / PD_PANEL;
+        j->m->ops->mm_panels(&pt->a, r0, r1 < np ? r1 : np, scratch);
         return;
     }
-    if (r1 > j->a.rows) r1 = j->a.rows;
-    if (j->xb) pd_matmul_rows_bf16(j->m->ops, &j->a, j->xb, r0, r1, scratch);
-    else pd_matmul_rows(j->m->ops, &j->a, r0, r1, scratch);
+    if (r1 > pt->a.rows) r1 = pt->a.rows;
+    if (j->xb && pt->a.dtype == PD_DT_BF16) pd_matmul_rows_bf16(j->m->ops, &pt->a, j->xb, r0, r1, scratch);
+    else pd_matmul_rows(j->m->ops, &pt->a, r0, r1, scratch);
 }
 
 /* One task: activation row t rounded to bf16 for a kernel set with bf16 products. */
 static void round_task(void *ctx, size_t t, int thread) {
     const mm_job *j = ctx;
-    size_t n = (size_t)j->a.cols;
-    j->m->ops->round_bf16(j->a.x + t * n, j->m->xbf + t * n, j->a.cols);
+    size_t n = (size_t)j->part[0].a.cols;
+    j->m->ops->round_bf16(j->x + t * n, j->m->xbf + t * n, (int)n);
 }
 
-/* Y = X @ W.T + bias over the pool; y_rows (optional) scatters output rows. Tasks are whole
- * row blocks, about 4 per thread so that a slow thread (a busy machine) is waited for less;
- * for packed weights, groups of 4 panels (the tiles' width), about 8 tasks per thread. */
-static void matmul(pd_model *m, const float *x, size_t T, const pd_wmat *w, const float *bias, float *y,
-                   float *const *y_rows) {
-    if (pd_dtype_is_quant(w->dtype)) { /* GGUF block formats: src/engine/quant.c */
-        pd_quant_matmul(m, x, T, w, bias, y, y_rows);
-        return;
+/* Y_i = X @ W_i.T + bias_i for n float matrices on one input, as one pool job; y_rows (n = 1
+ * only, optional) scatters output rows. Tasks are whole row blocks, about 4 per thread so
+ * that a slow thread (a busy machine) is waited for less; for packed weights, groups of 4
+ * panels (the tiles' width), about 8 tasks per thread; counted over all n matrices. */
+static void matmul_float(pd_model *m, const float *x, size_t T, int n, const pd_wmat *const *w, const float *const *bias,
+                         float *const *y, float *const *y_rows) {
+    mm_job j = {.m = m, .x = x, .n = n};
+    size_t groups = 0, blocks = 0, work = 0;
+    int round = 0;
+    for (int i = 0; i < n; i++) {
+        int np = (w[i]->rows + PD_PANEL - 1) / PD_PANEL;
+        if (w[i]->panels) groups += (size_t)(np + 3) / 4;
+        else blocks += (size_t)(w[i]->rows + PD_ROW_BLOCK - 1) / PD_ROW_BLOCK;
+        round |= !w[i]->panels && w[i]->dtype == PD_DT_BF16 && m->ops->round_bf16;
+        work += (size_t)w[i]->rows * (size_t)w[i]->cols * T;
     }
-    int blocks = (w->rows + PD_ROW_BLOCK - 1) / PD_ROW_BLOCK;
-    int per = (blocks + m->n_threads * 4 - 1) / (m->n_threads * 4) * PD_ROW_BLOCK;
-    mm_job j = {m, {w->data, w->dtype, w->rows, w->cols, x, T, bias, y, y_rows}, NULL, per, w->panels};
-    if (w->panels) {
-        int np = (w->rows + PD_PANEL - 1) / PD_PANEL, groups = (np + 3) / 4;
-        j.rows_per_task = (groups + m->n_threads * 8 - 1) / (m->n_threads * 8) * 4;
-        per = j.rows_per_task * PD_PANEL;
-    } else if (w->dtype == PD_DT_BF16 && m->ops->round_bf16) { /* bf16 products: x rounded once, here */
+    size_t nt = (size_t)m->n_threads;
+    int per_panels = (int)((groups + nt * 8 - 1) / (nt * 8) * 4), per_rows = (int)((blocks + nt * 4 - 1) / (nt * 4) * PD_ROW_BLOCK);
+    size_t n_tasks = 0;
+    for (int i = 0; i < n; i++) {
+        mm_part *pt = &j.part[i];
+        pt->a = (pd_mm){w[i]->data, w[i]->dtype, w[i]->rows, w[i]->cols, x, T, bias[i], y[i], y_rows};
+        pt->panels = w[i]->panels;
+        pt->per = pt->panels ? per_panels : per_rows;
+        int units = pt->panels ? (w[i]->rows + PD_PANEL - 1) / PD_PANEL : w[i]->rows;
+        pt->task0 = n_tasks;
+        pt->n_tasks = (size_t)((units + pt->per - 1) / pt->per);
+        n_tasks += pt->n_tasks;
+    }
+    if (round) { /* bf16 products: x rounded once, here, for every matrix */
         j.xb = m->xbf;
-        if (T >= 16 * (size_t)m->n_threads && m->n_threads > 1) pd_pool_run(m->pool, T, round_task, &j); /* prefill */
+        if (T >= 16 * nt && nt > 1) pd_pool_run(m->pool, T, round_task, &j); /* prefill */
         else
             for (size_t t = 0; t < T; t++) round_task(&j, t, 0);
     }
-    size_t n_tasks = (size_t)((w->rows + per - 1) / per);
-    if ((size_t)w->rows * (size_t)w->cols * T < SMALL_WORK) {
+    if (work < SMALL_WORK) {
         /* too small to pay for waking the workers: same tasks, on this thread */
         for (size_t t = 0; t < n_tasks; t++) mm_task(&j, t, 0);
         return;
@@ -95,7 +126,60 @@ static void matmul(pd_model *m, const float *x, size_t T, const pd_wmat *w, cons
     pd_pool_run(m->pool, n_tasks, mm_task, &j);
 }
 
-/* ---- elementwise pieces ---- */
+/* Y_i(T, rows_i) = X(T, cols) @ W_i.T + bias_i for n matrices sharing the input X: GGUF block
+ * formats through quant.c (one call for all, which quantizes X once), the rest as one job. */
+static void matmul_n(pd_model *m, const float *x, size_t T, int n, const pd_wmat *const *w, const float *const *bias,
+                     float *const *y) {
+    int quant = 0;
+    for (int i = 0; i < n; i++) quant += pd_dtype_is_quant(w[i]->dtype);
+    if (quant == n) {
+        pd_quant_matmul_n(m, x, T, n, w, bias, y);
+    } else if (quant) { /* mixed formats: one matmul each */
+        for (int i = 0; i < n; i++)
+            if (pd_dtype_is_quant(w[i]->dtype)) pd_quant_matmul(m, x, T, w[i], bias[i], y[i], NULL);
+            else matmul_float(m, x, T, 1, &w[i], &bias[i], &y[i], NULL);
+    } else {
+        matmul_float(m, x, T, n, w, bias, y, NULL);
+    }
+}
+
+/* Y = X @ W.T + bias; y_rows (optional) scatters output rows. */
+static void matmul(pd_model *m, const float *x, size_t T, const pd_wmat *w, const float *bias, float *y,
+                   float *const *y_rows) {
+    if (pd_dtype_is_quant(w->dtype)) pd_quant_matmul(m, x, T, w, bias, y, y_rows); /* src/engine/quant.c */
+    else matmul_float(m, x, T, 1, &w, &bias, &y, y_rows);
+}
+
+/* ---- per-row steps: run over the pool for wide batches ----
+ *
+ * RMSNorm, RoPE with the KV-cache writes, the residual adds and SiLU touch each row alone, so
+ * prefill and wide tree steps split them by rows (ROWS_MIN rows and more; fewer, i.e. decode,
+ * stay on the calling thread, where a wake-up would cost more than the loop). A row's
+ * operations are the same either way. */
+
+#define ROWS_MIN 8
+
+typedef struct rows_job {
+    pd_model *m;
+    const pd_seq_step *steps;
+    int layer;
+    const float *norm;        /* resid_norm_task: the RMSNorm weight, or NULL (the add alone) */
+    int add;                  /* resid_norm_task: x += xo first */
+    size_t T, per;            /* rows, rows per task */
+} rows_job;
+
+/* Run fn over rows [0, T) in tasks of j->per rows: on the pool for ROWS_MIN rows and more. */
+static void rows_run(rows_job *j, size_t T, pd_pool_fn fn) {
+    size_t nt = (size_t)j->m->n_threads;
+    j->T = T;
+    if (T < ROWS_MIN || nt == 1) {
+        j->per = T;
+        fn(j, 0, 0);
+        return;
+    }
+    j->per = (T + nt * 4 - 1) / (nt * 4);
+    pd_pool_run(j->m->pool, (T + j->per - 1) / j->per, fn, j);
+}
 
 /* out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * w for each of T rows of n. */
 static void rmsnorm(float *out, const float *x, const float *w, size_t T, int n, float eps) {
@@ -107,6 +191,16 @@ static void rmsnorm(float *out, const float *x, const float *w, size_t T, int n,
         float scale = 1.0f / sqrtf((float)(ss / n) + eps);
         for (int i = 0; i < n; i++) o[i] = w[i] * (xr[i] * scale);
     }
+}
+
+/* Rows of a task: x += xo (the residual add of the block before), then xb = rmsnorm(x). */
+static void resid_norm_task(void *ctx, size_t task, int thread) {
+    const rows_job *j = ctx;
+    const pd_model *m = j->m;
+    size_t dim = (size_t)m->w.cfg.hidden_size, r0 = task * j->per, r1 = r0 + j->per < j->T ? r0 + j->per : j->T;
+    if (j->add)
+        for (size_t i = r0 * dim; i < r1 * dim; i++) m->x[i] += m->xo[i];
+    if (j->norm) rmsnorm(m->xb + r0 * dim, m->x + r0 * dim, j->norm, r1 - r0, (int)dim, m->w.cfg.rms_norm_eps);
 }
 
 /* Rotate-half RoPE (HF convention: pairs (i, i + d/2)) on n_heads heads of one row. */
@@ -123,69 +217,134 @@ static void rope_row(float *v, int n_heads, int hd, const float *cs) {
     }
 }
 
-/* ---- attention ---- */
+/* Rows of a task: RoPE on q and k, then k and v into the row's KV cache at its position. */
+static void rope_kv_task(void *ctx, size_t task, int thread) {
+    const rows_job *j = ctx;
+    const pd_model *m = j->m;
+    const pd_model_config *c = &m->w.cfg;
+    int hd = c->head_dim;
+    size_t q_dim = (size_t)c->n_heads * hd, kv_dim = (size_t)c->n_kv_heads * hd;
+    size_t r0 = task * j->per, r1 = r0 + j->per < j->T ? r0 + j->per : j->T;
+    for (size_t r = r0; r < r1; r++) {
+        rope_row(m->q + r * q_dim, c->n_heads, hd, m->rope + r * hd);
+        rope_row(m->k + r * kv_dim, c->n_kv_heads, hd, m->rope + r * hd);
+        pd_kv *kv = j->steps[m->row_seq[r]].kv;
+        memcpy(pd_kv_at(kv, j->layer, 0, (size_t)m->row_pos[r]), m->k + r * kv_dim, kv_dim * sizeof(float));
+        memcpy(pd_kv_at(kv, j->layer, 1, (size_t)m->row_pos[r]), m->v + r * kv_dim, kv_dim * sizeof(float));
+    }
+}
+
+/* Rows of a task: hb = silu(hb) * hb2. */
+static void silu_task(void *ctx, size_t task, int thread) {
+    const rows_job *j = ctx;
+    const pd_model *m = j->m;
+    size_t hid = (size_t)m->w.cfg.intermediate_size, r0 = task * j->per, r1 = r0 + j->per < j->T ? r0 + j->per : j->T;
+    for (size_t r = r0; r < r1; r++) m->ops->silu_mul(m->hb + r * hid, m->hb2 + r * hid, m->hb + r * hid, (int)hid);
+}
+
+/* ---- attention ----
+ *
+ * A task is one KV group (the query heads sharing a key/value head) of a chunk: up to
+ * ATT_ROWS consecutive rows of one sequence (a prefill's rows; a decode row is a chunk of
+ * one). The chunk's rows read the same keys and values, so they go through the score tiles
+ * and the weighted sums together: each key and value vector is loaded once for all of them,
+ * and the tiles run full (per_group heads x rows). Every score is still bit for bit what one
+ * row alone gets (a tile's lane sums and reduce4 do not depend on the tile's other rows), and
+ * every output element the same sequence of axpy steps over the row's own positions, so a
+ * row's result does not depend on the chunk it is in (tests/test_forward.c). */
+
+#define ATT_ROWS 8
 
 typedef struct att_job {
     pd_model *m;
     const pd_seq_step *steps;
     int layer;
+    size_t n_chunks;
 } att_job;
 
-/* One task: one row and one KV group (the query heads sharing a key/value head):
- * softmax(q k.T * scale) v over the row's visible keys, for each of those heads. Several heads
- * go through one call (they read the same keys and values) only by keeping one accumulator
- * each: every score is bit for bit what dot() gives, and every output element the same
- * sequence of axpy steps over the positions, whatever the other rows of the batch. */
-static void att_task(void *ctx, size_t task, int thread) {
-    const att_job *j = ctx;
+/* Rows [r0, r0 + R) (one sequence, consecutive positions from pos0), KV group g, positions
+ * from start (the sliding window's; 0 when R > 1): softmax(q k.T * scale) v per row and head. */
+static void att_rows(const att_job *j, size_t r0, size_t R, int g, size_t start, int thread) {
     pd_model *m = j->m;
     const pd_model_config *c = &m->w.cfg;
-    int hd = c->head_dim, n_heads = c->n_heads, per_group = n_heads / c->n_kv_heads;
-    size_t q_dim = (size_t)n_heads * hd;
-    size_t r = task / (size_t)c->n_kv_heads;
-    int g = (int)(task % (size_t)c->n_kv_heads), h0 = g * per_group;
-    const pd_kv *kv = j->steps[m->row_seq[r]].kv;
-    size_t pos = (size_t)m->row_pos[r], start = 0;
-    int win = c->layer_sliding[j->layer] ? c->sliding_window : 0;
-    if (win && pos + 1 > (size_t)win) start = pos + 1 - (size_t)win;
-    size_t n = pos + 1 - start, goff = (size_t)g * hd; /* this group's head within a position's kv_dim */
-    float *sc = m->att + (size_t)thread * m->att_cap * (size_t)per_group; /* (per_group, n) */
-    float scale = 1.0f / sqrtf((float)hd);
-    /* scores: four keys x up to nr heads per tile call, each (head, key) its own lane sums */
     const pd_kernel_ops *ops = m->ops;
+    int hd = c->head_dim, per_group = c->n_heads / c->n_kv_heads, h0 = g * per_group;
+    size_t q_dim = (size_t)c->n_heads * hd, pos0 = (size_t)m->row_pos[r0], last = pos0 + R - 1;
+    const pd_kv *kv = j->steps[m->row_seq[r0]].kv;
+    size_t n = last + 1 - start, goff = (size_t)g * hd; /* the last row's positions; this group's head in kv_dim */
+    size_t nx = (size_t)per_group * R;                  /* query vectors: x = h R + row */
+    float *sc = m->att + (size_t)thread * m->att_per_thread; /* (nx, n) scores */
+    float *qc = sc + nx * m->att_cap;                        /* (nx, hd) the queries, head-major */
+    float scale = 1.0f / sqrtf((float)hd);
+    for (int h = 0; h < per_group; h++)
+        for (size_t i = 0; i < R; i++) memcpy(qc + ((size_t)h * R + i) * hd, m->q + (r0 + i) * q_dim + (size_t)(h0 + h) * hd, (size_t)hd * sizeof(float));
+    /* scores: four keys x up to nr query vectors per tile call, each (vector, key) its own
+     * lane sums; keys past a row's position are computed for the whole tile and never read */
     int nr = ops->nr;
     size_t lanes = (size_t)ops->lanes;
     float acc[4 * PD_KERNEL_MAX_NR * PD_KERNEL_MAX_LANES] __attribute__((aligned(64)));
-    for (int h = 0; h < per_group; h += nr) {
-        int nh = per_group - h < nr ? per_group - h : nr;
-        const float *q = m->q + r * q_dim + (size_t)(h0 + h) * hd;
-        for (size_t p = start; p <= pos; p += 4) {
-            const void *rows[4];
-            size_t nk = pos + 1 - p < 4 ? pos + 1 - p : 4;
-            for (size_t i = 0; i < 4; i++) rows[i] = pd_kv_at(kv, j->layer, 0, p + (i < nk ? i : nk - 1)) + goff;
-            ops->tile(nh, rows, PD_DT_F32, q, (size_t)hd, 0, hd, acc, 1);
-            for (int e = 0; e < nh; e++) {
-                float s4[4];
+    for (size_t p = start; p <= last; p += 4) {
+        const void *keys[4];
+        size_t nk = last + 1 - p < 4 ? last + 1 - p : 4;
+        for (size_t i = 0; i < 4; i++) keys[i] = pd_kv_at(kv, j->layer, 0, p + (i < nk ? i : nk - 1)) + goff;
+        for (size_t x = 0; x < nx; x += (size_t)nr) {
+            int nt = nx - x < (size_t)nr ? (int)(nx - x) : nr;
+            ops->tile(nt, keys, PD_DT_F32, qc + x * hd, (size_t)hd, 0, hd, acc, 1);
+            for (int e = 0; e < nt; e++) {
+                float s4[4], *s = sc + (x + (size_t)e) * n + (p - start);
                 ops->reduce4(acc + (size_t)e * lanes, (size_t)nr * lanes, s4);
-                for (size_t i = 0; i < nk; i++) sc[(size_t)(h + e) * n + p - start + i] = s4[i] * scale;
+                for (size_t i = 0; i < nk; i++) s[i] = s4[i] * scale;
             }
         }
     }
-    for (int h = 0; h < per_group; h++) {
-        ops->softmax(sc + (size_t)h * n, (int)n);
-        memset(m->xb + r * q_dim + (size_t)(h0 + h) * hd, 0, (size_t)hd * sizeof(float));
-    }
-    /* out_h = sum_p s[h][p] v_p, the positions in order, a KV block's run at a time */
-    float *out = m->xb + r * q_dim + (size_t)h0 * hd;
-    for (size_t p = start; p <= pos;) {
-        size_t run = PD_KV_BLOCK - p % PD_KV_BLOCK;
-        if (run > pos + 1 - p) run = pos + 1 - p;
+    for (int h = 0; h < per_group; h++)
+        for (size_t i = 0; i < R; i++) {
+            ops->softmax(sc + ((size_t)h * R + i) * n, (int)(n - (R - 1 - i)));
+            memset(m->xb + (r0 + i) * q_dim + (size_t)(h0 + h) * hd, 0, (size_t)hd * sizeof(float));
+        }
+    /* out = sum_p s[p] v_p, the positions in order: those every row sees a KV block's run at a
+     * time, then the rest of each row's own (row i sees pos0 + i) */
+    float *out = m->xb + r0 * q_dim + (size_t)h0 * hd;
+    for (size_t p = start; p <= last; p++) {
+        size_t first = p > pos0 ? p - pos0 : 0, run = 1; /* rows that see position p: [first, R) */
+        if (p <= pos0) {
+            run = PD_KV_BLOCK - p % PD_KV_BLOCK;
+            if (run > pos0 + 1 - p) run = pos0 + 1 - p;
+        }
         const float *v = pd_kv_at(kv, j->layer, 1, p) + goff;
-        if (ops->axpy_rows) ops->axpy_rows(sc + (p - start), n, v, kv->kv_dim, (int)run, out, (size_t)hd, per_group, hd);
+        const float *a = sc + first * n + (p - start);
+        float *y = out + first * q_dim;
+        if (R == 1 && ops->axpy_rows) /* the heads of one row: outputs hd apart */
+            ops->axpy_rows(a, n, v, kv->kv_dim, (int)run, y, (size_t)hd, per_group, hd);
         else
-            for (int h = 0; h < per_group; h++)
-                for (size_t i = 0; i < run; i++) ops->axpy(sc[(size_t)h * n + p - start + i], v + i * kv->kv_dim, out + (size_t)h * hd, hd);
-        p += run;
+            for (int h = 0; h < per_group; h++) {
+                const float *ah = a + (size_t)h * R * n;
+                float *yh = y + (size_t)h * hd;
+                if (ops->axpy_rows) ops->axpy_rows(ah, n, v, kv->kv_dim, (int)run, yh, q_dim, (int)(R - first), hd);
+                else
+                    for (size_t i = 0; i < R - first; i++)
+                        for (size_t k = 0; k < run; k++) ops->axpy(ah[i * n + k], v + k * kv->kv_dim, yh + i * q_dim, hd);
+            }
+        p += run - 1;
+    }
+}
+
+/* One task: a chunk and KV group, the chunks taken from the last (the longest contexts of a
+ * sequence: the most work first, so that the pool's tail is short). */
+static void att_task(void *ctx, size_t task, int thread) {
+    const att_job *j = ctx;
+    const pd_model *m = j->m;
+    const pd_model_config *c = &m->w.cfg;
+    size_t ch = j->n_chunks - 1 - task / (size_t)c->n_kv_heads;
+    int g = (int)(task % (size_t)c->n_kv_heads), win = c->layer_sliding[j->layer] ? c->sliding_window : 0;
+    size_t r0 = (size_t)m->chunk_row[ch], R = (size_t)m->chunk_row[ch + 1] - r0, last = (size_t)m->row_pos[r0] + R - 1;
+    if (!win || last + 1 <= (size_t)win) {
+        att_rows(j, r0, R, g, 0, thread);
+        return;
+    }
+    for (size_t i = 0; i < R; i++) { /* a sliding window: each row its own first position */
+        size_t pos = (size_t)m->row_pos[r0 + i];
+        att_rows(j, r0 + i, 1, g, pos + 1 > (size_t)win ? pos + 1 - (size_t)win : 0, thread);
     }
 }
 
@@ -226,15 +385,18 @@ static int ensure_workspace(pd_model *m, size_t T, size_t max_len) {
         int *rp = realloc(m->row_pos, n * sizeof *rp);
         if (!rp) return PD_ENOMEM;
         m->row_pos = rp;
+        int *cr = realloc(m->chunk_row, (n + 1) * sizeof *cr);
+        if (!cr) return PD_ENOMEM;
+        m->chunk_row = cr;
         float **orow = realloc(m->out_rows, n * sizeof *orow);
         if (!orow) return PD_ENOMEM;
         m->out_rows = orow;
         m->ws_tokens = n;
     }
-    if (max_len > m->att_cap) {
-        size_t n = max_len + max_len / 2;
-        if (grow_f(&m->att, (size_t)m->n_threads, n * (size_t)(c->n_heads / c->n_kv_heads))) return PD_ENOMEM;
-        m->att_cap = n;
+    if (max_len > m->att_cap) { /* per thread: (nx, cap) scores and (nx, head_dim) queries, nx = ATT_ROWS heads */
+        size_t n = max_len + max_len / 2, nx = (size_t)ATT_ROWS * (size_t)(c->n_heads / c->n_kv_heads), per;
+        if (pd_mul_size(nx, n + (size_t)c->head_dim, &per) || grow_f(&m->att, (size_t)m->n_threads, per)) return PD_ENOMEM;
+        m->att_cap = n, m->att_per_thread = per;
     }
     return 0;
 }
@@ -357,8 +519,7 @@ int pd_model_forward(pd_model *m, pd_seq_step *steps, size_t n, pd_error *err) {
         }
     if (ensure_workspace(m, T, max_len)) return pd_err_set(err, PD_ENOMEM, "forward: out of memory for %zu tokens", T);
 
-    int dim = c->hidden_size, hd = c->head_dim, half = hd / 2, hid = c->intermediate_size;
-    size_t q_dim = (size_t)c->n_heads * hd, kv_dim = (size_t)c->n_kv_heads * hd;
+    int dim = c->hidden_size, hd = c->head_dim, half = hd / 2;
 
     /* rows: which sequence and position; embeddings; RoPE cos|sin per row */
     size_t r = 0;
@@ -375,35 +536,42 @@ int pd_model_forward(pd_model *m, pd_seq_step *steps, size_t n, pd_error *err) {
             }
         }
 
+    /* attention chunks: up to ATT_ROWS consecutive rows of one sequence */
+    size_t n_chunks = 0;
+    r = 0;
+    for (size_t i = 0; i < n; r += steps[i++].n_tokens)
+        for (size_t t = 0; t < steps[i].n_tokens; t += ATT_ROWS) m->chunk_row[n_chunks++] = (int)(r + t);
+    m->chunk_row[n_chunks] = (int)r;
+
+    rows_job rj = {m, steps, 0, NULL, 0, 0, 0};
     for (int l = 0; l < c->n_layers; l++) {
         const pd_layer_weights *L = &m->w.layers[l];
-        /* attention block */
-        rmsnorm(m->xb, m->x, L->attn_norm, T, dim, c->rms_norm_eps);
-        matmul(m, m->xb, T, &L->wq, L->bq, m->q, NULL);
-        matmul(m, m->xb, T, &L->wk, L->bk, m->k, NULL);
-        matmul(m, m->xb, T, &L->wv, L->bv, m->v, NULL);
-        for (r = 0; r < T; r++) {
-            rope_row(m->q + r * q_dim, c->n_heads, hd, m->rope + r * hd);
-            rope_row(m->k + r * kv_dim, c->n_kv_heads, hd, m->rope + r * hd);
-            pd_kv *kv = steps[m->row_seq[r]].kv;
-            memcpy(pd_kv_at(kv, l, 0, (size_t)m->row_pos[r]), m->k + r * kv_dim, kv_dim * sizeof(float));
-            memcpy(pd_kv_at(kv, l, 1, (size_t)m->row_pos[r]), m->v + r * kv_dim, kv_dim * sizeof(float));
-        }
-        att_job aj = {m, steps, l};
+        /* attention block; h = rmsnorm(x) after the previous layer's x += MLP output */
+        rj.layer = l, rj.norm = L->attn_norm, rj.add = l > 0;
+        rows_run(&rj, T, resid_norm_task);
+        const pd_wmat *wqkv[3] = {&L->wq, &L->wk, &L->wv};
+        const float *bqkv[3] = {L->bq, L->bk, L->bv};
+        float *yqkv[3] = {m->q, m->k, m->v};
+        matmul_n(m, m->xb, T, 3, wqkv, bqkv, yqkv);
+        rows_run(&rj, T, rope_kv_task);
+        att_job aj = {m, steps, l, n_chunks};
         if (T * (size_t)c->n_heads * max_len * (size_t)hd < SMALL_WORK)
-            for (size_t t = 0; t < T * (size_t)c->n_kv_heads; t++) att_task(&aj, t, 0);
+            for (size_t t = 0; t < n_chunks * (size_t)c->n_kv_heads; t++) att_task(&aj, t, 0);
         else
-            pd_pool_run(m->pool, T * (size_t)c->n_kv_heads, att_task, &aj);
+            pd_pool_run(m->pool, n_chunks * (size_t)c->n_kv_heads, att_task, &aj);
         matmul(m, m->xb, T, &L->wo, L->bo, m->xo, NULL);
-        for (size_t i = 0; i < T * (size_t)dim; i++) m->x[i] += m->xo[i];
         /* MLP block */
-        rmsnorm(m->xb, m->x, L->ffn_norm, T, dim, c->rms_norm_eps);
-        matmul(m, m->xb, T, &L->w_gate, NULL, m->hb, NULL);
-        matmul(m, m->xb, T, &L->w_up, NULL, m->hb2, NULL);
-        for (size_t t = 0; t < T; t++) m->ops->silu_mul(m->hb + t * hid, m->hb2 + t * hid, m->hb + t * hid, hid);
+        rj.norm = L->ffn_norm, rj.add = 1;
+        rows_run(&rj, T, resid_norm_task);
+        const pd_wmat *wgu[2] = {&L->w_gate, &L->w_up};
+        const float *bgu[2] = {NULL, NULL};
+        float *ygu[2] = {m->hb, m->hb2};
+        matmul_n(m, m->xb, T, 2, wgu, bgu, ygu);
+        rows_run(&rj, T, silu_task);
         matmul(m, m->hb, T, &L->w_down, NULL, m->xo, NULL);
-        for (size_t i = 0; i < T * (size_t)dim; i++) m->x[i] += m->xo[i];
     }
+    rj.norm = NULL, rj.add = 1; /* the last layer's x += MLP output */
+    rows_run(&rj, T, resid_norm_task);
 
     /* read-out only for the rows asked for: full logit rows are gathered (normed) into xb
      * for one lm_head matmul; rows that read a few ids or the reward head are done in place */

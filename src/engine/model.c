@@ -212,7 +212,7 @@ void pd_model_free(pd_model *m) {
     free(m->scratch);
     free(m->row_tmp);
     free(m->x), free(m->xb), free(m->q), free(m->k), free(m->v), free(m->xo), free(m->hb), free(m->hb2), free(m->xbf), free(m->rope);
-    free(m->row_seq), free(m->row_pos), free(m->out_rows), free(m->att);
+    free(m->row_seq), free(m->row_pos), free(m->out_rows), free(m->chunk_row), free(m->att);
     free(m->kv_pool);
     free(m);
 }

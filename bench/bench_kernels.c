@@ -8,12 +8,14 @@
  *   1. the instructions themselves: vfmadd231ps and vdpbf16ps on registers only (24
  *      independent accumulators), as instructions and as multiply-adds per second;
  *   2. the 4 x 6 register tile alone, operands in L1 (k = 512);
- *   3. whole matmuls of Qwen2.5-0.5B's shapes (896 -> 896, 896 -> 4864, 4864 -> 896 and the
- *      lm_head, 896 -> 151936) at T = 1 (decode), 16 (tree branches), 128 and 512 (prefill):
+ *   3. whole matmuls of Qwen2.5-0.5B's shapes (896 -> 896, 896 -> 128, 896 -> 4864, 4864 -> 896
+ *      and the lm_head, 896 -> 151936) at T = 1 (decode), 16 (tree branches), 128 and 512 (prefill):
  *      the AVX-512 set on row-major weights (pd_matmul_rows), the same set on panel-packed
  *      weights (mm_panels: what the forward pass runs), and the AVX512-BF16 set (rows, the
- *      activations rounded once per call, as the forward pass does).
- * Arguments (optional): a list of T to run instead of 1 16 128 512.
+ *      activations rounded once per call, as the forward pass does); the panels' rate also as a
+ *      share of the FMA peak of line 1 (16 multiply-adds per vfmadd231ps).
+ * Arguments (optional): --panels (only the panel kernels, the prefill shapes, no lm_head: a
+ * quick check of mm_panels), then a list of T to run instead of 1 16 128 512.
  * Never fails; a set the CPU lacks is skipped. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,11 +82,12 @@ static double tile_rate(const pd_kernel_ops *ops, int bf16, const void *const *w
     return best;
 }
 
-/* Multiply-adds per CPU second of one matmul, repeated for about 0.3 s, best of 3; panels:
+/* Multiply-adds per CPU second of one matmul, repeated for about 0.1 s, best of 10 (the best
+ * of many short runs: on a shared machine a neighbour's burst slows some of them); panels:
  * a->w is packed and run by mm_panels. */
 static double mm_rate(const pd_kernel_ops *ops, const pd_mm *a, uint16_t *xb, float *scratch, int panels) {
     double best = 0;
-    for (int rep = 0; rep < 3; rep++) {
+    for (int rep = 0; rep < 10; rep++) {
         int it = 0;
         double t0 = now(), el;
         do {
@@ -95,7 +98,7 @@ static double mm_rate(const pd_kernel_ops *ops, const pd_mm *a, uint16_t *xb, fl
             } else pd_matmul_rows(ops, a, 0, a->rows, scratch);
             it++;
             el = now() - t0;
-        } while (el < 0.3);
+        } while (el < 0.1);
         double r = (double)a->rows * a->cols * (double)a->T * it / el;
         if (r > best) best = r;
     }
@@ -103,6 +106,7 @@ static double mm_rate(const pd_kernel_ops *ops, const pd_mm *a, uint16_t *xb, fl
 }
 
 int main(int argc, char **argv) {
+    double peak = 0; /* multiply-adds per CPU second of vfmadd231ps, 0 where unknown */
     const pd_kernel_ops *sets[] = {pd_kernels_avx512(), pd_kernels_avx512bf16()};
     if (!sets[0]) {
         printf("no AVX-512 on this CPU\n");
@@ -110,6 +114,7 @@ int main(int argc, char **argv) {
     }
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
     double f = fma_rate(20000000);
+    peak = 16 * f;
     printf("vfmadd231ps zmm: %.2f G/s = %.1f GMAC/s\n", f / 1e9, 16 * f / 1e9);
     if (sets[1]) {
         double d = dpbf16_rate(5000000);
@@ -117,6 +122,8 @@ int main(int argc, char **argv) {
                32 * d / 1e9, d / f, 2 * d / f);
     }
 #endif
+    int panels_only = argc > 1 && !strcmp(argv[1], "--panels");
+    if (panels_only) argc--, argv++;
     /* the tile, operands in L1 */
     enum { K = 512 };
     float *wf = malloc(4 * K * sizeof *wf), *xf = malloc(6 * K * sizeof *xf);
@@ -125,17 +132,19 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 4 * K; i++) wf[i] = (float)rand() / RAND_MAX - 0.5f, wb[i] = (uint16_t)(0x3c00 + rand() % 0x800);
     for (int i = 0; i < 6 * K; i++) xf[i] = (float)rand() / RAND_MAX - 0.5f, xq[i] = (uint16_t)(0x3c00 + rand() % 0x800);
     const void *wfr[4] = {wf, wf + K, wf + 2 * K, wf + 3 * K}, *wbr[4] = {wb, wb + K, wb + 2 * K, wb + 3 * K};
-    printf("tile 4x6, k = %d, in L1: %s %.1f GMAC/s", K, sets[0]->name, tile_rate(sets[0], 0, wfr, xf, K) / 1e9);
-    if (sets[1]) printf(", %s %.1f GMAC/s", sets[1]->name, tile_rate(sets[1], 1, wbr, xq, K) / 1e9);
-    printf("\n");
+    if (!panels_only) {
+        printf("tile 4x6, k = %d, in L1: %s %.1f GMAC/s", K, sets[0]->name, tile_rate(sets[0], 0, wfr, xf, K) / 1e9);
+        if (sets[1]) printf(", %s %.1f GMAC/s", sets[1]->name, tile_rate(sets[1], 1, wbr, xq, K) / 1e9);
+        printf("\n");
+    }
     /* matmuls of the model's shapes */
-    int shapes[][2] = {{896, 896}, {4864, 896}, {896, 4864}, {151936, 896}};
+    int shapes[][2] = {{896, 896}, {128, 896}, {4864, 896}, {896, 4864}, {151936, 896}};
     size_t Ts[16] = {1, 16, 128, 512}, nT = 4, maxT = 0;
     if (argc > 1) nT = 0;
     for (int i = 1; i < argc && nT < 16; i++) Ts[nT++] = (size_t)atol(argv[i]);
     for (size_t i = 0; i < nT; i++) maxT = Ts[i] > maxT ? Ts[i] : maxT;
     printf("matmul (rows x cols), bf16 weights, GMAC per CPU second:\n");
-    for (int s = 0; s < 4; s++) {
+    for (int s = 0; s < (panels_only ? 4 : 5); s++) {
         int rows = shapes[s][0], cols = shapes[s][1];
         uint16_t *w = malloc((size_t)rows * cols * sizeof *w), *xb = malloc(maxT * (size_t)cols * sizeof *xb);
         uint16_t *wp = malloc(pd_panel_elems(rows, cols) * sizeof *wp);
@@ -148,13 +157,16 @@ int main(int argc, char **argv) {
             pd_mm a = {w, PD_DT_BF16, rows, cols, x, Ts[ti], NULL, y, NULL}, ap = a;
             ap.w = wp;
             printf("  %6d x %4d T = %3zu:", rows, cols, Ts[ti]);
-            double base = mm_rate(sets[0], &a, xb, scratch, 0);
-            printf("  %s rows %5.1f", sets[0]->name, base / 1e9);
+            double base = panels_only ? 0 : mm_rate(sets[0], &a, xb, scratch, 0);
+            if (!panels_only) printf("  %s rows %5.1f", sets[0]->name, base / 1e9);
             if (sets[0]->mm_panels) {
                 double r = mm_rate(sets[0], &ap, xb, scratch, 1);
-                printf("  panels %5.1f (%.2fx)", r / 1e9, r / base);
+                printf("  panels %5.1f (", r / 1e9);
+                if (base > 0) printf("%.2fx, ", r / base);
+                if (peak > 0) printf("%.0f%% of peak", 100 * r / peak);
+                printf(")");
             }
-            if (sets[1] && rows < 100000) {
+            if (sets[1] && rows < 100000 && !panels_only) {
                 double r = mm_rate(sets[1], &a, xb, scratch, 0);
                 printf("  %s %5.1f (%.2fx)", sets[1]->name, r / 1e9, r / base);
             }

@@ -71,24 +71,30 @@ static void t_matmul(void) {
     pd_rng r;
     pd_rng_seed(&r, 11);
     int dts[] = {PD_DT_F32, PD_DT_BF16, PD_DT_F16};
-    int shapes[][2] = {{45, 100}, {64, 300}, {130, 37}, {16, 16}};
-    size_t Ts[] = {1, 2, 3, 5, 16, 23, 24, 37, 61};
+    /* cols across the wide path's k chunks (128): one partial chunk, exactly one, one and a
+     * bit, several ending partial; rows: a partial last panel, groups of 1 to 4 panels */
+    int shapes[][2] = {{45, 100}, {64, 300}, {130, 37}, {16, 16}, {30, 128}, {70, 129}, {64, 896}, {17, 257}};
+    enum { N_SHAPES = sizeof shapes / sizeof shapes[0] };
+    size_t Ts[] = {1, 2, 3, 5, 6, 7, 16, 23, 24, 37, 61};
+    enum { N_TS = sizeof Ts / sizeof Ts[0] };
     for (int si = 0; si < n_sets; si++)
         for (int d = 0; d < 3; d++)
-            for (int s = 0; s < 4; s++) {
+            for (int s = 0; s < N_SHAPES; s++) {
                 int rows = shapes[s][0], cols = shapes[s][1], np = (rows + 15) / 16, dt = dts[d];
                 void *w = rand_mat(&r, dt, rows, cols);
                 void *p = malloc(pd_panel_elems(rows, cols) * pd_dtype_size(dt));
                 pd_panel_pack(w, dt, rows, cols, 0, np, p);
                 float *x = malloc(61 * (size_t)cols * sizeof *x), *bias = malloc((size_t)rows * sizeof *bias);
                 float *y = malloc(61 * (size_t)rows * sizeof *y), *y2 = malloc(61 * (size_t)rows * sizeof *y2);
-                float *scratch = malloc(PD_PANEL_SCRATCH(cols) * sizeof *scratch);
+                /* scratch at any float alignment (the kernels align it themselves) */
+                float *scratch0 = malloc((PD_PANEL_SCRATCH(cols) + 3) * sizeof *scratch0), *scratch;
                 float *scr = malloc((size_t)PD_ROW_BLOCK * cols * sizeof *scr);
                 for (int i = 0; i < 61 * cols; i++) x[i] = rnd(&r);
                 for (int i = 0; i < rows; i++) bias[i] = rnd(&r);
-                for (int ti = 0; ti < 9; ti++) {
+                for (int ti = 0; ti < N_TS; ti++) {
                     size_t T = Ts[ti];
                     const float *b = ti & 1 ? bias : NULL;
+                    scratch = scratch0 + ti % 4;
                     pd_mm a = {p, dt, rows, cols, x, T, b, y, NULL};
                     memset(y, 0xff, T * (size_t)rows * sizeof *y);
                     sets[si]->mm_panels(&a, 0, np, scratch);
@@ -112,6 +118,13 @@ static void t_matmul(void) {
                     for (size_t t = 0; t < T; t++)
                         if (memcmp(y + t * rows, rp[t], (size_t)rows * sizeof *y)) same = 0;
                     CHECK_MSG(same, "%s %dx%d T=%zu: split by panel differs", sets[si]->name, rows, cols, T);
+                    /* uneven ranges (groups of 3, then the rest), into a dirty output */
+                    memset(y2, 0x7f, T * (size_t)rows * sizeof *y2);
+                    for (int q = 0; q < np; q += 3) sets[si]->mm_panels(&a2, q, q + 3 < np ? q + 3 : np, scratch);
+                    same = 1;
+                    for (size_t t = 0; t < T; t++)
+                        if (memcmp(y + t * rows, rp[t], (size_t)rows * sizeof *y)) same = 0;
+                    CHECK_MSG(same, "%s %dx%d T=%zu: split in threes differs", sets[si]->name, rows, cols, T);
                     /* the portable set, row-major weights: to rounding */
                     pd_mm ar = {w, dt, rows, cols, x, T, b, y2, NULL};
                     pd_matmul_rows(pd_kernels_portable(), &ar, 0, rows, scr);
@@ -123,7 +136,7 @@ static void t_matmul(void) {
                         }
                     CHECK_MSG(close, "%s %dx%d T=%zu: far from portable", sets[si]->name, rows, cols, T);
                 }
-                free(w), free(p), free(x), free(bias), free(y), free(y2), free(scratch), free(scr);
+                free(w), free(p), free(x), free(bias), free(y), free(y2), free(scratch0), free(scr);
             }
 }
 

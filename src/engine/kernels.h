@@ -142,6 +142,11 @@ void pd_avx512_axpy(float a, const float *x, float *y, int n);
 void pd_avx512_tile(int nx, const void *const *w, int dtype, const float *x, size_t ldx, int k0, int k1, float *acc,
                     int first);
 void pd_avx512_reduce4(const float *acc, size_t stride, float out[4]);
+/* silu_mul and softmax (kernels_avx512.c) with exp as a vector polynomial, and that exp:
+ * y[i] = exp(x[i]) within 1 ulp of expf, 0 below -103.98, inf above 88.73, NaN for NaN. */
+void pd_avx512_silu_mul(const float *g, const float *u, float *out, int n);
+void pd_avx512_softmax(float *s, int n);
+void pd_avx512_exp(const float *x, float *y, int n);
 /* The best set this CPU runs (never the AVX512-BF16 one). */
 const pd_kernel_ops *pd_kernels_best(void);
 

@@ -16,6 +16,7 @@
  * weight products, hence their pd_avx512_ names (declared in kernels.h). */
 #include "engine/kernels.h"
 
+#include <math.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -468,12 +469,86 @@ AVX512 static float panel_dot(const void *w, int dt, int cols, int row, const fl
     return out[row % 16];
 }
 
+/* ---- elementwise: exp as a vector polynomial (silu_mul, softmax) ----
+ *
+ * exp(x) = 2^n exp(r), n = rint(x / ln 2), r = x - n ln 2 (Cody-Waite: ln 2 in two parts, the
+ * first with trailing zero bits, so n * LN2_HI is exact), |r| <= ln 2 / 2; exp(r) = 1 + r +
+ * r^2 P(r) with SLEEF's degree-5 minimax P; vscalefps applies 2^n with one rounding, so
+ * overflow gives inf and the subnormal range rounds correctly. Inputs are clamped to
+ * [-104, 89] first (expf is 0 below -103.98 and inf above 88.73, so the clamp changes no
+ * result), which keeps n finite; the clamp's operand order lets NaN through (vmaxps and
+ * vminps return their second operand when one is NaN). Within 1 ulp of glibc's expf over
+ * the whole float range (tests/test_vmath.c sweeps it). */
+AVX512 INLINE __m512 exp16(__m512 x) {
+    x = _mm512_min_ps(_mm512_set1_ps(89.0f), _mm512_max_ps(_mm512_set1_ps(-104.0f), x));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.442695040888963407359924681001892137f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187045e-06f), r);
+    __m512 p = _mm512_set1_ps(0.000198527617612853646278381f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.00139304355252534151077271f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.00833336077630519866943359f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.0416664853692054748535156f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.166666671633720397949219f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_add_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(_mm512_mul_ps(r, r), p, r));
+    return _mm512_scalef_ps(p, n);
+}
+
+static inline __mmask16 first_n(int n) { return (__mmask16)((1u << n) - 1); }
+
+AVX512 void pd_avx512_exp(const float *x, float *y, int n) {
+    int i = 0;
+    for (; i + LANES <= n; i += LANES) _mm512_storeu_ps(y + i, exp16(_mm512_loadu_ps(x + i)));
+    if (i < n) _mm512_mask_storeu_ps(y + i, first_n(n - i), exp16(_mm512_maskz_loadu_ps(first_n(n - i), x + i)));
+}
+
+/* out = g / (1 + exp(-g)) * u: the portable form's operations, exp16 for expf. */
+AVX512 INLINE __m512 silu_mul16(__m512 g, __m512 u) {
+    __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), g));
+    return _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.0f), e)), u);
+}
+
+AVX512 void pd_avx512_silu_mul(const float *g, const float *u, float *out, int n) {
+    int i = 0;
+    for (; i + LANES <= n; i += LANES) _mm512_storeu_ps(out + i, silu_mul16(_mm512_loadu_ps(g + i), _mm512_loadu_ps(u + i)));
+    if (i < n) {
+        __mmask16 m = first_n(n - i);
+        _mm512_mask_storeu_ps(out + i, m, silu_mul16(_mm512_maskz_loadu_ps(m, g + i), _mm512_maskz_loadu_ps(m, u + i)));
+    }
+}
+
+/* softmax in three passes: the maximum (any order gives the same), exp(s - max) stored and
+ * summed in 16 lanes (element i into lane i % 16, in increasing i, then pd_kernel_reduce's
+ * tree), then each divided by the sum: a row's bits depend on the row alone. */
+AVX512 void pd_avx512_softmax(float *s, int n) {
+    const int nv = n / LANES * LANES;
+    const __mmask16 mt = first_n(n - nv);
+    __m512 mx = _mm512_set1_ps(-INFINITY), sum = _mm512_setzero_ps();
+    for (int i = 0; i < nv; i += LANES) mx = _mm512_max_ps(mx, _mm512_loadu_ps(s + i));
+    if (mt) mx = _mm512_mask_max_ps(mx, mt, mx, _mm512_maskz_loadu_ps(mt, s + nv));
+    __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    for (int i = 0; i < nv; i += LANES) {
+        __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(s + i), m));
+        _mm512_storeu_ps(s + i, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    if (mt) {
+        __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mt, s + nv), m));
+        _mm512_mask_storeu_ps(s + nv, mt, e);
+        sum = _mm512_mask_add_ps(sum, mt, sum, e);
+    }
+    __m512 d = _mm512_set1_ps(pd_avx512_hsum16(sum));
+    for (int i = 0; i < nv; i += LANES) _mm512_storeu_ps(s + i, _mm512_div_ps(_mm512_loadu_ps(s + i), d));
+    if (mt) _mm512_mask_storeu_ps(s + nv, mt, _mm512_div_ps(_mm512_maskz_loadu_ps(mt, s + nv), d));
+}
+
 static const pd_kernel_ops avx512_ops = {
     .name = "avx512", .lanes = LANES, .mr = MR, .nr = NR,
     .dot = pd_avx512_dot, .dot_w = pd_avx512_dot_w, .to_f32 = pd_avx512_to_f32, .axpy = pd_avx512_axpy,
     .tile = pd_avx512_tile, .reduce4 = pd_avx512_reduce4, .mm_panels = mm_panels, .panel_dot = panel_dot,
     .axpy_rows = axpy_rows,
-    .silu_mul = pd_silu_mul_c, .softmax = pd_softmax_c,
+    .silu_mul = pd_avx512_silu_mul, .softmax = pd_avx512_softmax,
 };
 
 const pd_kernel_ops *pd_kernels_avx512(void) {

@@ -1,0 +1,176 @@
+/* test_vmath.c — the vector exp of the AVX-512 sets and what is built on it (kernels.h:
+ * silu_mul, softmax): exp within 1 ulp of libm's expf over a sweep of the whole float range
+ * (every 61st bit pattern, both signs) and at the edges (0 below -103.98, inf above 88.73,
+ * NaN for NaN, exactly 1 at 0); silu_mul and softmax within a few ulp of the portable forms,
+ * in place or not, for lengths that end in every partial vector; softmax sums to 1, gives 0
+ * for -inf scores and is the same bits for the same row whatever else runs. */
+#include <math.h>
+
+#include "engine/kernels.h"
+#include "ponder.h"
+#include "test.h"
+
+static float from_bits(uint32_t u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static uint32_t bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+/* Distance in units in the last place between two non-negative results (exp's range). */
+static uint32_t ulps(float a, float b) {
+    uint32_t x = bits(a), y = bits(b);
+    return x > y ? x - y : y - x;
+}
+
+static float rnd(pd_rng *r) { return (float)((double)(pd_rng_u64(r) >> 11) * 0x1p-53 - 0.5); }
+
+static void t_exp_sweep(void) {
+    if (!pd_kernels_avx512()) SKIP("no AVX-512 on this CPU");
+    enum { N = 4096 };
+    static float x[N], y[N];
+    uint32_t worst = 0;
+    float worst_x = 0;
+    long n_bad_special = 0;
+    uint64_t u = 0;
+    while (u <= 0xffffffffu) {
+        int n = 0;
+        for (; n < N && u <= 0xffffffffu; n++, u += 61) x[n] = from_bits((uint32_t)u);
+        pd_avx512_exp(x, y, n);
+        for (int i = 0; i < n; i++) {
+            float e = expf(x[i]);
+            if (isnan(x[i])) {
+                n_bad_special += !isnan(y[i]);
+                continue;
+            }
+            if (isinf(e) || e == 0) {
+                n_bad_special += bits(y[i]) != bits(e);
+                continue;
+            }
+            uint32_t d = ulps(y[i], e);
+            if (d > worst) worst = d, worst_x = x[i];
+        }
+    }
+    CHECK_MSG(worst <= 1, "exp: %u ulp from expf at %a", worst, worst_x);
+    CHECK_MSG(n_bad_special == 0, "exp: %ld results differ where expf is 0, inf or NaN", n_bad_special);
+}
+
+static void t_exp_edges(void) {
+    if (!pd_kernels_avx512()) SKIP("no AVX-512 on this CPU");
+    float x[] = {0.0f, -0.0f, -INFINITY, INFINITY, NAN, -NAN, -1e30f, 1e30f, -104.0f, -103.97f, -103.0f, -87.0f,
+                 88.72f, 88.7229f, 89.0f, 1e-30f, -1e-30f, 1.0f, -1.0f, 0.5f, -87.33654f, 0x1p-149f};
+    enum { N = sizeof x / sizeof x[0] };
+    float y[N];
+    pd_avx512_exp(x, y, N);
+    for (int i = 0; i < N; i++) {
+        float e = expf(x[i]);
+        if (isnan(e)) CHECK_MSG(isnan(y[i]), "exp(%a) = %a, expected NaN", x[i], y[i]);
+        else if (e == 0 || isinf(e) || e == 1) CHECK_MSG(y[i] == e, "exp(%a) = %a, expf %a", x[i], y[i], e);
+        else CHECK_MSG(ulps(y[i], e) <= 1, "exp(%a) = %a, expf %a", x[i], y[i], e);
+    }
+    /* every tail length: lanes past n are not written */
+    float in[40], out[40];
+    for (int i = 0; i < 40; i++) in[i] = (float)i * 0.37f - 7.0f;
+    for (int n = 0; n <= 33; n++) {
+        for (int i = 0; i < 40; i++) out[i] = -1.0f;
+        pd_avx512_exp(in, out, n);
+        int ok = 1;
+        for (int i = 0; i < 40; i++) ok &= i < n ? ulps(out[i], expf(in[i])) <= 1 : out[i] == -1.0f;
+        CHECK_MSG(ok, "exp: n = %d", n);
+    }
+}
+
+/* The sets whose silu_mul / softmax are not the portable ones. */
+static int vec_sets(const pd_kernel_ops **sets) {
+    const pd_kernel_ops *all[] = {pd_kernels_avx2(), pd_kernels_avx512(), pd_kernels_avx512bf16()};
+    int n = 0;
+    for (int i = 0; i < 3; i++)
+        if (all[i] && all[i]->silu_mul != pd_silu_mul_c) sets[n++] = all[i];
+    return n;
+}
+
+/* Within `tol` ulp-sized relative error of the portable result. */
+static int near(float a, float b, float tol) {
+    if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
+    if (isinf(a) || isinf(b)) return a == b;
+    return fabsf(a - b) <= tol * 0x1p-23f * fmaxf(fabsf(b), 0x1p-126f);
+}
+
+static void t_silu_mul(void) {
+    const pd_kernel_ops *sets[3];
+    int ns = vec_sets(sets);
+    if (!ns) SKIP("no set with a vector silu_mul on this CPU");
+    pd_rng r;
+    pd_rng_seed(&r, 3);
+    enum { N = 203 };
+    float g[N], u[N], ref[N], out[N], g2[N], u2[N];
+    for (int s = 0; s < ns; s++)
+        for (int rep = 0; rep < 20; rep++) {
+            float scale = rep < 10 ? 8.0f : 200.0f;
+            for (int i = 0; i < N; i++) g[i] = rnd(&r) * scale, u[i] = rnd(&r) * 4.0f;
+            g[0] = 0.0f, g[1] = -INFINITY, g[2] = INFINITY, g[3] = -100.0f, g[4] = 100.0f, g[5] = -90.0f;
+            for (int n = 1; n <= N; n += rep < 2 ? 1 : 37) {
+                pd_silu_mul_c(g, u, ref, n);
+                sets[s]->silu_mul(g, u, out, n);
+                int ok = 1;
+                for (int i = 0; i < n; i++) ok &= near(out[i], ref[i], 4.0f);
+                CHECK_MSG(ok, "%s silu_mul n = %d", sets[s]->name, n);
+                /* in place over g, then over u: the same bits */
+                memcpy(g2, g, sizeof g), memcpy(u2, u, sizeof u);
+                sets[s]->silu_mul(g2, u, g2, n);
+                sets[s]->silu_mul(g, u2, u2, n);
+                CHECK_MSG(!memcmp(g2, out, (size_t)n * 4) && !memcmp(u2, out, (size_t)n * 4), "%s silu_mul in place n = %d",
+                          sets[s]->name, n);
+            }
+        }
+}
+
+static void t_softmax(void) {
+    const pd_kernel_ops *sets[3];
+    int ns = vec_sets(sets);
+    if (!ns) SKIP("no set with a vector softmax on this CPU");
+    pd_rng r;
+    pd_rng_seed(&r, 9);
+    enum { N = 517 };
+    static float s0[N], a[N], b[N];
+    for (int si = 0; si < ns; si++)
+        for (int n = 1; n <= N; n += n < 40 ? 1 : 61) {
+            for (int rep = 0; rep < 4; rep++) {
+                float scale = rep == 0 ? 1.0f : rep == 1 ? 30.0f : rep == 2 ? 1e4f : 0.0f;
+                for (int i = 0; i < n; i++) s0[i] = rnd(&r) * scale + (rep == 3 ? 5.0f : 0.0f);
+                if (n > 3) s0[n / 3] = -INFINITY; /* a masked-out key */
+                memcpy(a, s0, (size_t)n * 4), memcpy(b, s0, (size_t)n * 4);
+                pd_softmax_c(a, n);
+                sets[si]->softmax(b, n);
+                double sum = 0;
+                int ok = 1;
+                for (int i = 0; i < n; i++) sum += b[i], ok &= near(b[i], a[i], 8.0f) || fabsf(b[i] - a[i]) < 1e-30f;
+                CHECK_MSG(ok, "%s softmax n = %d scale %g: far from the portable form", sets[si]->name, n, scale);
+                CHECK_MSG(fabs(sum - 1.0) < 1e-5, "%s softmax n = %d: sums to %.9g", sets[si]->name, n, sum);
+                if (n > 3) CHECK_MSG(b[n / 3] == 0.0f, "%s softmax: exp(-inf) = %g", sets[si]->name, b[n / 3]);
+                if (n == 1) CHECK_MSG(b[0] == 1.0f, "%s softmax of one score: %g", sets[si]->name, b[0]);
+                if (rep == 3 && n <= 40) { /* equal scores: exactly 1/n's division */
+                    int eq = 1;
+                    for (int i = 0; i < n; i++) eq &= i == n / 3 && n > 3 ? 1 : b[i] == b[0];
+                    CHECK_MSG(eq, "%s softmax of equal scores differs", sets[si]->name);
+                }
+                /* the same row again: the same bits */
+                memcpy(a, s0, (size_t)n * 4);
+                sets[si]->softmax(a, n);
+                CHECK_MSG(!memcmp(a, b, (size_t)n * 4), "%s softmax n = %d: not deterministic", sets[si]->name, n);
+            }
+        }
+}
+
+int main(void) {
+    RUN(t_exp_edges);
+    RUN(t_exp_sweep);
+    RUN(t_silu_mul);
+    RUN(t_softmax);
+    return test_done();
+}

@@ -384,10 +384,54 @@ static void t_wide_batch_equals_single(void) {
     }
 }
 
+/* A prompt longer than a KV block and an attention chunk (tasks over several rows of one
+ * sequence, scores and weighted sums crossing blocks, a sliding window shorter than a chunk),
+ * prefilled in one call, in uneven pieces, and token by token, next to another sequence:
+ * the same logits bit for bit on every kernel set, with 1 and 2 threads. */
+static void t_long_prefill_in_pieces(void) {
+    const char *names[] = {"llama_f32", "mistral_swa_f32", "qwen2_bias_bf16"};
+    enum { LEN = 45 };
+    const size_t pieces[] = {3, 13, 1, 20, 8};
+    for (size_t v = 0; v < 3; v++) {
+        pd_kernels kinds[4];
+        int n_kinds = kernel_kinds(kinds);
+        for (int kern = 0; kern < n_kinds; kern++)
+            for (int threads = 1; threads <= 2; threads++) {
+                pd_model *m = load(names[v], kinds[kern], threads);
+                if (!m) continue;
+                size_t V = (size_t)pd_model_get_config(m)->vocab_size;
+                pd_rng rng;
+                pd_rng_seed(&rng, 5);
+                int32_t ids[LEN], other[LEN];
+                for (int t = 0; t < LEN; t++) ids[t] = (int32_t)pd_rng_below(&rng, V), other[t] = (int32_t)pd_rng_below(&rng, V);
+                float *whole = all_logits(m, ids, LEN), *part = malloc(LEN * V * sizeof *part), *junk = malloc(LEN * V * sizeof *junk);
+                pd_error err = {0};
+                for (int mode = 0; mode < 2; mode++) { /* uneven pieces, then token by token */
+                    pd_kv *kv = pd_kv_new(m, &err), *kv2 = pd_kv_new(m, &err);
+                    for (size_t done = 0, i = 0; done < LEN; i++) {
+                        size_t take = mode ? 1 : pieces[i % 5];
+                        if (take > LEN - done) take = LEN - done;
+                        pd_seq_step st[2] = {{.kv = kv2, .tokens = other + done, .n_tokens = take, .logits = PD_LOGITS_ALL, .out = junk},
+                                             {.kv = kv, .tokens = ids + done, .n_tokens = take, .logits = PD_LOGITS_ALL, .out = part + done * V}};
+                        CHECK(pd_model_forward(m, st, 2, &err) == 0);
+                        done += take;
+                    }
+                    CHECK_MSG(!memcmp(whole, part, LEN * V * sizeof *part), "%s (%s, %d threads): %s differ from one prefill",
+                              names[v], pd_model_kernels_name(m), threads, mode ? "tokens one by one" : "pieces");
+                    pd_kv_free(kv);
+                    pd_kv_free(kv2);
+                }
+                free(whole), free(part), free(junk);
+                pd_model_free(m);
+            }
+    }
+}
+
 int main(void) {
     RUN(t_logits_match_reference);
     RUN(t_batched_equals_single);
     RUN(t_wide_batch_equals_single);
+    RUN(t_long_prefill_in_pieces);
     RUN(t_threads_agree);
     RUN(t_greedy_matches_reference);
     RUN(t_config_fields);

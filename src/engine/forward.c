@@ -84,9 +84,9 @@ static void round_task(void *ctx, size_t t, int thread) {
 }
 
 /* Y_i = X @ W_i.T + bias_i for n float matrices on one input, as one pool job; y_rows (n = 1
- * only, optional) scatters output rows. Tasks are whole row blocks, about 4 per thread so
- * that a slow thread (a busy machine) is waited for less; for packed weights, groups of 4
- * panels (the tiles' width), about 8 tasks per thread; counted over all n matrices. */
+ * only, optional) scatters output rows. Tasks are whole row blocks, about 4 per thread and
+ * matrix so that a slow thread (a busy machine) is waited for less; for packed weights,
+ * groups of 4 panels (the tiles' width), about 8 per thread and matrix. */
 static void matmul_float(pd_model *m, const float *x, size_t T, int n, const pd_wmat *const *w, const float *const *bias,
                          float *const *y, float *const *y_rows) {
     mm_job j = {.m = m, .x = x, .n = n};
@@ -99,8 +99,8 @@ static void matmul_float(pd_model *m, const float *x, size_t T, int n, const pd_
         round |= !w[i]->panels && w[i]->dtype == PD_DT_BF16 && m->ops->round_bf16;
         work += (size_t)w[i]->rows * (size_t)w[i]->cols * T;
     }
-    size_t nt = (size_t)m->n_threads;
-    int per_panels = (int)((groups + nt * 8 - 1) / (nt * 8) * 4), per_rows = (int)((blocks + nt * 4 - 1) / (nt * 4) * PD_ROW_BLOCK);
+    size_t nt = (size_t)m->n_threads, want = nt * (size_t)n; /* the tasks n matmuls of their own would have */
+    int per_panels = (int)((groups + want * 8 - 1) / (want * 8) * 4), per_rows = (int)((blocks + want * 4 - 1) / (want * 4) * PD_ROW_BLOCK);
     size_t n_tasks = 0;
     for (int i = 0; i < n; i++) {
         mm_part *pt = &j.part[i];

@@ -71,8 +71,8 @@ static void t_matmul(void) {
     pd_rng r;
     pd_rng_seed(&r, 11);
     int dts[] = {PD_DT_F32, PD_DT_BF16, PD_DT_F16};
-    /* cols across the wide path's k chunks (128): one partial chunk, exactly one, one and a
-     * bit, several ending partial; rows: a partial last panel, groups of 1 to 4 panels */
+    /* cols below, at and past a multiple of 128 (odd ones too); rows: a partial last panel,
+     * the last group of 1 to 4 panels */
     int shapes[][2] = {{45, 100}, {64, 300}, {130, 37}, {16, 16}, {30, 128}, {70, 129}, {64, 896}, {17, 257}};
     enum { N_SHAPES = sizeof shapes / sizeof shapes[0] };
     size_t Ts[] = {1, 2, 3, 5, 6, 7, 16, 23, 24, 37, 61};

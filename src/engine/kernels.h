@@ -85,7 +85,7 @@ typedef struct pd_kernel_ops {
  * by side (one vector per k), the last panel zero-padded. Made once at model load. */
 #define PD_PANEL 16
 /* Scratch floats mm_panels needs per thread for rows of `cols` (four panels as fp32). */
-#define PD_PANEL_SCRATCH(cols) ((size_t)4 * PD_PANEL * (size_t)(cols) + 16)
+#define PD_PANEL_SCRATCH(cols) ((size_t)4 * PD_PANEL * (size_t)(cols))
 
 /* One matmul's operands: Y(T, rows) = X(T, cols) @ W(rows, cols).T + bias. */
 struct pd_mm {

@@ -226,11 +226,16 @@ void pd_avx512_tile(int nx, const void *const *w, int dt, const float *x, size_t
  * register tile is NP panels x NX activation rows (NP + NX NP + 1 of the 32 registers):
  *   - decode (T <= 2): 8 panels x T rows on the stored weights, converted in registers: 128
  *     outputs per k, eight independent chains to cover the FMA latency;
- *   - otherwise (the wide path, below) up to 4 panels x 6 rows (24 accumulators; per k 4
- *     weight loads and 6 broadcasts for 24 multiply-adds), k in chunks whose weights are
- *     converted to fp32 into L1-sized scratch once and reused by every block of rows.
+ *   - otherwise 4 panels x 6 rows (24 accumulators; per k 4 weight loads and 6 broadcasts
+ *     for 24 multiply-adds), every activation row passing over the same four panels while
+ *     they stay in L1/L2: on the stored weights converted in registers for narrow batches
+ *     (each weight read from memory once), on the four panels converted to fp32 once per
+ *     matmul into scratch for wide ones (PANEL_CONVERT_MIN rows and more: the conversion's
+ *     cost is then spread over enough rows to beat converting in every tile).
  * The tiles differ only in how many chains run at once, so a row's outputs are the same
  * bits whatever T, the panel range of a thread, or the tile that computed them. */
+
+#define PANEL_CONVERT_MIN 48
 
 /* Element k's vector of a panel stored as DT (p: the panel's first element). */
 AVX512 INLINE __m512 panel_load(const int DT, const void *p, size_t k) {
@@ -252,7 +257,9 @@ AVX512 INLINE void ptile(const int NP, const int NX, const int DT, const void *w
     for (int p = 0; p < NP; p++) wp[p] = (const char *)w + (size_t)p * ps * es;
 #pragma GCC unroll 24
     for (int i = 0; i < NX * NP; i++) c[i] = _mm512_setzero_ps();
-#pragma GCC unroll 2
+    /* four k per loop iteration: measured faster than two (~2%, every prefill shape, calls
+     * alternated in one process) and than one k per iteration (~10% slower), eight no better */
+#pragma GCC unroll 4
     for (int k = 0; k < n; k++) {
         __m512 wv[8];
 #pragma GCC unroll 8
@@ -311,124 +318,14 @@ static void out_rows(const pd_mm *a, size_t t0, int n, float **yr) {
     for (int j = 0; j < n; j++) yr[j] = a->y_rows ? a->y_rows[t0 + (size_t)j] : a->y + (t0 + (size_t)j) * (size_t)a->rows;
 }
 
-/* ---- the wide path: k in chunks, each chunk of the weights in L1 for every row block ----
- *
- * Per group of up to 4 panels, k goes in chunks of PANEL_KC: the chunk of the group's panels
- * is converted to fp32 (copied, for F32 weights) into scratch, interleaved [k][panel][16] so
- * that the tile reads one contiguous 256-byte run per k; at 32 KiB it stays in L1 (48 KiB on
- * the Xeons this was written on) while every block of 6 activation rows passes over it, where
- * the whole strip (229 KiB for K = 896, 1.2 MiB for 4864) could only come from L2. Between
- * chunks an output's running sum is stored into y and loaded back for the next chunk: an fp32
- * store and load change no bits, so every output is still one fmaf chain over k in increasing
- * order from zero, + bias after the last chunk, exactly as in the other paths. The next row
- * block's activations are prefetched while one block is in flight (for K = 4864 the
- * activations do not fit in L2, and each row is read in short runs the streamer misses). */
-
-#ifndef PANEL_KC
-#define PANEL_KC 128
-#endif
-/* Activation rows from which the wide path runs (below: the narrow tiles, which convert
- * stored weights in registers). */
-#ifndef PANEL_WIDE_MIN
-#define PANEL_WIDE_MIN 3
-#endif
-
-/* Elements [k0, k0 + kn) of NP panels (w, ps elements apart) stored as DT into dst as fp32,
- * interleaved: dst[(k * NP + q) * 16 + l] = element k0 + k, lane l of panel q. */
-AVX512 INLINE void chunk_to_f32(const int DT, const void *w, size_t ps, int np, int k0, int kn, float *dst) {
-    const size_t es = DT == PD_DT_F32 ? 4 : 2;
-    for (int q = 0; q < np; q++) {
-        const char *src = (const char *)w + ((size_t)q * ps + (size_t)k0 * 16) * es;
-        for (int k = 0; k < kn; k++) _mm512_store_ps(dst + ((size_t)k * np + q) * 16, panel_load(DT, src, (size_t)k));
-    }
-}
-
-/* The wide tile: NP panels (fp32 chunk w, interleaved) x NX activation rows (x, ldx apart, at
- * the chunk's first k) over kn elements, continuing the sums in rows yr[j] at columns col ..
- * (first: from zero), + bias and final when last; lanes outside mlast of the last panel are
- * neither read nor written. xn: the next row block's rows (same ldx), prefetched. */
-AVX512 INLINE void wtile(const int NP, const int NX, const float *w, int kn, const float *x, size_t ldx, const float *xn,
-                         float *const *yr, int col, __mmask16 mlast, const float *bias, int first, int last) {
-    __m512 c[24]; /* c[j * NP + p] */
-#pragma GCC unroll 6
-    for (int j = 0; j < NX; j++)
-#pragma GCC unroll 4
-        for (int p = 0; p < NP; p++)
-            c[j * NP + p] = first ? _mm512_setzero_ps()
-                                  : _mm512_maskz_loadu_ps(p == NP - 1 ? mlast : (__mmask16)0xffff, yr[j] + col + 16 * p);
-    for (int k0 = 0; k0 < kn; k0 += 16) {
-#pragma GCC unroll 6
-        for (int j = 0; j < 6; j++) _mm_prefetch((const char *)(xn + (size_t)j * ldx + k0), _MM_HINT_T0);
-        int k1 = kn - k0 < 16 ? kn : k0 + 16;
-        for (int k = k0; k < k1; k++) {
-            __m512 wv[4];
-#pragma GCC unroll 4
-            for (int p = 0; p < NP; p++) wv[p] = _mm512_load_ps(w + ((size_t)k * NP + p) * 16);
-#pragma GCC unroll 6
-            for (int j = 0; j < NX; j++) {
-                __m512 xb = _mm512_set1_ps(x[(size_t)j * ldx + (size_t)k]);
-#pragma GCC unroll 4
-                for (int p = 0; p < NP; p++) c[j * NP + p] = _mm512_fmadd_ps(wv[p], xb, c[j * NP + p]);
-            }
-        }
-    }
-#pragma GCC unroll 4
-    for (int p = 0; p < NP; p++) {
-        __mmask16 m = p == NP - 1 ? mlast : (__mmask16)0xffff;
-        __m512 b = last && bias ? _mm512_maskz_loadu_ps(m, bias + col + 16 * p) : _mm512_setzero_ps();
-#pragma GCC unroll 6
-        for (int j = 0; j < NX; j++) {
-            __m512 v = c[j * NP + p];
-            if (last && bias) v = _mm512_add_ps(v, b);
-            _mm512_mask_storeu_ps(yr[j] + col + 16 * p, m, v);
-        }
-    }
-}
-
-typedef void (*wtile_fn)(const float *w, int kn, const float *x, size_t ldx, const float *xn, float *const *yr, int col,
-                         __mmask16 mlast, const float *bias, int first, int last);
-#define WTILE_FN(NP, NX)                                                                                         \
-    AVX512 static void wtile_##NP##_##NX(const float *w, int kn, const float *x, size_t ldx, const float *xn,    \
-                                         float *const *yr, int col, __mmask16 mlast, const float *bias, int first, \
-                                         int last) {                                                             \
-        wtile(NP, NX, w, kn, x, ldx, xn, yr, col, mlast, bias, first, last);                                     \
-    }
-#define WTILE_FNS(NP) WTILE_FN(NP, 1) WTILE_FN(NP, 2) WTILE_FN(NP, 3) WTILE_FN(NP, 4) WTILE_FN(NP, 5) WTILE_FN(NP, 6)
-WTILE_FNS(1)
-WTILE_FNS(2)
-WTILE_FNS(3)
-WTILE_FNS(4)
-#define WT_ROW(NP) {wtile_##NP##_1, wtile_##NP##_2, wtile_##NP##_3, wtile_##NP##_4, wtile_##NP##_5, wtile_##NP##_6}
-/* [panels - 1][rows - 1] */
-static const wtile_fn wt[4][6] = {WT_ROW(1), WT_ROW(2), WT_ROW(3), WT_ROW(4)};
-
-AVX512 static void chunk_convert(int dt, const void *w, size_t ps, int np, int k0, int kn, float *dst) {
-    if (dt == PD_DT_BF16) chunk_to_f32(PD_DT_BF16, w, ps, np, k0, kn, dst);
-    else if (dt == PD_DT_F16) chunk_to_f32(PD_DT_F16, w, ps, np, k0, kn, dst);
-    else chunk_to_f32(PD_DT_F32, w, ps, np, k0, kn, dst);
-}
-
-/* Panels [p0, p1), T >= PANEL_WIDE_MIN: see above. */
-AVX512 static void mm_wide(const pd_mm *a, int p0, int p1, float *scratch) {
-    const size_t T = a->T, K = (size_t)a->cols, es = pd_dtype_size(a->dtype), pe = 16 * K;
-    const int last_panel = (a->rows - 1) / 16, nlast_rows = a->rows - 16 * last_panel;
-    float *s = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63), *yr[6];
-    for (int p = p0; p < p1; p += 4) {
-        int np = p1 - p < 4 ? p1 - p : 4, nl = p + np - 1 == last_panel ? nlast_rows : 16;
-        __mmask16 ml = (__mmask16)((1u << nl) - 1);
-        const void *w = (const uint8_t *)a->w + (size_t)p * pe * es;
-        for (size_t k0 = 0; k0 < K; k0 += PANEL_KC) {
-            int kn = K - k0 < PANEL_KC ? (int)(K - k0) : PANEL_KC;
-            chunk_convert(a->dtype, w, pe, np, (int)k0, kn, s);
-            for (size_t t0 = 0; t0 < T; t0 += 6) {
-                int nx = T - t0 < 6 ? (int)(T - t0) : 6;
-                out_rows(a, t0, nx, yr);
-                /* the next row block, or after the last one the next chunk's first rows */
-                const float *xn = t0 + 6 < T ? a->x + (t0 + 6) * K + k0 : a->x + (k0 + (size_t)kn) % K;
-                wt[np - 1][nx - 1](s, kn, a->x + t0 * K + k0, K, xn, yr, 16 * p, ml, a->bias, k0 == 0, k0 + (size_t)kn == K);
-            }
-        }
-    }
+/* Panels [p, p + np) of a packed BF16 or F16 matrix as fp32, into dst ([np][cols][16]). */
+AVX512 static void panels_to_f32(const void *w, int dt, int cols, int p, int np, float *dst) {
+    size_t n = (size_t)np * (size_t)cols;
+    const uint16_t *src = (const uint16_t *)w + (size_t)p * (size_t)cols * 16;
+    if (dt == PD_DT_BF16)
+        for (size_t i = 0; i < n; i++) _mm512_storeu_ps(dst + 16 * i, panel_load(PD_DT_BF16, src, i));
+    else
+        for (size_t i = 0; i < n; i++) _mm512_storeu_ps(dst + 16 * i, panel_load(PD_DT_F16, src, i));
 }
 
 AVX512 static void mm_panels(const pd_mm *a, int p0, int p1, float *scratch) {
@@ -445,17 +342,18 @@ AVX512 static void mm_panels(const pd_mm *a, int p0, int p1, float *scratch) {
         }
         return;
     }
-    if (T >= PANEL_WIDE_MIN) {
-        mm_wide(a, p0, p1, scratch);
-        return;
-    }
+    const int convert = a->dtype != PD_DT_F32 && T >= PANEL_CONVERT_MIN;
     for (int p = p0; p < p1;) {
-        int np = p1 - p >= 4 ? 4 : 1, nl = p + np - 1 == last_panel ? nlast_rows : 16;
+        int np = p1 - p >= 4 ? 4 : 1, nl = p + np - 1 == last_panel ? nlast_rows : 16, d = di;
         const void *w = (const uint8_t *)a->w + (size_t)p * pe * es;
+        if (convert) {
+            panels_to_f32(a->w, a->dtype, a->cols, p, np, scratch);
+            w = scratch, d = 0;
+        }
         for (size_t t0 = 0; t0 < T; t0 += 6) {
             int nx = T - t0 < 6 ? (int)(T - t0) : 6;
             out_rows(a, t0, nx, yr);
-            pt_nar[di][np == 4 ? 0 : 1][nx - 1](w, pe, a->x + t0 * K, K, a->cols, yr, 16 * p, nl, a->bias);
+            pt_nar[d][np == 4 ? 0 : 1][nx - 1](w, pe, a->x + t0 * K, K, a->cols, yr, 16 * p, nl, a->bias);
         }
         p += np;
     }

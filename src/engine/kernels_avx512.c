@@ -245,6 +245,20 @@ AVX512 INLINE __m512 panel_load(const int DT, const void *p, size_t k) {
     return _mm512_cvtph_ps(h);
 }
 
+/* One k of the tile below: NP weight vectors times NX broadcast activations into c. */
+AVX512 INLINE void ptile_k(const int NP, const int NX, const int DT, const char *const *wp, const float *x, size_t ldx,
+                           size_t k, __m512 *c) {
+    __m512 wv[8];
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; p++) wv[p] = panel_load(DT, wp[p], k);
+#pragma GCC unroll 6
+    for (int j = 0; j < NX; j++) {
+        __m512 xb = _mm512_set1_ps(x[(size_t)j * ldx + k]);
+#pragma GCC unroll 8
+        for (int p = 0; p < NP; p++) c[j * NP + p] = _mm512_fmadd_ps(wv[p], xb, c[j * NP + p]);
+    }
+}
+
 /* The tile: NP panels (w, ps elements apart) x NX activation rows (x, ldx apart) over k in
  * [0, n), lanes from zero; stored (+ bias) into rows yr[j] at columns col ..; the last
  * panel's lanes from nlast on are not written. */
@@ -257,19 +271,15 @@ AVX512 INLINE void ptile(const int NP, const int NX, const int DT, const void *w
     for (int p = 0; p < NP; p++) wp[p] = (const char *)w + (size_t)p * ps * es;
 #pragma GCC unroll 24
     for (int i = 0; i < NX * NP; i++) c[i] = _mm512_setzero_ps();
-    /* four k per loop iteration: measured faster than two (~2%, every prefill shape, calls
-     * alternated in one process) and than one k per iteration (~10% slower), eight no better */
+    /* batches: four k per loop iteration, measured faster than two (~2% on every prefill
+     * shape, calls alternated in one process) and than one (~10% slower), eight no better;
+     * decode (NX <= 2, memory-bound) keeps two, where four measured no faster */
+    if (NX >= 3) {
 #pragma GCC unroll 4
-    for (int k = 0; k < n; k++) {
-        __m512 wv[8];
-#pragma GCC unroll 8
-        for (int p = 0; p < NP; p++) wv[p] = panel_load(DT, wp[p], (size_t)k);
-#pragma GCC unroll 6
-        for (int j = 0; j < NX; j++) {
-            __m512 xb = _mm512_set1_ps(x[(size_t)j * ldx + (size_t)k]);
-#pragma GCC unroll 8
-            for (int p = 0; p < NP; p++) c[j * NP + p] = _mm512_fmadd_ps(wv[p], xb, c[j * NP + p]);
-        }
+        for (int k = 0; k < n; k++) ptile_k(NP, NX, DT, wp, x, ldx, (size_t)k, c);
+    } else {
+#pragma GCC unroll 2
+        for (int k = 0; k < n; k++) ptile_k(NP, NX, DT, wp, x, ldx, (size_t)k, c);
     }
 #pragma GCC unroll 8
     for (int p = 0; p < NP; p++) {

@@ -339,6 +339,82 @@ static void t_int_fixtures(void) {
     }
 }
 
+/* ---- the driver: pd_quant_matmul and pd_quant_matmul_n over a pool ---- */
+
+/* A model with just what the driver reads: kernel set, activation mode, pool, scratch. */
+static pd_model *driver_model(const pd_kernel_ops *ops, int quant_act, int n_threads, int cols) {
+    pd_model *m = calloc(1, sizeof *m);
+    pd_error err = {0};
+    m->ops = ops, m->quant_act = quant_act, m->n_threads = n_threads;
+    m->pool = pd_pool_new(n_threads, &err);
+    m->scratch_per_thread = (size_t)PD_ROW_BLOCK * cols;
+    if (PD_PANEL_SCRATCH(cols) > m->scratch_per_thread) m->scratch_per_thread = PD_PANEL_SCRATCH(cols);
+    m->scratch = malloc((size_t)n_threads * m->scratch_per_thread * sizeof *m->scratch);
+    return m;
+}
+static void driver_model_free(pd_model *m) {
+    pd_pool_free(m->pool);
+    free(m->scratch), free(m);
+}
+
+/* Three matrices on one input (q/k/v-like: mixed types and sizes, one without a bias) through
+ * one pd_quant_matmul_n run give, bit for bit, what three pd_quant_matmul calls give, and
+ * both what one task over all the rows gives (pd_quant_rows_q8 / pd_quant_rows on a single
+ * thread): the shared quantized input, the run's task split and the threads change no bit.
+ * Every kernel set, both activation modes, 1 and 3 threads, decode to prefill widths. */
+static void t_matmul_n(void) {
+    const int cols = 256, types[3] = {PD_GGML_Q8_0, PD_GGML_Q4_K, PD_GGML_Q4_1}, rowss[3] = {200, 40, 72};
+    const size_t Ts[] = {1, 3, 9, 40};
+    pd_wmat w[3];
+    float *bias[3] = {NULL, NULL, NULL}, *y[3], *y1[3], *ref[3];
+    for (int i = 0; i < 3; i++) {
+        w[i] = (pd_wmat){.data = rnd_matrix(types[i], rowss[i], cols), .dtype = PD_DT_QUANT + types[i], .rows = rowss[i], .cols = cols};
+        if (i != 1) {
+            bias[i] = malloc((size_t)rowss[i] * sizeof(float));
+            for (int r = 0; r < rowss[i]; r++) bias[i][r] = rndf();
+        }
+        y[i] = malloc(40 * (size_t)rowss[i] * sizeof(float));
+        y1[i] = malloc(40 * (size_t)rowss[i] * sizeof(float));
+        ref[i] = malloc(40 * (size_t)rowss[i] * sizeof(float));
+    }
+    float *x = rnd_act(40, cols, 0);
+    const pd_wmat *wp[3] = {&w[0], &w[1], &w[2]};
+    const float *bp[3] = {bias[0], bias[1], bias[2]};
+    long checked = 0;
+    for (int si = 0; si < n_sets; si++)
+        for (int qa = 0; qa < 2; qa++)
+            for (int nt = 1; nt <= 3; nt += 2) {
+                pd_model *m = driver_model(sets[si], qa, nt, cols);
+                for (size_t k = 0; k < sizeof Ts / sizeof *Ts; k++) {
+                    size_t T = Ts[k];
+                    const pd_qikernels *ik = pd_qikernels_for(sets[si]);
+                    size_t ldq = pd_q8_row_stride(cols);
+                    uint8_t *xq = malloc(T * ldq);
+                    for (size_t t = 0; t < T; t++) ik->quantize(x + t * cols, cols, xq + t * ldq);
+                    for (int i = 0; i < 3; i++) {
+                        if (qa && pd_quant_int(types[i])) pd_quant_rows_q8(ik, &w[i], xq, ldq, T, bias[i], ref[i], NULL, 0, rowss[i], m->scratch);
+                        else pd_quant_rows(sets[si], &w[i], x, T, bias[i], ref[i], NULL, 0, rowss[i], m->scratch);
+                        pd_quant_matmul(m, x, T, &w[i], bias[i], y1[i], NULL);
+                        memset(y[i], 0xff, T * rowss[i] * sizeof(float));
+                    }
+                    pd_quant_matmul_n(m, x, T, 3, wp, bp, y);
+                    for (int i = 0; i < 3; i++) {
+                        size_t nb = T * rowss[i] * sizeof(float);
+                        CHECK_MSG(!memcmp(y[i], y1[i], nb), "set %s act %s threads %d T %zu matrix %d: matmul_n != matmul",
+                                  sets[si]->name, qa ? "q8" : "f32", nt, T, i);
+                        CHECK_MSG(!memcmp(y1[i], ref[i], nb), "set %s act %s threads %d T %zu matrix %d: matmul != one task",
+                                  sets[si]->name, qa ? "q8" : "f32", nt, T, i);
+                        checked += (long)(T * rowss[i]);
+                    }
+                    free(xq);
+                }
+                driver_model_free(m);
+            }
+    printf("  %ld outputs of matmul_n checked\n", checked);
+    for (int i = 0; i < 3; i++) free((void *)w[i].data), free(bias[i]), free(y[i]), free(y1[i]), free(ref[i]);
+    free(x);
+}
+
 /* Quantized weights under the AVX512-BF16 set run the AVX-512 set's kernels (its bf16 products
  * are for bf16 weights only); t_random_blocks and t_fixture_tensors then check it bit for bit. */
 static void t_avx512bf16_quant_kernels(void) {
@@ -364,5 +440,6 @@ int main(void) {
     RUN(t_q8_quantize);
     RUN(t_int_random);
     RUN(t_int_fixtures);
+    RUN(t_matmul_n);
     return test_done();
 }

@@ -121,7 +121,8 @@ void pd_quant_matmul(pd_model *m, const float *x, size_t T, const pd_wmat *w, co
                      float *const *y_rows);
 /* Several quantized matmuls on the same input X (q/k/v; gate/up): Y_i(T, rows_i) = X @ W_i.T
  * + bias_i for i < n, each output the same bits as pd_quant_matmul(m, x, T, w[i], bias[i],
- * y[i], NULL) gives (bias[i] may be NULL). */
+ * y[i], NULL) gives (bias may be NULL, or bias[i]). One pool run (per 8 matrices), X
+ * quantized once for the 8-bit path: one wake-up and one wait instead of n. */
 void pd_quant_matmul_n(pd_model *m, const float *x, size_t T, int n, const pd_wmat *const *w, const float *const *bias,
                        float *const *y);
 

@@ -48,6 +48,7 @@ struct pd_model {
     float *att;               /* (n_threads, att_per_thread) attention scores and queries */
     size_t att_cap;           /* positions the scores have room for */
     size_t att_per_thread;
+    int att_rows;             /* rows per attention chunk the scores have room for */
 };
 
 /* KV-cache blocks (kv.c): PD_KV_BLOCK positions of keys and values for every layer,

@@ -246,14 +246,15 @@ static void silu_task(void *ctx, size_t task, int thread) {
  *
  * A task is one KV group (the query heads sharing a key/value head) of a chunk: up to
  * ATT_ROWS consecutive rows of one sequence (a prefill's rows; a decode row is a chunk of
- * one). The chunk's rows read the same keys and values, so they go through the score tiles
- * and the weighted sums together: each key and value vector is loaded once for all of them,
- * and the tiles run full (per_group heads x rows). Every score is still bit for bit what one
+ * one; fewer rows for very long contexts: m->att_rows). The chunk's rows read the same keys
+ * and values, so they go through the score tiles and the weighted sums together: each key
+ * and value vector is loaded once for all of them, and the tiles run full (heads x rows). Every score is still bit for bit what one
  * row alone gets (a tile's lane sums and reduce4 do not depend on the tile's other rows), and
  * every output element the same sequence of axpy steps over the row's own positions, so a
  * row's result does not depend on the chunk it is in (tests/test_forward.c). */
 
 #define ATT_ROWS 8
+#define ATT_SCRATCH_MAX ((size_t)8 << 20)
 
 typedef struct att_job {
     pd_model *m;
@@ -393,10 +394,15 @@ static int ensure_workspace(pd_model *m, size_t T, size_t max_len) {
         m->out_rows = orow;
         m->ws_tokens = n;
     }
-    if (max_len > m->att_cap) { /* per thread: (nx, cap) scores and (nx, head_dim) queries, nx = ATT_ROWS heads */
-        size_t n = max_len + max_len / 2, nx = (size_t)ATT_ROWS * (size_t)(c->n_heads / c->n_kv_heads), per;
-        if (pd_mul_size(nx, n + (size_t)c->head_dim, &per) || grow_f(&m->att, (size_t)m->n_threads, per)) return PD_ENOMEM;
-        m->att_cap = n, m->att_per_thread = per;
+    if (max_len > m->att_cap) {
+        /* per thread: (nx, cap) scores and (nx, head_dim) queries, nx = chunk rows x heads per
+         * group; chunks of fewer rows for long contexts, so that this stays under
+         * ATT_SCRATCH_MAX bytes a thread (a row's bits do not depend on its chunk) */
+        size_t n = max_len + max_len / 2, g = (size_t)(c->n_heads / c->n_kv_heads), rows = ATT_ROWS, per;
+        while (rows > 1 && rows * g * (n + (size_t)c->head_dim) > ATT_SCRATCH_MAX / sizeof(float)) rows /= 2;
+        if (pd_mul_size(rows * g, n + (size_t)c->head_dim, &per) || grow_f(&m->att, (size_t)m->n_threads, per))
+            return PD_ENOMEM;
+        m->att_cap = n, m->att_per_thread = per, m->att_rows = (int)rows;
     }
     return 0;
 }
@@ -536,11 +542,11 @@ int pd_model_forward(pd_model *m, pd_seq_step *steps, size_t n, pd_error *err) {
             }
         }
 
-    /* attention chunks: up to ATT_ROWS consecutive rows of one sequence */
+    /* attention chunks: up to m->att_rows (ATT_ROWS) consecutive rows of one sequence */
     size_t n_chunks = 0;
     r = 0;
     for (size_t i = 0; i < n; r += steps[i++].n_tokens)
-        for (size_t t = 0; t < steps[i].n_tokens; t += ATT_ROWS) m->chunk_row[n_chunks++] = (int)(r + t);
+        for (size_t t = 0; t < steps[i].n_tokens; t += (size_t)m->att_rows) m->chunk_row[n_chunks++] = (int)(r + t);
     m->chunk_row[n_chunks] = (int)r;
 
     rows_job rj = {m, steps, 0, NULL, 0, 0, 0};

@@ -318,11 +318,11 @@ int bench_tree(const bench_tree_opts *o) {
         printf("{\"workload\":\"tree\",\"model\":\"%s\",\"prm\":\"%s\",\"threads\":%d,\"strategy\":\"beam_search\","
                "\"n\":%d,\"beam_width\":%d,\"steps\":%d,\"iterations\":%d,\"step_tokens\":%d,\"prompt_tokens\":%llu,"
                "\"nodes\":%zu,\"scored\":%zu,\"policy_tokens_computed\":%llu,\"prm_tokens_computed\":%llu,"
-               "\"tokens_computed\":%llu,\"unique_tree_tokens\":%llu,\"computed_per_unique\":%.3f,\"wall_s\":%.3f,"
-               "\"ref_tokens_computed\":%llu,\"ref_wall_s\":%.3f,\"ref_sample\":%d,\"token_ratio\":%.2f,"
+               "\"tokens_computed\":%llu,\"unique_tree_tokens\":%llu,\"computed_per_unique\":%.3f,\"wall_s\":%.6f,"
+               "\"ref_tokens_computed\":%llu,\"ref_wall_s\":%.6f,\"ref_sample\":%d,\"token_ratio\":%.2f,"
                "\"wall_ratio\":%.2f,\"peak_rss_mb\":%.0f,\"kv_bytes_peak\":%llu,\"kv_bytes_peak_policy\":%llu,"
                "\"kv_bytes_peak_prm\":%llu,\"kv_bytes_peak_per_branch\":%llu,\"kv_memory\":%llu,\"kv_waits\":%llu,"
-               "\"policy_s\":%.3f,\"prm_s\":%.3f,\"ref_prefill_s\":%.3f,\"ref_decode_s\":%.3f,\"ref_prm_s\":%.3f}\n",
+               "\"policy_s\":%.6f,\"prm_s\":%.6f,\"ref_prefill_s\":%.6f,\"ref_decode_s\":%.6f,\"ref_prm_s\":%.6f}\n",
                pol_dir, prm_dir, o->threads, o->n, o->beam_width, o->steps, iterations, o->step_tokens,
                (unsigned long long)s.prompt_tokens, s.n_children, s.n_scored, (unsigned long long)pol_tokens,
                (unsigned long long)prm_tokens, (unsigned long long)computed, (unsigned long long)unique,

@@ -230,7 +230,72 @@ static void t_stop_strings(void) {
     pd_tokenizer_free(tok);
 }
 
+/* The documented draw written out plainly: survivors of temperature and min-p in index
+ * order, u = one draw x the sum of exp(l - max) over them, the first whose running sum
+ * passes u (the last survivor if rounding leaves none). */
+static int32_t draw_plain(const float *lg, int V, double T, double min_p, pd_rng *r) {
+    float inv_t = (float)(1.0 / T);
+    double mx = -INFINITY;
+    for (int i = 0; i < V; i++) {
+        float l = isnan(lg[i]) ? -INFINITY : lg[i] * inv_t;
+        if (l > mx) mx = l;
+    }
+    double sum = 0, acc = 0;
+    int32_t last = -1;
+    for (int i = 0; i < V; i++) {
+        float l = isnan(lg[i]) ? -INFINITY : lg[i] * inv_t;
+        if (min_p > 0 && (double)l - mx < log(min_p)) continue;
+        sum += exp((double)l - mx), last = i;
+    }
+    double u = pd_rng_f64(r) * sum;
+    for (int i = 0; i < V; i++) {
+        float l = isnan(lg[i]) ? -INFINITY : lg[i] * inv_t;
+        if (min_p > 0 && (double)l - mx < log(min_p)) continue;
+        acc += exp((double)l - mx);
+        if (u < acc) return i;
+    }
+    return last;
+}
+
+/* Temperature and min-p sampling without a sort, with and without the caller's work buffer,
+ * draws exactly the plain rule's token: many random distributions (NaN and -inf entries, a
+ * few dominant logits), temperatures and min-p values, and the RNGs stay in step. */
+static void t_linear_path_exact(void) {
+    enum { V = 3000 };
+    float *lg = malloc(V * sizeof *lg);
+    double *work = malloc(V * sizeof *work);
+    pd_rng gen;
+    pd_rng_seed(&gen, 77);
+    const double temps[4] = {0.3, 0.8, 1.0, 1.7}, minps[3] = {0.0, 0.05, 0.6};
+    int mismatches = 0, distinct_ok = 0;
+    for (int round = 0; round < 24; round++) {
+        double scale = 1.0 + 8.0 * pd_rng_f64(&gen);
+        for (int i = 0; i < V; i++) lg[i] = (float)((pd_rng_f64(&gen) - 0.5) * scale);
+        lg[(int)(pd_rng_f64(&gen) * V)] = NAN;
+        lg[(int)(pd_rng_f64(&gen) * V)] = -INFINITY;
+        if (round % 3 == 0) lg[(int)(pd_rng_f64(&gen) * V)] = (float)scale * 3;
+        pd_sampling s = {temps[round % 4], 0, 1.0, minps[round % 3]};
+        pd_rng a, b, c;
+        pd_rng_seed(&a, (uint64_t)round), pd_rng_seed(&b, (uint64_t)round), pd_rng_seed(&c, (uint64_t)round);
+        int32_t prev = -1;
+        for (int k = 0; k < 40; k++) {
+            int32_t ta = -1, tb = -1, tc = draw_plain(lg, V, s.temperature, s.min_p, &c);
+            CHECK(pd_sample_work(lg, V, &s, &a, &ta, work, NULL) == 0);
+            CHECK(pd_sample(lg, V, &s, &b, &tb, NULL) == 0);
+            mismatches += ta != tc || tb != tc;
+            distinct_ok += prev >= 0 && ta != prev;
+            prev = ta;
+        }
+        CHECK(a.s[0] == c.s[0] && b.s[1] == c.s[1]);
+    }
+    CHECK_EQ_INT(mismatches, 0);
+    CHECK(distinct_ok > 100); /* the draws vary: the check compares real samples */
+    free(lg);
+    free(work);
+}
+
 int main(void) {
+    RUN(t_linear_path_exact);
     RUN(t_greedy);
     RUN(t_temperature_matches_softmax);
     RUN(t_filters);

@@ -113,6 +113,10 @@ size_t pd_model_n_params(const pd_model *m);
 /* "avx512", "avx2" or "portable": the kernels in use. */
 const char *pd_model_kernels_name(const pd_model *m);
 int pd_model_n_threads(const pd_model *m);
+/* Run fn(ctx, task, thread) for every task in [0, n_tasks) on the model's threads (the caller
+ * is thread 0; thread < pd_model_n_threads) and return when all are done: per-sequence work
+ * between forward calls (sampling). Not to be called from inside such a task. */
+void pd_model_parallel(pd_model *m, size_t n_tasks, void (*fn)(void *ctx, size_t task, int thread), void *ctx);
 
 /* ---- per-sequence KV cache ---- */
 typedef struct pd_kv pd_kv;
@@ -196,6 +200,10 @@ pd_sampling pd_sampling_greedy(void);
  * (temperature, top-k, top-p, min-p); uses one pd_rng_f64 draw from rng unless greedy.
  * Writes the id to *token. Returns 0 or an error (bad parameters, out of memory). */
 int pd_sample(const float *logits, size_t vocab, const pd_sampling *s, pd_rng *rng, int32_t *token, pd_error *err);
+/* pd_sample with the caller's scratch of `vocab` doubles (NULL: allocated per call), so that
+ * sampling many tokens allocates nothing; the same draws as pd_sample. */
+int pd_sample_work(const float *logits, size_t vocab, const pd_sampling *s, pd_rng *rng, int32_t *token, double *work,
+                   pd_error *err);
 
 /* ---- generation ---- */
 typedef enum pd_finish {

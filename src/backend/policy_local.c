@@ -70,6 +70,8 @@ typedef struct pol_ctx {
     char *delim;
     size_t delim_len;
     size_t vocab;
+    double **work;         /* per model thread: vocab doubles for sampling (NULL until used) */
+    int n_work;
     pnode caches;          /* ring of the nodes' caches, oldest first (a sentinel) */
     uint64_t deferred;     /* expand calls served in more than one turn */
     uint64_t evicted;      /* caches dropped to make room */
@@ -170,6 +172,11 @@ typedef struct gen {
     size_t scanned;         /* text bytes already searched for the delimiter */
     /* the policy's confidence in its tokens (DeepConf, self-certainty) */
     pd_conf_track ct;       /* (n_ids) per sampled token, the window (confidence.c) */
+    /* the draw of this turn (draw_task, on the model's threads) */
+    int32_t drawn;
+    double tc, ts;          /* the drawn token's confidence and self-certainty */
+    int draw_rc;
+    pd_error draw_err;
 } gen;
 
 static int is_eos(const pd_model_config *c, int32_t id) {
@@ -192,17 +199,47 @@ static int find_delim(const pol_ctx *c, gen *g) {
     return 0;
 }
 
-/* Sample the next token of g and decide whether it goes on. Returns 0 or an error. */
+/* The draws of one decode turn: each live child's next token and its confidence, from its
+ * own logits and RNG only, so they run on the model's threads in any order. */
+typedef struct draw_job {
+    pol_ctx *c;
+    gen **g;
+} draw_job;
+
+static void draw_task(void *ctx, size_t task, int thread) {
+    draw_job *j = ctx;
+    gen *g = j->g[task];
+    double *work = thread < j->c->n_work ? j->c->work[thread] : NULL;
+    g->draw_rc = pd_sample_work(g->logits, j->c->vocab, &g->samp, &g->rng, &g->drawn, work, &g->draw_err);
+    if (!g->draw_rc) pd_conf_from_logits(g->logits, j->c->vocab, &g->tc, &g->ts);
+}
+
+/* Draw for the n children in g (draw_task), on the model's threads from two children on. */
+static int draw_all(pol_ctx *c, gen **g, size_t n, pd_error *err) {
+    if (!c->work) {
+        int nt = pd_model_n_threads(c->m);
+        if (!(c->work = calloc((size_t)nt, sizeof *c->work))) return pd_err_set(err, PD_ENOMEM, "policy: out of memory");
+        c->n_work = nt;
+        for (int t = 0; t < nt; t++)
+            if (!(c->work[t] = malloc(c->vocab * sizeof **c->work))) return pd_err_set(err, PD_ENOMEM, "policy: out of memory");
+    }
+    draw_job j = {c, g};
+    if (n > 1) pd_model_parallel(c->m, n, draw_task, &j);
+    else if (n) draw_task(&j, 0, 0);
+    return 0;
+}
+
+/* Take g's draw (draw_all) and decide whether it goes on. Returns 0 or an error. */
 static int gen_step(pol_ctx *c, gen *g, pd_error *err) {
     const pd_model_config *cfg = pd_model_get_config(c->m);
-    int32_t id;
-    int rc = pd_sample(g->logits, c->vocab, &g->samp, &g->rng, &id, err);
-    if (rc) return rc;
+    if (g->draw_rc) {
+        if (err) *err = g->draw_err;
+        return g->draw_rc;
+    }
+    int32_t id = g->drawn;
     g->req->cost->policy_tokens++;
-    double tc, ts;
     int window_low = 0;
-    pd_conf_from_logits(g->logits, c->vocab, &tc, &ts);
-    if (pd_conf_track_push(&g->ct, tc, ts, &window_low)) return pd_err_set(err, PD_ENOMEM, "policy: out of memory");
+    if (pd_conf_track_push(&g->ct, g->tc, g->ts, &window_low)) return pd_err_set(err, PD_ENOMEM, "policy: out of memory");
     if (pd_grow((void **)&g->ids, &g->cap_ids, g->n_ids + 1, sizeof *g->ids) ||
         pd_grow((void **)&g->ends, &g->cap_ends, g->n_ids + 1, sizeof *g->ends))
         return pd_err_set(err, PD_ENOMEM, "policy: out of memory");
@@ -400,9 +437,13 @@ static int prefill(pol_ctx *c, leaf_t *lv, size_t nl, pd_seq_step *steps, pd_err
 /* Generate children [a, b) to the end of their steps: sample for every live child, then one
  * forward call for all survivors. */
 static int decode(pol_ctx *c, gen *gs, size_t a, size_t b, pd_seq_step *steps, pd_error *err) {
-    int rc = 0;
+    gen **live = malloc((b - a + 1) * sizeof *live);
+    int rc = live ? 0 : pd_err_set(err, PD_ENOMEM, "policy: out of memory");
     while (!rc) {
-        size_t ns = 0;
+        size_t ns = 0, nl = 0;
+        for (size_t i = a; i < b; i++)
+            if (!gs[i].status) live[nl++] = &gs[i];
+        if ((rc = draw_all(c, live, nl, err))) break;
         for (size_t i = a; i < b && !rc; i++) {
             gen *g = &gs[i];
             if (g->status) continue;
@@ -413,6 +454,7 @@ static int decode(pol_ctx *c, gen *gs, size_t a, size_t b, pd_seq_step *steps, p
         if (rc || !ns) break;
         rc = pd_model_forward(c->m, steps, ns, err);
     }
+    free(live);
     /* only a step that ended at the delimiter keeps its cache (as its node's) */
     for (size_t i = a; i < b; i++)
         if (gs[i].status != PD_NODE_STEP_ENDED) pd_kv_free(gs[i].kv), gs[i].kv = NULL;
@@ -604,6 +646,8 @@ static void pol_free(void *ctx) {
     pd_tokenizer_free(c->tok);
     free(c->system_prompt);
     free(c->delim);
+    for (int t = 0; t < c->n_work; t++) free(c->work[t]);
+    free(c->work);
     free(c);
 }
 

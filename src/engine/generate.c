@@ -2,7 +2,7 @@
  *
  * Prompts are prefilled in chunks of at most PREFILL_CHUNK tokens per forward call (several
  * sequences share a call); then each step samples one token per live sequence from its own
- * RNG, checks the stop conditions (EOS ids, stop strings in the decoded text, max_tokens,
+ * RNG (the draws on the pool's threads), checks the stop conditions (EOS ids, stop strings in the decoded text, max_tokens,
  * the model's context) and feeds the survivors back as one batched forward call. Because
  * every sequence owns its RNG (seeded from its own seed) and its KV cache, a sequence's
  * output is the same alone or in any batch.
@@ -27,7 +27,26 @@ typedef struct gen_state {
     pd_buf text;
     pd_detok detok;
     int live;
+    int32_t drawn;          /* this step's sample (draw_task) */
+    int draw_rc;
+    pd_error draw_err;
 } gen_state;
+
+/* One step's samples: each live sequence's from its own logits and RNG, on the pool's
+ * threads (any order gives the same draws). */
+typedef struct draw_job {
+    gen_state *st;
+    size_t *live;           /* indices of the live sequences */
+    const pd_sampling *samp;
+    size_t vocab;
+    double **work;          /* per thread: vocab doubles */
+} draw_job;
+
+static void draw_task(void *ctx, size_t task, int thread) {
+    draw_job *j = ctx;
+    gen_state *g = &j->st[j->live[task]];
+    g->draw_rc = pd_sample_work(g->logits, j->vocab, j->samp, &g->rng, &g->drawn, j->work[thread], &g->draw_err);
+}
 
 void pd_gen_seq_clear(pd_gen_seq *s) {
     if (!s) return;
@@ -84,13 +103,20 @@ int pd_generate(pd_model *m, const pd_tokenizer *tok, const pd_gen_params *p, pd
         seqs[i].n_ids = 0;
         seqs[i].finish = PD_FINISH_NONE;
     }
-    int rc = 0;
+    int rc = 0, nt = pd_pool_size(m->pool);
     gen_state *st = calloc(n, sizeof *st);
     pd_seq_step *steps = calloc(n, sizeof *steps);
-    if (!st || !steps) {
+    size_t *live = malloc(n * sizeof *live);
+    double **work = calloc((size_t)nt, sizeof *work);
+    if (!st || !steps || !live || !work) {
         rc = pd_err_set(err, PD_ENOMEM, "generate: out of memory");
         goto out;
     }
+    for (int t = 0; t < nt; t++)
+        if (!(work[t] = malloc((size_t)c->vocab_size * sizeof **work))) {
+            rc = pd_err_set(err, PD_ENOMEM, "generate: out of memory");
+            goto out;
+        }
     for (size_t i = 0; i < n; i++) {
         if (!(st[i].kv = pd_kv_new(m, err))) {
             rc = err ? err->code : PD_ENOMEM;
@@ -124,12 +150,20 @@ int pd_generate(pd_model *m, const pd_tokenizer *tok, const pd_gen_params *p, pd
 
     /* decode: sample for every live sequence, then one batched step for the survivors */
     for (;;) {
-        size_t ns = 0;
+        size_t ns = 0, nl = 0;
+        for (size_t i = 0; i < n; i++)
+            if (st[i].live) live[nl++] = i;
+        draw_job dj = {st, live, &p->sampling, (size_t)c->vocab_size, work};
+        if (nl > 1) pd_pool_run(m->pool, nl, draw_task, &dj);
+        else if (nl) draw_task(&dj, 0, 0);
         for (size_t i = 0; i < n; i++) {
             if (!st[i].live) continue;
             pd_gen_seq *s = &seqs[i];
-            int32_t id;
-            if ((rc = pd_sample(st[i].logits, (size_t)c->vocab_size, &p->sampling, &st[i].rng, &id, err))) goto out;
+            int32_t id = st[i].drawn;
+            if ((rc = st[i].draw_rc)) {
+                if (err) *err = st[i].draw_err;
+                goto out;
+            }
             if (pd_grow((void **)&s->ids, &st[i].cap_ids, s->n_ids + 1, sizeof *s->ids)) {
                 rc = pd_err_set(err, PD_ENOMEM, "generate: out of memory");
                 goto out;
@@ -171,6 +205,9 @@ out:
         pd_buf_free(&st[i].text);
         if (rc) pd_gen_seq_clear(&seqs[i]);
     }
+    for (int t = 0; work && t < nt; t++) free(work[t]);
+    free(work);
+    free(live);
     free(st);
     free(steps);
     return rc;

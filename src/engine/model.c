@@ -221,3 +221,7 @@ const pd_model_config *pd_model_get_config(const pd_model *m) { return &m->w.cfg
 size_t pd_model_n_params(const pd_model *m) { return m->w.n_params; }
 const char *pd_model_kernels_name(const pd_model *m) { return m->ops->name; }
 int pd_model_n_threads(const pd_model *m) { return m->n_threads; }
+
+void pd_model_parallel(pd_model *m, size_t n_tasks, void (*fn)(void *ctx, size_t task, int thread), void *ctx) {
+    pd_pool_run(m->pool, n_tasks, fn, ctx);
+}

@@ -12,7 +12,11 @@
  *
  * Trade-off: top-k and top-p sort the whole vocabulary (qsort, ~10 ms for 150k tokens);
  * fine next to a forward pass of a real model, and a partial selection can replace it
- * without changing results. Greedy and plain temperature sampling are linear. */
+ * without changing results. Greedy and plain temperature sampling (with or without min-p)
+ * are linear, without a copy of the logits: one pass for the maximum, one computing each
+ * exp(l - max) once into the caller's work buffer (summed in index order), and a scan of the
+ * buffer to the drawn token: the same values, in the same order, as the sorted path's
+ * compacted array, so the same draws. */
 #include "ponder/model.h"
 
 #include <math.h>
@@ -51,8 +55,53 @@ static int pick_greedy(const float *logits, size_t vocab, int32_t *token, pd_err
     return 0;
 }
 
+/* Temperature and min-p only (no sort): see the header. work: vocab doubles. */
+static int sample_linear(const float *logits, size_t vocab, const pd_sampling *s, pd_rng *rng, int32_t *token,
+                         double *work, pd_error *err) {
+    float inv_t = (float)(1.0 / s->temperature);
+    int overflow = !isfinite(inv_t);
+    double mx = -INFINITY;
+    for (size_t i = 0; i < vocab; i++) {
+        float l = isnan(logits[i]) ? -INFINITY : logits[i] * inv_t;
+        overflow |= l == INFINITY;
+        if (l > mx) mx = l;
+    }
+    if (overflow) { /* as in pd_sample */
+        (void)pd_rng_f64(rng);
+        return pick_greedy(logits, vocab, token, err);
+    }
+    if (mx == -INFINITY) return pick_greedy(logits, vocab, token, err);
+    /* min-p's survivors keep their order; a dropped token gets 0, which adds nothing to the
+     * sum or to the scan's running total (so it is never picked) */
+    double lim = s->min_p > 0 ? log(s->min_p) : -INFINITY, sum = 0;
+    size_t last = 0;
+    for (size_t i = 0; i < vocab; i++) {
+        float l = isnan(logits[i]) ? -INFINITY : logits[i] * inv_t;
+        double e = 0;
+        if (!(s->min_p > 0) || (double)l - mx >= lim) e = exp((double)l - mx), last = i;
+        work[i] = e;
+        sum += e;
+    }
+    double u = pd_rng_f64(rng) * sum, acc = 0;
+    int32_t pick = (int32_t)last;
+    for (size_t i = 0; i < vocab; i++) {
+        acc += work[i];
+        if (u < acc) {
+            pick = (int32_t)i;
+            break;
+        }
+    }
+    *token = pick;
+    return 0;
+}
+
 /* Sample one token; see model.h. */
 int pd_sample(const float *logits, size_t vocab, const pd_sampling *s, pd_rng *rng, int32_t *token, pd_error *err) {
+    return pd_sample_work(logits, vocab, s, rng, token, NULL, err);
+}
+
+int pd_sample_work(const float *logits, size_t vocab, const pd_sampling *s, pd_rng *rng, int32_t *token, double *work,
+                   pd_error *err) {
     if (!logits || !vocab || vocab > INT32_MAX || !s || !token) return pd_err_set(err, PD_EINVAL, "sample: bad arguments");
     if (!isfinite(s->temperature) || s->temperature < 0)
         return pd_err_set(err, PD_EINVAL, "sample: temperature must be >= 0 (got %g)", s->temperature);
@@ -61,6 +110,13 @@ int pd_sample(const float *logits, size_t vocab, const pd_sampling *s, pd_rng *r
     if (!(s->min_p >= 0 && s->min_p <= 1)) return pd_err_set(err, PD_EINVAL, "sample: min_p must be in [0, 1] (got %g)", s->min_p);
     if (s->temperature == 0 || s->top_k == 1) return pick_greedy(logits, vocab, token, err);
     if (!rng) return pd_err_set(err, PD_EINVAL, "sample: sampling needs an RNG");
+    if ((s->top_k == 0 || (size_t)s->top_k >= vocab) && s->top_p >= 1) {
+        if (work) return sample_linear(logits, vocab, s, rng, token, work, err);
+        if (!(work = malloc(vocab * sizeof *work))) return pd_err_set(err, PD_ENOMEM, "sample: out of memory");
+        int rc = sample_linear(logits, vocab, s, rng, token, work, err);
+        free(work);
+        return rc;
+    }
     cand *c = malloc(vocab * sizeof *c);
     if (!c) return pd_err_set(err, PD_ENOMEM, "sample: out of memory");
     size_t n = vocab;

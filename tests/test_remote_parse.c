@@ -147,9 +147,10 @@ static void t_conf_from_top(void) {
     double lse = mx + log(se), lp[V], conf, cert, tc, ts;
     for (int i = 0; i < V; i++) lp[i] = (double)l[i] - lse;
     pd_conf_from_logits(l, V, &conf, &cert);
-    /* all V listed, in any order: both exact */
+    /* all V listed, in any order: both exact (up to the engine's exp, within 3e-7 relative:
+     * pd_exp_det, which the local figures sum) */
     CHECK(pd_conf_from_top(lp, V, V, &tc, &ts) == 0);
-    CHECK_MSG(fabs(tc - conf) < 1e-9 && fabs(ts - cert) < 1e-9, "%g %g vs %g %g", tc, ts, conf, cert);
+    CHECK_MSG(fabs(tc - conf) < 1e-6 && fabs(ts - cert) < 1e-6, "%g %g vs %g %g", tc, ts, conf, cert);
     /* the top 20 and a few more (the sampled token's entry), shuffled: conf exact, cert below */
     for (int i = 0; i < V; i++) lp[i] = (double)l[i] - lse;
     double top[V];
@@ -158,8 +159,8 @@ static void t_conf_from_top(void) {
     double pick[23];
     for (int i = 0; i < 23; i++) pick[i] = top[(i * 7) % 23];
     CHECK(pd_conf_from_top(pick, 23, V, &tc, &ts) == 0);
-    CHECK_MSG(fabs(tc - conf) < 1e-9, "%g vs %g", tc, conf);
-    CHECK_MSG(ts <= cert + 1e-12 && ts > 0, "estimate %g exact %g", ts, cert);
+    CHECK_MSG(fabs(tc - conf) < 1e-6, "%g vs %g", tc, conf);
+    CHECK_MSG(ts <= cert + 1e-6 && ts > 0, "estimate %g exact %g", ts, cert);
     CHECK(pd_conf_from_top(pick, 19, V, &tc, &ts) == -1); /* fewer than k */
     CHECK(pd_conf_from_top(pick, 5, 5, &tc, &ts) == 0);   /* a vocabulary under k: all of it */
     /* the window: lowest mean of 2 tokens; the stop fires below 1.0 */

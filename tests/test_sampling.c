@@ -4,6 +4,7 @@
  * never flaky) and comparing frequencies with the probabilities the filters imply. */
 #include <math.h>
 
+#include "engine/kernels.h"
 #include "ponder.h"
 #include "test.h"
 
@@ -230,40 +231,41 @@ static void t_stop_strings(void) {
     pd_tokenizer_free(tok);
 }
 
-/* The documented draw written out plainly: survivors of temperature and min-p in index
- * order, u = one draw x the sum of exp(l - max) over them, the first whose running sum
- * passes u (the last survivor if rounding leaves none). */
+/* The documented draw written out plainly: survivors of temperature and min-p get
+ * pd_exp_det(l - max) (l = logit / T in float), u = one draw x their sum (pd_exp_sum's), the
+ * first token whose running total in index order passes u. The engine scans in blocks of 16
+ * first, which can differ only when u falls within rounding of a boundary. */
 static int32_t draw_plain(const float *lg, int V, double T, double min_p, pd_rng *r) {
-    float inv_t = (float)(1.0 / T);
-    double mx = -INFINITY;
+    float inv_t = (float)(1.0 / T), mx = -INFINITY;
     for (int i = 0; i < V; i++) {
         float l = isnan(lg[i]) ? -INFINITY : lg[i] * inv_t;
         if (l > mx) mx = l;
     }
-    double sum = 0, acc = 0;
-    int32_t last = -1;
+    float *e = malloc((size_t)V * sizeof *e);
+    double lanes[16] = {0}, acc = 0;
+    int32_t last = -1, pick = -1;
     for (int i = 0; i < V; i++) {
         float l = isnan(lg[i]) ? -INFINITY : lg[i] * inv_t;
-        if (min_p > 0 && (double)l - mx < log(min_p)) continue;
-        sum += exp((double)l - mx), last = i;
+        e[i] = (min_p > 0 && (double)l - mx < log(min_p)) ? 0.0f : pd_exp_det(l - mx);
+        lanes[i % 16] += e[i];
+        if (e[i] > 0) last = i;
     }
-    double u = pd_rng_f64(r) * sum;
-    for (int i = 0; i < V; i++) {
-        float l = isnan(lg[i]) ? -INFINITY : lg[i] * inv_t;
-        if (min_p > 0 && (double)l - mx < log(min_p)) continue;
-        acc += exp((double)l - mx);
-        if (u < acc) return i;
-    }
-    return last;
+    for (int w = 8; w >= 1; w /= 2)
+        for (int j = 0; j < w; j++) lanes[j] += lanes[j + w];
+    double u = pd_rng_f64(r) * lanes[0];
+    for (int i = 0; i < V && pick < 0; i++)
+        if (u < (acc += e[i])) pick = i;
+    free(e);
+    return pick >= 0 ? pick : last;
 }
 
 /* Temperature and min-p sampling without a sort, with and without the caller's work buffer,
- * draws exactly the plain rule's token: many random distributions (NaN and -inf entries, a
- * few dominant logits), temperatures and min-p values, and the RNGs stay in step. */
+ * draws the plain rule's token: many random distributions (NaN and -inf entries, a few
+ * dominant logits, lengths not a multiple of 16), temperatures and min-p values, and the RNGs
+ * stay in step. */
 static void t_linear_path_exact(void) {
-    enum { V = 3000 };
-    float *lg = malloc(V * sizeof *lg);
-    double *work = malloc(V * sizeof *work);
+    enum { V = 3001 };
+    float *lg = malloc(V * sizeof *lg), *work = malloc(V * sizeof *work);
     pd_rng gen;
     pd_rng_seed(&gen, 77);
     const double temps[4] = {0.3, 0.8, 1.0, 1.7}, minps[3] = {0.0, 0.05, 0.6};

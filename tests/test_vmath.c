@@ -3,7 +3,9 @@
  * (every 61st bit pattern, both signs) and at the edges (0 below -103.98, inf above 88.73,
  * NaN for NaN, exactly 1 at 0); silu_mul and softmax within a few ulp of the portable forms,
  * in place or not, for lengths that end in every partial vector; softmax sums to 1, gives 0
- * for -inf scores and is the same bits for the same row whatever else runs. */
+ * for -inf scores and is the same bits for the same row whatever else runs. Also pd_exp_det
+ * (sampling's exp, the same operations everywhere): its accuracy, and exp_sum giving the
+ * same bits in every kernel set. */
 #include <math.h>
 
 #include "engine/kernels.h"
@@ -167,7 +169,57 @@ static void t_softmax(void) {
         }
 }
 
+/* pd_exp_det: within 3e-7 of exp (double) relative over [-86, 0] (every 97th float bit
+ * pattern there), exactly 1 at 0 and at positive inputs, 0 below -86, for -inf and NaN. */
+static void t_exp_det(void) {
+    double worst = 0;
+    float worst_d = 0;
+    for (uint32_t u = 0x80000000u; u <= bits(PD_EXP_DET_MIN); u += 97) {
+        float d = from_bits(u);
+        double e = exp((double)d), rel = fabs((double)pd_exp_det(d) - e) / e;
+        if (rel > worst) worst = rel, worst_d = d;
+    }
+    CHECK_MSG(worst < 3e-7, "exp_det: relative error %.3g at %a", worst, worst_d);
+    CHECK(pd_exp_det(0.0f) == 1.0f && pd_exp_det(-0.0f) == 1.0f && pd_exp_det(3.0f) == 1.0f);
+    CHECK(pd_exp_det(-86.5f) == 0.0f && pd_exp_det(-INFINITY) == 0.0f && pd_exp_det(NAN) == 0.0f);
+    CHECK(pd_exp_det(-86.0f) > 0.0f);
+}
+
+/* exp_sum: every kernel set gives the portable definition's bits, values and sum, for lengths
+ * ending in every partial block, with NaN, -inf and +inf inputs, with and without out. */
+static void t_exp_sum_sets(void) {
+    const pd_kernel_ops *sets[4] = {pd_kernels_portable(), pd_kernels_avx2(), pd_kernels_avx512(), pd_kernels_avx512bf16()};
+    enum { N = 1000 };
+    static float x[N], ref[N], got[N];
+    pd_rng r;
+    pd_rng_seed(&r, 5);
+    for (int i = 0; i < N; i++) x[i] = rnd(&r) * 60.0f;
+    x[7] = NAN, x[100] = -INFINITY, x[333] = INFINITY, x[500] = 1e30f;
+    int compared = 0;
+    for (int n = 1; n <= N; n += n < 40 ? 1 : 37)
+        for (int si = 1; si < 4; si++) {
+            if (!sets[si]) continue;
+            float scale = n % 3 ? 1.0f : 1.25f, shift = n % 2 ? 30.0f : 0.5f;
+            double a = pd_exp_sum_c(x, scale, shift, ref, (size_t)n);
+            double b = sets[si]->exp_sum(x, scale, shift, got, (size_t)n), c = sets[si]->exp_sum(x, scale, shift, NULL, (size_t)n);
+            CHECK_MSG(memcmp(&a, &b, sizeof a) == 0 && memcmp(&a, &c, sizeof a) == 0, "%s n=%d: sum %.17g vs %.17g",
+                      sets[si]->name, n, b, a);
+            CHECK_MSG(memcmp(ref, got, (size_t)n * sizeof *ref) == 0, "%s n=%d: values differ", sets[si]->name, n);
+            compared++;
+        }
+    /* the portable sum is the documented one: values from pd_exp_det, 16 lanes, a fixed tree */
+    double lanes[16] = {0};
+    for (int i = 0; i < N; i++) lanes[i % 16] += pd_exp_det(x[i] * 1.25f - 0.5f);
+    for (int w = 8; w >= 1; w /= 2)
+        for (int j = 0; j < w; j++) lanes[j] += lanes[j + w];
+    double p = pd_exp_sum_c(x, 1.25f, 0.5f, NULL, N);
+    CHECK(memcmp(&p, &lanes[0], sizeof p) == 0);
+    (void)compared;
+}
+
 int main(void) {
+    RUN(t_exp_det);
+    RUN(t_exp_sum_sets);
     RUN(t_exp_edges);
     RUN(t_exp_sweep);
     RUN(t_silu_mul);

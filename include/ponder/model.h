@@ -200,10 +200,14 @@ pd_sampling pd_sampling_greedy(void);
  * (temperature, top-k, top-p, min-p); uses one pd_rng_f64 draw from rng unless greedy.
  * Writes the id to *token. Returns 0 or an error (bad parameters, out of memory). */
 int pd_sample(const float *logits, size_t vocab, const pd_sampling *s, pd_rng *rng, int32_t *token, pd_error *err);
-/* pd_sample with the caller's scratch of `vocab` doubles (NULL: allocated per call), so that
+/* pd_sample with the caller's scratch of `vocab` floats (NULL: allocated per call), so that
  * sampling many tokens allocates nothing; the same draws as pd_sample. */
-int pd_sample_work(const float *logits, size_t vocab, const pd_sampling *s, pd_rng *rng, int32_t *token, double *work,
+int pd_sample_work(const float *logits, size_t vocab, const pd_sampling *s, pd_rng *rng, int32_t *token, float *work,
                    pd_error *err);
+/* sum_i e(x[i] * scale - shift) in double, e(d) = exp(d) for d <= 0 to ~3e-7 relative (0 for
+ * NaN and below -86; d > 0 counts as 0), with out[i] = e(...) unless out is NULL: vectorized,
+ * the same bits on every CPU (what sampling and the policy's confidence are made of). */
+double pd_exp_sum(const float *x, float scale, float shift, float *out, size_t n);
 
 /* ---- generation ---- */
 typedef enum pd_finish {

@@ -24,6 +24,7 @@
  * from the top-k), and a tracker that keeps the sliding window (DeepConf's group confidence,
  * its lowest value and the online stop) and fills a node's fields. */
 #include "backend_int.h"
+#include "ponder/model.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -45,8 +46,7 @@ void pd_conf_from_logits(const float *l, size_t V, double *conf, double *cert) {
             top[j] = x;
         }
     }
-    double se = 0;
-    for (size_t i = 0; i < V; i++) se += exp((double)l[i] - mx);
+    double se = pd_exp_sum(l, 1.0f, (float)mx, NULL, V); /* vectorized (sampling's exp) */
     double lse = mx + log(se), ts = 0;
     for (int i = 0; i < nt; i++) ts += top[i];
     *conf = lse - ts / nt;

@@ -70,7 +70,7 @@ typedef struct pol_ctx {
     char *delim;
     size_t delim_len;
     size_t vocab;
-    double **work;         /* per model thread: vocab doubles for sampling (NULL until used) */
+    float **work;          /* per model thread: vocab floats for sampling (NULL until used) */
     int n_work;
     pnode caches;          /* ring of the nodes' caches, oldest first (a sentinel) */
     uint64_t deferred;     /* expand calls served in more than one turn */
@@ -209,7 +209,7 @@ typedef struct draw_job {
 static void draw_task(void *ctx, size_t task, int thread) {
     draw_job *j = ctx;
     gen *g = j->g[task];
-    double *work = thread < j->c->n_work ? j->c->work[thread] : NULL;
+    float *work = thread < j->c->n_work ? j->c->work[thread] : NULL;
     g->draw_rc = pd_sample_work(g->logits, j->c->vocab, &g->samp, &g->rng, &g->drawn, work, &g->draw_err);
     if (!g->draw_rc) pd_conf_from_logits(g->logits, j->c->vocab, &g->tc, &g->ts);
 }

@@ -39,7 +39,7 @@ typedef struct draw_job {
     size_t *live;           /* indices of the live sequences */
     const pd_sampling *samp;
     size_t vocab;
-    double **work;          /* per thread: vocab doubles */
+    float **work;           /* per thread: vocab floats */
 } draw_job;
 
 static void draw_task(void *ctx, size_t task, int thread) {
@@ -107,7 +107,7 @@ int pd_generate(pd_model *m, const pd_tokenizer *tok, const pd_gen_params *p, pd
     gen_state *st = calloc(n, sizeof *st);
     pd_seq_step *steps = calloc(n, sizeof *steps);
     size_t *live = malloc(n * sizeof *live);
-    double **work = calloc((size_t)nt, sizeof *work);
+    float **work = calloc((size_t)nt, sizeof *work);
     if (!st || !steps || !live || !work) {
         rc = pd_err_set(err, PD_ENOMEM, "generate: out of memory");
         goto out;

@@ -251,10 +251,27 @@ void pd_softmax_c(float *s, int n) {
     for (int i = 0; i < n; i++) s[i] = s[i] / sum;
 }
 
+double pd_exp_sum_finish(double lanes[16], const float *x, float scale, float shift, float *out, size_t i0, size_t n) {
+    for (size_t i = i0; i < n; i++) {
+        float l = x[i] * scale;
+        float e = pd_exp_det(l - shift);
+        if (out) out[i] = e;
+        lanes[i % 16] += e;
+    }
+    for (int w = 8; w >= 1; w /= 2)
+        for (int j = 0; j < w; j++) lanes[j] += lanes[j + w];
+    return lanes[0];
+}
+
+double pd_exp_sum_c(const float *x, float scale, float shift, float *out, size_t n) {
+    double lanes[16] = {0};
+    return pd_exp_sum_finish(lanes, x, scale, shift, out, 0, n);
+}
+
 static const pd_kernel_ops portable_ops = {
     .name = "portable", .lanes = PORTABLE_LANES, .mr = PORTABLE_MR, .nr = PORTABLE_NR,
     .dot = dot_c, .dot_w = dot_w_c, .to_f32 = to_f32_c, .axpy = axpy_c, .tile = tile_c, .reduce4 = reduce4_c,
-    .silu_mul = pd_silu_mul_c, .softmax = pd_softmax_c,
+    .silu_mul = pd_silu_mul_c, .softmax = pd_softmax_c, .exp_sum = pd_exp_sum_c,
 };
 
 const pd_kernel_ops *pd_kernels_portable(void) { return &portable_ops; }

@@ -78,6 +78,12 @@ typedef struct pd_kernel_ops {
      * depends on that row alone, so batching still changes no bits within a set. */
     void (*silu_mul)(const float *g, const float *u, float *out, int n);
     void (*softmax)(float *s, int n);
+    /* exp_sum: out[i] = pd_exp_det(x[i] * scale - shift) (a product, then a difference; out
+     * may be NULL) and the sum of those values in double, over 16 lanes (lane i % 16 in
+     * increasing i, then lanes j and j + 8 added, then j and j + 4, j + 2, j + 1): the same
+     * bits in every set (pd_exp_sum_c is the definition). Sampling and the policy's
+     * confidence sum a whole vocabulary of these per token. */
+    double (*exp_sum)(const float *x, float scale, float shift, float *out, size_t n);
 } pd_kernel_ops;
 
 /* Panels: a matrix (rows, cols) packed for the sets with mm_panels, [ceil(rows / 16)][cols][16]
@@ -125,6 +131,36 @@ float pd_kernel_reduce(const float *acc, int lanes);
 void pd_silu_mul_c(const float *g, const float *u, float *out, int n);
 void pd_softmax_c(float *s, int n);
 
+/* exp(d) for d <= 0 as the same IEEE single operations in every set (no fused multiply-add,
+ * no libm): d > 0 counts as 0; below -86 (where exp(d) < 2^-124), -inf and NaN give 0. Within
+ * 3e-7 of exp(d) relative (tests/test_vmath.c); what sampling's probabilities are made of. */
+#define PD_EXP_DET_MIN (-86.0f)
+#define PD_EXP_DET_LOG2E 1.44269502163f
+#define PD_EXP_DET_LN2_HI 0.693145751953125f   /* trailing zero bits: n * LN2_HI is exact */
+#define PD_EXP_DET_LN2_LO 1.42860676533018e-06f
+#define PD_EXP_DET_ROUND 12582912.0f           /* 1.5 * 2^23: (t + R) - R rounds t to an integer */
+static inline float pd_exp_det(float d) {
+    if (!(d >= PD_EXP_DET_MIN)) return 0.0f;
+    if (d > 0.0f) d = 0.0f;
+    float n = (d * PD_EXP_DET_LOG2E + PD_EXP_DET_ROUND) - PD_EXP_DET_ROUND;
+    float r = d - n * PD_EXP_DET_LN2_HI;
+    r = r - n * PD_EXP_DET_LN2_LO;
+    float p = 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    union { uint32_t u; float f; } s = {(uint32_t)((int32_t)n + 127) << 23}; /* 2^n, n in [-124, 0] */
+    return p * s.f; /* exact: p * 2^n stays a normal float */
+}
+/* The portable exp_sum (the definition), and its end: elements [i0, n) one by one into the
+ * lanes (lane i % 16) that a SIMD set filled for [0, i0) (i0 a multiple of 16), then the
+ * lanes' fixed reduction. */
+double pd_exp_sum_c(const float *x, float scale, float shift, float *out, size_t n);
+double pd_exp_sum_finish(double lanes[16], const float *x, float scale, float shift, float *out, size_t i0, size_t n);
+
 const pd_kernel_ops *pd_kernels_portable(void);
 /* The AVX2 table, or NULL when the CPU (or compiler) lacks AVX2, FMA or F16C. */
 const pd_kernel_ops *pd_kernels_avx2(void);
@@ -146,6 +182,7 @@ void pd_avx512_reduce4(const float *acc, size_t stride, float out[4]);
  * y[i] = exp(x[i]) within 1 ulp of expf, 0 below -103.98, inf above 88.73, NaN for NaN. */
 void pd_avx512_silu_mul(const float *g, const float *u, float *out, int n);
 void pd_avx512_softmax(float *s, int n);
+double pd_avx512_exp_sum(const float *x, float scale, float shift, float *out, size_t n);
 void pd_avx512_exp(const float *x, float *y, int n);
 /* The best set this CPU runs (never the AVX512-BF16 one). */
 const pd_kernel_ops *pd_kernels_best(void);

@@ -180,11 +180,46 @@ static void tile_avx2(int nx, const void *const *w, int dt, const float *x, size
     t[nx - 1](w, x, ldx, k0, k1, acc, first);
 }
 
+/* pd_exp_det on 8 lanes: the same operations (kernels.h). */
+AVX2 static inline __m256 exp_det8(__m256 d) {
+    __m256 keep = _mm256_cmp_ps(d, _mm256_set1_ps(PD_EXP_DET_MIN), _CMP_GE_OQ); /* false for NaN */
+    d = _mm256_min_ps(d, _mm256_setzero_ps());
+    __m256 R = _mm256_set1_ps(PD_EXP_DET_ROUND);
+    __m256 n = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(d, _mm256_set1_ps(PD_EXP_DET_LOG2E)), R), R);
+    __m256 r = _mm256_sub_ps(d, _mm256_mul_ps(n, _mm256_set1_ps(PD_EXP_DET_LN2_HI)));
+    r = _mm256_sub_ps(r, _mm256_mul_ps(n, _mm256_set1_ps(PD_EXP_DET_LN2_LO)));
+    __m256 p = _mm256_set1_ps(1.0f / 720);
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.0f / 120));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.0f / 24));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.0f / 6));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(0.5f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.0f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), keep);
+}
+
+AVX2 static double exp_sum_avx2(const float *x, float scale, float shift, float *out, size_t n) {
+    __m256d a[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd()};
+    __m256 sc = _mm256_set1_ps(scale), sh = _mm256_set1_ps(shift);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int h = 0; h < 2; h++) {
+            __m256 e = exp_det8(_mm256_sub_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8 * h), sc), sh));
+            if (out) _mm256_storeu_ps(out + i + 8 * h, e);
+            a[2 * h] = _mm256_add_pd(a[2 * h], _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+            a[2 * h + 1] = _mm256_add_pd(a[2 * h + 1], _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+        }
+    double lanes[16];
+    for (int q = 0; q < 4; q++) _mm256_storeu_pd(lanes + 4 * q, a[q]);
+    return pd_exp_sum_finish(lanes, x, scale, shift, out, i, n);
+}
+
 static const pd_kernel_ops avx2_ops = {
     .name = "avx2", .lanes = LANES, .mr = MR, .nr = NR,
     .dot = dot_avx2, .dot_w = dot_w_avx2, .to_f32 = to_f32_avx2, .axpy = axpy_avx2, .tile = tile_avx2,
     .reduce4 = reduce4_avx2,
-    .silu_mul = pd_silu_mul_c, .softmax = pd_softmax_c,
+    .silu_mul = pd_silu_mul_c, .softmax = pd_softmax_c, .exp_sum = exp_sum_avx2,
 };
 
 const pd_kernel_ops *pd_kernels_avx2(void) {

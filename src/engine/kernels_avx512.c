@@ -451,12 +451,47 @@ AVX512 void pd_avx512_softmax(float *s, int n) {
     if (mt) _mm512_mask_storeu_ps(s + nv, mt, _mm512_div_ps(_mm512_maskz_loadu_ps(mt, s + nv), d));
 }
 
+/* pd_exp_det on 16 lanes: the same operations (kernels.h). */
+AVX512 static inline __m512 exp_det16(__m512 d) {
+    __mmask16 keep = _mm512_cmp_ps_mask(d, _mm512_set1_ps(PD_EXP_DET_MIN), _CMP_GE_OQ); /* false for NaN */
+    d = _mm512_min_ps(d, _mm512_setzero_ps());
+    __m512 R = _mm512_set1_ps(PD_EXP_DET_ROUND);
+    __m512 n = _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(d, _mm512_set1_ps(PD_EXP_DET_LOG2E)), R), R);
+    __m512 r = _mm512_sub_ps(d, _mm512_mul_ps(n, _mm512_set1_ps(PD_EXP_DET_LN2_HI)));
+    r = _mm512_sub_ps(r, _mm512_mul_ps(n, _mm512_set1_ps(PD_EXP_DET_LN2_LO)));
+    __m512 p = _mm512_set1_ps(1.0f / 720);
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.0f / 120));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.0f / 24));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.0f / 6));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(0.5f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.0f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.0f));
+    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_maskz_mul_ps(keep, p, _mm512_castsi512_ps(e));
+}
+
+AVX512 double pd_avx512_exp_sum(const float *x, float scale, float shift, float *out, size_t n) {
+    __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
+    __m512 sc = _mm512_set1_ps(scale), sh = _mm512_set1_ps(shift);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 e = exp_det16(_mm512_sub_ps(_mm512_mul_ps(_mm512_loadu_ps(x + i), sc), sh));
+        if (out) _mm512_storeu_ps(out + i, e);
+        lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+        hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+    }
+    double lanes[16];
+    _mm512_storeu_pd(lanes, lo);
+    _mm512_storeu_pd(lanes + 8, hi);
+    return pd_exp_sum_finish(lanes, x, scale, shift, out, i, n);
+}
+
 static const pd_kernel_ops avx512_ops = {
     .name = "avx512", .lanes = LANES, .mr = MR, .nr = NR,
     .dot = pd_avx512_dot, .dot_w = pd_avx512_dot_w, .to_f32 = pd_avx512_to_f32, .axpy = pd_avx512_axpy,
     .tile = pd_avx512_tile, .reduce4 = pd_avx512_reduce4, .mm_panels = mm_panels, .panel_dot = panel_dot,
     .axpy_rows = axpy_rows,
-    .silu_mul = pd_avx512_silu_mul, .softmax = pd_avx512_softmax,
+    .silu_mul = pd_avx512_silu_mul, .softmax = pd_avx512_softmax, .exp_sum = pd_avx512_exp_sum,
 };
 
 const pd_kernel_ops *pd_kernels_avx512(void) {

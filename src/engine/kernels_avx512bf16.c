@@ -162,7 +162,7 @@ static const pd_kernel_ops avx512bf16_ops = {
     .dot = pd_avx512_dot, .dot_w = dot_w_avx512bf16, .to_f32 = pd_avx512_to_f32, .axpy = pd_avx512_axpy,
     .tile = tile_avx512bf16, .reduce4 = pd_avx512_reduce4,
     .round_bf16 = round_bf16_avx512bf16, .tile_bf16 = tile_bf16_avx512bf16,
-    .silu_mul = pd_avx512_silu_mul, .softmax = pd_avx512_softmax,
+    .silu_mul = pd_avx512_silu_mul, .softmax = pd_avx512_softmax, .exp_sum = pd_avx512_exp_sum,
 };
 
 const pd_kernel_ops *pd_kernels_avx512bf16(void) {

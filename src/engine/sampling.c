@@ -12,12 +12,15 @@
  *
  * Trade-off: top-k and top-p sort the whole vocabulary (qsort, ~10 ms for 150k tokens);
  * fine next to a forward pass of a real model, and a partial selection can replace it
- * without changing results. Greedy and plain temperature sampling (with or without min-p)
- * are linear, without a copy of the logits: one pass for the maximum, one computing each
- * exp(l - max) once into the caller's work buffer (summed in index order), and a scan of the
- * buffer to the drawn token: the same values, in the same order, as the sorted path's
- * compacted array, so the same draws. */
+ * without changing results. Greedy and plain temperature sampling (with or without min-p),
+ * the search's default, are linear and vectorized: one pass for the maximum, one for
+ * exp(l - max) of every token (pd_exp_sum: the kernels' pd_exp_det, the same bits on every
+ * CPU, summed in fixed lanes), and a scan to the drawn token in blocks of 16. On a
+ * 151,936-token vocabulary that is ~0.1 ms a token, against ~1.7 ms with libm's double exp
+ * per token (the sorted paths still use it). */
 #include "ponder/model.h"
+
+#include "engine/kernels.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -55,36 +58,66 @@ static int pick_greedy(const float *logits, size_t vocab, int32_t *token, pd_err
     return 0;
 }
 
-/* Temperature and min-p only (no sort): see the header. work: vocab doubles. */
+/* Cached: the widest kernel set (every set's exp_sum gives the same bits). */
+static const pd_kernel_ops *exp_ops(void) {
+    static const pd_kernel_ops *ops;
+    if (!ops) ops = pd_kernels_best();
+    return ops;
+}
+
+double pd_exp_sum(const float *x, float scale, float shift, float *out, size_t n) {
+    return exp_ops()->exp_sum(x, scale, shift, out, n);
+}
+
+/* The 16 values from p added in a fixed tree, in double. */
+static double block16(const float *p) {
+    double a[8];
+    for (int j = 0; j < 8; j++) a[j] = (double)p[j] + (double)p[j + 8];
+    for (int w = 4; w >= 1; w /= 2)
+        for (int j = 0; j < w; j++) a[j] += a[j + w];
+    return a[0];
+}
+
+/* Temperature and min-p only (no sort): see the header. work: vocab floats. */
 static int sample_linear(const float *logits, size_t vocab, const pd_sampling *s, pd_rng *rng, int32_t *token,
-                         double *work, pd_error *err) {
-    float inv_t = (float)(1.0 / s->temperature);
+                         float *work, pd_error *err) {
+    float inv_t = (float)(1.0 / s->temperature), mx = -INFINITY;
     int overflow = !isfinite(inv_t);
-    double mx = -INFINITY;
     for (size_t i = 0; i < vocab; i++) {
         float l = isnan(logits[i]) ? -INFINITY : logits[i] * inv_t;
         overflow |= l == INFINITY;
-        if (l > mx) mx = l;
+        mx = l > mx ? l : mx;
     }
     if (overflow) { /* as in pd_sample */
         (void)pd_rng_f64(rng);
         return pick_greedy(logits, vocab, token, err);
     }
     if (mx == -INFINITY) return pick_greedy(logits, vocab, token, err);
-    /* min-p's survivors keep their order; a dropped token gets 0, which adds nothing to the
-     * sum or to the scan's running total (so it is never picked) */
-    double lim = s->min_p > 0 ? log(s->min_p) : -INFINITY, sum = 0;
-    size_t last = 0;
-    for (size_t i = 0; i < vocab; i++) {
-        float l = isnan(logits[i]) ? -INFINITY : logits[i] * inv_t;
-        double e = 0;
-        if (!(s->min_p > 0) || (double)l - mx >= lim) e = exp((double)l - mx), last = i;
-        work[i] = e;
-        sum += e;
+    double sum = pd_exp_sum(logits, inv_t, mx, work, vocab);
+    if (s->min_p > 0) { /* drop p < min_p * p_max, i.e. l - max < log(min_p); sum the rest the same way */
+        double lim = log(s->min_p), lanes[16] = {0};
+        for (size_t i = 0; i < vocab; i++) {
+            float l = isnan(logits[i]) ? -INFINITY : logits[i] * inv_t;
+            if ((double)l - mx < lim) work[i] = 0;
+            lanes[i % 16] += work[i];
+        }
+        for (int w = 8; w >= 1; w /= 2)
+            for (int j = 0; j < w; j++) lanes[j] += lanes[j + w];
+        sum = lanes[0];
     }
+    /* the first token whose running total passes u: whole blocks of 16 first (block16), then
+     * token by token from the block it falls in; when rounding leaves the total short of u,
+     * the last token with a nonzero probability */
     double u = pd_rng_f64(rng) * sum, acc = 0;
-    int32_t pick = (int32_t)last;
-    for (size_t i = 0; i < vocab; i++) {
+    size_t i = 0, last = vocab;
+    while (last > 0 && !(work[last - 1] > 0)) last--;
+    int32_t pick = (int32_t)(last ? last - 1 : 0);
+    for (; i + 16 <= vocab; i += 16) {
+        double t = block16(work + i);
+        if (u < acc + t) break;
+        acc += t;
+    }
+    for (; i < vocab; i++) {
         acc += work[i];
         if (u < acc) {
             pick = (int32_t)i;
@@ -100,7 +133,7 @@ int pd_sample(const float *logits, size_t vocab, const pd_sampling *s, pd_rng *r
     return pd_sample_work(logits, vocab, s, rng, token, NULL, err);
 }
 
-int pd_sample_work(const float *logits, size_t vocab, const pd_sampling *s, pd_rng *rng, int32_t *token, double *work,
+int pd_sample_work(const float *logits, size_t vocab, const pd_sampling *s, pd_rng *rng, int32_t *token, float *work,
                    pd_error *err) {
     if (!logits || !vocab || vocab > INT32_MAX || !s || !token) return pd_err_set(err, PD_EINVAL, "sample: bad arguments");
     if (!isfinite(s->temperature) || s->temperature < 0)

@@ -456,11 +456,11 @@ static int record_logprobs(const pd_server *s, sv_seq *q, int32_t id) {
         (r->self_cert && !(q->cert = realloc(q->cert, cap * sizeof *q->cert))))
         return PD_ENOMEM;
     const float *l = q->logits;
-    double mx = -INFINITY, sum = 0;
+    float mx = -INFINITY;
     for (size_t v = 0; v < V; v++)
         if (l[v] > mx) mx = l[v];
-    for (size_t v = 0; v < V; v++) sum += exp((double)l[v] - mx);
-    double lse = mx + log(sum);
+    /* the engine policy's sum (confidence.c), so that a remote policy's figures equal a local one's */
+    double lse = (double)mx + log(pd_exp_sum(l, 1.0f, mx, NULL, V));
     q->lp[i] = (float)((double)l[id] - lse);
     if (r->self_cert) { /* KL(uniform || p) = lse - mean logit - log V, as the engine policy (confidence.c) */
         double mean = 0;

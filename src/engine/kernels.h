@@ -183,6 +183,9 @@ void pd_avx512_reduce4(const float *acc, size_t stride, float out[4]);
 void pd_avx512_silu_mul(const float *g, const float *u, float *out, int n);
 void pd_avx512_softmax(float *s, int n);
 double pd_avx512_exp_sum(const float *x, float scale, float shift, float *out, size_t n);
+/* The AVX-512 set's panel kernels (mm_panels, panel_dot), for a set that reuses them. */
+void pd_avx512_mm_panels(const pd_mm *a, int p0, int p1, float *scratch);
+float pd_avx512_panel_dot(const void *w, int dtype, int cols, int row, const float *x);
 void pd_avx512_exp(const float *x, float *y, int n);
 /* The best set this CPU runs (never the AVX512-BF16 one). */
 const pd_kernel_ops *pd_kernels_best(void);

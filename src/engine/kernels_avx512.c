@@ -338,7 +338,7 @@ AVX512 static void panels_to_f32(const void *w, int dt, int cols, int p, int np,
         for (size_t i = 0; i < n; i++) _mm512_storeu_ps(dst + 16 * i, panel_load(PD_DT_F16, src, i));
 }
 
-AVX512 static void mm_panels(const pd_mm *a, int p0, int p1, float *scratch) {
+AVX512 void pd_avx512_mm_panels(const pd_mm *a, int p0, int p1, float *scratch) {
     const size_t T = a->T, K = (size_t)a->cols, es = pd_dtype_size(a->dtype), pe = 16 * K; /* elements per panel */
     const int di = dt_index(a->dtype), last_panel = (a->rows - 1) / 16, nlast_rows = a->rows - 16 * last_panel;
     float *yr[6];
@@ -369,7 +369,7 @@ AVX512 static void mm_panels(const pd_mm *a, int p0, int p1, float *scratch) {
     }
 }
 
-AVX512 static float panel_dot(const void *w, int dt, int cols, int row, const float *x) {
+AVX512 float pd_avx512_panel_dot(const void *w, int dt, int cols, int row, const float *x) {
     float out[16], *yr[1] = {out};
     const size_t pe = 16 * (size_t)cols;
     pt_dec[dt_index(dt)][3][0]((const uint8_t *)w + (size_t)(row / 16) * pe * pd_dtype_size(dt), pe, x, (size_t)cols, cols,
@@ -489,7 +489,7 @@ AVX512 double pd_avx512_exp_sum(const float *x, float scale, float shift, float 
 static const pd_kernel_ops avx512_ops = {
     .name = "avx512", .lanes = LANES, .mr = MR, .nr = NR,
     .dot = pd_avx512_dot, .dot_w = pd_avx512_dot_w, .to_f32 = pd_avx512_to_f32, .axpy = pd_avx512_axpy,
-    .tile = pd_avx512_tile, .reduce4 = pd_avx512_reduce4, .mm_panels = mm_panels, .panel_dot = panel_dot,
+    .tile = pd_avx512_tile, .reduce4 = pd_avx512_reduce4, .mm_panels = pd_avx512_mm_panels, .panel_dot = pd_avx512_panel_dot,
     .axpy_rows = axpy_rows,
     .silu_mul = pd_avx512_silu_mul, .softmax = pd_avx512_softmax, .exp_sum = pd_avx512_exp_sum,
 };

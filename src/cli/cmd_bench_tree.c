@@ -86,6 +86,7 @@ static int spy_expand(void *ctx, pd_expand_req *reqs, size_t n, pd_error *err) {
         size_t c = (size_t)t->n_nodes * 2;
         node_rec *p = realloc(s->nodes, c * sizeof *p);
         if (!p) return s->oom = 1, 0;
+        memset(p + s->cap, 0, (c - s->cap) * sizeof *p);
         s->nodes = p;
         s->cap = c;
     }
@@ -95,7 +96,11 @@ static int spy_expand(void *ctx, pd_expand_req *reqs, size_t n, pd_error *err) {
             int32_t id = reqs[i].out[k];
             if (id <= 0 || id >= t->n_nodes) continue;
             const pd_node *nd = &t->nodes[id];
-            s->nodes[id] = (node_rec){nd->parent, nd->depth, nd->n_tokens, s->nodes[nd->parent].pathlen + nd->n_tokens};
+            /* the path's length from the tree itself: a parent need not be a node this spy
+             * recorded (only expansions' outputs are) */
+            uint32_t len = (uint32_t)s->prompt_tokens;
+            for (int32_t a = id; a > 0; a = t->nodes[a].parent) len += t->nodes[a].n_tokens;
+            s->nodes[id] = (node_rec){nd->parent, nd->depth, nd->n_tokens, len};
             if (push(&s->children, &s->n_children, &s->cap_children, id)) s->oom = 1;
         }
     return 0;
@@ -171,7 +176,7 @@ static double replay_reference(const spy *s, const char *pol_dir, const char *pr
         for (size_t i = a; i < b; i += (size_t)sample) {
             pd_kv_free(last);
             last = NULL;
-            if (prefill(pm, &last, t[t[s->children[i]].parent].pathlen, &rng, logits, err)) {
+            if (prefill(pm, &last, t[s->children[i]].pathlen - t[s->children[i]].n_tokens, &rng, logits, err)) {
                 pd_kv_free(last);
                 total = -1;
                 goto out;
@@ -296,7 +301,7 @@ int bench_tree(const bench_tree_opts *o) {
     for (size_t i = 0; i < s.n_children; i++) {
         const node_rec *nd = &s.nodes[s.children[i]];
         unique += nd->n_tokens;
-        ref_tokens += s.nodes[nd->parent].pathlen + nd->n_tokens;
+        ref_tokens += nd->pathlen;
     }
     for (size_t i = 0; i < s.n_scored; i++) ref_tokens += s.nodes[s.scored[i]].pathlen;
     uint64_t pol_tokens = res.cost.policy_tokens + res.cost.prefix_tokens, prm_tokens = res.cost.prm_tokens;

@@ -7,8 +7,9 @@
  * depends on how many other rows were computed with it; tests run every set the CPU has and
  * compare them. Two forms: dot products of weight rows (every set: one accumulator of
  * `lanes` lanes along k per output, then a fixed reduction), and, in the sets with panel
- * kernels (mm_panels: AVX-512), the model's matmul weights packed in panels of 16 outputs
- * and each output one fused multiply-add chain over k (an outer-product GEMM). */
+ * kernels (mm_panels: AVX-512, AVX512-BF16), the model's matmul weights packed in panels of
+ * 16 outputs and each output one fused multiply-add chain over k (an outer-product GEMM;
+ * vdpbf16ps over pairs of k for BF16 weights in the AVX512-BF16 set). */
 #ifndef PD_ENGINE_KERNELS_H
 #define PD_ENGINE_KERNELS_H
 
@@ -66,8 +67,10 @@ typedef struct pd_kernel_ops {
      * activation row; scratch: PD_PANEL_SCRATCH(cols) floats. Every output is one fp32
      * fused multiply-add chain over k in increasing order, from zero, then + bias: the same
      * bits whatever T, the panel range or the path inside (pd_panel_dot_ref is that chain in
-     * C). panel_dot: output `row` of a packed matrix against one activation row, bit for bit
-     * what mm_panels gives (without bias). */
+     * C). In a set with bf16 products, BF16 weights instead make one lane's chain of
+     * vdpbf16ps over the pairs (k, k + 1) in increasing order (kernels_avx512bf16.c), with
+     * the same independence. panel_dot: output `row` of a packed matrix against one
+     * activation row, bit for bit what mm_panels gives (without bias). */
     void (*mm_panels)(const pd_mm *a, int p0, int p1, float *scratch);
     float (*panel_dot)(const void *w, int dtype, int cols, int row, const float *x);
     /* Elementwise pieces of the forward pass, in every set (the portable ones where a set has

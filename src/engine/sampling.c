@@ -16,13 +16,14 @@
  * the search's default, are linear and vectorized: one pass for the maximum, one for
  * exp(l - max) of every token (pd_exp_sum: the kernels' pd_exp_det, the same bits on every
  * CPU, summed in fixed lanes), and a scan to the drawn token in blocks of 16. On a
- * 151,936-token vocabulary that is ~0.1 ms a token, against ~1.7 ms with libm's double exp
+ * 151,936-token vocabulary that is ~0.3 ms a token, against ~1.7 ms with libm's double exp
  * per token (the sorted paths still use it). */
 #include "ponder/model.h"
 
 #include "engine/kernels.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 typedef struct cand {
@@ -58,11 +59,13 @@ static int pick_greedy(const float *logits, size_t vocab, int32_t *token, pd_err
     return 0;
 }
 
-/* Cached: the widest kernel set (every set's exp_sum gives the same bits). */
+/* The widest kernel set, looked up once (every set's exp_sum gives the same bits; the
+ * lookup asks the CPU, slow in a VM; an atomic because the model's threads sample at once). */
 static const pd_kernel_ops *exp_ops(void) {
-    static const pd_kernel_ops *ops;
-    if (!ops) ops = pd_kernels_best();
-    return ops;
+    static _Atomic(const pd_kernel_ops *) ops;
+    const pd_kernel_ops *k = atomic_load_explicit(&ops, memory_order_relaxed);
+    if (!k) atomic_store_explicit(&ops, k = pd_kernels_best(), memory_order_relaxed);
+    return k;
 }
 
 double pd_exp_sum(const float *x, float scale, float shift, float *out, size_t n) {

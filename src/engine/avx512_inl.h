@@ -16,4 +16,21 @@ pd_avx512_hsum16(__m512 v) {
     return _mm_cvtss_f32(lo);
 }
 
+/* A panel tile's accumulators c[j * NP + p] (NP panels x NX rows) stored, + bias, into rows
+ * yr[j] at columns col + 16 p ..; the last panel's lanes from nlast on are not written. */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c"))) __attribute__((always_inline)) static inline void
+pd_avx512_store_tile(const int NP, const int NX, const __m512 *c, float *const *yr, int col, int nlast, const float *bias) {
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; p++) {
+        __mmask16 m = p == NP - 1 && nlast < 16 ? (__mmask16)((1u << nlast) - 1) : (__mmask16)0xffff;
+        __m512 b = bias ? _mm512_maskz_loadu_ps(m, bias + col + 16 * p) : _mm512_setzero_ps();
+#pragma GCC unroll 6
+        for (int j = 0; j < NX; j++) {
+            __m512 v = c[j * NP + p];
+            if (bias) v = _mm512_add_ps(v, b);
+            _mm512_mask_storeu_ps(yr[j] + col + 16 * p, m, v);
+        }
+    }
+}
+
 #endif

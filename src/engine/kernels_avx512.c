@@ -281,17 +281,7 @@ AVX512 INLINE void ptile(const int NP, const int NX, const int DT, const void *w
 #pragma GCC unroll 2
         for (int k = 0; k < n; k++) ptile_k(NP, NX, DT, wp, x, ldx, (size_t)k, c);
     }
-#pragma GCC unroll 8
-    for (int p = 0; p < NP; p++) {
-        __mmask16 m = p == NP - 1 && nlast < 16 ? (__mmask16)((1u << nlast) - 1) : (__mmask16)0xffff;
-        __m512 b = bias ? _mm512_maskz_loadu_ps(m, bias + col + 16 * p) : _mm512_setzero_ps();
-#pragma GCC unroll 6
-        for (int j = 0; j < NX; j++) {
-            __m512 v = c[j * NP + p];
-            if (bias) v = _mm512_add_ps(v, b);
-            _mm512_mask_storeu_ps(yr[j] + col + 16 * p, m, v);
-        }
-    }
+    pd_avx512_store_tile(NP, NX, c, yr, col, nlast, bias);
 }
 
 typedef void (*ptile_fn)(const void *w, size_t ps, const float *x, size_t ldx, int n, float *const *yr, int col, int nlast,

@@ -232,17 +232,7 @@ BF16 INLINE void ptile(const int NP, const int NX, const void *w, size_t ps, con
 #pragma GCC unroll 2
     for (size_t q = 0; q < nq; q++) ptile_q(NP, NX, wp, xp, ldp, q, 0, c);
     if (K & 1) ptile_q(NP, NX, wp, xp, ldp, nq, 1, c);
-#pragma GCC unroll 8
-    for (int p = 0; p < NP; p++) {
-        __mmask16 m = p == NP - 1 && nlast < 16 ? (__mmask16)((1u << nlast) - 1) : (__mmask16)0xffff;
-        __m512 b = bias ? _mm512_maskz_loadu_ps(m, bias + col + 16 * p) : _mm512_setzero_ps();
-#pragma GCC unroll 6
-        for (int j = 0; j < NX; j++) {
-            __m512 v = c[j * NP + p];
-            if (bias) v = _mm512_add_ps(v, b);
-            _mm512_mask_storeu_ps(yr[j] + col + 16 * p, m, v);
-        }
-    }
+    pd_avx512_store_tile(NP, NX, c, yr, col, nlast, bias);
 }
 
 typedef void (*ptile_fn)(const void *w, size_t ps, const float *xp, size_t ldp, int K, float *const *yr, int col, int nlast,

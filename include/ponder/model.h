@@ -75,20 +75,40 @@ int pd_model_config_merge_generation(const char *json, size_t len, const char *n
                                      pd_error *err);
 
 typedef enum pd_kernels {
-    PD_KERNELS_AUTO = 0,      /* the best the CPU supports: AVX-512, else AVX2+FMA+F16C, else portable;
-                                 the environment variable PONDER_KERNELS (portable, avx2, avx512,
+    PD_KERNELS_AUTO = 0,      /* the best the CPU supports for the precision: AVX-512, else
+                                 AVX2+FMA+F16C, else portable; with PD_PRECISION_BF16, AVX512-BF16
+                                 where its bf16 dot product is fast (AMD Zen 4 and later). The
+                                 environment variable PONDER_KERNELS (portable, avx2, avx512,
                                  avx512bf16) overrides */
     PD_KERNELS_PORTABLE,      /* plain C */
     PD_KERNELS_AVX2,          /* AVX2+FMA+F16C; loading fails when the CPU lacks them */
     PD_KERNELS_AVX512,        /* AVX-512 F/BW/VL; loading fails when the CPU lacks them */
-    PD_KERNELS_AVX512BF16,    /* AVX-512 with AVX512_BF16: bf16 weights multiplied by activations
-                                 rounded to bf16 (faster, logits move ~1e-3 relative; opt-in) */
+    PD_KERNELS_AVX512BF16,    /* AVX-512 with AVX512_BF16 (vdpbf16ps): PD_PRECISION_BF16 only */
 } pd_kernels;
+
+/* What the products with BF16 weights multiply. The results depend on the precision, not on
+ * the CPU: every kernel set computes the same products and differs only in the order of its
+ * fp32 sums (~1e-6 relative). */
+typedef enum pd_precision {
+    PD_PRECISION_DEFAULT = 0, /* exact, unless the environment variable PONDER_PRECISION
+                                 (exact, bf16) says otherwise */
+    PD_PRECISION_EXACT,       /* fp32 activations times the stored weights (logits within ~1e-5
+                                 of transformers in fp32) */
+    PD_PRECISION_BF16,        /* BF16 weights times activations rounded to bf16 (to nearest even),
+                                 as llama.cpp and bf16 GPU serving compute: logits move ~1e-3 of
+                                 their range; on CPUs with a fast bf16 dot product about twice
+                                 the multiply-adds per cycle. F32, F16 and quantized weights are
+                                 unaffected */
+} pd_precision;
 
 typedef struct pd_model_opts {
     int n_threads;            /* 0: one per online CPU (at most 64) */
     pd_kernels kernels;
+    pd_precision precision;
 } pd_model_opts;
+
+/* "exact" or "bf16" -> *out (PD_PRECISION_EXACT / _BF16); 0, or -1 for anything else. */
+int pd_precision_parse(const char *s, pd_precision *out);
 
 typedef struct pd_model pd_model;
 
@@ -110,8 +130,10 @@ void pd_model_free(pd_model *m);
 const pd_model_config *pd_model_get_config(const pd_model *m);
 /* Number of weight parameters (tied embeddings counted once). */
 size_t pd_model_n_params(const pd_model *m);
-/* "avx512", "avx2" or "portable": the kernels in use. */
+/* "avx512bf16", "avx512", "avx2" or "portable": the kernels in use. */
 const char *pd_model_kernels_name(const pd_model *m);
+/* "exact" or "bf16": the precision in use (PD_PRECISION_DEFAULT resolved). */
+const char *pd_model_precision_name(const pd_model *m);
 int pd_model_n_threads(const pd_model *m);
 /* Run fn(ctx, task, thread) for every task in [0, n_tasks) on the model's threads (the caller
  * is thread 0; thread < pd_model_n_threads) and return when all are done: per-sequence work

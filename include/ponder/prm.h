@@ -54,6 +54,8 @@ typedef struct pd_prm_opts {
                                 * render inputs (pd_prm_render) but not score; for a PRM that
                                 * runs on a remote server */
     size_t kv_memory;          /* bytes its KV pool may take (--kv-memory; 0: no bound) */
+    int precision;             /* pd_precision (ponder/model.h): products with BF16 weights; 0:
+                                * the default (exact, or $PONDER_PRECISION) */
 } pd_prm_opts;
 
 typedef struct pd_prm pd_prm;

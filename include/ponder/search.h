@@ -252,6 +252,10 @@ typedef struct pd_backend_opts {
     size_t kv_memory;             /* bytes of KV cache per model: the policy's pool and the
                                    * PRM's each (--kv-memory; 0: no bound) */
     size_t prm_kv_memory;         /* the PRM's pool instead (--prm-kv-memory; 0: kv_memory) */
+    int precision;                /* pd_precision (ponder/model.h) of local models' products with
+                                   * BF16 weights (--precision exact|bf16; 0: exact, or
+                                   * $PONDER_PRECISION) */
+    int prm_precision;            /* the PRM's instead (--prm-precision; 0: precision) */
     int prm_kind;                 /* pd_prm_kind: 0 = detect */
     const char *prm_step_tag;     /* math-shepherd step tag (NULL: " ки") */
     const char *prm_good_token;   /* judgment tokens (NULL: "+", "-") */
@@ -276,7 +280,8 @@ void pd_backend_opts_default(pd_backend_opts *o);
 void pd_backend_opts_free(pd_backend_opts *o);
 /* Set one option by its command-line name without "--": "system-prompt",
  * "system-prompt-file", "step-delimiter" (C escapes \n \t \\ understood), "threads",
- * "kv-memory", "prm-kv-memory" (sizes: pd_kv_memory_parse),
+ * "kv-memory", "prm-kv-memory" (sizes: pd_kv_memory_parse), "precision", "prm-precision"
+ * (exact, bf16),
  * "prm-kind", "prm-step-tag", "prm-good-token", "prm-bad-token", "prm-system-prompt", and
  * "sim-*" (pd_sim_params_set). String values are not copied (except from files and the
  * delimiter): they must outlive the opts. Returns 0, PD_ENOTFOUND for an unknown name, or

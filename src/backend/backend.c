@@ -40,6 +40,11 @@ const char *pd_backend_opts_help(void) {
            "                        the PRM's pools apart (512M, 2G, bytes; no bound by default);\n"
            "                        a batch that does not fit waits and is served in turns\n"
            "  --prm-kv-memory SIZE  the PRM's pool alone (--kv-memory)\n"
+           "  --precision P         local engine: exact (default) or bf16: products with bf16\n"
+           "                        weights take activations rounded to bf16, as llama.cpp and\n"
+           "                        GPU servers compute (faster where the CPU has a fast bf16\n"
+           "                        dot product; scores move ~1e-3)\n"
+           "  --prm-precision P     the PRM's alone (--precision)\n"
            "  --prm-kind K          qwen2-prm, skywork, rlhflow or math-shepherd (detected from\n"
            "                        config.json's architectures or the repo id)\n"
            "  --prm-step-tag S      math-shepherd: text after each step (' ки')\n"
@@ -112,6 +117,11 @@ int pd_backend_opts_set(pd_backend_opts *o, const char *name, const char *v, pd_
                               name, v);
         if (!strcmp(name, "kv-memory")) o->kv_memory = b;
         else o->prm_kv_memory = b;
+    } else if (!strcmp(name, "precision") || !strcmp(name, "prm-precision")) {
+        pd_precision p;
+        if (pd_precision_parse(v, &p)) return pd_err_set(err, PD_EINVAL, "--%s: '%.40s' is not exact or bf16", name, v);
+        if (!strcmp(name, "precision")) o->precision = (int)p;
+        else o->prm_precision = (int)p;
     } else if (!strcmp(name, "prm-kind")) {
         pd_prm_kind k;
         if (pd_prm_kind_parse(v, &k))
@@ -164,7 +174,8 @@ int pd_policy_open_opts(pd_policy *pol, const char *spec, const pd_backend_opts 
     if (!spec || !*spec) return pd_err_set(err, PD_EINVAL, "policy: empty spec");
     if (!strcmp(spec, "sim")) return pd_sim_policy_open(pol, &o->sim, err);
     if (is_remote(spec)) return pd_remote_policy_open(pol, spec, o, err);
-    return pd_local_policy_open(pol, spec, o->system_prompt, o->step_delimiter, o->n_threads, o->kv_memory, err);
+    pd_model_opts mo = {.n_threads = o->n_threads, .precision = (pd_precision)o->precision};
+    return pd_local_policy_open(pol, spec, o->system_prompt, o->step_delimiter, &mo, o->kv_memory, err);
 }
 
 int pd_verifier_open_opts(pd_verifier *ver, const char *spec, const pd_policy *pol, const pd_backend_opts *o,
@@ -190,7 +201,8 @@ int pd_verifier_open_opts(pd_verifier *ver, const char *spec, const pd_policy *p
                           "logprob+%s (token-judgment probes on any completions server)", spec, spec, spec);
     pd_prm_opts po = {.kind = (pd_prm_kind)o->prm_kind, .step_tag = o->prm_step_tag, .good_token = o->prm_good_token,
                       .bad_token = o->prm_bad_token, .system_prompt = o->prm_system_prompt, .n_threads = o->n_threads,
-                      .kv_memory = o->prm_kv_memory ? o->prm_kv_memory : o->kv_memory};
+                      .kv_memory = o->prm_kv_memory ? o->prm_kv_memory : o->kv_memory,
+                      .precision = o->prm_precision ? o->prm_precision : o->precision};
     return pd_prm_verifier_open(ver, spec, &po, o->step_delimiter, err);
 }
 

@@ -2,6 +2,7 @@
 #ifndef PONDER_BACKEND_INT_H
 #define PONDER_BACKEND_INT_H
 
+#include "ponder/model.h"
 #include "ponder/search.h"
 
 /* The simulated policy and PRM (sim.c). */
@@ -44,10 +45,10 @@ int pd_conf_track_push(pd_conf_track *t, double conf, double cert, int *window_l
  * and stopped (when `last`). */
 void pd_conf_track_node(const pd_conf_track *t, pd_node *nd, size_t a, size_t b, int last);
 
-/* A causal LM on the embedded engine as the policy (policy_local.c); kv_memory bounds its KV
- * pool (bytes; 0: no bound). */
+/* A causal LM on the embedded engine as the policy (policy_local.c), loaded with mo (threads,
+ * precision; NULL: defaults); kv_memory bounds its KV pool (bytes; 0: no bound). */
 int pd_local_policy_open(pd_policy *pol, const char *spec, const char *system_prompt, const char *delim,
-                         int n_threads, size_t kv_memory, pd_error *err);
+                         const pd_model_opts *mo, size_t kv_memory, pd_error *err);
 extern const char PD_SAL_SYSTEM_PROMPT[];
 /* Its KV memory; -1 when pol is not a local policy. */
 int pd_local_policy_kv_usage(const pd_policy *pol, pd_kv_usage *u);

@@ -651,15 +651,14 @@ static void pol_free(void *ctx) {
     free(c);
 }
 
-int pd_local_policy_open(pd_policy *pol, const char *spec, const char *system_prompt, const char *delim, int n_threads,
-                         size_t kv_memory, pd_error *err) {
+int pd_local_policy_open(pd_policy *pol, const char *spec, const char *system_prompt, const char *delim,
+                         const pd_model_opts *mo, size_t kv_memory, pd_error *err) {
     memset(pol, 0, sizeof *pol);
     pol_ctx *c = calloc(1, sizeof *c);
     if (!c) return pd_err_set(err, PD_ENOMEM, "out of memory");
     c->caches.prev = c->caches.next = &c->caches;
     int rc = pd_hub_resolve(spec, c->dir, sizeof c->dir, err);
-    pd_model_opts mo = {.n_threads = n_threads};
-    if (!rc && !(c->m = pd_model_load(c->dir, &mo, err))) rc = err ? err->code : PD_EINVAL;
+    if (!rc && !(c->m = pd_model_load(c->dir, mo, err))) rc = err ? err->code : PD_EINVAL;
     if (!rc) pd_kv_set_memory(c->m, kv_memory);
     if (!rc && !(c->tok = pd_tokenizer_load(c->dir, err))) rc = err ? err->code : PD_EINVAL;
     if (!rc && pd_model_get_config(c->m)->head != PD_HEAD_LM)

@@ -271,7 +271,7 @@ pd_prm *pd_prm_open(const char *spec, const pd_prm_opts *o, pd_error *err) {
     p->bos_id = -1;
     p->states.prev = p->states.next = &p->states;
     if (pd_hub_resolve(spec, p->dir, sizeof p->dir, err)) goto fail;
-    pd_model_opts mo = {.n_threads = o ? o->n_threads : 0};
+    pd_model_opts mo = {.n_threads = o ? o->n_threads : 0, .precision = o ? (pd_precision)o->precision : PD_PRECISION_DEFAULT};
     if (o && o->format_only) {
         char path[4200], *text = NULL;
         size_t len = 0;

@@ -96,6 +96,21 @@ int cli_opt_value(const char *cmd, int argc, char **argv, int *i, char *name, si
     return 0;
 }
 
+int cli_engine_flag(const char *cmd, const char *a, const char *v) {
+    if (!strcmp(a, "--kernels")) {
+        static const char *const sets[] = {"auto", "portable", "avx2", "avx512", "avx512bf16"};
+        for (size_t i = 0; v && i < sizeof sets / sizeof *sets; i++)
+            if (!strcmp(v, sets[i])) return setenv("PONDER_KERNELS", v, 1) ? cli_fail(cmd, "out of memory") : 0;
+        return cli_fail(cmd, "bad --kernels '%s' (auto, portable, avx2, avx512 or avx512bf16)", v ? v : "");
+    }
+    if (!strcmp(a, "--precision")) {
+        pd_precision p;
+        if (!v || pd_precision_parse(v, &p)) return cli_fail(cmd, "bad --precision '%s' (exact or bf16)", v ? v : "");
+        return setenv("PONDER_PRECISION", v, 1) ? cli_fail(cmd, "out of memory") : 0;
+    }
+    return -1;
+}
+
 int cli_set_search_opt(const char *cmd, const char *name, const char *val, pd_search_cfg *cfg,
                        pd_backend_opts *bo) {
     pd_error err = {0};

@@ -40,6 +40,15 @@ int cli_opt_value(const char *cmd, int argc, char **argv, int *i, char *name, si
  * reason and returns 1. */
 int cli_set_search_opt(const char *cmd, const char *name, const char *val, pd_search_cfg *cfg,
                        pd_backend_opts *bo);
+/* The engine's kernels and precision for every model the command loads: option a (with value
+ * v) is "--kernels" (portable, avx2, avx512, avx512bf16, auto) or "--precision" (exact, bf16);
+ * checked, then set as PONDER_KERNELS / PONDER_PRECISION (model.h). Returns -1 when a is
+ * neither, 0 when set, 1 after printing why v is bad. */
+int cli_engine_flag(const char *cmd, const char *a, const char *v);
+#define CLI_ENGINE_FLAGS_HELP \
+    "  --kernels K       kernel set: auto (default), portable, avx2, avx512, avx512bf16\n" \
+    "  --precision P     exact (default) or bf16: bf16 weights times activations rounded to bf16,\n" \
+    "                    as llama.cpp computes (faster where the CPU has a fast bf16 dot product)\n"
 /* Parse a whole non-negative integer / a double; 0 on success, -1 on junk. */
 int cli_parse_long(const char *s, long *out);
 int cli_parse_double(const char *s, double *out);

@@ -18,6 +18,7 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: ponder bench --model M [--prompt-tokens N] [--gen-tokens N] [--threads T] [--batch B] [--portable]\n"
+            "                   [--kernels K] [--precision P]\n"
             "       ponder bench --model M --workload tree [--prm P] [--prm-kind K] [--n 16] [--beam-width 4]\n"
             "                    [--steps 10] [--step-tokens 64] [--prompt-tokens 200] [--ref-sample 16]\n"
             "                    [--kv-memory SIZE] [--json]\n\n"
@@ -29,7 +30,8 @@ static void usage(FILE *f) {
             "  --gen-tokens N     tokens generated per sequence (default 64)\n"
             "  --threads T        worker threads (default: one per CPU)\n"
             "  --batch B          decode B sequences together (default 1)\n"
-            "  --portable         use the portable C kernels (PONDER_KERNELS=portable|avx2|avx512|avx512bf16 picks any)\n"
+            "  --portable         use the portable C kernels (--kernels portable)\n"
+            CLI_ENGINE_FLAGS_HELP
             "  --workload tree    the tree search workload (options below; --batch/--gen-tokens unused)\n"
             "  --prm P            tree: the PRM (default: the policy's model again, as a second instance)\n"
             "  --prm-kind K       tree: how P is read (qwen2-prm, skywork, rlhflow, math-shepherd; default: detect)\n"
@@ -55,7 +57,7 @@ int cmd_bench(int argc, char **argv) {
     const char *prm = NULL, *prm_kind = NULL;
     int prompt_set = 0;
     size_t kv_memory = 0;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1, r; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
@@ -64,6 +66,10 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "--json")) json = 1;
         else if (!v) return cli_fail("bench", "%s needs a value (or unknown option; see --help)", a);
         else if (!strcmp(a, "--model")) model = v, i++;
+        else if ((r = cli_engine_flag("bench", a, v)) >= 0) {
+            if (r) return r;
+            i++;
+        }
         else if (!strcmp(a, "--prm")) prm = v, i++;
         else if (!strcmp(a, "--prm-kind")) prm_kind = v, i++;
         else if (!strcmp(a, "--kv-memory")) {
@@ -108,7 +114,7 @@ int cmd_bench(int argc, char **argv) {
     pd_error err = {0};
     if (pd_hub_resolve(model, dir, sizeof dir, &err)) return cli_fail_err("bench", &err);
     double t0 = pd_now();
-    pd_model_opts mo = {(int)threads, portable ? PD_KERNELS_PORTABLE : PD_KERNELS_AUTO};
+    pd_model_opts mo = {(int)threads, portable ? PD_KERNELS_PORTABLE : PD_KERNELS_AUTO, PD_PRECISION_DEFAULT};
     pd_model *m = pd_model_load(dir, &mo, &err);
     if (!m) return cli_fail_err("bench", &err);
     double t_load = pd_now() - t0;
@@ -133,7 +139,8 @@ int cmd_bench(int argc, char **argv) {
     for (long i = 0; i < n_prompt; i++) ids[i] = (int32_t)pd_rng_below(&rng, V);
     printf("model: %s (%s, %zu parameters, %d layers, hidden %d, vocab %d)\n", dir, c->architecture,
            pd_model_n_params(m), c->n_layers, c->hidden_size, c->vocab_size);
-    printf("engine: %s kernels, %d threads; load %.3f s\n", pd_model_kernels_name(m), pd_model_n_threads(m), t_load);
+    printf("engine: %s kernels, %s precision, %d threads; load %.3f s\n", pd_model_kernels_name(m),
+           pd_model_precision_name(m), pd_model_n_threads(m), t_load);
     /* the machine's limits now, to state figures as fractions of them: weights read once per
      * decode step (16-bit weights assumed for the bound), 2 FLOPs per parameter per prompt
      * token, embedding and lm_head left out (a lookup; logits of the last token only) */

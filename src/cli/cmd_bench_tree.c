@@ -145,14 +145,16 @@ static int prefill(pd_model *m, pd_kv **kv, size_t len, pd_rng *rng, float *logi
 /* The reference way's time, split as its parts were replayed (seconds, prefills scaled). */
 typedef struct ref_split {
     double prefill_s, decode_s, prm_s;
+    const char *kernels, *precision; /* what the engine ran (the same for both ways) */
 } ref_split;
 
 /* The reference way's work for the recorded tree, replayed; returns seconds (scaled), or < 0. */
 static double replay_reference(const spy *s, const char *pol_dir, const char *prm_dir, int threads, int sample,
                                ref_split *split, pd_error *err) {
-    pd_model_opts mo = {threads, PD_KERNELS_AUTO};
+    pd_model_opts mo = {threads, PD_KERNELS_AUTO, PD_PRECISION_DEFAULT};
     pd_model *pm = pd_model_load(pol_dir, &mo, err), *vm = pm ? pd_model_load(prm_dir, &mo, err) : NULL;
     size_t V = pm ? (size_t)pd_model_get_config(pm)->vocab_size : 0;
+    if (pm) split->kernels = pd_model_kernels_name(pm), split->precision = pd_model_precision_name(pm);
     size_t Vp = vm ? (size_t)pd_model_get_config(vm)->vocab_size : 0;
     float *logits = vm ? malloc((V > Vp ? V : Vp) * sizeof *logits * (s->n_children + 1)) : NULL;
     pd_kv **kvs = calloc(s->n_children + 1, sizeof *kvs);
@@ -320,7 +322,8 @@ int bench_tree(const bench_tree_opts *o) {
     if (ref_wall < 0) goto fail;
     uint64_t computed = pol_tokens + prm_tokens;
     if (o->json)
-        printf("{\"workload\":\"tree\",\"model\":\"%s\",\"prm\":\"%s\",\"threads\":%d,\"strategy\":\"beam_search\","
+        printf("{\"workload\":\"tree\",\"model\":\"%s\",\"prm\":\"%s\",\"threads\":%d,\"kernels\":\"%s\","
+               "\"precision\":\"%s\",\"strategy\":\"beam_search\","
                "\"n\":%d,\"beam_width\":%d,\"steps\":%d,\"iterations\":%d,\"step_tokens\":%d,\"prompt_tokens\":%llu,"
                "\"nodes\":%zu,\"scored\":%zu,\"policy_tokens_computed\":%llu,\"prm_tokens_computed\":%llu,"
                "\"tokens_computed\":%llu,\"unique_tree_tokens\":%llu,\"computed_per_unique\":%.3f,\"wall_s\":%.6f,"
@@ -328,7 +331,7 @@ int bench_tree(const bench_tree_opts *o) {
                "\"wall_ratio\":%.2f,\"peak_rss_mb\":%.0f,\"kv_bytes_peak\":%llu,\"kv_bytes_peak_policy\":%llu,"
                "\"kv_bytes_peak_prm\":%llu,\"kv_bytes_peak_per_branch\":%llu,\"kv_memory\":%llu,\"kv_waits\":%llu,"
                "\"policy_s\":%.6f,\"prm_s\":%.6f,\"ref_prefill_s\":%.6f,\"ref_decode_s\":%.6f,\"ref_prm_s\":%.6f}\n",
-               pol_dir, prm_dir, o->threads, o->n, o->beam_width, o->steps, iterations, o->step_tokens,
+               pol_dir, prm_dir, o->threads, rs.kernels, rs.precision, o->n, o->beam_width, o->steps, iterations, o->step_tokens,
                (unsigned long long)s.prompt_tokens, s.n_children, s.n_scored, (unsigned long long)pol_tokens,
                (unsigned long long)prm_tokens, (unsigned long long)computed, (unsigned long long)unique,
                (double)computed / (2.0 * (double)unique), wall, (unsigned long long)ref_tokens, ref_wall, o->ref_sample,
@@ -340,6 +343,7 @@ int bench_tree(const bench_tree_opts *o) {
         printf("tree: beam search N=%d M=%d, %d rounds of up to %d tokens, prompt %llu tokens: %zu nodes, %zu scored\n",
                o->n, o->beam_width, iterations, o->step_tokens, (unsigned long long)s.prompt_tokens, s.n_children,
                s.n_scored);
+        printf("engine:    %s kernels, %s precision\n", rs.kernels, rs.precision);
         printf("ponder:    %llu tokens computed (policy %llu, PRM %llu; %.3f x the tree's %llu unique tokens per model) in %.2f s\n",
                (unsigned long long)computed, (unsigned long long)pol_tokens, (unsigned long long)prm_tokens,
                (double)computed / (2.0 * (double)unique), (unsigned long long)unique, wall);

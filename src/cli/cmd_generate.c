@@ -17,7 +17,8 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: ponder generate --model M (--prompt TEXT [--chat] [--system TEXT] | --prompt-ids \"1 2 3\")\n"
             "                       [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--min-p P]\n"
-            "                       [--seed S] [--stop STR]... [--print-ids] [--ignore-eos] [--threads N]\n\n"
+            "                       [--seed S] [--stop STR]... [--print-ids] [--ignore-eos] [--threads N]\n"
+            "                       [--kernels K] [--precision P]\n\n"
             "Generate a continuation with the embedded engine.\n\n"
             "  --model M         model directory (Hugging Face layout) or hub repo id in the HF cache\n"
             "  --prompt TEXT     prompt text (needs tokenizer.json); BOS added as the tokenizer says\n"
@@ -33,7 +34,8 @@ static void usage(FILE *f) {
             "  --stop STR        stop when STR appears (repeatable; needs a tokenizer; STR not printed)\n"
             "  --print-ids       print the generated token ids, space separated, instead of text\n"
             "  --ignore-eos      keep generating past EOS ids\n"
-            "  --threads N       worker threads (default: one per CPU)\n");
+            "  --threads N       worker threads (default: one per CPU)\n"
+            CLI_ENGINE_FLAGS_HELP);
 }
 
 /* Streams each generated piece of text to stdout; *user counts the bytes written. */
@@ -52,7 +54,7 @@ int cmd_generate(int argc, char **argv) {
     pd_gen_params gp = {0};
     gp.sampling = pd_sampling_greedy();
     gp.max_tokens = 256;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1, r; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long l;
         double d;
@@ -86,6 +88,9 @@ int cmd_generate(int argc, char **argv) {
         } else if (!strcmp(a, "--min-p")) {
             if (cli_parse_double(v, &d) || !(d >= 0 && d <= 1)) return cli_fail("generate", "bad --min-p '%s' (0 <= P <= 1)", v);
             gp.sampling.min_p = d, i++;
+        } else if ((r = cli_engine_flag("generate", a, v)) >= 0) {
+            if (r) return r;
+            i++;
         } else if (!strcmp(a, "--seed")) {
             if (cli_parse_long(v, &seed)) return cli_fail("generate", "bad --seed '%s'", v);
             i++;
@@ -145,7 +150,7 @@ int cmd_generate(int argc, char **argv) {
             goto out;
         }
     }
-    pd_model_opts mo = {(int)threads, PD_KERNELS_AUTO};
+    pd_model_opts mo = {(int)threads, PD_KERNELS_AUTO, PD_PRECISION_DEFAULT};
     if (!(m = pd_model_load(dir, &mo, &err))) {
         rc = cli_fail_err("generate", &err);
         goto out;

@@ -10,19 +10,21 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: ponder logits --model M --prompt-ids \"1 2 3\" [--threads N] [--portable]\n\n"
+            "usage: ponder logits --model M --prompt-ids \"1 2 3\" [--threads N] [--portable] [--kernels K]\n"
+            "                     [--precision P]\n\n"
             "Print the logits of the last prompt position, one number per line (vocab_size lines).\n\n"
             "  --model M         model directory (Hugging Face layout) or hub repo id in the HF cache\n"
             "  --prompt-ids IDS  token ids, space or comma separated (no BOS added)\n"
             "  --threads N       worker threads (default: one per CPU)\n"
-            "  --portable        use the portable C kernels instead of AVX2\n");
+            "  --portable        use the portable C kernels (--kernels portable)\n"
+            CLI_ENGINE_FLAGS_HELP);
 }
 
 int cmd_logits(int argc, char **argv) {
     const char *model = NULL, *prompt_ids = NULL;
     long threads = 0;
     int portable = 0;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1, r; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
@@ -30,6 +32,10 @@ int cmd_logits(int argc, char **argv) {
         } else if (!strcmp(a, "--portable")) portable = 1;
         else if (!v) return cli_fail("logits", "%s needs a value (or unknown option; see --help)", a);
         else if (!strcmp(a, "--model")) model = v, i++;
+        else if ((r = cli_engine_flag("logits", a, v)) >= 0) {
+            if (r) return r;
+            i++;
+        }
         else if (!strcmp(a, "--prompt-ids")) prompt_ids = v, i++;
         else if (!strcmp(a, "--threads")) {
             if (cli_parse_long(v, &threads) || threads < 1 || threads > 64) return cli_fail("logits", "bad --threads '%s'", v);
@@ -47,7 +53,7 @@ int cmd_logits(int argc, char **argv) {
     pd_kv *kv = NULL;
     float *out = NULL;
     int rc = 1;
-    pd_model_opts mo = {(int)threads, portable ? PD_KERNELS_PORTABLE : PD_KERNELS_AUTO};
+    pd_model_opts mo = {(int)threads, portable ? PD_KERNELS_PORTABLE : PD_KERNELS_AUTO, PD_PRECISION_DEFAULT};
     if (pd_hub_resolve(model, dir, sizeof dir, &err) || !(m = pd_model_load(dir, &mo, &err)) || !(kv = pd_kv_new(m, &err))) {
         rc = cli_fail_err("logits", &err);
         goto out;

@@ -21,6 +21,9 @@ struct pd_model {
     pd_weights w;
     pd_kv_pool *kv_pool;
     const pd_kernel_ops *ops;
+    pd_precision precision;   /* PD_PRECISION_EXACT or _BF16 (model.h) */
+    int round_act;            /* bf16 precision on a set that multiplies in fp32: the forward pass
+                                 rounds the inputs of BF16-weight products to bf16 values */
     int quant_act;            /* quantized weights: 1 = 8-bit activations, integer dots (quant.c); 0 = fp32 */
     pd_pool *pool;
     int n_threads;
@@ -28,7 +31,7 @@ struct pd_model {
     void *panels;             /* the matmul weights packed in panels (kernels.h), one anonymous mapping, or NULL */
     size_t panels_bytes;
     float *scratch;           /* (n_threads, scratch_per_thread) */
-    float *row_tmp;           /* (2, dim) scratch of the small read-outs (reward heads) */
+    float *row_tmp;           /* (3, dim) scratch of the small read-outs (reward heads) */
     size_t scratch_per_thread;
     /* forward workspace, grown to the largest batch seen (in tokens) */
     size_t ws_tokens;
@@ -40,6 +43,7 @@ struct pd_model {
     float *hb, *hb2;          /* (T, hidden) MLP */
     uint16_t *xbf;            /* (T, max(dim, q_dim, hidden)) a matmul's input rounded to bf16
                                  (kernel sets with bf16 products only) */
+    float *xr;                /* the same as fp32 values (round_act only) */
     float *rope;              /* (T, head_dim) cos | sin per token */
     int *row_seq;             /* (T) which step a row belongs to */
     int *row_pos;             /* (T) its position in its sequence */

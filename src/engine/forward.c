@@ -83,6 +83,26 @@ static void round_task(void *ctx, size_t t, int thread) {
     j->m->ops->round_bf16(j->x + t * n, j->m->xbf + t * n, (int)n);
 }
 
+/* dst[i] = x[i] rounded to the nearest bf16 value (ties to even; NaN stays NaN): what bf16
+ * precision multiplies BF16 weights by, on the sets that multiply in fp32 (model.h). The
+ * products are then exact in fp32, as vdpbf16ps's are, so only the order of the sums differs
+ * from the AVX512-BF16 set. */
+static void round_bf16_values(const float *x, float *dst, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], 4);
+        if ((u & 0x7fffffffu) <= 0x7f800000u) u = (u + 0x7fffu + ((u >> 16) & 1)) & 0xffff0000u;
+        memcpy(&dst[i], &u, 4);
+    }
+}
+
+/* One task: activation row t as bf16 values (round_act). */
+static void round_values_task(void *ctx, size_t t, int thread) {
+    const mm_job *j = ctx;
+    size_t n = (size_t)j->part[0].a.cols;
+    round_bf16_values(j->x + t * n, j->m->xr + t * n, n);
+}
+
 /* Y_i = X @ W_i.T + bias_i for n float matrices on one input, as one pool job; y_rows (n = 1
  * only, optional) scatters output rows. Tasks are whole row blocks, about 4 per thread and
  * matrix so that a slow thread (a busy machine) is waited for less; for packed weights,
@@ -91,12 +111,13 @@ static void matmul_float(pd_model *m, const float *x, size_t T, int n, const pd_
                          float *const *y, float *const *y_rows) {
     mm_job j = {.m = m, .x = x, .n = n};
     size_t groups = 0, blocks = 0, work = 0;
-    int round = 0;
+    int round = 0, round_values = 0;
     for (int i = 0; i < n; i++) {
         int np = (w[i]->rows + PD_PANEL - 1) / PD_PANEL;
         if (w[i]->panels) groups += (size_t)(np + 3) / 4;
         else blocks += (size_t)(w[i]->rows + PD_ROW_BLOCK - 1) / PD_ROW_BLOCK;
         round |= !w[i]->panels && w[i]->dtype == PD_DT_BF16 && m->ops->round_bf16;
+        round_values |= w[i]->dtype == PD_DT_BF16 && m->round_act;
         work += (size_t)w[i]->rows * (size_t)w[i]->cols * T;
     }
     size_t nt = (size_t)m->n_threads, want = nt * (size_t)n; /* the tasks n matmuls of their own would have */
@@ -117,6 +138,13 @@ static void matmul_float(pd_model *m, const float *x, size_t T, int n, const pd_
         if (T >= 16 * nt && nt > 1) pd_pool_run(m->pool, T, round_task, &j); /* prefill */
         else
             for (size_t t = 0; t < T; t++) round_task(&j, t, 0);
+    }
+    if (round_values) { /* bf16 precision on an fp32 set: the BF16 matrices read x rounded */
+        if (T >= 16 * nt && nt > 1) pd_pool_run(m->pool, T, round_values_task, &j);
+        else
+            for (size_t t = 0; t < T; t++) round_values_task(&j, t, 0);
+        for (int i = 0; i < n; i++)
+            if (w[i]->dtype == PD_DT_BF16) j.part[i].a.x = m->xr;
     }
     if (work < SMALL_WORK) {
         /* too small to pay for waking the workers: same tasks, on this thread */
@@ -372,14 +400,16 @@ static int ensure_workspace(pd_model *m, size_t T, size_t max_len) {
             grow_f(&m->k, n, kv_dim) || grow_f(&m->v, n, kv_dim) || grow_f(&m->xo, n, dim) ||
             grow_f(&m->hb, n, hid) || grow_f(&m->hb2, n, hid) || grow_f(&m->rope, n, (size_t)c->head_dim))
             return PD_ENOMEM;
-        if (m->ops->round_bf16) { /* bf16 products: the widest matmul input, rounded */
-            size_t in = dim > q_dim ? dim : q_dim, bytes;
-            if (hid > in) in = hid;
+        size_t in = dim > q_dim ? dim : q_dim; /* the widest matmul input */
+        if (hid > in) in = hid;
+        if (m->ops->round_bf16) { /* bf16 products: the input rounded */
+            size_t bytes;
             if (pd_mul_size(n, in, &bytes) || pd_mul_size(bytes, sizeof *m->xbf, &bytes)) return PD_ENOMEM;
             uint16_t *xbf = realloc(m->xbf, bytes ? bytes : 1);
             if (!xbf) return PD_ENOMEM;
             m->xbf = xbf;
         }
+        if (m->round_act && grow_f(&m->xr, n, in)) return PD_ENOMEM;
         int *rs = realloc(m->row_seq, n * sizeof *rs);
         if (!rs) return PD_ENOMEM;
         m->row_seq = rs;
@@ -452,26 +482,33 @@ static int wanted_row(const pd_seq_step *s, size_t t, size_t *k) {
 }
 
 /* One normed final hidden row h (dim) through what step s reads: a few lm_head rows, or the
- * reward head. tmp: (dim) scratch. Same dot products (same order) as the full matmul. */
+ * reward head. tmp: (2, dim) scratch. Same dot products (same order) as the full matmul, on
+ * the same inputs (rounded to bf16 values for BF16 weights under round_act). */
 static void small_readout(const pd_model *m, const pd_seq_step *s, const float *h, float *tmp, float *out) {
     const pd_weights *w = &m->w;
     int dim = w->cfg.hidden_size;
     const pd_kernel_ops *ops = m->ops;
+    float *hr = tmp + dim;
+    if (m->round_act) round_bf16_values(h, hr, (size_t)dim);
+#define INPUT(wm, x) (m->round_act && (wm).dtype == PD_DT_BF16 ? hr : (x))
     if (!s->head) {
         for (size_t k = 0; k < s->n_vocab_ids; k++)
-            out[k] = pd_wmat_row_dot(m, &w->lm_head, s->vocab_ids[k], h, tmp);
+            out[k] = pd_wmat_row_dot(m, &w->lm_head, s->vocab_ids[k], INPUT(w->lm_head, h), tmp);
         return;
     }
     size_t es1 = pd_dtype_size(w->head1.dtype);
     if (w->cfg.head == PD_HEAD_VALUE) {
-        out[0] = ops->dot_w(w->head1.data, w->head1.dtype, h, dim) + w->head1_b[0];
+        out[0] = ops->dot_w(w->head1.data, w->head1.dtype, INPUT(w->head1, h), dim) + w->head1_b[0];
         return;
     }
     /* score = Linear(H, H) -> ReLU -> Linear(H, 2) */
     for (int r = 0; r < dim; r++) {
-        float v = ops->dot_w((const uint8_t *)w->head1.data + (size_t)r * dim * es1, w->head1.dtype, h, dim) + w->head1_b[r];
+        float v = ops->dot_w((const uint8_t *)w->head1.data + (size_t)r * dim * es1, w->head1.dtype, INPUT(w->head1, h),
+                             dim) + w->head1_b[r];
         tmp[r] = v > 0 ? v : 0;
     }
+#undef INPUT
+    if (m->round_act && w->head2.dtype == PD_DT_BF16) round_bf16_values(tmp, tmp, (size_t)dim);
     size_t es2 = pd_dtype_size(w->head2.dtype);
     for (int j = 0; j < 2; j++)
         out[j] = ops->dot_w((const uint8_t *)w->head2.data + (size_t)j * dim * es2, w->head2.dtype, tmp, dim) + w->head2_b[j];

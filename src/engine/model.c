@@ -40,10 +40,31 @@ static void compute_inv_freq(const pd_model_config *c, float *inv) {
     }
 }
 
-/* The kernel set asked for (PONDER_KERNELS overrides AUTO: tests and benchmarks compare the
- * sets through it); an explicit set the CPU cannot run is an error. */
-static int pick_kernels(pd_model *m, pd_kernels k, const char *dir, pd_error *err) {
-    const char *env = getenv("PONDER_KERNELS");
+int pd_precision_parse(const char *s, pd_precision *out) {
+    if (!s) return -1;
+    if (!strcmp(s, "exact")) *out = PD_PRECISION_EXACT;
+    else if (!strcmp(s, "bf16")) *out = PD_PRECISION_BF16;
+    else return -1;
+    return 0;
+}
+
+/* Whether this CPU's vdpbf16ps issues about as often as an fp32 FMA, so that bf16 products
+ * run at twice the multiply-adds: AMD's (Zen 4 and later). On the Intel Xeon measured it
+ * issues about a quarter as often, and the AVX-512 set on pre-rounded activations is faster
+ * (docs/PERFORMANCE.md). */
+static int fast_bf16_dot(void) {
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+    return pd_kernels_avx512bf16() && __builtin_cpu_is("amd");
+#else
+    return 0;
+#endif
+}
+
+/* The precision and the kernel set asked for: PONDER_PRECISION and PONDER_KERNELS override
+ * the defaults (tests and benchmarks compare through them). An explicit set the CPU cannot
+ * run is an error, and so is the AVX512-BF16 set with exact products. */
+static int pick_kernels(pd_model *m, pd_kernels k, pd_precision prec, const char *dir, pd_error *err) {
+    const char *env = getenv("PONDER_KERNELS"), *penv = getenv("PONDER_PRECISION");
     if (k == PD_KERNELS_AUTO && env && *env) {
         if (!strcmp(env, "portable")) k = PD_KERNELS_PORTABLE;
         else if (!strcmp(env, "avx2")) k = PD_KERNELS_AVX2;
@@ -53,16 +74,25 @@ static int pick_kernels(pd_model *m, pd_kernels k, const char *dir, pd_error *er
             return pd_err_set(err, PD_EINVAL, "%s: PONDER_KERNELS=%s: expected portable, avx2, avx512, avx512bf16 or auto",
                               dir, env);
     }
+    if (prec == PD_PRECISION_DEFAULT && penv && *penv && pd_precision_parse(penv, &prec))
+        return pd_err_set(err, PD_EINVAL, "%s: PONDER_PRECISION=%s: expected exact or bf16", dir, penv);
+    if (prec == PD_PRECISION_DEFAULT) prec = k == PD_KERNELS_AVX512BF16 ? PD_PRECISION_BF16 : PD_PRECISION_EXACT;
+    if (k == PD_KERNELS_AVX512BF16 && prec != PD_PRECISION_BF16)
+        return pd_err_set(err, PD_EINVAL, "%s: the avx512bf16 kernels multiply in bf16: precision exact needs another set",
+                          dir);
     switch (k) {
     case PD_KERNELS_PORTABLE: m->ops = pd_kernels_portable(); break;
     case PD_KERNELS_AVX2: m->ops = pd_kernels_avx2(); break;
     case PD_KERNELS_AVX512: m->ops = pd_kernels_avx512(); break;
     case PD_KERNELS_AVX512BF16: m->ops = pd_kernels_avx512bf16(); break;
-    default: m->ops = pd_kernels_best(); break;
+    default: m->ops = prec == PD_PRECISION_BF16 && fast_bf16_dot() ? pd_kernels_avx512bf16() : pd_kernels_best(); break;
     }
     if (!m->ops)
         return pd_err_set(err, PD_EINVAL, "%s: this CPU cannot run the %s kernels", dir,
                           k == PD_KERNELS_AVX2 ? "avx2" : k == PD_KERNELS_AVX512 ? "avx512" : "avx512bf16");
+    m->precision = prec;
+    /* a set that multiplies in fp32 gets its BF16 products' inputs rounded by the forward pass */
+    m->round_act = prec == PD_PRECISION_BF16 && !m->ops->round_bf16;
     return 0;
 }
 
@@ -159,7 +189,7 @@ pd_model *pd_model_load(const char *dir, const pd_model_opts *opts, pd_error *er
         return NULL;
     }
     const pd_model_config *c = &m->w.cfg;
-    if (pick_kernels(m, opts ? opts->kernels : PD_KERNELS_AUTO, dir, err)) {
+    if (pick_kernels(m, opts ? opts->kernels : PD_KERNELS_AUTO, opts ? opts->precision : PD_PRECISION_DEFAULT, dir, err)) {
         pd_model_free(m);
         return NULL;
     }
@@ -184,7 +214,7 @@ pd_model *pd_model_load(const char *dir, const pd_model_opts *opts, pd_error *er
     m->scratch_per_thread = PD_ROW_BLOCK * max_in;
     if (m->ops->mm_panels && PD_PANEL_SCRATCH(max_in) > m->scratch_per_thread) m->scratch_per_thread = PD_PANEL_SCRATCH(max_in);
     m->inv_freq = malloc((size_t)(c->head_dim / 2) * sizeof *m->inv_freq);
-    m->row_tmp = malloc(2 * (size_t)c->hidden_size * sizeof *m->row_tmp);
+    m->row_tmp = malloc(3 * (size_t)c->hidden_size * sizeof *m->row_tmp);
     m->scratch = malloc((size_t)m->n_threads * m->scratch_per_thread * sizeof *m->scratch);
     m->kv_pool = calloc(1, sizeof *m->kv_pool);
     if (!m->inv_freq || !m->scratch || !m->row_tmp || !m->kv_pool) {
@@ -211,7 +241,7 @@ void pd_model_free(pd_model *m) {
     free(m->inv_freq);
     free(m->scratch);
     free(m->row_tmp);
-    free(m->x), free(m->xb), free(m->q), free(m->k), free(m->v), free(m->xo), free(m->hb), free(m->hb2), free(m->xbf), free(m->rope);
+    free(m->x), free(m->xb), free(m->q), free(m->k), free(m->v), free(m->xo), free(m->hb), free(m->hb2), free(m->xbf), free(m->xr), free(m->rope);
     free(m->row_seq), free(m->row_pos), free(m->out_rows), free(m->chunk_row), free(m->att);
     free(m->kv_pool);
     free(m);
@@ -220,6 +250,7 @@ void pd_model_free(pd_model *m) {
 const pd_model_config *pd_model_get_config(const pd_model *m) { return &m->w.cfg; }
 size_t pd_model_n_params(const pd_model *m) { return m->w.n_params; }
 const char *pd_model_kernels_name(const pd_model *m) { return m->ops->name; }
+const char *pd_model_precision_name(const pd_model *m) { return m->precision == PD_PRECISION_BF16 ? "bf16" : "exact"; }
 int pd_model_n_threads(const pd_model *m) { return m->n_threads; }
 
 void pd_model_parallel(pd_model *m, size_t n_tasks, void (*fn)(void *ctx, size_t task, int thread), void *ctx) {

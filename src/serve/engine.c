@@ -179,7 +179,7 @@ int sv_engine_open(pd_server *s, pd_error *err) {
     char dir[4096];
     int rc = pd_hub_resolve(s->policy_spec, dir, sizeof dir, err);
     if (rc) return rc;
-    pd_model_opts mo = {.n_threads = s->bopts.n_threads};
+    pd_model_opts mo = {.n_threads = s->bopts.n_threads, .precision = (pd_precision)s->bopts.precision};
     if (!(s->m = pd_model_load(dir, &mo, err))) return err ? err->code : PD_EINVAL;
     if (!(s->tok = pd_tokenizer_load(dir, err))) return err ? err->code : PD_EINVAL;
     s->cfg = *pd_model_get_config(s->m);

@@ -77,7 +77,7 @@ int main(int argc, char **argv) {
         }
         pd_wmat qw = {.data = w, .dtype = PD_DT_QUANT + t, .rows = rows, .cols = cols};
         for (size_t T = 1; T <= 64; T = T == 1 ? 16 : T * 4) {
-            pd_mm bf = {wb, PD_DT_BF16, rows, cols, x, T, NULL, y, NULL};
+            pd_mm bf = {wb, PD_DT_BF16, rows, cols, x, T, NULL, y, NULL, NULL};
             double rb = rate(ops, NULL, NULL, &bf, x, T, y, scratch, xq, NULL), rq = rate(ops, NULL, &qw, NULL, x, T, y, scratch, xq, NULL);
             if (pd_quant_int(t)) {
                 double ri = rate(ops, ik, &qw, NULL, x, T, y, scratch, xq, qscratch);

@@ -121,7 +121,7 @@ static void check_policy(const char *dir) {
     CHECK_MSG(ref != NULL, "%s missing or bad", path);
     if (!ref) return;
     pd_error err = {0};
-    pd_model_opts o = {2, PD_KERNELS_AUTO};
+    pd_model_opts o = {2, PD_KERNELS_AUTO, PD_PRECISION_DEFAULT};
     pd_model *m = pd_model_load(dir, &o, &err);
     CHECK_MSG(m != NULL, "%s: %s", dir, err.msg);
     pd_tokenizer *tok = pd_tokenizer_load(dir, &err);

@@ -90,7 +90,7 @@ static pd_model *load(const char *name, pd_kernels k, int threads) {
     char dir[512];
     snprintf(dir, sizeof dir, "tests/fixtures/models/%s", name);
     pd_error err = {0};
-    pd_model_opts o = {threads, k};
+    pd_model_opts o = {threads, k, PD_PRECISION_DEFAULT};
     pd_model *m = pd_model_load(dir, &o, &err);
     CHECK_MSG(m != NULL, "%s: %s", name, err.msg);
     return m;

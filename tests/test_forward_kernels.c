@@ -178,7 +178,7 @@ static void t_matmul_rows(void) {
             size_t es = dt == PD_DT_F32 ? 4 : 2;
             for (int si = 0; si < n_sets; si++) {
                 const pd_kernel_ops *k = sets[si];
-                pd_mm a = {w, dt, rows, cols, x, (size_t)T, bias, yv, NULL};
+                pd_mm a = {w, dt, rows, cols, x, (size_t)T, bias, yv, NULL, NULL};
                 /* two calls over a split of the rows, as two pool tasks would */
                 int split = rows / 3;
                 pd_matmul_rows(k, &a, 0, split, scratch);
@@ -314,10 +314,44 @@ static void t_pool(void) {
     }
 }
 
+/* A set with bf16 products given the activations already rounded (pd_mm.xb, what the forward
+ * pass passes once per job) computes the same bits as rounding them itself, for every T. */
+static void t_panels_prerounded(void) {
+    const pd_kernel_ops *k = pd_kernels_avx512bf16();
+    if (!k || !k->mm_panels) {
+        SKIP("no AVX512-BF16 panels on this CPU");
+        return;
+    }
+    pd_rng r;
+    pd_rng_seed(&r, 17);
+    const int rows = 70, cols = 96;
+    const size_t Ts[] = {1, 2, 3, 6, 13, 150};
+    uint16_t *w = malloc((size_t)rows * cols * 2), *p = malloc(pd_panel_elems(rows, cols) * 2), *xb = malloc(150 * (size_t)cols * 2);
+    float *x = malloc(150 * (size_t)cols * sizeof(float)), *b = malloc(rows * sizeof(float));
+    float *y1 = malloc(150 * (size_t)rows * sizeof(float)), *y2 = malloc(150 * (size_t)rows * sizeof(float));
+    float *scratch = malloc(PD_PANEL_SCRATCH(cols) * sizeof(float));
+    for (int i = 0; i < rows * cols; i++) w[i] = to_bf16((float)pd_rng_normal(&r));
+    for (int i = 0; i < 150 * cols; i++) x[i] = (float)pd_rng_normal(&r);
+    for (int i = 0; i < rows; i++) b[i] = (float)pd_rng_normal(&r);
+    int np = (rows + PD_PANEL - 1) / PD_PANEL;
+    pd_panel_pack(w, PD_DT_BF16, rows, cols, 0, np, p);
+    for (size_t t = 0; t < 150; t++) k->round_bf16(x + t * cols, xb + t * cols, cols);
+    for (size_t ti = 0; ti < sizeof Ts / sizeof *Ts; ti++) {
+        pd_mm a = {p, PD_DT_BF16, rows, cols, x, Ts[ti], b, y1, NULL, NULL}, a2 = a;
+        a2.y = y2, a2.xb = xb;
+        memset(y2, 0xff, 150 * (size_t)rows * sizeof(float));
+        k->mm_panels(&a, 0, np, scratch);
+        k->mm_panels(&a2, 0, np - 1, scratch);
+        k->mm_panels(&a2, np - 1, np, scratch);
+        CHECK_MSG(!memcmp(y1, y2, Ts[ti] * (size_t)rows * sizeof(float)), "T=%zu: pre-rounded activations differ", Ts[ti]);
+    }
+    free(w), free(p), free(xb), free(x), free(b), free(y1), free(y2), free(scratch);
+}
+
 /* The whole model on every kernel set, through the public option, against portable C. */
 static void t_model_kernels_agree(void) {
     pd_error err = {0};
-    pd_model_opts pc = {2, PD_KERNELS_PORTABLE};
+    pd_model_opts pc = {2, PD_KERNELS_PORTABLE, PD_PRECISION_DEFAULT};
     pd_model *c = pd_model_load("tests/fixtures/models/mistral_f16", &pc, &err);
     CHECK(c != NULL);
     if (!c) return;
@@ -332,7 +366,7 @@ static void t_model_kernels_agree(void) {
     const char *names[] = {"avx2", "avx512", "avx512bf16"};
     const pd_kernel_ops *have[] = {pd_kernels_avx2(), pd_kernels_avx512(), pd_kernels_avx512bf16()};
     for (int k = 0; k < 3; k++) {
-        pd_model_opts pa = {2, kinds[k]};
+        pd_model_opts pa = {2, kinds[k], PD_PRECISION_DEFAULT};
         pd_model *a = pd_model_load("tests/fixtures/models/mistral_f16", &pa, &err);
         if (!have[k]) { /* a set the CPU lacks is refused, naming it */
             CHECK(a == NULL && strstr(err.msg, names[k]));
@@ -361,6 +395,7 @@ int main(void) {
     RUN(t_bf16_products);
     RUN(t_reduce4);
     RUN(t_pool);
+    RUN(t_panels_prerounded);
     RUN(t_model_kernels_agree);
     return test_done();
 }

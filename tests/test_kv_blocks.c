@@ -11,7 +11,7 @@
 
 static pd_model *load(void) {
     pd_error err = {0};
-    pd_model_opts o = {2, PD_KERNELS_AUTO};
+    pd_model_opts o = {2, PD_KERNELS_AUTO, PD_PRECISION_DEFAULT};
     pd_model *m = pd_model_load(MODEL, &o, &err);
     CHECK_MSG(m != NULL, "%s", err.msg);
     return m;

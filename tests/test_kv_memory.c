@@ -62,7 +62,7 @@ static void t_parse_sizes(void) {
 /* The engine's pool: a block past the budget is refused, nothing changes. */
 static void t_pool_budget(void) {
     pd_error err = {0};
-    pd_model_opts mo = {2, PD_KERNELS_AUTO};
+    pd_model_opts mo = {2, PD_KERNELS_AUTO, PD_PRECISION_DEFAULT};
     pd_model *m = pd_model_load(LLAMA, &mo, &err);
     CHECK_MSG(m != NULL, "%s", err.msg);
     if (!m) return;

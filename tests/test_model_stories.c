@@ -34,7 +34,7 @@ static int load_stories(stories *s, int threads) {
     for (size_t i = 0; i < s->n_greedy && i < 512; i++) s->greedy[i] = (int32_t)json_integer_value(json_array_get(g, i));
     json_decref(root);
     pd_error err = {0};
-    pd_model_opts o = {threads, PD_KERNELS_AUTO};
+    pd_model_opts o = {threads, PD_KERNELS_AUTO, PD_PRECISION_DEFAULT};
     s->m = pd_model_load(d, &o, &err);
     CHECK_MSG(s->m != NULL, "%s", err.msg);
     return s->m ? 0 : -1;
@@ -67,7 +67,7 @@ static void t_greedy_256_portable(void) {
     if (load_stories(&s, 1)) return;
     pd_model_free(s.m);
     pd_error err = {0};
-    pd_model_opts o = {1, PD_KERNELS_PORTABLE};
+    pd_model_opts o = {1, PD_KERNELS_PORTABLE, PD_PRECISION_DEFAULT};
     s.m = pd_model_load(shared_path("models/stories260K"), &o, &err);
     CHECK(s.m != NULL);
     if (!s.m) return;

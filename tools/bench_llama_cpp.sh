@@ -18,7 +18,7 @@ PONDER=${PONDER:-build/ponder}
 export LD_LIBRARY_PATH=$B
 [ -f $M/bf16.gguf ] || ${PYTHON:-$HOME/ponder-venv/bin/python} tools/make_bench_qwen.py --out $M
 echo "== machine: $(nproc) CPUs; $(uptime)"
-echo "== ponder (kernels: ${PONDER_KERNELS:-auto}), prompt 128 / 512, generation at batch 1"
+echo "== ponder (kernels: ${PONDER_KERNELS:-auto}, precision: ${PONDER_PRECISION:-exact}), prompt 128 / 512, generation at batch 1"
 $PONDER bench --model $M/hf --threads "$T" --prompt-tokens 128 --gen-tokens 32
 $PONDER bench --model $M/hf --threads "$T" --prompt-tokens 512 --gen-tokens 0
 echo "== llama.cpp llama-bench bf16 and f16: pp128, pp512, tg32"

@@ -116,7 +116,7 @@ static void matmul_float(pd_model *m, const float *x, size_t T, int n, const pd_
         int np = (w[i]->rows + PD_PANEL - 1) / PD_PANEL;
         if (w[i]->panels) groups += (size_t)(np + 3) / 4;
         else blocks += (size_t)(w[i]->rows + PD_ROW_BLOCK - 1) / PD_ROW_BLOCK;
-        round |= !w[i]->panels && w[i]->dtype == PD_DT_BF16 && m->ops->round_bf16;
+        round |= w[i]->dtype == PD_DT_BF16 && m->ops->round_bf16;
         round_values |= w[i]->dtype == PD_DT_BF16 && m->round_act;
         work += (size_t)w[i]->rows * (size_t)w[i]->cols * T;
     }
@@ -125,7 +125,7 @@ static void matmul_float(pd_model *m, const float *x, size_t T, int n, const pd_
     size_t n_tasks = 0;
     for (int i = 0; i < n; i++) {
         mm_part *pt = &j.part[i];
-        pt->a = (pd_mm){w[i]->data, w[i]->dtype, w[i]->rows, w[i]->cols, x, T, bias[i], y[i], y_rows};
+        pt->a = (pd_mm){w[i]->data, w[i]->dtype, w[i]->rows, w[i]->cols, x, T, bias[i], y[i], y_rows, NULL};
         pt->panels = w[i]->panels;
         pt->per = pt->panels ? per_panels : per_rows;
         int units = pt->panels ? (w[i]->rows + PD_PANEL - 1) / PD_PANEL : w[i]->rows;
@@ -138,6 +138,8 @@ static void matmul_float(pd_model *m, const float *x, size_t T, int n, const pd_
         if (T >= 16 * nt && nt > 1) pd_pool_run(m->pool, T, round_task, &j); /* prefill */
         else
             for (size_t t = 0; t < T; t++) round_task(&j, t, 0);
+        for (int i = 0; i < n; i++)
+            if (w[i]->dtype == PD_DT_BF16) j.part[i].a.xb = m->xbf;
     }
     if (round_values) { /* bf16 precision on an fp32 set: the BF16 matrices read x rounded */
         if (T >= 16 * nt && nt > 1) pd_pool_run(m->pool, T, round_values_task, &j);

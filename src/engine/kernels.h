@@ -106,6 +106,8 @@ struct pd_mm {
     const float *bias;        /* (rows) or NULL */
     float *y;                 /* (T, rows), unless y_rows */
     float *const *y_rows;     /* (T) output row pointers, or NULL */
+    const uint16_t *xb;       /* x already rounded by the set's round_bf16 (T, cols), or NULL: a set
+                                 with bf16 products may read it instead of rounding x itself */
 };
 
 /* Weight rows per block: converted to fp32 together (wide batches) and kept in cache while
@@ -178,6 +180,7 @@ float pd_avx512_dot(const float *a, const float *b, int n);
 float pd_avx512_dot_w(const void *w, int dtype, const float *x, int n);
 void pd_avx512_to_f32(const void *src, int dtype, float *dst, int n);
 void pd_avx512_axpy(float a, const float *x, float *y, int n);
+void pd_avx512_axpy_rows(const float *a, size_t lda, const float *x, size_t ldx, int np, float *y, size_t ldy, int nh, int n);
 void pd_avx512_tile(int nx, const void *const *w, int dtype, const float *x, size_t ldx, int k0, int k1, float *acc,
                     int first);
 void pd_avx512_reduce4(const float *acc, size_t stride, float out[4]);

@@ -113,8 +113,8 @@ AVX512 INLINE void axpy_rows_gen(const int NV, const int NH, const float *a, siz
     for (int i = 0; i < NV * NH; i++) _mm512_storeu_ps(y + (size_t)(i / NV) * ldy + 16 * (i % NV), acc[i]);
 }
 
-AVX512 static void axpy_rows(const float *a, size_t lda, const float *x, size_t ldx, int np, float *y, size_t ldy, int nh,
-                             int n) {
+AVX512 void pd_avx512_axpy_rows(const float *a, size_t lda, const float *x, size_t ldx, int np, float *y, size_t ldy,
+                                int nh, int n) {
     for (int h = 0; h < nh;) {
         const float *ah = a + (size_t)h * lda;
         float *yh = y + (size_t)h * ldy;
@@ -480,7 +480,7 @@ static const pd_kernel_ops avx512_ops = {
     .name = "avx512", .lanes = LANES, .mr = MR, .nr = NR,
     .dot = pd_avx512_dot, .dot_w = pd_avx512_dot_w, .to_f32 = pd_avx512_to_f32, .axpy = pd_avx512_axpy,
     .tile = pd_avx512_tile, .reduce4 = pd_avx512_reduce4, .mm_panels = pd_avx512_mm_panels, .panel_dot = pd_avx512_panel_dot,
-    .axpy_rows = axpy_rows,
+    .axpy_rows = pd_avx512_axpy_rows,
     .silu_mul = pd_avx512_silu_mul, .softmax = pd_avx512_softmax, .exp_sum = pd_avx512_exp_sum,
 };
 

@@ -8,10 +8,12 @@
  * docs/PERFORMANCE.md measure it). Whether it pays depends on the CPU: where vdpbf16ps
  * issues as often as an FMA (AMD Zen 4) it doubles the multiply-adds per cycle, but on the
  * Intel Xeon this was written on it issues about a quarter as often as an FMA, so its tile
- * does ~0.55x the multiply-adds of the fp32 tile (docs/PERFORMANCE.md). So this set is
- * chosen only when asked for (PONDER_KERNELS=avx512bf16, PD_KERNELS_AVX512BF16); F32 and
- * F16 weights, attention and everything but bf16 weight products run the AVX-512 set's
- * fp32 kernels unchanged.
+ * does ~0.55x the multiply-adds of the fp32 tile (docs/PERFORMANCE.md). So this set runs
+ * only in bf16 precision (model.h: PD_PRECISION_BF16), chosen automatically on AMD CPUs
+ * (model.c) or asked for (PONDER_KERNELS=avx512bf16); elsewhere bf16 precision runs on the
+ * fp32 sets, the forward pass rounding their inputs, with the same products. F32 and F16
+ * weights, attention and everything but bf16 weight products run the AVX-512 set's fp32
+ * kernels unchanged.
  *
  * The summation order for bf16 weights (kernels.h: tile_bf16): elements 2p and 2p + 1 go to
  * lane p % 16 together, in increasing p, by one vdpbf16ps; lanes reduce by pd_kernel_reduce.
@@ -265,22 +267,27 @@ static void out_rows(const pd_mm *a, size_t t0, int n, float **yr) {
     for (int j = 0; j < n; j++) yr[j] = a->y_rows ? a->y_rows[t0 + (size_t)j] : a->y + (t0 + (size_t)j) * (size_t)a->rows;
 }
 
-/* mm_panels for BF16 weights: activations rounded into scratch a chunk of rows at a time. */
+/* mm_panels for BF16 weights: activations rounded into scratch a chunk of rows at a time, or,
+ * for an even K, read as the caller rounded them (a->xb: the same values, the same pairs). */
 BF16 static void mm_panels_bf16(const pd_mm *a, int p0, int p1, float *scratch) {
     const int K = a->cols, last_panel = (a->rows - 1) / 16, nlast_rows = a->rows - 16 * last_panel;
     const size_t T = a->T, ldp = (size_t)(K + 1) / 2, pe = 16 * (size_t)K; /* pairs per row, elements per panel */
-    const size_t chunk = PD_PANEL_SCRATCH(K) / ldp;
+    const int given = a->xb && !(K & 1);
+    const size_t chunk = given ? T : PD_PANEL_SCRATCH(K) / ldp;
     const uint16_t *w0 = a->w;
     float *yr[6];
     for (size_t c0 = 0; c0 < T; c0 += chunk) {
         const size_t nc = T - c0 < chunk ? T - c0 : chunk;
-        for (size_t t = 0; t < nc; t++) round_pairs(a->x + (c0 + t) * (size_t)K, K, scratch + t * ldp);
+        /* rows of pairs, their 32 bits as round_pairs writes them */
+        const float *xp = given ? (const float *)(const void *)a->xb : scratch;
+        if (!given)
+            for (size_t t = 0; t < nc; t++) round_pairs(a->x + (c0 + t) * (size_t)K, K, scratch + t * ldp);
         if (T <= 2) {
             out_rows(a, 0, (int)T, yr);
             for (int p = p0; p < p1;) {
                 int np = p1 - p >= 8 ? 8 : p1 - p >= 4 ? 4 : p1 - p >= 2 ? 2 : 1, ni = np == 8 ? 0 : np == 4 ? 1 : np == 2 ? 2 : 3;
                 int nl = p + np - 1 == last_panel ? nlast_rows : 16;
-                pt_dec[ni][T - 1](w0 + (size_t)p * pe, pe, scratch, ldp, K, yr, 16 * p, nl, a->bias);
+                pt_dec[ni][T - 1](w0 + (size_t)p * pe, pe, xp, ldp, K, yr, 16 * p, nl, a->bias);
                 p += np;
             }
             continue;
@@ -290,7 +297,7 @@ BF16 static void mm_panels_bf16(const pd_mm *a, int p0, int p1, float *scratch) 
             for (size_t t0 = 0; t0 < nc; t0 += 6) {
                 int nx = nc - t0 < 6 ? (int)(nc - t0) : 6;
                 out_rows(a, c0 + t0, nx, yr);
-                pt_nar[np == 4 ? 0 : 1][nx - 1](w0 + (size_t)p * pe, pe, scratch + t0 * ldp, ldp, K, yr, 16 * p, nl, a->bias);
+                pt_nar[np == 4 ? 0 : 1][nx - 1](w0 + (size_t)p * pe, pe, xp + t0 * ldp, ldp, K, yr, 16 * p, nl, a->bias);
             }
             p += np;
         }
@@ -334,7 +341,7 @@ static float panel_dot_avx512bf16(const void *w, int dt, int cols, int row, cons
 static const pd_kernel_ops avx512bf16_ops = {
     .name = "avx512bf16", .lanes = LANES, .mr = MR, .nr = NR,
     .dot = pd_avx512_dot, .dot_w = dot_w_avx512bf16, .to_f32 = pd_avx512_to_f32, .axpy = pd_avx512_axpy,
-    .tile = tile_avx512bf16, .reduce4 = pd_avx512_reduce4,
+    .tile = tile_avx512bf16, .reduce4 = pd_avx512_reduce4, .axpy_rows = pd_avx512_axpy_rows,
     .round_bf16 = round_bf16_avx512bf16, .tile_bf16 = tile_bf16_avx512bf16,
     .mm_panels = mm_panels_avx512bf16, .panel_dot = panel_dot_avx512bf16,
     .silu_mul = pd_avx512_silu_mul, .softmax = pd_avx512_softmax, .exp_sum = pd_avx512_exp_sum,

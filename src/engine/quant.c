@@ -503,7 +503,7 @@ void pd_quant_rows(const pd_kernel_ops *ops, const pd_wmat *w, const float *x, s
         for (size_t t0 = 0; t0 < T; t0 += TG) {
             size_t n = T - t0 < TG ? T - t0 : TG;
             for (size_t t = 0; t < n; t++) yr[t] = (y_rows ? y_rows[t0 + t] : y + (t0 + t) * (size_t)w->rows) + rb;
-            pd_mm a = {scratch, PD_DT_F32, nb, cols, x + t0 * cols, n, bias ? bias + rb : NULL, NULL, yr};
+            pd_mm a = {scratch, PD_DT_F32, nb, cols, x + t0 * cols, n, bias ? bias + rb : NULL, NULL, yr, NULL};
             pd_matmul_rows(ops, &a, 0, nb, NULL); /* fp32 weights: no conversion scratch */
         }
     }

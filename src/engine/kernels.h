@@ -2,8 +2,9 @@
  *
  * Four kernel sets: portable C (the reference), AVX2+FMA+F16C (kernels_avx2.c), AVX-512
  * (kernels_avx512.c) and AVX512-BF16 (kernels_avx512bf16.c: bf16 weights times activations
- * rounded to bf16; only when asked for), the SIMD ones chosen at run time when the CPU has
- * them. Every set follows one summation order (see kernels.c), so a row's result never
+ * rounded to bf16, for bf16 precision only), the SIMD ones chosen at run time when the CPU has
+ * them (model.c; in bf16 precision the fp32 sets get their inputs rounded by the forward pass,
+ * so every set computes the same products). Every set follows one summation order (see kernels.c), so a row's result never
  * depends on how many other rows were computed with it; tests run every set the CPU has and
  * compare them. Two forms: dot products of weight rows (every set: one accumulator of
  * `lanes` lanes along k per output, then a fixed reduction), and, in the sets with panel
@@ -172,7 +173,8 @@ const pd_kernel_ops *pd_kernels_avx2(void);
 /* The AVX-512 table (F, BW, VL), or NULL when the CPU (or compiler) lacks it. */
 const pd_kernel_ops *pd_kernels_avx512(void);
 /* The AVX512-BF16 table (the AVX-512 set with bf16 products), or NULL when the CPU (or
- * compiler) lacks AVX512_BF16. Never picked by pd_kernels_best: it rounds activations. */
+ * compiler) lacks AVX512_BF16. Never picked by pd_kernels_best: it rounds activations, so
+ * model.c picks it only in bf16 precision. */
 const pd_kernel_ops *pd_kernels_avx512bf16(void);
 /* The AVX-512 set's entries (kernels_avx512.c), which the AVX512-BF16 set shares; only
  * defined where x86 intrinsics are, only called where pd_kernels_avx512() is not NULL. */

@@ -85,8 +85,8 @@ static void round_task(void *ctx, size_t t, int thread) {
 
 /* dst[i] = x[i] rounded to the nearest bf16 value (ties to even; NaN stays NaN): what bf16
  * precision multiplies BF16 weights by, on the sets that multiply in fp32 (model.h). The
- * products are then exact in fp32, as vdpbf16ps's are, so only the order of the sums differs
- * from the AVX512-BF16 set. */
+ * products are then exact in fp32, as vdpbf16ps's are, so only the order of the sums (and
+ * subnormal inputs, which the AVX512-BF16 set flushes) differs from that set. */
 static void round_bf16_values(const float *x, float *dst, size_t n) {
     for (size_t i = 0; i < n; i++) {
         uint32_t u;

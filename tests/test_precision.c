@@ -205,11 +205,44 @@ static void t_options(void) {
     CHECK(run_ponder(args) == 0);
 }
 
+/* An eval run records the precision its local models ran (config.json), and a resume takes
+ * it from there, not from the environment of the moment. */
+static void t_eval_records_precision(void) {
+    char dir[] = "/tmp/ponder-test-precision-XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK(0);
+        return;
+    }
+    char args[1024];
+    snprintf(args, sizeof args, "data sums --n 2 --seed 1 --levels 1-2 > %s/p.jsonl", dir);
+    CHECK(run_ponder(args) == 0);
+    const char *runs[] = {"bf16", "exact", "mixed"};
+    const char *flags[] = {"--precision bf16", "", "--precision bf16 --prm-precision exact"};
+    for (int r = 0; r < 3; r++) {
+        snprintf(args, sizeof args, "eval --policy models/arith-small --prm models/arith-prm --dataset %s/p.jsonl "
+                 "--strategy best_of_n --n 2 %s --out %s/%s > /dev/null 2>&1", dir, flags[r], dir, runs[r]);
+        CHECK_MSG(run_ponder(args) == 0, "%s", args);
+        char rd[256];
+        snprintf(rd, sizeof rd, "%s/%s", dir, runs[r]);
+        setenv("PONDER_PRECISION", r == 1 ? "bf16" : "exact", 1); /* the opposite of the run's */
+        pd_eval_saved sv;
+        pd_error err = {0};
+        CHECK(pd_eval_saved_load(rd, &sv, &err) == 0);
+        CHECK_EQ_INT(sv.bo.precision, r == 1 ? PD_PRECISION_EXACT : PD_PRECISION_BF16);
+        CHECK_EQ_INT(sv.bo.prm_precision, r == 0 ? PD_PRECISION_BF16 : PD_PRECISION_EXACT);
+        pd_eval_saved_free(&sv);
+        unsetenv("PONDER_PRECISION");
+    }
+    snprintf(args, sizeof args, "rm -rf %s", dir);
+    CHECK(system(args) == 0);
+}
+
 int main(void) {
     RUN(t_sets_agree_in_bf16);
     RUN(t_batch_and_readout_in_bf16);
     RUN(t_f32_weights_untouched);
     RUN(t_choice);
     RUN(t_options);
+    RUN(t_eval_records_precision);
     return test_done();
 }

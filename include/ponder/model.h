@@ -109,6 +109,9 @@ typedef struct pd_model_opts {
 
 /* "exact" or "bf16" -> *out (PD_PRECISION_EXACT / _BF16); 0, or -1 for anything else. */
 int pd_precision_parse(const char *s, pd_precision *out);
+/* What a model loaded with precision p computes (ignoring the kernels asked for): p, or for
+ * PD_PRECISION_DEFAULT, PONDER_PRECISION's (exact when unset; a bad value fails at load). */
+pd_precision pd_precision_resolve(pd_precision p);
 
 typedef struct pd_model pd_model;
 

@@ -48,6 +48,12 @@ int pd_precision_parse(const char *s, pd_precision *out) {
     return 0;
 }
 
+pd_precision pd_precision_resolve(pd_precision p) {
+    const char *env = getenv("PONDER_PRECISION");
+    if (p == PD_PRECISION_DEFAULT && !(env && *env && !pd_precision_parse(env, &p))) p = PD_PRECISION_EXACT;
+    return p;
+}
+
 /* Whether this CPU's vdpbf16ps issues about as often as an fp32 FMA, so that bf16 products
  * run at twice the multiply-adds: AMD's (Zen 4 and later). On the Intel Xeon measured it
  * issues about a quarter as often, and the AVX-512 set on pre-rounded activations is faster

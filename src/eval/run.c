@@ -12,6 +12,7 @@
  * one line with one write() and a kill can only cut the last one, which readers leave out
  * (and a resume cuts off the file). */
 #include "eval_int.h"
+#include "ponder/model.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -321,6 +322,12 @@ json_t *pd_eval_config_json(const pd_eval_opts *o, const pd_dataset *ds, size_t 
         json_object_set_new(bo, "prm_good_token", pd_eval_jstr(b->prm_good_token));
         json_object_set_new(bo, "prm_bad_token", pd_eval_jstr(b->prm_bad_token));
         json_object_set_new(bo, "prm_system_prompt", pd_eval_jstr(b->prm_system_prompt));
+        /* the precision the local models run (written only when not exact, so that runs made
+         * before the option existed still read as what they were) */
+        pd_precision pp = pd_precision_resolve((pd_precision)b->precision);
+        pd_precision vp = b->prm_precision ? pd_precision_resolve((pd_precision)b->prm_precision) : pp;
+        if (pp == PD_PRECISION_BF16) json_object_set_new(bo, "precision", json_string("bf16"));
+        if (vp == PD_PRECISION_BF16) json_object_set_new(bo, "prm_precision", json_string("bf16"));
         json_object_set_new(c, "backend_opts", bo);
     }
     json_object_set_new(c, "with_texts", json_boolean(o->with_texts));
@@ -993,6 +1000,11 @@ int pd_eval_saved_load(const char *dir, pd_eval_saved *s, pd_error *err) {
         s->bo.prm_good_token = own_str(s, bo, "prm_good_token");
         s->bo.prm_bad_token = own_str(s, bo, "prm_bad_token");
         s->bo.prm_system_prompt = own_str(s, bo, "prm_system_prompt");
+        /* what the run was made with, whatever PONDER_PRECISION says now */
+        const char *pp = json_string_value(json_object_get(bo, "precision"));
+        const char *vp = json_string_value(json_object_get(bo, "prm_precision"));
+        s->bo.precision = pp && !strcmp(pp, "bf16") ? PD_PRECISION_BF16 : PD_PRECISION_EXACT;
+        s->bo.prm_precision = vp && !strcmp(vp, "bf16") ? PD_PRECISION_BF16 : PD_PRECISION_EXACT;
     }
     json_decref(c);
     if (rc) pd_eval_saved_free(s);

@@ -7,15 +7,18 @@
  * count; a busy hyperthread sibling still does):
  *   1. the instructions themselves: vfmadd231ps and vdpbf16ps on registers only (24
  *      independent accumulators), as instructions and as multiply-adds per second;
- *   2. the 4 x 6 register tile alone, operands in L1 (k = 512);
+ *   2. the 4 x nr register tile alone (4 x 6 in AVX-512, 4 x 3 in AVX2), operands in L1 (k = 512);
  *   3. whole matmuls of Qwen2.5-0.5B's shapes (896 -> 896, 896 -> 128, 896 -> 4864, 4864 -> 896
  *      and the lm_head, 896 -> 151936) at T = 1 (decode), 16 (tree branches), 128 and 512 (prefill):
  *      the AVX-512 set on row-major weights (pd_matmul_rows), the same set on panel-packed
  *      weights (mm_panels: what the forward pass runs), and the AVX512-BF16 set (rows, the
  *      activations rounded once per call, as the forward pass does); the panels' rate also as a
  *      share of the FMA peak of line 1 (16 multiply-adds per vfmadd231ps).
- * Arguments (optional): --panels (only the panel kernels, the prefill shapes, no lm_head: a
- * quick check of mm_panels), then a list of T to run instead of 1 16 128 512.
+ * Arguments (optional): --set NAME (avx2 or avx512, default avx512: the set whose rows and
+ * panels are measured; the AVX512-BF16 column only with avx512; for avx2 the peak is
+ * vfmadd231ps on ymm, 8 multiply-adds each), --panels (only the panel kernels, the prefill
+ * shapes, no lm_head: a quick check of mm_panels), then a list of T to run instead of
+ * 1 16 128 512.
  * Never fails; a set the CPU lacks is skipped. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +53,21 @@ __attribute__((target("avx512f"))) static double fma_rate(long iters) {
     return (double)CHAINS * iters / el;
 }
 
+/* The same on ymm registers (the AVX2 set's peak), 12 chains: 8 multiply-adds each. */
+__attribute__((target("avx2,fma"))) static double fma_rate_ymm(long iters) {
+    __m256 c[12], a = _mm256_set1_ps(0.999f), b = _mm256_set1_ps(1e-3f);
+    for (int i = 0; i < 12; i++) c[i] = _mm256_set1_ps((float)i);
+    double t0 = now();
+    for (long r = 0; r < iters; r++)
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++) c[i] = _mm256_fmadd_ps(a, b, c[i]);
+    double el = now() - t0;
+    volatile float sink = 0;
+    float o[8];
+    for (int i = 0; i < 12; i++) _mm256_storeu_ps(o, c[i]), sink += o[0];
+    return 12.0 * iters / el;
+}
+
 /* The same for vdpbf16ps (32 multiply-adds each, against 16). */
 __attribute__((target("avx512f,avx512bf16"))) static double dpbf16_rate(long iters) {
     __m512 c[CHAINS];
@@ -66,7 +84,7 @@ __attribute__((target("avx512f,avx512bf16"))) static double dpbf16_rate(long ite
 }
 #endif
 
-/* Multiply-adds per CPU second of the 4 x 6 tile on operands in L1, best of 5 runs. */
+/* Multiply-adds per CPU second of the 4 x nr tile on operands in L1, best of 5 runs. */
 static double tile_rate(const pd_kernel_ops *ops, int bf16, const void *const *w, const void *x, int k) {
     float acc[4 * 8 * 16];
     double best = 0;
@@ -74,9 +92,9 @@ static double tile_rate(const pd_kernel_ops *ops, int bf16, const void *const *w
         double t0 = now();
         for (int n = 0; n < 20000; n++) {
             if (bf16) ops->tile_bf16(6, w, x, (size_t)k, 0, k, acc, 1);
-            else ops->tile(6, w, PD_DT_F32, x, (size_t)k, 0, k, acc, 1);
+            else ops->tile(ops->nr, w, PD_DT_F32, x, (size_t)k, 0, k, acc, 1);
         }
-        double r = 20000.0 * 24 * k / (now() - t0);
+        double r = 20000.0 * 4 * ops->nr * k / (now() - t0);
         if (r > best) best = r;
     }
     return best;
@@ -107,15 +125,22 @@ static double mm_rate(const pd_kernel_ops *ops, const pd_mm *a, uint16_t *xb, fl
 
 int main(int argc, char **argv) {
     double peak = 0; /* multiply-adds per CPU second of vfmadd231ps, 0 where unknown */
-    const pd_kernel_ops *sets[] = {pd_kernels_avx512(), pd_kernels_avx512bf16()};
+    int avx2 = argc > 2 && !strcmp(argv[1], "--set") && !strcmp(argv[2], "avx2");
+    if (argc > 2 && !strcmp(argv[1], "--set")) argc -= 2, argv += 2;
+    const pd_kernel_ops *sets[] = {avx2 ? pd_kernels_avx2() : pd_kernels_avx512(), avx2 ? NULL : pd_kernels_avx512bf16()};
     if (!sets[0]) {
-        printf("no AVX-512 on this CPU\n");
+        printf("no %s on this CPU\n", avx2 ? "AVX2" : "AVX-512");
         return 0;
     }
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-    double f = fma_rate(20000000);
-    peak = 16 * f;
-    printf("vfmadd231ps zmm: %.2f G/s = %.1f GMAC/s\n", f / 1e9, 16 * f / 1e9);
+    if (avx2) {
+        double f = fma_rate_ymm(20000000);
+        peak = 8 * f;
+        printf("vfmadd231ps ymm: %.2f G/s = %.1f GMAC/s\n", f / 1e9, 8 * f / 1e9);
+    }
+    double f = avx2 ? 0 : fma_rate(20000000);
+    if (!avx2) peak = 16 * f;
+    if (!avx2) printf("vfmadd231ps zmm: %.2f G/s = %.1f GMAC/s\n", f / 1e9, 16 * f / 1e9);
     if (sets[1]) {
         double d = dpbf16_rate(5000000);
         printf("vdpbf16ps zmm:   %.2f G/s = %.1f GMAC/s (%.2fx the instructions, %.2fx the multiply-adds)\n", d / 1e9,
@@ -133,7 +158,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 6 * K; i++) xf[i] = (float)rand() / RAND_MAX - 0.5f, xq[i] = (uint16_t)(0x3c00 + rand() % 0x800);
     const void *wfr[4] = {wf, wf + K, wf + 2 * K, wf + 3 * K}, *wbr[4] = {wb, wb + K, wb + 2 * K, wb + 3 * K};
     if (!panels_only) {
-        printf("tile 4x6, k = %d, in L1: %s %.1f GMAC/s", K, sets[0]->name, tile_rate(sets[0], 0, wfr, xf, K) / 1e9);
+        printf("tile 4x%d, k = %d, in L1: %s %.1f GMAC/s", sets[0]->nr, K, sets[0]->name, tile_rate(sets[0], 0, wfr, xf, K) / 1e9);
         if (sets[1]) printf(", %s %.1f GMAC/s", sets[1]->name, tile_rate(sets[1], 1, wbr, xq, K) / 1e9);
         printf("\n");
     }

@@ -1,11 +1,12 @@
 /* test_panels.c — panel-packed weights (kernels.h "panels"): packing keeps every element;
- * a set's mm_panels gives, for every output, exactly the C reference chain (fmaf over k in
- * increasing order, then + bias) whatever the batch size, the panel range a thread takes or
- * the path inside (decode, narrow, wide with chunks of k), and panel_dot the same bits; and
- * the result agrees with the portable set's row-major matmul to rounding. The AVX512-BF16
- * set's panels on BF16 weights: the same, against a scalar model of its vdpbf16ps chain
- * (its other dtypes: the AVX-512 set's panels). Also: axpy_rows
- * (attention's weighted sum over several heads) is axpy repeated, bit for bit. */
+ * every set with panel kernels the CPU runs (AVX2, AVX-512) gives in mm_panels, for every
+ * output, exactly the C reference chain (fmaf over k in increasing order, then + bias), so
+ * the same bits in both sets, whatever the batch size, the panel range a thread takes or the
+ * path inside (decode, narrow, wide), and panel_dot the same bits; and the result agrees
+ * with the portable set's row-major matmul to rounding. The AVX512-BF16 set's panels on
+ * BF16 weights: the same, against a scalar model of its vdpbf16ps chain (its other dtypes:
+ * the AVX-512 set's panels). Also: axpy_rows (attention's weighted sum over several heads)
+ * is axpy repeated, bit for bit. */
 #include <math.h>
 
 #include "engine/kernels.h"
@@ -69,15 +70,22 @@ static void t_pack(void) {
 static void t_matmul(void) {
     const pd_kernel_ops *sets[2];
     int n_sets = panel_sets(sets);
+    /* both SIMD sets have panel kernels (so a CPU with either runs this test) */
+    if (pd_kernels_avx2()) CHECK(pd_kernels_avx2()->mm_panels && pd_kernels_avx2()->panel_dot);
+    if (pd_kernels_avx512()) CHECK(pd_kernels_avx512()->mm_panels && pd_kernels_avx512()->panel_dot);
     if (!n_sets) SKIP("no set with panel kernels on this CPU");
     pd_rng r;
     pd_rng_seed(&r, 11);
     int dts[] = {PD_DT_F32, PD_DT_BF16, PD_DT_F16};
-    /* cols below, at and past a multiple of 128 (odd ones too); rows: a partial last panel,
-     * the last group of 1 to 4 panels */
-    int shapes[][2] = {{45, 100}, {64, 300}, {130, 37}, {16, 16}, {30, 128}, {70, 129}, {64, 896}, {17, 257}};
+    /* cols below, at and past a multiple of 128 (odd ones too), and below the 4 k of a
+     * prefetching loop step (AVX2); rows: a partial last panel, the last group of 1 to 4
+     * panels */
+    int shapes[][2] = {{45, 100}, {64, 300}, {130, 37}, {16, 16}, {30, 128}, {70, 129}, {64, 896}, {17, 257},
+                       {33, 3}, {20, 1}};
     enum { N_SHAPES = sizeof shapes / sizeof shapes[0] };
-    size_t Ts[] = {1, 2, 3, 5, 6, 7, 16, 23, 24, 37, 61};
+    /* every last block of 1 to 6 rows (AVX2 and AVX-512 6-row tiles), on both sides of the
+     * sets' wide-batch thresholds */
+    size_t Ts[] = {1, 2, 3, 5, 6, 7, 8, 16, 23, 24, 37, 61};
     enum { N_TS = sizeof Ts / sizeof Ts[0] };
     for (int si = 0; si < n_sets; si++)
         for (int d = 0; d < 3; d++)

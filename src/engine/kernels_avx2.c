@@ -9,7 +9,10 @@
  * and one activation vector, 17 values for the 16 ymm registers, which compilers handle
  * with one reload of an activation vector; per 8 elements that is 12 multiply-adds against
  * 7-8 loads. As in the AVX-512 set, weights are fp32 (converted per block by the driver) or
- * BF16/F16 converted in registers, prefetching the next group of rows. */
+ * BF16/F16 converted in registers, prefetching the next group of rows.
+ *
+ * The model's matmul weights take the panel kernels instead (mm_panels, panel_dot; section
+ * "panels" below): one fused multiply-add chain per output, the AVX-512 panels' bits. */
 #include "engine/kernels.h"
 
 #include <stddef.h>
@@ -180,6 +183,194 @@ static void tile_avx2(int nx, const void *const *w, int dt, const float *x, size
     t[nx - 1](w, x, ldx, k0, k1, acc, first);
 }
 
+/* ---- panels: weights packed [cols][16] per 16 outputs (kernels.h) ----
+ *
+ * Outer-product form, as in the AVX-512 set: per k, each panel's 16 weights (two ymm vectors)
+ * are multiplied by an activation row's element k broadcast, so every output is one
+ * accumulator lane, one fused multiply-add chain over k in increasing order from zero, and no
+ * reduction is needed: the same bits as pd_panel_dot_ref and the AVX-512 panels. The register
+ * tile is NP panels x NX activation rows, 2 NP NX accumulators of the 16 ymm registers:
+ *   - decode (T <= 2): 4 panels x 1 row or 2 panels x 2 rows, 8 independent chains (the FMA
+ *     latency on two ports), each weight read from memory once;
+ *   - otherwise 1 panel x 6 rows: 12 accumulators, 2 weight vectors and a broadcast; per k
+ *     one weight load and 6 broadcast loads for 12 multiply-adds. Panels go in groups of 4,
+ *     each block of 6 activation rows passing over the group's panels in turn (its rows stay
+ *     in L1, the group's weights in L2), each tile prefetching its weight stream
+ *     PANEL_PREFETCH bytes ahead (on into the next panel near its end).
+ * Weights are always converted in registers, never into scratch: a BF16 k-vector is one
+ * 256-bit load and three shifts, the even and the odd outputs in separate vectors, which
+ * store_tile puts back in order (half the instructions of vpmovzxwd + vpslld per 8, which
+ * took decode to about half the speed of the row tiles); F16 two vcvtph2ps. Measured on Zen 4
+ * with AVX2 forced, one thread, Qwen2.5-0.5B's matmul shapes (calls alternated in one
+ * process, best of 15): converting a group of 4 panels to fp32 once per matmul, as the
+ * AVX-512 set does for wide batches, was slower at every T from 12 to 512 for BF16 and F16
+ * alike (10-40% up to T = 47, 1-10% at 64-512); the prefetch took T = 16 on the 4864-row
+ * and 4864-column shapes from ~30 to ~40 GMAC/s and was no gain in decode. The tiles differ
+ * only in how many chains run at once, so a row's outputs are the same bits whatever T, the
+ * panel range of a thread, or the tile that computed them. */
+
+#define PANEL_NX 6           /* activation rows of the prefill tile */
+#define PANEL_GROUP 4        /* panels one block of rows passes over before the next block */
+#define PANEL_PREFETCH 4096  /* bytes ahead in a prefill tile's weight stream */
+
+/* Element k's 16 weights of a panel stored as DT (p: its first element) as two vectors: F32
+ * and F16 outputs 0-7 and 8-15; BF16 the even outputs (0, 2, .., 14: the dwords' low halves
+ * shifted up) and the odd ones (the high halves, shifted down and up again: unlike a mask,
+ * no register for a constant, which the 6-row tile has none left for). */
+AVX2 INLINE void panel_load(const int DT, const void *p, size_t k, __m256 *lo, __m256 *hi) {
+    if (DT == PD_DT_F32) {
+        *lo = _mm256_loadu_ps((const float *)p + k * 16);
+        *hi = _mm256_loadu_ps((const float *)p + k * 16 + 8);
+    } else if (DT == PD_DT_BF16) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)((const uint16_t *)p + k * 16));
+        *lo = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+        *hi = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_srli_epi32(v, 16), 16));
+    } else {
+        *lo = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + k * 16)));
+        *hi = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + k * 16 + 8)));
+    }
+}
+
+/* One k of the tile: NP panels' weight vectors times NX broadcast activations into c. */
+AVX2 INLINE void ptile_k(const int NP, const int NX, const int DT, const char *const *wp, const float *x, size_t ldx,
+                         size_t k, __m256 *c) {
+    __m256 wv[8];
+#pragma GCC unroll 4
+    for (int p = 0; p < NP; p++) panel_load(DT, wp[p], k, &wv[2 * p], &wv[2 * p + 1]);
+#pragma GCC unroll 6
+    for (int j = 0; j < NX; j++) {
+        __m256 xb = _mm256_broadcast_ss(x + (size_t)j * ldx + k);
+#pragma GCC unroll 8
+        for (int v = 0; v < 2 * NP; v++) c[2 * j * NP + v] = _mm256_fmadd_ps(wv[v], xb, c[2 * j * NP + v]);
+    }
+}
+
+/* Accumulators c (panel p of row j: c[2 (j NP + p)] and c[2 (j NP + p) + 1], in panel_load's
+ * order for DT) stored, + bias, into rows yr[j] at columns col + 16 p ..; the last panel's
+ * lanes from nlast on are not written (nor their bias read). */
+AVX2 INLINE void store_tile(const int NP, const int NX, const int DT, const __m256 *c, float *const *yr, int col, int nlast,
+                            const float *bias) {
+#pragma GCC unroll 4
+    for (int p = 0; p < NP; p++) {
+        const int part = p == NP - 1 && nlast < 16;
+        float t[16] = {0};
+        __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
+        if (bias) {
+            const float *b = bias + col + 16 * p;
+            if (part) b = memcpy(t, b, (size_t)nlast * sizeof *t);
+            b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+        }
+#pragma GCC unroll 6
+        for (int j = 0; j < NX; j++) {
+            __m256 v0 = c[2 * (j * NP + p)], v1 = c[2 * (j * NP + p) + 1];
+            if (DT == PD_DT_BF16) { /* even, odd -> [0 1 2 3 | 8 9 10 11], [4 5 6 7 | 12 13 14 15] -> in order */
+                __m256 lo = _mm256_unpacklo_ps(v0, v1), hi = _mm256_unpackhi_ps(v0, v1);
+                v0 = _mm256_permute2f128_ps(lo, hi, 0x20), v1 = _mm256_permute2f128_ps(lo, hi, 0x31);
+            }
+            if (bias) v0 = _mm256_add_ps(v0, b0), v1 = _mm256_add_ps(v1, b1);
+            float *o = part ? t : yr[j] + col + 16 * p;
+            _mm256_storeu_ps(o, v0);
+            _mm256_storeu_ps(o + 8, v1);
+            if (part) memcpy(yr[j] + col + 16 * p, t, (size_t)nlast * sizeof *t);
+        }
+    }
+}
+
+/* The tile: NP panels (w, ps elements apart) x NX activation rows (x, ldx apart) over k in
+ * [0, n), lanes from zero; stored (+ bias) into rows yr[j] at columns col ..; the last
+ * panel's lanes from nlast on are not written. PF: prefetch each weight stream PF bytes
+ * ahead (0: none). */
+AVX2 INLINE void ptile(const int NP, const int NX, const int DT, const int PF, const void *w, size_t ps, const float *x,
+                       size_t ldx, int n, float *const *yr, int col, int nlast, const float *bias) {
+    __m256 c[12]; /* fixed size (not 2 NP NX) so that they stay in registers */
+    const int es = DT == PD_DT_F32 ? 4 : 2;
+    const char *wp[4];
+#pragma GCC unroll 4
+    for (int p = 0; p < NP; p++) wp[p] = (const char *)w + (size_t)p * ps * (size_t)es;
+#pragma GCC unroll 12
+    for (int i = 0; i < 2 * NP * NX; i++) c[i] = _mm256_setzero_ps();
+    int k = 0;
+    if (PF) /* four k per iteration, the lines of their 4 x 16 weights fetched PF bytes ahead */
+        for (; k + 4 <= n; k += 4) {
+#pragma GCC unroll 4
+            for (int p = 0; p < NP; p++)
+#pragma GCC unroll 4
+                for (int l = 0; l < es; l++) _mm_prefetch(wp[p] + (size_t)k * 16 * (size_t)es + 64 * l + PF, _MM_HINT_T0);
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) ptile_k(NP, NX, DT, wp, x, ldx, (size_t)(k + i), c);
+        }
+#pragma GCC unroll 2
+    for (; k < n; k++) ptile_k(NP, NX, DT, wp, x, ldx, (size_t)k, c);
+    store_tile(NP, NX, DT, c, yr, col, nlast, bias);
+}
+
+typedef void (*ptile_fn)(const void *w, size_t ps, const float *x, size_t ldx, int n, float *const *yr, int col, int nlast,
+                         const float *bias);
+#define PTILE_FN(NP, NX, DT, PF)                                                                                 \
+    AVX2 static void ptile_##NP##_##NX##_##DT(const void *w, size_t ps, const float *x, size_t ldx, int n,       \
+                                              float *const *yr, int col, int nlast, const float *bias) {         \
+        ptile(NP, NX, PD_DT_##DT, PF, w, ps, x, ldx, n, yr, col, nlast, bias);                                   \
+    }
+/* decode: 4, 2 or 1 panels x 1 row, 2 or 1 panels x 2 rows (no prefetch); prefill: 1 panel x
+ * 3 .. 6 rows (the 1-panel decode tiles serve 1 and 2 rows there too) */
+#define PTILE_FNS(DT)                                                                                            \
+    PTILE_FN(4, 1, DT, 0) PTILE_FN(2, 1, DT, 0) PTILE_FN(1, 1, DT, 0) PTILE_FN(2, 2, DT, 0)                      \
+    PTILE_FN(1, 2, DT, 0) PTILE_FN(1, 3, DT, PANEL_PREFETCH) PTILE_FN(1, 4, DT, PANEL_PREFETCH)                  \
+    PTILE_FN(1, 5, DT, PANEL_PREFETCH) PTILE_FN(1, 6, DT, PANEL_PREFETCH)
+PTILE_FNS(F32)
+PTILE_FNS(BF16)
+PTILE_FNS(F16)
+
+/* [dtype][rows - 1][4, 2, 1 panels] (NULL: no such tile) */
+#define PT_DEC(DT) {{ptile_4_1_##DT, ptile_2_1_##DT, ptile_1_1_##DT}, {NULL, ptile_2_2_##DT, ptile_1_2_##DT}}
+static const ptile_fn pt_dec[3][2][3] = {PT_DEC(F32), PT_DEC(BF16), PT_DEC(F16)};
+/* [dtype][rows - 1] */
+#define PT_NAR(DT) {ptile_1_1_##DT, ptile_1_2_##DT, ptile_1_3_##DT, ptile_1_4_##DT, ptile_1_5_##DT, ptile_1_6_##DT}
+static const ptile_fn pt_nar[3][PANEL_NX] = {PT_NAR(F32), PT_NAR(BF16), PT_NAR(F16)};
+
+static int dt_index(int dt) { return dt == PD_DT_BF16 ? 1 : dt == PD_DT_F16 ? 2 : 0; }
+
+/* Output row pointers of activation rows t0 .. t0 + n - 1. */
+static void out_rows(const pd_mm *a, size_t t0, int n, float **yr) {
+    for (int j = 0; j < n; j++) yr[j] = a->y_rows ? a->y_rows[t0 + (size_t)j] : a->y + (t0 + (size_t)j) * (size_t)a->rows;
+}
+
+/* scratch: unused (the weights are converted in registers, above) */
+static void mm_panels_avx2(const pd_mm *a, int p0, int p1, float *scratch) {
+    const size_t T = a->T, K = (size_t)a->cols, pb = 16 * K * pd_dtype_size(a->dtype); /* bytes per panel */
+    const int di = dt_index(a->dtype), last_panel = (a->rows - 1) / 16, nlast_rows = a->rows - 16 * last_panel;
+    const uint8_t *w = a->w;
+    float *yr[PANEL_NX];
+    if (T <= 2) {
+        out_rows(a, 0, (int)T, yr);
+        for (int p = p0; p < p1;) {
+            int np = p1 - p >= 4 && T == 1 ? 4 : p1 - p >= 2 ? 2 : 1, nl = p + np - 1 == last_panel ? nlast_rows : 16;
+            pt_dec[di][T - 1][np == 4 ? 0 : np == 2 ? 1 : 2](w + (size_t)p * pb, 16 * K, a->x, K, a->cols, yr, 16 * p, nl,
+                                                              a->bias);
+            p += np;
+        }
+        return;
+    }
+    for (int g = p0; g < p1; g += PANEL_GROUP) {
+        int ge = p1 - g < PANEL_GROUP ? p1 : g + PANEL_GROUP;
+        for (size_t t0 = 0; t0 < T; t0 += PANEL_NX) {
+            int nx = T - t0 < PANEL_NX ? (int)(T - t0) : PANEL_NX;
+            out_rows(a, t0, nx, yr);
+            for (int p = g; p < ge; p++)
+                pt_nar[di][nx - 1](w + (size_t)p * pb, 16 * K, a->x + t0 * K, K, a->cols, yr, 16 * p,
+                                   p == last_panel ? nlast_rows : 16, a->bias);
+        }
+    }
+}
+
+static float panel_dot_avx2(const void *w, int dt, int cols, int row, const float *x) {
+    float out[16], *yr[1] = {out};
+    const size_t pe = 16 * (size_t)cols;
+    pt_dec[dt_index(dt)][0][2]((const uint8_t *)w + (size_t)(row / 16) * pe * pd_dtype_size(dt), pe, x, (size_t)cols, cols,
+                               yr, 0, 16, NULL);
+    return out[row % 16];
+}
+
 /* pd_exp_det on 8 lanes: the same operations (kernels.h). */
 AVX2 static inline __m256 exp_det8(__m256 d) {
     __m256 keep = _mm256_cmp_ps(d, _mm256_set1_ps(PD_EXP_DET_MIN), _CMP_GE_OQ); /* false for NaN */
@@ -218,7 +409,7 @@ AVX2 static double exp_sum_avx2(const float *x, float scale, float shift, float 
 static const pd_kernel_ops avx2_ops = {
     .name = "avx2", .lanes = LANES, .mr = MR, .nr = NR,
     .dot = dot_avx2, .dot_w = dot_w_avx2, .to_f32 = to_f32_avx2, .axpy = axpy_avx2, .tile = tile_avx2,
-    .reduce4 = reduce4_avx2,
+    .reduce4 = reduce4_avx2, .mm_panels = mm_panels_avx2, .panel_dot = panel_dot_avx2,
     .silu_mul = pd_silu_mul_c, .softmax = pd_softmax_c, .exp_sum = exp_sum_avx2,
 };
 

@@ -179,7 +179,7 @@ int main(int argc, char **argv) {
         pd_panel_pack(w, PD_DT_BF16, rows, cols, 0, (rows + PD_PANEL - 1) / PD_PANEL, wp);
         for (size_t i = 0; i < maxT * (size_t)cols; i++) x[i] = (float)rand() / RAND_MAX - 0.5f;
         for (size_t ti = 0; ti < nT; ti++) {
-            pd_mm a = {w, PD_DT_BF16, rows, cols, x, Ts[ti], NULL, y, NULL}, ap = a;
+            pd_mm a = {w, PD_DT_BF16, rows, cols, x, Ts[ti], NULL, y, NULL, NULL}, ap = a;
             ap.w = wp;
             printf("  %6d x %4d T = %3zu:", rows, cols, Ts[ti]);
             double base = panels_only ? 0 : mm_rate(sets[0], &a, xb, scratch, 0);

@@ -105,7 +105,7 @@ static void t_matmul(void) {
                     size_t T = Ts[ti];
                     const float *b = ti & 1 ? bias : NULL;
                     scratch = scratch0 + ti % 4;
-                    pd_mm a = {p, dt, rows, cols, x, T, b, y, NULL};
+                    pd_mm a = {p, dt, rows, cols, x, T, b, y, NULL, NULL};
                     memset(y, 0xff, T * (size_t)rows * sizeof *y);
                     sets[si]->mm_panels(&a, 0, np, scratch);
                     int exact = 1, dot_ok = 1;
@@ -122,7 +122,7 @@ static void t_matmul(void) {
                     /* one panel per call (as threads split it), rows scattered */
                     float *rp[61];
                     for (size_t t = 0; t < T; t++) rp[t] = y2 + (T - 1 - t) * rows;
-                    pd_mm a2 = {p, dt, rows, cols, x, T, b, NULL, rp};
+                    pd_mm a2 = {p, dt, rows, cols, x, T, b, NULL, rp, NULL};
                     for (int q = 0; q < np; q++) sets[si]->mm_panels(&a2, q, q + 1, scratch);
                     int same = 1;
                     for (size_t t = 0; t < T; t++)
@@ -136,7 +136,7 @@ static void t_matmul(void) {
                         if (memcmp(y + t * rows, rp[t], (size_t)rows * sizeof *y)) same = 0;
                     CHECK_MSG(same, "%s %dx%d T=%zu: split in threes differs", sets[si]->name, rows, cols, T);
                     /* the portable set, row-major weights: to rounding */
-                    pd_mm ar = {w, dt, rows, cols, x, T, b, y2, NULL};
+                    pd_mm ar = {w, dt, rows, cols, x, T, b, y2, NULL, NULL};
                     pd_matmul_rows(pd_kernels_portable(), &ar, 0, rows, scr);
                     int close = 1;
                     for (size_t t = 0; t < T; t++)
@@ -222,7 +222,7 @@ static void t_bf16_panels(void) {
             size_t T = Ts[ti];
             const float *b = ti & 1 ? bias : NULL;
             float *scratch = scratch0 + ti % 4; /* any float alignment */
-            pd_mm a = {p, PD_DT_BF16, rows, cols, x, T, b, y, NULL};
+            pd_mm a = {p, PD_DT_BF16, rows, cols, x, T, b, y, NULL, NULL};
             memset(y, 0xff, T * (size_t)rows * sizeof *y);
             k->mm_panels(&a, 0, np, scratch);
             int exact = 1, dot_ok = 1;
@@ -239,7 +239,7 @@ static void t_bf16_panels(void) {
              * into a dirty output */
             float *rp[TMAX];
             for (size_t t = 0; t < T; t++) rp[t] = y2 + (T - 1 - t) * rows;
-            pd_mm a2 = {p, PD_DT_BF16, rows, cols, x, T, b, NULL, rp};
+            pd_mm a2 = {p, PD_DT_BF16, rows, cols, x, T, b, NULL, rp, NULL};
             for (int step = 1; step <= 5; step += 2) {
                 memset(y2, 0x7f, T * (size_t)rows * sizeof *y2);
                 for (int q = 0; q < np; q += step) k->mm_panels(&a2, q, q + step < np ? q + step : np, scratch);
@@ -263,7 +263,8 @@ static void t_bf16_panels(void) {
               *y2 = malloc(61 * (size_t)rows * sizeof *y2), *scratch = malloc(PD_PANEL_SCRATCH(cols) * sizeof *scratch);
         for (int i = 0; i < 61 * cols; i++) x[i] = rnd(&r);
         for (size_t T = 1; T <= 61; T += 12) {
-            pd_mm a = {p, dts[d], rows, cols, x, T, NULL, y, NULL}, a2 = {p, dts[d], rows, cols, x, T, NULL, y2, NULL};
+            pd_mm a = {p, dts[d], rows, cols, x, T, NULL, y, NULL, NULL};
+            pd_mm a2 = {p, dts[d], rows, cols, x, T, NULL, y2, NULL, NULL};
             k->mm_panels(&a, 0, np, scratch);
             pd_kernels_avx512()->mm_panels(&a2, 0, np, scratch);
             CHECK_MSG(!memcmp(y, y2, T * (size_t)rows * sizeof *y), "dtype %d T=%zu: not the AVX-512 panels", dts[d], T);

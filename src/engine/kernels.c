@@ -16,7 +16,7 @@
  * for BF16 weights it multiplies activations rounded to bf16 (kernels.h: bf16 products), which
  * moves a dot product by up to ~2^-9 of sum |w x|; tests hold it to that bound.
  *
- * Panels (kernels.h; the sets with mm_panels, AVX-512 only so far) change the form for the
+ * Panels (kernels.h; the sets with mm_panels: AVX2, AVX-512, AVX512-BF16) change the form for the
  * model's matmul weights, not the principle: there every output is ONE fp32 accumulator, a
  * fused multiply-add chain over k in increasing order from zero (pd_panel_dot_ref, in C),
  * then + bias. Weights are packed at load time in panels of 16 outputs ([cols][16]: one

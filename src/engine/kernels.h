@@ -8,7 +8,7 @@
  * depends on how many other rows were computed with it; tests run every set the CPU has and
  * compare them. Two forms: dot products of weight rows (every set: one accumulator of
  * `lanes` lanes along k per output, then a fixed reduction), and, in the sets with panel
- * kernels (mm_panels: AVX-512, AVX512-BF16), the model's matmul weights packed in panels of
+ * kernels (mm_panels: AVX2, AVX-512, AVX512-BF16), the model's matmul weights packed in panels of
  * 16 outputs and each output one fused multiply-add chain over k (an outer-product GEMM;
  * vdpbf16ps over pairs of k for BF16 weights in the AVX512-BF16 set). */
 #ifndef PD_ENGINE_KERNELS_H

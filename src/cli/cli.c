@@ -96,6 +96,16 @@ int cli_opt_value(const char *cmd, int argc, char **argv, int *i, char *name, si
     return 0;
 }
 
+const char *cli_engine_flags_help(int col) {
+    static char buf[512];
+    snprintf(buf, sizeof buf,
+             "  %-*skernel set: auto (default), portable, avx2, avx512, avx512bf16\n"
+             "  %-*sexact (default) or bf16: bf16 weights times activations rounded to bf16,\n"
+             "  %-*sas llama.cpp computes (faster where the CPU has a fast bf16 dot product)\n",
+             col - 2, "--kernels K", col - 2, "--precision P", col - 2, "");
+    return buf;
+}
+
 int cli_engine_flag(const char *cmd, const char *a, const char *v) {
     if (!strcmp(a, "--kernels")) {
         static const char *const sets[] = {"auto", "portable", "avx2", "avx512", "avx512bf16"};

@@ -45,10 +45,8 @@ int cli_set_search_opt(const char *cmd, const char *name, const char *val, pd_se
  * checked, then set as PONDER_KERNELS / PONDER_PRECISION (model.h). Returns -1 when a is
  * neither, 0 when set, 1 after printing why v is bad. */
 int cli_engine_flag(const char *cmd, const char *a, const char *v);
-#define CLI_ENGINE_FLAGS_HELP \
-    "  --kernels K       kernel set: auto (default), portable, avx2, avx512, avx512bf16\n" \
-    "  --precision P     exact (default) or bf16: bf16 weights times activations rounded to bf16,\n" \
-    "                    as llama.cpp computes (faster where the CPU has a fast bf16 dot product)\n"
+/* The help lines of those two options, their descriptions starting at column col. */
+const char *cli_engine_flags_help(int col);
 /* Parse a whole non-negative integer / a double; 0 on success, -1 on junk. */
 int cli_parse_long(const char *s, long *out);
 int cli_parse_double(const char *s, double *out);

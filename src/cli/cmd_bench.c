@@ -31,14 +31,14 @@ static void usage(FILE *f) {
             "  --threads T        worker threads (default: one per CPU)\n"
             "  --batch B          decode B sequences together (default 1)\n"
             "  --portable         use the portable C kernels (--kernels portable)\n"
-            CLI_ENGINE_FLAGS_HELP
+            "%s"
             "  --workload tree    the tree search workload (options below; --batch/--gen-tokens unused)\n"
             "  --prm P            tree: the PRM (default: the policy's model again, as a second instance)\n"
             "  --prm-kind K       tree: how P is read (qwen2-prm, skywork, rlhflow, math-shepherd; default: detect)\n"
             "  --n N, --beam-width M, --steps S, --step-tokens N   tree: the search (16, 4, 10, 64)\n"
             "  --ref-sample K     tree: time 1 in K of the reference's prefills and scale (default 16)\n"
             "  --kv-memory SIZE   tree: bound each model's KV cache (512M, 2G; default: no bound)\n"
-            "  --json             tree: one JSON object\n");
+            "  --json             tree: one JSON object\n", cli_engine_flags_help(21));
 }
 
 /* Index of the largest value. */

@@ -35,7 +35,7 @@ static void usage(FILE *f) {
             "  --print-ids       print the generated token ids, space separated, instead of text\n"
             "  --ignore-eos      keep generating past EOS ids\n"
             "  --threads N       worker threads (default: one per CPU)\n"
-            CLI_ENGINE_FLAGS_HELP);
+            "%s", cli_engine_flags_help(20));
 }
 
 /* Streams each generated piece of text to stdout; *user counts the bytes written. */

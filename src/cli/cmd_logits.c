@@ -17,7 +17,7 @@ static void usage(FILE *f) {
             "  --prompt-ids IDS  token ids, space or comma separated (no BOS added)\n"
             "  --threads N       worker threads (default: one per CPU)\n"
             "  --portable        use the portable C kernels (--kernels portable)\n"
-            CLI_ENGINE_FLAGS_HELP);
+            "%s", cli_engine_flags_help(20));
 }
 
 int cmd_logits(int argc, char **argv) {

@@ -167,7 +167,7 @@ int cmd_bench(int argc, char **argv) {
         done += take;
     }
     double t_prompt = pd_now() - t0, c_prompt = (double)(clock() - c0) / CLOCKS_PER_SEC;
-    printf("prompt:     %6ld tokens in %8.3f s = %9.1f tokens/s (%.1f per CPU second; %.0f%% of the FMA peak)\n", n_prompt,
+    printf("prompt:     %6ld tokens in %8.3f s = %9.1f tokens/s (%.1f per CPU second; %.0f%% of the fp32 FMA peak)\n", n_prompt,
            t_prompt, n_prompt / t_prompt, n_prompt / c_prompt, 100.0 * flops_tok * n_prompt / t_prompt / (lim.fma_gflops * 1e9));
 
     /* generation: B forks of the prompt, greedy, one token per sequence per step */

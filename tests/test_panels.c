@@ -274,30 +274,36 @@ static void t_bf16_panels(void) {
     }
 }
 
-/* axpy_rows is axpy repeated over positions, bit for bit, for any head count and width. */
+/* axpy_rows is axpy repeated over positions, bit for bit, for any head count, width (whole
+ * vectors of either SIMD set, partial ones, strips of every length) and position count
+ * (none, one: the AVX2 set's one-head path, several). */
 static void t_axpy_rows(void) {
     const pd_kernel_ops *sets[] = {pd_kernels_portable(), pd_kernels_avx2(), pd_kernels_avx512(), pd_kernels_avx512bf16()};
     pd_rng r;
     pd_rng_seed(&r, 5);
-    int widths[] = {16, 48, 64, 128};
-    float a[7 * 20], x[13 * 160], y[7 * 128], y2[7 * 128];
-    for (int i = 0; i < 7 * 20; i++) a[i] = rnd(&r);
+    int widths[] = {8, 16, 20, 24, 40, 48, 56, 64, 96, 128}, nps[] = {0, 1, 2, 13};
+    float a[8 * 20], x[13 * 160], y[8 * 128], y2[8 * 128];
+    for (int i = 0; i < 8 * 20; i++) a[i] = rnd(&r);
     for (int i = 0; i < 13 * 160; i++) x[i] = rnd(&r);
     int tested = 0;
     for (int si = 0; si < 4; si++) {
         if (!sets[si] || !sets[si]->axpy_rows) continue;
         tested++;
-        for (int wi = 0; wi < 4; wi++)
-            for (int nh = 1; nh <= 7; nh++) {
-                int n = widths[wi];
-                for (int i = 0; i < 7 * 128; i++) y[i] = y2[i] = rnd(&r);
-                sets[si]->axpy_rows(a, 20, x, 160, 13, y, 128, nh, n);
-                for (int h = 0; h < nh; h++)
-                    for (int p = 0; p < 13; p++) sets[si]->axpy(a[h * 20 + p], x + p * 160, y2 + h * 128, n);
-                CHECK_MSG(!memcmp(y, y2, sizeof y), "%s n=%d heads=%d", sets[si]->name, n, nh);
-            }
+        for (int wi = 0; wi < (int)(sizeof widths / sizeof *widths); wi++)
+            for (int pi = 0; pi < 4; pi++)
+                for (int nh = 1; nh <= 8; nh++) {
+                    int n = widths[wi], np = nps[pi];
+                    for (int i = 0; i < 8 * 128; i++) y[i] = y2[i] = rnd(&r);
+                    sets[si]->axpy_rows(a, 20, x, 160, np, y, 128, nh, n);
+                    for (int h = 0; h < nh; h++)
+                        for (int p = 0; p < np; p++) sets[si]->axpy(a[h * 20 + p], x + p * 160, y2 + h * 128, n);
+                    CHECK_MSG(!memcmp(y, y2, sizeof y), "%s n=%d np=%d heads=%d", sets[si]->name, n, np, nh);
+                }
     }
     if (!tested) SKIP("no set with axpy_rows on this CPU");
+    /* both SIMD sets have it, where the CPU runs them */
+    if (pd_kernels_avx2()) CHECK(pd_kernels_avx2()->axpy_rows != NULL);
+    if (pd_kernels_avx512()) CHECK(pd_kernels_avx512()->axpy_rows != NULL);
 }
 
 int main(void) {

@@ -1,7 +1,8 @@
-/* test_vmath.c — the vector exp of the AVX-512 sets and what is built on it (kernels.h:
- * silu_mul, softmax): exp within 1 ulp of libm's expf over a sweep of the whole float range
- * (every 61st bit pattern, both signs) and at the edges (0 below -103.98, inf above 88.73,
- * NaN for NaN, exactly 1 at 0); silu_mul and softmax within a few ulp of the portable forms,
+/* test_vmath.c — the vector exp of the SIMD sets (AVX2, AVX-512) and what is built on it
+ * (kernels.h: silu_mul, softmax): exp within 1 ulp of libm's expf over a sweep of the whole
+ * float range (every 61st bit pattern, both signs) and at the edges (0 below -103.98, inf
+ * above 88.73, NaN for NaN, exactly 1 at 0), the AVX2 exp the same bits as the AVX-512 one
+ * (and so its silu_mul) where the CPU runs both; silu_mul and softmax within a few ulp of the portable forms,
  * in place or not, for lengths that end in every partial vector; softmax sums to 1, gives 0
  * for -inf scores and is the same bits for the same row whatever else runs. Also pd_exp_det
  * (sampling's exp, the same operations everywhere): its accuracy, and exp_sum giving the
@@ -32,58 +33,87 @@ static uint32_t ulps(float a, float b) {
 
 static float rnd(pd_rng *r) { return (float)((double)(pd_rng_u64(r) >> 11) * 0x1p-53 - 0.5); }
 
+/* The AVX2 set's exp (kernels_avx2.c, exported for this test; kernels.h declares only the
+ * AVX-512 one): y[i] = exp(x[i]), only called where pd_kernels_avx2() is not NULL. */
+void pd_avx2_exp(const float *x, float *y, int n);
+
+typedef void (*exp_fn)(const float *x, float *y, int n);
+
+/* The vector exps this CPU runs, and their names. */
+static int vec_exps(exp_fn *f, const char **names) {
+    int n = 0;
+    if (pd_kernels_avx2()) f[n] = pd_avx2_exp, names[n++] = "avx2";
+    if (pd_kernels_avx512()) f[n] = pd_avx512_exp, names[n++] = "avx512";
+    return n;
+}
+
 static void t_exp_sweep(void) {
-    if (!pd_kernels_avx512()) SKIP("no AVX-512 on this CPU");
+    exp_fn f[2];
+    const char *names[2];
+    int nf = vec_exps(f, names);
+    if (!nf) SKIP("no vector exp on this CPU");
     enum { N = 4096 };
-    static float x[N], y[N];
-    uint32_t worst = 0;
-    float worst_x = 0;
-    long n_bad_special = 0;
+    static float x[N], y[2][N];
+    uint32_t worst[2] = {0, 0};
+    float worst_x[2] = {0, 0};
+    long n_bad_special[2] = {0, 0}, n_differ = 0;
     uint64_t u = 0;
     while (u <= 0xffffffffu) {
         int n = 0;
         for (; n < N && u <= 0xffffffffu; n++, u += 61) x[n] = from_bits((uint32_t)u);
-        pd_avx512_exp(x, y, n);
+        for (int k = 0; k < nf; k++) f[k](x, y[k], n);
         for (int i = 0; i < n; i++) {
             float e = expf(x[i]);
-            if (isnan(x[i])) {
-                n_bad_special += !isnan(y[i]);
-                continue;
+            if (nf == 2) n_differ += memcmp(&y[0][i], &y[1][i], 4) != 0;
+            for (int k = 0; k < nf; k++) {
+                if (isnan(x[i])) {
+                    n_bad_special[k] += !isnan(y[k][i]);
+                    continue;
+                }
+                if (isinf(e) || e == 0) {
+                    n_bad_special[k] += bits(y[k][i]) != bits(e);
+                    continue;
+                }
+                uint32_t d = ulps(y[k][i], e);
+                if (d > worst[k]) worst[k] = d, worst_x[k] = x[i];
             }
-            if (isinf(e) || e == 0) {
-                n_bad_special += bits(y[i]) != bits(e);
-                continue;
-            }
-            uint32_t d = ulps(y[i], e);
-            if (d > worst) worst = d, worst_x = x[i];
         }
     }
-    CHECK_MSG(worst <= 1, "exp: %u ulp from expf at %a", worst, worst_x);
-    CHECK_MSG(n_bad_special == 0, "exp: %ld results differ where expf is 0, inf or NaN", n_bad_special);
+    for (int k = 0; k < nf; k++) {
+        CHECK_MSG(worst[k] <= 1, "%s exp: %u ulp from expf at %a", names[k], worst[k], worst_x[k]);
+        CHECK_MSG(n_bad_special[k] == 0, "%s exp: %ld results differ where expf is 0, inf or NaN", names[k], n_bad_special[k]);
+    }
+    CHECK_MSG(n_differ == 0, "the AVX2 and AVX-512 exps differ in %ld results", n_differ);
 }
 
 static void t_exp_edges(void) {
-    if (!pd_kernels_avx512()) SKIP("no AVX-512 on this CPU");
+    exp_fn f[2];
+    const char *names[2];
+    int nf = vec_exps(f, names);
+    if (!nf) SKIP("no vector exp on this CPU");
     float x[] = {0.0f, -0.0f, -INFINITY, INFINITY, NAN, -NAN, -1e30f, 1e30f, -104.0f, -103.97f, -103.0f, -87.0f,
-                 88.72f, 88.7229f, 89.0f, 1e-30f, -1e-30f, 1.0f, -1.0f, 0.5f, -87.33654f, 0x1p-149f};
+                 88.72f, 88.7229f, 89.0f, 1e-30f, -1e-30f, 1.0f, -1.0f, 0.5f, -87.33654f, 0x1p-149f,
+                 -88.0f, -100.0f, 88.376f, 88.4f, 88.0f}; /* the last: the subnormal range, 2^127 and 2^128 scales */
     enum { N = sizeof x / sizeof x[0] };
     float y[N];
-    pd_avx512_exp(x, y, N);
-    for (int i = 0; i < N; i++) {
-        float e = expf(x[i]);
-        if (isnan(e)) CHECK_MSG(isnan(y[i]), "exp(%a) = %a, expected NaN", x[i], y[i]);
-        else if (e == 0 || isinf(e) || e == 1) CHECK_MSG(y[i] == e, "exp(%a) = %a, expf %a", x[i], y[i], e);
-        else CHECK_MSG(ulps(y[i], e) <= 1, "exp(%a) = %a, expf %a", x[i], y[i], e);
-    }
-    /* every tail length: lanes past n are not written */
-    float in[40], out[40];
-    for (int i = 0; i < 40; i++) in[i] = (float)i * 0.37f - 7.0f;
-    for (int n = 0; n <= 33; n++) {
-        for (int i = 0; i < 40; i++) out[i] = -1.0f;
-        pd_avx512_exp(in, out, n);
-        int ok = 1;
-        for (int i = 0; i < 40; i++) ok &= i < n ? ulps(out[i], expf(in[i])) <= 1 : out[i] == -1.0f;
-        CHECK_MSG(ok, "exp: n = %d", n);
+    for (int k = 0; k < nf; k++) {
+        f[k](x, y, N);
+        for (int i = 0; i < N; i++) {
+            float e = expf(x[i]);
+            if (isnan(e)) CHECK_MSG(isnan(y[i]), "%s exp(%a) = %a, expected NaN", names[k], x[i], y[i]);
+            else if (e == 0 || isinf(e) || e == 1) CHECK_MSG(y[i] == e, "%s exp(%a) = %a, expf %a", names[k], x[i], y[i], e);
+            else CHECK_MSG(ulps(y[i], e) <= 1, "%s exp(%a) = %a, expf %a", names[k], x[i], y[i], e);
+        }
+        /* every tail length: lanes past n are not written */
+        float in[40], out[40];
+        for (int i = 0; i < 40; i++) in[i] = (float)i * 0.37f - 7.0f;
+        for (int n = 0; n <= 33; n++) {
+            for (int i = 0; i < 40; i++) out[i] = -1.0f;
+            f[k](in, out, n);
+            int ok = 1;
+            for (int i = 0; i < 40; i++) ok &= i < n ? ulps(out[i], expf(in[i])) <= 1 : out[i] == -1.0f;
+            CHECK_MSG(ok, "%s exp: n = %d", names[k], n);
+        }
     }
 }
 
@@ -130,6 +160,25 @@ static void t_silu_mul(void) {
                           sets[s]->name, n);
             }
         }
+}
+
+/* The AVX2 silu_mul is the AVX-512 one's operations on the same exp: the same bits. */
+static void t_silu_mul_avx2_avx512(void) {
+    const pd_kernel_ops *a = pd_kernels_avx2(), *b = pd_kernels_avx512();
+    if (!a || !b) SKIP("needs both AVX2 and AVX-512");
+    pd_rng r;
+    pd_rng_seed(&r, 4);
+    enum { N = 301 };
+    float g[N], u[N], ya[N], yb[N];
+    for (int rep = 0; rep < 10; rep++) {
+        for (int i = 0; i < N; i++) g[i] = rnd(&r) * (rep < 5 ? 16.0f : 250.0f), u[i] = rnd(&r) * 4.0f;
+        g[0] = -INFINITY, g[1] = INFINITY, g[2] = NAN, g[3] = -0.0f;
+        for (int n = 1; n <= N; n += rep ? 23 : 1) {
+            a->silu_mul(g, u, ya, n);
+            b->silu_mul(g, u, yb, n);
+            CHECK_MSG(!memcmp(ya, yb, (size_t)n * 4), "silu_mul n = %d: avx2 and avx512 differ", n);
+        }
+    }
 }
 
 static void t_softmax(void) {
@@ -223,6 +272,7 @@ int main(void) {
     RUN(t_exp_edges);
     RUN(t_exp_sweep);
     RUN(t_silu_mul);
+    RUN(t_silu_mul_avx2_avx512);
     RUN(t_softmax);
     return test_done();
 }

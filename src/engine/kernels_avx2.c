@@ -12,9 +12,13 @@
  * BF16/F16 converted in registers, prefetching the next group of rows.
  *
  * The model's matmul weights take the panel kernels instead (mm_panels, panel_dot; section
- * "panels" below): one fused multiply-add chain per output, the AVX-512 panels' bits. */
+ * "panels" below): one fused multiply-add chain per output, the AVX-512 panels' bits.
+ * Attention's weighted sum of values takes axpy_rows (several heads' outputs kept in
+ * registers, axpy's bits), and silu_mul and softmax a vector exp (section "elementwise"), the
+ * AVX-512 set's at 8 lanes: the same bits per element. */
 #include "engine/kernels.h"
 
+#include <math.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -93,6 +97,74 @@ AVX2 static void axpy_avx2(float a, const float *x, float *y, int n) {
     for (; i + LANES <= n; i += LANES)
         _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
     for (; i < n; i++) y[i] += a * x[i];
+}
+
+/* axpy_rows (kernels.h) on a strip of NV vectors (8 NV floats; y, x from the strip's first
+ * column) for NH heads at once: the heads' strips in NV NH accumulators, per position NV loads
+ * of x and NV NH multiply-adds, each element y = fmadd(a, x, y) in increasing p: axpy_avx2's
+ * operation (its vector loop: the rows here are whole vectors, so its scalar tail never applies). */
+AVX2 INLINE void axpy_rows_gen(const int NV, const int NH, const float *a, size_t lda, const float *x, size_t ldx, int np,
+                               float *y, size_t ldy) {
+    __m256 acc[16];
+#pragma GCC unroll 16
+    for (int i = 0; i < NV * NH; i++) acc[i] = _mm256_loadu_ps(y + (size_t)(i / NV) * ldy + 8 * (i % NV));
+    for (int p = 0; p < np; p++) {
+        __m256 xv[8];
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++) xv[v] = _mm256_loadu_ps(x + (size_t)p * ldx + 8 * v);
+#pragma GCC unroll 8
+        for (int h = 0; h < NH; h++) {
+            __m256 av = _mm256_broadcast_ss(a + (size_t)h * lda + (size_t)p);
+#pragma GCC unroll 8
+            for (int v = 0; v < NV; v++) acc[h * NV + v] = _mm256_fmadd_ps(av, xv[v], acc[h * NV + v]);
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < NV * NH; i++) _mm256_storeu_ps(y + (size_t)(i / NV) * ldy + 8 * (i % NV), acc[i]);
+}
+
+/* A last, narrower strip of nv vectors (1 .. 7 alone, 1 .. 3 for 2 or 3 heads) of NH heads:
+ * axpy_rows_gen with its shape a constant (head_dim 64 and 128 never come here). */
+#define STRIP_CASE(NV, NH) case NV: axpy_rows_gen(NV, NH, a, lda, x, ldx, np, y, ldy); break;
+AVX2 static void axpy_strip_part(int nv, int nh, const float *a, size_t lda, const float *x, size_t ldx, int np, float *y,
+                                 size_t ldy) {
+    if (nh == 1) switch (nv) { STRIP_CASE(1, 1) STRIP_CASE(2, 1) STRIP_CASE(3, 1) STRIP_CASE(4, 1)
+                               STRIP_CASE(5, 1) STRIP_CASE(6, 1) STRIP_CASE(7, 1) }
+    else if (nh == 2) switch (nv) { STRIP_CASE(1, 2) STRIP_CASE(2, 2) STRIP_CASE(3, 2) }
+    else switch (nv) { STRIP_CASE(1, 3) STRIP_CASE(2, 3) STRIP_CASE(3, 3) }
+}
+#undef STRIP_CASE
+
+/* NH heads (from a, y) over the whole width n (a multiple of 8): strips of NV vectors, then
+ * the narrower rest. */
+AVX2 INLINE void axpy_rows_heads(const int NV, const int NH, const float *a, size_t lda, const float *x, size_t ldx, int np,
+                                 float *y, size_t ldy, int n) {
+    int c0 = 0;
+    for (; c0 + NV * LANES <= n; c0 += NV * LANES) axpy_rows_gen(NV, NH, a, lda, x + c0, ldx, np, y + c0, ldy);
+    if (c0 < n) axpy_strip_part((n - c0) / LANES, NH, a, lda, x + c0, ldx, np, y + c0, ldy);
+}
+
+/* axpy_rows (kernels.h). Widths of whole vectors: heads three at a time (then a pair) in strips
+ * of 4 vectors, 12 accumulators, 3 x vectors and a broadcast of the 16 ymm registers (the
+ * fourth x vector read by each multiply-add from L1); a head left over alone in strips of 8
+ * (8 accumulators, x read by the multiply-adds). Other widths: axpy per position and head.
+ * The strips of a head are disjoint columns, each element still one fmadd per position in
+ * increasing p, as in axpy_avx2. Measured on Zen 4 (AVX2 forced, one thread, attention's
+ * shapes for head_dim 64 and 128: 16 positions x 8 rows q_dim apart, as in a prefill, and x 7
+ * heads 64 apart, as in decode; alternated, best of 15, in G multiply-adds/s; heads x vectors
+ * per pass): this mix 43-49, 3 x 4 alone 44-49, 1 x 8 38-41, 2 x 4 35-37, 6 x 2 37-42, 4 x 2
+ * 45 on 8 heads but 31 on 7; axpy per position 6-20 (the machine was noisy). */
+AVX2 static void axpy_rows_avx2(const float *a, size_t lda, const float *x, size_t ldx, int np, float *y, size_t ldy,
+                                int nh, int n) {
+    if (n % LANES) {
+        for (int h = 0; h < nh; h++)
+            for (int p = 0; p < np; p++) axpy_avx2(a[(size_t)h * lda + (size_t)p], x + (size_t)p * ldx, y + (size_t)h * ldy, n);
+        return;
+    }
+    int h = 0;
+    for (; nh - h >= 3; h += 3) axpy_rows_heads(4, 3, a + (size_t)h * lda, lda, x, ldx, np, y + (size_t)h * ldy, ldy, n);
+    if (nh - h == 2) axpy_rows_heads(4, 2, a + (size_t)h * lda, lda, x, ldx, np, y + (size_t)h * ldy, ldy, n);
+    else if (nh - h == 1) axpy_rows_heads(8, 1, a + (size_t)h * lda, lda, x, ldx, np, y + (size_t)h * ldy, ldy, n);
 }
 
 /* Four accumulators reduced at once in pd_kernel_reduce's order: fold 8 -> 4 lanes two
@@ -371,6 +443,101 @@ static float panel_dot_avx2(const void *w, int dt, int cols, int row, const floa
     return out[row % 16];
 }
 
+/* ---- elementwise: exp as a vector polynomial (silu_mul, softmax) ----
+ *
+ * The AVX-512 set's exp (kernels_avx512.c) at 8 lanes, the same operations up to the last
+ * step: inputs clamped to [-104, 89] (the clamp's operand order lets NaN through), n =
+ * rint(x / ln 2), r = x - n ln 2 in two Cody-Waite parts, exp(r) = 1 + r + r^2 P(r) with
+ * the same degree-5 P. AVX2 has no vscalefps, so 2^n is applied as 2^(n - n/2) times 2^(n/2)
+ * (n / 2 rounded down): both factors normal floats (n is in [-150, 128]), the first product
+ * exact (p is in [0.7, 1.5], so p 2^(n - n/2) is normal) and the second rounding once, which
+ * is vscalefps's one rounding: the same bits as pd_avx512_exp lane for lane, overflow to inf
+ * and the subnormal range included. Within 1 ulp of glibc's expf (tests/test_vmath.c). */
+AVX2 INLINE __m256 exp8(__m256 x) {
+    x = _mm256_min_ps(_mm256_set1_ps(89.0f), _mm256_max_ps(_mm256_set1_ps(-104.0f), x));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.442695040888963407359924681001892137f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187045e-06f), r);
+    __m256 p = _mm256_set1_ps(0.000198527617612853646278381f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.00139304355252534151077271f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.00833336077630519866943359f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.0416664853692054748535156f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.166666671633720397949219f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_add_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(_mm256_mul_ps(r, r), p, r));
+    /* NaN converts to INT_MIN: its factors are garbage, but p is NaN, and so the product */
+    __m256i ni = _mm256_cvtps_epi32(n), n1 = _mm256_srai_epi32(ni, 1), n0 = _mm256_sub_epi32(ni, n1);
+    __m256i bias = _mm256_set1_epi32(127);
+    __m256 s0 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n0, bias), 23));
+    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(p, s0), s1);
+}
+
+/* Lanes [0, n) set, n in [0, 8]: the mask of a partial vector's loads and stores. */
+AVX2 INLINE __m256i first_n(int n) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); }
+
+/* exp8 on a row: y[i] = exp(x[i]), the same bits as pd_avx512_exp (declared for the tests,
+ * tests/test_vmath.c; kernels.h names only the AVX-512 one). */
+AVX2 void pd_avx2_exp(const float *x, float *y, int n) {
+    int i = 0;
+    for (; i + LANES <= n; i += LANES) _mm256_storeu_ps(y + i, exp8(_mm256_loadu_ps(x + i)));
+    if (i < n) {
+        __m256i m = first_n(n - i);
+        _mm256_maskstore_ps(y + i, m, exp8(_mm256_maskload_ps(x + i, m)));
+    }
+}
+
+/* out = g / (1 + exp(-g)) * u: the portable form's operations, exp8 for expf (the same bits
+ * as the AVX-512 set's silu_mul). */
+AVX2 INLINE __m256 silu_mul8(__m256 g, __m256 u) {
+    __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), g));
+    return _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f), e)), u);
+}
+
+AVX2 static void silu_mul_avx2(const float *g, const float *u, float *out, int n) {
+    int i = 0;
+    for (; i + LANES <= n; i += LANES) _mm256_storeu_ps(out + i, silu_mul8(_mm256_loadu_ps(g + i), _mm256_loadu_ps(u + i)));
+    if (i < n) {
+        __m256i m = first_n(n - i);
+        _mm256_maskstore_ps(out + i, m, silu_mul8(_mm256_maskload_ps(g + i, m), _mm256_maskload_ps(u + i, m)));
+    }
+}
+
+/* The largest of 8 lanes (any order gives the same). */
+AVX2 INLINE float hmax8(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+    return _mm_cvtss_f32(m);
+}
+
+/* softmax in three passes: the maximum, exp(s - max) stored and summed in 8 lanes (element i
+ * into lane i % 8, in increasing i, then pd_kernel_reduce's tree), then each divided by the
+ * sum: a row's bits depend on the row alone. */
+AVX2 static void softmax_avx2(float *s, int n) {
+    const int nv = n / LANES * LANES;
+    const __m256i mt = first_n(n - nv);
+    __m256 mx = _mm256_set1_ps(-INFINITY), sum = _mm256_setzero_ps();
+    for (int i = 0; i < nv; i += LANES) mx = _mm256_max_ps(mx, _mm256_loadu_ps(s + i));
+    if (nv < n) /* masked-off lanes as -inf */
+        mx = _mm256_max_ps(mx, _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), _mm256_maskload_ps(s + nv, mt), _mm256_castsi256_ps(mt)));
+    __m256 m = _mm256_set1_ps(hmax8(mx));
+    for (int i = 0; i < nv; i += LANES) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + i), m));
+        _mm256_storeu_ps(s + i, e);
+        sum = _mm256_add_ps(sum, e);
+    }
+    if (nv < n) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_maskload_ps(s + nv, mt), m));
+        _mm256_maskstore_ps(s + nv, mt, e);
+        sum = _mm256_add_ps(sum, _mm256_and_ps(e, _mm256_castsi256_ps(mt))); /* + 0 in the other lanes */
+    }
+    __m256 d = _mm256_set1_ps(hsum8(sum));
+    for (int i = 0; i < nv; i += LANES) _mm256_storeu_ps(s + i, _mm256_div_ps(_mm256_loadu_ps(s + i), d));
+    if (nv < n) _mm256_maskstore_ps(s + nv, mt, _mm256_div_ps(_mm256_maskload_ps(s + nv, mt), d));
+}
+
 /* pd_exp_det on 8 lanes: the same operations (kernels.h). */
 AVX2 static inline __m256 exp_det8(__m256 d) {
     __m256 keep = _mm256_cmp_ps(d, _mm256_set1_ps(PD_EXP_DET_MIN), _CMP_GE_OQ); /* false for NaN */
@@ -409,8 +576,8 @@ AVX2 static double exp_sum_avx2(const float *x, float scale, float shift, float 
 static const pd_kernel_ops avx2_ops = {
     .name = "avx2", .lanes = LANES, .mr = MR, .nr = NR,
     .dot = dot_avx2, .dot_w = dot_w_avx2, .to_f32 = to_f32_avx2, .axpy = axpy_avx2, .tile = tile_avx2,
-    .reduce4 = reduce4_avx2, .mm_panels = mm_panels_avx2, .panel_dot = panel_dot_avx2,
-    .silu_mul = pd_silu_mul_c, .softmax = pd_softmax_c, .exp_sum = exp_sum_avx2,
+    .reduce4 = reduce4_avx2, .axpy_rows = axpy_rows_avx2, .mm_panels = mm_panels_avx2, .panel_dot = panel_dot_avx2,
+    .silu_mul = silu_mul_avx2, .softmax = softmax_avx2, .exp_sum = exp_sum_avx2,
 };
 
 const pd_kernel_ops *pd_kernels_avx2(void) {
@@ -423,4 +590,7 @@ const pd_kernel_ops *pd_kernels_avx2(void) {
 }
 #else
 const pd_kernel_ops *pd_kernels_avx2(void) { return NULL; }
+void pd_avx2_exp(const float *x, float *y, int n) { /* never called: there is no AVX2 set */
+    for (int i = 0; i < n; i++) y[i] = expf(x[i]);
+}
 #endif

@@ -33,10 +33,6 @@ static uint32_t ulps(float a, float b) {
 
 static float rnd(pd_rng *r) { return (float)((double)(pd_rng_u64(r) >> 11) * 0x1p-53 - 0.5); }
 
-/* The AVX2 set's exp (kernels_avx2.c, exported for this test; kernels.h declares only the
- * AVX-512 one): y[i] = exp(x[i]), only called where pd_kernels_avx2() is not NULL. */
-void pd_avx2_exp(const float *x, float *y, int n);
-
 typedef void (*exp_fn)(const float *x, float *y, int n);
 
 /* The vector exps this CPU runs, and their names. */

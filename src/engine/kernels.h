@@ -195,6 +195,9 @@ double pd_avx512_exp_sum(const float *x, float scale, float shift, float *out, s
 void pd_avx512_mm_panels(const pd_mm *a, int p0, int p1, float *scratch);
 float pd_avx512_panel_dot(const void *w, int dtype, int cols, int row, const float *x);
 void pd_avx512_exp(const float *x, float *y, int n);
+/* The AVX2 set's exp (kernels_avx2.c): the same operations at 8 lanes, the same bits as
+ * pd_avx512_exp; only to be called where pd_kernels_avx2() is not NULL. */
+void pd_avx2_exp(const float *x, float *y, int n);
 /* The best set this CPU runs (never the AVX512-BF16 one). */
 const pd_kernel_ops *pd_kernels_best(void);
 

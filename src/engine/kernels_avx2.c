@@ -477,8 +477,8 @@ AVX2 INLINE __m256 exp8(__m256 x) {
 /* Lanes [0, n) set, n in [0, 8]: the mask of a partial vector's loads and stores. */
 AVX2 INLINE __m256i first_n(int n) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); }
 
-/* exp8 on a row: y[i] = exp(x[i]), the same bits as pd_avx512_exp (declared for the tests,
- * tests/test_vmath.c; kernels.h names only the AVX-512 one). */
+/* exp8 on a row: y[i] = exp(x[i]), the same bits as pd_avx512_exp (kernels.h; for the
+ * tests, tests/test_vmath.c). */
 AVX2 void pd_avx2_exp(const float *x, float *y, int n) {
     int i = 0;
     for (; i + LANES <= n; i += LANES) _mm256_storeu_ps(y + i, exp8(_mm256_loadu_ps(x + i)));

@@ -107,6 +107,8 @@ typedef struct pd_model_opts {
     pd_precision precision;
 } pd_model_opts;
 
+/* "auto", "portable", "avx2", "avx512" or "avx512bf16" -> *out; 0, or -1 for anything else. */
+int pd_kernels_parse(const char *s, pd_kernels *out);
 /* "exact" or "bf16" -> *out (PD_PRECISION_EXACT / _BF16); 0, or -1 for anything else. */
 int pd_precision_parse(const char *s, pd_precision *out);
 /* What a model loaded with precision p computes (ignoring the kernels asked for): p, or for

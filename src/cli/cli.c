@@ -108,10 +108,10 @@ const char *cli_engine_flags_help(int col) {
 
 int cli_engine_flag(const char *cmd, const char *a, const char *v) {
     if (!strcmp(a, "--kernels")) {
-        static const char *const sets[] = {"auto", "portable", "avx2", "avx512", "avx512bf16"};
-        for (size_t i = 0; v && i < sizeof sets / sizeof *sets; i++)
-            if (!strcmp(v, sets[i])) return setenv("PONDER_KERNELS", v, 1) ? cli_fail(cmd, "out of memory") : 0;
-        return cli_fail(cmd, "bad --kernels '%s' (auto, portable, avx2, avx512 or avx512bf16)", v ? v : "");
+        pd_kernels k;
+        if (!v || pd_kernels_parse(v, &k))
+            return cli_fail(cmd, "bad --kernels '%s' (auto, portable, avx2, avx512 or avx512bf16)", v ? v : "");
+        return setenv("PONDER_KERNELS", v, 1) ? cli_fail(cmd, "out of memory") : 0;
     }
     if (!strcmp(a, "--precision")) {
         pd_precision p;

@@ -40,6 +40,16 @@ static void compute_inv_freq(const pd_model_config *c, float *inv) {
     }
 }
 
+int pd_kernels_parse(const char *s, pd_kernels *out) {
+    static const char *const names[] = {"auto", "portable", "avx2", "avx512", "avx512bf16"}; /* pd_kernels order */
+    for (size_t i = 0; s && i < sizeof names / sizeof *names; i++)
+        if (!strcmp(s, names[i])) {
+            *out = (pd_kernels)i;
+            return 0;
+        }
+    return -1;
+}
+
 int pd_precision_parse(const char *s, pd_precision *out) {
     if (!s) return -1;
     if (!strcmp(s, "exact")) *out = PD_PRECISION_EXACT;
@@ -71,15 +81,9 @@ static int fast_bf16_dot(void) {
  * run is an error, and so is the AVX512-BF16 set with exact products. */
 static int pick_kernels(pd_model *m, pd_kernels k, pd_precision prec, const char *dir, pd_error *err) {
     const char *env = getenv("PONDER_KERNELS"), *penv = getenv("PONDER_PRECISION");
-    if (k == PD_KERNELS_AUTO && env && *env) {
-        if (!strcmp(env, "portable")) k = PD_KERNELS_PORTABLE;
-        else if (!strcmp(env, "avx2")) k = PD_KERNELS_AVX2;
-        else if (!strcmp(env, "avx512")) k = PD_KERNELS_AVX512;
-        else if (!strcmp(env, "avx512bf16")) k = PD_KERNELS_AVX512BF16;
-        else if (strcmp(env, "auto"))
-            return pd_err_set(err, PD_EINVAL, "%s: PONDER_KERNELS=%s: expected portable, avx2, avx512, avx512bf16 or auto",
-                              dir, env);
-    }
+    if (k == PD_KERNELS_AUTO && env && *env && pd_kernels_parse(env, &k))
+        return pd_err_set(err, PD_EINVAL, "%s: PONDER_KERNELS=%s: expected portable, avx2, avx512, avx512bf16 or auto", dir,
+                          env);
     if (prec == PD_PRECISION_DEFAULT && penv && *penv && pd_precision_parse(penv, &prec))
         return pd_err_set(err, PD_EINVAL, "%s: PONDER_PRECISION=%s: expected exact or bf16", dir, penv);
     if (prec == PD_PRECISION_DEFAULT) prec = k == PD_KERNELS_AVX512BF16 ? PD_PRECISION_BF16 : PD_PRECISION_EXACT;

@@ -111,6 +111,11 @@ struct pd_mm {
                                  with bf16 products may read it instead of rounding x itself */
 };
 
+/* Output row pointers of a's activation rows t0 .. t0 + n - 1 (y_rows, or rows of y). */
+static inline void pd_mm_out_rows(const pd_mm *a, size_t t0, int n, float **yr) {
+    for (int j = 0; j < n; j++) yr[j] = a->y_rows ? a->y_rows[t0 + (size_t)j] : a->y + (t0 + (size_t)j) * (size_t)a->rows;
+}
+
 /* Weight rows per block: converted to fp32 together (wide batches) and kept in cache while
  * every activation row passes over them. Scratch for pd_matmul_rows: PD_ROW_BLOCK * cols. */
 #define PD_ROW_BLOCK 16
@@ -191,6 +196,20 @@ void pd_avx512_reduce4(const float *acc, size_t stride, float out[4]);
 void pd_avx512_silu_mul(const float *g, const float *u, float *out, int n);
 void pd_avx512_softmax(float *s, int n);
 double pd_avx512_exp_sum(const float *x, float scale, float shift, float *out, size_t n);
+/* The vector exp of silu_mul and softmax (kernels_avx512.c exp16, kernels_avx2.c exp8: the
+ * same operations at two widths): inputs clamped to [MIN, MAX], n = rint(x LOG2E), r = x -
+ * n LN2_HI - n LN2_LO, exp(r) = 1 + r + r^2 P(r), P = P0 + P1 r + ... + P5 r^5. */
+#define PD_VEXP_MIN (-104.0f)
+#define PD_VEXP_MAX 89.0f
+#define PD_VEXP_LOG2E 1.442695040888963407359924681001892137f
+#define PD_VEXP_LN2_HI 0.693145751953125f
+#define PD_VEXP_LN2_LO 1.428606765330187045e-06f
+#define PD_VEXP_P0 0.5f
+#define PD_VEXP_P1 0.166666671633720397949219f
+#define PD_VEXP_P2 0.0416664853692054748535156f
+#define PD_VEXP_P3 0.00833336077630519866943359f
+#define PD_VEXP_P4 0.00139304355252534151077271f
+#define PD_VEXP_P5 0.000198527617612853646278381f
 /* The AVX-512 set's panel kernels (mm_panels, panel_dot), for a set that reuses them. */
 void pd_avx512_mm_panels(const pd_mm *a, int p0, int p1, float *scratch);
 float pd_avx512_panel_dot(const void *w, int dtype, int cols, int row, const float *x);

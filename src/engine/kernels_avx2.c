@@ -402,11 +402,6 @@ static const ptile_fn pt_nar[3][PANEL_NX] = {PT_NAR(F32), PT_NAR(BF16), PT_NAR(F
 
 static int dt_index(int dt) { return dt == PD_DT_BF16 ? 1 : dt == PD_DT_F16 ? 2 : 0; }
 
-/* Output row pointers of activation rows t0 .. t0 + n - 1. */
-static void out_rows(const pd_mm *a, size_t t0, int n, float **yr) {
-    for (int j = 0; j < n; j++) yr[j] = a->y_rows ? a->y_rows[t0 + (size_t)j] : a->y + (t0 + (size_t)j) * (size_t)a->rows;
-}
-
 /* scratch: unused (the weights are converted in registers, above) */
 static void mm_panels_avx2(const pd_mm *a, int p0, int p1, float *scratch) {
     const size_t T = a->T, K = (size_t)a->cols, pb = 16 * K * pd_dtype_size(a->dtype); /* bytes per panel */
@@ -414,7 +409,7 @@ static void mm_panels_avx2(const pd_mm *a, int p0, int p1, float *scratch) {
     const uint8_t *w = a->w;
     float *yr[PANEL_NX];
     if (T <= 2) {
-        out_rows(a, 0, (int)T, yr);
+        pd_mm_out_rows(a, 0, (int)T, yr);
         for (int p = p0; p < p1;) {
             int np = p1 - p >= 4 && T == 1 ? 4 : p1 - p >= 2 ? 2 : 1, nl = p + np - 1 == last_panel ? nlast_rows : 16;
             pt_dec[di][T - 1][np == 4 ? 0 : np == 2 ? 1 : 2](w + (size_t)p * pb, 16 * K, a->x, K, a->cols, yr, 16 * p, nl,
@@ -427,7 +422,7 @@ static void mm_panels_avx2(const pd_mm *a, int p0, int p1, float *scratch) {
         int ge = p1 - g < PANEL_GROUP ? p1 : g + PANEL_GROUP;
         for (size_t t0 = 0; t0 < T; t0 += PANEL_NX) {
             int nx = T - t0 < PANEL_NX ? (int)(T - t0) : PANEL_NX;
-            out_rows(a, t0, nx, yr);
+            pd_mm_out_rows(a, t0, nx, yr);
             for (int p = g; p < ge; p++)
                 pt_nar[di][nx - 1](w + (size_t)p * pb, 16 * K, a->x + t0 * K, K, a->cols, yr, 16 * p,
                                    p == last_panel ? nlast_rows : 16, a->bias);
@@ -454,17 +449,17 @@ static float panel_dot_avx2(const void *w, int dt, int cols, int row, const floa
  * is vscalefps's one rounding: the same bits as pd_avx512_exp lane for lane, overflow to inf
  * and the subnormal range included. Within 1 ulp of glibc's expf (tests/test_vmath.c). */
 AVX2 INLINE __m256 exp8(__m256 x) {
-    x = _mm256_min_ps(_mm256_set1_ps(89.0f), _mm256_max_ps(_mm256_set1_ps(-104.0f), x));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.442695040888963407359924681001892137f)),
+    x = _mm256_min_ps(_mm256_set1_ps(PD_VEXP_MAX), _mm256_max_ps(_mm256_set1_ps(PD_VEXP_MIN), x));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(PD_VEXP_LOG2E)),
                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187045e-06f), r);
-    __m256 p = _mm256_set1_ps(0.000198527617612853646278381f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.00139304355252534151077271f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.00833336077630519866943359f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.0416664853692054748535156f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.166666671633720397949219f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(PD_VEXP_LN2_HI), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(PD_VEXP_LN2_LO), r);
+    __m256 p = _mm256_set1_ps(PD_VEXP_P5);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(PD_VEXP_P4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(PD_VEXP_P3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(PD_VEXP_P2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(PD_VEXP_P1));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(PD_VEXP_P0));
     p = _mm256_add_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(_mm256_mul_ps(r, r), p, r));
     /* NaN converts to INT_MIN: its factors are garbage, but p is NaN, and so the product */
     __m256i ni = _mm256_cvtps_epi32(n), n1 = _mm256_srai_epi32(ni, 1), n0 = _mm256_sub_epi32(ni, n1);

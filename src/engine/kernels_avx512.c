@@ -313,11 +313,6 @@ static const ptile_fn pt_nar[3][2][6] = {PT_NAR(F32), PT_NAR(BF16), PT_NAR(F16)}
 
 static int dt_index(int dt) { return dt == PD_DT_BF16 ? 1 : dt == PD_DT_F16 ? 2 : 0; }
 
-/* Output row pointers of activation rows t0 .. t0 + n - 1. */
-static void out_rows(const pd_mm *a, size_t t0, int n, float **yr) {
-    for (int j = 0; j < n; j++) yr[j] = a->y_rows ? a->y_rows[t0 + (size_t)j] : a->y + (t0 + (size_t)j) * (size_t)a->rows;
-}
-
 /* Panels [p, p + np) of a packed BF16 or F16 matrix as fp32, into dst ([np][cols][16]). */
 AVX512 static void panels_to_f32(const void *w, int dt, int cols, int p, int np, float *dst) {
     size_t n = (size_t)np * (size_t)cols;
@@ -333,7 +328,7 @@ AVX512 void pd_avx512_mm_panels(const pd_mm *a, int p0, int p1, float *scratch) 
     const int di = dt_index(a->dtype), last_panel = (a->rows - 1) / 16, nlast_rows = a->rows - 16 * last_panel;
     float *yr[6];
     if (T <= 2) {
-        out_rows(a, 0, (int)T, yr);
+        pd_mm_out_rows(a, 0, (int)T, yr);
         for (int p = p0; p < p1;) {
             int np = p1 - p >= 8 ? 8 : p1 - p >= 4 ? 4 : p1 - p >= 2 ? 2 : 1, ni = np == 8 ? 0 : np == 4 ? 1 : np == 2 ? 2 : 3;
             int nl = p + np - 1 == last_panel ? nlast_rows : 16;
@@ -352,7 +347,7 @@ AVX512 void pd_avx512_mm_panels(const pd_mm *a, int p0, int p1, float *scratch) 
         }
         for (size_t t0 = 0; t0 < T; t0 += 6) {
             int nx = T - t0 < 6 ? (int)(T - t0) : 6;
-            out_rows(a, t0, nx, yr);
+            pd_mm_out_rows(a, t0, nx, yr);
             pt_nar[d][np == 4 ? 0 : 1][nx - 1](w, pe, a->x + t0 * K, K, a->cols, yr, 16 * p, nl, a->bias);
         }
         p += np;
@@ -378,17 +373,17 @@ AVX512 float pd_avx512_panel_dot(const void *w, int dt, int cols, int row, const
  * vminps return their second operand when one is NaN). Within 1 ulp of glibc's expf over
  * the whole float range (tests/test_vmath.c sweeps it). */
 AVX512 INLINE __m512 exp16(__m512 x) {
-    x = _mm512_min_ps(_mm512_set1_ps(89.0f), _mm512_max_ps(_mm512_set1_ps(-104.0f), x));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.442695040888963407359924681001892137f)),
+    x = _mm512_min_ps(_mm512_set1_ps(PD_VEXP_MAX), _mm512_max_ps(_mm512_set1_ps(PD_VEXP_MIN), x));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(PD_VEXP_LOG2E)),
                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187045e-06f), r);
-    __m512 p = _mm512_set1_ps(0.000198527617612853646278381f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.00139304355252534151077271f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.00833336077630519866943359f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.0416664853692054748535156f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.166666671633720397949219f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(PD_VEXP_LN2_HI), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(PD_VEXP_LN2_LO), r);
+    __m512 p = _mm512_set1_ps(PD_VEXP_P5);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(PD_VEXP_P4));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(PD_VEXP_P3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(PD_VEXP_P2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(PD_VEXP_P1));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(PD_VEXP_P0));
     p = _mm512_add_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(_mm512_mul_ps(r, r), p, r));
     return _mm512_scalef_ps(p, n);
 }

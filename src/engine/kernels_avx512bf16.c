@@ -262,11 +262,6 @@ BF16 static void round_pairs(const float *x, int K, float *dst) {
     if (i < K) _mm512_mask_storeu_epi16(d + i, (__mmask32)(((uint64_t)1 << (n - i)) - 1), (__m512i)round32_tail(x, (size_t)i, K - i));
 }
 
-/* Output row pointers of activation rows t0 .. t0 + n - 1. */
-static void out_rows(const pd_mm *a, size_t t0, int n, float **yr) {
-    for (int j = 0; j < n; j++) yr[j] = a->y_rows ? a->y_rows[t0 + (size_t)j] : a->y + (t0 + (size_t)j) * (size_t)a->rows;
-}
-
 /* mm_panels for BF16 weights: activations rounded into scratch a chunk of rows at a time, or,
  * for an even K, read as the caller rounded them (a->xb: the same values, the same pairs). */
 BF16 static void mm_panels_bf16(const pd_mm *a, int p0, int p1, float *scratch) {
@@ -283,7 +278,7 @@ BF16 static void mm_panels_bf16(const pd_mm *a, int p0, int p1, float *scratch) 
         if (!given)
             for (size_t t = 0; t < nc; t++) round_pairs(a->x + (c0 + t) * (size_t)K, K, scratch + t * ldp);
         if (T <= 2) {
-            out_rows(a, 0, (int)T, yr);
+            pd_mm_out_rows(a, 0, (int)T, yr);
             for (int p = p0; p < p1;) {
                 int np = p1 - p >= 8 ? 8 : p1 - p >= 4 ? 4 : p1 - p >= 2 ? 2 : 1, ni = np == 8 ? 0 : np == 4 ? 1 : np == 2 ? 2 : 3;
                 int nl = p + np - 1 == last_panel ? nlast_rows : 16;
@@ -296,7 +291,7 @@ BF16 static void mm_panels_bf16(const pd_mm *a, int p0, int p1, float *scratch) 
             int np = p1 - p >= 4 ? 4 : 1, nl = p + np - 1 == last_panel ? nlast_rows : 16;
             for (size_t t0 = 0; t0 < nc; t0 += 6) {
                 int nx = nc - t0 < 6 ? (int)(nc - t0) : 6;
-                out_rows(a, c0 + t0, nx, yr);
+                pd_mm_out_rows(a, c0 + t0, nx, yr);
                 pt_nar[np == 4 ? 0 : 1][nx - 1](w0 + (size_t)p * pe, pe, xp + t0 * ldp, ldp, K, yr, 16 * p, nl, a->bias);
             }
             p += np;

@@ -83,15 +83,13 @@ static void round_task(void *ctx, size_t t, int thread) {
     j->m->ops->round_bf16(j->x + t * n, j->m->xbf + t * n, (int)n);
 }
 
-/* dst[i] = x[i] rounded to the nearest bf16 value (ties to even; NaN stays NaN): what bf16
- * precision multiplies BF16 weights by, on the sets that multiply in fp32 (model.h). The
- * products are then exact in fp32, as vdpbf16ps's are, so only the order of the sums (and
- * subnormal inputs, which the AVX512-BF16 set flushes) differs from that set. */
+/* dst[i] = x[i] rounded to the nearest bf16 value (pd_f32_to_bf16: ties to even, NaN stays a
+ * NaN): what bf16 precision multiplies BF16 weights by, on the sets that multiply in fp32
+ * (model.h). The products are then exact in fp32, as vdpbf16ps's are, so only the order of
+ * the sums (and subnormal inputs, which the AVX512-BF16 set flushes) differs from that set. */
 static void round_bf16_values(const float *x, float *dst, size_t n) {
     for (size_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &x[i], 4);
-        if ((u & 0x7fffffffu) <= 0x7f800000u) u = (u + 0x7fffu + ((u >> 16) & 1)) & 0xffff0000u;
+        uint32_t u = (uint32_t)pd_f32_to_bf16(x[i]) << 16;
         memcpy(&dst[i], &u, 4);
     }
 }

@@ -8,6 +8,8 @@
 
 #include "engine/engine.h"
 
+#include <string.h>
+
 /* Can the engine compute with ggml type t (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)? */
 int pd_quant_supported(int ggml_type);
 /* Bytes in one row of w, whatever its dtype. */
@@ -137,6 +139,11 @@ size_t pd_quantize_row(int ggml_type, const float *x, void *dst, int n);
 /* fp32 to IEEE half / bfloat16, rounded to nearest even (NaN stays a quiet NaN; halves
  * overflow to infinity past 65504). */
 uint16_t pd_f32_to_f16(float f);
-uint16_t pd_f32_to_bf16(float f);
+static inline uint16_t pd_f32_to_bf16(float f) { /* inline: the forward pass rounds activations with it */
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* NaN, kept quiet */
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+}
 
 #endif

@@ -45,13 +45,6 @@ uint16_t pd_f32_to_f16(float f) {
     return sign | (uint16_t)lrintf(fabsf(f) * 0x1p24f);
 }
 
-uint16_t pd_f32_to_bf16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* NaN, kept quiet */
-    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
-}
-
 static inline void put_f16(uint8_t *p, float f) {
     uint16_t h = pd_f32_to_f16(f);
     p[0] = (uint8_t)h, p[1] = (uint8_t)(h >> 8);

@@ -52,8 +52,8 @@ int main(int argc, char **argv) {
         return 0;
     }
     const int rows = 1024, cols = 1024;
-    const int types[] = {PD_GGML_Q8_0, PD_GGML_Q4_0, PD_GGML_Q5_0, PD_GGML_Q4_K, PD_GGML_Q5_K, PD_GGML_Q6_K, PD_GGML_Q4_1};
-    const char *names[] = {"Q8_0", "Q4_0", "Q5_0", "Q4_K", "Q5_K", "Q6_K", "Q4_1"};
+    const int types[] = {PD_GGML_Q8_0, PD_GGML_Q4_0, PD_GGML_Q5_0, PD_GGML_Q4_K, PD_GGML_Q5_K, PD_GGML_Q6_K, PD_GGML_Q4_1, PD_GGML_Q5_1};
+    const char *names[] = {"Q8_0", "Q4_0", "Q5_0", "Q4_K", "Q5_K", "Q6_K", "Q4_1", "Q5_1"};
     float *x = malloc(64 * (size_t)cols * sizeof *x), *y = malloc(64 * (size_t)rows * sizeof *y);
     float *scratch = malloc((size_t)PD_ROW_BLOCK * cols * sizeof *scratch);
     uint16_t *wb = malloc((size_t)rows * cols * sizeof *wb);

@@ -1,7 +1,7 @@
 /* test_quant_kernels.c — the quantized matmul (src/engine/quant*.c) on every kernel set the
  * CPU runs, against the portable reference.
  *
- * For each fused type (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K) and the dequantize-only ones, on random
+ * For each fused type (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K), on random
  * blocks and on the fixtures' real tensors, and for batch widths that take the fused decode
  * path (each row decoded in registers, up to max_nx activation rows per pass) and the wide
  * path (a block of rows dequantized once, then the set's register tiles):
@@ -128,9 +128,9 @@ static void t_random_blocks(void) {
 /* The fixtures' real quantized matrices (the first 40 rows of each). */
 static void t_fixture_tensors(void) {
     const char *files[] = {DIR "/llama-kquant.gguf", DIR "/llama-q4_0.gguf", DIR "/qwen2-kquant.gguf", DIR "/llama-q8_0.gguf",
-                           DIR "/qwen2-q5_0.gguf"};
+                           DIR "/qwen2-q5_0.gguf",    DIR "/qwen2-q4_1.gguf", DIR "/llama-q5_1.gguf"};
     int seen[PD_GGML_TYPE_LIMIT] = {0};
-    for (int f = 0; f < 5; f++) {
+    for (int f = 0; f < 7; f++) {
         pd_gguf g;
         pd_error err = {0};
         CHECK_MSG(pd_gguf_open(files[f], &g, &err) == 0, "%s", err.msg);
@@ -146,7 +146,8 @@ static void t_fixture_tensors(void) {
         }
         pd_gguf_close(&g);
     }
-    CHECK(seen[PD_GGML_Q8_0] && seen[PD_GGML_Q4_0] && seen[PD_GGML_Q5_0] && seen[PD_GGML_Q4_K] && seen[PD_GGML_Q6_K]);
+    CHECK(seen[PD_GGML_Q8_0] && seen[PD_GGML_Q4_0] && seen[PD_GGML_Q5_0] && seen[PD_GGML_Q4_K] && seen[PD_GGML_Q6_K] &&
+          seen[PD_GGML_Q4_1] && seen[PD_GGML_Q5_1]);
 }
 
 
@@ -250,7 +251,7 @@ static void check_int(const char *what, int t, const void *data, int rows, int c
         void *scratch = sb ? malloc(sb) : NULL;
         double dw = 0;
         int nbad = 0;
-        /* the 16-row panel kernels (AVX-512 VNNI: Q8_0, Q4_0, Q5_0) do q8_dot_ref's operations */
+        /* the 16-row panel kernels (AVX-512 VNNI: every integer type) do q8_dot_ref's operations */
         const int panels = ik->panel_type && ik->panel_type(t);
         for (size_t i = 0; i < Tmax * rows; i++) {
             double d = fabs((double)full[i] - port[i]);
@@ -281,7 +282,8 @@ static void check_int(const char *what, int t, const void *data, int rows, int c
     free(xq), free(deq), free(bias), free(port), free(y), free(full), free(mag), free(yr);
 }
 
-/* Scales of 1.0 (and small Q6_K scales) for the exact case. */
+/* Scales of 1.0 (and small Q6_K scales; Q4_1 / Q5_1 mins of -8 / -16, the Q4_0 / Q5_0 grids) for
+ * the exact case. */
 static void exact_scales(int t, uint8_t *w, size_t nb) {
     size_t bb = pd_ggml_block_bytes(t);
     for (size_t i = 0; i < nb; i++) {
@@ -292,12 +294,13 @@ static void exact_scales(int t, uint8_t *w, size_t nb) {
         } else {
             put_half(b, 0x3c00);
             if (t == PD_GGML_Q4_K || t == PD_GGML_Q5_K) put_half(b + 2, 0x3c00);
+            if (t == PD_GGML_Q4_1 || t == PD_GGML_Q5_1) put_half(b + 2, t == PD_GGML_Q4_1 ? 0xc800 : 0xcc00);
         }
     }
 }
 
 static void t_int_random(void) {
-    const int types[] = {PD_GGML_Q8_0, PD_GGML_Q4_0, PD_GGML_Q5_0, PD_GGML_Q4_K, PD_GGML_Q5_K, PD_GGML_Q6_K};
+    const int types[] = {PD_GGML_Q8_0, PD_GGML_Q4_0, PD_GGML_Q5_0, PD_GGML_Q4_K, PD_GGML_Q5_K, PD_GGML_Q6_K, PD_GGML_Q4_1, PD_GGML_Q5_1};
     for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
         int t = types[i], k = t == PD_GGML_Q4_K || t == PD_GGML_Q5_K || t == PD_GGML_Q6_K;
         /* odd block counts (the AVX-512 kernels' lone last block), odd row counts */
@@ -319,8 +322,9 @@ static void t_int_random(void) {
 /* The fixtures' real matrices (the first 40 rows of each) with random activations. */
 static void t_int_fixtures(void) {
     const char *files[] = {DIR "/llama-kquant.gguf", DIR "/llama-q4_0.gguf", DIR "/qwen2-kquant.gguf", DIR "/llama-q8_0.gguf",
-                           DIR "/qwen2-q5_0.gguf"};
-    for (int f = 0; f < 5; f++) {
+                           DIR "/qwen2-q5_0.gguf",    DIR "/qwen2-q4_1.gguf", DIR "/llama-q5_1.gguf"};
+    int seen[PD_GGML_TYPE_LIMIT] = {0};
+    for (int f = 0; f < 7; f++) {
         pd_gguf g;
         pd_error err = {0};
         CHECK_MSG(pd_gguf_open(files[f], &g, &err) == 0, "%s", err.msg);
@@ -333,10 +337,13 @@ static void t_int_fixtures(void) {
             char what[256];
             snprintf(what, sizeof what, "%s %s", files[f], t->name);
             check_int(what, t->type, t->data, rows, cols, x, 16, 0);
+            seen[t->type] = 1;
             free(x);
         }
         pd_gguf_close(&g);
     }
+    CHECK(seen[PD_GGML_Q8_0] && seen[PD_GGML_Q4_0] && seen[PD_GGML_Q5_0] && seen[PD_GGML_Q4_K] && seen[PD_GGML_Q5_K] &&
+          seen[PD_GGML_Q6_K] && seen[PD_GGML_Q4_1] && seen[PD_GGML_Q5_1]);
 }
 
 /* ---- the driver: pd_quant_matmul and pd_quant_matmul_n over a pool ---- */

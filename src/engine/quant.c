@@ -17,7 +17,7 @@
  * a model's logits match a reference computed on the dequantized weights to fp32 rounding.
  *
  * The matmul has two modes. By default (PONDER_QUANT_ACT=q8, pd_model.quant_act) the types
- * with integer kernels (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K) run on 8-bit activations: each
+ * with integer kernels (all of the above) run on 8-bit activations: each
  * activation row is quantized once per matmul (blocks of 32, see "8-bit activations" below)
  * and pd_quant_rows_q8 computes exact integer block sums (AVX-512 VNNI vpdpbusd, AVX2
  * vpmaddubsw, or the portable reference) for every batch width: decode and narrow batches
@@ -25,15 +25,15 @@
  * every activation row against it (the same bits). This is llama.cpp's trade: decode reads
  * the same bytes with a fraction of the arithmetic, and the logits move by the activations'
  * rounding (tests/test_gguf_model.c: within 6e-2 of the largest logit on the tiny fixtures).
- * With PONDER_QUANT_ACT=f32 (and for Q4_1, Q5_1) the fp32 path below is used. Either way a
- * row's result never depends on its batch.
+ * With PONDER_QUANT_ACT=f32 the fp32 path below is used. Either way a row's result never
+ * depends on its batch.
  *
  * The fp32 path (pd_quant_rows, one pool task per range of weight rows) has two paths:
  *   - decode and narrow batches (T < WIDE_MIN) on a SIMD set: fused dequantize-and-dot
  *     kernels (quant_avx2.c, quant_avx512.c) read each row's blocks straight from memory,
  *     decode them in registers and multiply them into up to max_nx activation rows at once;
  *     no fp32 copy of the weights is written anywhere;
- *   - wide batches (prefill), the portable set and the types without fused kernels: a block
+ *   - wide batches (prefill) and the portable set: a block
  *     of PD_ROW_BLOCK rows is dequantized once into a per-thread buffer and run through the
  *     kernel set's register tiles (kernels.c's pd_matmul_rows, the same micro-kernel as
  *     bf16 weights), reused by every activation row.
@@ -282,7 +282,8 @@ const pd_qkernels *pd_qkernels_for(const pd_kernel_ops *ops) {
 }
 
 int pd_quant_fused(int t) {
-    return t == PD_GGML_Q8_0 || t == PD_GGML_Q4_0 || t == PD_GGML_Q5_0 || t == PD_GGML_Q4_K || t == PD_GGML_Q5_K || t == PD_GGML_Q6_K;
+    return t == PD_GGML_Q8_0 || t == PD_GGML_Q4_0 || t == PD_GGML_Q4_1 || t == PD_GGML_Q5_0 || t == PD_GGML_Q5_1 || t == PD_GGML_Q4_K ||
+           t == PD_GGML_Q5_K || t == PD_GGML_Q6_K;
 }
 
 /* ---- rows ---- */
@@ -323,22 +324,24 @@ float pd_wmat_row_dot(const pd_model *m, const pd_wmat *w, int row, const float 
  *   Q8_0  (dw dx) * sum qw qx                    Q4_0  (dw dx) * sum (qw - 8) qx
  *   Q5_0  (dw dx) * sum (qw - 16) qx             Q6_K  ((d sc_g) dx) * sum_(16) (qw - 32) qx
  *   Q4_K, Q5_K  ((d sc_s) dx) * sum qw qx, less (dmin m_s) * (dx * sum qx), the mins summed apart
+ *   Q4_1, Q5_1  (dw dx) * sum qw qx, plus m * (dx * sum qx), the mins summed apart and added last
  * The reference adds block by block; the SIMD sets keep a vector of partial integer sums per
  * block (lane l: 4 consecutive values) and add its scaled lanes into a vector accumulator,
  * reduced at the end. The integer parts are exact in every set; only the fp32 combination
  * differs in order, so the sets differ from the reference by at most about
  * (n / 32 + 16) * 2^-24 * sum over blocks |scale * partial sum| (the usual bound for
  * recursive summation), and equal it bit for bit when every partial sum is exact in fp32
- * (tests/test_quant_kernels.c checks both). The AVX-512 VNNI set's 16-row panel kernels (Q8_0,
- * Q4_0, Q5_0: rows in lanes, integer sums per whole block) do the reference's operations
- * exactly and equal it bit for bit. Against the fp32 path (dequantized weights times
+ * (tests/test_quant_kernels.c checks both). The AVX-512 VNNI set's 16-row panel kernels (every
+ * integer type: rows in lanes, integer sums per whole block or Q6_K sub-block) do the
+ * reference's operations exactly and equal it bit for bit. Against the fp32 path (dequantized weights times
  * fp32 activations) the difference is the activations' rounding: up to dx / 2 per value. */
 
 size_t pd_q8_row_bytes(int n) { return 3 * (size_t)n + (size_t)n / 4 + (size_t)n / 8; }
 size_t pd_q8_row_stride(int n) { return (pd_q8_row_bytes(n) + 63) / 64 * 64; }
 
 int pd_quant_int(int t) {
-    return t == PD_GGML_Q8_0 || t == PD_GGML_Q4_0 || t == PD_GGML_Q5_0 || t == PD_GGML_Q4_K || t == PD_GGML_Q5_K || t == PD_GGML_Q6_K;
+    return t == PD_GGML_Q8_0 || t == PD_GGML_Q4_0 || t == PD_GGML_Q4_1 || t == PD_GGML_Q5_0 || t == PD_GGML_Q5_1 || t == PD_GGML_Q4_K ||
+           t == PD_GGML_Q5_K || t == PD_GGML_Q6_K;
 }
 
 /* The parts after the q of one block b, once its 32 q are written (every set calls this, so
@@ -392,6 +395,23 @@ static float q8_dot_ref(int t, const uint8_t *w, const void *a, int n) {
             acc += (h2f(w) * dx[b]) * (float)s;
         }
         return acc;
+    }
+    case PD_GGML_Q4_1:
+    case PD_GGML_Q5_1: { /* the stored integers carry no offset: the mins are summed apart */
+        size_t bb = pd_ggml_block_bytes(t);
+        for (int b = 0; b < n / 32; b++, w += bb, x += 32) {
+            int s = 0;
+            if (t == PD_GGML_Q4_1)
+                for (int k = 0; k < 16; k++) s += (w[4 + k] & 0xf) * x[k] + (w[4 + k] >> 4) * x[16 + k];
+            else {
+                uint32_t qh = (uint32_t)w[4] | (uint32_t)w[5] << 8 | (uint32_t)w[6] << 16 | (uint32_t)w[7] << 24;
+                for (int k = 0; k < 16; k++)
+                    s += ((w[8 + k] & 0xf) | ((qh >> k) & 1) << 4) * x[k] + ((w[8 + k] >> 4) | ((qh >> (k + 16)) & 1) << 4) * x[16 + k];
+            }
+            acc += (h2f(w) * dx[b]) * (float)s;
+            accm += h2f(w + 2) * dxs[b];
+        }
+        return acc + accm;
     }
     case PD_GGML_Q4_K:
     case PD_GGML_Q5_K: {

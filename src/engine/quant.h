@@ -42,7 +42,8 @@ const pd_qkernels *pd_qkernels_avx2(void);   /* NULL when the CPU lacks the AVX2
 const pd_qkernels *pd_qkernels_avx512(void); /* NULL when the CPU lacks the AVX-512 kernel set */
 /* The fused kernels matching a kernel set (NULL for the portable set, the reference). */
 const pd_qkernels *pd_qkernels_for(const pd_kernel_ops *ops);
-/* Does every SIMD set have a fused kernel for ggml type t (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K)? */
+/* Does every SIMD set have a fused kernel for ggml type t (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K,
+ * Q5_K, Q6_K)? */
 int pd_quant_fused(int ggml_type);
 
 /* ---- 8-bit activations and integer dot products (the default for quantized matmuls) ----
@@ -52,7 +53,7 @@ int pd_quant_fused(int ggml_type);
  * every kernel set. Its buffer (pd_q8_row_bytes(n), see quant.c for the layout) also holds
  * what the integer kernels need per block: the sums of each 16 q, -8 times the sum of each 4
  * q (the start of the integer accumulators for weights stored with an offset), dx spread to 8
- * lanes, and dx times the block's sum. The integer kernels then compute, for 4 weight rows and
+ * lanes, and dx times the block's sum (for the mins of Q4_1, Q5_1, Q4_K, Q5_K). The integer kernels then compute, for 4 weight rows and
  * up to max_nx activation rows, the exact integer sum of q_w * q_x per block (or per 16-value
  * sub-block) and combine the blocks in fp32 with the weight and activation scales. */
 typedef struct pd_qikernels {
@@ -69,8 +70,8 @@ typedef struct pd_qikernels {
     size_t (*pack_bytes)(int n);
     int (*pack)(int type, const void *const *w, void *dst, int n);
     void (*dot_packed)(int type, const void *pk, const void *xq, size_t ldq, int nx, int n, float *out);
-    /* Optional (AVX-512 VNNI): 16-row panels for the types panel_type accepts (Q8_0, Q4_0,
-     * Q5_0), which then take these for every batch width and row split (dot included), bit for
+    /* Optional (AVX-512 VNNI): 16-row panels for the types panel_type accepts (every integer
+     * type), which then take these for every batch width and row split (dot included), bit for
      * bit the portable reference. panel_pack: 16 rows w[0..15] (a caller with fewer repeats
      * one) into dst (panel_bytes(n) bytes); panel_dot: nx (1..PD_PANEL_NX) activation rows
      * against the rows w (pk NULL) or the packed panel pk, out[j * 16 + o]. */
@@ -94,7 +95,7 @@ size_t pd_q8_row_bytes(int n);
 size_t pd_q8_row_stride(int n);
 /* Fill block b's parts after its 32 q (the sums, dx): every set's quantizer calls this. */
 void pd_q8_block_tail(void *a, int n, int b, float dx);
-/* Does ggml type t have integer kernels (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K)? */
+/* Does ggml type t have integer kernels (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)? */
 int pd_quant_int(int ggml_type);
 const pd_qikernels *pd_qikernels_portable(void); /* the reference: plain C, integer sums per block */
 const pd_qikernels *pd_qikernels_avx2(void);     /* AVX2 maddubs; NULL when the CPU lacks AVX2 */

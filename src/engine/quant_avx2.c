@@ -131,6 +131,53 @@ AVX2 INLINE void q5_0_gen(const int NX, const uint8_t *const *w, const float *x,
     END;
 }
 
+/* Q4_1: w = d * q + m (the multiply and the add apart, as the reference). */
+AVX2 INLINE void q4_1_gen(const int NX, const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) {
+    BEGIN;
+    const __m256i m4 = _mm256_set1_epi32(15);
+    for (int k = 0, o = 0; k < n; k += 32, o += 20) {
+        _Pragma("GCC unroll 4") ROWS {
+            const uint8_t *b = w[i] + o;
+            if (!(k & 63)) PREFETCH(b);
+            __m256 d = _mm256_set1_ps(h2f(b)), m = _mm256_set1_ps(h2f(b + 2));
+            __m256i v0 = u8x8(b + 4), v1 = u8x8(b + 12);
+            ACC(i, _mm256_add_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_and_si256(v0, m4))), m), k);
+            ACC(i, _mm256_add_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_and_si256(v1, m4))), m), k + 8);
+            ACC(i, _mm256_add_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_srli_epi32(v0, 4))), m), k + 16);
+            ACC(i, _mm256_add_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_srli_epi32(v1, 4))), m), k + 24);
+        }
+    }
+    END;
+}
+
+/* Q5_1: w = d * (q | h << 4) + m; the 32 values assembled as bytes as in q5_0_gen. */
+AVX2 INLINE void q5_1_gen(const int NX, const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) {
+    BEGIN;
+    const __m128i b4 = _mm_set1_epi8(15);
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                            2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull), b16 = _mm256_set1_epi8(16);
+    for (int k = 0, o = 0; k < n; k += 32, o += 24) {
+        _Pragma("GCC unroll 4") ROWS {
+            const uint8_t *b = w[i] + o;
+            if (!(k & 63)) PREFETCH(b);
+            __m256 d = _mm256_set1_ps(h2f(b)), m = _mm256_set1_ps(h2f(b + 2));
+            uint32_t qh;
+            memcpy(&qh, b + 4, 4);
+            __m128i qs = _mm_loadu_si128((const __m128i *)(b + 8));
+            __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(qs, 4), b4), _mm_and_si128(qs, b4));
+            __m256i h = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), spread);
+            q = _mm256_or_si256(q, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h, bit), bit), b16));
+            __m128i q0 = _mm256_castsi256_si128(q), q1 = _mm256_extracti128_si256(q, 1);
+            ACC(i, _mm256_add_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(q0))), m), k);
+            ACC(i, _mm256_add_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(q0, 8)))), m), k + 8);
+            ACC(i, _mm256_add_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(q1))), m), k + 16);
+            ACC(i, _mm256_add_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(q1, 8)))), m), k + 24);
+        }
+    }
+    END;
+}
+
 /* The 6-bit scale and min of sub-block j of a Q4_K / Q5_K super-block (12 packed bytes). */
 INLINE void scale_min_k4(int j, const uint8_t *q, int *sc, int *mn) {
     if (j < 4) {
@@ -209,12 +256,16 @@ typedef void (*qfn)(const uint8_t *const *, const float *, size_t, int, float *)
 #define Q8_0_CALL(NX) q8_0_gen(NX, w, x, ldx, n, out)
 #define Q4_0_CALL(NX) q4_0_gen(NX, w, x, ldx, n, out)
 #define Q5_0_CALL(NX) q5_0_gen(NX, w, x, ldx, n, out)
+#define Q4_1_CALL(NX) q4_1_gen(NX, w, x, ldx, n, out)
+#define Q5_1_CALL(NX) q5_1_gen(NX, w, x, ldx, n, out)
 #define Q4_K_CALL(NX) k45_gen(NX, 0, w, x, ldx, n, out)
 #define Q5_K_CALL(NX) k45_gen(NX, 1, w, x, ldx, n, out)
 #define Q6_K_CALL(NX) q6_k_gen(NX, w, x, ldx, n, out)
 QFNS(q8_0, Q8_0_CALL)
 QFNS(q4_0, Q4_0_CALL)
 QFNS(q5_0, Q5_0_CALL)
+QFNS(q4_1, Q4_1_CALL)
+QFNS(q5_1, Q5_1_CALL)
 QFNS(q4_k, Q4_K_CALL)
 QFNS(q5_k, Q5_K_CALL)
 QFNS(q6_k, Q6_K_CALL)
@@ -225,6 +276,8 @@ static const qfn *fns(int type) {
     case PD_GGML_Q8_0: return q8_0_fns;
     case PD_GGML_Q4_0: return q4_0_fns;
     case PD_GGML_Q5_0: return q5_0_fns;
+    case PD_GGML_Q4_1: return q4_1_fns;
+    case PD_GGML_Q5_1: return q5_1_fns;
     case PD_GGML_Q4_K: return q4_k_fns;
     case PD_GGML_Q5_K: return q5_k_fns;
     case PD_GGML_Q6_K: return q6_k_fns;
@@ -260,7 +313,8 @@ const pd_qkernels *pd_qkernels_avx2(void) {
  * sums (lane l: values 4l..4l+3), the same lanes as the AVX-512 VNNI kernels. Q8_0's signed
  * weights go in as |w| with the activation's sign flipped where w < 0 (vpsignb); the others are
  * stored unsigned and their offset is removed by adding the activation buffer's -8 * (sum of
- * each 4 q), shifted. Then, as the VNNI kernels, each lane times (weight scale * dx) into a
+ * each 4 q), shifted (Q4_1, Q5_1 and the K-quants' mins are scaled block sums instead: see
+ * MIN_ACC and ik45_gen). Then, as the VNNI kernels, each lane times (weight scale * dx) into a
  * vector accumulator per (weight row, activation row): 4 x up to 2 per call (8 of the 16
  * registers). */
 #define INX 2
@@ -320,15 +374,40 @@ AVX2 static void q8_quantize_avx2(const float *x, int n, void *dst) {
     _Pragma("GCC unroll 4") for (int i = 0; i < MR; i++) _Pragma("GCC unroll 2") for (int j = 0; j < NX; j++)      \
         out[i * NX + j] = hsum8(acc[i][j])
 
-/* Q8_0, Q4_0, Q5_0: one 32-value block per step. */
+/* The mins of Q4_1 / Q5_1 (w = d * q + m, q stored without an offset): for blocks k..k + 7
+ * (fewer at the end of the row: live lanes), acc[i][j] += m_b * (dx_b * block sum of q) lane by
+ * lane, once per 8 blocks before block k's integer sums; packing stores the 8 mins as floats. */
+AVX2 INLINE __m256i live8(int k, int n) {
+    int nm = n / 32 - k < 8 ? n / 32 - k : 8;
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(nm), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+#define MIN_ACC(i, mv, live, k)                                                                                      \
+    _Pragma("GCC unroll 2") for (int j_ = 0; j_ < NX; j_++) acc[i][j_] =                                            \
+        _mm256_fmadd_ps((mv), _mm256_maskload_ps(PD_Q8_DXS(xq + (size_t)j_ * ldq, n) + (k), (live)), acc[i][j_])
+
+/* Q8_0, Q4_0, Q5_0, Q4_1, Q5_1: one 32-value block per step. */
 AVX2 INLINE void i32_gen(const int TYPE, const int NX, const uint8_t *const *w, const uint8_t *xq, size_t ldq, int n, float *out) {
     IBEGIN;
-    const int bb = TYPE == PD_GGML_Q8_0 ? 34 : TYPE == PD_GGML_Q4_0 ? 18 : 22;
-    const int SH = TYPE == PD_GGML_Q8_0 ? -1 : TYPE == PD_GGML_Q4_0 ? 0 : 1;
+    const int MIN1 = TYPE == PD_GGML_Q4_1 || TYPE == PD_GGML_Q5_1, FIVE = TYPE == PD_GGML_Q5_0 || TYPE == PD_GGML_Q5_1;
+    const int bb = TYPE == PD_GGML_Q8_0 ? 34 : TYPE == PD_GGML_Q4_0 ? 18 : TYPE == PD_GGML_Q5_0 ? 22 : TYPE == PD_GGML_Q4_1 ? 20 : 24;
+    const int SH = TYPE == PD_GGML_Q8_0 || MIN1 ? -1 : TYPE == PD_GGML_Q4_0 ? 0 : 1;
+    const int oq = TYPE == PD_GGML_Q4_0 ? 2 : TYPE == PD_GGML_Q4_1 ? 4 : TYPE == PD_GGML_Q5_0 ? 6 : 8; /* the nibbles */
+    const int oh = TYPE == PD_GGML_Q5_0 ? 2 : 4;                                                    /* the fifth bits */
     const __m256i m4 = _mm256_set1_epi8(0xf), five = _mm256_set1_epi8(16);
     const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
     const __m256i bits = _mm256_set1_epi64x(0x8040201008040201LL);
     for (int k = 0; k < n / 32; k++) {
+        if (MIN1 && !(k & 7)) {
+            const __m256i live = live8(k, n);
+            const int nm = n / 32 - k < 8 ? n / 32 - k : 8;
+            _Pragma("GCC unroll 4") ROWS {
+                uint16_t mh[8] = {0};
+                for (int e = 0; e < nm; e++) memcpy(mh + e, w[i] + (size_t)(k + e) * bb + 2, 2);
+                __m256 mv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)mh));
+                if (NX == 0) _mm256_maskstore_ps((float *)((uint8_t *)out + (size_t)i * PK_ROW(n) + 2 * (size_t)n) + k, live, mv);
+                MIN_ACC(i, mv, live, k);
+            }
+        }
         _Pragma("GCC unroll 4") ROWS {
             const uint8_t *b = w[i] + (size_t)k * bb;
             if (TYPE == PD_GGML_Q8_0 || !(k & 1)) PREFETCH(b);
@@ -336,11 +415,11 @@ AVX2 INLINE void i32_gen(const int TYPE, const int NX, const uint8_t *const *w, 
             __m256i W;
             if (TYPE == PD_GGML_Q8_0) W = _mm256_loadu_si256((const __m256i *)(b + 2));
             else {
-                __m128i v = _mm_loadu_si128((const __m128i *)(b + (TYPE == PD_GGML_Q4_0 ? 2 : 6)));
+                __m128i v = _mm_loadu_si128((const __m128i *)(b + oq));
                 W = _mm256_and_si256(_mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1), m4);
-                if (TYPE == PD_GGML_Q5_0) { /* byte l gets bit l of qh: spread its 4 bytes 8 times each, test one bit per byte */
+                if (FIVE) { /* byte l gets bit l of qh: spread its 4 bytes 8 times each, test one bit per byte */
                     uint32_t qh;
-                    memcpy(&qh, b + 2, 4);
+                    memcpy(&qh, b + oh, 4);
                     __m256i hb = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), spread), bits);
                     W = _mm256_or_si256(W, _mm256_and_si256(_mm256_cmpeq_epi8(hb, bits), five));
                 }
@@ -419,8 +498,8 @@ AVX2 INLINE void iq6_k_gen(const int NX, const uint8_t *const *w, const uint8_t 
 }
 
 /* The packed kernel: the direct kernels' operations on a packed group, in the same order. */
-AVX2 INLINE void ipk_gen(const int NX, const int SH, const int Q8, const int K45, const uint8_t *pk, const uint8_t *xq, size_t ldq,
-                         int n, float *out) {
+AVX2 INLINE void ipk_gen(const int NX, const int SH, const int Q8, const int K45, const int MIN1, const uint8_t *pk, const uint8_t *xq,
+                         size_t ldq, int n, float *out) {
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc[MR][INX];
     _Pragma("GCC unroll 4") for (int i = 0; i < MR; i++) _Pragma("GCC unroll 2") for (int j = 0; j < NX; j++)
@@ -432,6 +511,13 @@ AVX2 INLINE void ipk_gen(const int NX, const int SH, const int Q8, const int K45
                 _Pragma("GCC unroll 2") for (int j = 0; j < NX; j++)
                     acc[i][j] = _mm256_fnmadd_ps(dmm, _mm256_loadu_ps(PD_Q8_DXS(xq + (size_t)j * ldq, n) + k), acc[i][j]);
             }
+        if (MIN1 && !(k & 7)) {
+            const __m256i live = live8(k, n);
+            _Pragma("GCC unroll 4") ROWS {
+                __m256 mv = _mm256_maskload_ps((const float *)(pk + (size_t)i * PK_ROW(n) + 2 * (size_t)n) + k, live);
+                MIN_ACC(i, mv, live, k);
+            }
+        }
         _Pragma("GCC unroll 4") ROWS {
             const uint8_t *r = pk + (size_t)i * PK_ROW(n);
             __m256i W = _mm256_loadu_si256((const __m256i *)(r + 32 * (size_t)k));
@@ -450,32 +536,37 @@ typedef void (*ifn)(const uint8_t *const *, const uint8_t *, size_t, int, float 
 #define IQ8_0_CALL(NX) i32_gen(PD_GGML_Q8_0, NX, w, xq, ldq, n, out)
 #define IQ4_0_CALL(NX) i32_gen(PD_GGML_Q4_0, NX, w, xq, ldq, n, out)
 #define IQ5_0_CALL(NX) i32_gen(PD_GGML_Q5_0, NX, w, xq, ldq, n, out)
+#define IQ4_1_CALL(NX) i32_gen(PD_GGML_Q4_1, NX, w, xq, ldq, n, out)
+#define IQ5_1_CALL(NX) i32_gen(PD_GGML_Q5_1, NX, w, xq, ldq, n, out)
 #define IQ4_K_CALL(NX) ik45_gen(NX, 0, w, xq, ldq, n, out)
 #define IQ5_K_CALL(NX) ik45_gen(NX, 1, w, xq, ldq, n, out)
 #define IQ6_K_CALL(NX) iq6_k_gen(NX, w, xq, ldq, n, out)
 IFNS(iq8_0, IQ8_0_CALL)
 IFNS(iq4_0, IQ4_0_CALL)
 IFNS(iq5_0, IQ5_0_CALL)
+IFNS(iq4_1, IQ4_1_CALL)
+IFNS(iq5_1, IQ5_1_CALL)
 IFNS(iq4_k, IQ4_K_CALL)
 IFNS(iq5_k, IQ5_K_CALL)
 IFNS(iq6_k, IQ6_K_CALL)
 
 typedef void (*pfn)(const uint8_t *, const uint8_t *, size_t, int, float *);
-#define PFN(NAME, SH, Q8, K45, NX) \
-    AVX2 static void NAME##_##NX(const uint8_t *pk, const uint8_t *xq, size_t ldq, int n, float *out) { ipk_gen(NX, SH, Q8, K45, pk, xq, ldq, n, out); }
-#define PFNS(NAME, SH, Q8, K45) PFN(NAME, SH, Q8, K45, 1) PFN(NAME, SH, Q8, K45, 2) \
+#define PFN(NAME, SH, Q8, K45, MIN1, NX) \
+    AVX2 static void NAME##_##NX(const uint8_t *pk, const uint8_t *xq, size_t ldq, int n, float *out) { ipk_gen(NX, SH, Q8, K45, MIN1, pk, xq, ldq, n, out); }
+#define PFNS(NAME, SH, Q8, K45, MIN1) PFN(NAME, SH, Q8, K45, MIN1, 1) PFN(NAME, SH, Q8, K45, MIN1, 2) \
     static const pfn NAME##_fns[INX + 1] = {NULL, NAME##_1, NAME##_2};
-PFNS(pk_q8, -1, 1, 0)
-PFNS(pk_sh0, 0, 0, 0)
-PFNS(pk_sh1, 1, 0, 0)
-PFNS(pk_sh2, 2, 0, 0)
-PFNS(pk_k45, -1, 0, 1)
+PFNS(pk_q8, -1, 1, 0, 0)
+PFNS(pk_sh0, 0, 0, 0, 0)
+PFNS(pk_sh1, 1, 0, 0, 0)
+PFNS(pk_sh2, 2, 0, 0, 0)
+PFNS(pk_k45, -1, 0, 1, 0)
+PFNS(pk_min, -1, 0, 0, 1)
 
 static size_t ipack_bytes_avx2(int n) { return MR * PK_ROW(n); }
 
 static int ipack_avx2(int type, const void *const *w, void *dst, int n) {
     const ifn *f = type == PD_GGML_Q8_0 ? iq8_0_fns : type == PD_GGML_Q4_0 ? iq4_0_fns : type == PD_GGML_Q5_0 ? iq5_0_fns
-                 : type == PD_GGML_Q4_K ? iq4_k_fns : type == PD_GGML_Q5_K ? iq5_k_fns : type == PD_GGML_Q6_K ? iq6_k_fns : NULL;
+                 : type == PD_GGML_Q4_1 ? iq4_1_fns : type == PD_GGML_Q5_1 ? iq5_1_fns : type == PD_GGML_Q4_K ? iq4_k_fns : type == PD_GGML_Q5_K ? iq5_k_fns : type == PD_GGML_Q6_K ? iq6_k_fns : NULL;
     if (!f) return -1;
     f[0]((const uint8_t *const *)w, NULL, 0, n, dst);
     return 0;
@@ -483,13 +574,13 @@ static int ipack_avx2(int type, const void *const *w, void *dst, int n) {
 
 static void ipdot_avx2(int type, const void *pk, const void *xq, size_t ldq, int nx, int n, float *out) {
     const pfn *f = type == PD_GGML_Q8_0 ? pk_q8_fns : type == PD_GGML_Q4_0 ? pk_sh0_fns : type == PD_GGML_Q5_0 ? pk_sh1_fns
-                 : type == PD_GGML_Q6_K ? pk_sh2_fns : pk_k45_fns;
+                 : type == PD_GGML_Q6_K ? pk_sh2_fns : type == PD_GGML_Q4_1 || type == PD_GGML_Q5_1 ? pk_min_fns : pk_k45_fns;
     f[nx](pk, xq, ldq, n, out);
 }
 
 static int idot_avx2(int type, const void *const *w, const void *xq, size_t ldq, int nx, int n, float *out) {
     const ifn *f = type == PD_GGML_Q8_0 ? iq8_0_fns : type == PD_GGML_Q4_0 ? iq4_0_fns : type == PD_GGML_Q5_0 ? iq5_0_fns
-                 : type == PD_GGML_Q4_K ? iq4_k_fns : type == PD_GGML_Q5_K ? iq5_k_fns : type == PD_GGML_Q6_K ? iq6_k_fns : NULL;
+                 : type == PD_GGML_Q4_1 ? iq4_1_fns : type == PD_GGML_Q5_1 ? iq5_1_fns : type == PD_GGML_Q4_K ? iq4_k_fns : type == PD_GGML_Q5_K ? iq5_k_fns : type == PD_GGML_Q6_K ? iq6_k_fns : NULL;
     if (!f) return -1;
     f[nx]((const uint8_t *const *)w, xq, ldq, n, out);
     return 0;

@@ -123,6 +123,44 @@ AVX512 INLINE void q5_0_gen(const int NX, const uint8_t *const *w, const float *
     END;
 }
 
+/* Q4_1: w = d * q + m, looked up from the block's 16 possible weights (as q4_0_gen). */
+AVX512 INLINE void q4_1_gen(const int NX, const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) {
+    BEGIN;
+    const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (int k = 0, o = 0; k < n; k += 32, o += 20) {
+        _Pragma("GCC unroll 4") ROWS {
+            const uint8_t *b = w[i] + o;
+            if (!(k & 63)) PREFETCH(b);
+            __m512 t = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(h2f(b)), iota), _mm512_set1_ps(h2f(b + 2)));
+            __m512i v = u8x16(b + 4);
+            ACC(i, _mm512_permutexvar_ps(v, t), k);
+            ACC(i, _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), t), k + 16);
+        }
+    }
+    END;
+}
+
+/* Q5_1: w = d * (q | h << 4) + m; two 16-entry tables (fifth bit clear, set) as q5_0_gen. */
+AVX512 INLINE void q5_1_gen(const int NX, const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) {
+    BEGIN;
+    const __m512 q0 = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512 q1 = _mm512_setr_ps(16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
+    for (int k = 0, o = 0; k < n; k += 32, o += 24) {
+        _Pragma("GCC unroll 4") ROWS {
+            const uint8_t *b = w[i] + o;
+            if (!(k & 63)) PREFETCH(b);
+            __m512 d = _mm512_set1_ps(h2f(b)), m = _mm512_set1_ps(h2f(b + 2));
+            __m512 t0 = _mm512_add_ps(_mm512_mul_ps(d, q0), m), t1 = _mm512_add_ps(_mm512_mul_ps(d, q1), m);
+            uint32_t qh;
+            memcpy(&qh, b + 4, 4);
+            __m512i v = u8x16(b + 8), hv = _mm512_srli_epi32(v, 4);
+            ACC(i, _mm512_mask_permutexvar_ps(_mm512_permutexvar_ps(v, t0), (__mmask16)(qh & 0xffff), v, t1), k);
+            ACC(i, _mm512_mask_permutexvar_ps(_mm512_permutexvar_ps(hv, t0), (__mmask16)(qh >> 16), hv, t1), k + 16);
+        }
+    }
+    END;
+}
+
 /* The 6-bit scale and min of sub-block j of a Q4_K / Q5_K super-block (12 packed bytes). */
 INLINE void scale_min_k4(int j, const uint8_t *q, int *sc, int *mn) {
     if (j < 4) {
@@ -238,12 +276,16 @@ typedef void (*qfn)(const uint8_t *const *, const float *, size_t, int, float *)
 #define Q8_0_CALL(NX) q8_0_gen(NX, w, x, ldx, n, out)
 #define Q4_0_CALL(NX) q4_0_gen(NX, w, x, ldx, n, out)
 #define Q5_0_CALL(NX) q5_0_gen(NX, w, x, ldx, n, out)
+#define Q4_1_CALL(NX) q4_1_gen(NX, w, x, ldx, n, out)
+#define Q5_1_CALL(NX) q5_1_gen(NX, w, x, ldx, n, out)
 #define Q4_K_CALL(NX) k45_gen(NX, 0, w, x, ldx, n, out)
 #define Q5_K_CALL(NX) k45_gen(NX, 1, w, x, ldx, n, out)
 #define Q6_K_CALL(NX) q6_k_gen(NX, w, x, ldx, n, out)
 QFNS(q8_0, Q8_0_CALL)
 QFNS(q4_0, Q4_0_CALL)
 QFNS(q5_0, Q5_0_CALL)
+QFNS(q4_1, Q4_1_CALL)
+QFNS(q5_1, Q5_1_CALL)
 QFNS(q4_k, Q4_K_CALL)
 QFNS(q5_k, Q5_K_CALL)
 QFNS(q6_k, Q6_K_CALL)
@@ -254,6 +296,8 @@ static const qfn *fns(int type) {
     case PD_GGML_Q8_0: return q8_0_fns;
     case PD_GGML_Q4_0: return q4_0_fns;
     case PD_GGML_Q5_0: return q5_0_fns;
+    case PD_GGML_Q4_1: return q4_1_fns;
+    case PD_GGML_Q5_1: return q5_1_fns;
     case PD_GGML_Q4_K: return q4_k_fns;
     case PD_GGML_Q5_K: return q5_k_fns;
     case PD_GGML_Q6_K: return q6_k_fns;
@@ -301,7 +345,7 @@ VNNI static void q8_quantize_avx512(const float *x, int n, void *dst) {
     }
 }
 
-/* ---- 16-row panels (every batch width): Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K ----
+/* ---- 16-row panels (every batch width): Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K ----
  *
  * Sixteen weight rows side by side, one per 32-bit lane: for each 32-value chunk the rows'
  * values are transposed into eight vectors V_k (lane o: values 4k..4k+3 of row o, unsigned
@@ -310,18 +354,20 @@ VNNI static void q8_quantize_avx512(const float *x, int n, void *dst) {
  * (four per Q6_K 16-value group; a storage offset removed by one vpdpwssd of the block's
  * 16-value sums), so the fp32 work is per block, not per 4 values: cvt, (scale * dx) * s, add,
  * per lane in increasing block order from 0 (the K-quants' mins summed apart and subtracted at
- * the end) — exactly q8_dot_ref's operations, so these kernels equal the portable reference bit
+ * the end, Q4_1/Q5_1's summed apart and added) — exactly q8_dot_ref's operations, so these kernels equal the portable reference bit
  * for bit. Decode transposes in registers (panel_dot with w); wide batches pack the panel once
- * (panel_pack: per chunk 8 x 64 bytes of V_k and two vectors of 16 fp32 scales) and run 8
+ * (panel_pack: per chunk 8 x 64 bytes of V_k and two vectors of 16 fp32 scales or mins) and run 8
  * activation rows at a time against it. */
 #define PNX 8
 #define PANEL_CHUNK 640 /* bytes of one packed 32-value chunk: 8 x 64 + 2 x 64 */
 typedef int32_t __attribute__((may_alias, aligned(1))) i32u; /* 4 activation bytes, broadcast from memory */
 
 VNNI static int panel_type_avx512(int type) {
-    return type == PD_GGML_Q8_0 || type == PD_GGML_Q4_0 || type == PD_GGML_Q5_0 || type == PD_GGML_Q4_K || type == PD_GGML_Q5_K ||
-           type == PD_GGML_Q6_K;
+    return type == PD_GGML_Q8_0 || type == PD_GGML_Q4_0 || type == PD_GGML_Q4_1 || type == PD_GGML_Q5_0 || type == PD_GGML_Q5_1 ||
+           type == PD_GGML_Q4_K || type == PD_GGML_Q5_K || type == PD_GGML_Q6_K;
 }
+/* The types whose blocks carry a min (w = d * q + m): its sum is added apart, as the K-quants'. */
+#define WITH_MIN(TYPE) ((TYPE) == PD_GGML_Q4_1 || (TYPE) == PD_GGML_Q5_1)
 static size_t panel_bytes_avx512(int n) { return (size_t)(n / 32) * PANEL_CHUNK; }
 
 /* The rows' offsets from w[0], for the gathers. */
@@ -361,14 +407,14 @@ VNNI INLINE __m512i pair32(const uint8_t *a, const uint8_t *c) {
     return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a)), _mm256_loadu_si256((const __m256i *)c), 1);
 }
 
-/* Chunk q (32 values) of the rows w[0..15]: block q for Q8_0/Q4_0/Q5_0, value 32 (q % 8)..
- * of super-block q / 8 for the K-quants; V[0..7] (and for the 32-value block types the half
- * scales in *dw). */
+/* Chunk q (32 values) of the rows w[0..15]: block q for Q8_0/Q4_0/Q4_1/Q5_0/Q5_1, value 32
+ * (q % 8).. of super-block q / 8 for the K-quants; V[0..7] (and for the 32-value block types
+ * the half scales in *dw, Q4_1/Q5_1's mins in *dm). */
 VNNI INLINE void panel_values(const int TYPE, const uint8_t *const *w, const __m512i off[2], int q, ptrdiff_t ahead, __m512i V[8],
-                              __m512 *dw) {
+                              __m512 *dw, __m512 *dm) {
     const int K = TYPE == PD_GGML_Q4_K || TYPE == PD_GGML_Q5_K || TYPE == PD_GGML_Q6_K;
-    const int bb = TYPE == PD_GGML_Q8_0 ? 34 : TYPE == PD_GGML_Q4_0 ? 18 : TYPE == PD_GGML_Q5_0 ? 22 : TYPE == PD_GGML_Q4_K ? 144
-                 : TYPE == PD_GGML_Q5_K ? 176 : 210;
+    const int bb = TYPE == PD_GGML_Q8_0 ? 34 : TYPE == PD_GGML_Q4_0 ? 18 : TYPE == PD_GGML_Q5_0 ? 22 : TYPE == PD_GGML_Q4_1 ? 20
+                 : TYPE == PD_GGML_Q5_1 ? 24 : TYPE == PD_GGML_Q4_K ? 144 : TYPE == PD_GGML_Q5_K ? 176 : 210;
     const size_t bo = K ? (size_t)(q / 8) * bb : (size_t)q * bb;
     const int s = q % 8; /* K-quants: the chunk in the super-block */
     const __m512i m4 = _mm512_set1_epi8(0xf);
@@ -384,15 +430,16 @@ VNNI INLINE void panel_values(const int TYPE, const uint8_t *const *w, const __m
             _mm_prefetch((const char *)a + ahead + po, _MM_HINT_T1), _mm_prefetch((const char *)c + ahead + po, _MM_HINT_T1);
         }
         if (TYPE == PD_GGML_Q8_0) Z[p] = pair32(a + 2, c + 2);
-        else if (TYPE == PD_GGML_Q4_0 || TYPE == PD_GGML_Q5_0) {
-            const int o = TYPE == PD_GGML_Q4_0 ? 2 : 6;
+        else if (TYPE == PD_GGML_Q4_0 || TYPE == PD_GGML_Q5_0 || WITH_MIN(TYPE)) {
+            const int o = TYPE == PD_GGML_Q4_0 ? 2 : TYPE == PD_GGML_Q4_1 ? 4 : TYPE == PD_GGML_Q5_0 ? 6 : 8; /* the nibbles */
             __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(a + o))),
                                                 _mm_loadu_si128((const __m128i *)(c + o)), 1);
             __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1);
             Z[p] = _mm512_and_si512(_mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0)), m4);
-            if (TYPE == PD_GGML_Q5_0) {
+            if (TYPE == PD_GGML_Q5_0 || TYPE == PD_GGML_Q5_1) {
+                const int oh = TYPE == PD_GGML_Q5_0 ? 2 : 4;
                 uint32_t h0, h1;
-                memcpy(&h0, a + 2, 4), memcpy(&h1, c + 2, 4);
+                memcpy(&h0, a + oh, 4), memcpy(&h1, c + oh, 4);
                 Z[p] = _mm512_mask_add_epi8(Z[p], (__mmask64)h0 | (__mmask64)h1 << 32, Z[p], _mm512_set1_epi8(16));
             }
         } else if (TYPE == PD_GGML_Q4_K || TYPE == PD_GGML_Q5_K) {
@@ -410,8 +457,11 @@ VNNI INLINE void panel_values(const int TYPE, const uint8_t *const *w, const __m
                                                                       _mm512_set1_epi8(3)), 4));
         }
     }
-    if (!K) /* the 16 half scales: the blocks' first dwords */
-        *dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(gather16(w[0] + bo, off)));
+    if (!K) { /* the 16 half scales: the blocks' first dwords (Q4_1/Q5_1: d | m << 16) */
+        __m512i g = gather16(w[0] + bo, off);
+        *dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g));
+        if (WITH_MIN(TYPE)) *dm = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(g, 16)));
+    }
     transpose16(Z, V);
     if (TYPE == PD_GGML_Q8_0) _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) V[k] = _mm512_xor_si512(V[k], _mm512_set1_epi8((char)0x80));
 }
@@ -460,7 +510,8 @@ VNNI INLINE void panel_kscales(const int TYPE, const __m512i st[5], int s, __m51
 }
 
 /* Chunk q's contribution for activation rows j < NX: acc[j] += (A * dx_j) * float(integer sum)
- * (Q6_K: two 16-value groups, A then B); Q4_K/Q5_K: accm[j] += B * (dx_j * sum of the block's q). */
+ * (Q6_K: two 16-value groups, A then B); Q4_K/Q5_K (mins, subtracted at the end) and Q4_1/Q5_1
+ * (mins, added): accm[j] += B * (dx_j * sum of the block's q). */
 #define PANEL_ACC(TYPE, V, A, B, q)                                                                                  \
     _Pragma("GCC unroll 8") for (int j = 0; j < NX; j++) {                                                          \
         const uint8_t *a_ = xq + (size_t)j * ldq;                                                                    \
@@ -477,11 +528,11 @@ VNNI INLINE void panel_kscales(const int TYPE, const __m512i st[5], int s, __m51
             acc[j] = _mm512_add_ps(acc[j], _mm512_mul_ps(_mm512_mul_ps((A), dx_), _mm512_cvtepi32_ps(s0_)));         \
             acc[j] = _mm512_add_ps(acc[j], _mm512_mul_ps(_mm512_mul_ps((B), dx_), _mm512_cvtepi32_ps(s1_)));         \
         } else {                                                                                                     \
-            __m512i s_ = TYPE == PD_GGML_Q4_K || TYPE == PD_GGML_Q5_K ? _mm512_setzero_si512()                       \
+            __m512i s_ = TYPE == PD_GGML_Q4_K || TYPE == PD_GGML_Q5_K || WITH_MIN(TYPE) ? _mm512_setzero_si512()     \
                        : _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_set1_epi16((short)(TYPE == PD_GGML_Q8_0 ? -128 : TYPE == PD_GGML_Q4_0 ? -8 : -16)), pair_); \
             _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) s_ = _mm512_dpbusd_epi32(s_, (V)[k], _mm512_set1_epi32(x4_[k])); \
             acc[j] = _mm512_add_ps(acc[j], _mm512_mul_ps(_mm512_mul_ps((A), dx_), _mm512_cvtepi32_ps(s_)));           \
-            if (TYPE == PD_GGML_Q4_K || TYPE == PD_GGML_Q5_K)                                                        \
+            if (TYPE == PD_GGML_Q4_K || TYPE == PD_GGML_Q5_K || WITH_MIN(TYPE))                                      \
                 accm[j] = _mm512_add_ps(accm[j], _mm512_mul_ps((B), _mm512_set1_ps(PD_Q8_DXS(a_, n)[q])));            \
         }                                                                                                            \
     }
@@ -491,7 +542,8 @@ VNNI INLINE void panel_kscales(const int TYPE, const __m512i st[5], int s, __m51
     for (int j = 0; j < NX; j++) acc[j] = _mm512_setzero_ps(), accm[j] = _mm512_setzero_ps()
 #define PANEL_END                                                                                                    \
     for (int j = 0; j < NX; j++)                                                                                     \
-        _mm512_storeu_ps(out + 16 * j, TYPE == PD_GGML_Q4_K || TYPE == PD_GGML_Q5_K ? _mm512_sub_ps(acc[j], accm[j]) : acc[j])
+        _mm512_storeu_ps(out + 16 * j, TYPE == PD_GGML_Q4_K || TYPE == PD_GGML_Q5_K ? _mm512_sub_ps(acc[j], accm[j])          \
+                                       : WITH_MIN(TYPE) ? _mm512_add_ps(acc[j], accm[j]) : acc[j])
 
 /* Direct: NX (1..8) activation rows against the 16 rows w (decoded here); out[j * 16 + o]. */
 VNNI INLINE void panel_direct(const int TYPE, const int NX, const uint8_t *const *w, const uint8_t *xq, size_t ldq, int n, float *out) {
@@ -504,7 +556,7 @@ VNNI INLINE void panel_direct(const int TYPE, const int NX, const uint8_t *const
         __m512i V[8];
         __m512 A, B = _mm512_setzero_ps();
         if (K && !(q & 7)) panel_kstate(TYPE, w, off, q / 8, st);
-        panel_values(TYPE, w, off, q, ahead, V, &A);
+        panel_values(TYPE, w, off, q, ahead, V, &A, &B);
         if (K) panel_kscales(TYPE, st, q & 7, &A, &B);
         PANEL_ACC(TYPE, V, A, B, q)
     }
@@ -531,7 +583,7 @@ VNNI INLINE void panel_pack_gen(const int TYPE, const uint8_t *const *w, uint8_t
         __m512i V[8];
         __m512 A, B = _mm512_setzero_ps();
         if (K && !(q & 7)) panel_kstate(TYPE, w, off, q / 8, st);
-        panel_values(TYPE, w, off, q, 0, V, &A);
+        panel_values(TYPE, w, off, q, 0, V, &A, &B);
         if (K) panel_kscales(TYPE, st, q & 7, &A, &B);
         for (int k = 0; k < 8; k++) _mm512_storeu_si512(d + 64 * k, V[k]);
         _mm512_storeu_ps(d + 512, A), _mm512_storeu_ps(d + 576, B);
@@ -552,12 +604,15 @@ typedef void (*packfn)(const uint8_t *const *, uint8_t *, int);
 PDFNS(pq8_0, PD_GGML_Q8_0)
 PDFNS(pq4_0, PD_GGML_Q4_0)
 PDFNS(pq5_0, PD_GGML_Q5_0)
+PDFNS(pq4_1, PD_GGML_Q4_1)
+PDFNS(pq5_1, PD_GGML_Q5_1)
 PDFNS(pq4_k, PD_GGML_Q4_K)
 PDFNS(pq5_k, PD_GGML_Q5_K)
 PDFNS(pq6_k, PD_GGML_Q6_K)
 
 #define PANEL_PICK(type, suffix) \
     ((type) == PD_GGML_Q8_0 ? pq8_0_##suffix : (type) == PD_GGML_Q4_0 ? pq4_0_##suffix : (type) == PD_GGML_Q5_0 ? pq5_0_##suffix \
+     : (type) == PD_GGML_Q4_1 ? pq4_1_##suffix : (type) == PD_GGML_Q5_1 ? pq5_1_##suffix \
      : (type) == PD_GGML_Q4_K ? pq4_k_##suffix : (type) == PD_GGML_Q5_K ? pq5_k_##suffix : pq6_k_##suffix)
 
 static void panel_pack_avx512(int type, const void *const *w, void *dst, int n) {

@@ -13,7 +13,10 @@
  *   normaliser and ignore_merges of that family's tokenizer.json.
  * tokenizer.ggml.model "llama" (SentencePiece BPE: Llama 2, Mistral):
  *   the vocabulary with byte-fallback tokens; merges are rebuilt from the pieces' scores the way
- *   transformers' converter did for the hub's tokenizer.json files (put_spm_merges); normaliser Prepend("▁") (when add_space_prefix) + Replace(" ",
+ *   transformers' converter did for the hub's tokenizer.json files (put_spm_merges), unless the
+ *   file has tokenizer.ggml.merges (`ponder quantize` writes them for a tokenizer.json whose
+ *   merges the scores cannot say, one trained by `tokenizers`; llama.cpp does not read them for
+ *   this model): then those; normaliser Prepend("▁") (when add_space_prefix) + Replace(" ",
  *   "▁"), decoder Replace + ByteFallback + Fuse + Strip: the legacy layout of Llama 2's
  *   tokenizer.json. Control and unknown tokens are special added tokens, user-defined ones
  *   plain added tokens.
@@ -127,6 +130,20 @@ static int put_vocab(pd_buf *b, const gtok *t, unsigned mask) {
         first = 0;
     }
     return rc ? rc : pd_buf_puts(b, "},");
+}
+
+/* "merges": the "left right" strings of tokenizer.ggml.merges, as they are. */
+static int put_merge_strings(pd_buf *b, const pd_gguf *g, const pd_gguf_kv *merges) {
+    int rc = pd_buf_puts(b, "\"merges\":[");
+    size_t off = merges->off;
+    for (uint64_t i = 0; i < merges->n && !rc; i++) {
+        const char *s;
+        size_t n;
+        pd_gguf_arr_str_next(g, &off, &s, &n);
+        if (i) rc = pd_buf_putc(b, ',');
+        if (!rc) rc = pd_buf_json_str(b, s, n);
+    }
+    return rc ? rc : pd_buf_putc(b, ']');
 }
 
 /* ---- SentencePiece merges ---- */
@@ -311,16 +328,8 @@ static int build_tokenizer_json(const pd_gguf *g, gtok *t, pd_buf *tj, pd_error 
                                       "\"byte_fallback\":false,");
         if (!rc) rc = pd_buf_printf(tj, "\"ignore_merges\":%s,", pre_types[k].ignore_merges ? "true" : "false");
         if (!rc) rc = put_vocab(tj, t, 1u << 1 | 1u << 2 | 1u << 6);
-        if (!rc) rc = pd_buf_puts(tj, "\"merges\":[");
-        size_t off = t->merges->off;
-        for (uint64_t i = 0; i < t->merges->n && !rc; i++) {
-            const char *s;
-            size_t n;
-            pd_gguf_arr_str_next(g, &off, &s, &n);
-            if (i) rc = pd_buf_putc(tj, ',');
-            if (!rc) rc = pd_buf_json_str(tj, s, n);
-        }
-        if (!rc) rc = pd_buf_puts(tj, "]}}");
+        if (!rc) rc = put_merge_strings(tj, g, t->merges);
+        if (!rc) rc = pd_buf_puts(tj, "}}");
     } else {
         if (t->unk < 0) t->unk = 0;
         if ((rc = pd_gguf_get_arr(g, "tokenizer.ggml.scores", PD_GGUF_F32, &t->scores, err))) return rc;
@@ -340,7 +349,11 @@ static int build_tokenizer_json(const pd_gguf *g, gtok *t, pd_buf *tj, pd_error 
         if (!rc) rc = pd_buf_puts(tj, ",\"continuing_subword_prefix\":null,\"end_of_word_suffix\":null,\"fuse_unk\":true,"
                                       "\"byte_fallback\":true,\"ignore_merges\":false,");
         if (!rc) rc = put_vocab(tj, t, ~0u);
-        if (!rc) rc = put_spm_merges(tj, t, err);
+        if (!rc && pd_gguf_find(g, "tokenizer.ggml.merges")) { /* the file's own merges (see the top) */
+            if ((rc = pd_gguf_get_arr(g, "tokenizer.ggml.merges", PD_GGUF_STRING, &t->merges, err))) return rc;
+            rc = put_merge_strings(tj, g, t->merges);
+        } else if (!rc)
+            rc = put_spm_merges(tj, t, err);
         if (!rc) rc = pd_buf_puts(tj, "}}");
         else if (err && err->code) return err->code;
     }

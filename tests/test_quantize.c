@@ -2,7 +2,8 @@
  * quantizers (src/engine/quantize.c).
  *
  * Models: tests/fixtures/prm/rlhflow (Llama, Llama 3 byte-level tokenizer and chat template,
- * Llama 3.1 RoPE scaling, untied, f32), a Qwen2 causal LM made here from the skywork fixture
+ * Llama 3.1 RoPE scaling, untied, f32), tests/fixtures/prm/math-shepherd (Mistral, written as
+ * llama: SentencePiece-style tokenizer with byte fallback, sliding window 4096, f32), a Qwen2 causal LM made here from the skywork fixture
  * (its config.json with architectures Qwen2ForCausalLM: q/k/v biases, tied, Qwen2 tokenizer,
  * ChatML), and when present models/arith-small (Qwen2, bf16) and models/arith-large (Qwen2,
  * hidden 256: the only one whose rows take the K-quants instead of their fallbacks).
@@ -17,12 +18,18 @@
  *     F32 files give the source's logits within the GGUF tests' 2e-5; the quantized types
  *     within TOL_TYPE of them (fp32 activations, relative to the row's largest |logit|);
  *   - the tokenizer from the file tokenizes like tokenizer.json, and has its special ids and
- *     chat template;
+ *     chat template; SentencePiece-style ones too (tokenizer.ggml.model llama: the spm_legacy
+ *     fixture against its Hugging Face references, Llama 2's real vocabulary (the shared tiny
+ *     GGUF) written back with no merges key and the same merges, llama.cpp's llama-spm
+ *     vectors when present); the Math-Shepherd PRM's f32 file gives the directory's logits bit
+ *     for bit and the same rewards;
  *   - metadata: alignment 32, architecture, pre-tokenizer name, norms kept F32;
- *   - errors name what: a missing directory, an unsupported architecture, an unknown type, an
+ *   - errors name what: a missing directory, an unsupported architecture, a tokenizer GGUF
+ *     cannot hold (a Metaspace pre-tokenizer), an unknown type, an
  *     output that cannot be written; a failed run leaves an existing output untouched and
  *     no temporary file behind; the same input gives the same file, byte for byte; the CLI. */
 #include <dirent.h>
+#include <jansson.h>
 #include <math.h>
 
 #include "engine/quant.h"
@@ -35,6 +42,7 @@
 
 #define TMP "build/tmp/test_quantize"
 #define LLAMA "tests/fixtures/prm/rlhflow"
+#define SHEPHERD "tests/fixtures/prm/math-shepherd"
 #define QWEN TMP "/qwen2"
 #define ARITH_SMALL "models/arith-small"
 #define ARITH_LARGE "models/arith-large"
@@ -146,6 +154,12 @@ static void t_halves(void) {
 }
 
 /* ---- models ---- */
+
+/* Text for SentencePiece-style tokenizers: leading and repeated spaces, special tokens inside
+ * text, byte fallback (tabs, control characters, emoji, CJK), Math-Shepherd's step tag. */
+static const char check_texts_spm[] =
+    "  Hello  world! <s>Step 1:\t2 + 3 = 5. \xd0\xba\xd0\xb8\n\nStep 2: </s> \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x99\x82 "
+    "\x01 \xe2\x96\x81x   $\\frac{1}{2}$ 12345<unk>end ";
 
 static void setup(void) {
     static int done;
@@ -335,6 +349,8 @@ static void check_tokenizer(const char *dir, const char *tag) {
         "Caf\xc3\xa9 na\xc3\xafve \xe2\x80\x94 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82 \xf0\x9f\x99\x82",
         "<|im_start|>user\nhi<|im_end|>\n<|begin_of_text|><|eot_id|><|endoftext|>",
         "I'M HERE, you're there; they'll've DON'T",
+        "Step 1: 2 + 3 = 5. \xd0\xba\xd0\xb8\nStep 2: so the answer is 5. \xd0\xba\xd0\xb8 + -",
+        " <s> mid<s>text</s>  <unk>\t\x01\x7f \xe2\x96\x81 \xe2\x96\x81\xe2\x96\x81x",
         "",
     };
     for (size_t i = 0; i < sizeof texts / sizeof *texts; i++)
@@ -352,9 +368,10 @@ static void check_tokenizer(const char *dir, const char *tag) {
         }
     if (pd_tokenizer_bos_id(a) >= 0) CHECK_EQ_INT(pd_tokenizer_bos_id(a), pd_tokenizer_bos_id(b)); /* else config.json's */
     CHECK_EQ_INT(pd_tokenizer_eos_id(a), pd_tokenizer_eos_id(b));
-    CHECK(pd_tokenizer_chat_family(a) != PD_CHAT_NONE);
+    CHECK(pd_tokenizer_chat_family(a) != PD_CHAT_NONE || !pd_tokenizer_chat_template(a));
     CHECK_EQ_INT(pd_tokenizer_chat_family(a), pd_tokenizer_chat_family(b));
-    CHECK_STR(pd_tokenizer_chat_template(a), pd_tokenizer_chat_template(b));
+    if (pd_tokenizer_chat_template(a)) CHECK_STR(pd_tokenizer_chat_template(a), pd_tokenizer_chat_template(b));
+    else CHECK(!pd_tokenizer_chat_template(b));
     for (int32_t id = 0; id < (int32_t)pd_tokenizer_vocab_size(a); id++)
         CHECK_EQ_INT(pd_tokenizer_is_special(a, id), pd_tokenizer_is_special(b, id));
 out:
@@ -364,6 +381,7 @@ out:
 
 static void t_tokenizer(void) {
     check_tokenizer(LLAMA, "llama");
+    check_tokenizer(SHEPHERD, "shepherd");
     check_tokenizer(QWEN, "qwen2");
     if (pd_dir_exists(ARITH_SMALL)) check_tokenizer(ARITH_SMALL, "arith-small");
 }
@@ -437,6 +455,178 @@ static void t_shared_tokenizers(void) {
     if (!n_done) SKIP("../shared/tokenizers is absent");
 }
 
+/* Mistral (the Math-Shepherd PRM fixture: SentencePiece-style tokenizer, sliding window 4096)
+ * as llama: the f32 file gives the directory's logits bit for bit (full attention = the
+ * window's up to the 4096 positions the file declares) and the same rewards; q8_0 within its
+ * tolerance, rewards close. */
+static void t_mistral(void) {
+    check_model(SHEPHERD, "shepherd", 0, " f32 q8_0 ");
+    pd_error err = {0};
+    char path[256];
+    pd_model_opts mo = {.n_threads = 2};
+    setenv("PONDER_QUANT_ACT", "f32", 1);
+    pd_model *a = pd_model_load(SHEPHERD, &mo, &err), *b = NULL;
+    CHECK_MSG(a, "%s", err.msg);
+    CHECK(quantize(SHEPHERD, "shepherd", "f32", path, sizeof path, &err) == 0);
+    if (a && (b = pd_model_load(path, &mo, &err))) {
+        const int32_t ids[] = {1, 447, 344, 347, 346, 358, 281, 416, 817, 347, 419, 358, 469, 479, 364, 266, 363};
+        float *x = last_logits(a, ids, 17), *y = last_logits(b, ids, 17);
+        CHECK(x && y && !memcmp(x, y, 859 * sizeof *x));
+        free(x), free(y);
+        CHECK_EQ_INT(pd_model_get_config(b)->max_positions, 4096); /* the sliding window */
+    }
+    CHECK_MSG(b, "%s", err.msg);
+    pd_model_free(a);
+    pd_model_free(b);
+    unsetenv("PONDER_QUANT_ACT");
+    /* rewards: the same for f32, within 0.05 for q8_0 */
+    char q8[256];
+    CHECK(quantize(SHEPHERD, "shepherd", "q8_0", q8, sizeof q8, &err) == 0);
+    pd_prm_opts po = {.kind = PD_PRM_MATH_SHEPHERD, .n_threads = 1};
+    pd_prm *pd = pd_prm_open(SHEPHERD, &po, &err), *pf = pd_prm_open(path, &po, &err), *pq = pd_prm_open(q8, &po, &err);
+    CHECK_MSG(pd && pf && pq, "%s", err.msg);
+    const char *steps[] = {"For $x \\neq 2$ we have $f(x) = \\frac{(x-2)(x+2)}{x-2} = x + 2$.",
+                           "So $\\lim_{x \\to 2} f(x) = 2 + 2 = 4$.", "The final answer is $\\boxed{4}$."};
+    float rd[3], rf[3], rq[3];
+    const char *problem = "Let $f(x) = \\frac{x^2 - 4}{x - 2}$. Find $\\lim_{x \\to 2} f(x)$.";
+    if (pd && pf && pq) {
+        CHECK(pd_prm_score(pd, problem, steps, 3, rd, NULL, &err) == 0);
+        CHECK(pd_prm_score(pf, problem, steps, 3, rf, NULL, &err) == 0);
+        CHECK(pd_prm_score(pq, problem, steps, 3, rq, NULL, &err) == 0);
+        for (int i = 0; i < 3; i++) {
+            CHECK_MSG(rd[i] == rf[i], "step %d: %g vs %g", i, rd[i], rf[i]);
+            CHECK_MSG(fabsf(rd[i] - rq[i]) < 0.05f, "step %d: %g vs q8_0 %g", i, rd[i], rq[i]);
+            if (getenv("PD_TEST_VERBOSE")) printf("  reward %d: %.6f f32 %.6f q8_0 %.6f\n", i, rd[i], rf[i], rq[i]);
+        }
+    }
+    pd_prm_close(pd);
+    pd_prm_close(pf);
+    pd_prm_close(pq);
+}
+
+/* Write tokenizer t (from dir) alone as GGUF metadata at path and read it back; NULL on error. */
+static pd_tokenizer *tokenizer_roundtrip(const char *dir, const pd_tokenizer *t, const char *path, pd_error *err) {
+    pd_gguf_writer w;
+    pd_gguf_writer_init(&w, 32);
+    int rc = pd_gguf_put_tokenizer(&w, dir, t, (int)pd_tokenizer_vocab_size(t), -1, -1, err);
+    if (!rc) rc = pd_gguf_w_open(&w, path, err);
+    if (!rc) rc = pd_gguf_w_commit(&w, err);
+    pd_gguf_writer_free(&w);
+    return rc ? NULL : pd_tokenizer_load(path, err);
+}
+
+/* Whether the GGUF file at path has metadata key. */
+static int has_key(const char *path, const char *key) {
+    pd_gguf g;
+    pd_error err = {0};
+    if (pd_gguf_open(path, &g, &err)) return -1;
+    int r = pd_gguf_find(&g, key) != NULL;
+    pd_gguf_close(&g);
+    return r;
+}
+
+/* The same ids (with and without special tokens) and decodes from a and b for text. */
+static int same_tokens(const pd_tokenizer *a, const pd_tokenizer *b, const char *text, size_t len) {
+    pd_error err = {0};
+    int ok = 1;
+    for (int special = 0; special < 2 && ok; special++) {
+        int32_t *x = NULL, *y = NULL;
+        size_t nx = 0, ny = 0;
+        ok = pd_tokenizer_encode(a, text, len, special, &x, &nx, &err) == 0 &&
+             pd_tokenizer_encode(b, text, len, special, &y, &ny, &err) == 0 && nx == ny &&
+             (!nx || !memcmp(x, y, nx * sizeof *x));
+        for (int skip = 0; skip < 2 && ok && nx; skip++) {
+            pd_buf da = {0}, db = {0};
+            ok = pd_tokenizer_decode_buf(a, x, nx, skip, &da, &err) == 0 && pd_tokenizer_decode_buf(b, x, nx, skip, &db, &err) == 0 &&
+                 da.len == db.len && (!da.len || !memcmp(da.data, db.data, da.len));
+            pd_buf_free(&da), pd_buf_free(&db);
+        }
+        free(x), free(y);
+    }
+    return ok;
+}
+
+/* SentencePiece-style tokenizers as tokenizer.ggml.model "llama". */
+static void t_spm_tokenizers(void) {
+    setup();
+    pd_error err = {0};
+    /* the spm_legacy fixture (trained by `tokenizers`: its merges are one split per token, so
+     * they are written too) against Hugging Face's ids and decodes of every reference text */
+    const char *dir = "tests/fixtures/tokenizer/spm_legacy";
+    pd_tokenizer *a = pd_tokenizer_load(dir, &err), *b = a ? tokenizer_roundtrip(dir, a, TMP "/tok-spm-legacy.gguf", &err) : NULL;
+    CHECK_MSG(a && b, "%s", err.msg);
+    CHECK(has_key(TMP "/tok-spm-legacy.gguf", "tokenizer.ggml.merges") == 1);
+    json_t *refs = json_load_file("tests/fixtures/tokenizer/spm_legacy/refs.json", JSON_ALLOW_NUL, NULL);
+    CHECK(refs != NULL);
+    json_t *base = json_array_get(json_object_get(refs, "variants"), 0), *enc = json_object_get(base, "encode");
+    const char *bn = json_string_value(json_object_get(base, "name"));
+    CHECK(bn && !strcmp(bn, "base") && json_array_size(enc) > 60);
+    for (size_t i = 0; b && i < json_array_size(enc); i++) {
+        json_t *e = json_array_get(enc, i), *tx = json_object_get(e, "text");
+        const char *text = json_string_value(tx);
+        size_t len = json_string_length(tx);
+        int32_t *ids = NULL;
+        size_t n = 0;
+        CHECK(pd_tokenizer_encode(b, text, len, 0, &ids, &n, &err) == 0);
+        int ok = n == json_array_size(json_object_get(e, "ids"));
+        for (size_t k = 0; ok && k < n; k++) ok = ids[k] == json_integer_value(json_array_get(json_object_get(e, "ids"), k));
+        pd_buf d = {0};
+        ok = ok && (!n || (pd_tokenizer_decode_buf(b, ids, n, 0, &d, &err) == 0 &&
+                           d.len == json_string_length(json_object_get(e, "decoded")) &&
+                           !memcmp(d.data, json_string_value(json_object_get(e, "decoded")), d.len)));
+        CHECK_MSG(ok, "spm_legacy text %zu differs from Hugging Face's", i);
+        CHECK(same_tokens(a, b, text, len));
+        pd_buf_free(&d);
+        free(ids);
+    }
+    json_decref(refs);
+    pd_tokenizer_free(a);
+    pd_tokenizer_free(b);
+    /* the Metaspace layout is refused, saying why */
+    dir = "tests/fixtures/tokenizer/spm_metaspace";
+    a = pd_tokenizer_load(dir, &err);
+    CHECK_MSG(a, "%s", err.msg);
+    if (a) {
+        pd_gguf_writer w;
+        pd_gguf_writer_init(&w, 32);
+        CHECK(pd_gguf_put_tokenizer(&w, dir, a, 1058, -1, -1, &err) == PD_EUNSUPPORTED);
+        CHECK_MSG(strstr(err.msg, "spm_metaspace/tokenizer.json") && strstr(err.msg, "Metaspace"), "%s", err.msg);
+        pd_gguf_writer_free(&w);
+        pd_tokenizer_free(a);
+    }
+    /* Llama 2's vocabulary (32000 pieces with SentencePiece's scores, in the shared tiny GGUF):
+     * its merges are every split, so the scores carry them and no merges key is written; read
+     * back, the same merges and ids (llama.cpp's llama-spm texts when there) */
+    const char *g = shared_path("models/gguf/llama-2-tiny-random.gguf");
+    if (!g) SKIP("../shared/models/gguf is absent");
+    char gp[4096];
+    snprintf(gp, sizeof gp, "%s", g);
+    a = pd_tokenizer_load(gp, &err);
+    b = a ? tokenizer_roundtrip(TMP, a, TMP "/tok-llama2.gguf", &err) : NULL;
+    CHECK_MSG(a && b, "%s", err.msg);
+    CHECK(has_key(TMP "/tok-llama2.gguf", "tokenizer.ggml.merges") == 0);
+    CHECK(has_key(TMP "/tok-llama2.gguf", "tokenizer.ggml.scores") == 1);
+    if (a && b) {
+        CHECK(same_tokens(a, b, "Hello world", 11));
+        CHECK(same_tokens(a, b, check_texts_spm, strlen(check_texts_spm)));
+        const char *inp = pd_file_exists("build/llama.cpp/src/models/ggml-vocab-llama-spm.gguf.inp")
+                              ? "build/llama.cpp/src/models/ggml-vocab-llama-spm.gguf.inp" : NULL;
+        char *text = NULL;
+        size_t len = 0, n_texts = 0;
+        if (inp && pd_file_read(inp, &text, &len, &err) == 0) {
+            const char *sep = "\n__ggml_vocab_test__\n";
+            for (char *p = text, *end; p < text + len; p = end + strlen(sep), n_texts++) {
+                if (!(end = strstr(p, sep))) end = text + len;
+                *end = 0;
+                CHECK_MSG(same_tokens(a, b, p, strlen(p)), "llama-spm text %zu", n_texts);
+            }
+        }
+        free(text);
+    }
+    pd_tokenizer_free(a);
+    pd_tokenizer_free(b);
+}
+
 /* Metadata and tensor types as llama.cpp writes them. */
 static void t_metadata(void) {
     setup();
@@ -484,6 +674,31 @@ static void t_metadata(void) {
     CHECK((t = pd_gguf_tensor_find(&g, "token_embd.weight")) && t->type == PD_GGML_Q8_0); /* Q6_K's fallback */
     CHECK((t = pd_gguf_tensor_find(&g, "blk.0.attn_k.weight")) && t->type == PD_GGML_Q5_0); /* Q4_K's fallback */
     pd_gguf_close(&g);
+    /* Mistral: llama, the sliding window as the context, the SentencePiece tokenizer */
+    CHECK(quantize(SHEPHERD, "shepherd", "q8_0", path, sizeof path, &err) == 0);
+    if (pd_gguf_open(path, &g, &err)) {
+        CHECK_MSG(0, "%s", err.msg);
+        return;
+    }
+    CHECK(pd_gguf_get_str(&g, "general.architecture", &s, &n, &err) == 0 && n == 5 && !memcmp(s, "llama", 5));
+    CHECK(pd_gguf_get_int(&g, "llama.context_length", 1, 0, 0, 1 << 24, &v, &err) == 0 && v == 4096);
+    CHECK(pd_gguf_get_str(&g, "tokenizer.ggml.model", &s, &n, &err) == 0 && n == 5 && !memcmp(s, "llama", 5));
+    CHECK(pd_gguf_get_str(&g, "tokenizer.ggml.pre", &s, &n, &err) == 0 && n == 7 && !memcmp(s, "default", 7));
+    CHECK(pd_gguf_get_int(&g, "tokenizer.ggml.unknown_token_id", 1, 0, 0, 1 << 20, &v, &err) == 0 && v == 0);
+    CHECK(pd_gguf_get_int(&g, "tokenizer.ggml.bos_token_id", 1, 0, 0, 1 << 20, &v, &err) == 0 && v == 1);
+    CHECK(pd_gguf_get_int(&g, "tokenizer.ggml.eos_token_id", 1, 0, 0, 1 << 20, &v, &err) == 0 && v == 2);
+    CHECK(pd_gguf_get_int(&g, "tokenizer.ggml.add_space_prefix", 1, 0, 0, 1, &v, &err) == 0 && v == 1);
+    CHECK(pd_gguf_get_int(&g, "tokenizer.ggml.add_bos_token", 1, 0, 0, 1, &v, &err) == 0 && v == 1);
+    const pd_gguf_kv *ty = pd_gguf_find(&g, "tokenizer.ggml.token_type"), *sc = pd_gguf_find(&g, "tokenizer.ggml.scores");
+    CHECK(ty && sc && ty->n == 859 && sc->n == 859);
+    if (ty && sc && ty->n == 859 && sc->n == 859) {
+        /* <unk> unknown, <s> </s> control, <0x00>..<0xFF> byte, the rest normal; the first
+         * merge's token ("▁=", 335) scores -1, the next -2 */
+        CHECK(pd_gguf_arr_int(&g, ty, 0) == 2 && pd_gguf_arr_int(&g, ty, 1) == 3 && pd_gguf_arr_int(&g, ty, 2) == 3);
+        CHECK(pd_gguf_arr_int(&g, ty, 3) == 6 && pd_gguf_arr_int(&g, ty, 258) == 6 && pd_gguf_arr_int(&g, ty, 259) == 1);
+        CHECK(pd_gguf_arr_f32(&g, sc, 335) == -1.0f && pd_gguf_arr_f32(&g, sc, 336) == -2.0f && pd_gguf_arr_f32(&g, sc, 1) == 0.0f);
+    }
+    pd_gguf_close(&g);
 }
 
 /* Temporary files of output `name` left in TMP. */
@@ -507,8 +722,27 @@ static void t_errors(void) {
     CHECK(strstr(err.msg, "no-such-dir") != NULL);
     CHECK(pd_model_quantize("tests/fixtures/prm/qwen2-prm", TMP "/x.gguf", &o, NULL, &err) == PD_EUNSUPPORTED);
     CHECK_MSG(strstr(err.msg, "Qwen2ForProcessRewardModel") != NULL, "%s", err.msg);
-    CHECK(pd_model_quantize("tests/fixtures/prm/math-shepherd", TMP "/x.gguf", &o, NULL, &err) == PD_EUNSUPPORTED);
-    CHECK_MSG(strstr(err.msg, "MistralForCausalLM") != NULL, "%s", err.msg);
+    /* Math-Shepherd's body with the Metaspace layout of its tokenizer (Mistral v0.3's): refused */
+    mkdir(TMP "/metaspace", 0755);
+    json_t *tj = json_load_file(SHEPHERD "/tokenizer.json", 0, NULL);
+    CHECK(tj != NULL);
+    json_object_set_new(tj, "normalizer", json_null());
+    json_object_set_new(tj, "pre_tokenizer", json_pack("{s:s, s:s, s:s, s:b}", "type", "Metaspace", "replacement",
+                                                       "\xe2\x96\x81", "prepend_scheme", "first", "split", 0));
+    CHECK(json_dump_file(tj, TMP "/metaspace/tokenizer.json", 0) == 0);
+    json_decref(tj);
+    const char *ms_files[] = {"config.json", "model.safetensors", "tokenizer_config.json"};
+    for (int i = 0; i < 3; i++) {
+        char src[256], dst[256];
+        snprintf(src, sizeof src, "../../../../" SHEPHERD "/%s", ms_files[i]);
+        snprintf(dst, sizeof dst, TMP "/metaspace/%s", ms_files[i]);
+        unlink(dst);
+        CHECK(symlink(src, dst) == 0);
+    }
+    CHECK(pd_model_quantize(TMP "/metaspace", TMP "/x.gguf", &o, NULL, &err) == PD_EUNSUPPORTED);
+    CHECK_MSG(strstr(err.msg, "metaspace/tokenizer.json") && strstr(err.msg, "Metaspace") &&
+              strstr(err.msg, "special tokens"), "%s", err.msg);
+    CHECK(!pd_file_exists(TMP "/x.gguf"));
     CHECK(pd_model_quantize("tests/fixtures/models/llama_f32", TMP "/x.gguf", &o, NULL, &err) == PD_ENOTFOUND); /* no tokenizer */
     CHECK_MSG(strstr(err.msg, "tokenizer.json") != NULL, "%s", err.msg);
     pd_quantize_opts bad = {.type = "q3_k_xl"};
@@ -605,8 +839,10 @@ int main(void) {
     RUN(t_qwen2);
     RUN(t_arith_small);
     RUN(t_arith_large);
+    RUN(t_mistral);
     RUN(t_tokenizer);
     RUN(t_shared_tokenizers);
+    RUN(t_spm_tokenizers);
     RUN(t_metadata);
     RUN(t_errors);
     RUN(t_nan);

@@ -162,7 +162,7 @@ static int plan_tensors(conv *c) {
     const pd_model_config *cfg = &c->w.cfg;
     const pd_weights *w = &c->w;
     int rc, dim = cfg->hidden_size, q_dim = cfg->n_heads * cfg->head_dim, kv_dim = cfg->n_kv_heads * cfg->head_dim;
-    int llama = cfg->arch == PD_ARCH_LLAMA, qh = llama ? cfg->n_heads : 0, kh = llama ? cfg->n_kv_heads : 0;
+    int llama = cfg->arch != PD_ARCH_QWEN2, qh = llama ? cfg->n_heads : 0, kh = llama ? cfg->n_kv_heads : 0;
     if ((rc = add_mat(c, "token_embd.weight", &w->embed, cfg->tie_embeddings ? "output" : "token_embd", 0, 0)) ||
         (rc = add_vec(c, "output_norm.weight", w->final_norm, dim, 0)) ||
         (!cfg->tie_embeddings && (rc = add_mat(c, "output.weight", &w->lm_head, "output", 0, 0))))
@@ -283,10 +283,21 @@ static int write_tensors(conv *c, const pd_quantize_opts *o) {
 
 /* ---- metadata ---- */
 
+/* <arch>.context_length: max_position_embeddings, or the sliding window when the model has
+ * one (Mistral v0.1's 4096) and it is shorter. Neither llama.cpp's `llama` architecture nor
+ * ponder's GGUF loader has a sliding window (llama.cpp's converter drops it), both attend to
+ * every earlier position; up to the window's length that is exactly the windowed attention,
+ * so the file says the context where it still computes the source's function. */
+static int context_length(const pd_model_config *cfg) {
+    int any = 0;
+    for (int l = 0; l < cfg->n_layers; l++) any |= cfg->layer_sliding[l];
+    return any && cfg->sliding_window > 0 && cfg->sliding_window < cfg->max_positions ? cfg->sliding_window : cfg->max_positions;
+}
+
 static void put_hparams(conv *c) {
     const pd_model_config *cfg = &c->w.cfg;
     pd_gguf_writer *g = &c->gw;
-    const char *arch = cfg->arch == PD_ARCH_LLAMA ? "llama" : "qwen2";
+    const char *arch = cfg->arch == PD_ARCH_QWEN2 ? "qwen2" : "llama"; /* Mistral too, as llama.cpp writes it */
     char k[96];
 #define KEY(s) (snprintf(k, sizeof k, "%s.%s", arch, s), k)
     pd_gguf_w_str(g, "general.architecture", arch);
@@ -299,7 +310,7 @@ static void put_hparams(conv *c) {
     pd_gguf_w_strn(g, "general.name", name + b, n - b);
     pd_gguf_w_u32(g, "general.file_type", (uint32_t)c->ft->ftype);
     pd_gguf_w_u32(g, "general.quantization_version", 2);
-    pd_gguf_w_u32(g, KEY("context_length"), (uint32_t)cfg->max_positions);
+    pd_gguf_w_u32(g, KEY("context_length"), (uint32_t)context_length(cfg));
     pd_gguf_w_u32(g, KEY("embedding_length"), (uint32_t)cfg->hidden_size);
     pd_gguf_w_u32(g, KEY("feed_forward_length"), (uint32_t)cfg->intermediate_size);
     pd_gguf_w_u32(g, KEY("block_count"), (uint32_t)cfg->n_layers);
@@ -311,7 +322,7 @@ static void put_hparams(conv *c) {
         pd_gguf_w_u32(g, KEY("attention.key_length"), (uint32_t)cfg->head_dim);
         pd_gguf_w_u32(g, KEY("attention.value_length"), (uint32_t)cfg->head_dim);
     }
-    if (cfg->arch == PD_ARCH_LLAMA) {
+    if (cfg->arch != PD_ARCH_QWEN2) {
         pd_gguf_w_u32(g, KEY("vocab_size"), (uint32_t)cfg->vocab_size);
         pd_gguf_w_u32(g, KEY("rope.dimension_count"), (uint32_t)cfg->head_dim);
     }
@@ -359,14 +370,11 @@ static int merge_rank_cmp(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* See gguf_convert.h: the byte-level BPE tokenizer as llama.cpp's converter writes it: one
+/* The byte-level BPE tokenizer as llama.cpp's converter writes it: one
  * token per id up to vocab_size ("[PAD<id>]", type unused, for ids without one), added tokens
  * as control (special) or user-defined ones, the merges in rank order. */
-int pd_gguf_put_tokenizer(pd_gguf_writer *g, const char *dir, const pd_tokenizer *t, int vocab_size, int bos_id, int eos_id,
-                          pd_error *err) {
-    if (t->spm)
-        return pd_err_set(err, PD_EUNSUPPORTED, "%s/tokenizer.json: SentencePiece-style tokenizers (Llama 2, Mistral) are "
-                          "not written to GGUF yet; byte-level BPE (Llama 3, Qwen2) is", dir);
+static int put_tokenizer_bpe(pd_gguf_writer *g, const char *dir, const pd_tokenizer *t, int vocab_size, int bos_id, int eos_id,
+                             pd_error *err) {
     if (t->n_ids > (size_t)vocab_size)
         return pd_err_set(err, PD_EFORMAT, "%s/tokenizer.json: token ids up to %zu, past config.json's vocab_size %d", dir,
                           t->n_ids - 1, vocab_size);
@@ -432,6 +440,256 @@ int pd_gguf_put_tokenizer(pd_gguf_writer *g, const char *dir, const pd_tokenizer
     return rc;
 }
 
+/* ---- SentencePiece-style tokenizers (Llama 2, Mistral) ---- */
+
+#define SPACE_MARK "\xe2\x96\x81" /* "▁", SentencePiece's space */
+
+/* Arena text (off, len) of t equals s. */
+static int arena_is(const pd_tokenizer *t, uint32_t off, uint32_t len, const char *s) {
+    return len == strlen(s) && !memcmp(t->arena + off, s, len);
+}
+
+/* Whether GGUF's "llama" tokenizer says everything t does: the layout of Llama 2's and
+ * Mistral v0.1's tokenizer.json (normalizer Prepend("▁") + Replace(" " -> "▁"), or the
+ * Replace alone: *add_space 1 or 0; no pre-tokenizer; BPE with byte fallback over all 256
+ * "<0xNN>" tokens and an unk token; decoder Replace("▁" -> " "), ByteFallback, Fuse and, with
+ * the Prepend, Strip(" ", 1); added tokens without lstrip/rstrip/single_word/normalized; a
+ * post-processor adding at most BOS in front and EOS after). llama.cpp's SentencePiece
+ * tokenizer knows nothing else: it always puts "▁" in front of the text and of every piece of
+ * text after a special token (add_space_prefix), which is what the Prepend normaliser does; a
+ * Metaspace pre-tokenizer does not prepend after special tokens (prepend_scheme "first") nor
+ * to text that starts with a space. Returns 0 or PD_EUNSUPPORTED naming what. */
+static int spm_layout(const char *dir, const pd_tokenizer *t, int32_t bos, int32_t eos, int *add_space, pd_error *err) {
+    const char *why = NULL;
+    char buf[160];
+    const tok_norm *n = t->norm;
+    *add_space = t->n_norm == 2;
+    if (t->meta)
+        why = "its pre_tokenizer is Metaspace (Mistral v0.3, transformers' newer conversions): that one does not put "
+              "\"\xe2\x96\x81\" after special tokens (prepend_scheme \"first\") nor before text that starts with a space, "
+              "and GGUF's llama tokenizer (llama.cpp's add_space_prefix) always does, as the legacy normalizer "
+              "Prepend(\"\xe2\x96\x81\") + Replace(\" \" -> \"\xe2\x96\x81\") does";
+    else if (!((t->n_norm == 2 && n[0].kind == TOK_NORM_PREPEND && arena_is(t, n[0].a_off, n[0].a_len, SPACE_MARK) &&
+                n[1].kind == TOK_NORM_REPLACE && arena_is(t, n[1].a_off, n[1].a_len, " ") &&
+                arena_is(t, n[1].b_off, n[1].b_len, SPACE_MARK)) ||
+               (t->n_norm == 1 && n[0].kind == TOK_NORM_REPLACE && arena_is(t, n[0].a_off, n[0].a_len, " ") &&
+                arena_is(t, n[0].b_off, n[0].b_len, SPACE_MARK))))
+        why = "its normalizer is not Prepend(\"\xe2\x96\x81\") + Replace(\" \" -> \"\xe2\x96\x81\") (Llama 2, Mistral v0.1) "
+              "nor that Replace alone, the two that GGUF's llama tokenizer (add_space_prefix true or false) can say";
+    else if (!t->byte_fallback)
+        why = "model.byte_fallback is false (GGUF's llama tokenizer always falls back to <0xNN> byte tokens)";
+    else if (t->ignore_merges)
+        why = "model.ignore_merges is true (GGUF's llama tokenizer has no such rule)";
+    else if (t->unk_id < 0)
+        why = "model.unk_token is not set (GGUF's llama tokenizer has an unknown token)";
+    else if (t->dec_meta || !t->dec_byte_fallback || !arena_is(t, t->dec_from_off, t->dec_from_len, SPACE_MARK) ||
+             !arena_is(t, t->dec_to_off, t->dec_to_len, " ") ||
+             (*add_space ? t->dec_strip_len != 1 || t->dec_strip[0] != ' ' || t->dec_strip_n != 1 : t->dec_strip_len != 0))
+        why = "its decoder is not Replace(\"\xe2\x96\x81\" -> \" \"), ByteFallback, Fuse (and Strip(\" \", 1) with the "
+              "Prepend normalizer), the decoding GGUF's llama tokenizer implies";
+    else if (t->n_pre > 1 || t->n_post > 1 || (t->n_pre && t->pre_ids[0] != bos) || (t->n_post && t->post_ids[0] != eos))
+        why = "its post_processor adds other tokens than BOS in front and EOS after (GGUF has add_bos_token and "
+              "add_eos_token)";
+    for (int b = 0; b < 256 && !why; b++)
+        if (t->fallback_id[b] < 0) {
+            snprintf(buf, sizeof buf, "its vocabulary has no byte token <0x%02X> (llama.cpp's byte fallback needs all 256)", b);
+            why = buf;
+        }
+    for (size_t i = 0; i < t->n_added && !why; i++) {
+        const tok_added *a = &t->added[i];
+        if (a->lstrip || a->rstrip || a->single_word || a->normalized) {
+            snprintf(buf, sizeof buf, "added token %d is lstrip, rstrip, single_word or normalized (GGUF's token types "
+                     "cannot say so)", a->id);
+            why = buf;
+        }
+    }
+    if (why)
+        return pd_err_set(err, PD_EUNSUPPORTED, "%s/tokenizer.json: a SentencePiece-style tokenizer that GGUF cannot hold: %s",
+                          dir, why);
+    return 0;
+}
+
+/* Hash of the GGUF token texts to the first id with each text: what tokenizer_gguf.c looks
+ * the halves of a piece up in when it rebuilds the merges from the scores. */
+typedef struct text_index {
+    const char *const *s;
+    const size_t *len;
+    int32_t *slot;
+    size_t mask;
+} text_index;
+
+static int32_t text_index_find(const text_index *h, const char *s, size_t n) {
+    for (size_t i = tok_hash(s, n) & h->mask;; i = (i + 1) & h->mask) {
+        int32_t id = h->slot[i];
+        if (id < 0 || (h->len[id] == n && !memcmp(h->s[id], s, n))) return id;
+    }
+}
+
+static int text_index_build(text_index *h, const char *const *s, const size_t *len, size_t n) {
+    size_t cap = 16;
+    while (cap < 2 * n) cap <<= 1;
+    h->s = s, h->len = len, h->mask = cap - 1;
+    if (!(h->slot = malloc(cap * sizeof *h->slot))) return PD_ENOMEM;
+    memset(h->slot, 0xff, cap * sizeof *h->slot);
+    for (size_t i = 0; i < n; i++) {
+        size_t k = tok_hash(s[i], len[i]) & h->mask;
+        while (h->slot[k] >= 0 && !(len[h->slot[k]] == len[i] && !memcmp(s[h->slot[k]], s[i], len[i]))) k = (k + 1) & h->mask;
+        if (h->slot[k] < 0) h->slot[k] = (int32_t)i;
+    }
+    return 0;
+}
+
+static int key_cmp(const void *a, const void *b) {
+    uint64_t x = (*(tok_merge *const *)a)->key, y = (*(tok_merge *const *)b)->key;
+    return x < y ? -1 : x > y;
+}
+
+/* Whether the merges that tokenizer_gguf.c rebuilds from the scores (every split of every
+ * token into two tokens at a character boundary, ranked by the token's score, then its id,
+ * then the halves' ids, as transformers' converter built the hub's Llama 2 / Mistral files)
+ * are merges[0..nm) in that order. They are for a tokenizer.json converted from a
+ * SentencePiece model; not for one trained by `tokenizers`, whose merges are one split per
+ * token. order[id]: the rank of the first merge giving id among the tokens merges give. */
+static int spm_merges_rebuild(const char *const *tok, const size_t *len, size_t V, const tok_merge **merges, size_t nm,
+                              const int32_t *order, int *same, pd_error *err) {
+    *same = 0;
+    for (size_t i = 1; i < nm; i++) {
+        const tok_merge *a = merges[i - 1], *b = merges[i];
+        if (a->id == b->id ? a->key >= b->key : order[b->id] != order[a->id] + 1) return 0;
+    }
+    text_index h;
+    const tok_merge **by_key = malloc((nm ? nm : 1) * sizeof *by_key);
+    if (!by_key || text_index_build(&h, tok, len, V)) {
+        free(by_key);
+        return pd_err_set(err, PD_ENOMEM, "out of memory");
+    }
+    memcpy(by_key, merges, nm * sizeof *by_key);
+    qsort(by_key, nm, sizeof *by_key, key_cmp);
+    size_t n_split = 0;
+    int ok = 1;
+    for (size_t i = 0; i < V && ok; i++) {
+        const unsigned char *s = (const unsigned char *)tok[i];
+        for (size_t cut = 1; cut < len[i] && ok; cut++) {
+            if ((s[cut] & 0xc0) == 0x80) continue;
+            int32_t l = text_index_find(&h, tok[i], cut), r = l < 0 ? -1 : text_index_find(&h, tok[i] + cut, len[i] - cut);
+            if (l < 0 || r < 0) continue;
+            n_split++;
+            tok_merge k = {.key = (uint64_t)(uint32_t)l << 32 | (uint32_t)r}, *kp = &k;
+            const tok_merge **m = bsearch(&kp, by_key, nm, sizeof *by_key, key_cmp);
+            ok = m && (*m)->id == (int32_t)i;
+        }
+    }
+    *same = ok && n_split == nm;
+    free(h.slot);
+    free(by_key);
+    return 0;
+}
+
+/* A SentencePiece-style tokenizer (checked by spm_layout) as tokenizer.ggml.model "llama",
+ * which is what llama.cpp's converter writes from tokenizer.model; from tokenizer.json alone
+ * it gives every token the score -1000, with which llama.cpp's tokenizer (merge the adjacent
+ * pair whose joined text is the best-scoring token) merges left to right and splits words
+ * wrongly. Here the scores carry the merges' order instead: the tokens that merges give score
+ * -1, -2, ... in the order of the first merge giving each, the other normal tokens follow in
+ * id order, byte, control, unknown and user-defined tokens 0 (as SentencePiece has them).
+ * Token types: byte for the "<0xNN>" fallback tokens, unknown for unk_token, control for
+ * special added tokens, user-defined for other added tokens, normal otherwise, unused for the
+ * "[PAD<id>]" fillers up to vocab_size. tokenizer.ggml.merges is written too (which llama.cpp
+ * does not read for this model) only when the merges rebuilt from the scores would not be
+ * tokenizer.json's (spm_merges_rebuild): then ponder takes them from the file. */
+static int put_tokenizer_spm(pd_gguf_writer *g, const char *dir, const pd_tokenizer *t, int vocab_size, int bos_id, int eos_id,
+                             pd_error *err) {
+    int32_t bos = t->bos_id >= 0 ? t->bos_id : bos_id, eos = t->eos_id >= 0 ? t->eos_id : eos_id;
+    int add_space, rc = spm_layout(dir, t, bos, eos, &add_space, err);
+    if (rc) return rc;
+    if (t->n_ids > (size_t)vocab_size)
+        return pd_err_set(err, PD_EFORMAT, "%s/tokenizer.json: token ids up to %zu, past config.json's vocab_size %d", dir,
+                          t->n_ids - 1, vocab_size);
+    size_t V = (size_t)vocab_size, nm = 0;
+    const char **tokens = calloc(V, sizeof *tokens);
+    size_t *lens = calloc(V, sizeof *lens);
+    int32_t *types = calloc(V, sizeof *types), *order = malloc(V * sizeof *order);
+    float *scores = calloc(V, sizeof *scores);
+    char *pads = malloc(V * 20);
+    const tok_merge **merges = malloc((t->n_merges ? t->n_merges : 1) * sizeof *merges);
+    char **merge_text = NULL;
+    if (!tokens || !lens || !types || !order || !scores || !pads || !merges) rc = pd_err_set(err, PD_ENOMEM, "out of memory");
+    for (size_t i = 0; !rc && i <= t->merge_mask; i++)
+        if (t->merge_tab[i].id >= 0) merges[nm++] = &t->merge_tab[i];
+    if (!rc) {
+        qsort(merges, nm, sizeof *merges, merge_rank_cmp);
+        for (size_t i = 0; i < V; i++) order[i] = -1;
+        int32_t k = 0;
+        for (size_t i = 0; i < nm; i++)
+            if (order[merges[i]->id] < 0) order[merges[i]->id] = k++;
+        for (int b = 0; b < 256; b++) types[t->fallback_id[b]] = 6; /* byte */
+        float next = -(float)k - 1;
+        for (size_t i = 0; i < V; i++) {
+            const tok_entry *e = i < t->n_ids ? &t->tokens[i] : NULL;
+            if (e && e->present) {
+                tokens[i] = tok_form(t, (int32_t)i);
+                lens[i] = e->form_len;
+                if ((int32_t)i == t->unk_id) types[i] = 2;              /* unknown */
+                else if (e->added) types[i] = e->special ? 3 : 4;       /* control, user-defined */
+                else if (!types[i]) types[i] = 1;                       /* normal (byte already set) */
+                scores[i] = order[i] >= 0 ? -(float)order[i] - 1 : types[i] == 1 ? next-- : 0.0f;
+            } else {
+                tokens[i] = pads + 20 * i;
+                lens[i] = (size_t)snprintf(pads + 20 * i, 20, "[PAD%zu]", i);
+                types[i] = 5; /* unused */
+            }
+        }
+    }
+    int same = 0;
+    if (!rc) rc = spm_merges_rebuild(tokens, lens, V, merges, nm, order, &same, err);
+    if (!rc && !same) {
+        if (!(merge_text = calloc(nm ? nm : 1, sizeof *merge_text))) rc = pd_err_set(err, PD_ENOMEM, "out of memory");
+        for (size_t i = 0; i < nm && !rc; i++) {
+            int32_t l = (int32_t)(merges[i]->key >> 32), r = (int32_t)(uint32_t)merges[i]->key;
+            if (strchr(tok_form(t, l), ' ') || strchr(tok_form(t, r), ' '))
+                rc = pd_err_set(err, PD_EUNSUPPORTED, "%s/tokenizer.json: merge %zu has a token with a space in it, which "
+                                "GGUF's \"left right\" merges cannot hold", dir, i);
+            pd_buf b = {0};
+            if (!rc && pd_buf_printf(&b, "%s %s", tok_form(t, l), tok_form(t, r))) rc = pd_err_set(err, PD_ENOMEM, "out of memory");
+            merge_text[i] = pd_buf_steal(&b);
+        }
+    }
+    if (!rc) {
+        pd_gguf_w_str(g, "tokenizer.ggml.model", "llama");
+        pd_gguf_w_str(g, "tokenizer.ggml.pre", "default");
+        pd_gguf_w_arr_str(g, "tokenizer.ggml.tokens", tokens, lens, V);
+        pd_gguf_w_arr_f32(g, "tokenizer.ggml.scores", scores, V);
+        pd_gguf_w_arr_i32(g, "tokenizer.ggml.token_type", types, V);
+        if (merge_text) pd_gguf_w_arr_str(g, "tokenizer.ggml.merges", (const char *const *)merge_text, NULL, nm);
+        int32_t pad = read_pad_id(dir, t);
+        if (bos >= 0) pd_gguf_w_u32(g, "tokenizer.ggml.bos_token_id", (uint32_t)bos);
+        if (eos >= 0) pd_gguf_w_u32(g, "tokenizer.ggml.eos_token_id", (uint32_t)eos);
+        pd_gguf_w_u32(g, "tokenizer.ggml.unknown_token_id", (uint32_t)t->unk_id);
+        if (pad >= 0) pd_gguf_w_u32(g, "tokenizer.ggml.padding_token_id", (uint32_t)pad);
+        pd_gguf_w_bool(g, "tokenizer.ggml.add_bos_token", t->n_pre > 0);
+        pd_gguf_w_bool(g, "tokenizer.ggml.add_eos_token", t->n_post > 0);
+        pd_gguf_w_bool(g, "tokenizer.ggml.add_space_prefix", add_space);
+        if (t->chat_template) pd_gguf_w_str(g, "tokenizer.chat_template", t->chat_template);
+    }
+    for (size_t i = 0; merge_text && i < nm; i++) free(merge_text[i]);
+    free(merge_text);
+    free(merges);
+    free(pads);
+    free(scores);
+    free(order);
+    free(types);
+    free(lens);
+    free(tokens);
+    return rc;
+}
+
+/* See gguf_convert.h. */
+int pd_gguf_put_tokenizer(pd_gguf_writer *g, const char *dir, const pd_tokenizer *t, int vocab_size, int bos_id, int eos_id,
+                          pd_error *err) {
+    return t->spm ? put_tokenizer_spm(g, dir, t, vocab_size, bos_id, eos_id, err)
+                  : put_tokenizer_bpe(g, dir, t, vocab_size, bos_id, eos_id, err);
+}
+
 /* ---- reading the file back ---- */
 
 static const char check_text[] =
@@ -441,13 +699,37 @@ static const char check_text[] =
     "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82 \xd0\xbc\xd0\xb8\xd1\x80 \xf0\x9f\x99\x82\xf0\x9f\x91\x8d "
     "I'M DONE   trailing spaces   \n\n\n";
 
-/* The source tokenizer and the one rebuilt from the file give the same ids for the check
- * text followed by every added token. */
+/* The merges of t in rank order into *out (malloc'd, *n of them); 0 or PD_ENOMEM. */
+static int merges_in_order(const pd_tokenizer *t, const tok_merge ***out, size_t *n) {
+    *n = 0;
+    if (!(*out = malloc((t->n_merges ? t->n_merges : 1) * sizeof **out))) return PD_ENOMEM;
+    for (size_t i = 0; i <= t->merge_mask; i++)
+        if (t->merge_tab[i].id >= 0) (*out)[(*n)++] = &t->merge_tab[i];
+    qsort(*out, *n, sizeof **out, merge_rank_cmp);
+    return 0;
+}
+
+/* The source tokenizer and the one rebuilt from the file have the same merges in the same
+ * order, and give the same ids for the check text followed by every added token. */
 static int check_tokenizer(conv *c, const char *path) {
     pd_tokenizer *gt = pd_tokenizer_load(path, c->err);
     if (!gt) return pd_err_prefix(c->err, "reading back the GGUF tokenizer");
+    const tok_merge **ma = NULL, **mb = NULL;
+    size_t na_m = 0, nb_m = 0, k_m = 0;
+    int rc = merges_in_order(c->tok, &ma, &na_m) || merges_in_order(gt, &mb, &nb_m) ? PD_ENOMEM : 0;
+    while (!rc && k_m < na_m && k_m < nb_m && ma[k_m]->key == mb[k_m]->key && ma[k_m]->id == mb[k_m]->id) k_m++;
+    if (rc) rc = pd_err_set(c->err, PD_ENOMEM, "out of memory");
+    else if (k_m < na_m || k_m < nb_m)
+        rc = pd_err_set(c->err, PD_EUNSUPPORTED, "%s/tokenizer.json: the tokenizer written to GGUF would have other merges "
+                        "(%zu merges, from the file %zu; they differ from merge %zu); not written", c->in, na_m, nb_m, k_m);
+    free(ma);
+    free(mb);
+    if (rc) {
+        pd_tokenizer_free(gt);
+        return rc;
+    }
     pd_buf text = {0};
-    int rc = pd_buf_puts(&text, check_text);
+    rc = pd_buf_puts(&text, check_text);
     for (size_t i = 0; i < c->tok->n_added && !rc; i++) {
         int32_t id = c->tok->added[i].id;
         rc = pd_buf_printf(&text, " %s x%zu", tok_form(c->tok, id), i);
@@ -479,7 +761,7 @@ static int check_weights(conv *c, const char *path) {
     int rc = pd_weights_load_gguf(path, &g, c->err);
     if (rc) return pd_err_prefix(c->err, "reading back the GGUF file");
     const pd_model_config *a = &c->w.cfg, *b = &g.cfg;
-    if (a->arch != b->arch || a->vocab_size != b->vocab_size || a->hidden_size != b->hidden_size ||
+    if ((a->arch == PD_ARCH_QWEN2) != (b->arch == PD_ARCH_QWEN2) || a->vocab_size != b->vocab_size || a->hidden_size != b->hidden_size ||
         a->intermediate_size != b->intermediate_size || a->n_layers != b->n_layers || a->n_heads != b->n_heads ||
         a->n_kv_heads != b->n_kv_heads || a->head_dim != b->head_dim || a->tie_embeddings != b->tie_embeddings ||
         a->attn_qkv_bias != b->attn_qkv_bias || a->attn_o_bias != b->attn_o_bias || a->rms_norm_eps != b->rms_norm_eps)
@@ -502,9 +784,9 @@ static int open_source(conv *c) {
     int rc = pd_weights_load(c->in, &c->w, c->err);
     if (rc) return rc;
     const pd_model_config *cfg = &c->w.cfg;
-    if (cfg->head != PD_HEAD_LM || (cfg->arch != PD_ARCH_LLAMA && cfg->arch != PD_ARCH_QWEN2))
+    if (cfg->head != PD_HEAD_LM || (cfg->arch != PD_ARCH_LLAMA && cfg->arch != PD_ARCH_MISTRAL && cfg->arch != PD_ARCH_QWEN2))
         return pd_err_set(c->err, PD_EUNSUPPORTED, "%s/config.json: architecture %s is not written to GGUF here "
-                          "(LlamaForCausalLM, Qwen2ForCausalLM)", c->in, cfg->architecture);
+                          "(LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM)", c->in, cfg->architecture);
     if (!(c->tok = pd_tokenizer_load(c->in, c->err))) return c->err ? c->err->code : PD_EFORMAT;
     return 0;
 }

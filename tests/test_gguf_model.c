@@ -3,8 +3,9 @@
  *
  * tests/fixtures/gguf holds tiny Llama and Qwen2 models that llama.cpp's converter wrote
  * (tools/make_gguf_fixtures.py; README.md there) in F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1
- * and K-quant mixes (Q4_K, Q5_K, Q6_K with Q8_0), and reference.json the logits transformers
- * computes on the weights gguf-py dequantizes from each file. The engine dequantizes the same
+ * and K-quant mixes (Q4_K, Q5_K, Q6_K with Q8_0; Q3_K, Q2_K with Q4_0, by llama-quantize), and
+ * reference.json the logits transformers computes on the weights gguf-py dequantizes from each
+ * file (and, for the Q2_K / Q3_K tensors, the SHA-256 of those dequantized floats). The engine dequantizes the same
  * weights bit-exactly, and the fused dequantize-and-dot kernels give the same floats as
  * dequantize-then-dot, so with fp32 activations (PONDER_QUANT_ACT=f32) the only difference is
  * fp32 summation order: the tolerance is 2e-5 of the row's largest |logit| for every type
@@ -20,6 +21,7 @@
 
 #include "engine/quant.h"
 #include "model/gguf.h"
+#include "model/hub_internal.h"
 #include "ponder.h"
 #include "test.h"
 
@@ -109,7 +111,7 @@ static void t_logits_match(void) {
         }
         n_files++;
     }
-    CHECK(n_files >= 8);
+    CHECK(n_files >= 10);
     json_decref(ref);
     unsetenv("PONDER_QUANT_ACT");
 }
@@ -159,9 +161,9 @@ static void t_batch_invariant(void) {
 /* The AVX2 dequantizers give exactly the portable reference's floats, on every block of the
  * fixtures' quantized tensors. */
 static void t_dequant_agree(void) {
-    const char *files[] = {DIR "/llama-kquant.gguf", DIR "/llama-q4_0.gguf", DIR "/qwen2-kquant.gguf"};
+    const char *files[] = {DIR "/llama-kquant.gguf", DIR "/llama-q4_0.gguf", DIR "/qwen2-kquant.gguf", DIR "/llama-q2_k.gguf"};
     int checked = 0;
-    for (int f = 0; f < 3; f++) {
+    for (int f = 0; f < 4; f++) {
         pd_gguf g;
         pd_error err = {0};
         CHECK_MSG(pd_gguf_open(files[f], &g, &err) == 0, "%s", err.msg);
@@ -183,6 +185,51 @@ static void t_dequant_agree(void) {
         pd_gguf_close(&g);
     }
     CHECK(checked > 20);
+}
+
+/* The Q2_K and Q3_K tensors (which llama-quantize wrote from real weights) dequantize bit for bit
+ * to gguf-py's floats: reference.json's deq_sha256 holds the SHA-256 of gguf-py's float32 values
+ * per tensor (little-endian, as this machine stores them). */
+static void t_dequant_gguf_py(void) {
+    json_t *ref = load_ref();
+    if (!ref) {
+        CHECK(0);
+        return;
+    }
+    json_t *files = json_object_get(ref, "files"), *f;
+    const char *name;
+    int checked = 0, seen[PD_GGML_TYPE_LIMIT] = {0};
+    json_object_foreach(files, name, f) {
+        json_t *hashes = json_object_get(f, "deq_sha256"), *h;
+        if (!hashes) continue;
+        char path[512];
+        snprintf(path, sizeof path, DIR "/%s", name);
+        pd_gguf g;
+        pd_error err = {0};
+        CHECK_MSG(pd_gguf_open(path, &g, &err) == 0, "%s", err.msg);
+        if (err.code) continue;
+        const char *tname;
+        json_object_foreach(hashes, tname, h) {
+            const pd_gguf_tensor *t = pd_gguf_tensor_find(&g, tname);
+            CHECK_MSG(t && pd_quant_supported(t->type), "%s: %s", name, tname);
+            if (!t || !pd_quant_supported(t->type)) continue;
+            int n = (int)t->n_elems;
+            float *a = malloc((size_t)n * sizeof *a);
+            char hex[65];
+            pd_dequant_row_ref(t->type, t->data, a, n);
+            pd_sha256_hex(a, (size_t)n * sizeof *a, hex);
+            CHECK_MSG(!strcmp(hex, json_string_value(h)), "%s %s: dequantized values differ from gguf-py's", name, tname);
+            pd_dequant_row(t->type, t->data, a, n);
+            pd_sha256_hex(a, (size_t)n * sizeof *a, hex);
+            CHECK_MSG(!strcmp(hex, json_string_value(h)), "%s %s: pd_dequant_row differs from gguf-py's", name, tname);
+            seen[t->type] = 1;
+            checked++;
+            free(a);
+        }
+        pd_gguf_close(&g);
+    }
+    CHECK(checked >= 2 && seen[PD_GGML_Q2_K] && seen[PD_GGML_Q3_K]);
+    json_decref(ref);
 }
 
 /* Write a copy of src with the bytes of `find` (first occurrence) replaced by `repl` (same
@@ -284,6 +331,7 @@ int main(void) {
     RUN(t_logits_match);
     RUN(t_batch_invariant);
     RUN(t_dequant_agree);
+    RUN(t_dequant_gguf_py);
     RUN(t_bad_files);
     RUN(t_shared_file);
     RUN(t_cli);

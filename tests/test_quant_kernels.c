@@ -40,6 +40,8 @@ static uint8_t *rnd_matrix(int t, int rows, int cols) {
         case PD_GGML_Q4_1: case PD_GGML_Q5_1: case PD_GGML_Q4_K: case PD_GGML_Q5_K:
             put_half(b, rnd_half()), put_half(b + 2, rnd_half()); break;
         case PD_GGML_Q6_K: put_half(b + 208, rnd_half()); break;
+        case PD_GGML_Q2_K: put_half(b + 80, rnd_half()), put_half(b + 82, rnd_half()); break;
+        case PD_GGML_Q3_K: put_half(b + 108, rnd_half()); break;
         default: put_half(b, rnd_half()); break;
         }
     }
@@ -114,7 +116,7 @@ static long check_matrix(const char *what, int t, const void *data, int rows, in
 
 static void t_random_blocks(void) {
     const int types[] = {PD_GGML_Q8_0, PD_GGML_Q4_0, PD_GGML_Q4_K, PD_GGML_Q5_K, PD_GGML_Q6_K,
-                         PD_GGML_Q4_1, PD_GGML_Q5_0, PD_GGML_Q5_1};
+                         PD_GGML_Q4_1, PD_GGML_Q5_0, PD_GGML_Q5_1, PD_GGML_Q2_K, PD_GGML_Q3_K};
     for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
         int t = types[i], rows = 37, cols = 512;
         uint8_t *w = rnd_matrix(t, rows, cols);
@@ -128,9 +130,9 @@ static void t_random_blocks(void) {
 /* The fixtures' real quantized matrices (the first 40 rows of each). */
 static void t_fixture_tensors(void) {
     const char *files[] = {DIR "/llama-kquant.gguf", DIR "/llama-q4_0.gguf", DIR "/qwen2-kquant.gguf", DIR "/llama-q8_0.gguf",
-                           DIR "/qwen2-q5_0.gguf",    DIR "/qwen2-q4_1.gguf", DIR "/llama-q5_1.gguf"};
+                           DIR "/qwen2-q5_0.gguf",    DIR "/qwen2-q4_1.gguf", DIR "/llama-q5_1.gguf", DIR "/llama-q2_k.gguf"};
     int seen[PD_GGML_TYPE_LIMIT] = {0};
-    for (int f = 0; f < 7; f++) {
+    for (int f = 0; f < 8; f++) {
         pd_gguf g;
         pd_error err = {0};
         CHECK_MSG(pd_gguf_open(files[f], &g, &err) == 0, "%s", err.msg);
@@ -147,7 +149,7 @@ static void t_fixture_tensors(void) {
         pd_gguf_close(&g);
     }
     CHECK(seen[PD_GGML_Q8_0] && seen[PD_GGML_Q4_0] && seen[PD_GGML_Q5_0] && seen[PD_GGML_Q4_K] && seen[PD_GGML_Q6_K] &&
-          seen[PD_GGML_Q4_1] && seen[PD_GGML_Q5_1]);
+          seen[PD_GGML_Q4_1] && seen[PD_GGML_Q5_1] && seen[PD_GGML_Q2_K] && seen[PD_GGML_Q3_K]);
 }
 
 
@@ -291,6 +293,10 @@ static void exact_scales(int t, uint8_t *w, size_t nb) {
         if (t == PD_GGML_Q6_K) {
             put_half(b + 208, 0x3c00);
             for (int s = 0; s < 16; s++) b[192 + s] = (uint8_t)(int8_t)((int)(rnd() % 17) - 8);
+        } else if (t == PD_GGML_Q2_K) {
+            put_half(b + 80, 0x3c00), put_half(b + 82, 0x3c00);
+        } else if (t == PD_GGML_Q3_K) {
+            put_half(b + 108, 0x3c00);
         } else {
             put_half(b, 0x3c00);
             if (t == PD_GGML_Q4_K || t == PD_GGML_Q5_K) put_half(b + 2, 0x3c00);
@@ -300,9 +306,10 @@ static void exact_scales(int t, uint8_t *w, size_t nb) {
 }
 
 static void t_int_random(void) {
-    const int types[] = {PD_GGML_Q8_0, PD_GGML_Q4_0, PD_GGML_Q5_0, PD_GGML_Q4_K, PD_GGML_Q5_K, PD_GGML_Q6_K, PD_GGML_Q4_1, PD_GGML_Q5_1};
+    const int types[] = {PD_GGML_Q8_0, PD_GGML_Q4_0, PD_GGML_Q5_0, PD_GGML_Q4_K, PD_GGML_Q5_K, PD_GGML_Q6_K, PD_GGML_Q4_1, PD_GGML_Q5_1,
+                         PD_GGML_Q2_K, PD_GGML_Q3_K};
     for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
-        int t = types[i], k = t == PD_GGML_Q4_K || t == PD_GGML_Q5_K || t == PD_GGML_Q6_K;
+        int t = types[i], k = pd_ggml_block_elems(t) == 256;
         /* odd block counts (the AVX-512 kernels' lone last block), odd row counts */
         const int colss[2] = {k ? 512 : 416, k ? 768 : 96};
         for (int c = 0; c < 2; c++)
@@ -322,9 +329,9 @@ static void t_int_random(void) {
 /* The fixtures' real matrices (the first 40 rows of each) with random activations. */
 static void t_int_fixtures(void) {
     const char *files[] = {DIR "/llama-kquant.gguf", DIR "/llama-q4_0.gguf", DIR "/qwen2-kquant.gguf", DIR "/llama-q8_0.gguf",
-                           DIR "/qwen2-q5_0.gguf",    DIR "/qwen2-q4_1.gguf", DIR "/llama-q5_1.gguf"};
+                           DIR "/qwen2-q5_0.gguf",    DIR "/qwen2-q4_1.gguf", DIR "/llama-q5_1.gguf", DIR "/llama-q2_k.gguf"};
     int seen[PD_GGML_TYPE_LIMIT] = {0};
-    for (int f = 0; f < 7; f++) {
+    for (int f = 0; f < 8; f++) {
         pd_gguf g;
         pd_error err = {0};
         CHECK_MSG(pd_gguf_open(files[f], &g, &err) == 0, "%s", err.msg);
@@ -343,7 +350,7 @@ static void t_int_fixtures(void) {
         pd_gguf_close(&g);
     }
     CHECK(seen[PD_GGML_Q8_0] && seen[PD_GGML_Q4_0] && seen[PD_GGML_Q5_0] && seen[PD_GGML_Q4_K] && seen[PD_GGML_Q5_K] &&
-          seen[PD_GGML_Q6_K] && seen[PD_GGML_Q4_1] && seen[PD_GGML_Q5_1]);
+          seen[PD_GGML_Q6_K] && seen[PD_GGML_Q4_1] && seen[PD_GGML_Q5_1] && seen[PD_GGML_Q2_K] && seen[PD_GGML_Q3_K]);
 }
 
 /* ---- the driver: pd_quant_matmul and pd_quant_matmul_n over a pool ---- */

@@ -1,10 +1,14 @@
 """make_gguf_fixtures.py — tiny GGUF models in every weight type, with reference logits.
 
-    ~/ponder-venv/bin/python tools/make_gguf_fixtures.py [OUT]     (default tests/fixtures/gguf)
+    ~/ponder-venv/bin/python tools/make_gguf_fixtures.py [OUT] [--only FILE,...]
+                                                          (default tests/fixtures/gguf)
 
 Needs torch, transformers, numpy and llama.cpp's sources (its converter and gguf-py) in
 build/llama.cpp/src, which tools/check_llama_server.sh unpacks from the llama-cpp-python sdist
-(set LLAMA_CPP_SRC to use another checkout).
+(set LLAMA_CPP_SRC to use another checkout), and for the Q2_K / Q3_K file llama.cpp's
+llama-quantize built from the same sources (build/llama.cpp/build/bin/llama-quantize, or
+LLAMA_QUANTIZE). --only remakes just the named files (e.g. llama-q2_k) and updates their
+entries of an existing reference.json.
 
 1. transformers makes two tiny random models in Hugging Face layout (seeded; weights scaled so
    logits spread over several units), with the byte-level BPE tokenizer of the rlhflow PRM
@@ -20,19 +24,28 @@ build/llama.cpp/src, which tools/check_llama_server.sh unpacks from the llama-cp
    converter keeps them); `kquant` is Q8_0 with ffn_down in K-quant formats: llama Q4_K (layer 0)
    and Q6_K (layer 1), qwen2 Q5_K and Q4_K. gguf-py cannot write K-quants, so those blocks
    are random bytes with sensible scales: a valid encoding of some weights, which is all a
-   test of the decoder needs. The rlhflow fixture itself (Llama 3.1 rope scaling, which GGUF
-   carries as a rope_freqs tensor) is converted too, as f32.
+   test of the decoder needs. Q2_K and Q3_K (llama-q2_k.gguf) are quantized by llama.cpp's
+   llama-quantize from the converter's f32 file (real weights, real scales and mins): every
+   matrix Q4_0, ffn_down Q3_K (layer 0) and Q2_K (layer 1), the 256-wide rows of the ffn-256
+   model (the other matrices' rows are 32 wide: no K-quant fits them). The rlhflow fixture
+   itself (Llama 3.1 rope scaling, which GGUF carries as a rope_freqs tensor) is converted
+   too, as f32.
 3. The reference: every tensor of the written file is read back and dequantized by gguf-py
    (an implementation independent of ponder's), Llama's Q/K rows are put back in Hugging Face
    order, and the Hugging Face model runs on exactly those weights in float32 (eager
    attention). reference.json holds, per file, the last-position logits of three prompts and
-   the argmax at every position (kept small: the files are committed).
+   the argmax at every position (kept small: the files are committed), and for files with
+   Q2_K / Q3_K tensors `deq_sha256`: per quantized tensor, the SHA-256 of gguf-py's dequantized
+   float32 values (little-endian, row-major), against which the test checks ponder's
+   dequantizer bit for bit.
    The script checks that the f32 files round-trip to the original weights bit for bit (so
    the un-permutation is right).
 """
+import hashlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -46,6 +59,7 @@ sys.path.insert(1, os.path.join(SRC, "gguf-py"))
 import gguf  # noqa: E402  (llama.cpp's vendored gguf-py, matching its converter)
 from gguf import GGMLQuantizationType as Q  # noqa: E402
 
+QUANTIZE = os.environ.get("LLAMA_QUANTIZE", os.path.join(ROOT, "build/llama.cpp/build/bin/llama-quantize"))
 TOK_DIR = os.path.join(ROOT, "tests/fixtures/prm/rlhflow")
 PROMPTS = [[900, 5, 17, 301, 44, 8, 640, 12, 99], [3, 250, 251, 7], [900]]
 
@@ -166,6 +180,26 @@ def read_weights(path, cfg):
     return sd, {t.name: t.tensor_type.name for t in r.tensors}
 
 
+class LlamaQuantize:
+    """A plan for llama-quantize: base type for every matrix (--pure: no mixture) and
+    per-tensor overrides (regex -> type), applied to the converter's f32 file."""
+    def __init__(self, base, overrides):
+        self.base, self.overrides = base, overrides
+
+    def run(self, f32_path, out):
+        cmd = [QUANTIZE, "--pure", "--token-embedding-type", self.base, "--output-tensor-type", self.base]
+        for pattern, qt in self.overrides:
+            cmd += ["--tensor-type", f"{pattern}={qt}"]
+        subprocess.run(cmd + [f32_path, out, self.base, "1"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def deq_hashes(path):
+    """SHA-256 of gguf-py's dequantized float32 values of each Q2_K / Q3_K tensor."""
+    r = gguf.GGUFReader(path)
+    return {t.name: hashlib.sha256(np.ascontiguousarray(gguf.quants.dequantize(t.data, t.tensor_type), dtype="<f4").tobytes()).hexdigest()
+            for t in r.tensors if t.tensor_type in (Q.Q2_K, Q.Q3_K)}
+
+
 def reference(hf_dir, path):
     from transformers import AutoModelForCausalLM
     model = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32, attn_implementation="eager")
@@ -181,10 +215,20 @@ def reference(hf_dir, path):
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "tests/fixtures/gguf")
+    args = sys.argv[1:]
+    only = None
+    if "--only" in args:
+        i = args.index("--only")
+        only = set(args[i + 1].split(","))
+        del args[i:i + 2]
+    out = args[0] if args else os.path.join(ROOT, "tests/fixtures/gguf")
     os.makedirs(out, exist_ok=True)
     tmp = tempfile.mkdtemp()
     refs = {"prompts": PROMPTS, "files": {}}
+    if only:  # keep the other files' entries
+        with open(os.path.join(out, "reference.json")) as f:
+            refs = json.load(f)
+        assert refs["prompts"] == PROMPTS
     down = lambda a, b: {"blk.0.ffn_down.weight": a, "blk.1.ffn_down.weight": b}
     quant_all = lambda qt: (lambda name, t: qt if t.ndim == 2 else None)
     kquant = lambda kq: (lambda name, t: kq.get(name, Q.Q8_0) if t.ndim == 2 else None)
@@ -197,14 +241,23 @@ def main():
              ("qwen2-q4_1", "qwen2", 64, "f32", quant_all(Q.Q4_1)),
              ("qwen2-q5_0", "qwen2", 64, "f32", quant_all(Q.Q5_0)),
              ("qwen2-kquant", "qwen2", 256, "f32", kquant(down(Q.Q5_K, Q.Q4_K))),
+             ("llama-q2_k", "llama", 256, "f32",
+              LlamaQuantize("q4_0", [(r"blk\.0\.ffn_down", "q3_k"), (r"blk\.1\.ffn_down", "q2_k")])),
              ("llama-f32", "llama", 64, "f32", None),  # checks the round trip; not kept
              ("rlhflow-f16", "rlhflow", 0, "f16", None)]
-    for tag, kind, ffn, outtype, plan in files:
+    for seed, (tag, kind, ffn, outtype, plan) in enumerate(files):
+        if only and tag not in only:
+            continue
         hf = TOK_DIR if kind == "rlhflow" else os.path.join(tmp, f"{kind}-{ffn}")
         if not os.path.exists(hf):
             make_hf(kind, hf, ffn)
         path = os.path.join(out if tag != "llama-f32" else tmp, tag + ".gguf")
-        convert(hf, path, outtype, plan, seed=len(refs["files"]))
+        if isinstance(plan, LlamaQuantize):
+            f32 = os.path.join(tmp, tag + "-f32.gguf")
+            convert(hf, f32, outtype)
+            plan.run(f32, path)
+        else:
+            convert(hf, path, outtype, plan, seed=seed)
         logits, types = reference(hf, path)
         if tag == "llama-f32":  # the round trip (and the un-permutation) is exact
             from safetensors.torch import load_file
@@ -218,6 +271,9 @@ def main():
             "model": kind, "types": sorted(set(types.values())),
             "last": [[round(v, 6) for v in rows[-1]] for rows in logits],   # last position of each prompt
             "argmax": [[int(np.argmax(r)) for r in rows] for rows in logits]}  # every position
+        hashes = deq_hashes(path)
+        if hashes:
+            refs["files"][tag + ".gguf"]["deq_sha256"] = hashes
     with open(os.path.join(out, "reference.json"), "w") as f:
         json.dump(refs, f)
     shutil.rmtree(tmp)

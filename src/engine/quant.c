@@ -12,12 +12,18 @@
  *   Q5_K  256 values: as Q4_K plus 32 bytes of fifth bits
  *   Q6_K  256 values: 128 bytes of low nibbles, 64 bytes of high 2 bits, 16 int8 scales, d;
  *         sub-block s of 16: w = (d * scale_s) * (q - 32)
+ *   Q2_K  256 values: 16 bytes of 4-bit (scale, min) pairs, 64 bytes of 2-bit values, d, dmin;
+ *         sub-block s of 16: w = (d * scale_s) * q - (dmin * min_s)
+ *   Q3_K  256 values: 32 bytes of high bits, 64 bytes of 2-bit values, 12 bytes of sixteen
+ *         6-bit scales (stored + 32), d; sub-block s of 16: w = (d * scale_s) * (q - 4 h'),
+ *         h' = 1 where the high bit is clear (see deq_q2_k, deq_q3_k for the bit positions)
  * Each value is produced by exactly the float operations written above, in that order (the
  * ones gguf's Python dequantizer and ggml use), so the dequantized weights are bit-exact and
  * a model's logits match a reference computed on the dequantized weights to fp32 rounding.
  *
  * The matmul has two modes. By default (PONDER_QUANT_ACT=q8, pd_model.quant_act) the types
- * with integer kernels (all of the above) run on 8-bit activations: each
+ * with integer kernels (all of the above; Q2_K and Q3_K only the portable reference, which
+ * every set runs for them) run on 8-bit activations: each
  * activation row is quantized once per matmul (blocks of 32, see "8-bit activations" below)
  * and pd_quant_rows_q8 computes exact integer block sums (AVX-512 VNNI vpdpbusd, AVX2
  * vpmaddubsw, or the portable reference) for every batch width: decode and narrow batches
@@ -29,11 +35,11 @@
  * depends on its batch.
  *
  * The fp32 path (pd_quant_rows, one pool task per range of weight rows) has two paths:
- *   - decode and narrow batches (T < WIDE_MIN) on a SIMD set: fused dequantize-and-dot
- *     kernels (quant_avx2.c, quant_avx512.c) read each row's blocks straight from memory,
+ *   - decode and narrow batches (T < WIDE_MIN) on a SIMD set (every type but Q2_K, Q3_K):
+ *     fused dequantize-and-dot kernels (quant_avx2.c, quant_avx512.c) read each row's blocks straight from memory,
  *     decode them in registers and multiply them into up to max_nx activation rows at once;
  *     no fp32 copy of the weights is written anywhere;
- *   - wide batches (prefill) and the portable set: a block
+ *   - wide batches (prefill), the portable set, Q2_K and Q3_K: a block
  *     of PD_ROW_BLOCK rows is dequantized once into a per-thread buffer and run through the
  *     kernel set's register tiles (kernels.c's pd_matmul_rows, the same micro-kernel as
  *     bf16 weights), reused by every activation row.
@@ -61,7 +67,7 @@ static inline float h2f(const uint8_t *p) { return pd_f16_to_f32((uint16_t)(p[0]
 int pd_quant_supported(int t) {
     switch (t) {
     case PD_GGML_Q8_0: case PD_GGML_Q4_0: case PD_GGML_Q4_1: case PD_GGML_Q5_0: case PD_GGML_Q5_1:
-    case PD_GGML_Q4_K: case PD_GGML_Q5_K: case PD_GGML_Q6_K: return 1;
+    case PD_GGML_Q2_K: case PD_GGML_Q3_K: case PD_GGML_Q4_K: case PD_GGML_Q5_K: case PD_GGML_Q6_K: return 1;
     default: return 0;
     }
 }
@@ -162,6 +168,38 @@ static void deq_q6_k(const uint8_t *b, float *y) {
     }
 }
 
+/* Q2_K: 16 scale bytes (sub-block j of 16 values: scale = low nibble, min = high nibble), 64
+ * bytes of 2-bit values, d, dmin. Value v = 128 h + 32 s + l is bits 2s, 2s + 1 of byte 32 h + l. */
+static void deq_q2_k(const uint8_t *b, float *y) {
+    const uint8_t *sc = b, *q = b + 16;
+    float d = h2f(b + 80), dmin = h2f(b + 82);
+    for (int j = 0; j < 16; j++) { /* sub-block j: h = j / 8, s = j % 8 / 2, l = 16 (j & 1) .. + 15 */
+        float dl = d * (float)(sc[j] & 0xf), ml = dmin * (float)(sc[j] >> 4);
+        const uint8_t *qj = q + 32 * (j / 8) + 16 * (j & 1);
+        int sh = 2 * (j % 8 / 2);
+        for (int l = 0; l < 16; l++) y[16 * j + l] = dl * (float)((qj[l] >> sh) & 3) - ml;
+    }
+}
+/* The signed 6-bit scale of sub-block j (of 16) of a Q3_K block: low 4 bits from byte j % 8
+ * (low nibble for j < 8, high for j >= 8), high 2 bits from byte 8 + j % 4 at bit 2 (j / 4). */
+static inline int q3_k_scale(const uint8_t *sc, int j) {
+    int lo = j < 8 ? sc[j] & 0xf : sc[j - 8] >> 4, hi = (sc[8 + j % 4] >> (2 * (j / 4))) & 3;
+    return (lo | hi << 4) - 32;
+}
+/* Q3_K: 32 bytes of high bits (hmask), 64 bytes of 2-bit values (as Q2_K), 12 bytes of scales,
+ * d. Value v = 32 k + l (k = 4 h + s): low bits as Q2_K's, high bit k of hmask[l]; q = low - 4
+ * where the high bit is clear. w = (d * scale_j) * q for sub-block j = v / 16. */
+static void deq_q3_k(const uint8_t *b, float *y) {
+    const uint8_t *hm = b, *q = b + 32, *sc = b + 96;
+    float d = h2f(b + 108);
+    for (int j = 0; j < 16; j++) {
+        float dl = d * (float)q3_k_scale(sc, j);
+        int k = j / 2, l0 = 16 * (j & 1), sh = 2 * (k % 4);
+        const uint8_t *qk = q + 32 * (k / 4);
+        for (int l = l0; l < l0 + 16; l++) y[32 * k + l] = dl * (float)(((qk[l] >> sh) & 3) - ((hm[l] >> k) & 1 ? 0 : 4));
+    }
+}
+
 void pd_dequant_row_ref(int t, const void *src, float *dst, int n) {
     const uint8_t *b = src;
     size_t bb = pd_ggml_block_bytes(t), be = pd_ggml_block_elems(t);
@@ -175,6 +213,8 @@ void pd_dequant_row_ref(int t, const void *src, float *dst, int n) {
         case PD_GGML_Q4_K: deq_k45(b, dst, 0); break;
         case PD_GGML_Q5_K: deq_k45(b, dst, 1); break;
         case PD_GGML_Q6_K: deq_q6_k(b, dst); break;
+        case PD_GGML_Q2_K: deq_q2_k(b, dst); break;
+        case PD_GGML_Q3_K: deq_q3_k(b, dst); break;
         default: memset(dst, 0, be * sizeof *dst); break; /* unreachable: loaders check pd_quant_supported */
         }
     }
@@ -286,6 +326,8 @@ int pd_quant_fused(int t) {
            t == PD_GGML_Q5_K || t == PD_GGML_Q6_K;
 }
 
+static const pd_qikernels *ik_for_type(const pd_qikernels *ik, int t);
+
 /* ---- rows ---- */
 
 void pd_wmat_row_f32(const pd_model *m, const pd_wmat *w, int row, float *dst) {
@@ -306,7 +348,7 @@ float pd_wmat_row_dot(const pd_model *m, const pd_wmat *w, int row, const float 
     if (m->quant_act && pd_quant_int(t)) { /* the 8-bit path, as pd_quant_matmul: tmp holds the quantized x */
         const pd_qikernels *ik = pd_qikernels_for(m->ops);
         ik->quantize(x, w->cols, tmp);
-        ik->dot(t, rows, tmp, 0, 1, w->cols, out);
+        ik_for_type(ik, t)->dot(t, rows, tmp, 0, 1, w->cols, out);
         return out[0];
     }
     if (qk && pd_quant_fused(t) && qk->dot(t, rows, x, (size_t)w->cols, 1, w->cols, out) == 0) return out[0];
@@ -325,6 +367,8 @@ float pd_wmat_row_dot(const pd_model *m, const pd_wmat *w, int row, const float 
  *   Q5_0  (dw dx) * sum (qw - 16) qx             Q6_K  ((d sc_g) dx) * sum_(16) (qw - 32) qx
  *   Q4_K, Q5_K  ((d sc_s) dx) * sum qw qx, less (dmin m_s) * (dx * sum qx), the mins summed apart
  *   Q4_1, Q5_1  (dw dx) * sum qw qx, plus m * (dx * sum qx), the mins summed apart and added last
+ *   Q3_K  ((d sc_g) dx) * sum_(16) (qw - 4 h') qx
+ *   Q2_K  ((d sc_g) dx) * sum_(16) qw qx, less (dmin m_g) * (dx * sum_(16) qx), the mins apart
  * The reference adds block by block; the SIMD sets keep a vector of partial integer sums per
  * block (lane l: 4 consecutive values) and add its scaled lanes into a vector accumulator,
  * reduced at the end. The integer parts are exact in every set; only the fp32 combination
@@ -339,9 +383,12 @@ float pd_wmat_row_dot(const pd_model *m, const pd_wmat *w, int row, const float 
 size_t pd_q8_row_bytes(int n) { return 3 * (size_t)n + (size_t)n / 4 + (size_t)n / 8; }
 size_t pd_q8_row_stride(int n) { return (pd_q8_row_bytes(n) + 63) / 64 * 64; }
 
-int pd_quant_int(int t) {
-    return t == PD_GGML_Q8_0 || t == PD_GGML_Q4_0 || t == PD_GGML_Q4_1 || t == PD_GGML_Q5_0 || t == PD_GGML_Q5_1 || t == PD_GGML_Q4_K ||
-           t == PD_GGML_Q5_K || t == PD_GGML_Q6_K;
+int pd_quant_int(int t) { return pd_quant_supported(t); }
+
+/* The SIMD integer sets have no kernels for Q2_K and Q3_K: those take the portable reference
+ * whatever the set (the same activation bytes; a row's result still never depends on its batch). */
+static const pd_qikernels *ik_for_type(const pd_qikernels *ik, int t) {
+    return t == PD_GGML_Q2_K || t == PD_GGML_Q3_K ? pd_qikernels_portable() : ik;
 }
 
 /* The parts after the q of one block b, once its 32 q are written (every set calls this, so
@@ -433,6 +480,29 @@ static float q8_dot_ref(int t, const uint8_t *w, const void *a, int n) {
         }
         return acc - accm;
     }
+    case PD_GGML_Q2_K: /* 16-value sub-blocks with a scale and a min each */
+        for (int sb = 0; sb < n / 256; sb++, w += 84) {
+            float d = h2f(w + 80), dmin = h2f(w + 82);
+            for (int j = 0; j < 16; j++) {
+                const uint8_t *qj = w + 16 + 32 * (j / 8) + 16 * (j & 1);
+                int sh = 2 * (j % 8 / 2), blk = 8 * sb + j / 2, is = 0;
+                for (int l = 0; l < 16; l++) is += ((qj[l] >> sh) & 3) * x[256 * sb + 16 * j + l];
+                acc += ((d * (float)(w[j] & 0xf)) * dx[blk]) * (float)is;
+                accm += (dmin * (float)(w[j] >> 4)) * (dx[blk] * (float)PD_Q8_S16(a, n)[2 * blk + (j & 1)]);
+            }
+        }
+        return acc - accm;
+    case PD_GGML_Q3_K:
+        for (int sb = 0; sb < n / 256; sb++, w += 110) {
+            float d = h2f(w + 108);
+            for (int j = 0; j < 16; j++) {
+                int k = j / 2, l0 = 16 * (j & 1), sh = 2 * (k % 4), blk = 8 * sb + k, is = 0;
+                const uint8_t *qk = w + 32 + 32 * (k / 4);
+                for (int l = l0; l < l0 + 16; l++) is += (((qk[l] >> sh) & 3) - ((w[l] >> k) & 1 ? 0 : 4)) * x[256 * sb + 32 * k + l];
+                acc += ((d * (float)q3_k_scale(w + 96, j)) * dx[blk]) * (float)is;
+            }
+        }
+        return acc;
     case PD_GGML_Q6_K:
         for (int sb = 0; sb < n / 256; sb++, w += 210) {
             const uint8_t *ql = w, *qh = w + 128;
@@ -557,6 +627,7 @@ void pd_quant_rows_q8(const pd_qikernels *ik, const pd_wmat *w, const void *xq, 
     const int cols = w->cols, type = w->dtype - PD_DT_QUANT;
     const size_t rb_bytes = pd_wmat_row_bytes(w);
     const uint8_t *wd = w->data, *xb = xq;
+    ik = ik_for_type(ik, type);
     /* TB activation rows (~100 KB of them for 1K-wide rows) stay in cache while every group
      * of 4 weight rows of the range passes over them */
     enum { TB = 32 };

@@ -58,7 +58,7 @@ static const pd_gguf_tensor *need(pd_weights *w, const char *name, long d0, long
     if (engine_dtype(t->type) < 0) {
         const char *tn = pd_ggml_type_name(t->type);
         pd_err_set(err, PD_EUNSUPPORTED, "%s: tensor '%s' has type %s; supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, "
-                   "Q5_1, Q4_K, Q5_K, Q6_K", w->where, name, tn ? tn : "?");
+                   "Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K", w->where, name, tn ? tn : "?");
         return NULL;
     }
     uint64_t rows = d1 < 0 ? 1 : (uint64_t)d1;

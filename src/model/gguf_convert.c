@@ -5,8 +5,13 @@
  * tokenizer_gguf.c) all take the file:
  *   - metadata: general.{architecture, name, file_type, quantization_version}, the
  *     architecture's hyper-parameters (<arch>.block_count, embedding_length, ...), the
- *     tokenizer (tokenizer.ggml.*: gpt2 BPE tokens, token types, merges, the pre-tokenizer's
- *     name, special ids, add_bos/add_eos) and tokenizer.chat_template;
+ *     tokenizer (tokenizer.ggml.*: for byte-level BPE, model gpt2 with tokens, token types,
+ *     merges and the pre-tokenizer's name; for SentencePiece-style tokenizer.json (Llama 2,
+ *     Mistral), model llama with tokens, scores that carry the merges' order, token types
+ *     and add_space_prefix; special ids, add_bos/add_eos) and tokenizer.chat_template;
+ *   - architectures: LlamaForCausalLM and MistralForCausalLM as `llama` (as llama.cpp's
+ *     converter writes Mistral; a sliding window becomes the context length, see
+ *     context_length), Qwen2ForCausalLM as `qwen2`;
  *   - tensors: llama.cpp's names (token_embd, blk.N.attn_q, ..., output_norm, output;
  *     rope_freqs for Llama 3.1+ frequency scaling); for `llama` the rows of Q and K (and
  *     their biases) in the converter's interleaved order, which weights_gguf.c undoes;
@@ -20,9 +25,10 @@
  * rows, each chunk quantized by a thread pool (src/engine/quantize.c; each row on its own, so
  * the bytes never depend on the threads), so memory stays small whatever the model's size. Before the file
  * is renamed into place it is read back with ponder's own GGUF loaders: the weights bind with
- * the source's configuration, and the tokenizer rebuilt from the metadata tokenizes a check
- * text (mixed scripts, digits, whitespace runs, every added token) to the same ids as
- * tokenizer.json: the role of the token hash llama.cpp's converter checks. */
+ * the source's configuration, and the tokenizer rebuilt from the metadata has the same merges
+ * in the same order and tokenizes a check text (mixed scripts, digits, whitespace runs, every
+ * added token) to the same ids as tokenizer.json: the role of the token hash llama.cpp's
+ * converter checks. */
 #include "ponder/quantize.h"
 
 #include <jansson.h>

@@ -22,8 +22,7 @@
  * a model's logits match a reference computed on the dequantized weights to fp32 rounding.
  *
  * The matmul has two modes. By default (PONDER_QUANT_ACT=q8, pd_model.quant_act) the types
- * with integer kernels (all of the above; Q2_K and Q3_K only the portable reference, which
- * every set runs for them) run on 8-bit activations: each
+ * with integer kernels (all of the above) run on 8-bit activations: each
  * activation row is quantized once per matmul (blocks of 32, see "8-bit activations" below)
  * and pd_quant_rows_q8 computes exact integer block sums (AVX-512 VNNI vpdpbusd, AVX2
  * vpmaddubsw, or the portable reference) for every batch width: decode and narrow batches
@@ -326,8 +325,6 @@ int pd_quant_fused(int t) {
            t == PD_GGML_Q5_K || t == PD_GGML_Q6_K;
 }
 
-static const pd_qikernels *ik_for_type(const pd_qikernels *ik, int t);
-
 /* ---- rows ---- */
 
 void pd_wmat_row_f32(const pd_model *m, const pd_wmat *w, int row, float *dst) {
@@ -348,7 +345,7 @@ float pd_wmat_row_dot(const pd_model *m, const pd_wmat *w, int row, const float 
     if (m->quant_act && pd_quant_int(t)) { /* the 8-bit path, as pd_quant_matmul: tmp holds the quantized x */
         const pd_qikernels *ik = pd_qikernels_for(m->ops);
         ik->quantize(x, w->cols, tmp);
-        ik_for_type(ik, t)->dot(t, rows, tmp, 0, 1, w->cols, out);
+        ik->dot(t, rows, tmp, 0, 1, w->cols, out);
         return out[0];
     }
     if (qk && pd_quant_fused(t) && qk->dot(t, rows, x, (size_t)w->cols, 1, w->cols, out) == 0) return out[0];
@@ -385,11 +382,7 @@ size_t pd_q8_row_stride(int n) { return (pd_q8_row_bytes(n) + 63) / 64 * 64; }
 
 int pd_quant_int(int t) { return pd_quant_supported(t); }
 
-/* The SIMD integer sets have no kernels for Q2_K and Q3_K: those take the portable reference
- * whatever the set (the same activation bytes; a row's result still never depends on its batch). */
-static const pd_qikernels *ik_for_type(const pd_qikernels *ik, int t) {
-    return t == PD_GGML_Q2_K || t == PD_GGML_Q3_K ? pd_qikernels_portable() : ik;
-}
+
 
 /* The parts after the q of one block b, once its 32 q are written (every set calls this, so
  * the buffer is the same bytes on every set). */
@@ -627,7 +620,6 @@ void pd_quant_rows_q8(const pd_qikernels *ik, const pd_wmat *w, const void *xq, 
     const int cols = w->cols, type = w->dtype - PD_DT_QUANT;
     const size_t rb_bytes = pd_wmat_row_bytes(w);
     const uint8_t *wd = w->data, *xb = xq;
-    ik = ik_for_type(ik, type);
     /* TB activation rows (~100 KB of them for 1K-wide rows) stay in cache while every group
      * of 4 weight rows of the range passes over them */
     enum { TB = 32 };

@@ -96,8 +96,7 @@ size_t pd_q8_row_bytes(int n);
 size_t pd_q8_row_stride(int n);
 /* Fill block b's parts after its 32 q (the sums, dx): every set's quantizer calls this. */
 void pd_q8_block_tail(void *a, int n, int b, float dx);
-/* Does ggml type t have integer kernels (every type pd_quant_supported takes; Q2_K and Q3_K only
- * the portable reference, which pd_quant_rows_q8 runs for them whatever ik is)? */
+/* Does ggml type t have integer kernels (every type pd_quant_supported takes, on every set)? */
 int pd_quant_int(int ggml_type);
 const pd_qikernels *pd_qikernels_portable(void); /* the reference: plain C, integer sums per block */
 const pd_qikernels *pd_qikernels_avx2(void);     /* AVX2 maddubs; NULL when the CPU lacks AVX2 */

@@ -313,14 +313,17 @@ const pd_qkernels *pd_qkernels_avx2(void) {
  * sums (lane l: values 4l..4l+3), the same lanes as the AVX-512 VNNI kernels. Q8_0's signed
  * weights go in as |w| with the activation's sign flipped where w < 0 (vpsignb); the others are
  * stored unsigned and their offset is removed by adding the activation buffer's -8 * (sum of
- * each 4 q), shifted (Q4_1, Q5_1 and the K-quants' mins are scaled block sums instead: see
- * MIN_ACC and ik45_gen). Then, as the VNNI kernels, each lane times (weight scale * dx) into a
+ * each 4 q), shifted (Q3_K: half of it; Q4_1, Q5_1 and the K-quants' mins are scaled
+ * block sums instead: see MIN_ACC, ik45_gen and M16_ACC). Then, as the VNNI kernels, each lane times (weight scale * dx) into a
  * vector accumulator per (weight row, activation row): 4 x up to 2 per call (8 of the 16
  * registers). */
 #define INX 2
 /* A packed group of 4 rows (as quant_avx512.c), per row: W (32 bytes per block), S (8 floats
- * per block), the K-quants' eight (dmin * min) per super-block. */
-#define PK_ROW(n) (2 * (size_t)(n) + (size_t)(n) / 8)
+ * per block), the K-quants' eight (dmin * min) per super-block (Q4_1/Q5_1: one min per block),
+ * Q2_K's M (8 floats per block). */
+#define PK_ROW(n) (3 * (size_t)(n) + (size_t)(n) / 8)
+/* Q2_K's (dmin * min) per 8 lanes of a block (8 floats per block) after those. */
+#define PK_M16(pk, i, n) ((float *)((uint8_t *)(pk) + (size_t)(i) * PK_ROW(n) + 2 * (size_t)(n) + (size_t)(n) / 8))
 
 AVX2 static void q8_quantize_avx2(const float *x, int n, void *dst) {
     int8_t *q = dst;
@@ -359,6 +362,8 @@ AVX2 static void q8_quantize_avx2(const float *x, int n, void *dst) {
             __m256i p_ = _mm256_madd_epi16(_mm256_maddubs_epi16(wa_, q_), ones);                                     \
             if ((SH) >= 0)                                                                                           \
                 p_ = _mm256_add_epi32(p_, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(PD_Q8_C8(a_, n) + 8 * (k))), (SH) < 0 ? 0 : (SH))); \
+            else if ((SH) == -2) /* Q3_K's offset 4: half of -8 * (sum of each 4 q) */                              \
+                p_ = _mm256_add_epi32(p_, _mm256_srai_epi32(_mm256_loadu_si256((const __m256i *)(PD_Q8_C8(a_, n) + 8 * (k))), 1)); \
             __m256 s_ = _mm256_mul_ps((S), _mm256_loadu_ps(PD_Q8_DX8(a_, n) + 8 * (k)));                             \
             acc[i][j_] = _mm256_fmadd_ps(s_, _mm256_cvtepi32_ps(p_), acc[i][j_]);                                    \
         }                                                                                                            \
@@ -497,9 +502,66 @@ AVX2 INLINE void iq6_k_gen(const int NX, const uint8_t *const *w, const uint8_t 
     IEND;
 }
 
+/* Q2_K's mins for block k: acc[i][j] += (M * dx8) * float(-(sum of each 4 q)) (M: lanes 0-3
+ * the first 16 values' dmin * min, lanes 4-7 the second 16's); packing stores M. */
+#define M16_ACC(i, M, k)                                                                                             \
+    do {                                                                                                             \
+        if (NX == 0) _mm256_storeu_ps(PK_M16(out, i, n) + 8 * (size_t)(k), (M));                                     \
+        _Pragma("GCC unroll 2") for (int j_ = 0; j_ < NX; j_++) {                                                    \
+            const uint8_t *a_ = xq + (size_t)j_ * ldq;                                                               \
+            __m256i s4_ = _mm256_srai_epi32(_mm256_loadu_si256((const __m256i *)(PD_Q8_C8(a_, n) + 8 * (k))), 3);   \
+            acc[i][j_] = _mm256_fmadd_ps(_mm256_mul_ps((M), _mm256_loadu_ps(PD_Q8_DX8(a_, n) + 8 * (k))), _mm256_cvtepi32_ps(s4_), acc[i][j_]); \
+        }                                                                                                            \
+    } while (0)
+
+/* Q3_K's signed scale j (0..15): quant.c's q3_k_scale. */
+INLINE int q3_k_scale(const uint8_t *sc, int j) {
+    int lo = j < 8 ? sc[j] & 0xf : sc[j - 8] >> 4, hi = (sc[8 + j % 4] >> (2 * (j / 4))) & 3;
+    return (lo | hi << 4) - 32;
+}
+
+/* Q2_K (Q3 0) and Q3_K (Q3 1): per super-block each row's 16 (d * scale) (and Q2_K's 16 (dmin *
+ * min)); block c of 32 values: the 2-bit values at bits 2 (c % 4) of bytes 32 (c / 4) .. + 31
+ * (Q3_K: plus 4 * bit c of hmask, less 4 through the activation sums), lanes 0-3 and 4-7 with
+ * scales 2c and 2c + 1. */
+AVX2 INLINE void ik23_gen(const int NX, const int Q3, const uint8_t *const *w, const uint8_t *xq, size_t ldq, int n, float *out) {
+    IBEGIN;
+    const size_t bb = Q3 ? 110 : 84;
+    const __m256i m2 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    for (int sb = 0; sb < n / 256; sb++) {
+        float ds[MR][16], dm[MR][16];
+        _Pragma("GCC unroll 4") ROWS {
+            const uint8_t *b = w[i] + sb * bb;
+            PREFETCH(b), PREFETCH(b + 64);
+            if (Q3) {
+                float d = h2f(b + 108);
+                for (int j = 0; j < 16; j++) ds[i][j] = d * (float)q3_k_scale(b + 96, j);
+            } else {
+                float d = h2f(b + 80), dmin = h2f(b + 82);
+                for (int j = 0; j < 16; j++) ds[i][j] = d * (float)(b[j] & 0xf), dm[i][j] = dmin * (float)(b[j] >> 4);
+            }
+        }
+        for (int c = 0; c < 8; c++) {
+            _Pragma("GCC unroll 4") ROWS {
+                const uint8_t *b = w[i] + sb * bb;
+                __m256i v = _mm256_loadu_si256((const __m256i *)(b + (Q3 ? 32 : 16) + 32 * (c / 4)));
+                __m256i W = _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(2 * (c % 4))), m2);
+                if (Q3) {
+                    __m256i h = _mm256_loadu_si256((const __m256i *)b);
+                    W = _mm256_or_si256(W, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(h, _mm_cvtsi32_si128(c)), one), 2));
+                }
+                __m256 S = _mm256_set_m128(_mm_set1_ps(ds[i][2 * c + 1]), _mm_set1_ps(ds[i][2 * c]));
+                IACC(i, W, S, 8 * sb + c, Q3 ? -2 : -1, 0);
+                if (!Q3) M16_ACC(i, _mm256_set_m128(_mm_set1_ps(dm[i][2 * c + 1]), _mm_set1_ps(dm[i][2 * c])), 8 * sb + c);
+            }
+        }
+    }
+    IEND;
+}
+
 /* The packed kernel: the direct kernels' operations on a packed group, in the same order. */
-AVX2 INLINE void ipk_gen(const int NX, const int SH, const int Q8, const int K45, const int MIN1, const uint8_t *pk, const uint8_t *xq,
-                         size_t ldq, int n, float *out) {
+AVX2 INLINE void ipk_gen(const int NX, const int SH, const int Q8, const int K45, const int MIN1, const int M16, const uint8_t *pk,
+                         const uint8_t *xq, size_t ldq, int n, float *out) {
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc[MR][INX];
     _Pragma("GCC unroll 4") for (int i = 0; i < MR; i++) _Pragma("GCC unroll 2") for (int j = 0; j < NX; j++)
@@ -523,6 +585,7 @@ AVX2 INLINE void ipk_gen(const int NX, const int SH, const int Q8, const int K45
             __m256i W = _mm256_loadu_si256((const __m256i *)(r + 32 * (size_t)k));
             __m256 S = _mm256_loadu_ps((const float *)(r + n) + 8 * (size_t)k);
             IACC(i, W, S, k, SH, Q8);
+            if (M16) M16_ACC(i, _mm256_loadu_ps(PK_M16(pk, i, n) + 8 * (size_t)k), k);
         }
     }
     IEND;
@@ -536,6 +599,8 @@ typedef void (*ifn)(const uint8_t *const *, const uint8_t *, size_t, int, float 
 #define IQ8_0_CALL(NX) i32_gen(PD_GGML_Q8_0, NX, w, xq, ldq, n, out)
 #define IQ4_0_CALL(NX) i32_gen(PD_GGML_Q4_0, NX, w, xq, ldq, n, out)
 #define IQ5_0_CALL(NX) i32_gen(PD_GGML_Q5_0, NX, w, xq, ldq, n, out)
+#define IQ2_K_CALL(NX) ik23_gen(NX, 0, w, xq, ldq, n, out)
+#define IQ3_K_CALL(NX) ik23_gen(NX, 1, w, xq, ldq, n, out)
 #define IQ4_1_CALL(NX) i32_gen(PD_GGML_Q4_1, NX, w, xq, ldq, n, out)
 #define IQ5_1_CALL(NX) i32_gen(PD_GGML_Q5_1, NX, w, xq, ldq, n, out)
 #define IQ4_K_CALL(NX) ik45_gen(NX, 0, w, xq, ldq, n, out)
@@ -544,6 +609,8 @@ typedef void (*ifn)(const uint8_t *const *, const uint8_t *, size_t, int, float 
 IFNS(iq8_0, IQ8_0_CALL)
 IFNS(iq4_0, IQ4_0_CALL)
 IFNS(iq5_0, IQ5_0_CALL)
+IFNS(iq2_k, IQ2_K_CALL)
+IFNS(iq3_k, IQ3_K_CALL)
 IFNS(iq4_1, IQ4_1_CALL)
 IFNS(iq5_1, IQ5_1_CALL)
 IFNS(iq4_k, IQ4_K_CALL)
@@ -551,22 +618,25 @@ IFNS(iq5_k, IQ5_K_CALL)
 IFNS(iq6_k, IQ6_K_CALL)
 
 typedef void (*pfn)(const uint8_t *, const uint8_t *, size_t, int, float *);
-#define PFN(NAME, SH, Q8, K45, MIN1, NX) \
-    AVX2 static void NAME##_##NX(const uint8_t *pk, const uint8_t *xq, size_t ldq, int n, float *out) { ipk_gen(NX, SH, Q8, K45, MIN1, pk, xq, ldq, n, out); }
-#define PFNS(NAME, SH, Q8, K45, MIN1) PFN(NAME, SH, Q8, K45, MIN1, 1) PFN(NAME, SH, Q8, K45, MIN1, 2) \
+#define PFN(NAME, SH, Q8, K45, MIN1, M16, NX) \
+    AVX2 static void NAME##_##NX(const uint8_t *pk, const uint8_t *xq, size_t ldq, int n, float *out) { ipk_gen(NX, SH, Q8, K45, MIN1, M16, pk, xq, ldq, n, out); }
+#define PFNS(NAME, SH, Q8, K45, MIN1, M16) PFN(NAME, SH, Q8, K45, MIN1, M16, 1) PFN(NAME, SH, Q8, K45, MIN1, M16, 2) \
     static const pfn NAME##_fns[INX + 1] = {NULL, NAME##_1, NAME##_2};
-PFNS(pk_q8, -1, 1, 0, 0)
-PFNS(pk_sh0, 0, 0, 0, 0)
-PFNS(pk_sh1, 1, 0, 0, 0)
-PFNS(pk_sh2, 2, 0, 0, 0)
-PFNS(pk_k45, -1, 0, 1, 0)
-PFNS(pk_min, -1, 0, 0, 1)
+PFNS(pk_q8, -1, 1, 0, 0, 0)
+PFNS(pk_sh0, 0, 0, 0, 0, 0)
+PFNS(pk_sh1, 1, 0, 0, 0, 0)
+PFNS(pk_sh2, 2, 0, 0, 0, 0)
+PFNS(pk_k45, -1, 0, 1, 0, 0)
+PFNS(pk_min, -1, 0, 0, 1, 0)
+PFNS(pk_q2k, -1, 0, 0, 0, 1)
+PFNS(pk_q3k, -2, 0, 0, 0, 0)
 
 static size_t ipack_bytes_avx2(int n) { return MR * PK_ROW(n); }
 
 static int ipack_avx2(int type, const void *const *w, void *dst, int n) {
     const ifn *f = type == PD_GGML_Q8_0 ? iq8_0_fns : type == PD_GGML_Q4_0 ? iq4_0_fns : type == PD_GGML_Q5_0 ? iq5_0_fns
-                 : type == PD_GGML_Q4_1 ? iq4_1_fns : type == PD_GGML_Q5_1 ? iq5_1_fns : type == PD_GGML_Q4_K ? iq4_k_fns : type == PD_GGML_Q5_K ? iq5_k_fns : type == PD_GGML_Q6_K ? iq6_k_fns : NULL;
+                 : type == PD_GGML_Q4_1 ? iq4_1_fns : type == PD_GGML_Q5_1 ? iq5_1_fns
+                 : type == PD_GGML_Q2_K ? iq2_k_fns : type == PD_GGML_Q3_K ? iq3_k_fns : type == PD_GGML_Q4_K ? iq4_k_fns : type == PD_GGML_Q5_K ? iq5_k_fns : type == PD_GGML_Q6_K ? iq6_k_fns : NULL;
     if (!f) return -1;
     f[0]((const uint8_t *const *)w, NULL, 0, n, dst);
     return 0;
@@ -574,13 +644,15 @@ static int ipack_avx2(int type, const void *const *w, void *dst, int n) {
 
 static void ipdot_avx2(int type, const void *pk, const void *xq, size_t ldq, int nx, int n, float *out) {
     const pfn *f = type == PD_GGML_Q8_0 ? pk_q8_fns : type == PD_GGML_Q4_0 ? pk_sh0_fns : type == PD_GGML_Q5_0 ? pk_sh1_fns
-                 : type == PD_GGML_Q6_K ? pk_sh2_fns : type == PD_GGML_Q4_1 || type == PD_GGML_Q5_1 ? pk_min_fns : pk_k45_fns;
+                 : type == PD_GGML_Q6_K ? pk_sh2_fns : type == PD_GGML_Q4_1 || type == PD_GGML_Q5_1 ? pk_min_fns
+                 : type == PD_GGML_Q2_K ? pk_q2k_fns : type == PD_GGML_Q3_K ? pk_q3k_fns : pk_k45_fns;
     f[nx](pk, xq, ldq, n, out);
 }
 
 static int idot_avx2(int type, const void *const *w, const void *xq, size_t ldq, int nx, int n, float *out) {
     const ifn *f = type == PD_GGML_Q8_0 ? iq8_0_fns : type == PD_GGML_Q4_0 ? iq4_0_fns : type == PD_GGML_Q5_0 ? iq5_0_fns
-                 : type == PD_GGML_Q4_1 ? iq4_1_fns : type == PD_GGML_Q5_1 ? iq5_1_fns : type == PD_GGML_Q4_K ? iq4_k_fns : type == PD_GGML_Q5_K ? iq5_k_fns : type == PD_GGML_Q6_K ? iq6_k_fns : NULL;
+                 : type == PD_GGML_Q4_1 ? iq4_1_fns : type == PD_GGML_Q5_1 ? iq5_1_fns
+                 : type == PD_GGML_Q2_K ? iq2_k_fns : type == PD_GGML_Q3_K ? iq3_k_fns : type == PD_GGML_Q4_K ? iq4_k_fns : type == PD_GGML_Q5_K ? iq5_k_fns : type == PD_GGML_Q6_K ? iq6_k_fns : NULL;
     if (!f) return -1;
     f[nx]((const uint8_t *const *)w, xq, ldq, n, out);
     return 0;

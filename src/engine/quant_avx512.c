@@ -345,30 +345,37 @@ VNNI static void q8_quantize_avx512(const float *x, int n, void *dst) {
     }
 }
 
-/* ---- 16-row panels (every batch width): Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K ----
+/* ---- 16-row panels (every batch width): every integer type ----
  *
  * Sixteen weight rows side by side, one per 32-bit lane: for each 32-value chunk the rows'
  * values are transposed into eight vectors V_k (lane o: values 4k..4k+3 of row o, unsigned
  * bytes as above) and the rows' scales into fp32 vectors. One vpdpbusd per V_k against the
  * activation row's 4 bytes broadcast gives the 16 rows' exact integer block sums after eight
- * (four per Q6_K 16-value group; a storage offset removed by one vpdpwssd of the block's
- * 16-value sums), so the fp32 work is per block, not per 4 values: cvt, (scale * dx) * s, add,
- * per lane in increasing block order from 0 (the K-quants' mins summed apart and subtracted at
- * the end, Q4_1/Q5_1's summed apart and added) — exactly q8_dot_ref's operations, so these kernels equal the portable reference bit
+ * (four per Q6_K / Q3_K / Q2_K 16-value group; a storage offset removed by one vpdpwssd of the
+ * block's 16-value sums), so the fp32 work is per block, not per 4 values: cvt, (scale * dx) *
+ * s, add, per lane in increasing block order from 0 (the K-quants' mins summed apart and
+ * subtracted at the end, Q4_1/Q5_1's summed apart and added) — exactly q8_dot_ref's operations, so these kernels equal the portable reference bit
  * for bit. Decode transposes in registers (panel_dot with w); wide batches pack the panel once
- * (panel_pack: per chunk 8 x 64 bytes of V_k and two vectors of 16 fp32 scales or mins) and run 8
+ * (panel_pack: per chunk 8 x 64 bytes of V_k and two vectors of 16 fp32 scales or mins, four
+ * for Q2_K) and run 8
  * activation rows at a time against it. */
 #define PNX 8
 #define PANEL_CHUNK 640 /* bytes of one packed 32-value chunk: 8 x 64 + 2 x 64 */
+#define PANEL_CHUNK_Q2K 768 /* Q2_K's: 8 x 64 + 4 x 64 (scales and mins of two 16-value groups) */
 typedef int32_t __attribute__((may_alias, aligned(1))) i32u; /* 4 activation bytes, broadcast from memory */
 
 VNNI static int panel_type_avx512(int type) {
     return type == PD_GGML_Q8_0 || type == PD_GGML_Q4_0 || type == PD_GGML_Q4_1 || type == PD_GGML_Q5_0 || type == PD_GGML_Q5_1 ||
-           type == PD_GGML_Q4_K || type == PD_GGML_Q5_K || type == PD_GGML_Q6_K;
+           type == PD_GGML_Q2_K || type == PD_GGML_Q3_K || type == PD_GGML_Q4_K || type == PD_GGML_Q5_K || type == PD_GGML_Q6_K;
 }
 /* The types whose blocks carry a min (w = d * q + m): its sum is added apart, as the K-quants'. */
 #define WITH_MIN(TYPE) ((TYPE) == PD_GGML_Q4_1 || (TYPE) == PD_GGML_Q5_1)
-static size_t panel_bytes_avx512(int n) { return (size_t)(n / 32) * PANEL_CHUNK; }
+/* The K-quants (256-value super-blocks); those whose mins are subtracted at the end. */
+#define KQ(TYPE) ((TYPE) == PD_GGML_Q2_K || (TYPE) == PD_GGML_Q3_K || (TYPE) == PD_GGML_Q4_K || (TYPE) == PD_GGML_Q5_K || (TYPE) == PD_GGML_Q6_K)
+#define KMIN(TYPE) ((TYPE) == PD_GGML_Q2_K || (TYPE) == PD_GGML_Q4_K || (TYPE) == PD_GGML_Q5_K)
+/* Types with a scale per 16 values (two per chunk: A, B; Q2_K's mins C, D). */
+#define K16(TYPE) ((TYPE) == PD_GGML_Q2_K || (TYPE) == PD_GGML_Q3_K || (TYPE) == PD_GGML_Q6_K)
+static size_t panel_bytes_avx512(int n) { return (size_t)(n / 32) * PANEL_CHUNK_Q2K; }
 
 /* The rows' offsets from w[0], for the gathers. */
 VNNI INLINE void panel_offsets(const uint8_t *const *w, __m512i off[2]) {
@@ -412,9 +419,10 @@ VNNI INLINE __m512i pair32(const uint8_t *a, const uint8_t *c) {
  * the half scales in *dw, Q4_1/Q5_1's mins in *dm). */
 VNNI INLINE void panel_values(const int TYPE, const uint8_t *const *w, const __m512i off[2], int q, ptrdiff_t ahead, __m512i V[8],
                               __m512 *dw, __m512 *dm) {
-    const int K = TYPE == PD_GGML_Q4_K || TYPE == PD_GGML_Q5_K || TYPE == PD_GGML_Q6_K;
+    const int K = KQ(TYPE);
     const int bb = TYPE == PD_GGML_Q8_0 ? 34 : TYPE == PD_GGML_Q4_0 ? 18 : TYPE == PD_GGML_Q5_0 ? 22 : TYPE == PD_GGML_Q4_1 ? 20
-                 : TYPE == PD_GGML_Q5_1 ? 24 : TYPE == PD_GGML_Q4_K ? 144 : TYPE == PD_GGML_Q5_K ? 176 : 210;
+                 : TYPE == PD_GGML_Q5_1 ? 24 : TYPE == PD_GGML_Q2_K ? 84 : TYPE == PD_GGML_Q3_K ? 110 : TYPE == PD_GGML_Q4_K ? 144
+                 : TYPE == PD_GGML_Q5_K ? 176 : 210;
     const size_t bo = K ? (size_t)(q / 8) * bb : (size_t)q * bb;
     const int s = q % 8; /* K-quants: the chunk in the super-block */
     const __m512i m4 = _mm512_set1_epi8(0xf);
@@ -426,7 +434,7 @@ VNNI INLINE void panel_values(const int TYPE, const uint8_t *const *w, const __m
              * core's few L1 fill buffers until its line arrives, which caps the bytes in
              * flight, and a panel of long rows (82 KB for 4864 values) would not stay in L1
              * anyway (decode measured +5-15% over _MM_HINT_T0, which beat no prefetch) */
-            const int po = K ? 64 * (s & 3) : 0;
+            const int po = K ? (TYPE == PD_GGML_Q2_K || TYPE == PD_GGML_Q3_K ? 32 : 64) * (s & 3) : 0;
             _mm_prefetch((const char *)a + ahead + po, _MM_HINT_T1), _mm_prefetch((const char *)c + ahead + po, _MM_HINT_T1);
         }
         if (TYPE == PD_GGML_Q8_0) Z[p] = pair32(a + 2, c + 2);
@@ -449,6 +457,12 @@ VNNI INLINE void panel_values(const int TYPE, const uint8_t *const *w, const __m
             if (TYPE == PD_GGML_Q5_K)
                 Z[p] = _mm512_or_si512(Z[p], _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(pair32(a + 16, c + 16), s),
                                                                                _mm512_set1_epi8(1)), 4));
+        } else if (TYPE == PD_GGML_Q2_K || TYPE == PD_GGML_Q3_K) {
+            /* bits 2 (s % 4), + 1 of bytes 32 (s / 4) .. + 31 of the 2-bit values; Q3_K: + 4 * bit s of hmask */
+            const int o = (TYPE == PD_GGML_Q2_K ? 16 : 32) + 32 * (s / 4);
+            Z[p] = _mm512_and_si512(_mm512_srli_epi16(pair32(a + o, c + o), 2 * (s % 4)), _mm512_set1_epi8(3));
+            if (TYPE == PD_GGML_Q3_K)
+                Z[p] = _mm512_or_si512(Z[p], _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(pair32(a, c), s), _mm512_set1_epi8(1)), 2));
         } else { /* Q6_K: half h = s / 4, group g = s % 4 */
             const int h = s / 4, g = s % 4;
             __m512i z = pair32(a + 64 * h + 32 * (g & 1), c + 64 * h + 32 * (g & 1));
@@ -468,21 +482,55 @@ VNNI INLINE void panel_values(const int TYPE, const uint8_t *const *w, const __m
 
 /* A K-quant super-block's scale words for the 16 rows (sb: its index): st[0] the dword at 0
  * (Q4_K/Q5_K: d | dmin << 16), st[1..3] the 12 packed scale bytes; Q6_K: st[0] the dword at 206
- * (d << 16), st[1..4] the 16 int8 scales. */
+ * (d << 16), st[1..4] the 16 int8 scales; Q2_K: st[0] the dword at 80 (d | dmin << 16), st[1..4]
+ * the 16 scale bytes; Q3_K: st[0] the dword at 106 (d << 16: not past the block), st[1..3] the
+ * 12 scale bytes. */
 VNNI INLINE void panel_kstate(const int TYPE, const uint8_t *const *w, const __m512i off[2], int sb, __m512i st[5]) {
-    const int bb = TYPE == PD_GGML_Q4_K ? 144 : TYPE == PD_GGML_Q5_K ? 176 : 210;
+    const int bb = TYPE == PD_GGML_Q2_K ? 84 : TYPE == PD_GGML_Q3_K ? 110 : TYPE == PD_GGML_Q4_K ? 144 : TYPE == PD_GGML_Q5_K ? 176 : 210;
     const uint8_t *base = w[0] + (size_t)sb * bb;
-    if (TYPE == PD_GGML_Q6_K) {
+    if (TYPE == PD_GGML_Q2_K) {
+        st[0] = gather16(base + 80, off);
+        for (int i = 0; i < 4; i++) st[1 + i] = gather16(base + 4 * i, off);
+    } else if (TYPE == PD_GGML_Q3_K) {
+        st[0] = gather16(base + 106, off);
+        for (int i = 0; i < 3; i++) st[1 + i] = gather16(base + 96 + 4 * i, off);
+    } else if (TYPE == PD_GGML_Q6_K) {
         st[0] = gather16(base + 206, off);
         for (int i = 0; i < 4; i++) st[1 + i] = gather16(base + 192 + 4 * i, off);
     } else
         for (int i = 0; i < 4; i++) st[i] = gather16(base + 4 * i, off);
 }
 
+/* Q3_K's signed scale j (0..15) of the 16 rows: low 4 bits from byte j % 8 (its high nibble
+ * for j >= 8), high 2 from byte 8 + j % 4 at bit 2 (j / 4), less 32 (quant.c's q3_k_scale). */
+VNNI INLINE __m512i q3_k_scale16(const __m512i st[5], int j) {
+    __m512i lo = _mm512_and_si512(_mm512_srli_epi32(st[1 + (j % 8) / 4], 8 * (j % 4) + 4 * (j / 8)), _mm512_set1_epi32(15));
+    __m512i hi = _mm512_and_si512(_mm512_srli_epi32(st[3], 8 * (j % 4) + 2 * (j / 4)), _mm512_set1_epi32(3));
+    return _mm512_sub_epi32(_mm512_or_si512(lo, _mm512_slli_epi32(hi, 4)), _mm512_set1_epi32(32));
+}
+
 /* The fp32 scale vectors of chunk s (0..7) of the super-block: Q4_K/Q5_K a = d * sc_s, b =
- * dmin * m_s; Q6_K a = d * sc_(2s), b = d * sc_(2s+1) (quant.c's reference: the same products). */
-VNNI INLINE void panel_kscales(const int TYPE, const __m512i st[5], int s, __m512 *a, __m512 *b) {
+ * dmin * m_s; Q6_K, Q3_K a = d * sc_(2s), b = d * sc_(2s+1); Q2_K those and c = dmin * m_(2s),
+ * e = dmin * m_(2s+1) (quant.c's reference: the same products). */
+VNNI INLINE void panel_kscales(const int TYPE, const __m512i st[5], int s, __m512 *a, __m512 *b, __m512 *c, __m512 *e) {
     const __m512i ff = _mm512_set1_epi32(0xff);
+    if (TYPE == PD_GGML_Q2_K) {
+        __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(st[0])), dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(st[0], 16)));
+        __m512i v = st[1 + s / 2];
+        const int sh = 16 * (s & 1); /* bytes 2 (s & 1), + 1 of the dword: scale | min << 4 */
+        __m512i b0 = _mm512_and_si512(_mm512_srli_epi32(v, sh), ff), b1 = _mm512_and_si512(_mm512_srli_epi32(v, sh + 8), ff);
+        *a = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_and_si512(b0, _mm512_set1_epi32(15))));
+        *b = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_and_si512(b1, _mm512_set1_epi32(15))));
+        *c = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_srli_epi32(b0, 4)));
+        *e = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_srli_epi32(b1, 4)));
+        return;
+    }
+    if (TYPE == PD_GGML_Q3_K) {
+        __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(st[0], 16)));
+        *a = _mm512_mul_ps(d, _mm512_cvtepi32_ps(q3_k_scale16(st, 2 * s)));
+        *b = _mm512_mul_ps(d, _mm512_cvtepi32_ps(q3_k_scale16(st, 2 * s + 1)));
+        return;
+    }
     if (TYPE == PD_GGML_Q6_K) {
         __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(st[0], 16)));
         __m512i v = st[1 + s / 2]; /* scales 4 (s / 2) .. + 3 */
@@ -510,23 +558,32 @@ VNNI INLINE void panel_kscales(const int TYPE, const __m512i st[5], int s, __m51
 }
 
 /* Chunk q's contribution for activation rows j < NX: acc[j] += (A * dx_j) * float(integer sum)
- * (Q6_K: two 16-value groups, A then B); Q4_K/Q5_K (mins, subtracted at the end) and Q4_1/Q5_1
- * (mins, added): accm[j] += B * (dx_j * sum of the block's q). */
-#define PANEL_ACC(TYPE, V, A, B, q)                                                                                  \
+ * (Q6_K, Q3_K, Q2_K: two 16-value groups, A then B; their offsets -32, -4, none); Q4_K/Q5_K
+ * (mins, subtracted at the end) and Q4_1/Q5_1 (mins, added): accm[j] += B * (dx_j * sum of the
+ * block's q); Q2_K: accm[j] += C * (dx_j * sum of the first 16 q), then E * (.. the second 16). */
+#define PANEL_ACC(TYPE, V, A, B, C, E, q)                                                                            \
     _Pragma("GCC unroll 8") for (int j = 0; j < NX; j++) {                                                          \
         const uint8_t *a_ = xq + (size_t)j * ldq;                                                                    \
         const i32u *x4_ = (const i32u *)(a_ + 32 * (size_t)(q));                                                     \
         const __m512i pair_ = _mm512_set1_epi32(*(const i32u *)(PD_Q8_S16(a_, n) + 2 * (q)));                        \
         const __m512 dx_ = _mm512_set1_ps(PD_Q8_DX(a_, n)[q]);                                                        \
-        if (TYPE == PD_GGML_Q6_K) {                                                                                  \
-            __m512i s0_ = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_set1_epi32(0x0000ffe0), pair_);       \
-            __m512i s1_ = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_set1_epi32((int)0xffe00000u), pair_); \
+        if (K16(TYPE)) {                                                                                             \
+            __m512i s0_ = _mm512_setzero_si512(), s1_ = _mm512_setzero_si512();                                      \
+            if (TYPE != PD_GGML_Q2_K) {                                                                              \
+                s0_ = _mm512_dpwssd_epi32(s0_, _mm512_set1_epi32(TYPE == PD_GGML_Q6_K ? 0x0000ffe0 : 0x0000fffc), pair_); \
+                s1_ = _mm512_dpwssd_epi32(s1_, _mm512_set1_epi32((int)(TYPE == PD_GGML_Q6_K ? 0xffe00000u : 0xfffc0000u)), pair_); \
+            }                                                                                                        \
             _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {                                                   \
                 s0_ = _mm512_dpbusd_epi32(s0_, (V)[k], _mm512_set1_epi32(x4_[k]));                                   \
                 s1_ = _mm512_dpbusd_epi32(s1_, (V)[k + 4], _mm512_set1_epi32(x4_[k + 4]));                           \
             }                                                                                                        \
             acc[j] = _mm512_add_ps(acc[j], _mm512_mul_ps(_mm512_mul_ps((A), dx_), _mm512_cvtepi32_ps(s0_)));         \
             acc[j] = _mm512_add_ps(acc[j], _mm512_mul_ps(_mm512_mul_ps((B), dx_), _mm512_cvtepi32_ps(s1_)));         \
+            if (TYPE == PD_GGML_Q2_K) {                                                                              \
+                const float dx1_ = PD_Q8_DX(a_, n)[q];                                                               \
+                accm[j] = _mm512_add_ps(accm[j], _mm512_mul_ps((C), _mm512_set1_ps(dx1_ * (float)PD_Q8_S16(a_, n)[2 * (q)]))); \
+                accm[j] = _mm512_add_ps(accm[j], _mm512_mul_ps((E), _mm512_set1_ps(dx1_ * (float)PD_Q8_S16(a_, n)[2 * (q) + 1]))); \
+            }                                                                                                        \
         } else {                                                                                                     \
             __m512i s_ = TYPE == PD_GGML_Q4_K || TYPE == PD_GGML_Q5_K || WITH_MIN(TYPE) ? _mm512_setzero_si512()     \
                        : _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_set1_epi16((short)(TYPE == PD_GGML_Q8_0 ? -128 : TYPE == PD_GGML_Q4_0 ? -8 : -16)), pair_); \
@@ -542,23 +599,23 @@ VNNI INLINE void panel_kscales(const int TYPE, const __m512i st[5], int s, __m51
     for (int j = 0; j < NX; j++) acc[j] = _mm512_setzero_ps(), accm[j] = _mm512_setzero_ps()
 #define PANEL_END                                                                                                    \
     for (int j = 0; j < NX; j++)                                                                                     \
-        _mm512_storeu_ps(out + 16 * j, TYPE == PD_GGML_Q4_K || TYPE == PD_GGML_Q5_K ? _mm512_sub_ps(acc[j], accm[j])          \
+        _mm512_storeu_ps(out + 16 * j, KMIN(TYPE) ? _mm512_sub_ps(acc[j], accm[j])                                   \
                                        : WITH_MIN(TYPE) ? _mm512_add_ps(acc[j], accm[j]) : acc[j])
 
 /* Direct: NX (1..8) activation rows against the 16 rows w (decoded here); out[j * 16 + o]. */
 VNNI INLINE void panel_direct(const int TYPE, const int NX, const uint8_t *const *w, const uint8_t *xq, size_t ldq, int n, float *out) {
-    const int K = TYPE == PD_GGML_Q4_K || TYPE == PD_GGML_Q5_K || TYPE == PD_GGML_Q6_K;
+    const int K = KQ(TYPE);
     const ptrdiff_t ahead = 16 * (w[1] - w[0]);
     __m512i off[2], st[5];
     panel_offsets(w, off);
     PANEL_BEGIN;
     for (int q = 0; q < n / 32; q++) {
         __m512i V[8];
-        __m512 A, B = _mm512_setzero_ps();
+        __m512 A, B = _mm512_setzero_ps(), C = _mm512_setzero_ps(), E = _mm512_setzero_ps();
         if (K && !(q & 7)) panel_kstate(TYPE, w, off, q / 8, st);
         panel_values(TYPE, w, off, q, ahead, V, &A, &B);
-        if (K) panel_kscales(TYPE, st, q & 7, &A, &B);
-        PANEL_ACC(TYPE, V, A, B, q)
+        if (K) panel_kscales(TYPE, st, q & 7, &A, &B, &C, &E);
+        PANEL_ACC(TYPE, V, A, B, C, E, q)
     }
     PANEL_END;
 }
@@ -566,27 +623,29 @@ VNNI INLINE void panel_direct(const int TYPE, const int NX, const uint8_t *const
 /* Packed: the same from a panel_pack'ed panel pk. */
 VNNI INLINE void panel_packed(const int TYPE, const int NX, const uint8_t *pk, const uint8_t *xq, size_t ldq, int n, float *out) {
     PANEL_BEGIN;
-    for (int q = 0; q < n / 32; q++, pk += PANEL_CHUNK) {
+    for (int q = 0; q < n / 32; q++, pk += TYPE == PD_GGML_Q2_K ? PANEL_CHUNK_Q2K : PANEL_CHUNK) {
         __m512i V[8];
         _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) V[k] = _mm512_loadu_si512(pk + 64 * k);
-        __m512 A = _mm512_loadu_ps(pk + 512), B = _mm512_loadu_ps(pk + 576);
-        PANEL_ACC(TYPE, V, A, B, q)
+        __m512 A = _mm512_loadu_ps(pk + 512), B = _mm512_loadu_ps(pk + 576), C = _mm512_setzero_ps(), E = _mm512_setzero_ps();
+        if (TYPE == PD_GGML_Q2_K) C = _mm512_loadu_ps(pk + 640), E = _mm512_loadu_ps(pk + 704);
+        PANEL_ACC(TYPE, V, A, B, C, E, q)
     }
     PANEL_END;
 }
 
 VNNI INLINE void panel_pack_gen(const int TYPE, const uint8_t *const *w, uint8_t *d, int n) {
-    const int K = TYPE == PD_GGML_Q4_K || TYPE == PD_GGML_Q5_K || TYPE == PD_GGML_Q6_K;
+    const int K = KQ(TYPE);
     __m512i off[2], st[5];
     panel_offsets(w, off);
-    for (int q = 0; q < n / 32; q++, d += PANEL_CHUNK) {
+    for (int q = 0; q < n / 32; q++, d += TYPE == PD_GGML_Q2_K ? PANEL_CHUNK_Q2K : PANEL_CHUNK) {
         __m512i V[8];
-        __m512 A, B = _mm512_setzero_ps();
+        __m512 A, B = _mm512_setzero_ps(), C = _mm512_setzero_ps(), E = _mm512_setzero_ps();
         if (K && !(q & 7)) panel_kstate(TYPE, w, off, q / 8, st);
         panel_values(TYPE, w, off, q, 0, V, &A, &B);
-        if (K) panel_kscales(TYPE, st, q & 7, &A, &B);
+        if (K) panel_kscales(TYPE, st, q & 7, &A, &B, &C, &E);
         for (int k = 0; k < 8; k++) _mm512_storeu_si512(d + 64 * k, V[k]);
         _mm512_storeu_ps(d + 512, A), _mm512_storeu_ps(d + 576, B);
+        if (TYPE == PD_GGML_Q2_K) _mm512_storeu_ps(d + 640, C), _mm512_storeu_ps(d + 704, E);
     }
 }
 
@@ -606,6 +665,8 @@ PDFNS(pq4_0, PD_GGML_Q4_0)
 PDFNS(pq5_0, PD_GGML_Q5_0)
 PDFNS(pq4_1, PD_GGML_Q4_1)
 PDFNS(pq5_1, PD_GGML_Q5_1)
+PDFNS(pq2_k, PD_GGML_Q2_K)
+PDFNS(pq3_k, PD_GGML_Q3_K)
 PDFNS(pq4_k, PD_GGML_Q4_K)
 PDFNS(pq5_k, PD_GGML_Q5_K)
 PDFNS(pq6_k, PD_GGML_Q6_K)
@@ -613,6 +674,7 @@ PDFNS(pq6_k, PD_GGML_Q6_K)
 #define PANEL_PICK(type, suffix) \
     ((type) == PD_GGML_Q8_0 ? pq8_0_##suffix : (type) == PD_GGML_Q4_0 ? pq4_0_##suffix : (type) == PD_GGML_Q5_0 ? pq5_0_##suffix \
      : (type) == PD_GGML_Q4_1 ? pq4_1_##suffix : (type) == PD_GGML_Q5_1 ? pq5_1_##suffix \
+     : (type) == PD_GGML_Q2_K ? pq2_k_##suffix : (type) == PD_GGML_Q3_K ? pq3_k_##suffix \
      : (type) == PD_GGML_Q4_K ? pq4_k_##suffix : (type) == PD_GGML_Q5_K ? pq5_k_##suffix : pq6_k_##suffix)
 
 static void panel_pack_avx512(int type, const void *const *w, void *dst, int n) {

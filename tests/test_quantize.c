@@ -504,11 +504,12 @@ static void t_mistral(void) {
     pd_prm_close(pq);
 }
 
-/* Write tokenizer t (from dir) alone as GGUF metadata at path and read it back; NULL on error. */
+/* Write tokenizer t (from dir) alone as GGUF metadata at path, with 5 padding ids past its
+ * own, and read it back; NULL on error. */
 static pd_tokenizer *tokenizer_roundtrip(const char *dir, const pd_tokenizer *t, const char *path, pd_error *err) {
     pd_gguf_writer w;
     pd_gguf_writer_init(&w, 32);
-    int rc = pd_gguf_put_tokenizer(&w, dir, t, (int)pd_tokenizer_vocab_size(t), -1, -1, err);
+    int rc = pd_gguf_put_tokenizer(&w, dir, t, (int)pd_tokenizer_vocab_size(t) + 5, -1, -1, err);
     if (!rc) rc = pd_gguf_w_open(&w, path, err);
     if (!rc) rc = pd_gguf_w_commit(&w, err);
     pd_gguf_writer_free(&w);
@@ -556,6 +557,7 @@ static void t_spm_tokenizers(void) {
     pd_tokenizer *a = pd_tokenizer_load(dir, &err), *b = a ? tokenizer_roundtrip(dir, a, TMP "/tok-spm-legacy.gguf", &err) : NULL;
     CHECK_MSG(a && b, "%s", err.msg);
     CHECK(has_key(TMP "/tok-spm-legacy.gguf", "tokenizer.ggml.merges") == 1);
+    CHECK(!b || pd_tokenizer_vocab_size(b) == 1058 + 5);
     json_t *refs = json_load_file("tests/fixtures/tokenizer/spm_legacy/refs.json", JSON_ALLOW_NUL, NULL);
     CHECK(refs != NULL);
     json_t *base = json_array_get(json_object_get(refs, "variants"), 0), *enc = json_object_get(base, "encode");

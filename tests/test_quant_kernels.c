@@ -1,7 +1,7 @@
 /* test_quant_kernels.c — the quantized matmul (src/engine/quant*.c) on every kernel set the
  * CPU runs, against the portable reference.
  *
- * For each fused type (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K), on random
+ * For each type (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K: all fused), on random
  * blocks and on the fixtures' real tensors, and for batch widths that take the fused decode
  * path (each row decoded in registers, up to max_nx activation rows per pass) and the wide
  * path (a block of rows dequantized once, then the set's register tiles):

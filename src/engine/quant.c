@@ -34,11 +34,11 @@
  * depends on its batch.
  *
  * The fp32 path (pd_quant_rows, one pool task per range of weight rows) has two paths:
- *   - decode and narrow batches (T < WIDE_MIN) on a SIMD set (every type but Q2_K, Q3_K):
- *     fused dequantize-and-dot kernels (quant_avx2.c, quant_avx512.c) read each row's blocks straight from memory,
+ *   - decode and narrow batches (T < WIDE_MIN) on a SIMD set: fused dequantize-and-dot
+ *     kernels (quant_avx2.c, quant_avx512.c) read each row's blocks straight from memory,
  *     decode them in registers and multiply them into up to max_nx activation rows at once;
  *     no fp32 copy of the weights is written anywhere;
- *   - wide batches (prefill), the portable set, Q2_K and Q3_K: a block
+ *   - wide batches (prefill) and the portable set: a block
  *     of PD_ROW_BLOCK rows is dequantized once into a per-thread buffer and run through the
  *     kernel set's register tiles (kernels.c's pd_matmul_rows, the same micro-kernel as
  *     bf16 weights), reused by every activation row.
@@ -320,10 +320,7 @@ const pd_qkernels *pd_qkernels_for(const pd_kernel_ops *ops) {
     return NULL;
 }
 
-int pd_quant_fused(int t) {
-    return t == PD_GGML_Q8_0 || t == PD_GGML_Q4_0 || t == PD_GGML_Q4_1 || t == PD_GGML_Q5_0 || t == PD_GGML_Q5_1 || t == PD_GGML_Q4_K ||
-           t == PD_GGML_Q5_K || t == PD_GGML_Q6_K;
-}
+int pd_quant_fused(int t) { return pd_quant_supported(t); }
 
 /* ---- rows ---- */
 

@@ -43,8 +43,7 @@ const pd_qkernels *pd_qkernels_avx2(void);   /* NULL when the CPU lacks the AVX2
 const pd_qkernels *pd_qkernels_avx512(void); /* NULL when the CPU lacks the AVX-512 kernel set */
 /* The fused kernels matching a kernel set (NULL for the portable set, the reference). */
 const pd_qkernels *pd_qkernels_for(const pd_kernel_ops *ops);
-/* Does every SIMD set have a fused kernel for ggml type t (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K,
- * Q5_K, Q6_K)? */
+/* Does every SIMD set have a fused kernel for ggml type t (every type pd_quant_supported takes)? */
 int pd_quant_fused(int ggml_type);
 
 /* ---- 8-bit activations and integer dot products (the default for quantized matmuls) ----

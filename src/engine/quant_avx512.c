@@ -266,6 +266,49 @@ AVX512 INLINE void q6_k_gen(const int NX, const uint8_t *const *w, const float *
     END;
 }
 
+/* Q3_K's signed scale j (0..15): quant.c's q3_k_scale. */
+INLINE int q3_k_scale(const uint8_t *sc, int j) {
+    int lo = j < 8 ? sc[j] & 0xf : sc[j - 8] >> 4, hi = (sc[8 + j % 4] >> (2 * (j / 4))) & 3;
+    return (lo | hi << 4) - 32;
+}
+
+/* Q2_K (Q3 0) and Q3_K (Q3 1): sub-block j of 16 values takes bits 2 (j % 8 / 2) of bytes
+ * 32 (j / 8) + 16 (j & 1) .. + 15 of the 2-bit values; Q2_K w = (d * sc_j) * q - (dmin * m_j),
+ * Q3_K w = (d * sc_j) * (q - 4 (1 - bit j / 2 of hmask)) (quant.c's deq_q2_k, deq_q3_k). */
+AVX512 INLINE void k23_gen(const int NX, const int Q3, const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) {
+    BEGIN;
+    const size_t bb = Q3 ? 110 : 84;
+    const __m512i m2 = _mm512_set1_epi32(3), one = _mm512_set1_epi32(1);
+    for (int k = 0; k < n; k += 256) {
+        size_t o = (size_t)(k / 256) * bb;
+        float ds[MR][16], dm[MR][16]; /* each row's (d * scale) and (dmin * min), the reference's products */
+        ROWS {
+            const uint8_t *b = w[i] + o;
+            PREFETCH(b), PREFETCH(b + 64);
+            if (Q3) {
+                float d = h2f(b + 108);
+                for (int j = 0; j < 16; j++) ds[i][j] = d * (float)q3_k_scale(b + 96, j);
+            } else {
+                float d = h2f(b + 80), dmin = h2f(b + 82);
+                for (int j = 0; j < 16; j++) ds[i][j] = d * (float)(b[j] & 0xf), dm[i][j] = dmin * (float)(b[j] >> 4);
+            }
+        }
+        for (int j = 0; j < 16; j++) {
+            _Pragma("GCC unroll 4") ROWS {
+                const uint8_t *b = w[i] + o;
+                __m512i v = _mm512_and_si512(_mm512_srli_epi32(u8x16(b + (Q3 ? 32 : 16) + 32 * (j / 8) + 16 * (j & 1)), 2 * (j % 8 / 2)), m2);
+                if (Q3) {
+                    __m512i h = _mm512_and_si512(_mm512_srli_epi32(u8x16(b + 16 * (j & 1)), j / 2), one);
+                    v = _mm512_sub_epi32(v, _mm512_slli_epi32(_mm512_xor_si512(h, one), 2));
+                    ACC(i, _mm512_mul_ps(_mm512_set1_ps(ds[i][j]), _mm512_cvtepi32_ps(v)), k + 16 * j);
+                } else
+                    ACC(i, _mm512_sub_ps(_mm512_mul_ps(_mm512_set1_ps(ds[i][j]), _mm512_cvtepi32_ps(v)), _mm512_set1_ps(dm[i][j])), k + 16 * j);
+            }
+        }
+    }
+    END;
+}
+
 /* One specialised function per (type, activation rows). */
 typedef void (*qfn)(const uint8_t *const *, const float *, size_t, int, float *);
 #define QFN(NAME, NX, CALL)                                                                                         \
@@ -276,6 +319,8 @@ typedef void (*qfn)(const uint8_t *const *, const float *, size_t, int, float *)
 #define Q8_0_CALL(NX) q8_0_gen(NX, w, x, ldx, n, out)
 #define Q4_0_CALL(NX) q4_0_gen(NX, w, x, ldx, n, out)
 #define Q5_0_CALL(NX) q5_0_gen(NX, w, x, ldx, n, out)
+#define Q2_K_CALL(NX) k23_gen(NX, 0, w, x, ldx, n, out)
+#define Q3_K_CALL(NX) k23_gen(NX, 1, w, x, ldx, n, out)
 #define Q4_1_CALL(NX) q4_1_gen(NX, w, x, ldx, n, out)
 #define Q5_1_CALL(NX) q5_1_gen(NX, w, x, ldx, n, out)
 #define Q4_K_CALL(NX) k45_gen(NX, 0, w, x, ldx, n, out)
@@ -284,6 +329,8 @@ typedef void (*qfn)(const uint8_t *const *, const float *, size_t, int, float *)
 QFNS(q8_0, Q8_0_CALL)
 QFNS(q4_0, Q4_0_CALL)
 QFNS(q5_0, Q5_0_CALL)
+QFNS(q2_k, Q2_K_CALL)
+QFNS(q3_k, Q3_K_CALL)
 QFNS(q4_1, Q4_1_CALL)
 QFNS(q5_1, Q5_1_CALL)
 QFNS(q4_k, Q4_K_CALL)
@@ -296,6 +343,8 @@ static const qfn *fns(int type) {
     case PD_GGML_Q8_0: return q8_0_fns;
     case PD_GGML_Q4_0: return q4_0_fns;
     case PD_GGML_Q5_0: return q5_0_fns;
+    case PD_GGML_Q2_K: return q2_k_fns;
+    case PD_GGML_Q3_K: return q3_k_fns;
     case PD_GGML_Q4_1: return q4_1_fns;
     case PD_GGML_Q5_1: return q5_1_fns;
     case PD_GGML_Q4_K: return q4_k_fns;

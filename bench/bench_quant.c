@@ -52,8 +52,9 @@ int main(int argc, char **argv) {
         return 0;
     }
     const int rows = 1024, cols = 1024;
-    const int types[] = {PD_GGML_Q8_0, PD_GGML_Q4_0, PD_GGML_Q5_0, PD_GGML_Q4_K, PD_GGML_Q5_K, PD_GGML_Q6_K, PD_GGML_Q4_1, PD_GGML_Q5_1};
-    const char *names[] = {"Q8_0", "Q4_0", "Q5_0", "Q4_K", "Q5_K", "Q6_K", "Q4_1", "Q5_1"};
+    const int types[] = {PD_GGML_Q8_0, PD_GGML_Q4_0, PD_GGML_Q5_0, PD_GGML_Q4_K, PD_GGML_Q5_K, PD_GGML_Q6_K, PD_GGML_Q4_1, PD_GGML_Q5_1,
+                         PD_GGML_Q2_K, PD_GGML_Q3_K};
+    const char *names[] = {"Q8_0", "Q4_0", "Q5_0", "Q4_K", "Q5_K", "Q6_K", "Q4_1", "Q5_1", "Q2_K", "Q3_K"};
     float *x = malloc(64 * (size_t)cols * sizeof *x), *y = malloc(64 * (size_t)rows * sizeof *y);
     float *scratch = malloc((size_t)PD_ROW_BLOCK * cols * sizeof *scratch);
     uint16_t *wb = malloc((size_t)rows * cols * sizeof *wb);
@@ -73,6 +74,8 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < nb; i++) { /* finite half scales: 1.0 */
             uint8_t *b = w + i * bb;
             if (t == PD_GGML_Q6_K) b[208] = 0, b[209] = 0x3c;
+            else if (t == PD_GGML_Q2_K) b[80] = 0, b[81] = 0x3c, b[82] = 0, b[83] = 0x3c;
+            else if (t == PD_GGML_Q3_K) b[108] = 0, b[109] = 0x3c;
             else b[0] = 0, b[1] = 0x3c, b[2] = 0, b[3] = 0x3c;
         }
         pd_wmat qw = {.data = w, .dtype = PD_DT_QUANT + t, .rows = rows, .cols = cols};

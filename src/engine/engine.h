@@ -30,6 +30,8 @@ struct pd_model {
     float *inv_freq;          /* (head_dim / 2) RoPE frequencies, scaling applied */
     void *panels;             /* the matmul weights packed in panels (kernels.h), one anonymous mapping, or NULL */
     size_t panels_bytes;
+    void *qpanels;            /* the quantized matrices stored as integer-kernel panels (model.c), or NULL */
+    size_t qpanels_bytes;
     float *scratch;           /* (n_threads, scratch_per_thread) */
     float *row_tmp;           /* (3, dim) scratch of the small read-outs (reward heads) */
     size_t scratch_per_thread;

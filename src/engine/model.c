@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "engine/quant.h"
 #include "model/gguf.h"
 
 /* RoPE inverse frequencies as transformers computes them (float32), with llama3 scaling. */
@@ -187,6 +188,84 @@ static int pack_weights(pd_model *m, pd_error *err) {
     return 0;
 }
 
+/* ---- quantized weights stored as panels ----
+ *
+ * When the integer kernels have a stored panel form for a matrix's type (quant.h: store), the
+ * matrix is repacked here once into it (one anonymous mapping for all), and the file pages
+ * are dropped: decode then reads one sequential stream per panel instead of 16 rows, with
+ * nothing left to transpose (quant_avx512.c, "stored panels"). w->data still points at the
+ * file's rows, which the embedding lookup and the fp32 path read (their pages come back from
+ * the page cache on demand). PONDER_PANELS=0 keeps the rows (comparisons). */
+
+typedef struct store_job {
+    const pd_qikernels *ik;
+    const pd_wmat *src;
+    uint8_t *dst;
+    size_t bytes;             /* per panel */
+    int per;                  /* panels per task */
+} store_job;
+
+static void store_task(void *ctx, size_t task, int thread) {
+    const store_job *j = ctx;
+    (void)thread;
+    const pd_wmat *a = j->src;
+    int np = (a->rows + 15) / 16, p0 = (int)task * j->per, p1 = p0 + j->per < np ? p0 + j->per : np;
+    size_t rb = pd_wmat_row_bytes(a);
+    for (int p = p0; p < p1; p++) {
+        const void *rows[16];
+        for (int i = 0; i < 16; i++) {
+            int r = 16 * p + i < a->rows ? 16 * p + i : a->rows - 1;
+            rows[i] = (const uint8_t *)a->data + (size_t)r * rb;
+        }
+        j->ik->store(a->dtype - PD_DT_QUANT, rows, j->dst + (size_t)p * j->bytes, a->cols);
+    }
+}
+
+static size_t stored_bytes(const pd_qikernels *ik, const pd_wmat *a) {
+    if (!a->data || !pd_dtype_is_quant(a->dtype) || !pd_quant_int(a->dtype - PD_DT_QUANT)) return 0;
+    return (size_t)(a->rows + 15) / 16 * ik->store_bytes(a->dtype - PD_DT_QUANT, a->cols);
+}
+
+static int store_quant_weights(pd_model *m, pd_error *err) {
+    const char *env = getenv("PONDER_PANELS");
+    const pd_qikernels *ik = pd_qikernels_for(m->ops);
+    if (!m->quant_act || !ik || !ik->store || (env && !strcmp(env, "0"))) return 0;
+    pd_weights *w = &m->w;
+    int nl = w->cfg.n_layers, n = 0;
+    pd_wmat **mats = malloc(((size_t)nl * 7 + 1) * sizeof *mats);
+    if (!mats) return pd_err_set(err, PD_ENOMEM, "out of memory storing the weights");
+    if (stored_bytes(ik, &w->lm_head)) mats[n++] = &w->lm_head;
+    for (int l = 0; l < nl; l++) {
+        pd_layer_weights *L = &w->layers[l];
+        pd_wmat *all[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (int i = 0; i < 7; i++)
+            if (stored_bytes(ik, all[i])) mats[n++] = all[i];
+    }
+    size_t bytes = 0;
+    for (int i = 0; i < n; i++) bytes += (stored_bytes(ik, mats[i]) + 63) / 64 * 64;
+    void *buf = bytes ? mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) : NULL;
+    if (buf == MAP_FAILED) {
+        free(mats);
+        return pd_err_set(err, PD_ENOMEM, "out of memory storing the weights (%zu MiB)", bytes >> 20);
+    }
+    m->qpanels = buf, m->qpanels_bytes = bytes;
+#ifdef MADV_HUGEPAGE
+    if (buf) madvise(buf, bytes, MADV_HUGEPAGE);
+#endif
+    uint8_t *dst = buf;
+    for (int i = 0; i < n; i++) {
+        pd_wmat *a = mats[i];
+        int np = (a->rows + 15) / 16;
+        store_job j = {ik, a, dst, ik->store_bytes(a->dtype - PD_DT_QUANT, a->cols), 32};
+        pd_pool_run(m->pool, (size_t)(np + j.per - 1) / (size_t)j.per, store_task, &j);
+        a->qpanels = dst;
+        release_file_pages(w, a->data, (size_t)a->rows * pd_wmat_row_bytes(a));
+        dst += (stored_bytes(ik, a) + 63) / 64 * 64;
+    }
+    free(mats);
+    return 0;
+}
+
 /* Load a model directory; see model.h. */
 pd_model *pd_model_load(const char *dir, const pd_model_opts *opts, pd_error *err) {
     pd_model *m = calloc(1, sizeof *m);
@@ -236,7 +315,7 @@ pd_model *pd_model_load(const char *dir, const pd_model_opts *opts, pd_error *er
     compute_inv_freq(c, m->inv_freq);
     if (m->w.rope_factors) /* a GGUF file's rope_freqs (Llama 3.1+ scaling, precomputed) */
         for (int i = 0; i < c->head_dim / 2; i++) m->inv_freq[i] /= m->w.rope_factors[i];
-    if (!(m->pool = pd_pool_new(m->n_threads, err)) || pack_weights(m, err)) {
+    if (!(m->pool = pd_pool_new(m->n_threads, err)) || pack_weights(m, err) || store_quant_weights(m, err)) {
         pd_model_free(m);
         return NULL;
     }
@@ -248,6 +327,7 @@ void pd_model_free(pd_model *m) {
     pd_pool_free(m->pool);
     pd_weights_free(&m->w);
     if (m->panels) munmap(m->panels, m->panels_bytes);
+    if (m->qpanels) munmap(m->qpanels, m->qpanels_bytes);
     free(m->inv_freq);
     free(m->scratch);
     free(m->row_tmp);

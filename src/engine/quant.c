@@ -620,6 +620,27 @@ void pd_quant_rows_q8(const pd_qikernels *ik, const pd_wmat *w, const void *xq, 
     /* TB activation rows (~100 KB of them for 1K-wide rows) stay in cache while every group
      * of 4 weight rows of the range passes over them */
     enum { TB = 32 };
+    const size_t sb = w->qpanels && ik->stored_dot ? ik->store_bytes(type, cols) : 0;
+    if (sb) {
+        /* stored at load (model.c): one sequential stream per panel for every batch width */
+        for (int r = r0; r < r1; r += 16) {
+            int nr = r1 - r < 16 ? r1 - r : 16;
+            const uint8_t *sp = w->qpanels + (size_t)(r / 16) * sb;
+            for (size_t t0 = 0; t0 < T; t0 += PD_PANEL_NX) {
+                int nx = T - t0 < PD_PANEL_NX ? (int)(T - t0) : PD_PANEL_NX;
+                float o[PD_PANEL_NX * 16];
+                ik->stored_dot(type, sp, xb + t0 * ldq, ldq, nx, cols, o);
+                for (int j = 0; j < nx; j++) {
+                    float *yo = (y_rows ? y_rows[t0 + j] : y + (t0 + j) * (size_t)w->rows) + r;
+                    const float *oj = o + 16 * j;
+                    const float *bj = bias ? bias + r : zero16;
+                    if (nr == 16) for (int i = 0; i < 16; i++) yo[i] = oj[i] + bj[i];
+                    else for (int i = 0; i < nr; i++) yo[i] = oj[i] + bj[i];
+                }
+            }
+        }
+        return;
+    }
     if (use_panels(ik, type)) {
         /* 16 rows per panel: decoded in registers for a few activation rows (and without
          * scratch), else packed once and run against every activation row, PD_PANEL_NX at a

@@ -726,6 +726,171 @@ PDFNS(pq6_k, PD_GGML_Q6_K)
      : (type) == PD_GGML_Q2_K ? pq2_k_##suffix : (type) == PD_GGML_Q3_K ? pq3_k_##suffix \
      : (type) == PD_GGML_Q4_K ? pq4_k_##suffix : (type) == PD_GGML_Q5_K ? pq5_k_##suffix : pq6_k_##suffix)
 
+/* ---- stored panels: the weights repacked once at load (model.c), for every batch width ----
+ *
+ * Decoding the rows in registers (panel_direct) reads 16 row streams at once, gathers the
+ * blocks' scales and transposes the values for every chunk: at batch 1 on a fast memory
+ * system that work, not the bytes, bounds the speed. A stored panel holds the same 16 rows
+ * already in the kernel's order, in about the file's size, so decode reads one sequential
+ * stream and does only the integer and fp32 work of panel_packed. Per type (n / 32 chunks):
+ *   Q8_0, Q4_0, Q5_0: pairs of chunks (the last may be alone): 64 bytes of the two chunks' 16
+ *     half scales, Q5_0 then 2 x 64 bytes of fifth bits (per chunk 8 64-bit masks, mask k
+ *     bit 4 o + b: value 4 k + b of row o), then the values: Q8_0 2 x 512 bytes (V_k as
+ *     panel_values makes them), Q4_0/Q5_0 2 x 256 (P_k, k < 4: V_k | V_(k + 4) << 4);
+ *   Q4_K, Q5_K, Q6_K: per super-block the scale words of panel_kstate (4 or 5 x 64 bytes),
+ *     Q5_K 8 x 64 bytes of fifth bits as above, then per pair of chunks 8 x 64 bytes of
+ *     nibbles (V_k of the even chunk | V_k of the odd one << 4); Q6_K per 4 chunks 8 x 64
+ *     bytes of the values' 2 high bits (chunk c's at bits 2 (c % 4)).
+ * Every vector the kernel multiplies is the one panel_values gives, and the scales go through
+ * the same operations, so the results are the direct and packed kernels' bits. */
+#define IS_K(TYPE) ((TYPE) == PD_GGML_Q4_K || (TYPE) == PD_GGML_Q5_K || (TYPE) == PD_GGML_Q6_K)
+#define SB_STATE(TYPE) ((TYPE) == PD_GGML_Q6_K ? 320 : 256)                                                     /* K: scale words */
+#define SB_BYTES(TYPE) (SB_STATE(TYPE) + ((TYPE) == PD_GGML_Q5_K ? 512 : 0) + 2048 + ((TYPE) == PD_GGML_Q6_K ? 1024 : 0))
+#define PAIR_BYTES(TYPE) (64 + ((TYPE) == PD_GGML_Q5_0 ? 128 : 0) + ((TYPE) == PD_GGML_Q8_0 ? 1024 : 512))  /* 32-value blocks */
+
+static size_t store_bytes_avx512(int type, int n) {
+    switch (type) {
+    case PD_GGML_Q8_0: case PD_GGML_Q4_0: case PD_GGML_Q5_0: return (size_t)(n / 32 + 1) / 2 * PAIR_BYTES(type);
+    case PD_GGML_Q4_K: case PD_GGML_Q5_K: case PD_GGML_Q6_K: return (size_t)(n / 256) * SB_BYTES(type);
+    default: return 0;
+    }
+}
+
+/* Chunk q's offset in a stored panel (32-value block types): its pair, and within it. */
+#define PAIR_OF(TYPE, q) ((size_t)((q) / 2) * PAIR_BYTES(TYPE))
+
+VNNI INLINE void store_gen(const int TYPE, const uint8_t *const *w, uint8_t *d, int n) {
+    const __m512i m4 = _mm512_set1_epi8(0xf), b16 = _mm512_set1_epi8(16);
+    __m512i off[2], st[5];
+    panel_offsets(w, off);
+    for (int q = 0; q < n / 32; q++) {
+        __m512i V[8];
+        __m512 A, B;
+        panel_values(TYPE, w, off, q, 0, V, &A);
+        const int h = q & 1;
+        if (!IS_K(TYPE)) {
+            uint8_t *p = d + PAIR_OF(TYPE, q);
+            const int bb = TYPE == PD_GGML_Q8_0 ? 34 : TYPE == PD_GGML_Q4_0 ? 18 : 22;
+            _mm256_storeu_si256((__m256i *)(p + 32 * h), _mm512_cvtepi32_epi16(gather16(w[0] + (size_t)q * bb, off)));
+            if (!h && q + 1 == n / 32) _mm256_storeu_si256((__m256i *)(p + 32), _mm256_setzero_si256());
+            uint8_t *v = p + 64;
+            if (TYPE == PD_GGML_Q5_0) {
+                for (int k = 0; k < 8; k++) {
+                    uint64_t mk = _mm512_test_epi8_mask(V[k], b16);
+                    memcpy(v + 64 * h + 8 * k, &mk, 8);
+                    V[k] = _mm512_and_si512(V[k], m4);
+                }
+                v += 128;
+            }
+            if (TYPE == PD_GGML_Q8_0)
+                for (int k = 0; k < 8; k++) _mm512_storeu_si512(v + 512 * h + 64 * k, V[k]);
+            else
+                for (int k = 0; k < 4; k++) _mm512_storeu_si512(v + 256 * h + 64 * k, _mm512_or_si512(V[k], _mm512_slli_epi16(V[k + 4], 4)));
+            continue;
+        }
+        const int s = q & 7;
+        uint8_t *sb = d + (size_t)(q / 8) * SB_BYTES(TYPE);
+        if (!s) {
+            panel_kstate(TYPE, w, off, q / 8, st);
+            for (int i = 0; i < (TYPE == PD_GGML_Q6_K ? 5 : 4); i++) _mm512_storeu_si512(sb + 64 * i, st[i]);
+        }
+        (void)A, (void)B;
+        uint8_t *v = sb + SB_STATE(TYPE);
+        if (TYPE == PD_GGML_Q5_K) {
+            for (int k = 0; k < 8; k++) {
+                uint64_t mk = _mm512_test_epi8_mask(V[k], b16);
+                memcpy(v + 64 * s + 8 * k, &mk, 8);
+                V[k] = _mm512_and_si512(V[k], m4);
+            }
+            v += 512;
+        }
+        __m512i hi[8];
+        if (TYPE == PD_GGML_Q6_K) { /* the high 2 bits, then the low nibbles as Q4_K's */
+            uint8_t *hp = v + 2048 + 512 * (s / 4);
+            for (int k = 0; k < 8; k++) {
+                hi[k] = _mm512_and_si512(_mm512_srli_epi16(V[k], 4), _mm512_set1_epi8(3));
+                __m512i prev = s & 3 ? _mm512_loadu_si512(hp + 64 * k) : _mm512_setzero_si512();
+                _mm512_storeu_si512(hp + 64 * k, _mm512_or_si512(prev, _mm512_slli_epi16(hi[k], 2 * (s & 3))));
+                V[k] = _mm512_and_si512(V[k], m4);
+            }
+        }
+        uint8_t *np = v + 512 * (s / 2);
+        for (int k = 0; k < 8; k++) {
+            __m512i prev = h ? _mm512_loadu_si512(np + 64 * k) : _mm512_setzero_si512();
+            _mm512_storeu_si512(np + 64 * k, _mm512_or_si512(prev, h ? _mm512_slli_epi16(V[k], 4) : V[k]));
+        }
+    }
+}
+
+/* NX (1..8) activation rows against a stored panel sp; out[j * 16 + o]. */
+VNNI INLINE void panel_stored(const int TYPE, const int NX, const uint8_t *sp, const uint8_t *xq, size_t ldq, int n, float *out) {
+    const __m512i m4 = _mm512_set1_epi8(0xf), b16 = _mm512_set1_epi8(16);
+    __m512i st[5];
+    PANEL_BEGIN;
+    for (int q = 0; q < n / 32; q++) {
+        __m512i V[8];
+        __m512 A, B = _mm512_setzero_ps();
+        const int h = q & 1;
+        if (!IS_K(TYPE)) {
+            const uint8_t *p = sp + PAIR_OF(TYPE, q), *v = p + 64;
+            A = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32 * h)));
+            if (TYPE == PD_GGML_Q8_0)
+                _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) V[k] = _mm512_loadu_si512(v + 512 * h + 64 * k);
+            else {
+                const uint8_t *vv = v + (TYPE == PD_GGML_Q5_0 ? 128 : 0) + 256 * h;
+                _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
+                    __m512i P = _mm512_loadu_si512(vv + 64 * k);
+                    V[k] = _mm512_and_si512(P, m4), V[k + 4] = _mm512_and_si512(_mm512_srli_epi16(P, 4), m4);
+                }
+                if (TYPE == PD_GGML_Q5_0)
+                    _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {
+                        uint64_t mk;
+                        memcpy(&mk, v + 64 * h + 8 * k, 8);
+                        V[k] = _mm512_mask_add_epi8(V[k], (__mmask64)mk, V[k], b16);
+                    }
+            }
+        } else {
+            const int s = q & 7;
+            const uint8_t *sb = sp + (size_t)(q / 8) * SB_BYTES(TYPE), *v = sb + SB_STATE(TYPE);
+            if (!s) for (int i = 0; i < (TYPE == PD_GGML_Q6_K ? 5 : 4); i++) st[i] = _mm512_loadu_si512(sb + 64 * i);
+            const uint8_t *np = v + (TYPE == PD_GGML_Q5_K ? 512 : 0) + 512 * (s / 2);
+            _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {
+                __m512i P = _mm512_loadu_si512(np + 64 * k);
+                V[k] = _mm512_and_si512(h ? _mm512_srli_epi16(P, 4) : P, m4);
+            }
+            if (TYPE == PD_GGML_Q5_K)
+                _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {
+                    uint64_t mk;
+                    memcpy(&mk, v + 64 * s + 8 * k, 8);
+                    V[k] = _mm512_mask_add_epi8(V[k], (__mmask64)mk, V[k], b16);
+                }
+            if (TYPE == PD_GGML_Q6_K) {
+                const uint8_t *hp = v + 2048 + 512 * (s / 4);
+                _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++)
+                    V[k] = _mm512_or_si512(V[k], _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512(hp + 64 * k), 2 * (s & 3)),
+                                                                                    _mm512_set1_epi8(3)), 4));
+            }
+            panel_kscales(TYPE, st, s, &A, &B);
+        }
+        PANEL_ACC(TYPE, V, A, B, q)
+    }
+    PANEL_END;
+}
+
+typedef void (*storefn)(const uint8_t *const *, uint8_t *, int);
+#define PSFN(NAME, TYPE, NX) \
+    VNNI static void NAME##_s##NX(const uint8_t *sp, const uint8_t *xq, size_t ldq, int n, float *out) { panel_stored(TYPE, NX, sp, xq, ldq, n, out); }
+#define PSFNS(NAME, TYPE) PSFN(NAME, TYPE, 1) PSFN(NAME, TYPE, 2) PSFN(NAME, TYPE, 3) PSFN(NAME, TYPE, 4) PSFN(NAME, TYPE, 5) \
+    PSFN(NAME, TYPE, 6) PSFN(NAME, TYPE, 7) PSFN(NAME, TYPE, 8) \
+    VNNI static void NAME##_store(const uint8_t *const *w, uint8_t *d, int n) { store_gen(TYPE, w, d, n); } \
+    static const kfn NAME##_sfns[PNX + 1] = {NULL, NAME##_s1, NAME##_s2, NAME##_s3, NAME##_s4, NAME##_s5, NAME##_s6, NAME##_s7, NAME##_s8};
+PSFNS(pq8_0, PD_GGML_Q8_0)
+PSFNS(pq4_0, PD_GGML_Q4_0)
+PSFNS(pq5_0, PD_GGML_Q5_0)
+PSFNS(pq4_k, PD_GGML_Q4_K)
+PSFNS(pq5_k, PD_GGML_Q5_K)
+PSFNS(pq6_k, PD_GGML_Q6_K)
+
 static void panel_pack_avx512(int type, const void *const *w, void *dst, int n) {
     packfn f = PANEL_PICK(type, pack);
     f((const uint8_t *const *)w, dst, n);
@@ -750,9 +915,19 @@ static int idot_avx512(int type, const void *const *w, const void *xq, size_t ld
     return 0;
 }
 
+static void store_avx512(int type, const void *const *w, void *dst, int n) {
+    storefn f = PANEL_PICK(type, store);
+    f((const uint8_t *const *)w, dst, n);
+}
+
+static void stored_dot_avx512(int type, const void *sp, const void *xq, size_t ldq, int nx, int n, float *out) {
+    PANEL_PICK(type, sfns)[nx](sp, xq, ldq, n, out);
+}
+
 static const pd_qikernels qi_avx512 = {.name = "avx512vnni", .max_nx = INX, .quantize = q8_quantize_avx512, .dot = idot_avx512,
                                        .panel_type = panel_type_avx512, .panel_bytes = panel_bytes_avx512,
-                                       .panel_pack = panel_pack_avx512, .panel_dot = panel_dot_avx512};
+                                       .panel_pack = panel_pack_avx512, .panel_dot = panel_dot_avx512,
+                                       .store_bytes = store_bytes_avx512, .store = store_avx512, .stored_dot = stored_dot_avx512};
 
 const pd_qikernels *pd_qikernels_avx512(void) {
     __builtin_cpu_init();

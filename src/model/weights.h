@@ -19,6 +19,8 @@ typedef struct pd_wmat {
     int dtype;
     int rows, cols;
     int panels;
+    const uint8_t *qpanels;    /* quantized weights also stored as the integer kernels' panels
+                                * (model.c), or NULL; data stays the file's rows */
 } pd_wmat;
 
 typedef struct pd_layer_weights {

@@ -91,8 +91,8 @@ static void check_type(const pd_qikernels *ik, int t, int rows, int cols) {
 static void t_stored_matrices(void) {
     const pd_qikernels *ik = stored_kernels();
     if (!ik) SKIP("this CPU has no AVX-512 VNNI: no kernel set stores panels");
-    const int small[] = {PD_GGML_Q8_0, PD_GGML_Q4_0, PD_GGML_Q5_0};
-    for (int i = 0; i < 3; i++) {
+    const int small[] = {PD_GGML_Q8_0, PD_GGML_Q4_0, PD_GGML_Q5_0, PD_GGML_Q4_1, PD_GGML_Q5_1};
+    for (int i = 0; i < 5; i++) {
         check_type(ik, small[i], 16, 64);  /* one pair of chunks */
         check_type(ik, small[i], 37, 96);  /* a lone last chunk; a partial panel */
         check_type(ik, small[i], 5, 32);   /* one chunk, one partial panel */
@@ -131,6 +131,7 @@ static void t_model_stored(void) {
     if (!stored_kernels()) SKIP("this CPU has no AVX-512 VNNI: no kernel set stores panels");
     const char *files[] = {"tests/fixtures/gguf/llama-q8_0.gguf", "tests/fixtures/gguf/llama-q4_0.gguf",
                            "tests/fixtures/gguf/qwen2-q5_0.gguf", "tests/fixtures/gguf/llama-kquant.gguf",
+                           "tests/fixtures/gguf/qwen2-q4_1.gguf", "tests/fixtures/gguf/llama-q5_1.gguf",
                            "tests/fixtures/gguf/qwen2-kquant.gguf"};
     for (size_t f = 0; f < sizeof files / sizeof *files; f++) {
         pd_error err = {0};

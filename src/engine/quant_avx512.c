@@ -733,10 +733,11 @@ PDFNS(pq6_k, PD_GGML_Q6_K)
  * system that work, not the bytes, bounds the speed. A stored panel holds the same 16 rows
  * already in the kernel's order, in about the file's size, so decode reads one sequential
  * stream and does only the integer and fp32 work of panel_packed. Per type (n / 32 chunks):
- *   Q8_0, Q4_0, Q5_0: pairs of chunks (the last may be alone): 64 bytes of the two chunks' 16
- *     half scales, Q5_0 then 2 x 64 bytes of fifth bits (per chunk 8 64-bit masks, mask k
- *     bit 4 o + b: value 4 k + b of row o), then the values: Q8_0 2 x 512 bytes (V_k as
- *     panel_values makes them), Q4_0/Q5_0 2 x 256 (P_k, k < 4: V_k | V_(k + 4) << 4);
+ *   Q8_0, Q4_0, Q5_0, Q4_1, Q5_1: pairs of chunks (the last may be alone): 64 bytes of the
+ *     two chunks' 16 half scales (Q4_1/Q5_1 then 64 bytes of their half mins), Q5_0/Q5_1
+ *     then 2 x 64 bytes of fifth bits (per chunk 8 64-bit masks, mask k bit 4 o + b: value
+ *     4 k + b of row o), then the values: Q8_0 2 x 512 bytes (V_k as panel_values makes
+ *     them), the others 2 x 256 (P_k, k < 4: V_k | V_(k + 4) << 4);
  *   Q4_K, Q5_K, Q6_K: per super-block the scale words of panel_kstate (4 or 5 x 64 bytes),
  *     Q5_K 8 x 64 bytes of fifth bits as above, then per pair of chunks 8 x 64 bytes of
  *     nibbles (V_k of the even chunk | V_k of the odd one << 4); Q6_K per 4 chunks 8 x 64
@@ -746,11 +747,14 @@ PDFNS(pq6_k, PD_GGML_Q6_K)
 #define IS_K(TYPE) ((TYPE) == PD_GGML_Q4_K || (TYPE) == PD_GGML_Q5_K || (TYPE) == PD_GGML_Q6_K)
 #define SB_STATE(TYPE) ((TYPE) == PD_GGML_Q6_K ? 320 : 256)                                                     /* K: scale words */
 #define SB_BYTES(TYPE) (SB_STATE(TYPE) + ((TYPE) == PD_GGML_Q5_K ? 512 : 0) + 2048 + ((TYPE) == PD_GGML_Q6_K ? 1024 : 0))
-#define PAIR_BYTES(TYPE) (64 + ((TYPE) == PD_GGML_Q5_0 ? 128 : 0) + ((TYPE) == PD_GGML_Q8_0 ? 1024 : 512))  /* 32-value blocks */
+#define FIFTH(TYPE) ((TYPE) == PD_GGML_Q5_0 || (TYPE) == PD_GGML_Q5_1)
+#define HDR_BYTES(TYPE) (WITH_MIN(TYPE) ? 128 : 64)
+#define PAIR_BYTES(TYPE) (HDR_BYTES(TYPE) + (FIFTH(TYPE) ? 128 : 0) + ((TYPE) == PD_GGML_Q8_0 ? 1024 : 512)) /* 32-value blocks */
 
 static size_t store_bytes_avx512(int type, int n) {
     switch (type) {
-    case PD_GGML_Q8_0: case PD_GGML_Q4_0: case PD_GGML_Q5_0: return (size_t)(n / 32 + 1) / 2 * PAIR_BYTES(type);
+    case PD_GGML_Q8_0: case PD_GGML_Q4_0: case PD_GGML_Q5_0: case PD_GGML_Q4_1: case PD_GGML_Q5_1:
+        return (size_t)(n / 32 + 1) / 2 * PAIR_BYTES(type);
     case PD_GGML_Q4_K: case PD_GGML_Q5_K: case PD_GGML_Q6_K: return (size_t)(n / 256) * SB_BYTES(type);
     default: return 0;
     }
@@ -766,15 +770,16 @@ VNNI INLINE void store_gen(const int TYPE, const uint8_t *const *w, uint8_t *d, 
     for (int q = 0; q < n / 32; q++) {
         __m512i V[8];
         __m512 A, B;
-        panel_values(TYPE, w, off, q, 0, V, &A);
+        panel_values(TYPE, w, off, q, 0, V, &A, &B);
         const int h = q & 1;
         if (!IS_K(TYPE)) {
             uint8_t *p = d + PAIR_OF(TYPE, q);
-            const int bb = TYPE == PD_GGML_Q8_0 ? 34 : TYPE == PD_GGML_Q4_0 ? 18 : 22;
-            _mm256_storeu_si256((__m256i *)(p + 32 * h), _mm512_cvtepi32_epi16(gather16(w[0] + (size_t)q * bb, off)));
-            if (!h && q + 1 == n / 32) _mm256_storeu_si256((__m256i *)(p + 32), _mm256_setzero_si256());
-            uint8_t *v = p + 64;
-            if (TYPE == PD_GGML_Q5_0) {
+            const int bb = TYPE == PD_GGML_Q8_0 ? 34 : TYPE == PD_GGML_Q4_0 ? 18 : TYPE == PD_GGML_Q5_0 ? 22 : TYPE == PD_GGML_Q4_1 ? 20 : 24;
+            const __m512i g = gather16(w[0] + (size_t)q * bb, off); /* d (| m << 16) */
+            _mm256_storeu_si256((__m256i *)(p + 32 * h), _mm512_cvtepi32_epi16(g));
+            if (WITH_MIN(TYPE)) _mm256_storeu_si256((__m256i *)(p + 64 + 32 * h), _mm512_cvtepi32_epi16(_mm512_srli_epi32(g, 16)));
+            uint8_t *v = p + HDR_BYTES(TYPE);
+            if (FIFTH(TYPE)) {
                 for (int k = 0; k < 8; k++) {
                     uint64_t mk = _mm512_test_epi8_mask(V[k], b16);
                     memcpy(v + 64 * h + 8 * k, &mk, 8);
@@ -832,17 +837,18 @@ VNNI INLINE void panel_stored(const int TYPE, const int NX, const uint8_t *sp, c
         __m512 A, B = _mm512_setzero_ps();
         const int h = q & 1;
         if (!IS_K(TYPE)) {
-            const uint8_t *p = sp + PAIR_OF(TYPE, q), *v = p + 64;
+            const uint8_t *p = sp + PAIR_OF(TYPE, q), *v = p + HDR_BYTES(TYPE);
             A = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32 * h)));
+            if (WITH_MIN(TYPE)) B = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 64 + 32 * h)));
             if (TYPE == PD_GGML_Q8_0)
                 _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) V[k] = _mm512_loadu_si512(v + 512 * h + 64 * k);
             else {
-                const uint8_t *vv = v + (TYPE == PD_GGML_Q5_0 ? 128 : 0) + 256 * h;
+                const uint8_t *vv = v + (FIFTH(TYPE) ? 128 : 0) + 256 * h;
                 _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
                     __m512i P = _mm512_loadu_si512(vv + 64 * k);
                     V[k] = _mm512_and_si512(P, m4), V[k + 4] = _mm512_and_si512(_mm512_srli_epi16(P, 4), m4);
                 }
-                if (TYPE == PD_GGML_Q5_0)
+                if (FIFTH(TYPE))
                     _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {
                         uint64_t mk;
                         memcpy(&mk, v + 64 * h + 8 * k, 8);
@@ -887,6 +893,8 @@ typedef void (*storefn)(const uint8_t *const *, uint8_t *, int);
 PSFNS(pq8_0, PD_GGML_Q8_0)
 PSFNS(pq4_0, PD_GGML_Q4_0)
 PSFNS(pq5_0, PD_GGML_Q5_0)
+PSFNS(pq4_1, PD_GGML_Q4_1)
+PSFNS(pq5_1, PD_GGML_Q5_1)
 PSFNS(pq4_k, PD_GGML_Q4_K)
 PSFNS(pq5_k, PD_GGML_Q5_K)
 PSFNS(pq6_k, PD_GGML_Q6_K)

@@ -834,7 +834,7 @@ VNNI INLINE void panel_stored(const int TYPE, const int NX, const uint8_t *sp, c
     PANEL_BEGIN;
     for (int q = 0; q < n / 32; q++) {
         __m512i V[8];
-        __m512 A, B = _mm512_setzero_ps();
+        __m512 A, B = _mm512_setzero_ps(), C = _mm512_setzero_ps(), E = _mm512_setzero_ps();
         const int h = q & 1;
         if (!IS_K(TYPE)) {
             const uint8_t *p = sp + PAIR_OF(TYPE, q), *v = p + HDR_BYTES(TYPE);
@@ -876,9 +876,9 @@ VNNI INLINE void panel_stored(const int TYPE, const int NX, const uint8_t *sp, c
                     V[k] = _mm512_or_si512(V[k], _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512(hp + 64 * k), 2 * (s & 3)),
                                                                                     _mm512_set1_epi8(3)), 4));
             }
-            panel_kscales(TYPE, st, s, &A, &B);
+            panel_kscales(TYPE, st, s, &A, &B, &C, &E);
         }
-        PANEL_ACC(TYPE, V, A, B, q)
+        PANEL_ACC(TYPE, V, A, B, C, E, q)
     }
     PANEL_END;
 }
@@ -898,6 +898,11 @@ PSFNS(pq5_1, PD_GGML_Q5_1)
 PSFNS(pq4_k, PD_GGML_Q4_K)
 PSFNS(pq5_k, PD_GGML_Q5_K)
 PSFNS(pq6_k, PD_GGML_Q6_K)
+/* The types with a stored form (store_bytes > 0). */
+#define STORED_PICK(type, suffix) \
+    ((type) == PD_GGML_Q8_0 ? pq8_0_##suffix : (type) == PD_GGML_Q4_0 ? pq4_0_##suffix : (type) == PD_GGML_Q5_0 ? pq5_0_##suffix \
+     : (type) == PD_GGML_Q4_1 ? pq4_1_##suffix : (type) == PD_GGML_Q5_1 ? pq5_1_##suffix : (type) == PD_GGML_Q4_K ? pq4_k_##suffix \
+     : (type) == PD_GGML_Q5_K ? pq5_k_##suffix : pq6_k_##suffix)
 
 static void panel_pack_avx512(int type, const void *const *w, void *dst, int n) {
     packfn f = PANEL_PICK(type, pack);
@@ -924,12 +929,12 @@ static int idot_avx512(int type, const void *const *w, const void *xq, size_t ld
 }
 
 static void store_avx512(int type, const void *const *w, void *dst, int n) {
-    storefn f = PANEL_PICK(type, store);
+    storefn f = STORED_PICK(type, store);
     f((const uint8_t *const *)w, dst, n);
 }
 
 static void stored_dot_avx512(int type, const void *sp, const void *xq, size_t ldq, int nx, int n, float *out) {
-    PANEL_PICK(type, sfns)[nx](sp, xq, ldq, n, out);
+    STORED_PICK(type, sfns)[nx](sp, xq, ldq, n, out);
 }
 
 static const pd_qikernels qi_avx512 = {.name = "avx512vnni", .max_nx = INX, .quantize = q8_quantize_avx512, .dot = idot_avx512,

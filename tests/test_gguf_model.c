@@ -264,6 +264,21 @@ static void t_bad_files(void) {
     CHECK(pd_file_write(p, data, len - 100, &err) == 0);
     free(data);
     CHECK(pd_model_load(p, NULL, &err) == NULL && err.code == PD_EFORMAT && strstr(err.msg, "truncated"));
+    /* a tensor of a type the engine does not compute with (Q4_0 retyped IQ4_NL: the same block
+     * size, so the reader takes it): refused naming the tensor, its type and the types taken */
+    CHECK(pd_file_read(DIR "/llama-q4_0.gguf", &data, &len, &err) == 0);
+    const char *tn = "blk.0.attn_q.weight";
+    char *at = memmem(data, len, tn, strlen(tn));
+    CHECK(at != NULL);
+    if (at) {
+        uint8_t *ty = (uint8_t *)at + strlen(tn) + 4 + 2 * 8; /* n_dims (2), ne[0], ne[1], then the type */
+        CHECK(ty[0] == PD_GGML_Q4_0 && !ty[1] && !ty[2] && !ty[3]);
+        ty[0] = PD_GGML_IQ4_NL;
+        CHECK(pd_file_write(p, data, len, &err) == 0);
+        CHECK(pd_model_load(p, NULL, &err) == NULL && err.code == PD_EUNSUPPORTED);
+        CHECK_MSG(strstr(err.msg, "'blk.0.attn_q.weight' has type IQ4_NL") && strstr(err.msg, "Q2_K, Q3_K"), "%s", err.msg);
+    }
+    free(data);
     remove(p);
 }
 

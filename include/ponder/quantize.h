@@ -5,8 +5,9 @@
  *     pd_quantize_result r;
  *     if (pd_model_quantize("Qwen2.5-0.5B-Instruct", "qwen-q8_0.gguf", &o, &r, &err)) ...
  *
- * The input is a causal LM directory (LlamaForCausalLM or Qwen2ForCausalLM: config.json,
- * safetensors in bf16/f16/f32, a byte-level BPE tokenizer.json, tokenizer_config.json); the
+ * The input is a causal LM directory (LlamaForCausalLM, MistralForCausalLM, written as llama
+ * with its context capped at the sliding window, or Qwen2ForCausalLM: config.json, safetensors
+ * in bf16/f16/f32, a byte-level BPE or SentencePiece-style tokenizer.json, tokenizer_config.json); the
  * output is a GGUF v3 file as llama.cpp's converter and llama-quantize write it (tensor names,
  * metadata keys, Llama's Q/K row order), which ponder and llama.cpp read. The file is written
  * beside the target and renamed into place only after ponder has read it back (weights, and a

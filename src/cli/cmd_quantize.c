@@ -9,8 +9,9 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: ponder quantize IN OUT --type TYPE [--threads N] [--quiet]\n\n"
-            "Write the model directory IN (Hugging Face layout: LlamaForCausalLM or Qwen2ForCausalLM,\n"
-            "bf16/f16/f32 safetensors, byte-level BPE tokenizer.json) as the GGUF file OUT, as\n"
+            "Write the model directory IN (Hugging Face layout: LlamaForCausalLM, MistralForCausalLM or\n"
+            "Qwen2ForCausalLM, bf16/f16/f32 safetensors, a byte-level BPE or SentencePiece-style\n"
+            "tokenizer.json) as the GGUF file OUT, as\n"
             "llama.cpp's converter and llama-quantize would: ponder, llama.cpp and the gguf package read it.\n"
             "IN may also be a hub repo id in the Hugging Face cache. OUT appears only when complete.\n\n"
             "  --type TYPE   %s\n"

@@ -621,7 +621,7 @@ void pd_quant_rows_q8(const pd_qikernels *ik, const pd_wmat *w, const void *xq, 
      * of 4 weight rows of the range passes over them */
     enum { TB = 32 };
     const size_t sb = w->qpanels && ik->stored_dot ? ik->store_bytes(type, cols) : 0;
-    if (sb) {
+    if (sb) { /* r0 is a multiple of 16 (granule) */
         /* stored at load (model.c): one sequential stream per panel for every batch width */
         for (int r = r0; r < r1; r += 16) {
             int nr = r1 - r < 16 ? r1 - r : 16;
@@ -774,7 +774,7 @@ static void quantize_task(void *ctx, size_t task, int thread) {
  * blocks the wide path dequantizes at once). */
 static int granule(const qmm_run *run, const qmm_mat *a) {
     int type = a->w->dtype - PD_DT_QUANT;
-    if (a->q8) return use_panels(run->ik, type) ? 16 : 4;
+    if (a->q8) return use_panels(run->ik, type) || (a->w->qpanels && run->ik->store_bytes) ? 16 : 4;
     return pd_qkernels_for(run->m->ops) && pd_quant_fused(type) && run->T < WIDE_MIN ? 4 : PD_ROW_BLOCK;
 }
 

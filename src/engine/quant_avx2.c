@@ -703,8 +703,172 @@ static int idot_avx2(int type, const void *const *w, const void *xq, size_t ldq,
     return 0;
 }
 
+/* ---- stored panels: 16 rows repacked once at load (model.c), for every batch width ----
+ *
+ * The row kernels read 4 row streams and load each block's scale alone (vpinsrw + vcvtph2ps);
+ * at batch 1 those loads, not the arithmetic, bound them. A stored panel is two halves of 8
+ * rows (rows 0-7, then 8-15), each one sequential region in about the file's size:
+ *   the 8 half scales of every block (16 bytes per block, the count rounded up to even so the
+ *   values stay 32-byte aligned), then per block: Q5_0 32 bytes of fifth bits (byte 4 o + b,
+ *   bit l: the fifth bit of value 4 l + b of row o), then the values, with the rows in the 8
+ *   lanes: Q8_0 8 x 32 bytes (vector l, byte 4 o + b: value 4 l + b of row o, signed), Q4_0 /
+ *   Q5_0 4 x 32 bytes (vector l < 4: the nibbles of values 4 l + b | those of 4 (l + 4) + b
+ *   << 4).
+ * The kernel keeps one accumulator per value quad l (8 rows in its lanes) for one activation
+ * row at a time: lane o of accumulator l is lane l of the row kernels' accumulator for row o,
+ * and gets the same exact integer sums (vpmaddubsw + vpmaddwd of the same products, the same
+ * offsets), times the same (scale * dx), by the same fma, block by block; hsum8's tree is then
+ * the same adds across the 8 accumulators. So every output is the row kernels' bits. */
+#define ST_VB(TYPE) ((TYPE) == PD_GGML_Q8_0 ? 256 : (TYPE) == PD_GGML_Q4_0 ? 128 : 160) /* per block and half */
+#define ST_HDR(n) ((size_t)((n) / 32 + 1) / 2 * 32)                                    /* the scales of a half */
+#define ST_HALF(TYPE, n) (ST_HDR(n) + (size_t)((n) / 32) * ST_VB(TYPE))
+
+static size_t istore_bytes_avx2(int type, int n) {
+    switch (type) {
+    case PD_GGML_Q8_0: case PD_GGML_Q4_0: case PD_GGML_Q5_0: return 2 * ST_HALF(type, n);
+    default: return 0;
+    }
+}
+
+static void istore_avx2(int type, const void *const *w, void *dst, int n) {
+    const int nb = n / 32, bb = type == PD_GGML_Q8_0 ? 34 : type == PD_GGML_Q4_0 ? 18 : 22;
+    for (int h = 0; h < 2; h++) {
+        uint8_t *half = (uint8_t *)dst + (size_t)h * ST_HALF(type, n);
+        memset(half, 0, ST_HDR(n));
+        for (int k = 0; k < nb; k++) {
+            uint8_t *v = half + ST_HDR(n) + (size_t)k * ST_VB(type);
+            memset(v, 0, (size_t)ST_VB(type));
+            for (int o = 0; o < 8; o++) {
+                const uint8_t *b = (const uint8_t *)w[8 * h + o] + (size_t)k * bb;
+                memcpy(half + 16 * (size_t)k + 2 * o, b, 2);
+                uint8_t q[32]; /* the row kernels' weight bytes: value m at byte m */
+                if (type == PD_GGML_Q8_0) memcpy(q, b + 2, 32);
+                else {
+                    const uint8_t *qs = b + (type == PD_GGML_Q4_0 ? 2 : 6);
+                    uint32_t qh = 0;
+                    if (type == PD_GGML_Q5_0) memcpy(&qh, b + 2, 4);
+                    for (int m = 0; m < 16; m++) q[m] = qs[m] & 0xf, q[m + 16] = qs[m] >> 4;
+                    for (int m = 0; m < 32; m++) q[m] |= (uint8_t)(((qh >> m) & 1) << 4);
+                }
+                for (int l = 0; l < 8; l++)
+                    for (int e = 0; e < 4; e++) {
+                        uint8_t x = q[4 * l + e];
+                        if (type == PD_GGML_Q8_0) v[32 * l + 4 * o + e] = x;
+                        else {
+                            uint8_t *p = v + (type == PD_GGML_Q5_0 ? 32 : 0) + 32 * (l & 3) + 4 * o + e;
+                            *p |= (uint8_t)((x & 0xf) << (l < 4 ? 0 : 4));
+                            if (type == PD_GGML_Q5_0) v[4 * o + e] |= (uint8_t)(((x >> 4) & 1) << l);
+                        }
+                    }
+            }
+        }
+    }
+}
+
+/* The 8 weight vectors of one stored block v (rows in the lanes, vector l: values 4 l .. 4 l + 3):
+ * Q4_0 / Q5_0 unsigned (nibbles, plus 16 where the fifth bit is set). */
+AVX2 INLINE void st_unpack(const int TYPE, const uint8_t *v, __m256i *W) {
+    const __m256i m4 = _mm256_set1_epi8(0xf), b16 = _mm256_set1_epi8(16);
+    const uint8_t *pv = v + (TYPE == PD_GGML_Q5_0 ? 32 : 0);
+    const __m256i H = TYPE == PD_GGML_Q5_0 ? _mm256_loadu_si256((const __m256i *)v) : _mm256_setzero_si256();
+    _Pragma("GCC unroll 4") for (int l = 0; l < 4; l++) {
+        __m256i P = _mm256_loadu_si256((const __m256i *)(pv + 32 * l));
+        W[l] = _mm256_and_si256(P, m4), W[l + 4] = _mm256_and_si256(_mm256_srli_epi16(P, 4), m4);
+    }
+    if (TYPE == PD_GGML_Q5_0) /* bit l of H to bit 4 (shifts within each byte) */
+        _Pragma("GCC unroll 8") for (int l = 0; l < 8; l++)
+            W[l] = _mm256_or_si256(W[l], _mm256_and_si256(l < 4 ? _mm256_slli_epi16(H, 4 - l) : _mm256_srli_epi16(H, l - 4), b16));
+}
+
+/* A[l] += (scale * dx) * float(integer sums of quad l) for block k of activation row a (W: the
+ * block's 8 weight vectors; Q8_0 signed, the others unsigned with their offset through c8, or
+ * with Wa (their absolute values) signed, the offset already taken: the same integers). */
+AVX2 INLINE void st_block(const int TYPE, const __m256i *W, const __m256i *Wa, const uint8_t *scales, const uint8_t *a, int n, int k, __m256 *A) {
+    const int SH = TYPE == PD_GGML_Q4_0 ? 0 : 1; /* Q4_0, Q5_0: the offset 8 or 16 through c8 */
+    const __m256i ones = _mm256_set1_epi16(1);
+    const int32_t *c8 = PD_Q8_C8(a, n) + 8 * (size_t)k;
+    const uint8_t *x = a + 32 * (size_t)k;
+    __m256 s = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(scales + 16 * (size_t)k))),
+                             _mm256_set1_ps(PD_Q8_DX8(a, n)[8 * (size_t)k]));
+    _Pragma("GCC unroll 8") for (int l = 0; l < 8; l++) {
+        int32_t xl;
+        memcpy(&xl, x + 4 * l, 4);
+        __m256i q = _mm256_set1_epi32(xl), p;
+        if (Wa) p = _mm256_madd_epi16(_mm256_maddubs_epi16(Wa[l], _mm256_sign_epi8(q, W[l])), ones); /* signed W, |W| given */
+        else if (TYPE == PD_GGML_Q8_0) p = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(W[l]), _mm256_sign_epi8(q, W[l])), ones);
+        else p = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(W[l], q), ones), _mm256_set1_epi32(c8[l] * (1 << SH)));
+        A[l] = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(p), A[l]);
+    }
+}
+
+/* hsum8's tree on the 8 quad accumulators: ((0 + 4) + (2 + 6)) + ((1 + 5) + (3 + 7)). */
+AVX2 INLINE __m256 st_sum(const __m256 *A) {
+    return _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(A[0], A[4]), _mm256_add_ps(A[2], A[6])),
+                         _mm256_add_ps(_mm256_add_ps(A[1], A[5]), _mm256_add_ps(A[3], A[7])));
+}
+
+/* out[j * 16 + 8 h + o] for activation row j < nx at xq, half h of the stored panel sp. One
+ * activation row at a time over a half (8 accumulators); for several rows, Q4_0 / Q5_0 unpack
+ * CH blocks once into ws (less their offset, signed) and wa (absolute values) and run every
+ * activation row over them (the accumulators kept in A). */
+AVX2 INLINE void istored_gen(const int TYPE, const uint8_t *sp, const uint8_t *xq, size_t ldq, int nx, int n, float *out) {
+    enum { CH = 16 };
+    const int nb = n / 32;
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *half = sp + (size_t)h * ST_HALF(TYPE, n), *vals = half + ST_HDR(n);
+        if (TYPE != PD_GGML_Q8_0 && nx > 1) {
+            __m256 A[PD_PANEL_NX][8];
+            __m256i ws[CH * 8], wa[CH * 8];
+            const __m256i off = _mm256_set1_epi8(TYPE == PD_GGML_Q4_0 ? 8 : 16);
+            for (int j = 0; j < nx; j++) _Pragma("GCC unroll 8") for (int l = 0; l < 8; l++) A[j][l] = _mm256_setzero_ps();
+            for (int k0 = 0; k0 < nb; k0 += CH) {
+                const int ke = nb - k0 < CH ? nb : k0 + CH;
+                for (int k = k0; k < ke; k++) {
+                    __m256i *W = ws + 8 * (k - k0);
+                    st_unpack(TYPE, vals + (size_t)k * ST_VB(TYPE), W);
+                    _Pragma("GCC unroll 8") for (int l = 0; l < 8; l++)
+                        W[l] = _mm256_sub_epi8(W[l], off), wa[8 * (k - k0) + l] = _mm256_abs_epi8(W[l]);
+                }
+                for (int j = 0; j < nx; j++) {
+                    __m256 acc[8];
+                    _Pragma("GCC unroll 8") for (int l = 0; l < 8; l++) acc[l] = A[j][l];
+                    for (int k = k0; k < ke; k++) st_block(TYPE, ws + 8 * (k - k0), wa + 8 * (k - k0), half, xq + (size_t)j * ldq, n, k, acc);
+                    _Pragma("GCC unroll 8") for (int l = 0; l < 8; l++) A[j][l] = acc[l];
+                }
+            }
+            for (int j = 0; j < nx; j++) _mm256_storeu_ps(out + 16 * (size_t)j + 8 * h, st_sum(A[j]));
+            continue;
+        }
+        for (int j = 0; j < nx; j++) {
+            __m256 A[8];
+            _Pragma("GCC unroll 8") for (int l = 0; l < 8; l++) A[l] = _mm256_setzero_ps();
+            for (int k = 0; k < nb; k++) {
+                const uint8_t *v = vals + (size_t)k * ST_VB(TYPE);
+                _mm_prefetch((const char *)v + 1024, _MM_HINT_T0);
+                __m256i W[8];
+                if (TYPE == PD_GGML_Q8_0)
+                    _Pragma("GCC unroll 8") for (int l = 0; l < 8; l++) W[l] = _mm256_loadu_si256((const __m256i *)(v + 32 * l));
+                else st_unpack(TYPE, v, W);
+                st_block(TYPE, W, NULL, half, xq + (size_t)j * ldq, n, k, A);
+            }
+            _mm256_storeu_ps(out + 16 * (size_t)j + 8 * h, st_sum(A));
+        }
+    }
+}
+
+AVX2 static void istored_q8_0(const uint8_t *sp, const uint8_t *xq, size_t ldq, int nx, int n, float *out) { istored_gen(PD_GGML_Q8_0, sp, xq, ldq, nx, n, out); }
+AVX2 static void istored_q4_0(const uint8_t *sp, const uint8_t *xq, size_t ldq, int nx, int n, float *out) { istored_gen(PD_GGML_Q4_0, sp, xq, ldq, nx, n, out); }
+AVX2 static void istored_q5_0(const uint8_t *sp, const uint8_t *xq, size_t ldq, int nx, int n, float *out) { istored_gen(PD_GGML_Q5_0, sp, xq, ldq, nx, n, out); }
+
+static void istored_dot_avx2(int type, const void *sp, const void *xq, size_t ldq, int nx, int n, float *out) {
+    if (type == PD_GGML_Q8_0) istored_q8_0(sp, xq, ldq, nx, n, out);
+    else if (type == PD_GGML_Q4_0) istored_q4_0(sp, xq, ldq, nx, n, out);
+    else istored_q5_0(sp, xq, ldq, nx, n, out);
+}
+
 static const pd_qikernels qi_avx2 = {.name = "avx2", .max_nx = INX, .quantize = q8_quantize_avx2, .dot = idot_avx2,
-                                     .pack_bytes = ipack_bytes_avx2, .pack = ipack_avx2, .dot_packed = ipdot_avx2};
+                                     .pack_bytes = ipack_bytes_avx2, .pack = ipack_avx2, .dot_packed = ipdot_avx2,
+                                     .store_bytes = istore_bytes_avx2, .store = istore_avx2, .stored_dot = istored_dot_avx2};
 
 const pd_qikernels *pd_qikernels_avx2(void) { return pd_kernels_avx2() ? &qi_avx2 : NULL; }
 #else

@@ -79,8 +79,9 @@ typedef struct pd_qikernels {
     size_t (*panel_bytes)(int n);
     void (*panel_pack)(int type, const void *const *w, void *dst, int n);
     void (*panel_dot)(int type, const void *const *w, const void *pk, const void *xq, size_t ldq, int nx, int n, float *out);
-    /* Optional (AVX-512 VNNI): panels stored once at load (model.c, pd_wmat.qpanels), which
-     * then serve every batch width with panel_dot's bits. store_bytes: bytes of one stored
+    /* Optional (AVX-512 VNNI; AVX2 for Q8_0, Q4_0, Q5_0): panels stored once at load
+     * (model.c, pd_wmat.qpanels), which then serve every batch width with the set's own row
+     * kernels' bits (AVX-512: panel_dot's). store_bytes: bytes of one stored
      * panel of 16 rows of n values (0: type has no stored form); store: rows w[0..15] (a
      * caller with fewer repeats one) into dst; stored_dot: as panel_dot, from the stored
      * panel sp. */

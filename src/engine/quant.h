@@ -115,7 +115,8 @@ const pd_qikernels *pd_qikernels_for(const pd_kernel_ops *ops);
 
 /* Output columns [r0, r1) of Y(T, rows) = Xq @ W.T + bias with the integer kernels ik, Xq
  * the T activation rows quantized by ik->quantize (stride ldq bytes): the body of one
- * pd_quant_matmul task on the 8-bit path. */
+ * pd_quant_matmul task on the 8-bit path. When w->qpanels is set, it was stored by ik->store
+ * (each set has its own layout) and r0 is a multiple of 16. */
 void pd_quant_rows_q8(const pd_qikernels *ik, const pd_wmat *w, const void *xq, size_t ldq, size_t T, const float *bias,
                       float *y, float *const *y_rows, int r0, int r1, void *scratch);
 /* Bytes of scratch pd_quant_rows_q8 needs for rows of n values (at most 64 n + 4096). */

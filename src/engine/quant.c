@@ -79,17 +79,6 @@ size_t pd_wmat_row_bytes(const pd_wmat *w) {
 
 /* ---- portable reference ---- */
 
-/* The 6-bit scale and min of sub-block j of a Q4_K / Q5_K super-block (12 packed bytes). */
-static inline void scale_min_k4(int j, const uint8_t *q, int *sc, int *mn) {
-    if (j < 4) {
-        *sc = q[j] & 63;
-        *mn = q[j + 4] & 63;
-    } else {
-        *sc = (q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4);
-        *mn = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
-}
-
 static void deq_q8_0(const uint8_t *b, float *y) {
     float d = h2f(b);
     for (int j = 0; j < 32; j++) y[j] = d * (float)(int8_t)b[2 + j];
@@ -132,8 +121,8 @@ static void deq_k45(const uint8_t *b, float *y, int five) {
     const uint8_t *sc = b + 4, *qh = five ? b + 16 : NULL, *q = five ? b + 48 : b + 16;
     for (int j = 0; j < 4; j++) { /* 64 values: two sub-blocks sharing 32 bytes of nibbles */
         int s1, m1, s2, m2;
-        scale_min_k4(2 * j, sc, &s1, &m1);
-        scale_min_k4(2 * j + 1, sc, &s2, &m2);
+        pd_scale_min_k4(2 * j, sc, &s1, &m1);
+        pd_scale_min_k4(2 * j + 1, sc, &s2, &m2);
         float d1 = d * (float)s1, mm1 = dmin * (float)m1, d2 = d * (float)s2, mm2 = dmin * (float)m2;
         for (int l = 0; l < 32; l++) {
             int lo = q[l] & 0xf, hi = q[l] >> 4;
@@ -179,12 +168,6 @@ static void deq_q2_k(const uint8_t *b, float *y) {
         for (int l = 0; l < 16; l++) y[16 * j + l] = dl * (float)((qj[l] >> sh) & 3) - ml;
     }
 }
-/* The signed 6-bit scale of sub-block j (of 16) of a Q3_K block: low 4 bits from byte j % 8
- * (low nibble for j < 8, high for j >= 8), high 2 bits from byte 8 + j % 4 at bit 2 (j / 4). */
-static inline int q3_k_scale(const uint8_t *sc, int j) {
-    int lo = j < 8 ? sc[j] & 0xf : sc[j - 8] >> 4, hi = (sc[8 + j % 4] >> (2 * (j / 4))) & 3;
-    return (lo | hi << 4) - 32;
-}
 /* Q3_K: 32 bytes of high bits (hmask), 64 bytes of 2-bit values (as Q2_K), 12 bytes of scales,
  * d. Value v = 32 k + l (k = 4 h + s): low bits as Q2_K's, high bit k of hmask[l]; q = low - 4
  * where the high bit is clear. w = (d * scale_j) * q for sub-block j = v / 16. */
@@ -192,7 +175,7 @@ static void deq_q3_k(const uint8_t *b, float *y) {
     const uint8_t *hm = b, *q = b + 32, *sc = b + 96;
     float d = h2f(b + 108);
     for (int j = 0; j < 16; j++) {
-        float dl = d * (float)q3_k_scale(sc, j);
+        float dl = d * (float)pd_q3_k_scale(sc, j);
         int k = j / 2, l0 = 16 * (j & 1), sh = 2 * (k % 4);
         const uint8_t *qk = q + 32 * (k / 4);
         for (int l = l0; l < l0 + 16; l++) y[32 * k + l] = dl * (float)(((qk[l] >> sh) & 3) - ((hm[l] >> k) & 1 ? 0 : 4));
@@ -252,8 +235,8 @@ AVX2 static void deq_q4_k_avx2(const uint8_t *b, float *y) {
     __m256i m4 = _mm256_set1_epi8(0xf);
     for (int j = 0; j < 4; j++, q += 32) {
         int s1, m1, s2, m2;
-        scale_min_k4(2 * j, sc, &s1, &m1);
-        scale_min_k4(2 * j + 1, sc, &s2, &m2);
+        pd_scale_min_k4(2 * j, sc, &s1, &m1);
+        pd_scale_min_k4(2 * j + 1, sc, &s2, &m2);
         __m256 d1 = _mm256_set1_ps(d * (float)s1), mm1 = _mm256_set1_ps(dmin * (float)m1);
         __m256 d2 = _mm256_set1_ps(d * (float)s2), mm2 = _mm256_set1_ps(dmin * (float)m2);
         __m256i v = _mm256_loadu_si256((const __m256i *)q);
@@ -458,7 +441,7 @@ static float q8_dot_ref(int t, const uint8_t *w, const void *a, int n) {
             const uint8_t *qh = w + 16, *q = w + (five ? 48 : 16);
             for (int s = 0; s < 8; s++) {
                 int sc, mn, is = 0, blk = 8 * sb + s;
-                scale_min_k4(s, w + 4, &sc, &mn);
+                pd_scale_min_k4(s, w + 4, &sc, &mn);
                 for (int l = 0; l < 32; l++) {
                     int v = s & 1 ? q[32 * (s / 2) + l] >> 4 : q[32 * (s / 2) + l] & 0xf;
                     if (five) v |= ((qh[l] >> s) & 1) << 4;
@@ -489,7 +472,7 @@ static float q8_dot_ref(int t, const uint8_t *w, const void *a, int n) {
                 int k = j / 2, l0 = 16 * (j & 1), sh = 2 * (k % 4), blk = 8 * sb + k, is = 0;
                 const uint8_t *qk = w + 32 + 32 * (k / 4);
                 for (int l = l0; l < l0 + 16; l++) is += (((qk[l] >> sh) & 3) - ((w[l] >> k) & 1 ? 0 : 4)) * x[256 * sb + 32 * k + l];
-                acc += ((d * (float)q3_k_scale(w + 96, j)) * dx[blk]) * (float)is;
+                acc += ((d * (float)pd_q3_k_scale(w + 96, j)) * dx[blk]) * (float)is;
             }
         }
         return acc;

@@ -157,4 +157,36 @@ static inline uint16_t pd_f32_to_bf16(float f) { /* inline: the forward pass rou
     return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
 }
 
+/* ---- K-quant block scales (ggml's packing), shared by the reference and the SIMD sets ---- */
+
+/* The 6-bit scale and min of sub-block j of a Q4_K / Q5_K super-block (12 packed bytes). */
+static inline void pd_scale_min_k4(int j, const uint8_t *q, int *sc, int *mn) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *mn = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4);
+        *mn = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+/* The signed 6-bit scale of sub-block j (of 16) of a Q3_K block: low 4 bits from byte j % 8
+ * (low nibble for j < 8, high for j >= 8), high 2 bits from byte 8 + j % 4 at bit 2 (j / 4). */
+static inline int pd_q3_k_scale(const uint8_t *sc, int j) {
+    int lo = j < 8 ? sc[j] & 0xf : sc[j - 8] >> 4, hi = (sc[8 + j % 4] >> (2 * (j / 4))) & 3;
+    return (lo | hi << 4) - 32;
+}
+
+/* The 16 sub-block factors of a Q2_K (q3 0) or Q3_K (q3 1) block b, the reference's products:
+ * ds[j] = d * scale_j, and for Q2_K dm[j] = dmin * min_j (dm untouched for Q3_K). */
+static inline void pd_k23_factors(int q3, const uint8_t *b, float ds[16], float dm[16]) {
+    if (q3) {
+        float d = pd_f16_to_f32((uint16_t)(b[108] | b[109] << 8));
+        for (int j = 0; j < 16; j++) ds[j] = d * (float)pd_q3_k_scale(b + 96, j);
+    } else {
+        float d = pd_f16_to_f32((uint16_t)(b[80] | b[81] << 8)), dmin = pd_f16_to_f32((uint16_t)(b[82] | b[83] << 8));
+        for (int j = 0; j < 16; j++) ds[j] = d * (float)(b[j] & 0xf), dm[j] = dmin * (float)(b[j] >> 4);
+    }
+}
+
 #endif

@@ -178,17 +178,6 @@ AVX2 INLINE void q5_1_gen(const int NX, const uint8_t *const *w, const float *x,
     END;
 }
 
-/* The 6-bit scale and min of sub-block j of a Q4_K / Q5_K super-block (12 packed bytes). */
-INLINE void scale_min_k4(int j, const uint8_t *q, int *sc, int *mn) {
-    if (j < 4) {
-        *sc = q[j] & 63;
-        *mn = q[j + 4] & 63;
-    } else {
-        *sc = (q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4);
-        *mn = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
-}
-
 /* Q4_K (FIVE 0) and Q5_K (FIVE 1): see quant_avx512.c; one 32-value half-chunk per row. */
 AVX2 INLINE void k45_gen(const int NX, const int FIVE, const uint8_t *const *w, const float *x, size_t ldx, int n,
                          float *out) {
@@ -204,7 +193,7 @@ AVX2 INLINE void k45_gen(const int NX, const int FIVE, const uint8_t *const *w, 
                     if (j == 0 && half == 0) PREFETCH(b), PREFETCH(b + 64), PREFETCH(b + 128);
                     const uint8_t *sc = b + 4, *qh = b + 16, *q = (FIVE ? b + 48 : b + 16) + 32 * j;
                     int s1, m1;
-                    scale_min_k4(2 * j + half, sc, &s1, &m1);
+                    pd_scale_min_k4(2 * j + half, sc, &s1, &m1);
                     __m256 dd = _mm256_set1_ps(h2f(b) * (float)s1), mm = _mm256_set1_ps(h2f(b + 2) * (float)m1);
                     for (int s = 0; s < 4; s++) {
                         __m256i v = u8x8(q + 8 * s);
@@ -248,12 +237,6 @@ AVX2 INLINE void q6_k_gen(const int NX, const uint8_t *const *w, const float *x,
     END;
 }
 
-/* Q3_K's signed scale j (0..15): quant.c's q3_k_scale. */
-INLINE int q3_k_scale(const uint8_t *sc, int j) {
-    int lo = j < 8 ? sc[j] & 0xf : sc[j - 8] >> 4, hi = (sc[8 + j % 4] >> (2 * (j / 4))) & 3;
-    return (lo | hi << 4) - 32;
-}
-
 /* Q2_K (Q3 0) and Q3_K (Q3 1): see quant_avx512.c; 8 values at a time. */
 AVX2 INLINE void k23_gen(const int NX, const int Q3, const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) {
     BEGIN;
@@ -265,13 +248,7 @@ AVX2 INLINE void k23_gen(const int NX, const int Q3, const uint8_t *const *w, co
         ROWS {
             const uint8_t *b = w[i] + o;
             PREFETCH(b), PREFETCH(b + 64);
-            if (Q3) {
-                float d = h2f(b + 108);
-                for (int j = 0; j < 16; j++) ds[i][j] = d * (float)q3_k_scale(b + 96, j);
-            } else {
-                float d = h2f(b + 80), dmin = h2f(b + 82);
-                for (int j = 0; j < 16; j++) ds[i][j] = d * (float)(b[j] & 0xf), dm[i][j] = dmin * (float)(b[j] >> 4);
-            }
+            pd_k23_factors(Q3, b, ds[i], dm[i]);
         }
         for (int j = 0; j < 16; j++) {
             _Pragma("GCC unroll 4") ROWS {
@@ -578,13 +555,7 @@ AVX2 INLINE void ik23_gen(const int NX, const int Q3, const uint8_t *const *w, c
         _Pragma("GCC unroll 4") ROWS {
             const uint8_t *b = w[i] + sb * bb;
             PREFETCH(b), PREFETCH(b + 64);
-            if (Q3) {
-                float d = h2f(b + 108);
-                for (int j = 0; j < 16; j++) ds[i][j] = d * (float)q3_k_scale(b + 96, j);
-            } else {
-                float d = h2f(b + 80), dmin = h2f(b + 82);
-                for (int j = 0; j < 16; j++) ds[i][j] = d * (float)(b[j] & 0xf), dm[i][j] = dmin * (float)(b[j] >> 4);
-            }
+            pd_k23_factors(Q3, b, ds[i], dm[i]);
         }
         for (int c = 0; c < 8; c++) {
             _Pragma("GCC unroll 4") ROWS {

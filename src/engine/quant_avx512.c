@@ -161,17 +161,6 @@ AVX512 INLINE void q5_1_gen(const int NX, const uint8_t *const *w, const float *
     END;
 }
 
-/* The 6-bit scale and min of sub-block j of a Q4_K / Q5_K super-block (12 packed bytes). */
-INLINE void scale_min_k4(int j, const uint8_t *q, int *sc, int *mn) {
-    if (j < 4) {
-        *sc = q[j] & 63;
-        *mn = q[j + 4] & 63;
-    } else {
-        *sc = (q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4);
-        *mn = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
-}
-
 /* Q4_K (FIVE 0) and Q5_K (FIVE 1): sub-block s of 32, w = (d * scale_s) * q - (dmin * min_s);
  * each 64 values share 32 bytes of nibbles (low: the first 32, high: the next 32) and, for
  * Q5_K, bits 2j and 2j + 1 of the 32 fifth-bit bytes. Rows go one 64-value chunk at a time
@@ -192,7 +181,7 @@ AVX512 INLINE void k45_gen(const int NX, const int FIVE, const uint8_t *const *w
             float d = h2f(b), dmin = h2f(b + 2);
             for (int t = 0; t < 8; t++) {
                 int sc, mn;
-                scale_min_k4(t, b + 4, &sc, &mn);
+                pd_scale_min_k4(t, b + 4, &sc, &mn);
                 scf[i][t] = d * (float)sc, mnf[i][t] = dmin * (float)mn;
             }
         }
@@ -266,12 +255,6 @@ AVX512 INLINE void q6_k_gen(const int NX, const uint8_t *const *w, const float *
     END;
 }
 
-/* Q3_K's signed scale j (0..15): quant.c's q3_k_scale. */
-INLINE int q3_k_scale(const uint8_t *sc, int j) {
-    int lo = j < 8 ? sc[j] & 0xf : sc[j - 8] >> 4, hi = (sc[8 + j % 4] >> (2 * (j / 4))) & 3;
-    return (lo | hi << 4) - 32;
-}
-
 /* Q2_K (Q3 0) and Q3_K (Q3 1): sub-block j of 16 values takes bits 2 (j % 8 / 2) of bytes
  * 32 (j / 8) + 16 (j & 1) .. + 15 of the 2-bit values; Q2_K w = (d * sc_j) * q - (dmin * m_j),
  * Q3_K w = (d * sc_j) * (q - 4 (1 - bit j / 2 of hmask)) (quant.c's deq_q2_k, deq_q3_k). */
@@ -285,13 +268,7 @@ AVX512 INLINE void k23_gen(const int NX, const int Q3, const uint8_t *const *w, 
         ROWS {
             const uint8_t *b = w[i] + o;
             PREFETCH(b), PREFETCH(b + 64);
-            if (Q3) {
-                float d = h2f(b + 108);
-                for (int j = 0; j < 16; j++) ds[i][j] = d * (float)q3_k_scale(b + 96, j);
-            } else {
-                float d = h2f(b + 80), dmin = h2f(b + 82);
-                for (int j = 0; j < 16; j++) ds[i][j] = d * (float)(b[j] & 0xf), dm[i][j] = dmin * (float)(b[j] >> 4);
-            }
+            pd_k23_factors(Q3, b, ds[i], dm[i]);
         }
         for (int j = 0; j < 16; j++) {
             _Pragma("GCC unroll 4") ROWS {
@@ -551,7 +528,7 @@ VNNI INLINE void panel_kstate(const int TYPE, const uint8_t *const *w, const __m
 }
 
 /* Q3_K's signed scale j (0..15) of the 16 rows: low 4 bits from byte j % 8 (its high nibble
- * for j >= 8), high 2 from byte 8 + j % 4 at bit 2 (j / 4), less 32 (quant.c's q3_k_scale). */
+ * for j >= 8), high 2 from byte 8 + j % 4 at bit 2 (j / 4), less 32 (pd_q3_k_scale). */
 VNNI INLINE __m512i q3_k_scale16(const __m512i st[5], int j) {
     __m512i lo = _mm512_and_si512(_mm512_srli_epi32(st[1 + (j % 8) / 4], 8 * (j % 4) + 4 * (j / 8)), _mm512_set1_epi32(15));
     __m512i hi = _mm512_and_si512(_mm512_srli_epi32(st[3], 8 * (j % 4) + 2 * (j / 4)), _mm512_set1_epi32(3));

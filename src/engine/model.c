@@ -141,44 +141,65 @@ static void release_file_pages(const pd_weights *w, const void *p, size_t n) {
     if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
-static int packable(const pd_wmat *w) {
-    return w->data && !w->panels && (w->dtype == PD_DT_F32 || w->dtype == PD_DT_F16 || w->dtype == PD_DT_BF16);
+/* ---- one new layout for the matmul weights, in one anonymous mapping ----
+ *
+ * The matrices a matmul reads for which size(m, a) > 0, the lm_head first (the largest, so
+ * that its file pages are dropped before the new buffer has grown: the peak resident memory
+ * is then about one copy, not one and a half), in *mats (*n of them, freed by the caller), and
+ * one anonymous mapping for all of them, each at a multiple of 64 bytes, in *buf (NULL when
+ * none). what names the work for the out-of-memory errors. */
+typedef size_t (*layout_size_fn)(const pd_model *m, const pd_wmat *a);
+
+static int layout_begin(pd_model *m, layout_size_fn size, const char *what, pd_wmat ***mats, int *n, void **buf, size_t *bytes,
+                        pd_error *err) {
+    pd_weights *w = &m->w;
+    int nl = w->cfg.n_layers;
+    *n = 0, *buf = NULL, *bytes = 0;
+    if (!(*mats = malloc(((size_t)nl * 7 + 1) * sizeof **mats))) return pd_err_set(err, PD_ENOMEM, "out of memory %s the weights", what);
+    if (size(m, &w->lm_head)) (*mats)[(*n)++] = &w->lm_head;
+    for (int l = 0; l < nl; l++) {
+        pd_layer_weights *L = &w->layers[l];
+        pd_wmat *all[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (int i = 0; i < 7; i++)
+            if (size(m, all[i])) (*mats)[(*n)++] = all[i];
+    }
+    for (int i = 0; i < *n; i++) *bytes += (size(m, (*mats)[i]) + 63) / 64 * 64;
+    if (!*bytes) return 0;
+    void *b = mmap(NULL, *bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (b == MAP_FAILED) {
+        free(*mats), *mats = NULL;
+        return pd_err_set(err, PD_ENOMEM, "out of memory %s the weights (%zu MiB)", what, *bytes >> 20);
+    }
+#ifdef MADV_HUGEPAGE
+    madvise(b, *bytes, MADV_HUGEPAGE); /* fewer page faults here, fewer TLB misses in the matmuls */
+#endif
+    *buf = b;
+    return 0;
+}
+
+/* Bytes of a's panels, when it is a float matrix not packed yet (else 0). */
+static size_t packed_bytes(const pd_model *m, const pd_wmat *a) {
+    (void)m;
+    if (!a->data || a->panels || (a->dtype != PD_DT_F32 && a->dtype != PD_DT_F16 && a->dtype != PD_DT_BF16)) return 0;
+    return pd_panel_elems(a->rows, a->cols) * pd_dtype_size(a->dtype);
 }
 
 static int pack_weights(pd_model *m, pd_error *err) {
     const char *env = getenv("PONDER_PANELS");
     if (!m->ops->mm_panels || (env && !strcmp(env, "0"))) return 0;
     pd_weights *w = &m->w;
-    int nl = w->cfg.n_layers;
-    size_t n = 0, bytes = 0;
-    pd_wmat **mats = malloc(((size_t)nl * 7 + 1) * sizeof *mats);
-    if (!mats) return pd_err_set(err, PD_ENOMEM, "out of memory packing the weights");
-    /* the lm_head first: the largest, so that its file pages are dropped before the packed
-     * buffer has grown (the peak resident memory is then about one copy, not one and a half) */
-    if (packable(&w->lm_head)) mats[n++] = &w->lm_head;
-    for (int l = 0; l < nl; l++) {
-        pd_layer_weights *L = &w->layers[l];
-        pd_wmat *all[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (int i = 0; i < 7; i++)
-            if (packable(all[i])) mats[n++] = all[i];
-    }
-    for (size_t i = 0; i < n; i++) bytes += (pd_panel_elems(mats[i]->rows, mats[i]->cols) * pd_dtype_size(mats[i]->dtype) + 63) / 64 * 64;
-    void *buf = bytes ? mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) : NULL;
-    if (buf == MAP_FAILED) {
-        free(mats);
-        return pd_err_set(err, PD_ENOMEM, "out of memory packing the weights (%zu MiB)", bytes >> 20);
-    }
-    m->panels = buf, m->panels_bytes = bytes;
-#ifdef MADV_HUGEPAGE
-    if (buf) madvise(buf, bytes, MADV_HUGEPAGE); /* fewer page faults here, fewer TLB misses in the matmuls */
-#endif
+    pd_wmat **mats;
+    int n;
+    void *buf;
+    if (layout_begin(m, packed_bytes, "packing", &mats, &n, &buf, &m->panels_bytes, err)) return -1;
+    m->panels = buf;
     uint8_t *dst = buf;
-    for (size_t i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++) {
         pd_wmat *a = mats[i];
         int np = (a->rows + PD_PANEL - 1) / PD_PANEL;
+        size_t sz = packed_bytes(m, a);
         pack_job j = {a, dst, 64};
         pd_pool_run(m->pool, (size_t)(np + j.per - 1) / (size_t)j.per, pack_task, &j);
-        size_t sz = pd_panel_elems(a->rows, a->cols) * pd_dtype_size(a->dtype);
         release_file_pages(w, a->data, (size_t)a->rows * (size_t)a->cols * pd_dtype_size(a->dtype));
         if (a == &w->lm_head && w->embed.data == a->data) w->embed.data = dst, w->embed.panels = 1; /* tied */
         a->data = dst, a->panels = 1;
@@ -221,7 +242,9 @@ static void store_task(void *ctx, size_t task, int thread) {
     }
 }
 
-static size_t stored_bytes(const pd_qikernels *ik, const pd_wmat *a) {
+/* Bytes of a's stored panels, when m's integer kernels store its type (else 0). */
+static size_t stored_bytes(const pd_model *m, const pd_wmat *a) {
+    const pd_qikernels *ik = pd_qikernels_for(m->ops);
     if (!a->data || !pd_dtype_is_quant(a->dtype) || !pd_quant_int(a->dtype - PD_DT_QUANT)) return 0;
     return (size_t)(a->rows + 15) / 16 * ik->store_bytes(a->dtype - PD_DT_QUANT, a->cols);
 }
@@ -231,27 +254,11 @@ static int store_quant_weights(pd_model *m, pd_error *err) {
     const pd_qikernels *ik = pd_qikernels_for(m->ops);
     if (!m->quant_act || !ik || !ik->store || (env && !strcmp(env, "0"))) return 0;
     pd_weights *w = &m->w;
-    int nl = w->cfg.n_layers, n = 0;
-    pd_wmat **mats = malloc(((size_t)nl * 7 + 1) * sizeof *mats);
-    if (!mats) return pd_err_set(err, PD_ENOMEM, "out of memory storing the weights");
-    if (stored_bytes(ik, &w->lm_head)) mats[n++] = &w->lm_head;
-    for (int l = 0; l < nl; l++) {
-        pd_layer_weights *L = &w->layers[l];
-        pd_wmat *all[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (int i = 0; i < 7; i++)
-            if (stored_bytes(ik, all[i])) mats[n++] = all[i];
-    }
-    size_t bytes = 0;
-    for (int i = 0; i < n; i++) bytes += (stored_bytes(ik, mats[i]) + 63) / 64 * 64;
-    void *buf = bytes ? mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) : NULL;
-    if (buf == MAP_FAILED) {
-        free(mats);
-        return pd_err_set(err, PD_ENOMEM, "out of memory storing the weights (%zu MiB)", bytes >> 20);
-    }
-    m->qpanels = buf, m->qpanels_bytes = bytes;
-#ifdef MADV_HUGEPAGE
-    if (buf) madvise(buf, bytes, MADV_HUGEPAGE);
-#endif
+    pd_wmat **mats;
+    int n;
+    void *buf;
+    if (layout_begin(m, stored_bytes, "storing", &mats, &n, &buf, &m->qpanels_bytes, err)) return -1;
+    m->qpanels = buf;
     uint8_t *dst = buf;
     for (int i = 0; i < n; i++) {
         pd_wmat *a = mats[i];
@@ -260,7 +267,7 @@ static int store_quant_weights(pd_model *m, pd_error *err) {
         pd_pool_run(m->pool, (size_t)(np + j.per - 1) / (size_t)j.per, store_task, &j);
         a->qpanels = dst;
         release_file_pages(w, a->data, (size_t)a->rows * pd_wmat_row_bytes(a));
-        dst += (stored_bytes(ik, a) + 63) / 64 * 64;
+        dst += (stored_bytes(m, a) + 63) / 64 * 64;
     }
     free(mats);
     return 0;

@@ -81,98 +81,62 @@ AVX2 INLINE void q8_0_gen(const int NX, const uint8_t *const *w, const float *x,
     END;
 }
 
-/* Q4_0: w = d * (q - 8); byte j holds value j (low nibble) and j + 16 (high). */
-AVX2 INLINE void q4_0_gen(const int NX, const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) {
+/* One widened group of a 32-value block type: d * q (MIN 0; q already less the type's offset)
+ * or d * q + m (MIN 1), the multiply and the add apart, as the reference. */
+AVX2 INLINE __m256 q_val(const int MIN, __m256 d, __m256 m, __m256i q) {
+    __m256 v = _mm256_mul_ps(d, _mm256_cvtepi32_ps(q));
+    return MIN ? _mm256_add_ps(v, m) : v;
+}
+
+/* Q4_0 (MIN 0): w = d * (q - 8), Q4_1 (MIN 1): w = d * q + m; byte j holds value j (low
+ * nibble) and j + 16 (high). */
+AVX2 INLINE void q4_gen(const int NX, const int MIN, const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) {
     BEGIN;
-    const __m256i m4 = _mm256_set1_epi32(15), e8 = _mm256_set1_epi32(8);
-    for (int k = 0, o = 0; k < n; k += 32, o += 18) {
+    const __m256i m4 = _mm256_set1_epi32(15), e8 = _mm256_set1_epi32(MIN ? 0 : 8);
+    const int bb = MIN ? 20 : 18, vo = MIN ? 4 : 2;
+    for (int k = 0, o = 0; k < n; k += 32, o += bb) {
         _Pragma("GCC unroll 4") ROWS {
             const uint8_t *b = w[i] + o;
             if (!(k & 63)) PREFETCH(b);
-            __m256 d = _mm256_set1_ps(h2f(b));
-            __m256i v0 = u8x8(b + 2), v1 = u8x8(b + 10);
-            ACC(i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(v0, m4), e8))), k);
-            ACC(i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(v1, m4), e8))), k + 8);
-            ACC(i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(v0, 4), e8))), k + 16);
-            ACC(i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(v1, 4), e8))), k + 24);
+            __m256 d = _mm256_set1_ps(h2f(b)), m = MIN ? _mm256_set1_ps(h2f(b + 2)) : d;
+            __m256i v0 = u8x8(b + vo), v1 = u8x8(b + vo + 8);
+            ACC(i, q_val(MIN, d, m, _mm256_sub_epi32(_mm256_and_si256(v0, m4), e8)), k);
+            ACC(i, q_val(MIN, d, m, _mm256_sub_epi32(_mm256_and_si256(v1, m4), e8)), k + 8);
+            ACC(i, q_val(MIN, d, m, _mm256_sub_epi32(_mm256_srli_epi32(v0, 4), e8)), k + 16);
+            ACC(i, q_val(MIN, d, m, _mm256_sub_epi32(_mm256_srli_epi32(v1, 4), e8)), k + 24);
         }
     }
     END;
 }
 
-/* Q5_0: w = d * ((q | h << 4) - 16); bit j of qh is value j's fifth bit. The 32 values are
- * assembled as bytes first (nibbles, plus 16 where the fifth bit is set: qh's bytes spread
- * over the lanes and tested against one bit per byte), minus 16, then widened 8 at a time. */
-AVX2 INLINE void q5_0_gen(const int NX, const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) {
+/* Q5_0 (MIN 0): w = d * ((q | h << 4) - 16), Q5_1 (MIN 1): w = d * (q | h << 4) + m; bit j of
+ * qh is value j's fifth bit. The 32 values are assembled as bytes first (nibbles, plus 16
+ * where the fifth bit is set: qh's bytes spread over the lanes and tested against one bit per
+ * byte), Q5_0 minus 16, then widened 8 at a time. */
+AVX2 INLINE void q5_gen(const int NX, const int MIN, const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) {
     BEGIN;
     const __m128i b4 = _mm_set1_epi8(15);
     const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
                                             2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
     const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull), b16 = _mm256_set1_epi8(16);
-    for (int k = 0, o = 0; k < n; k += 32, o += 22) {
+    const int bb = MIN ? 24 : 22, ho = MIN ? 4 : 2;
+    for (int k = 0, o = 0; k < n; k += 32, o += bb) {
         _Pragma("GCC unroll 4") ROWS {
             const uint8_t *b = w[i] + o;
             if (!(k & 63)) PREFETCH(b);
-            __m256 d = _mm256_set1_ps(h2f(b));
+            __m256 d = _mm256_set1_ps(h2f(b)), m = MIN ? _mm256_set1_ps(h2f(b + 2)) : d;
             uint32_t qh;
-            memcpy(&qh, b + 2, 4);
-            __m128i qs = _mm_loadu_si128((const __m128i *)(b + 6));
-            __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(qs, 4), b4), _mm_and_si128(qs, b4));
-            __m256i h = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), spread);
-            h = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h, bit), bit), b16);
-            q = _mm256_sub_epi8(_mm256_or_si256(q, h), b16);
-            __m128i q0 = _mm256_castsi256_si128(q), q1 = _mm256_extracti128_si256(q, 1);
-            ACC(i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q0))), k);
-            ACC(i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q0, 8)))), k + 8);
-            ACC(i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q1))), k + 16);
-            ACC(i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q1, 8)))), k + 24);
-        }
-    }
-    END;
-}
-
-/* Q4_1: w = d * q + m (the multiply and the add apart, as the reference). */
-AVX2 INLINE void q4_1_gen(const int NX, const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) {
-    BEGIN;
-    const __m256i m4 = _mm256_set1_epi32(15);
-    for (int k = 0, o = 0; k < n; k += 32, o += 20) {
-        _Pragma("GCC unroll 4") ROWS {
-            const uint8_t *b = w[i] + o;
-            if (!(k & 63)) PREFETCH(b);
-            __m256 d = _mm256_set1_ps(h2f(b)), m = _mm256_set1_ps(h2f(b + 2));
-            __m256i v0 = u8x8(b + 4), v1 = u8x8(b + 12);
-            ACC(i, _mm256_add_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_and_si256(v0, m4))), m), k);
-            ACC(i, _mm256_add_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_and_si256(v1, m4))), m), k + 8);
-            ACC(i, _mm256_add_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_srli_epi32(v0, 4))), m), k + 16);
-            ACC(i, _mm256_add_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_srli_epi32(v1, 4))), m), k + 24);
-        }
-    }
-    END;
-}
-
-/* Q5_1: w = d * (q | h << 4) + m; the 32 values assembled as bytes as in q5_0_gen. */
-AVX2 INLINE void q5_1_gen(const int NX, const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) {
-    BEGIN;
-    const __m128i b4 = _mm_set1_epi8(15);
-    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
-                                            2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull), b16 = _mm256_set1_epi8(16);
-    for (int k = 0, o = 0; k < n; k += 32, o += 24) {
-        _Pragma("GCC unroll 4") ROWS {
-            const uint8_t *b = w[i] + o;
-            if (!(k & 63)) PREFETCH(b);
-            __m256 d = _mm256_set1_ps(h2f(b)), m = _mm256_set1_ps(h2f(b + 2));
-            uint32_t qh;
-            memcpy(&qh, b + 4, 4);
-            __m128i qs = _mm_loadu_si128((const __m128i *)(b + 8));
+            memcpy(&qh, b + ho, 4);
+            __m128i qs = _mm_loadu_si128((const __m128i *)(b + ho + 4));
             __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(qs, 4), b4), _mm_and_si128(qs, b4));
             __m256i h = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), spread);
             q = _mm256_or_si256(q, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h, bit), bit), b16));
-            __m128i q0 = _mm256_castsi256_si128(q), q1 = _mm256_extracti128_si256(q, 1);
-            ACC(i, _mm256_add_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(q0))), m), k);
-            ACC(i, _mm256_add_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(q0, 8)))), m), k + 8);
-            ACC(i, _mm256_add_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(q1))), m), k + 16);
-            ACC(i, _mm256_add_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(q1, 8)))), m), k + 24);
+            if (!MIN) q = _mm256_sub_epi8(q, b16);
+            __m128i q0 = _mm256_castsi256_si128(q), q1 = _mm256_extracti128_si256(q, 1); /* Q5_1's 0..31 widen alike */
+            ACC(i, q_val(MIN, d, m, _mm256_cvtepi8_epi32(q0)), k);
+            ACC(i, q_val(MIN, d, m, _mm256_cvtepi8_epi32(_mm_srli_si128(q0, 8))), k + 8);
+            ACC(i, q_val(MIN, d, m, _mm256_cvtepi8_epi32(q1)), k + 16);
+            ACC(i, q_val(MIN, d, m, _mm256_cvtepi8_epi32(_mm_srli_si128(q1, 8))), k + 24);
         }
     }
     END;
@@ -276,12 +240,12 @@ typedef void (*qfn)(const uint8_t *const *, const float *, size_t, int, float *)
     AVX2 static void NAME##_##NX(const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) { CALL; }
 #define QFNS(NAME, CALL_NX) QFN(NAME, 0, CALL_NX(0)) QFN(NAME, 1, CALL_NX(1)) QFN(NAME, 2, CALL_NX(2)) static const qfn NAME##_fns[QNX + 1] = {NAME##_0, NAME##_1, NAME##_2};
 #define Q8_0_CALL(NX) q8_0_gen(NX, w, x, ldx, n, out)
-#define Q4_0_CALL(NX) q4_0_gen(NX, w, x, ldx, n, out)
-#define Q5_0_CALL(NX) q5_0_gen(NX, w, x, ldx, n, out)
+#define Q4_0_CALL(NX) q4_gen(NX, 0, w, x, ldx, n, out)
+#define Q5_0_CALL(NX) q5_gen(NX, 0, w, x, ldx, n, out)
 #define Q2_K_CALL(NX) k23_gen(NX, 0, w, x, ldx, n, out)
 #define Q3_K_CALL(NX) k23_gen(NX, 1, w, x, ldx, n, out)
-#define Q4_1_CALL(NX) q4_1_gen(NX, w, x, ldx, n, out)
-#define Q5_1_CALL(NX) q5_1_gen(NX, w, x, ldx, n, out)
+#define Q4_1_CALL(NX) q4_gen(NX, 1, w, x, ldx, n, out)
+#define Q5_1_CALL(NX) q5_gen(NX, 1, w, x, ldx, n, out)
 #define Q4_K_CALL(NX) k45_gen(NX, 0, w, x, ldx, n, out)
 #define Q5_K_CALL(NX) k45_gen(NX, 1, w, x, ldx, n, out)
 #define Q6_K_CALL(NX) q6_k_gen(NX, w, x, ldx, n, out)

@@ -81,18 +81,22 @@ AVX512 INLINE void q8_0_gen(const int NX, const uint8_t *const *w, const float *
     END;
 }
 
-/* Q4_0: w = d * (q - 8); byte j holds value j (low nibble) and j + 16 (high). The block's 16
- * possible weights are computed once (the reference's own multiply) and looked up with
- * vpermps, which reads only the low 4 bits of each index: no masking, no conversion. */
-AVX512 INLINE void q4_0_gen(const int NX, const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) {
+/* Q4_0 (MIN 0): w = d * (q - 8), Q4_1 (MIN 1): w = d * q + m; byte j holds value j (low
+ * nibble) and j + 16 (high). The block's 16 possible weights are computed once (the
+ * reference's own operations) and looked up with vpermps, which reads only the low 4 bits of
+ * each index: no masking, no conversion. */
+AVX512 INLINE void q4_gen(const int NX, const int MIN, const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) {
     BEGIN;
-    const __m512 qm8 = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
-    for (int k = 0, o = 0; k < n; k += 32, o += 18) {
+    const __m512 qs = MIN ? _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+                          : _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
+    const int bb = MIN ? 20 : 18, vo = MIN ? 4 : 2;
+    for (int k = 0, o = 0; k < n; k += 32, o += bb) {
         _Pragma("GCC unroll 4") ROWS {
             const uint8_t *b = w[i] + o;
             if (!(k & 63)) PREFETCH(b);
-            __m512 t = _mm512_mul_ps(_mm512_set1_ps(h2f(b)), qm8);
-            __m512i v = u8x16(b + 2);
+            __m512 t = _mm512_mul_ps(_mm512_set1_ps(h2f(b)), qs);
+            if (MIN) t = _mm512_add_ps(t, _mm512_set1_ps(h2f(b + 2)));
+            __m512i v = u8x16(b + vo);
             ACC(i, _mm512_permutexvar_ps(v, t), k);
             ACC(i, _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), t), k + 16);
         }
@@ -100,60 +104,29 @@ AVX512 INLINE void q4_0_gen(const int NX, const uint8_t *const *w, const float *
     END;
 }
 
-/* Q5_0: w = d * ((q | h << 4) - 16); qh's bit j is value j's fifth bit. Two 16-entry tables
- * (fifth bit clear: d * (q - 16); set: d * q), looked up by the nibble, the second under the
- * fifth bits as a lane mask. */
-AVX512 INLINE void q5_0_gen(const int NX, const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) {
+/* Q5_0 (MIN 0): w = d * ((q | h << 4) - 16), Q5_1 (MIN 1): w = d * (q | h << 4) + m; qh's bit j
+ * is value j's fifth bit. Two 16-entry tables (fifth bit clear, set), looked up by the
+ * nibble, the second under the fifth bits as a lane mask. */
+AVX512 INLINE void q5_gen(const int NX, const int MIN, const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) {
     BEGIN;
-    const __m512 q0 = _mm512_setr_ps(-16, -15, -14, -13, -12, -11, -10, -9, -8, -7, -6, -5, -4, -3, -2, -1);
-    const __m512 q1 = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    for (int k = 0, o = 0; k < n; k += 32, o += 22) {
+    const __m512 q0 = MIN ? _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+                          : _mm512_setr_ps(-16, -15, -14, -13, -12, -11, -10, -9, -8, -7, -6, -5, -4, -3, -2, -1);
+    const __m512 q1 = MIN ? _mm512_setr_ps(16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31)
+                          : _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const int bb = MIN ? 24 : 22, ho = MIN ? 4 : 2;
+    for (int k = 0, o = 0; k < n; k += 32, o += bb) {
         _Pragma("GCC unroll 4") ROWS {
             const uint8_t *b = w[i] + o;
             if (!(k & 63)) PREFETCH(b);
             __m512 d = _mm512_set1_ps(h2f(b));
             __m512 t0 = _mm512_mul_ps(d, q0), t1 = _mm512_mul_ps(d, q1);
+            if (MIN) {
+                __m512 m = _mm512_set1_ps(h2f(b + 2));
+                t0 = _mm512_add_ps(t0, m), t1 = _mm512_add_ps(t1, m);
+            }
             uint32_t qh;
-            memcpy(&qh, b + 2, 4);
-            __m512i v = u8x16(b + 6), hv = _mm512_srli_epi32(v, 4);
-            ACC(i, _mm512_mask_permutexvar_ps(_mm512_permutexvar_ps(v, t0), (__mmask16)(qh & 0xffff), v, t1), k);
-            ACC(i, _mm512_mask_permutexvar_ps(_mm512_permutexvar_ps(hv, t0), (__mmask16)(qh >> 16), hv, t1), k + 16);
-        }
-    }
-    END;
-}
-
-/* Q4_1: w = d * q + m, looked up from the block's 16 possible weights (as q4_0_gen). */
-AVX512 INLINE void q4_1_gen(const int NX, const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) {
-    BEGIN;
-    const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    for (int k = 0, o = 0; k < n; k += 32, o += 20) {
-        _Pragma("GCC unroll 4") ROWS {
-            const uint8_t *b = w[i] + o;
-            if (!(k & 63)) PREFETCH(b);
-            __m512 t = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(h2f(b)), iota), _mm512_set1_ps(h2f(b + 2)));
-            __m512i v = u8x16(b + 4);
-            ACC(i, _mm512_permutexvar_ps(v, t), k);
-            ACC(i, _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), t), k + 16);
-        }
-    }
-    END;
-}
-
-/* Q5_1: w = d * (q | h << 4) + m; two 16-entry tables (fifth bit clear, set) as q5_0_gen. */
-AVX512 INLINE void q5_1_gen(const int NX, const uint8_t *const *w, const float *x, size_t ldx, int n, float *out) {
-    BEGIN;
-    const __m512 q0 = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m512 q1 = _mm512_setr_ps(16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
-    for (int k = 0, o = 0; k < n; k += 32, o += 24) {
-        _Pragma("GCC unroll 4") ROWS {
-            const uint8_t *b = w[i] + o;
-            if (!(k & 63)) PREFETCH(b);
-            __m512 d = _mm512_set1_ps(h2f(b)), m = _mm512_set1_ps(h2f(b + 2));
-            __m512 t0 = _mm512_add_ps(_mm512_mul_ps(d, q0), m), t1 = _mm512_add_ps(_mm512_mul_ps(d, q1), m);
-            uint32_t qh;
-            memcpy(&qh, b + 4, 4);
-            __m512i v = u8x16(b + 8), hv = _mm512_srli_epi32(v, 4);
+            memcpy(&qh, b + ho, 4);
+            __m512i v = u8x16(b + ho + 4), hv = _mm512_srli_epi32(v, 4);
             ACC(i, _mm512_mask_permutexvar_ps(_mm512_permutexvar_ps(v, t0), (__mmask16)(qh & 0xffff), v, t1), k);
             ACC(i, _mm512_mask_permutexvar_ps(_mm512_permutexvar_ps(hv, t0), (__mmask16)(qh >> 16), hv, t1), k + 16);
         }
@@ -202,7 +175,7 @@ AVX512 INLINE void k45_gen(const int NX, const int FIVE, const uint8_t *const *w
                     h1 = _mm512_or_si512(h1, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(b1, 2 * j + 1), one), 4));
                 }
                 int k0 = k + 64 * j;
-                if (!FIVE) { /* the sub-blocks' 16 possible weights each, looked up (see q4_0_gen) */
+                if (!FIVE) { /* the sub-blocks' 16 possible weights each, looked up (see q4_gen) */
                     const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
                     __m512 t1 = _mm512_sub_ps(_mm512_mul_ps(d1, iota), mm1), t2 = _mm512_sub_ps(_mm512_mul_ps(d2, iota), mm2);
                     ACC(i, _mm512_permutexvar_ps(v0, t1), k0);
@@ -294,12 +267,12 @@ typedef void (*qfn)(const uint8_t *const *, const float *, size_t, int, float *)
     QFN(NAME, 1, CALL_NX(1)) QFN(NAME, 2, CALL_NX(2)) QFN(NAME, 3, CALL_NX(3)) QFN(NAME, 4, CALL_NX(4))             \
     static const qfn NAME##_fns[QNX + 1] = {NAME##_0, NAME##_1, NAME##_2, NAME##_3, NAME##_4};
 #define Q8_0_CALL(NX) q8_0_gen(NX, w, x, ldx, n, out)
-#define Q4_0_CALL(NX) q4_0_gen(NX, w, x, ldx, n, out)
-#define Q5_0_CALL(NX) q5_0_gen(NX, w, x, ldx, n, out)
+#define Q4_0_CALL(NX) q4_gen(NX, 0, w, x, ldx, n, out)
+#define Q5_0_CALL(NX) q5_gen(NX, 0, w, x, ldx, n, out)
 #define Q2_K_CALL(NX) k23_gen(NX, 0, w, x, ldx, n, out)
 #define Q3_K_CALL(NX) k23_gen(NX, 1, w, x, ldx, n, out)
-#define Q4_1_CALL(NX) q4_1_gen(NX, w, x, ldx, n, out)
-#define Q5_1_CALL(NX) q5_1_gen(NX, w, x, ldx, n, out)
+#define Q4_1_CALL(NX) q4_gen(NX, 1, w, x, ldx, n, out)
+#define Q5_1_CALL(NX) q5_gen(NX, 1, w, x, ldx, n, out)
 #define Q4_K_CALL(NX) k45_gen(NX, 0, w, x, ldx, n, out)
 #define Q5_K_CALL(NX) k45_gen(NX, 1, w, x, ldx, n, out)
 #define Q6_K_CALL(NX) q6_k_gen(NX, w, x, ldx, n, out)

@@ -161,6 +161,18 @@ static const char check_texts_spm[] =
     "  Hello  world! <s>Step 1:\t2 + 3 = 5. \xd0\xba\xd0\xb8\n\nStep 2: </s> \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x99\x82 "
     "\x01 \xe2\x96\x81x   $\\frac{1}{2}$ 12345<unk>end ";
 
+/* Link files[0..n) of the repository directory src into dir (a directory 4 levels below the
+ * repository root, as QWEN's and TMP's are), replacing what is there. */
+static void link_files(const char *dir, const char *src, const char *const *files, int n) {
+    for (int i = 0; i < n; i++) {
+        char from[256], to[256];
+        snprintf(from, sizeof from, "../../../../%s/%s", src, files[i]);
+        snprintf(to, sizeof to, "%s/%s", dir, files[i]);
+        unlink(to);
+        CHECK(symlink(from, to) == 0);
+    }
+}
+
 static void setup(void) {
     static int done;
     if (done) return;
@@ -180,13 +192,7 @@ static void setup(void) {
     pd_buf_free(&b);
     free(cfg);
     const char *files[] = {"model.safetensors", "tokenizer.json", "tokenizer_config.json"};
-    for (int i = 0; i < 3; i++) {
-        char src[256], dst[256];
-        snprintf(src, sizeof src, "../../../../tests/fixtures/prm/skywork/%s", files[i]);
-        snprintf(dst, sizeof dst, QWEN "/%s", files[i]);
-        unlink(dst);
-        CHECK(symlink(src, dst) == 0);
-    }
+    link_files(QWEN, "tests/fixtures/prm/skywork", files, 3);
 }
 
 /* Quantize dir to TMP/<tag>-<type>.gguf (path into out); 0 or the error code. */
@@ -734,13 +740,7 @@ static void t_errors(void) {
     CHECK(json_dump_file(tj, TMP "/metaspace/tokenizer.json", 0) == 0);
     json_decref(tj);
     const char *ms_files[] = {"config.json", "model.safetensors", "tokenizer_config.json"};
-    for (int i = 0; i < 3; i++) {
-        char src[256], dst[256];
-        snprintf(src, sizeof src, "../../../../" SHEPHERD "/%s", ms_files[i]);
-        snprintf(dst, sizeof dst, TMP "/metaspace/%s", ms_files[i]);
-        unlink(dst);
-        CHECK(symlink(src, dst) == 0);
-    }
+    link_files(TMP "/metaspace", SHEPHERD, ms_files, 3);
     CHECK(pd_model_quantize(TMP "/metaspace", TMP "/x.gguf", &o, NULL, &err) == PD_EUNSUPPORTED);
     CHECK_MSG(strstr(err.msg, "metaspace/tokenizer.json") && strstr(err.msg, "Metaspace") &&
               strstr(err.msg, "special tokens"), "%s", err.msg);
@@ -802,13 +802,7 @@ static void t_nan(void) {
     CHECK(pd_file_write(TMP "/nan/model.safetensors", buf, len, &err) == 0);
     free(buf);
     const char *files[] = {"config.json", "tokenizer.json", "tokenizer_config.json"};
-    for (int i = 0; i < 3; i++) {
-        char src[256], dst[256];
-        snprintf(src, sizeof src, "../../../../" LLAMA "/%s", files[i]);
-        snprintf(dst, sizeof dst, TMP "/nan/%s", files[i]);
-        unlink(dst);
-        CHECK(symlink(src, dst) == 0);
-    }
+    link_files(TMP "/nan", LLAMA, files, 3);
     pd_quantize_opts o = {.type = "q8_0"};
     unlink(TMP "/nan.gguf");
     CHECK(pd_model_quantize(TMP "/nan", TMP "/nan.gguf", &o, NULL, &err) == PD_EFORMAT);

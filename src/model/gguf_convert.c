@@ -371,6 +371,18 @@ static int32_t read_pad_id(const char *dir, const pd_tokenizer *tok) {
     return id;
 }
 
+/* The tokenizer's special ids (those < 0 left out; unk only for SentencePiece) and whether it
+ * adds BOS/EOS, in the order llama.cpp's converter writes them. */
+static void write_special_ids(pd_gguf_writer *g, const char *dir, const pd_tokenizer *t, int32_t bos, int32_t eos, int32_t unk) {
+    int32_t pad = read_pad_id(dir, t);
+    if (bos >= 0) pd_gguf_w_u32(g, "tokenizer.ggml.bos_token_id", (uint32_t)bos);
+    if (eos >= 0) pd_gguf_w_u32(g, "tokenizer.ggml.eos_token_id", (uint32_t)eos);
+    if (unk >= 0) pd_gguf_w_u32(g, "tokenizer.ggml.unknown_token_id", (uint32_t)unk);
+    if (pad >= 0) pd_gguf_w_u32(g, "tokenizer.ggml.padding_token_id", (uint32_t)pad);
+    pd_gguf_w_bool(g, "tokenizer.ggml.add_bos_token", t->n_pre > 0);
+    pd_gguf_w_bool(g, "tokenizer.ggml.add_eos_token", t->n_post > 0);
+}
+
 static int merge_rank_cmp(const void *a, const void *b) {
     uint32_t x = (*(tok_merge *const *)a)->rank, y = (*(tok_merge *const *)b)->rank;
     return x < y ? -1 : x > y;
@@ -427,13 +439,7 @@ static int put_tokenizer_bpe(pd_gguf_writer *g, const char *dir, const pd_tokeni
         pd_gguf_w_arr_str(g, "tokenizer.ggml.tokens", tokens, lens, V);
         pd_gguf_w_arr_i32(g, "tokenizer.ggml.token_type", types, V);
         pd_gguf_w_arr_str(g, "tokenizer.ggml.merges", (const char *const *)merge_text, NULL, nm);
-        int32_t bos = t->bos_id >= 0 ? t->bos_id : bos_id, eos = t->eos_id >= 0 ? t->eos_id : eos_id;
-        int32_t pad = read_pad_id(dir, t);
-        if (bos >= 0) pd_gguf_w_u32(g, "tokenizer.ggml.bos_token_id", (uint32_t)bos);
-        if (eos >= 0) pd_gguf_w_u32(g, "tokenizer.ggml.eos_token_id", (uint32_t)eos);
-        if (pad >= 0) pd_gguf_w_u32(g, "tokenizer.ggml.padding_token_id", (uint32_t)pad);
-        pd_gguf_w_bool(g, "tokenizer.ggml.add_bos_token", t->n_pre > 0);
-        pd_gguf_w_bool(g, "tokenizer.ggml.add_eos_token", t->n_post > 0);
+        write_special_ids(g, dir, t, t->bos_id >= 0 ? t->bos_id : bos_id, t->eos_id >= 0 ? t->eos_id : eos_id, -1);
         if (t->chat_template) pd_gguf_w_str(g, "tokenizer.chat_template", t->chat_template);
     }
     for (size_t i = 0; merge_text && i < nm; i++) free(merge_text[i]);
@@ -667,13 +673,7 @@ static int put_tokenizer_spm(pd_gguf_writer *g, const char *dir, const pd_tokeni
         pd_gguf_w_arr_f32(g, "tokenizer.ggml.scores", scores, V);
         pd_gguf_w_arr_i32(g, "tokenizer.ggml.token_type", types, V);
         if (merge_text) pd_gguf_w_arr_str(g, "tokenizer.ggml.merges", (const char *const *)merge_text, NULL, nm);
-        int32_t pad = read_pad_id(dir, t);
-        if (bos >= 0) pd_gguf_w_u32(g, "tokenizer.ggml.bos_token_id", (uint32_t)bos);
-        if (eos >= 0) pd_gguf_w_u32(g, "tokenizer.ggml.eos_token_id", (uint32_t)eos);
-        pd_gguf_w_u32(g, "tokenizer.ggml.unknown_token_id", (uint32_t)t->unk_id);
-        if (pad >= 0) pd_gguf_w_u32(g, "tokenizer.ggml.padding_token_id", (uint32_t)pad);
-        pd_gguf_w_bool(g, "tokenizer.ggml.add_bos_token", t->n_pre > 0);
-        pd_gguf_w_bool(g, "tokenizer.ggml.add_eos_token", t->n_post > 0);
+        write_special_ids(g, dir, t, bos, eos, t->unk_id);
         pd_gguf_w_bool(g, "tokenizer.ggml.add_space_prefix", add_space);
         if (t->chat_template) pd_gguf_w_str(g, "tokenizer.chat_template", t->chat_template);
     }
